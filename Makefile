@@ -1,0 +1,46 @@
+# Two entry points for a fresh machine (Python >= 3.10, no GPU or display needed):
+#   make demo   set up .venv and render demo.mp4
+#   make test   set up .venv with the test extras (CPU torch) and run the test suite
+# Everything else here is a helper for those two.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# The CPU wheel of torch for tests and CI. A GPU machine installs `hybridscene[ai]`, whose plain
+# `torch` requirement keeps (or fetches) the CUDA build instead.
+TORCH_TEST_PIN ?= torch==2.13.0
+DEMO_ARGS ?= -o demo.mp4
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv bench clean
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	touch $@
+
+# Runtime set-up: the package and its core dependencies.
+$(VENV)/.runtime: $(VENV)/.created pyproject.toml
+	$(PIP) install --quiet -e .
+	touch $@
+
+# Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai and dev extras.
+$(VENV)/.testenv: $(VENV)/.created pyproject.toml
+	$(PIP) install --quiet "$(TORCH_TEST_PIN)"
+	$(PIP) install --quiet -e ".[ai,dev]"
+	touch $@ $(VENV)/.runtime
+
+venv: $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(VENV)/bin/hybridscene demo $(DEMO_ARGS)
+
+test: $(VENV)/.testenv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.runtime
+	$(PY) benchmarks/bench_demo.py
+
+clean:
+	rm -rf $(VENV) build dist demo.mp4 .pytest_cache

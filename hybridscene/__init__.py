@@ -1,0 +1,87 @@
+"""hybridscene: an AI-painted (or procedural) background plate made once and cached, a ModernGL
+foreground rendered every frame, composited on the GPU in linear light.
+
+Quick start::
+
+    import hybridscene as hs
+
+    plate = hs.procedural_plate("mountains", size=(1280, 720), seed=3)
+    scene = hs.Scene(plate)
+    cube = scene.add(hs.Mesh.cube(1.0, color="#e04020"), position=(0, 1.2, -8))
+
+    @scene.on_frame
+    def spin(t):
+        cube.rotation = hs.quat_from_euler(y=90 * t)
+
+    hs.render(scene, "spin.mp4", seconds=3)
+
+Importing this package loads neither torch/diffusers nor a window toolkit; they are imported by
+the functions that need them.
+"""
+
+from ._version import __version__
+from .clock import Clock, FixedStepClock, RealtimeClock
+from .config import Settings, get_settings
+from .errors import (
+    Cancelled,
+    ConfigError,
+    GPUError,
+    HybridSceneError,
+    PlateError,
+    SceneError,
+    ShaderError,
+    SinkError,
+    UnsupportedOutputError,
+)
+from .gpu.context import create_context
+from .plate import Plate, PlateCamera, load_plate, procedural_plate
+from .render import FrameRenderer, Progress, RenderResult, frames, render
+from .scene import (
+    AmbientLight,
+    DirectionalLight,
+    Geometry,
+    Material,
+    Mesh,
+    Node,
+    PerspectiveCamera,
+    Scene,
+)
+from .transforms import quat_from_axis_angle, quat_from_euler
+
+__all__ = [
+    "AmbientLight",
+    "Cancelled",
+    "Clock",
+    "ConfigError",
+    "DirectionalLight",
+    "FixedStepClock",
+    "FrameRenderer",
+    "GPUError",
+    "Geometry",
+    "HybridSceneError",
+    "Material",
+    "Mesh",
+    "Node",
+    "PerspectiveCamera",
+    "Plate",
+    "PlateCamera",
+    "PlateError",
+    "Progress",
+    "RealtimeClock",
+    "RenderResult",
+    "Scene",
+    "SceneError",
+    "Settings",
+    "ShaderError",
+    "SinkError",
+    "UnsupportedOutputError",
+    "__version__",
+    "create_context",
+    "frames",
+    "get_settings",
+    "load_plate",
+    "procedural_plate",
+    "quat_from_axis_angle",
+    "quat_from_euler",
+    "render",
+]

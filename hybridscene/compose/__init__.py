@@ -1,0 +1,5 @@
+"""Compositing: the layer stack to the final frame, on the GPU, in linear light."""
+
+from .compositor import Compositor, cover_rect
+
+__all__ = ["Compositor", "cover_rect"]

@@ -1,0 +1,100 @@
+"""The compositor: foreground over plate, on the GPU, in linear light with premultiplied alpha,
+encoded to sRGB once at the end. One buffer-less full-screen triangle per frame."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from ..gpu.programs import load_program
+from ..gpu.textures import upload_image
+from ..plate import Plate
+
+__all__ = ["Compositor", "cover_rect"]
+
+
+def cover_rect(plate_size: tuple[int, int], frame_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """UV scale and offset ``(sx, sy, ox, oy)`` that fit a plate to a frame like CSS
+    ``object-fit: cover``: fill the frame, keep the aspect, crop the overflow evenly."""
+    pw, ph = plate_size
+    fw, fh = frame_size
+    plate_aspect, frame_aspect = pw / ph, fw / fh
+    if plate_aspect > frame_aspect:  # plate wider: crop left and right
+        sx = frame_aspect / plate_aspect
+        return (sx, 1.0, (1.0 - sx) / 2.0, 0.0)
+    sy = plate_aspect / frame_aspect  # plate taller: crop top and bottom
+    return (1.0, sy, 0.0, (1.0 - sy) / 2.0)
+
+
+class Compositor:
+    """Composites a foreground texture over a plate into a target framebuffer.
+
+    Plate textures are uploaded once per :class:`Plate` and kept while the plate lives.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.program = load_program(ctx, "composite")
+        self.program["u_plate"].value = 0
+        self.program["u_foreground"].value = 1
+        self._vao = ctx.vertex_array(self.program, [])
+        self._plates: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
+        self._solid: dict[tuple[float, float, float], Any] = {}
+
+    def plate_texture(self, plate: Plate) -> Any:
+        """The plate's sRGB texture, uploaded on first use."""
+        tex = self._plates.get(plate)
+        if tex is None:
+            tex = upload_image(self.ctx, plate.image)
+            self._plates[plate] = tex
+        return tex
+
+    def _solid_texture(self, color: tuple[float, float, float]) -> Any:
+        tex = self._solid.get(color)
+        if tex is None:
+            px = np.round(np.asarray(color) * 255.0).astype(np.uint8).reshape(1, 1, 3)
+            tex = upload_image(self.ctx, px, mipmaps=False)
+            self._solid[color] = tex
+        return tex
+
+    def compose(
+        self,
+        plate: Plate | None,
+        foreground: Any,
+        fbo: Any,
+        *,
+        top_down: bool = True,
+        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    ) -> None:
+        """Write ``foreground over plate`` into ``fbo``.
+
+        Args:
+            plate: the background, or ``None`` for a solid ``background`` (sRGB floats).
+            foreground: RGBA16F texture, linear premultiplied, GL row order, the size of ``fbo``.
+            fbo: the target; ``top_down=True`` for offscreen readback, ``False`` for a window.
+        """
+        import moderngl
+
+        if plate is not None:
+            tex = self.plate_texture(plate)
+            rect = cover_rect(plate.size, fbo.size)
+        else:
+            tex = self._solid_texture(background)
+            rect = (1.0, 1.0, 0.0, 0.0)
+        fbo.use()
+        self.ctx.viewport = (0, 0, *fbo.size)
+        self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        tex.use(0)
+        foreground.use(1)
+        self.program["u_plate_rect"].value = rect
+        self.program["u_top_down"].value = bool(top_down)
+        self._vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def release(self) -> None:
+        for tex in list(self._plates.values()) + list(self._solid.values()):
+            tex.release()
+        self._plates.clear()
+        self._solid.clear()
+        self._vao.release()

@@ -1,0 +1,63 @@
+"""Settings: one typed dataclass, with ``HYBRIDSCENE_*`` environment overrides read in one place.
+
+===========================  ======================  =============================================
+environment variable         field                   meaning
+===========================  ======================  =============================================
+``HYBRIDSCENE_CACHE``        ``cache_dir``           plate cache folder (default: the platform's
+                                                     user cache folder, e.g. ``~/.cache/hybridscene``)
+``HYBRIDSCENE_GL_BACKEND``   ``gl_backend``          glcontext backend for headless contexts
+                                                     (``egl`` on Linux by default)
+``HYBRIDSCENE_MSAA``         ``msaa``                foreground multisample count (default 4,
+                                                     clamped to what the driver allows)
+===========================  ======================  =============================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "get_settings"]
+
+
+def _default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hybridscene", appauthor=False))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Library-wide settings. Build one with :func:`get_settings` to honour the environment."""
+
+    cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
+    """Folder of the plate cache."""
+    gl_backend: str | None = None
+    """glcontext backend for headless contexts; ``None`` picks ``egl`` on Linux, the default elsewhere."""
+    msaa: int = 4
+    """Multisample count for the foreground (1 disables MSAA)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.msaa, int) or self.msaa < 1:
+            raise ConfigError(f"msaa must be a positive integer, got {self.msaa!r}; use 1 to disable MSAA")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the defaults, then ``HYBRIDSCENE_*`` environment variables, then ``overrides``."""
+    values: dict[str, object] = {}
+    env = os.environ
+    if env.get("HYBRIDSCENE_CACHE"):
+        values["cache_dir"] = Path(env["HYBRIDSCENE_CACHE"]).expanduser()
+    if env.get("HYBRIDSCENE_GL_BACKEND"):
+        values["gl_backend"] = env["HYBRIDSCENE_GL_BACKEND"]
+    if env.get("HYBRIDSCENE_MSAA"):
+        raw = env["HYBRIDSCENE_MSAA"]
+        try:
+            values["msaa"] = int(raw)
+        except ValueError:
+            raise ConfigError(f"HYBRIDSCENE_MSAA={raw!r} is not an integer; set it to 1, 2 or 4") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,66 @@
+"""The one exception tree of hybridscene.
+
+Every error the library raises on purpose derives from :class:`HybridSceneError`, so an
+application can catch them all with one ``except``; each message names the offending value and
+says how to fix it::
+
+    HybridSceneError
+    ├── ConfigError            bad argument or setting (also a ValueError)
+    ├── PlateError             a background plate cannot be loaded or made
+    ├── SceneError             invalid scene data (also a ValueError)
+    ├── GPUError               no usable OpenGL context or a GL failure
+    │   └── ShaderError        a shader file failed to compile or link
+    ├── SinkError              an output cannot be written
+    │   └── UnsupportedOutputError   unknown output extension (also a ValueError)
+    └── Cancelled              a progress callback asked to stop
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Cancelled",
+    "ConfigError",
+    "GPUError",
+    "HybridSceneError",
+    "PlateError",
+    "SceneError",
+    "ShaderError",
+    "SinkError",
+    "UnsupportedOutputError",
+]
+
+
+class HybridSceneError(Exception):
+    """Base class of every error hybridscene raises on purpose."""
+
+
+class ConfigError(HybridSceneError, ValueError):
+    """An argument, setting or environment variable has an invalid value."""
+
+
+class PlateError(HybridSceneError):
+    """A background plate could not be loaded or generated."""
+
+
+class SceneError(HybridSceneError, ValueError):
+    """Scene data is invalid (a NaN in a transform, an unknown name, ...)."""
+
+
+class GPUError(HybridSceneError):
+    """No usable OpenGL context could be created, or a GL operation failed."""
+
+
+class ShaderError(GPUError):
+    """A shader failed to compile or link; the message names the file and line."""
+
+
+class SinkError(HybridSceneError):
+    """A frame output (video, GIF, PNG sequence) could not be written."""
+
+
+class UnsupportedOutputError(SinkError, ValueError):
+    """The output path has an extension no sink handles; the message lists the supported ones."""
+
+
+class Cancelled(HybridSceneError):
+    """A progress callback returned ``False``; nothing was written under the final name."""

@@ -1,0 +1,91 @@
+"""The scene renderer: draws a :class:`~hybridscene.scene.Scene`'s foreground into a
+:class:`ForegroundTarget`. It never creates a context or a window; it takes ``ctx``."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from .. import transforms
+from ..scene import Geometry, Scene
+from .programs import load_program
+from .targets import ForegroundTarget
+
+__all__ = ["SceneRenderer"]
+
+
+class SceneRenderer:
+    """Rasterises meshes with depth test, back-face culling and MSAA (per the target).
+
+    GPU copies of geometry are made on first use and kept while the :class:`Geometry` lives.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.program = load_program(ctx, "mesh")
+        self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
+
+    def _vao(self, geometry: Geometry) -> Any:
+        entry = self._geometry.get(geometry)
+        if entry is None:
+            vbo = self.ctx.buffer(geometry.interleaved().tobytes())
+            ibo = self.ctx.buffer(geometry.indices.tobytes())
+            vao = self.ctx.vertex_array(
+                self.program, [(vbo, "3f 3f", "in_position", "in_normal")], index_buffer=ibo, index_element_size=4
+            )
+            entry = (vao, vbo, ibo)
+            self._geometry[geometry] = entry
+        return entry[0]
+
+    def render(self, scene: Scene, target: ForegroundTarget) -> None:
+        """Draw the scene's visible meshes into ``target`` (cleared first) and resolve it."""
+        import moderngl
+
+        ctx = self.ctx
+        w, h = target.size
+        target.draw_fbo.use()
+        target.clear()
+        ctx.viewport = (0, 0, w, h)
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+        # Premultiplied "over": (ONE, ONE_MINUS_SRC_ALPHA). Not moderngl.PREMULTIPLIED_ALPHA,
+        # which is (SRC_ALPHA, ONE).
+        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+
+        cam = scene.camera
+        view_proj = cam.projection_matrix(w / h) @ cam.view_matrix()
+        prog = self.program
+        prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
+        prog["u_sun_direction"].value = tuple(float(v) for v in scene.sun.direction)
+        prog["u_sun_color"].value = _rgb(scene.sun.color)
+        prog["u_sun_intensity"].value = float(scene.sun.intensity)
+        prog["u_ambient_color"].value = _rgb(scene.ambient.color)
+        prog["u_ambient_intensity"].value = float(scene.ambient.intensity)
+
+        for node, world in scene.drawables():
+            mesh = node.mesh
+            assert mesh is not None
+            mat = mesh.material
+            if mat.opacity <= 0.0:
+                continue
+            prog["u_model"].write(transforms.gl_bytes(world))
+            prog["u_normal_matrix"].write(transforms.gl_bytes(transforms.normal_matrix(world)))
+            prog["u_base_color"].value = mat.color_rgb
+            prog["u_emissive"].value = mat.emissive_rgb
+            prog["u_opacity"].value = float(mat.opacity)
+            self._vao(mesh.geometry).render(moderngl.TRIANGLES)
+
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+        target.resolve()
+
+    def release(self) -> None:
+        for vao, vbo, ibo in list(self._geometry.values()):
+            vao.release()
+            vbo.release()
+            ibo.release()
+        self._geometry.clear()
+
+
+def _rgb(color: Any) -> tuple[float, float, float]:
+    from ..colors import parse_color
+
+    return parse_color(color)

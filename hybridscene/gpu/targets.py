@@ -1,0 +1,80 @@
+"""Render targets: the multisampled foreground buffer and the 8-bit output frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import GPUError
+from .textures import read_rgb
+
+__all__ = ["ForegroundTarget", "OutputTarget"]
+
+
+class ForegroundTarget:
+    """Where the foreground is rasterised: RGBA16F (linear, premultiplied) plus depth, with MSAA.
+
+    ``samples > 1`` renders into multisampled renderbuffers and :meth:`resolve` averages them into
+    :attr:`color` (an RGBA16F texture, GL row order), so edge pixels hold partial coverage.
+    """
+
+    def __init__(self, ctx: Any, size: tuple[int, int], *, samples: int = 4) -> None:
+        self.ctx = ctx
+        self.size = size
+        self.samples = max(1, min(int(samples), int(ctx.max_samples)))
+        self.color = ctx.texture(size, 4, dtype="f2")
+        self.color.repeat_x = self.color.repeat_y = False
+        self._resources: list[Any] = [self.color]
+        if self.samples > 1:
+            ms_color = ctx.renderbuffer(size, 4, samples=self.samples, dtype="f2")
+            ms_depth = ctx.depth_renderbuffer(size, samples=self.samples)
+            self.draw_fbo = ctx.framebuffer([ms_color], ms_depth)
+            self._resolve_fbo = ctx.framebuffer([self.color])
+            self._resources += [ms_color, ms_depth, self.draw_fbo, self._resolve_fbo]
+        else:
+            depth = ctx.depth_renderbuffer(size)
+            self.draw_fbo = ctx.framebuffer([self.color], depth)
+            self._resolve_fbo = None
+            self._resources += [depth, self.draw_fbo]
+
+    def clear(self) -> None:
+        """Transparent black, depth at the far plane."""
+        self.draw_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+
+    def resolve(self) -> None:
+        """Average the samples into :attr:`color` (no-op without MSAA)."""
+        if self._resolve_fbo is not None:
+            self.ctx.copy_framebuffer(self._resolve_fbo, self.draw_fbo)
+
+    def read_premultiplied(self) -> np.ndarray:
+        """``(H, W, 4) float32`` linear premultiplied RGBA, top row first (for tests and layers)."""
+        w, h = self.size
+        data = self.color.read()
+        return np.frombuffer(data, dtype=np.float16).reshape(h, w, 4)[::-1].astype(np.float32)
+
+    def release(self) -> None:
+        for r in reversed(self._resources):
+            r.release()
+        self._resources.clear()
+
+
+class OutputTarget:
+    """The final 8-bit sRGB frame, stored top row first (see :mod:`hybridscene.gpu.textures`)."""
+
+    def __init__(self, ctx: Any, size: tuple[int, int]) -> None:
+        w, h = size
+        limit = int(ctx.info.get("GL_MAX_RENDERBUFFER_SIZE", 16384))
+        if max(w, h) > limit:
+            raise GPUError(f"frame size {w}x{h} exceeds this GPU's limit of {limit} pixels")
+        self.size = size
+        self.texture = ctx.texture(size, 4)
+        self.fbo = ctx.framebuffer([self.texture])
+
+    def read(self) -> np.ndarray:
+        """``(H, W, 3) uint8`` sRGB, top row first."""
+        return read_rgb(self.fbo)
+
+    def release(self) -> None:
+        self.fbo.release()
+        self.texture.release()

@@ -1,0 +1,59 @@
+"""Images in and out of the GPU, and the row-order convention (the one place it is decided).
+
+Row order
+---------
+numpy images are top row first. They are uploaded **as they are**, so texel row 0 holds the
+image's top row and shaders sample images at ``(u, v_img)`` with ``v_img = 0`` at the top.
+Offscreen output targets are written the same way (the compositor's ``u_top_down``), so
+``Framebuffer.read()`` returns a top-down image with no flip on either side. Only the
+foreground, rasterised in GL's bottom-up order, is addressed with a flipped row, inside
+``composite.glsl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import GPUError
+
+__all__ = ["GL_SRGB8", "GL_SRGB8_ALPHA8", "read_rgb", "upload_image"]
+
+GL_SRGB8 = 0x8C41
+GL_SRGB8_ALPHA8 = 0x8C43
+
+
+def upload_image(ctx: Any, image: np.ndarray, *, srgb: bool = True, mipmaps: bool = True) -> Any:
+    """Upload an ``(H, W, 3|4) uint8`` top-down image as a texture (sRGB-decoding by default).
+
+    Returns a ``moderngl.Texture`` with linear filtering, clamped edges and mipmaps, owned by the
+    caller (``release()`` it).
+    """
+    img = np.ascontiguousarray(image)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise GPUError(f"upload_image needs an (H, W, 3|4) uint8 array, got {img.shape} {img.dtype}")
+    h, w, c = img.shape
+    limit = int(ctx.info.get("GL_MAX_TEXTURE_SIZE", 8192))
+    if max(w, h) > limit:
+        raise GPUError(f"image {w}x{h} exceeds this GPU's texture limit of {limit} pixels; downscale it")
+    fmt = (GL_SRGB8 if c == 3 else GL_SRGB8_ALPHA8) if srgb else None
+    tex = ctx.texture((w, h), c, img.tobytes(), alignment=1, internal_format=fmt)
+    tex.repeat_x = tex.repeat_y = False
+    if mipmaps:
+        tex.build_mipmaps()
+        import moderngl
+
+        tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+    else:
+        import moderngl
+
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+    return tex
+
+
+def read_rgb(fbo: Any) -> np.ndarray:
+    """Read a top-down target (see the row-order note) as an ``(H, W, 3) uint8`` array."""
+    w, h = fbo.size
+    data = fbo.read(components=3, alignment=1)
+    return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)

@@ -1,0 +1,472 @@
+"""Procedural "mountains and a river" plate: the offline, 'traditional method' background.
+
+:func:`paint_mountains` paints a sky, several layers of fractal ridges with aerial perspective, a
+meadow and a river that winds from the bottom of the frame into a valley between the ridges. It is
+pure numpy, deterministic by seed, and returns an *exact* depth map for this camera:
+
+* World: metres, right-handed, +Y up; the camera sits at ``(0, camera_height, 0)`` looking down -Z,
+  level (no pitch). The ground / water level is ``y = 0``.
+* ``f = (height / 2) / tan(radians(fov_y) / 2)`` pixels; principal point ``cx = width / 2``,
+  ``cy = horizon * height`` (lens shift puts the horizon at row fraction ``horizon``). Pixel row
+  ``r`` spans ``[r, r + 1)``; pixel ``(r, c)`` has its centre at ``(c + 0.5, r + 0.5)``.
+* A point ``(X, Y, Z)`` with view depth ``z = -Z > 0`` lands on ``px = cx + f * X / z``,
+  ``py = cy - f * (Y - camera_height) / z``. Depth maps hold ``z`` (not the ray length), ``inf``
+  for sky.
+* Ground (and river) pixel below the horizon: ``z = f * camera_height / ((r + 0.5) - cy)``.
+* Ridges are vertical-ish "cards" standing on the ground at base distances ``z_i`` (~170 m to
+  ~15 km). Each leans back by ``_LEAN``: a card point at height ``Y`` has depth
+  ``z_i + _LEAN * Y``; a card pixel's depth is the depth of the card point its centre sees. Cards
+  are drawn far to near, so nearer ones hide farther ones (painter's order == z-buffer, because all
+  cards lean by the same amount and so are parallel planes).
+
+Everything is shaded in linear light and encoded to sRGB once, with an ordered dither.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["VARIANTS", "paint_mountains"]
+
+_H_REF = 4.0  # eye height (m) the ridge profiles are designed for (independent of camera_height)
+_LEAN = 0.3  # card depth grows by _LEAN metres per metre of height (cards lean back)
+_BAYER = (np.array([[0, 32, 8, 40, 2, 34, 10, 42], [48, 16, 56, 24, 50, 18, 58, 26],
+                    [12, 44, 4, 36, 14, 46, 6, 38], [60, 28, 52, 20, 62, 30, 54, 22],
+                    [3, 35, 11, 43, 1, 33, 9, 41], [51, 19, 59, 27, 49, 17, 57, 25],
+                    [15, 47, 7, 39, 13, 45, 5, 37], [63, 31, 55, 23, 61, 29, 53, 21]],
+                   dtype=np.float32) + 0.5) / 64.0 - 0.5
+
+
+def _lin(hex_colour: str) -> np.ndarray:
+    """sRGB ``#rrggbb`` -> linear RGB float32."""
+    c = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+# Palettes ("variants"). sun_el / sun_az: degree ranges (azimuth from -Z toward +X, sign random);
+# sun: colour and intensity; haze: fog per km; mist: extra valley mist per km at ground level.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "morning": dict(sun_el=(8, 16), sun_az=(30, 75), sun=("#ffe6cc", 2.4), zenith="#4f86d0",
+                    horizon="#e6ddd3", haze=0.10, mist=0.45, grass=("#567d25", "#93a13c"),
+                    forest="#24401d", rock="#7a7268", water="#16343a", clouds=(0.0, 0.55)),
+    "midday": dict(sun_el=(48, 62), sun_az=(100, 160), sun=("#fff7ea", 2.8), zenith="#2f6ccc",
+                   horizon="#c7dcef", haze=0.07, mist=0.12, grass=("#4f8a22", "#8fae3a"),
+                   forest="#1f4219", rock="#827a70", water="#123a44", clouds=(0.15, 0.6)),
+    "golden hour": dict(sun_el=(3, 7), sun_az=(14, 30), sun=("#ffb466", 2.6), zenith="#4e6fae",
+                        horizon="#ffc690", haze=0.11, mist=0.35, grass=("#6c7f22", "#b0a040"),
+                        forest="#2c3f1a", rock="#8a6f5c", water="#1c2c36", clouds=(0.1, 0.5)),
+    "dusk": dict(sun_el=(-1.5, 1.0), sun_az=(8, 26), sun=("#ff8a4a", 1.6), zenith="#262f63",
+                 horizon="#f2956a", haze=0.12, mist=0.3, grass=("#3a4c1f", "#5e6530"),
+                 forest="#1b2617", rock="#5d5058", water="#141c2c", clouds=(0.2, 0.6)),
+}
+
+
+class _Noise:
+    """Seeded value noise: 1-D Catmull-Rom (ridge lines) and 2-D smoothstep (textures)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        g = rng.random((257, 257), dtype=np.float32) * 2.0 - 1.0
+        g[256, :] = g[0, :]
+        g[:, 256] = g[:, 0]  # seamless wrap every 256 units
+        self.g2 = g.ravel()
+        self.g1 = rng.random(1024) * 2.0 - 1.0
+        self.ang = rng.uniform(0.0, 2.0 * math.pi, 16)
+        self.off = rng.uniform(0.0, 256.0, (16, 2))
+
+    def n1(self, x: np.ndarray) -> np.ndarray:
+        i0 = np.floor(x)
+        t = x - i0
+        i = i0.astype(np.int64)
+        p0, p1, p2, p3 = (self.g1[(i + k) % 1024] for k in (-1, 0, 1, 2))
+        return 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t * t
+                      + (3 * (p1 - p2) + p3 - p0) * t * t * t)
+
+    def n2(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        x = np.mod(x, 256.0)
+        y = np.mod(y, 256.0)
+        xf, yf = np.floor(x), np.floor(y)
+        tx, ty = x - xf, y - yf
+        tx = tx * tx * (3.0 - 2.0 * tx)
+        ty = ty * ty * (3.0 - 2.0 * ty)
+        idx = np.minimum(yf.astype(np.int32), 255) * 257 + np.minimum(xf.astype(np.int32), 255)
+        g = self.g2
+        a = g[idx]
+        a += (g[idx + 1] - a) * tx
+        b = g[idx + 257]
+        b += (g[idx + 258] - b) * tx
+        return a + (b - a) * ty
+
+    def fbm2(self, x: np.ndarray, y: np.ndarray, octaves: int, gain: float = 0.5,
+             fp: np.ndarray | None = None, first: int = 0) -> np.ndarray:
+        """Fractal sum, normalised to about [-1, 1]. ``fp``: pixel footprint in the same units as
+        x / y; octaves finer than ~2 footprints fade out (anti-aliasing)."""
+        out = np.zeros(np.shape(x), np.float32)
+        amp, freq, norm = 1.0, 1.0, 0.0
+        for k in range(first, first + octaves):
+            c, s = math.cos(self.ang[k]), math.sin(self.ang[k])
+            v = self.n2(freq * (c * x - s * y) + self.off[k, 0], freq * (s * x + c * y) + self.off[k, 1])
+            if fp is not None:
+                v *= np.clip(1.0 / (2.5 * freq * fp) - 1.0, 0.0, 1.0)
+            out += amp * v
+            norm += amp
+            amp *= gain
+            freq *= 2.0
+        return out / norm
+
+
+def _smooth(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _check(name: str, value: Any, lo: float, hi: float) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not (lo < float(value) < hi):
+        raise ValueError(f"{name} must be a number in ({lo:g}, {hi:g}), got {value!r}")
+    return float(value)
+
+
+def _sky(pal: dict[str, Any], sun: np.ndarray, sun_rgb: np.ndarray, u: np.ndarray,
+         t: np.ndarray, noise: _Noise | None = None, cover: float = 0.0) -> np.ndarray:
+    """Sky radiance (N, 3) for view directions ``(u, t, -1)``; clouds when ``noise`` is given."""
+    n = np.sqrt(u * u + t * t + 1.0)
+    dy = np.clip(t / n, 0.0, 1.0)
+    mu = (u * sun[0] + t * sun[1] - sun[2]) / n  # cosine of the angle to the sun
+    g = (dy ** 0.5)[:, None]
+    col = pal["horizon_lin"] * (1.0 - g) + pal["zenith_lin"] * g
+    col *= (1.0 + 0.35 * np.exp(-dy * 12.0))[:, None]  # brighter band just above the horizon
+    glow = (0.16 * np.exp((mu - 1.0) * 2.5) * np.exp(-dy * 3.0) + 0.35 * np.exp((mu - 1.0) * 40.0)
+            + 8.0 * np.exp((mu - 1.0) * 4000.0))  # broad scatter + halo + disc
+    col += glow[:, None] * sun_rgb
+    if noise is None or cover <= 0.0:
+        return col
+    hc = 1500.0  # cloud deck altitude (m); clouds are a noise field on that plane
+    ts = np.maximum(t, 1e-3)
+    cz = hc / ts
+    x, y = u * cz / 2500.0, cz / 2500.0
+    fp = cz * cz / (hc * pal["f"] * 2500.0)  # deck footprint of one pixel (noise units)
+    d = noise.fbm2(x, y * 1.5, 6, 0.55, fp, first=8)
+    cov = _smooth(0.35 - 0.9 * cover, 0.75 - 0.9 * cover, d) * _smooth(0.004, 0.06, dy)
+    dense = _smooth(0.0, 0.6, d - (0.35 - 0.9 * cover))
+    lit = sun_rgb * (0.22 + 0.5 * np.exp((mu - 1.0) * 6.0))[:, None] * (1.0 - 0.6 * dense)[:, None]
+    cloud = pal["horizon_lin"] * 0.55 + pal["zenith_lin"] * 0.25 + lit
+    return col + (cloud - col) * (cov * 0.95)[:, None]
+
+
+def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: float, f: float,
+            gap: float) -> list[dict[str, Any]]:
+    """Ridge cards, nearest first. Each profile is an elevation angle A(u) above a 4 m eye
+    (``H = _H_REF + z * A``), built from fBm / ridged noise, with a valley cut at the river gap."""
+    # z range (m), kind, base freq (per unit u), low, high, valley floor angle, valley width, gain
+    table = [((170, 250), "forest", 1.1, 0.004, 0.075, None, 0.30, 0.45),
+             ((520, 800), "forest", 1.5, 0.012, 0.105, None, 0.20, 0.48),
+             ((1500, 2300), "mixed", 1.9, 0.025, 0.135, 0.004, 0.15, 0.5),
+             ((4200, 6200), "rock", 2.4, 0.035, 0.16, 0.02, 0.11, 0.52),
+             ((11000, 15000), "snow", 2.6, 0.05, 0.21, 0.045, 0.09, 0.55)]
+    du = float(u[1] - u[0]) if len(u) > 1 else 1.0 / f
+    layers, g = [], gap
+    for i, ((z_lo, z_hi), kind, f0, lo, hi, floor, width, gain) in enumerate(table):
+        z = float(rng.uniform(z_lo, z_hi))
+        if i:
+            g += float(rng.normal(0.0, 0.04)) * u_half
+        ph = rng.uniform(0, 1024, 12)
+        n_oct = int(np.clip(math.ceil(math.log2(max(f / (f0 * 1.5), 2.0))), 2, 12))
+        fl = -(_H_REF + 1.0) / z if floor is None else floor  # None: cut down to the ground
+        w = np.exp(-(((u - g) / (width * max(u_half, 0.3))) ** 2))
+        s, amp, norm, levels = np.zeros_like(u), 1.0, 0.0, []
+        for k in range(n_oct):
+            x = u * f0 * 2.0 ** k + ph[k]
+            o = noise.n1(x)
+            if kind in ("rock", "snow", "mixed") and k > 0:
+                o = 1.0 - 2.0 * np.abs(o)  # ridged octaves give sharp crests
+            s = s + amp * o
+            norm += amp
+            amp *= gain
+            prof = lo + (hi - lo) * np.clip(0.5 + 0.6 * s / (0.8 * norm if k else 1.0), 0.0, 1.2)
+            prof = prof + 0.25 * (hi - lo) * np.abs(u - g) / max(u_half, 0.3) * (i < 2)
+            levels.append(prof * (1.0 - w) + fl * w)
+        if kind == "forest":  # tree crowns along the silhouette (world metres on the card)
+            xc = u * z / (7.0 if i == 0 else 9.0)
+            cell = np.floor(xc)
+            fr = xc - cell
+            ht = 0.6 + 0.4 * noise.g1[cell.astype(np.int64) % 1024]
+            crown = ht * np.sqrt(np.clip(1.0 - (2.0 * fr - 1.0) ** 2, 0.0, 1.0)) ** 0.7
+            levels.append(levels[-1] + crown * (4.5 if i == 0 else 6.0) / z)
+        a = np.stack(levels)
+        height = np.maximum(_H_REF + z * a[-1], 0.0)
+        grads = np.gradient(a, du, axis=1) if len(u) > 1 else np.zeros_like(a)
+        layers.append(dict(z=z, kind=kind, gap=g, H=height, G=grads.astype(np.float32),
+                           lam0=1.0 / f0, n_lv=len(levels) - 1))
+    return layers
+
+
+def _shade_card(L: dict[str, Any], rr: np.ndarray, cc: np.ndarray, cam: dict[str, float],
+                pal: dict[str, Any], sun: np.ndarray, sun_rgb: np.ndarray, amb: np.ndarray,
+                haze: np.ndarray, noise: _Noise, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Colour (N, 3) and exact view depth (N,) of card ``L`` at pixels (rr, cc)."""
+    f, cy, h = cam["f"], cam["cy"], cam["h"]
+    z = L["z"]
+    t = (cy - (rr.astype(np.float32) + 0.5)) / f
+    y = (h + t * z) / (1.0 - t * _LEAN)  # card point seen by the pixel centre
+    zp = z + _LEAN * y
+    x = u[cc] * z
+    crest = L["H"][cc]
+    below = np.maximum(crest - y, 0.0)
+    # Pseudo-normal: the slope of the ridge line, smoothed more the farther below the crest.
+    lv = np.clip(np.log2(L["lam0"] / (4.0 * below / z + 1e-4)), 0.0, L["n_lv"] - 1e-3)
+    k0 = lv.astype(np.int64)
+    fr = lv - k0
+    gx = L["G"][k0, cc] * (1.0 - fr) + L["G"][k0 + 1, cc] * fr
+    # Ravines follow the fall line: noise stretched downhill and sheared along the slope.
+    sc = 0.012 * z
+    fp = z / f / sc
+    xw = (x + 1.2 * gx * below) / sc
+    yw = y / (3.0 * sc)
+    rv = noise.fbm2(xw, yw, 4, 0.55, fp, first=2)
+    drv = (noise.fbm2(xw + 0.25, yw, 4, 0.55, fp, first=2) - rv) * 4.0
+    kind = L["kind"]
+    ny = 1.3 if kind == "forest" else 0.8
+    nx = -(gx + (0.25 if kind == "forest" else 0.8) * drv)
+    inv = 1.0 / np.sqrt(nx * nx + ny * ny + 1.0)
+    lam = np.clip((nx * sun[0] + ny * sun[1] + sun[2]) * inv, 0.0, 1.0)
+    rel = y / np.maximum(crest, 1e-3)  # 0 at the foot, 1 at the crest
+    tex = noise.fbm2(x / (0.004 * z), y / (0.004 * z), 3, 0.6, z / f / (0.004 * z), first=6)
+    if kind == "forest":
+        alb = pal["forest_lin"] * (0.8 + 0.5 * tex)[:, None]
+    else:
+        rock = pal["rock_lin"] * (0.75 + 0.35 * tex + 0.2 * rv)[:, None]
+        green = pal["forest_lin"] * (0.9 + 0.4 * tex)[:, None]
+        tree = _smooth(0.05, -0.1, rel - (0.55 if kind == "mixed" else 0.25) - 0.2 * rv)
+        alb = rock + (green - rock) * tree[:, None]
+        if kind == "snow":
+            line = 0.45 * float(L["H"].max())
+            snow = _smooth(-0.1, 0.1, (y - line) / line + 0.25 * rv) * _smooth(1.6, 0.6, np.abs(nx))
+            alb = alb + (pal["snow_lin"] - alb) * snow[:, None]
+    ao = 0.65 + 0.35 * np.clip(0.5 + rv, 0.0, 1.0)
+    col = alb * (sun_rgb * (lam * ao)[:, None] + amb * (ao * (0.45 + 0.3 * ny * inv))[:, None])
+    tau = zp * (pal["haze"] + pal["mist"] * np.exp(-y / 150.0)) / 1000.0
+    tr = np.exp(-tau)[:, None]
+    return col * tr + haze[cc] * (1.0 - tr), zp
+
+
+def _river(rng: np.random.Generator, cam: dict[str, float], H: int, u_half: float,
+           layers: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """River course per frame row: centre (as X / z) and half width (X / z), plus width in m.
+
+    It meanders (in log-distance) from the bottom of the frame into the gap of the nearest card,
+    then heads through the gaps of the farther cards."""
+    f, cy, h = cam["f"], cam["cy"], cam["h"]
+    z0, gap = layers[0]["z"], layers[0]["gap"]
+    zb = min(h * f / max(H - cy, 1e-6), z0 / 4.0)  # depth at the bottom edge of the frame
+    u_start = float(np.clip(gap + rng.uniform(-0.7, 0.7) * u_half, -0.55 * u_half, 0.55 * u_half))
+    amp = float(rng.uniform(0.12, 0.3)) * u_half * (1 if rng.random() < 0.5 else -1)
+    bends, phase = float(rng.uniform(1.0, 2.2)), float(rng.uniform(0, math.pi))
+    wb = float(rng.uniform(0.3, 0.55)) * 2.0 * u_half * zb  # width (m) at the bottom edge
+    v = np.arange(H, dtype=np.float64) + 0.5
+    with np.errstate(divide="ignore"):
+        z = np.where(v > cy, f * h / np.maximum(v - cy, 1e-9), np.inf)
+    z = np.minimum(z, 1e7)
+    s = np.clip(np.log(np.maximum(z, zb) / zb) / math.log(z0 / zb), 0.0, 1.0)
+    centre = (gap + (u_start - gap) * (1.0 - s) ** 1.3
+              + amp * np.sin(math.pi * bends * s + phase) * 4.0 * s * (1.0 - s)
+              - amp * math.sin(phase) * (1.0 - s) ** 2)
+    far = np.interp(np.log(z), [math.log(L["z"]) for L in layers], [L["gap"] for L in layers])
+    centre = np.where(z > z0, far, centre)
+    width = np.minimum(wb * (np.maximum(z, zb) / zb) ** 0.55, 150.0)
+    return dict(centre=centre.astype(np.float32), half=(0.5 * width / z).astype(np.float32),
+                width=width.astype(np.float32))
+
+
+def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: dict[str, Any],
+                  sun: np.ndarray, sun_rgb: np.ndarray, amb: np.ndarray, noise: _Noise,
+                  u: np.ndarray, river: dict[str, np.ndarray], layers: list[dict[str, Any]],
+                  canvas: np.ndarray, off: int) -> np.ndarray:
+    """Colour (N, 3) of the ground plane at pixels (rr, cc): meadow, shore and river."""
+    f, cy, h = cam["f"], cam["cy"], cam["h"]
+    v = rr.astype(np.float32) + 0.5
+    z = (f * h / (v - cy)).astype(np.float32)
+    uu = u[cc]
+    x = uu * z
+    fpx = z / f  # metres per pixel across ...
+    fpz = z * z / (f * h)  # ... and along the view (foreshortened)
+    # Meadow: big patches of two grass tones, clumps, and blades near the camera.
+    big = noise.fbm2(x / 40.0, z / 40.0, 4, 0.5, fpz / 40.0)
+    mid = noise.fbm2(x / 4.0, z / 4.0, 4, 0.55, fpz / 4.0, first=4)
+    fine = noise.fbm2(x / 0.06, z / 0.5, 3, 0.6, np.maximum(fpx / 0.06, fpz / 0.5), first=9)
+    g0, g1 = pal["grass_lin"]
+    alb = g0 + (g1 - g0) * _smooth(-0.35, 0.45, big + 0.3 * mid)[:, None]
+    alb = alb * (0.8 + 0.3 * mid + 0.35 * fine)[:, None]
+    # River: signed distance (m) from the water's edge, with a ragged shoreline.
+    wid = river["width"][rr]
+    dm = (np.abs(uu - river["centre"][rr]) - river["half"][rr]) * z
+    dm += (0.15 + 0.05 * wid) * noise.fbm2(x / 3.0, z / 3.0, 3, 0.5, fpz / 3.0, first=2)
+    bank = 0.6 + 0.06 * wid
+    sand = pal["rock_lin"] * 1.1 * (0.8 + 0.3 * mid + 0.2 * fine)[:, None]
+    shore = _smooth(bank, 0.2 * bank, dm + 0.5 * bank * mid)
+    alb = alb + (sand * (0.6 + 0.4 * _smooth(0.0, bank, dm))[:, None] - alb) * shore[:, None]
+    col = alb * (sun_rgb * max(float(sun[1]), 0.0) + amb * 0.8)
+    aw = np.clip(0.5 - dm / fpx, 0.0, 1.0)
+    wet = np.nonzero(aw > 0)[0]
+    if wet.size:
+        col[wet] += (_water(wet, rr, cc, v, z, x, fpz, cam, pal, sun, sun_rgb, amb, noise, uu,
+                            layers, canvas, off) - col[wet]) * aw[wet, None]
+    tr = np.exp(-z * (pal["haze"] + pal["mist"]) / 1000.0)[:, None]
+    return col * tr + pal["haze_col"][cc] * (1.0 - tr)
+
+
+def _water(i: np.ndarray, rr: np.ndarray, cc: np.ndarray, v: np.ndarray, z: np.ndarray,
+           x: np.ndarray, fpz: np.ndarray, cam: dict[str, float], pal: dict[str, Any],
+           sun: np.ndarray, sun_rgb: np.ndarray, amb: np.ndarray, noise: _Noise, uu: np.ndarray,
+           layers: list[dict[str, Any]], canvas: np.ndarray, off: int) -> np.ndarray:
+    """Water colour at ground pixels ``i``: Fresnel mix of a rippled mirror image of the canvas
+    (sky and ridges, already painted) and a dark tinted body colour, plus sun glitter."""
+    f, cy, h = cam["f"], cam["cy"], cam["h"]
+    rr, cc, v, z, x, uu = rr[i], cc[i], v[i], z[i], x[i], uu[i]
+    rip = noise.fbm2(x / 2.5, z / 0.35, 4, 0.55, fpz[i] / 0.35, first=5)
+    # Mirror: the reflected ray hits card j if the card stands beyond this point and is tall
+    # enough; in the image that card point sits at row (2 cy - v) + 2 f h / z_j.
+    src = 2.0 * cy - v
+    done = np.zeros(v.shape, bool)
+    for L in layers:
+        cand = src + 2.0 * f * h / L["z"]
+        hit = ~done & (L["z"] > z) & (cand >= L["top"][cc])
+        src = np.where(hit, cand, src)
+        done |= hit
+    src = src + rip * 0.012 * f
+    row = np.clip(np.floor(src).astype(np.int64) + off, 0, canvas.shape[0] - 1)
+    refl = canvas[row, cc]
+    t = (cy - v) / f
+    n = np.sqrt(uu * uu + t * t + 1.0)
+    fres = 0.02 + 0.98 * (1.0 - np.clip(-t / n, 0.0, 1.0)) ** 5
+    body = pal["water_lin"] * (amb + sun_rgb * max(float(sun[1]), 0.0) * 0.3)
+    col = refl * (fres * (0.85 + 0.3 * rip))[:, None] + body * (1.0 - fres)[:, None]
+    mu = (uu * sun[0] + (-t + 0.03 * rip) * sun[1] - sun[2]) / n
+    return col + sun_rgb * (3.0 * np.exp((mu - 1.0) * 300.0) * _smooth(0.2, 0.6, rip))[:, None]
+
+
+def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50.0,
+                    camera_height: float = 4.0, horizon: float = 0.45
+                    ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Paint a mountain-and-river landscape with an exact depth map.
+
+    Args:
+        width, height: image size in pixels (positive ints).
+        seed: non-negative int; picks the variant (time of day), ridge shapes, river course
+            and cloud cover. The same seed gives byte-identical output.
+        fov_y: vertical field of view in degrees, in (1, 179).
+        camera_height: camera height above the ground / water in metres, > 0.
+        horizon: horizon row as a fraction of the height from the top, in (0, 1).
+
+    Returns:
+        ``(image, depth, info)``: ``image`` (height, width, 3) uint8 sRGB, row 0 at the top;
+        ``depth`` (height, width) float32 view-space z in metres, ``inf`` for sky; ``info`` a
+        JSON-able dict: ``variant``, ``fov_y``, ``camera_height``, ``horizon``, ``sun_direction``
+        (unit, scene -> sun), ``sun_color`` and ``sky_color`` (linear RGB), ``haze_color``,
+        ``focal_px``, ``seed``, ``ridge_depths`` (``[near_z, far_z]`` per card, nearest first),
+        ``river_gap`` (``{"u": X/z, "column": px}`` of the valley the river flows out of).
+    """
+    for name, val in (("width", width), ("height", height)):
+        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val <= 0:
+            raise ValueError(f"{name} must be a positive int, got {val!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    fov_y = _check("fov_y", fov_y, 1.0, 179.0)
+    h = _check("camera_height", camera_height, 0.0, math.inf)
+    horizon = _check("horizon", horizon, 0.0, 1.0)
+    W, H = int(width), int(height)
+
+    rng = np.random.default_rng(int(seed))
+    noise = _Noise(rng)
+    name = list(VARIANTS)[int(rng.integers(len(VARIANTS)))]
+    pal = dict(VARIANTS[name])
+    for key in ("zenith", "horizon", "forest", "rock", "water"):
+        pal[key + "_lin"] = _lin(pal[key])
+    pal["grass_lin"] = [_lin(c) for c in pal["grass"]]
+    pal["snow_lin"] = np.float32([0.82, 0.85, 0.9])
+    el = math.radians(rng.uniform(*pal["sun_el"]))
+    az = math.radians(rng.uniform(*pal["sun_az"])) * (1 if rng.random() < 0.5 else -1)
+    sun = np.array([math.cos(el) * math.sin(az), math.sin(el), -math.cos(el) * math.cos(az)])
+    sun_rgb = _lin(pal["sun"][0]) * pal["sun"][1] * np.float32(_smooth(-0.06, 0.12, np.float32(sun[1])))
+    cover = float(rng.uniform(*pal["clouds"]))
+
+    f = (H / 2.0) / math.tan(math.radians(fov_y) / 2.0)
+    cx, cy = W / 2.0, horizon * H
+    pal["f"] = f
+    cam = dict(f=f, cy=cy, h=h)
+    u = ((np.arange(W) + 0.5 - cx) / f).astype(np.float32)  # X / z of each column
+    u_half = cx / f
+    gap = float(rng.uniform(-0.45, 0.45)) * min(u_half, 1.2)
+    layers = _ridges(rng, noise, u.astype(np.float64), u_half, f, gap)
+    river = _river(rng, cam, H, u_half, layers)
+    amb = (0.55 * pal["zenith_lin"] + 0.45 * pal["horizon_lin"]) * 0.9
+    haze = _sky(pal, sun, sun_rgb, u, np.zeros_like(u)) * 0.95
+    pal["haze_col"] = haze
+
+    # Canvas rows r_lo..H-1: rows above the frame hold sky for the water's reflection.
+    r_lo = min(0, int(math.floor(2.0 * cy - H)) - 2)
+    off = -r_lo
+    canvas = np.zeros((H + off, W, 3), np.float32)
+    vis = np.ones((H, W), np.float32)  # what the cards leave of the background
+    vrow = (np.arange(H, dtype=np.float64) + 0.5)[:, None]
+    with np.errstate(divide="ignore"):
+        zg = np.where(vrow > cy, f * h / (vrow - cy), np.inf)
+    depth = np.broadcast_to(zg, (H, W)).astype(np.float32)
+
+    # 1. Ridge cards, far to near ("over" compositing); nearer cards hide farther ones.
+    full = np.zeros((H, W), bool)
+    todo = []
+    for L in layers:  # nearest first: find what each card shows
+        hh = L["H"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            top = np.where(hh > 0, cy - f * (hh - h) / (L["z"] + _LEAN * hh), np.inf)[None, :]
+        base = cy + f * h / L["z"]
+        L["top"] = top[0]
+        inside = vrow <= base
+        todo.append(np.nonzero((vrow > top - 0.5) & inside & ~full))
+        full |= (vrow >= top + 0.5) & inside
+    for L, (rr, cc) in zip(reversed(layers), reversed(todo)):
+        if rr.size == 0:
+            continue
+        col, zp = _shade_card(L, rr, cc, cam, pal, sun, sun_rgb, amb, haze, noise, u)
+        a = np.clip(rr + 0.5 - L["top"][cc], 0.0, 1.0).astype(np.float32)
+        canvas[rr + off, cc] = col * a[:, None] + canvas[rr + off, cc] * (1.0 - a)[:, None]
+        vis[rr, cc] *= 1.0 - a
+        hit = rr + 0.5 >= L["top"][cc]
+        depth[rr[hit], cc[hit]] = zp[hit]
+
+    # 2. Sky behind everything above the horizon (and above the frame, for reflections).
+    vis_all = np.concatenate([np.ones((off, W), np.float32), vis])
+    rows = np.arange(r_lo, H) + 0.5
+    rr, cc = np.nonzero((rows[:, None] <= cy) & (vis_all > 0))
+    sky = _sky(pal, sun, sun_rgb, u[cc], ((cy - rows[rr]) / f).astype(np.float32), noise, cover)
+    canvas[rr, cc] += sky * vis_all[rr, cc][:, None]
+
+    # 3. Ground and river (ground plane y = 0) where the cards leave it visible.
+    rr, cc = np.nonzero((vrow > cy) & (vis > 0))
+    if rr.size:
+        col = _shade_ground(rr, cc, cam, pal, sun, sun_rgb, amb, noise, u, river, layers,
+                            canvas, off)
+        canvas[rr + off, cc] += col * vis[rr, cc][:, None]
+
+    # 4. Tone (soft shoulder), sRGB encode, ordered dither, quantise.
+    lin = canvas[off:]
+    lin = np.where(lin < 0.8, lin, 1.0 - 0.2 * np.exp(-(lin - 0.8) / 0.2))
+    lin = np.maximum(lin, 0.0)
+    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.power(lin, 1.0 / 2.4) - 0.055)
+    dither = np.tile(_BAYER, (H // 8 + 1, W // 8 + 1))[:H, :W, None]
+    image = np.clip(np.floor(srgb * 255.0 + 0.5 + dither), 0, 255).astype(np.uint8)
+
+    info = {
+        "variant": name, "seed": int(seed), "fov_y": fov_y, "camera_height": h, "horizon": horizon,
+        "sun_direction": [round(float(s), 6) for s in sun],
+        "sun_color": [round(float(s), 6) for s in sun_rgb],
+        "sky_color": [round(float(s), 6) for s in amb],
+        "haze_color": [round(float(s), 6) for s in haze.mean(axis=0)],
+        "focal_px": f,
+        "ridge_depths": [[L["z"], L["z"] + _LEAN * float(L["H"].max())] for L in layers],
+        "river_gap": {"u": gap, "column": cx + f * gap},
+    }
+    return image, depth, info

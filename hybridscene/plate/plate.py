@@ -1,0 +1,138 @@
+"""The :class:`Plate`: a background image made once (painted, generated or loaded) and reused by
+every frame, with an optional depth map and the metadata that says where it came from."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ..errors import PlateError
+
+__all__ = ["Plate", "PlateCamera"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlateCamera:
+    """The pinhole camera a plate was painted with, so a foreground camera can match it.
+
+    The camera stands at ``(0, height, 0)``, level, looking down -Z; ground level is ``y = 0``.
+    """
+
+    fov_y: float
+    """Vertical field of view in degrees."""
+    height: float
+    """Camera height above the ground in metres."""
+    horizon: float
+    """Row of the horizon as a fraction of the image height from the top (0 = top, 1 = bottom)."""
+
+    @property
+    def lens_shift(self) -> float:
+        """Vertical lens shift, in half-heights (see :func:`hybridscene.transforms.perspective`),
+        that puts a level camera's horizon at :attr:`horizon`."""
+        return 1.0 - 2.0 * self.horizon
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Plate:
+    """A background plate.
+
+    Arrays are read-only; build a new plate instead of editing one.
+    """
+
+    image: np.ndarray
+    """``(H, W, 3) uint8`` sRGB, row 0 at the top."""
+    depth: np.ndarray | None = None
+    """``(H, W) float32`` view-space depth in metres along the camera's forward axis, ``inf`` for
+    sky; ``None`` when unknown (then the foreground is simply drawn in front)."""
+    source: str = "array"
+    """Where it came from: ``"procedural:mountains"``, ``"file"``, ``"diffusers"``, ``"array"``."""
+    prompt: str | None = None
+    """The text prompt, for generated plates."""
+    seed: int | None = None
+    """The seed, for generated and procedural plates."""
+    camera: PlateCamera | None = None
+    """The camera the plate was made with, when known."""
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Everything else (palette name, sun direction, file path, timings, ...): JSON-able values."""
+
+    def __post_init__(self) -> None:
+        image = np.asarray(self.image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise PlateError(
+                f"plate image must be an (H, W, 3) uint8 RGB array, got shape {image.shape} "
+                f"dtype {image.dtype}; convert with np.asarray(img.convert('RGB'))"
+            )
+        if image.shape[0] < 1 or image.shape[1] < 1:
+            raise PlateError(f"plate image is empty: shape {image.shape}")
+        image = np.ascontiguousarray(image)
+        image.setflags(write=False)
+        object.__setattr__(self, "image", image)
+        if self.depth is not None:
+            depth = np.ascontiguousarray(self.depth, dtype=np.float32)
+            if depth.shape != image.shape[:2]:
+                raise PlateError(
+                    f"plate depth has shape {depth.shape} but the image is {image.shape[:2]}; "
+                    "depth must be (H, W) like the image"
+                )
+            if np.isnan(depth).any() or (depth <= 0).any():
+                raise PlateError("plate depth must be positive (inf for sky) and contain no NaN")
+            depth.setflags(write=False)
+            object.__setattr__(self, "depth", depth)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+    @property
+    def horizon(self) -> float | None:
+        """Horizon row as a fraction of the height from the top, when known."""
+        return self.camera.horizon if self.camera is not None else None
+
+    @classmethod
+    def from_array(cls, image: Any, **kwargs: Any) -> Plate:
+        """A plate from an ``(H, W, 3)`` uint8 array or anything Pillow can convert to RGB."""
+        if not isinstance(image, np.ndarray):
+            image = np.asarray(image.convert("RGB"))
+        return cls(image=image, **kwargs)
+
+    @classmethod
+    def solid(cls, color: tuple[int, int, int], size: tuple[int, int]) -> Plate:
+        """A plate of one sRGB colour ``(r, g, b)`` in 0..255, ``size = (width, height)``."""
+        w, h = size
+        image = np.empty((h, w, 3), np.uint8)
+        image[:] = np.asarray(color, np.uint8)
+        return cls(image=image, source="solid")
+
+    def to_pil(self):  # -> PIL.Image.Image
+        from PIL import Image
+
+        return Image.fromarray(self.image, "RGB")
+
+    def save(self, path: str) -> None:
+        """Save the image (format from the extension), written atomically."""
+        from ..sinks.base import atomic_path
+
+        with atomic_path(path) as tmp:
+            self.to_pil().save(tmp, format=_pil_format(path))
+
+    def __repr__(self) -> str:
+        w, h = self.size
+        extra = f", prompt={self.prompt!r}" if self.prompt else ""
+        seed = f", seed={self.seed}" if self.seed is not None else ""
+        depth = ", depth" if self.depth is not None else ""
+        return f"Plate({w}x{h}, source={self.source!r}{extra}{seed}{depth})"
+
+
+def _pil_format(path: str) -> str:
+    from PIL import Image
+
+    ext = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
+    Image.init()
+    fmt = Image.EXTENSION.get("." + ext)
+    if fmt is None:
+        raise PlateError(f"cannot save a plate as {path!r}: use .png, .jpg or .webp")
+    return fmt
+

@@ -1,0 +1,258 @@
+"""Frames from scenes: :class:`FrameRenderer` (one frame on a context you own), :func:`frames`
+(an iterator of numpy frames) and :func:`render` (frames into a file, with progress).
+
+The same :meth:`FrameRenderer.render_to` serves offscreen exports and (later) the window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ._validate import check_finite, check_size
+from .clock import FixedStepClock
+from .compose import Compositor
+from .config import get_settings
+from .errors import Cancelled, ConfigError, SceneError
+from .gpu.context import create_context
+from .gpu.renderer import SceneRenderer
+from .gpu.targets import ForegroundTarget, OutputTarget
+from .scene import Scene
+
+__all__ = ["FrameRenderer", "Progress", "ProgressCallback", "RenderResult", "frames", "render"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives after each frame."""
+
+    frame: int
+    """Frames done so far (1 after the first)."""
+    total: int
+    """Frames in the whole render."""
+    t: float
+    """Scene time of the frame just done, in seconds."""
+    elapsed: float
+    """Wall-clock seconds since the render started."""
+
+
+ProgressCallback = Callable[[Progress], Any]
+"""Called after every frame; return ``False`` to cancel (anything else continues)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderResult:
+    """What :func:`render` wrote."""
+
+    path: str | None
+    """The output path (``None`` when the sink was an object)."""
+    frames: int
+    """Number of frames written."""
+    fps: float
+    """Frames per second of the output."""
+    size: tuple[int, int]
+    """``(width, height)`` in pixels."""
+    seconds: float
+    """Wall-clock seconds the render took."""
+
+    @property
+    def duration(self) -> float:
+        """Length of the output in seconds."""
+        return self.frames / self.fps
+
+
+class FrameRenderer:
+    """Renders frames of a scene at one size on a context you own.
+
+    ``with FrameRenderer(ctx, (1280, 720)) as r: frame = r.render_frame(scene, t=0.5)``
+
+    Args:
+        ctx: a ``moderngl.Context`` from :func:`hybridscene.create_context` (or a window's).
+        size: ``(width, height)`` of the frames.
+        samples: MSAA samples for the foreground; default from settings (4), clamped to the
+            driver's maximum.
+    """
+
+    def __init__(self, ctx: Any, size: tuple[int, int], *, samples: int | None = None) -> None:
+        self.ctx = ctx
+        self.size = check_size(size)
+        samples = get_settings().msaa if samples is None else int(samples)
+        self.scene_renderer = SceneRenderer(ctx)
+        self.compositor = Compositor(ctx)
+        self.foreground = ForegroundTarget(ctx, self.size, samples=samples)
+        self.output = OutputTarget(ctx, self.size)
+
+    @property
+    def samples(self) -> int:
+        return self.foreground.samples
+
+    def render_to(self, scene: Scene, fbo: Any, *, t: float | None = None, top_down: bool = False) -> None:
+        """Update the scene to time ``t`` (when given), draw it and composite into ``fbo``."""
+        if t is not None:
+            scene.update(t)
+        self.scene_renderer.render(scene, self.foreground)
+        self.compositor.compose(scene.plate, self.foreground.color, fbo, top_down=top_down, background=scene.background)
+
+    def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:
+        """``(H, W, 3) uint8`` sRGB frame, top row first, at scene time ``t`` seconds."""
+        self.render_to(scene, self.output.fbo, t=t, top_down=True)
+        return self.output.read()
+
+    def release(self) -> None:
+        """Free every GPU resource this renderer made (not the context)."""
+        self.output.release()
+        self.foreground.release()
+        self.compositor.release()
+        self.scene_renderer.release()
+
+    def __enter__(self) -> FrameRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _frame_count(frames: int | None, seconds: float | None, fps: float) -> int:
+    if frames is not None and seconds is not None:
+        raise ConfigError("give either frames or seconds, not both")
+    if frames is not None:
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise ConfigError(f"frames must be a positive integer, got {frames!r}")
+        return frames
+    secs = check_finite(4.0 if seconds is None else seconds, "seconds", positive=True)
+    return max(1, int(math.ceil(secs * fps - 1e-9)))
+
+
+def _default_size(scene: Scene) -> tuple[int, int]:
+    return scene.plate.size if scene.plate is not None else (1280, 720)
+
+
+def frames(
+    scene: Scene,
+    *,
+    frames: int | None = None,
+    seconds: float | None = None,
+    fps: float = 30.0,
+    size: tuple[int, int] | str | None = None,
+    start: float = 0.0,
+    ctx: Any = None,
+    samples: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield ``(H, W, 3) uint8`` frames at fixed steps of ``1 / fps`` seconds from ``start``.
+
+    Creates (and releases) a headless context unless ``ctx`` is given. Consume it on the thread
+    that created it (GL contexts are per thread).
+    """
+    if not isinstance(scene, Scene):
+        raise SceneError(f"frames() needs a hybridscene.Scene, got {type(scene).__name__}")
+    clock = FixedStepClock(fps, start=start)
+    count = _frame_count(frames, seconds, clock.fps)
+    size = check_size(size) if size is not None else _default_size(scene)
+    own = ctx is None
+    ctx = create_context() if own else ctx
+    try:
+        with FrameRenderer(ctx, size, samples=samples) as renderer:
+            for t in clock.times(count):
+                yield renderer.render_frame(scene, t)
+    finally:
+        if own:
+            ctx.release()
+
+
+def render(
+    scene: Scene,
+    output: str | os.PathLike[str] | Any,
+    *,
+    frames: int | None = None,
+    seconds: float | None = None,
+    fps: float = 30.0,
+    size: tuple[int, int] | str | None = None,
+    start: float = 0.0,
+    progress: bool | ProgressCallback = False,
+    ctx: Any = None,
+    samples: int | None = None,
+    **sink_options: Any,
+) -> RenderResult:
+    """Render a scene into a video, GIF, PNG sequence or still image.
+
+    Args:
+        scene: what to draw.
+        output: a path (``.mp4``/``.mov``/``.mkv``, ``.gif``, ``DIR/``, ``.png``/``.jpg``/``.webp``)
+            or an object implementing :class:`hybridscene.sinks.Sink`.
+        frames, seconds: length (default 4 seconds); give at most one.
+        fps: frames per second; frame ``i`` shows scene time ``start + i / fps``.
+        size: ``(width, height)`` or ``"WxH"``; default: the plate's size. Video sizes are
+            rounded down to even numbers with a warning.
+        progress: ``True`` for a progress bar on stderr, or a callback receiving
+            :class:`Progress` after each frame (return ``False`` to cancel).
+        sink_options: passed to the sink, e.g. ``crf=18, preset="medium"`` for video.
+
+    Returns:
+        A :class:`RenderResult`.
+
+    Raises:
+        Cancelled: the callback returned ``False``; nothing is left under the output name.
+    """
+    from .sinks import VideoSink, sink_class
+
+    # 1. Validate everything before any expensive work.
+    if not isinstance(scene, Scene):
+        raise SceneError(f"render() needs a hybridscene.Scene, got {type(scene).__name__}")
+    clock = FixedStepClock(fps, start=start)
+    count = _frame_count(frames, seconds, clock.fps)
+    size = check_size(size) if size is not None else _default_size(scene)
+    is_path = isinstance(output, (str, os.PathLike))
+    if is_path:
+        cls = sink_class(output)
+        if cls is VideoSink:
+            size = VideoSink.fit_size(size)
+    if progress is not False and progress is not True and not callable(progress):
+        raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
+
+    # 2. Open the output (a temporary file until the end) and the GPU.
+    sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=count, unit="frame", desc=os.path.basename(os.fspath(output)) if is_path else "render")
+    own = ctx is None
+    t0 = time.perf_counter()
+    try:
+        ctx = create_context() if own else ctx
+        try:
+            with FrameRenderer(ctx, size, samples=samples) as renderer:
+                # 3. Render, write, report.
+                for i, t in enumerate(clock.times(count)):
+                    sink.write(renderer.render_frame(scene, t))
+                    if bar is not None:
+                        bar.update(1)
+                    elif callable(progress):
+                        info = Progress(frame=i + 1, total=count, t=t, elapsed=time.perf_counter() - t0)
+                        if progress(info) is False:
+                            raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
+        finally:
+            if own:
+                ctx.release()
+        # 4. Publish.
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t0
+    log.info("rendered %d frames at %dx%d in %.2f s", count, size[0], size[1], elapsed)
+    return RenderResult(
+        path=os.fspath(output) if is_path else None, frames=count, fps=clock.fps, size=size, seconds=elapsed
+    )

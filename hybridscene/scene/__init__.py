@@ -1,0 +1,19 @@
+"""Scene description: plain data (no GL) that the GPU renderer draws."""
+
+from .camera import PerspectiveCamera
+from .light import AmbientLight, DirectionalLight
+from .mesh import Geometry, Material, Mesh
+from .node import Node
+from .scene import FrameCallback, Scene
+
+__all__ = [
+    "AmbientLight",
+    "DirectionalLight",
+    "FrameCallback",
+    "Geometry",
+    "Material",
+    "Mesh",
+    "Node",
+    "PerspectiveCamera",
+    "Scene",
+]

@@ -1,0 +1,115 @@
+"""Cameras: where the foreground is seen from. Plain data; matrices come from
+:mod:`hybridscene.transforms`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import transforms
+from .._validate import check_finite
+from ..errors import SceneError
+from .node import _vec3
+
+if TYPE_CHECKING:
+    from ..plate import Plate
+
+__all__ = ["PerspectiveCamera"]
+
+
+class PerspectiveCamera:
+    """A pinhole camera with an optional lens shift.
+
+    Args:
+        fov_y: vertical field of view in degrees.
+        position: ``(3,)`` eye position in metres, world frame.
+        target: ``(3,)`` point looked at.
+        up: world direction that appears up.
+        near, far: clip distances in metres (``0 < near < far``).
+        shift: ``(x, y)`` lens shift in half-image units; a level camera with ``shift=(0, s)``
+            sees its horizon at ``s`` in normalised device coordinates.
+    """
+
+    def __init__(
+        self,
+        *,
+        fov_y: float = 50.0,
+        position: Any = (0.0, 1.5, 6.0),
+        target: Any = (0.0, 1.0, 0.0),
+        up: Any = (0.0, 1.0, 0.0),
+        near: float = 0.1,
+        far: float = 20000.0,
+        shift: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        self.fov_y = fov_y
+        self.position = position
+        self.target = target
+        self.up = _vec3(up, "camera up")
+        self.near = check_finite(near, "camera near", positive=True)
+        self.far = check_finite(far, "camera far", positive=True)
+        if self.far <= self.near:
+            raise SceneError(f"camera far ({far}) must be greater than near ({near})")
+        self.shift = (check_finite(shift[0], "camera shift x"), check_finite(shift[1], "camera shift y"))
+
+    @classmethod
+    def from_plate(cls, plate: Plate, **overrides: Any) -> PerspectiveCamera:
+        """The camera a plate was painted with (level, at the plate's camera height, looking down
+        -Z, horizon where the plate has it), so foreground objects stand on the plate's ground.
+        Plates without a known camera get a level camera at 1.6 m with the horizon centred."""
+        cam = plate.camera
+        if cam is None:
+            kwargs: dict[str, Any] = dict(fov_y=50.0, position=(0, 1.6, 0), target=(0, 1.6, -1))
+        else:
+            kwargs = dict(
+                fov_y=cam.fov_y,
+                position=(0.0, cam.height, 0.0),
+                target=(0.0, cam.height, -1.0),
+                shift=(0.0, cam.lens_shift),
+            )
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @property
+    def fov_y(self) -> float:
+        return self._fov_y
+
+    @fov_y.setter
+    def fov_y(self, value: float) -> None:
+        v = check_finite(value, "camera fov_y")
+        if not 1.0 <= v <= 179.0:
+            raise SceneError(f"camera fov_y must be between 1 and 179 degrees, got {value!r}")
+        self._fov_y = v
+
+    @property
+    def position(self) -> np.ndarray:
+        return self._position
+
+    @position.setter
+    def position(self, value: Any) -> None:
+        self._position = _vec3(value, "camera position")
+
+    @property
+    def target(self) -> np.ndarray:
+        return self._target
+
+    @target.setter
+    def target(self, value: Any) -> None:
+        self._target = _vec3(value, "camera target")
+
+    def view_matrix(self) -> np.ndarray:
+        """``(4, 4) float32`` view-from-world."""
+        try:
+            return transforms.look_at(self._position, self._target, self.up)
+        except ValueError as exc:
+            raise SceneError(str(exc)) from None
+
+    def projection_matrix(self, aspect: float) -> np.ndarray:
+        """``(4, 4) float32`` clip-from-view for a target of ``aspect`` = width / height."""
+        return transforms.perspective(self._fov_y, aspect, self.near, self.far, self.shift)
+
+    def __repr__(self) -> str:
+        return (
+            f"PerspectiveCamera(fov_y={self._fov_y}, position={self._position.tolist()}, "
+            f"target={self._target.tolist()})"
+        )

@@ -1,0 +1,81 @@
+"""Lights: a sun (directional) and ambient light. Colours are sRGB-encoded like material
+colours; ``intensity`` multiplies in linear light."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._validate import check_finite
+from ..colors import Color, linear_to_srgb, parse_color
+from ..errors import SceneError
+from .node import _vec3
+
+if TYPE_CHECKING:
+    from ..plate import Plate
+
+__all__ = ["AmbientLight", "DirectionalLight"]
+
+
+@dataclasses.dataclass
+class DirectionalLight:
+    """A light infinitely far away (the sun).
+
+    ``direction`` is the way the light travels, from the sun toward the scene, world frame
+    (``(0, -1, 0)`` = sun straight overhead).
+    """
+
+    direction: Any = (-0.4, -1.0, -0.6)
+    color: Color = (1.0, 0.96, 0.9)
+    intensity: float = 2.5
+
+    def __post_init__(self) -> None:
+        d = _vec3(self.direction, "sun direction").astype(np.float64)
+        norm = float(np.linalg.norm(d))
+        if norm == 0.0:
+            raise SceneError("sun direction must be non-zero, e.g. (-0.4, -1.0, -0.6)")
+        self.direction = (d / norm).astype(np.float32)
+        parse_color(self.color, "sun color")
+        self.intensity = check_finite(self.intensity, "sun intensity")
+
+    @classmethod
+    def from_plate(cls, plate: Plate, **overrides: Any) -> DirectionalLight:
+        """The sun a plate was painted with, when its metadata says (procedural plates do)."""
+        meta = plate.meta
+        kwargs: dict[str, Any] = {}
+        if "sun_direction" in meta:
+            kwargs["direction"] = -np.asarray(meta["sun_direction"], np.float32)
+        if "sun_color" in meta:
+            lin = np.asarray(meta["sun_color"], np.float64)
+            peak = max(float(lin.max()), 1e-6)
+            srgb = linear_to_srgb(lin / peak)
+            kwargs["color"] = tuple(float(v) for v in np.clip(srgb, 0.0, 1.0))
+            kwargs["intensity"] = 2.5 * min(peak, 1.5)
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+@dataclasses.dataclass
+class AmbientLight:
+    """Light from everywhere (sky fill)."""
+
+    color: Color = (0.62, 0.72, 0.86)
+    intensity: float = 0.35
+
+    def __post_init__(self) -> None:
+        parse_color(self.color, "ambient color")
+        self.intensity = check_finite(self.intensity, "ambient intensity")
+
+    @classmethod
+    def from_plate(cls, plate: Plate, **overrides: Any) -> AmbientLight:
+        """Ambient light tinted by the plate's sky colour, when its metadata says."""
+        kwargs: dict[str, Any] = {}
+        if "sky_color" in plate.meta:
+            lin = np.asarray(plate.meta["sky_color"], np.float64)
+            srgb = linear_to_srgb(lin / max(float(lin.max()), 1e-6))
+            kwargs["color"] = tuple(float(v) for v in np.clip(srgb, 0.0, 1.0))
+        kwargs.update(overrides)
+        return cls(**kwargs)
+

@@ -1,0 +1,150 @@
+"""Scene-graph nodes: a transform (position, rotation, scale), a parent, children, a name, and
+optionally something to draw. Plain data: no GL here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import transforms
+from ..errors import SceneError
+
+if TYPE_CHECKING:
+    from .mesh import Mesh
+
+__all__ = ["Node"]
+
+
+def _vec3(value: Any, what: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float32)
+    if arr.shape == ():
+        arr = np.full(3, arr, np.float32)
+    if arr.shape != (3,):
+        raise SceneError(f"{what} must be 3 numbers (x, y, z), got {value!r}")
+    if not np.isfinite(arr).all():
+        raise SceneError(f"{what} must be finite, got {arr.tolist()} (a NaN or inf crept in)")
+    return arr
+
+
+class Node:
+    """A transform in the scene graph.
+
+    Args:
+        name: optional name for :meth:`Scene.find`.
+        mesh: what to draw at this node, or ``None`` for a pure transform (a group).
+        position: ``(3,)`` metres, in the parent's frame.
+        rotation: unit quaternion ``(x, y, z, w)``; see :func:`hybridscene.quat_from_euler`.
+        scale: a number or ``(3,)`` per-axis factors.
+        visible: hidden nodes (and their children) are not drawn.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        mesh: Mesh | None = None,
+        position: Any = (0.0, 0.0, 0.0),
+        rotation: Any = None,
+        scale: Any = 1.0,
+        visible: bool = True,
+    ) -> None:
+        self.name = name
+        self.mesh = mesh
+        self.position = position
+        self.rotation = transforms.quat_identity() if rotation is None else rotation
+        self.scale = scale
+        self.visible = bool(visible)
+        self._parent: Node | None = None
+        self._children: list[Node] = []
+
+    # -- transform, validated on every set ---------------------------------------------------
+    @property
+    def position(self) -> np.ndarray:
+        """``(3,) float32`` metres in the parent's frame."""
+        return self._position
+
+    @position.setter
+    def position(self, value: Any) -> None:
+        self._position = _vec3(value, f"position of {self._label()}")
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """``(4,) float32`` unit quaternion ``(x, y, z, w)``, normalised on set."""
+        return self._rotation
+
+    @rotation.setter
+    def rotation(self, value: Any) -> None:
+        q = np.asarray(value, dtype=np.float32)
+        if q.shape != (4,):
+            raise SceneError(
+                f"rotation of {self._label()} must be a quaternion (x, y, z, w), got {value!r}; "
+                "build one with hybridscene.quat_from_euler(x, y, z)"
+            )
+        norm = float(np.linalg.norm(q))
+        if not np.isfinite(q).all() or norm == 0.0:
+            raise SceneError(f"rotation of {self._label()} must be a finite non-zero quaternion, got {q.tolist()}")
+        self._rotation = q / norm
+
+    @property
+    def scale(self) -> np.ndarray:
+        """``(3,) float32`` per-axis scale factors."""
+        return self._scale
+
+    @scale.setter
+    def scale(self, value: Any) -> None:
+        self._scale = _vec3(value, f"scale of {self._label()}")
+
+    # -- hierarchy -----------------------------------------------------------------------------
+    @property
+    def parent(self) -> Node | None:
+        return self._parent
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return tuple(self._children)
+
+    def add(self, child: Node) -> Node:
+        """Attach ``child`` (detaching it from any previous parent) and return it."""
+        if child is self or self in child.walk():
+            raise SceneError(f"adding {child._label()} under {self._label()} would make a cycle")
+        if child._parent is not None:
+            child._parent._children.remove(child)
+        child._parent = self
+        self._children.append(child)
+        return child
+
+    def remove(self, child: Node) -> None:
+        if child._parent is not self:
+            raise SceneError(f"{child._label()} is not a child of {self._label()}")
+        self._children.remove(child)
+        child._parent = None
+
+    def walk(self) -> Iterator[Node]:
+        """This node and all its descendants, depth first."""
+        yield self
+        for c in self._children:
+            yield from c.walk()
+
+    # -- matrices --------------------------------------------------------------------------------
+    def local_matrix(self) -> np.ndarray:
+        """``(4, 4) float32`` parent-from-local."""
+        return transforms.compose(self._position, self._rotation, self._scale)
+
+    def world_matrix(self) -> np.ndarray:
+        """``(4, 4) float32`` world-from-local, following the parents."""
+        m = self.local_matrix()
+        p = self._parent
+        while p is not None:
+            m = p.local_matrix() @ m
+            p = p._parent
+        return m
+
+    def _label(self) -> str:
+        name = getattr(self, "name", None)
+        return f"node {name!r}" if name else "node"
+
+    def __repr__(self) -> str:
+        mesh = f", mesh={self.mesh!r}" if self.mesh is not None else ""
+        return f"Node({self.name!r}, position={self._position.tolist()}{mesh})"

@@ -1,0 +1,137 @@
+"""The :class:`Sink` protocol and atomic writing.
+
+A sink receives ``(H, W, 3) uint8`` frames and writes them somewhere. File sinks write to a
+temporary name beside the target and rename it into place only when :meth:`Sink.close` succeeds;
+:meth:`Sink.abort` (or an exception inside ``with``) removes the temporary file, so an
+interrupted render never leaves a broken file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import SinkError
+
+__all__ = ["FileSink", "Sink", "atomic_path", "temp_name"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where frames go. Implement these three methods to add an output."""
+
+    def write(self, frame: np.ndarray) -> None:
+        """Take one ``(H, W, 3) uint8`` sRGB frame, top row first."""
+        ...
+
+    def close(self) -> None:
+        """Finish and publish the output."""
+        ...
+
+    def abort(self) -> None:
+        """Discard everything written; leave no file behind."""
+        ...
+
+
+def temp_name(path: Path) -> Path:
+    """A hidden temporary sibling of ``path``: ``.name.<random>.part``."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path to write; rename it to ``path`` on success, delete it on error."""
+    final = Path(path)
+    if not final.parent.exists():
+        raise SinkError(f"folder {str(final.parent)!r} does not exist; create it first")
+    tmp = temp_name(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+class FileSink:
+    """Base for sinks that write one file atomically; subclasses implement the format.
+
+    Use as a context manager: leaving normally publishes, an exception aborts.
+    """
+
+    extensions: tuple[str, ...] = ()
+
+    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float) -> None:
+        self.path = Path(path)
+        self.size = size
+        self.fps = fps
+        self.frames_written = 0
+        if not self.path.parent.exists():
+            raise SinkError(f"output folder {str(self.path.parent)!r} does not exist; create it first")
+        if self.path.is_dir():
+            raise SinkError(f"output {str(self.path)!r} is a folder; give a file name such as out.mp4")
+        self.tmp_path = temp_name(self.path)
+        self._closed = False
+
+    def _check(self, frame: np.ndarray) -> None:
+        w, h = self.size
+        if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+            raise SinkError(f"{type(self).__name__} expects ({h}, {w}, 3) uint8 frames, got {frame.shape} {frame.dtype}")
+
+    def write(self, frame: np.ndarray) -> None:
+        self._check(frame)
+        self._write(frame)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._finish()
+            os.replace(self.tmp_path, self.path)
+        except BaseException:
+            _remove(self.tmp_path)
+            raise
+
+    def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._discard()
+        _remove(self.tmp_path)
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def _write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Flush everything into ``self.tmp_path``."""
+
+    def _discard(self) -> None:
+        """Drop open handles before the temporary file is removed."""
+
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

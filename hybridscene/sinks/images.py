@@ -1,0 +1,161 @@
+"""Image outputs through Pillow: animated GIF, a PNG sequence in a folder, a single still."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SinkError
+from .base import FileSink, _remove, temp_name
+
+__all__ = ["GifSink", "PngSequenceSink", "StillSink"]
+
+
+class GifSink(FileSink):
+    """An animated GIF, looping forever, with a palette per frame (Floyd-Steinberg dithered).
+
+    GIF delays are whole centiseconds; frame delays alternate so the total length matches
+    ``frames / fps`` to within 10 ms (30 fps gives 30, 30, 40, ... ms).
+    """
+
+    extensions = (".gif",)
+
+    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, loop: int = 0) -> None:
+        super().__init__(path, size=size, fps=fps)
+        self.loop = loop
+        self._frames: list = []
+
+    def _write(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        self._frames.append(Image.fromarray(frame, "RGB").quantize(colors=256, dither=Image.Dither.FLOYDSTEINBERG))
+
+    def durations_ms(self, count: int) -> list[int]:
+        """Per-frame delays in ms, multiples of 10, summing to ``count / fps`` seconds."""
+        ends = [int(round((i + 1) * 100.0 / self.fps)) * 10 for i in range(count)]
+        starts = [0, *ends[:-1]]
+        return [max(10, e - s) for s, e in zip(starts, ends)]
+
+    def _finish(self) -> None:
+        if not self._frames:
+            raise SinkError(f"no frames were written to {str(self.path)!r}")
+        first, rest = self._frames[0], self._frames[1:]
+        first.save(
+            self.tmp_path,
+            format="GIF",
+            save_all=True,
+            append_images=rest,
+            duration=self.durations_ms(len(self._frames)),
+            loop=self.loop,
+            disposal=1,
+            optimize=False,
+        )
+        self._frames.clear()
+
+    def _discard(self) -> None:
+        self._frames.clear()
+
+
+class StillSink(FileSink):
+    """One frame as a PNG, JPEG or WebP image."""
+
+    extensions = (".png", ".jpg", ".jpeg", ".webp")
+
+    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float = 1.0) -> None:
+        super().__init__(path, size=size, fps=fps)
+
+    def _write(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        if self.frames_written:
+            raise SinkError(
+                f"{str(self.path)!r} is a single image; render one frame (--frames 1) "
+                "or give a folder ending in / for a PNG sequence"
+            )
+        fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}[self.path.suffix.lower()]
+        opts = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        Image.fromarray(frame, "RGB").save(self.tmp_path, format=fmt, **opts)
+
+    def _finish(self) -> None:
+        if not self.frames_written:
+            raise SinkError(f"no frame was written to {str(self.path)!r}")
+
+
+_FRAME_FILE = re.compile(r"^\d{5}\.png$")
+
+
+class PngSequenceSink:
+    """Frames as ``DIR/00000.png, 00001.png, ...``.
+
+    Frames go into a hidden temporary folder beside ``DIR``; on close it replaces ``DIR``. An
+    existing ``DIR`` is replaced only if it is empty or holds nothing but such frame files
+    (anything else is an error, so no unrelated file is ever deleted).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, compress_level: int = 3) -> None:
+        self.path = Path(path)
+        self.size = size
+        self.fps = fps
+        self.compress_level = compress_level
+        self.frames_written = 0
+        if not self.path.parent.exists():
+            raise SinkError(f"folder {str(self.path.parent)!r} does not exist; create it first")
+        if self.path.exists():
+            if not self.path.is_dir():
+                raise SinkError(f"{str(self.path)!r} is a file; a PNG sequence needs a folder")
+            others = sorted(p.name for p in self.path.iterdir() if not _FRAME_FILE.match(p.name))
+            if others:
+                raise SinkError(
+                    f"folder {str(self.path)!r} holds other files ({', '.join(others[:3])}); "
+                    "choose an empty or new folder for the PNG sequence"
+                )
+        self.tmp_path = temp_name(self.path)
+        self.tmp_path.mkdir()
+        self._closed = False
+
+    def write(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        w, h = self.size
+        if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+            raise SinkError(f"PngSequenceSink expects ({h}, {w}, 3) uint8 frames, got {frame.shape} {frame.dtype}")
+        Image.fromarray(frame, "RGB").save(
+            self.tmp_path / f"{self.frames_written:05d}.png", format="PNG", compress_level=self.compress_level
+        )
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        old = None
+        try:
+            if self.path.exists():
+                old = temp_name(self.path)
+                os.replace(self.path, old)
+            os.replace(self.tmp_path, self.path)
+        except BaseException:
+            if old is not None and not self.path.exists():
+                os.replace(old, self.path)
+            _remove(self.tmp_path)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _remove(self.tmp_path)
+
+    def __enter__(self) -> PngSequenceSink:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,115 @@
+"""Video files through PyAV (in-process FFmpeg with libx264): H.264, yuv420p, BT.709, faststart."""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..errors import SinkError
+from .base import FileSink
+
+__all__ = ["VideoSink"]
+
+log = logging.getLogger(__name__)
+
+_CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+class VideoSink(FileSink):
+    """H.264 video (MP4, MOV or MKV).
+
+    Args:
+        path: output file; the container comes from the extension.
+        size: ``(width, height)``; both must be even for yuv420p (see :meth:`fit_size`).
+        fps: frames per second (fractional rates such as 29.97 are kept exact to 1/1001).
+        crf: libx264 constant rate factor (lower = better; 20 is visually near-lossless for
+            rendered content, 0 is lossless).
+        preset: libx264 speed/size trade-off (``ultrafast`` ... ``veryslow``).
+        codec: an FFmpeg encoder name; ``libx264`` by default.
+        threads: encoder threads, 0 = automatic.
+    """
+
+    extensions = tuple(_CONTAINERS)
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        size: tuple[int, int],
+        fps: float,
+        crf: int = 20,
+        preset: str = "veryfast",
+        codec: str = "libx264",
+        threads: int = 0,
+    ) -> None:
+        super().__init__(path, size=size, fps=fps)
+        w, h = size
+        if w % 2 or h % 2:
+            even = self.fit_size(size, warn=False)
+            raise SinkError(
+                f"video size {w}x{h} must be even in both directions for yuv420p; "
+                f"use {even[0]}x{even[1]}"
+            )
+        if not 0 <= int(crf) <= 51:
+            raise SinkError(f"crf must be in 0..51 (lower is better quality), got {crf!r}")
+        import av
+
+        self._av = av
+        container_format = _CONTAINERS[self.path.suffix.lower()]
+        options = {"movflags": "+faststart"} if container_format in ("mp4", "mov") else {}
+        try:
+            self._container = av.open(str(self.tmp_path), mode="w", format=container_format, options=options)
+        except Exception as exc:
+            raise SinkError(f"cannot write video to {str(self.path)!r}: {exc}") from None
+        try:
+            rate = Fraction(fps).limit_denominator(1001)
+            stream: Any = self._container.add_stream(codec, rate=rate)
+            stream.width, stream.height = w, h
+            stream.pix_fmt = "yuv420p"
+            stream.time_base = 1 / rate
+            stream.options = {"crf": str(int(crf)), "preset": preset}
+            if threads:
+                stream.codec_context.thread_count = int(threads)
+            cc = stream.codec_context
+            # Rendered frames are sRGB; tag and convert as BT.709, limited range (what players assume for HD).
+            cc.colorspace = 1  # AVCOL_SPC_BT709
+            cc.color_primaries = 1  # AVCOL_PRI_BT709
+            cc.color_trc = 1  # AVCOL_TRC_BT709
+            cc.color_range = 1  # AVCOL_RANGE_MPEG
+        except Exception as exc:
+            self._container.close()
+            raise SinkError(f"cannot set up the {codec!r} encoder: {exc}") from None
+        self._stream = stream
+        self.codec, self.crf, self.preset = codec, int(crf), preset
+
+    @staticmethod
+    def fit_size(size: tuple[int, int], *, warn: bool = True) -> tuple[int, int]:
+        """The largest even size not above ``size`` (yuv420p needs even sizes); logs a warning
+        when it changes anything."""
+        w, h = size
+        even = (max(2, w - w % 2), max(2, h - h % 2))
+        if warn and even != (w, h):
+            log.warning("video size %dx%d is not even; rendering %dx%d instead", w, h, *even)
+        return even
+
+    def _write(self, frame: np.ndarray) -> None:
+        av = self._av
+        vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        vf.pts = self.frames_written
+        for packet in self._stream.encode(vf):
+            self._container.mux(packet)
+
+    def _finish(self) -> None:
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+        finally:
+            self._container.close()
+
+    def _discard(self) -> None:
+        self._container.close()

@@ -1,0 +1,117 @@
+"""Matrices and rotations: the one module that imports pyrr and states the convention.
+
+Convention (used everywhere in hybridscene)
+-------------------------------------------
+* World space is right-handed, metres, **+Y up**; a camera looks down its local **-Z**.
+* Matrices are ``(4, 4) float32`` numpy arrays in the **mathematical** convention: column
+  vectors, ``p_world = M @ p_local``, translation in the last column, composition reads right to
+  left (``world_from_local = world_from_parent @ parent_from_local``).
+  pyrr stores the transpose (row vectors, translation in the last row); this module converts, so
+  nothing else needs to know.
+* To hand a matrix to GLSL use :func:`gl_bytes`, which writes it column-major as ``mat4`` expects.
+* Rotations are unit quaternions ``(x, y, z, w) float32``; angles given by users are in degrees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from pyrr import matrix44, quaternion
+
+__all__ = [
+    "compose",
+    "gl_bytes",
+    "look_at",
+    "normal_matrix",
+    "perspective",
+    "quat_from_axis_angle",
+    "quat_from_euler",
+    "quat_identity",
+    "quat_multiply",
+    "quat_to_matrix",
+]
+
+Vec3 = Sequence[float] | np.ndarray
+
+
+def quat_identity() -> np.ndarray:
+    """The identity rotation ``(0, 0, 0, 1)``."""
+    return np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+
+
+def quat_from_axis_angle(axis: Vec3, degrees: float) -> np.ndarray:
+    """Rotation of ``degrees`` about ``axis`` (right-hand rule), as ``(x, y, z, w)``."""
+    axis = np.asarray(axis, dtype=np.float64)
+    norm = float(np.linalg.norm(axis))
+    if not math.isfinite(norm) or norm == 0.0:
+        raise ValueError(f"rotation axis must be a finite non-zero vector, got {axis.tolist()}")
+    return quaternion.create_from_axis_rotation(axis / norm, math.radians(degrees)).astype(np.float32)
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The rotation ``a`` applied after ``b`` (``a * b``)."""
+    # pyrr's quaternion.cross(q1, q2) is the Hamilton product q1 * q2.
+    return quaternion.cross(np.asarray(a, np.float64), np.asarray(b, np.float64)).astype(np.float32)
+
+
+def quat_from_euler(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> np.ndarray:
+    """Rotation from Euler angles in degrees, applied about X, then Y, then Z (world axes)."""
+    qx = quat_from_axis_angle((1, 0, 0), x)
+    qy = quat_from_axis_angle((0, 1, 0), y)
+    qz = quat_from_axis_angle((0, 0, 1), z)
+    return quat_multiply(qz, quat_multiply(qy, qx))
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """``(4, 4) float32`` rotation matrix of a unit quaternion ``(x, y, z, w)``."""
+    # Unlike the rest of pyrr, create_from_quaternion already returns the column-vector matrix.
+    return matrix44.create_from_quaternion(np.asarray(q, np.float64)).astype(np.float32)
+
+
+def compose(position: Vec3, rotation: np.ndarray, scale: Vec3) -> np.ndarray:
+    """``parent_from_local`` = translate @ rotate @ scale, ``(4, 4) float32``."""
+    m = quat_to_matrix(rotation)
+    m[:3, :3] *= np.asarray(scale, dtype=np.float32)[None, :]
+    m[:3, 3] = np.asarray(position, dtype=np.float32)
+    return m
+
+
+def look_at(eye: Vec3, target: Vec3, up: Vec3 = (0.0, 1.0, 0.0)) -> np.ndarray:
+    """``view_from_world`` for a camera at ``eye`` looking at ``target``, ``(4, 4) float32``."""
+    eye_a = np.asarray(eye, np.float64)
+    target_a = np.asarray(target, np.float64)
+    forward = target_a - eye_a
+    if np.linalg.norm(forward) == 0.0:
+        raise ValueError(f"camera position and target are the same point {eye_a.tolist()}; move one")
+    if np.linalg.norm(np.cross(forward, np.asarray(up, np.float64))) < 1e-9:
+        raise ValueError(
+            f"camera looks along its up vector {list(up)}; pass another up, e.g. (0, 0, -1)"
+        )
+    return matrix44.create_look_at(eye_a, target_a, np.asarray(up, np.float64)).T.astype(np.float32)
+
+
+def perspective(
+    fov_y: float, aspect: float, near: float, far: float, shift: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """``clip_from_view`` for an OpenGL perspective projection, ``(4, 4) float32``.
+
+    ``fov_y`` in degrees; ``shift`` moves the image centre like a tilt-shift lens, in units of
+    half the image (``shift=(0, 0.1)`` moves the principal point up by 5 % of the height), so a
+    level camera can put the horizon above or below the middle of the frame.
+    """
+    m = matrix44.create_perspective_projection(fov_y, aspect, near, far).T.astype(np.float32)
+    m[0, 2] = -float(shift[0])
+    m[1, 2] = -float(shift[1])
+    return m
+
+
+def normal_matrix(model: np.ndarray) -> np.ndarray:
+    """``(3, 3) float32`` inverse-transpose of the upper 3x3, for transforming normals."""
+    return np.linalg.inv(model[:3, :3].astype(np.float64)).T.astype(np.float32)
+
+
+def gl_bytes(m: np.ndarray) -> bytes:
+    """A matrix as the bytes a GLSL ``mat3``/``mat4`` uniform expects (column-major float32)."""
+    return np.ascontiguousarray(np.asarray(m, np.float32).T).tobytes()
