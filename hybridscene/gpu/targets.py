@@ -9,7 +9,26 @@ import numpy as np
 from ..errors import GPUError
 from .textures import read_rgb
 
-__all__ = ["ForegroundTarget", "OutputTarget"]
+__all__ = ["ForegroundTarget", "OutputTarget", "unbind"]
+
+
+def unbind(ctx: Any, fbos: list[Any]) -> None:
+    """Bind the default framebuffer if one of ``fbos`` is bound, before they are released.
+
+    moderngl re-binds the current framebuffer after creating a new one; if that is a deleted
+    one, GL reports GL_INVALID_OPERATION. Headless contexts have no ``ctx.screen``, so the
+    default framebuffer (name 0) is wrapped once and kept on the context.
+    """
+    if ctx.fbo is None or not any(ctx.fbo is f for f in fbos):
+        return
+    default = ctx.screen
+    if default is None:
+        if ctx.extra is None:
+            ctx.extra = {}
+        default = ctx.extra.get("hybridscene.default_fbo")
+        if default is None:
+            default = ctx.extra["hybridscene.default_fbo"] = ctx.detect_framebuffer(0)
+    default.use()
 
 
 class ForegroundTarget:
@@ -54,6 +73,7 @@ class ForegroundTarget:
         return np.frombuffer(data, dtype=np.float16).reshape(h, w, 4)[::-1].astype(np.float32)
 
     def release(self) -> None:
+        unbind(self.ctx, [self.draw_fbo, self._resolve_fbo])
         for r in reversed(self._resources):
             r.release()
         self._resources.clear()
@@ -67,6 +87,7 @@ class OutputTarget:
         limit = int(ctx.info.get("GL_MAX_RENDERBUFFER_SIZE", 16384))
         if max(w, h) > limit:
             raise GPUError(f"frame size {w}x{h} exceeds this GPU's limit of {limit} pixels")
+        self.ctx = ctx
         self.size = size
         self.texture = ctx.texture(size, 4)
         self.fbo = ctx.framebuffer([self.texture])
@@ -76,5 +97,6 @@ class OutputTarget:
         return read_rgb(self.fbo)
 
     def release(self) -> None:
+        unbind(self.ctx, [self.fbo])
         self.fbo.release()
         self.texture.release()

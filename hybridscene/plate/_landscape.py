@@ -49,17 +49,17 @@ def _lin(hex_colour: str) -> np.ndarray:
 # Palettes ("variants"). sun_el / sun_az: degree ranges (azimuth from -Z toward +X, sign random);
 # sun: colour and intensity; haze: fog per km; mist: extra valley mist per km at ground level.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "morning": dict(sun_el=(8, 16), sun_az=(30, 75), sun=("#ffe6cc", 2.4), zenith="#4f86d0",
-                    horizon="#e6ddd3", haze=0.10, mist=0.45, grass=("#567d25", "#93a13c"),
+    "morning": dict(sun_el=(9, 18), sun_az=(100, 140), sun=("#ffe6cc", 2.4), zenith="#4f86d0",
+                    horizon="#e6ddd3", haze=0.075, mist=0.4, grass=("#3f621a", "#74803a"),
                     forest="#24401d", rock="#7a7268", water="#16343a", clouds=(0.0, 0.55)),
     "midday": dict(sun_el=(48, 62), sun_az=(100, 160), sun=("#fff7ea", 2.8), zenith="#2f6ccc",
-                   horizon="#c7dcef", haze=0.07, mist=0.12, grass=("#4f8a22", "#8fae3a"),
+                   horizon="#c7dcef", haze=0.07, mist=0.12, grass=("#3a6418", "#6f8232"),
                    forest="#1f4219", rock="#827a70", water="#123a44", clouds=(0.15, 0.6)),
     "golden hour": dict(sun_el=(3, 7), sun_az=(14, 30), sun=("#ffb466", 2.6), zenith="#4e6fae",
-                        horizon="#ffc690", haze=0.11, mist=0.35, grass=("#6c7f22", "#b0a040"),
+                        horizon="#ffc690", haze=0.11, mist=0.35, grass=("#4f6020", "#8a7e38"),
                         forest="#2c3f1a", rock="#8a6f5c", water="#1c2c36", clouds=(0.1, 0.5)),
     "dusk": dict(sun_el=(-1.5, 1.0), sun_az=(8, 26), sun=("#ff8a4a", 1.6), zenith="#262f63",
-                 horizon="#f2956a", haze=0.12, mist=0.3, grass=("#3a4c1f", "#5e6530"),
+                 horizon="#f2956a", haze=0.12, mist=0.3, grass=("#34461c", "#56602c"),
                  forest="#1b2617", rock="#5d5058", water="#141c2c", clouds=(0.2, 0.6)),
 }
 
@@ -109,7 +109,7 @@ class _Noise:
             c, s = math.cos(self.ang[k]), math.sin(self.ang[k])
             v = self.n2(freq * (c * x - s * y) + self.off[k, 0], freq * (s * x + c * y) + self.off[k, 1])
             if fp is not None:
-                v *= np.clip(1.0 / (2.5 * freq * fp) - 1.0, 0.0, 1.0)
+                v *= np.clip(0.8 / (freq * fp) - 1.0, 0.0, 1.0)  # 0 at 1.25 px per lattice cell
             out += amp * v
             norm += amp
             amp *= gain
@@ -130,16 +130,19 @@ def _check(name: str, value: Any, lo: float, hi: float) -> float:
 
 
 def _sky(pal: dict[str, Any], sun: np.ndarray, sun_rgb: np.ndarray, u: np.ndarray,
-         t: np.ndarray, noise: _Noise | None = None, cover: float = 0.0) -> np.ndarray:
-    """Sky radiance (N, 3) for view directions ``(u, t, -1)``; clouds when ``noise`` is given."""
+         t: np.ndarray, noise: _Noise | None = None, cover: float = 0.0,
+         disc: bool = True) -> np.ndarray:
+    """Sky radiance (N, 3) for view directions ``(u, t, -1)``; clouds when ``noise`` is given;
+    ``disc=False`` leaves out the sun's disc and halo (for the haze colour)."""
     n = np.sqrt(u * u + t * t + 1.0)
     dy = np.clip(t / n, 0.0, 1.0)
     mu = (u * sun[0] + t * sun[1] - sun[2]) / n  # cosine of the angle to the sun
     g = (dy ** 0.5)[:, None]
     col = pal["horizon_lin"] * (1.0 - g) + pal["zenith_lin"] * g
     col *= (1.0 + 0.35 * np.exp(-dy * 12.0))[:, None]  # brighter band just above the horizon
-    glow = (0.16 * np.exp((mu - 1.0) * 2.5) * np.exp(-dy * 3.0) + 0.35 * np.exp((mu - 1.0) * 40.0)
-            + 8.0 * np.exp((mu - 1.0) * 4000.0))  # broad scatter + halo + disc
+    glow = 0.16 * np.exp((mu - 1.0) * 2.5) * np.exp(-dy * 3.0)  # broad forward scatter
+    if disc:
+        glow = glow + 0.35 * np.exp((mu - 1.0) * 40.0) + 8.0 * np.exp((mu - 1.0) * 4000.0)
     col += glow[:, None] * sun_rgb
     if noise is None or cover <= 0.0:
         return col
@@ -189,12 +192,17 @@ def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: floa
             prof = prof + 0.25 * (hi - lo) * np.abs(u - g) / max(u_half, 0.3) * (i < 2)
             levels.append(prof * (1.0 - w) + fl * w)
         if kind == "forest":  # tree crowns along the silhouette (world metres on the card)
-            xc = u * z / (7.0 if i == 0 else 9.0)
-            cell = np.floor(xc)
-            fr = xc - cell
-            ht = 0.6 + 0.4 * noise.g1[cell.astype(np.int64) % 1024]
-            crown = ht * np.sqrt(np.clip(1.0 - (2.0 * fr - 1.0) ** 2, 0.0, 1.0)) ** 0.7
-            levels.append(levels[-1] + crown * (4.5 if i == 0 else 6.0) / z)
+            top = np.zeros_like(u)
+            for cw, sh in ((7.0 if i == 0 else 5.0, 0.0), (10.0 if i == 0 else 7.0, 0.37)):
+                xc = u * z / cw + sh
+                cell = np.floor(xc)
+                fr = 2.0 * (xc - cell) - 1.0
+                ht = 0.5 + 0.5 * noise.g1[(cell.astype(np.int64) * 7 + i) % 1024]
+                shape = (np.sqrt(np.clip(1.0 - fr * fr, 0.0, 1.0)) if i == 0
+                         else np.clip(1.0 - np.abs(fr), 0.0, 1.0) ** 1.2)  # round / conifer
+                top = np.maximum(top, ht * shape * cw * (0.6 if i == 0 else 1.3))
+            crown = top * np.clip((_H_REF + z * levels[-1]) / 8.0, 0.0, 1.0)  # none on the floor
+            levels.append(levels[-1] + crown / z)
         a = np.stack(levels)
         height = np.maximum(_H_REF + z * a[-1], 0.0)
         grads = np.gradient(a, du, axis=1) if len(u) > 1 else np.zeros_like(a)
@@ -220,24 +228,29 @@ def _shade_card(L: dict[str, Any], rr: np.ndarray, cc: np.ndarray, cam: dict[str
     k0 = lv.astype(np.int64)
     fr = lv - k0
     gx = L["G"][k0, cc] * (1.0 - fr) + L["G"][k0 + 1, cc] * fr
-    # Ravines follow the fall line: noise stretched downhill and sheared along the slope.
-    sc = 0.012 * z
-    fp = z / f / sc
-    xw = (x + 1.2 * gx * below) / sc
-    yw = y / (3.0 * sc)
-    rv = noise.fbm2(xw, yw, 4, 0.55, fp, first=2)
-    drv = (noise.fbm2(xw + 0.25, yw, 4, 0.55, fp, first=2) - rv) * 4.0
     kind = L["kind"]
-    ny = 1.3 if kind == "forest" else 0.8
-    nx = -(gx + (0.25 if kind == "forest" else 0.8) * drv)
+    fp = z / f
+    if kind == "forest":  # canopy: a bumpy height field of tree crowns, lit through its slope
+        sc, ny = 6.0, 1.3
+        xw, yw = x / sc, y / sc * 1.4
+        rv = noise.fbm2(xw, yw, 3, 0.5, fp / sc, first=2)
+        drv = (noise.fbm2(xw + 0.2, yw, 3, 0.5, fp / sc, first=2) - rv) * 5.0
+        dry = (noise.fbm2(xw, yw + 0.2, 3, 0.5, fp / sc, first=2) - rv) * 5.0
+        nx, ny = -(gx + 0.5 * drv), ny - 0.5 * dry
+    else:  # ravines follow the fall line: noise stretched downhill and sheared along the slope
+        sc, ny = 0.012 * z, 0.8
+        xw, yw = (x + 1.2 * gx * below) / sc, y / (3.0 * sc)
+        rv = noise.fbm2(xw, yw, 4, 0.55, fp / sc, first=2)
+        drv = (noise.fbm2(xw + 0.25, yw, 4, 0.55, fp / sc, first=2) - rv) * 4.0
+        nx = -(gx + 1.0 * drv)
     inv = 1.0 / np.sqrt(nx * nx + ny * ny + 1.0)
     lam = np.clip((nx * sun[0] + ny * sun[1] + sun[2]) * inv, 0.0, 1.0)
     rel = y / np.maximum(crest, 1e-3)  # 0 at the foot, 1 at the crest
-    tex = noise.fbm2(x / (0.004 * z), y / (0.004 * z), 3, 0.6, z / f / (0.004 * z), first=6)
+    tex = noise.fbm2(x / (0.004 * z), y / (0.004 * z), 3, 0.6, fp / (0.004 * z), first=6)
     if kind == "forest":
-        alb = pal["forest_lin"] * (0.8 + 0.5 * tex)[:, None]
+        alb = pal["forest_lin"] * (0.85 + 0.4 * tex + 0.6 * rv)[:, None]
     else:
-        rock = pal["rock_lin"] * (0.75 + 0.35 * tex + 0.2 * rv)[:, None]
+        rock = pal["rock_lin"] * (0.75 + 0.5 * tex + 0.3 * rv)[:, None]
         green = pal["forest_lin"] * (0.9 + 0.4 * tex)[:, None]
         tree = _smooth(0.05, -0.1, rel - (0.55 if kind == "mixed" else 0.25) - 0.2 * rv)
         alb = rock + (green - rock) * tree[:, None]
@@ -292,19 +305,24 @@ def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: di
     x = uu * z
     fpx = z / f  # metres per pixel across ...
     fpz = z * z / (f * h)  # ... and along the view (foreshortened)
-    # Meadow: big patches of two grass tones, clumps, and blades near the camera.
+    # Meadow: big patches of two grass tones, clumps, and blades near the camera. A blade of
+    # height b rooted at depth z covers depths [z, z h / (h - b)]: a fixed span in log z.
     big = noise.fbm2(x / 40.0, z / 40.0, 4, 0.5, fpz / 40.0)
-    mid = noise.fbm2(x / 4.0, z / 4.0, 4, 0.55, fpz / 4.0, first=4)
-    fine = noise.fbm2(x / 0.06, z / 0.5, 3, 0.6, np.maximum(fpx / 0.06, fpz / 0.5), first=9)
+    mid = noise.fbm2(x / 0.7, z / 0.7, 5, 0.6, fpz / 0.7, first=4)
+    # Blades stand upright, so across them use X / z scaled at the bottom edge (screen-vertical).
+    lz = np.log(z) * (h / 0.3)
+    zb = f * h / max(cam["H"] - cy, 1e-6)
+    fine = noise.fbm2(uu * (zb / 0.05), lz, 2, 0.6,
+                      np.maximum(zb / f / 0.05, fpz / z * h / 0.3), first=9)
     g0, g1 = pal["grass_lin"]
     alb = g0 + (g1 - g0) * _smooth(-0.35, 0.45, big + 0.3 * mid)[:, None]
-    alb = alb * (0.8 + 0.3 * mid + 0.35 * fine)[:, None]
+    alb = alb * np.clip(0.85 + 0.7 * mid + 0.9 * fine, 0.3, 1.6)[:, None]
     # River: signed distance (m) from the water's edge, with a ragged shoreline.
     wid = river["width"][rr]
     dm = (np.abs(uu - river["centre"][rr]) - river["half"][rr]) * z
     dm += (0.15 + 0.05 * wid) * noise.fbm2(x / 3.0, z / 3.0, 3, 0.5, fpz / 3.0, first=2)
-    bank = 0.6 + 0.06 * wid
-    sand = pal["rock_lin"] * 1.1 * (0.8 + 0.3 * mid + 0.2 * fine)[:, None]
+    bank = (0.3 + 0.05 * wid) * np.clip(1.2 + 2.0 * big, 0.3, 2.0)
+    sand = pal["rock_lin"] * 1.1 * (0.8 + 0.5 * mid + 0.3 * fine)[:, None]
     shore = _smooth(bank, 0.2 * bank, dm + 0.5 * bank * mid)
     alb = alb + (sand * (0.6 + 0.4 * _smooth(0.0, bank, dm))[:, None] - alb) * shore[:, None]
     col = alb * (sun_rgb * max(float(sun[1]), 0.0) + amb * 0.8)
@@ -325,7 +343,7 @@ def _water(i: np.ndarray, rr: np.ndarray, cc: np.ndarray, v: np.ndarray, z: np.n
     (sky and ridges, already painted) and a dark tinted body colour, plus sun glitter."""
     f, cy, h = cam["f"], cam["cy"], cam["h"]
     rr, cc, v, z, x, uu = rr[i], cc[i], v[i], z[i], x[i], uu[i]
-    rip = noise.fbm2(x / 2.5, z / 0.35, 4, 0.55, fpz[i] / 0.35, first=5)
+    rip = noise.fbm2(x / 3.0, z / 0.3, 5, 0.6, fpz[i] / 0.3, first=5)
     # Mirror: the reflected ray hits card j if the card stands beyond this point and is tall
     # enough; in the image that card point sits at row (2 cy - v) + 2 f h / z_j.
     src = 2.0 * cy - v
@@ -335,7 +353,7 @@ def _water(i: np.ndarray, rr: np.ndarray, cc: np.ndarray, v: np.ndarray, z: np.n
         hit = ~done & (L["z"] > z) & (cand >= L["top"][cc])
         src = np.where(hit, cand, src)
         done |= hit
-    src = src + rip * 0.012 * f
+    src = src + rip * 0.02 * f
     row = np.clip(np.floor(src).astype(np.int64) + off, 0, canvas.shape[0] - 1)
     refl = canvas[row, cc]
     t = (cy - v) / f
@@ -380,7 +398,7 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
 
     rng = np.random.default_rng(int(seed))
     noise = _Noise(rng)
-    name = list(VARIANTS)[int(rng.integers(len(VARIANTS)))]
+    name = list(VARIANTS)[int(seed) % len(VARIANTS)]  # consecutive seeds cycle the variants
     pal = dict(VARIANTS[name])
     for key in ("zenith", "horizon", "forest", "rock", "water"):
         pal[key + "_lin"] = _lin(pal[key])
@@ -395,14 +413,14 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
     f = (H / 2.0) / math.tan(math.radians(fov_y) / 2.0)
     cx, cy = W / 2.0, horizon * H
     pal["f"] = f
-    cam = dict(f=f, cy=cy, h=h)
+    cam = dict(f=f, cy=cy, h=h, H=float(H))
     u = ((np.arange(W) + 0.5 - cx) / f).astype(np.float32)  # X / z of each column
     u_half = cx / f
     gap = float(rng.uniform(-0.45, 0.45)) * min(u_half, 1.2)
     layers = _ridges(rng, noise, u.astype(np.float64), u_half, f, gap)
     river = _river(rng, cam, H, u_half, layers)
     amb = (0.55 * pal["zenith_lin"] + 0.45 * pal["horizon_lin"]) * 0.9
-    haze = _sky(pal, sun, sun_rgb, u, np.zeros_like(u)) * 0.95
+    haze = _sky(pal, sun, sun_rgb, u, np.zeros_like(u), disc=False) * 0.95
     pal["haze_col"] = haze
 
     # Canvas rows r_lo..H-1: rows above the frame hold sky for the water's reflection.
