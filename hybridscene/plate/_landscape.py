@@ -52,8 +52,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "morning": dict(sun_el=(9, 18), sun_az=(100, 140), sun=("#ffe6cc", 2.4), zenith="#4f86d0",
                     horizon="#e6ddd3", haze=0.075, mist=0.4, grass=("#3f621a", "#74803a"),
                     forest="#24401d", rock="#7a7268", water="#16343a", clouds=(0.0, 0.55)),
-    "midday": dict(sun_el=(48, 62), sun_az=(100, 160), sun=("#fff7ea", 2.8), zenith="#2f6ccc",
-                   horizon="#c7dcef", haze=0.07, mist=0.12, grass=("#3a6418", "#6f8232"),
+    "midday": dict(sun_el=(48, 62), sun_az=(100, 160), sun=("#fff7ea", 2.4), zenith="#2f6ccc",
+                   horizon="#c7dcef", haze=0.07, mist=0.12, grass=("#365a17", "#647a2e"),
                    forest="#1f4219", rock="#827a70", water="#123a44", clouds=(0.15, 0.6)),
     "golden hour": dict(sun_el=(3, 7), sun_az=(14, 30), sun=("#ffb466", 2.6), zenith="#4e6fae",
                         horizon="#ffc690", haze=0.11, mist=0.35, grass=("#4f6020", "#8a7e38"),
@@ -255,8 +255,9 @@ def _shade_card(L: dict[str, Any], rr: np.ndarray, cc: np.ndarray, cam: dict[str
         tree = _smooth(0.05, -0.1, rel - (0.55 if kind == "mixed" else 0.25) - 0.2 * rv)
         alb = rock + (green - rock) * tree[:, None]
         if kind == "snow":
-            line = 0.45 * float(L["H"].max())
-            snow = _smooth(-0.1, 0.1, (y - line) / line + 0.25 * rv) * _smooth(1.6, 0.6, np.abs(nx))
+            line = 0.6 * float(L["H"].max())
+            snow = _smooth(-0.1, 0.1, (y - line) / line + 0.35 * rv + 0.3 * tex)
+            snow *= _smooth(1.4, 0.5, np.abs(nx))  # steep faces stay bare
             alb = alb + (pal["snow_lin"] - alb) * snow[:, None]
     ao = 0.65 + 0.35 * np.clip(0.5 + rv, 0.0, 1.0)
     col = alb * (sun_rgb * (lam * ao)[:, None] + amb * (ao * (0.45 + 0.3 * ny * inv))[:, None])
@@ -313,10 +314,10 @@ def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: di
     lz = np.log(z) * (h / 0.3)
     zb = f * h / max(cam["H"] - cy, 1e-6)
     fine = noise.fbm2(uu * (zb / 0.05), lz, 2, 0.6,
-                      np.maximum(zb / f / 0.05, fpz / z * h / 0.3), first=9)
+                      np.maximum(zb / f / 0.05, 2.5 * fpz / z * h / 0.3), first=9)
     g0, g1 = pal["grass_lin"]
     alb = g0 + (g1 - g0) * _smooth(-0.35, 0.45, big + 0.3 * mid)[:, None]
-    alb = alb * np.clip(0.85 + 0.7 * mid + 0.9 * fine, 0.3, 1.6)[:, None]
+    alb = alb * np.clip(0.9 + 0.7 * mid + 0.6 * fine, 0.3, 1.6)[:, None]
     # River: signed distance (m) from the water's edge, with a ragged shoreline.
     wid = river["width"][rr]
     dm = (np.abs(uu - river["centre"][rr]) - river["half"][rr]) * z

@@ -1,0 +1,196 @@
+"""Outputs: decoded back and checked; atomic writes; clear errors."""
+
+import logging
+import os
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+import hybridscene as hs
+from conftest import flat_scene
+from hybridscene.sinks import GifSink, PngSequenceSink, StillSink, VideoSink, open_sink
+
+pytestmark = pytest.mark.gl
+
+
+def moving_scene(size=(96, 64)):
+    scene = flat_scene(size=size)
+    cube = scene.add(hs.Mesh.cube(1.0, color=(1.0, 0.8, 0.1)))
+
+    @scene.on_frame
+    def move(t):
+        cube.position = (t - 1.0, 0.0, 0.0)
+
+    return scene
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if ".part" in p.name)
+
+
+def test_mp4_decodes_with_codec_format_count_and_size(tmp_path, ctx):
+    out = tmp_path / "clip.mp4"
+    result = hs.render(moving_scene(), out, frames=12, fps=24, ctx=ctx)
+    assert result.frames == 12 and result.size == (96, 64) and result.duration == 0.5
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert (stream.width, stream.height) == (96, 64)
+        assert stream.average_rate == 24
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(decoded) == 12
+    # Decoded pixels match the rendered ones within H.264 (CRF 20) and 4:2:0 tolerance.
+    rendered = list(hs.frames(moving_scene(), frames=12, fps=24, ctx=ctx))
+    for got, want in zip(decoded, rendered):
+        err = np.abs(got.astype(int) - want.astype(int))
+        assert err.mean() < 3.0 and np.median(err) <= 2
+    # +faststart: the index (moov) comes before the media data (mdat).
+    head = out.read_bytes()
+    assert 0 < head.find(b"moov") < head.find(b"mdat")
+    assert leftovers(tmp_path) == []
+
+
+def test_video_settings_are_recorded_by_the_encoder(tmp_path):
+    out = tmp_path / "q.mp4"
+    with VideoSink(out, size=(32, 32), fps=30, crf=18, preset="veryfast") as sink:
+        for i in range(3):
+            sink.write(np.full((32, 32, 3), 40 * i, np.uint8))
+    data = out.read_bytes()
+    # libx264 writes its settings into the stream (SEI): check CRF and preset-driven options.
+    assert b"crf=18.0" in data and b"x264" in data
+
+
+def test_odd_size_is_rounded_to_even_with_a_warning(tmp_path, ctx, caplog):
+    out = tmp_path / "odd.mp4"
+    with caplog.at_level(logging.WARNING, logger="hybridscene"):
+        result = hs.render(moving_scene(), out, frames=2, size=(97, 65), ctx=ctx)
+    assert result.size == (96, 64)
+    assert "97x65 is not even; rendering 96x64" in caplog.text
+    with pytest.raises(hs.SinkError, match="97x64 must be even.*use 96x64"):
+        VideoSink(tmp_path / "x.mp4", size=(97, 64), fps=30)
+
+
+def test_gif_frames_and_timing(tmp_path, ctx):
+    out = tmp_path / "clip.gif"
+    hs.render(moving_scene(), out, frames=9, fps=30, ctx=ctx)
+    with Image.open(out) as gif:
+        assert gif.size == (96, 64) and gif.n_frames == 9
+        durations = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            durations.append(gif.info["duration"])
+            if i == 4:
+                mid = np.asarray(gif.convert("RGB"))
+    assert sum(durations) == 300  # 9 frames at 30 fps, in whole centiseconds
+    rendered = list(hs.frames(moving_scene(), frames=9, fps=30, ctx=ctx))[4]
+    assert np.abs(mid.astype(int) - rendered.astype(int)).mean() < 4
+
+
+def test_png_sequence_is_lossless_and_replaces_only_frame_folders(tmp_path, ctx):
+    out = tmp_path / "seq"
+    hs.render(moving_scene(), f"{out}/", frames=3, ctx=ctx)
+    names = sorted(os.listdir(out))
+    assert names == ["00000.png", "00001.png", "00002.png"]
+    rendered = list(hs.frames(moving_scene(), frames=3, ctx=ctx))
+    for name, want in zip(names, rendered):
+        with Image.open(out / name) as img:
+            np.testing.assert_array_equal(np.asarray(img), want)
+    # Re-rendering a shorter sequence replaces the old one entirely.
+    hs.render(moving_scene(), out, frames=2, ctx=ctx)
+    assert sorted(os.listdir(out)) == ["00000.png", "00001.png"]
+    # A folder with anything else in it is never overwritten.
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(hs.SinkError, match="holds other files.*notes.txt"):
+        hs.render(moving_scene(), out, frames=1, ctx=ctx)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert leftovers(tmp_path) == []
+
+
+def test_still_image_holds_one_frame(tmp_path, ctx):
+    out = tmp_path / "still.png"
+    hs.render(moving_scene(), out, frames=1, ctx=ctx)
+    with Image.open(out) as img:
+        assert img.size == (96, 64)
+    with pytest.raises(hs.SinkError, match="single image.*--frames 1"):
+        hs.render(moving_scene(), out, frames=2, ctx=ctx)
+    with Image.open(out) as img:  # the earlier still is intact
+        assert img.size == (96, 64)
+    assert leftovers(tmp_path) == []
+
+
+def test_unknown_extension_names_the_supported_ones(tmp_path):
+    with pytest.raises(hs.UnsupportedOutputError) as info:
+        hs.render(moving_scene(), tmp_path / "clip.avi", frames=1)
+    msg = str(info.value)
+    assert "'.avi'" in msg and ".mp4" in msg and ".gif" in msg and "DIR/" in msg
+    with pytest.raises(hs.UnsupportedOutputError, match="no extension"):
+        open_sink(tmp_path / "clip", size=(8, 8), fps=1)
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.gif", "seq/"])
+def test_interrupted_render_leaves_the_old_output_untouched(tmp_path, ctx, name):
+    out = tmp_path / name
+    if name.endswith("/"):
+        out.mkdir()
+        (out / "00000.png").write_bytes(b"old frame")
+        marker = out / "00000.png"
+    else:
+        out.write_bytes(b"old output")
+        marker = out
+
+    def boom(progress):
+        if progress.frame == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        hs.render(moving_scene(), out, frames=4, progress=boom, ctx=ctx)
+    assert marker.read_bytes().startswith(b"old")
+    assert leftovers(tmp_path) == []
+
+
+def test_progress_callback_reports_and_cancels(tmp_path, ctx):
+    seen = []
+
+    def cb(p):
+        seen.append((p.frame, p.total, round(p.t, 4)))
+        return p.frame < 3
+
+    with pytest.raises(hs.Cancelled, match="after 3 of 10 frames"):
+        hs.render(moving_scene(), tmp_path / "c.mp4", frames=10, fps=10, progress=cb, ctx=ctx)
+    assert seen == [(1, 10, 0.0), (2, 10, 0.1), (3, 10, 0.2)]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_custom_sink_objects_are_accepted(ctx):
+    class Collect:
+        def __init__(self):
+            self.frames, self.closed = [], False
+
+        def write(self, frame):
+            self.frames.append(frame.copy())
+
+        def close(self):
+            self.closed = True
+
+        def abort(self):
+            raise AssertionError("not expected")
+
+    sink = Collect()
+    result = hs.render(moving_scene(), sink, frames=3, ctx=ctx)
+    assert result.path is None and sink.closed and len(sink.frames) == 3
+    assert isinstance(sink, hs.sinks.Sink)
+
+
+def test_sink_rejects_wrong_frames_and_missing_folders(tmp_path):
+    with pytest.raises(hs.SinkError, match="does not exist"):
+        GifSink(tmp_path / "nope" / "a.gif", size=(8, 8), fps=10)
+    sink = StillSink(tmp_path / "a.png", size=(8, 8))
+    with pytest.raises(hs.SinkError, match=r"\(8, 8, 3\) uint8"):
+        sink.write(np.zeros((8, 8, 4), np.uint8))
+    sink.abort()
+    seq = PngSequenceSink(tmp_path / "s", size=(8, 8), fps=1)
+    seq.abort()
+    assert list(tmp_path.iterdir()) == []
