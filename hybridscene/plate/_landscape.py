@@ -166,13 +166,15 @@ def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: floa
     # z range (m), kind, base freq (per unit u), low, high, valley floor angle, valley width, gain
     table = [((170, 250), "forest", 1.1, 0.004, 0.075, None, 0.30, 0.45),
              ((520, 800), "forest", 1.5, 0.012, 0.105, None, 0.20, 0.48),
-             ((1500, 2300), "mixed", 1.9, 0.025, 0.135, 0.004, 0.15, 0.5),
-             ((4200, 6200), "rock", 2.4, 0.035, 0.16, 0.02, 0.11, 0.52),
-             ((11000, 15000), "snow", 2.6, 0.05, 0.21, 0.045, 0.09, 0.55)]
+             ((1500, 2300), "mixed", 1.9, 0.025, 0.15, 0.004, 0.15, 0.5),
+             ((4200, 6200), "rock", 2.4, 0.035, 0.19, 0.02, 0.11, 0.52),
+             ((11000, 15000), "snow", 2.6, 0.05, 0.26, 0.045, 0.09, 0.55)]
+    tall = float(rng.uniform(0.85, 1.3))  # how mountainous this seed is
     du = float(u[1] - u[0]) if len(u) > 1 else 1.0 / f
     layers, g = [], gap
     for i, ((z_lo, z_hi), kind, f0, lo, hi, floor, width, gain) in enumerate(table):
         z = float(rng.uniform(z_lo, z_hi))
+        hi = hi * tall if i >= 2 else hi
         if i:
             g += float(rng.normal(0.0, 0.04)) * u_half
         ph = rng.uniform(0, 1024, 12)

@@ -1,0 +1,94 @@
+"""The command line, run as a user runs it (a subprocess) where exit codes and streams matter."""
+
+import json
+import os
+import subprocess
+import sys
+
+import av
+import pytest
+from click.testing import CliRunner
+
+from hybridscene.cli import main
+
+
+def run_cli(*args, env=None, timeout=120):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "hybridscene", *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+
+
+def test_help_and_version():
+    r = run_cli("--help")
+    assert r.returncode == 0 and "demo" in r.stdout and "info" in r.stdout
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("hybridscene, version ")
+
+
+@pytest.mark.gl
+def test_info_reports_gl_torch_and_cache(tmp_path):
+    r = run_cli("info", "--json", env={"HYBRIDSCENE_CACHE": str(tmp_path / "plates")})
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["plate_cache"] == str(tmp_path / "plates")
+    assert data["gl_renderer"] and data["gl_version"].split()[0] >= "3.3"
+    assert "torch" in data
+    if not data["torch"].startswith("not installed"):
+        assert data["torch_device"] in ("cpu", "cuda", "mps")
+    text = run_cli("info").stdout
+    assert "gl_renderer" in text and "plate_cache" in text
+
+
+@pytest.mark.gl
+def test_demo_writes_an_mp4(tmp_path):
+    out = tmp_path / "demo.mp4"
+    r = run_cli("demo", "-o", str(out), "--frames", "3", "--size", "160x90", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stderr and "3 frames" in r.stderr
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        assert (s.width, s.height) == (160, 90)
+        assert sum(1 for _ in c.decode(s)) == 3
+
+
+@pytest.mark.gl
+def test_demo_seconds_and_fps_set_the_frame_count(tmp_path):
+    out = tmp_path / "d.gif"
+    result = CliRunner().invoke(main, ["demo", "-o", str(out), "--seconds", "0.5", "--fps", "8", "--size", "64x36", "-q"])
+    assert result.exit_code == 0, result.output
+    from PIL import Image
+
+    with Image.open(out) as gif:
+        assert gif.n_frames == 4
+
+
+@pytest.mark.gl
+def test_odd_size_for_video_is_rounded_with_a_message(tmp_path):
+    out = tmp_path / "odd.mp4"
+    r = run_cli("demo", "-o", str(out), "--frames", "1", "--size", "101x61", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "warning: video size 101x61 is not even; rendering 100x60 instead" in r.stderr
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (100, 60)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "-o", "x.avi", "--frames", "1"], "error: cannot write 'x.avi' (extension '.avi'); supported outputs: .mp4"),
+        (["demo", "--frames", "2", "--seconds", "1"], "error: give --seconds or --frames, not both"),
+        (["demo", "--size", "0x10"], "size must be two positive integers"),
+        (["demo", "--size", "wide"], "'wide' is not WIDTHxHEIGHT"),
+        (["demo", "--frames", "0", "-o", "z.mp4"], "frames must be a positive integer, got 0"),
+        (["demo", "--fps", "-3", "-o", "z.mp4"], "fps must be a positive number, got -3.0"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
+    r = subprocess.run(
+        [sys.executable, "-m", "hybridscene", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert r.returncode != 0
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
