@@ -102,9 +102,13 @@ class _Noise:
     def fbm2(self, x: np.ndarray, y: np.ndarray, octaves: int, gain: float = 0.5,
              fp: np.ndarray | None = None, first: int = 0) -> np.ndarray:
         """Fractal sum, normalised to about [-1, 1]. ``fp``: pixel footprint in the same units as
-        x / y; octaves finer than ~2 footprints fade out (anti-aliasing)."""
+        x / y; octaves finer than ~2 footprints fade out (anti-aliasing) and are skipped where
+        no pixel needs them (at most ``octaves``)."""
         out = np.zeros(np.shape(x), np.float32)
         amp, freq, norm = 1.0, 1.0, 0.0
+        if fp is not None and np.size(fp):
+            need = math.ceil(math.log2(0.8 / max(float(np.min(fp)), 1e-9)))
+            octaves = int(np.clip(need, 1, octaves))
         for k in range(first, first + octaves):
             c, s = math.cos(self.ang[k]), math.sin(self.ang[k])
             v = self.n2(freq * (c * x - s * y) + self.off[k, 0], freq * (s * x + c * y) + self.off[k, 1])
@@ -311,11 +315,11 @@ def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: di
     # Meadow: big patches of two grass tones, clumps, and blades near the camera. A blade of
     # height b rooted at depth z covers depths [z, z h / (h - b)]: a fixed span in log z.
     big = noise.fbm2(x / 40.0, z / 40.0, 4, 0.5, fpz / 40.0)
-    mid = noise.fbm2(x / 0.7, z / 0.7, 5, 0.6, fpz / 0.7, first=4)
+    mid = noise.fbm2(x / 0.7, z / 0.7, 8, 0.6, fpz / 0.7, first=4)
     # Blades stand upright, so across them use X / z scaled at the bottom edge (screen-vertical).
     lz = np.log(z) * (h / 0.3)
     zb = f * h / max(cam["H"] - cy, 1e-6)
-    fine = noise.fbm2(uu * (zb / 0.05), lz, 2, 0.6,
+    fine = noise.fbm2(uu * (zb / 0.05), lz, 3, 0.6,
                       np.maximum(zb / f / 0.05, 2.5 * fpz / z * h / 0.3), first=9)
     g0, g1 = pal["grass_lin"]
     alb = g0 + (g1 - g0) * _smooth(-0.35, 0.45, big + 0.3 * mid)[:, None]
