@@ -105,7 +105,7 @@ class _Noise:
         x / y; octaves finer than ~2 footprints fade out (anti-aliasing) and are skipped where
         no pixel needs them (at most ``octaves``)."""
         out = np.zeros(np.shape(x), np.float32)
-        amp, freq, norm = 1.0, 1.0, 0.0
+        amp, freq, norm = 1.0, 1.0, (1.0 - gain ** octaves) / (1.0 - gain)
         if fp is not None and np.size(fp):
             need = math.ceil(math.log2(0.8 / max(float(np.min(fp)), 1e-9)))
             octaves = int(np.clip(need, 1, octaves))
@@ -115,7 +115,6 @@ class _Noise:
             if fp is not None:
                 v *= np.clip(0.8 / (freq * fp) - 1.0, 0.0, 1.0)  # 0 at 1.25 px per lattice cell
             out += amp * v
-            norm += amp
             amp *= gain
             freq *= 2.0
         return out / norm
