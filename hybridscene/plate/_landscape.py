@@ -33,11 +33,17 @@ __all__ = ["VARIANTS", "paint_mountains"]
 
 _H_REF = 4.0  # eye height (m) the ridge profiles are designed for (independent of camera_height)
 _LEAN = 0.3  # card depth grows by _LEAN metres per metre of height (cards lean back)
-_BAYER = (np.array([[0, 32, 8, 40, 2, 34, 10, 42], [48, 16, 56, 24, 50, 18, 58, 26],
-                    [12, 44, 4, 36, 14, 46, 6, 38], [60, 28, 52, 20, 62, 30, 54, 22],
-                    [3, 35, 11, 43, 1, 33, 9, 41], [51, 19, 59, 27, 49, 17, 57, 25],
-                    [15, 47, 7, 39, 13, 45, 5, 37], [63, 31, 55, 23, 61, 29, 53, 21]],
-                   dtype=np.float32) + 0.5) / 64.0 - 0.5
+
+
+def _bayer(levels: int = 3) -> np.ndarray:
+    """Ordered-dither threshold matrix (2**levels square), values in [-0.5, 0.5)."""
+    m = np.zeros((1, 1))
+    for _ in range(levels):
+        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
+    return ((m + 0.5) / m.size - 0.5).astype(np.float32)
+
+
+_BAYER = _bayer()
 
 
 def _lin(hex_colour: str) -> np.ndarray:
@@ -47,7 +53,8 @@ def _lin(hex_colour: str) -> np.ndarray:
 
 
 # Palettes ("variants"). sun_el / sun_az: degree ranges (azimuth from -Z toward +X, sign random);
-# sun: colour and intensity; haze: fog per km; mist: extra valley mist per km at ground level.
+# sun: colour and intensity; haze: fog per km; mist: extra valley mist per km at ground level;
+# fill: extra sky light on surfaces in low light.
 VARIANTS: dict[str, dict[str, Any]] = {
     "morning": dict(sun_el=(9, 18), sun_az=(100, 140), sun=("#ffe6cc", 2.4), zenith="#4f86d0",
                     horizon="#e6ddd3", haze=0.075, mist=0.4, grass=("#3f621a", "#74803a"),
@@ -56,10 +63,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
                    horizon="#c7dcef", haze=0.07, mist=0.12, grass=("#365a17", "#647a2e"),
                    forest="#1f4219", rock="#827a70", water="#123a44", clouds=(0.15, 0.6)),
     "golden hour": dict(sun_el=(3, 7), sun_az=(14, 30), sun=("#ffb466", 2.6), zenith="#4e6fae",
-                        horizon="#ffc690", haze=0.11, mist=0.35, grass=("#4f6020", "#8a7e38"),
-                        forest="#2c3f1a", rock="#8a6f5c", water="#1c2c36", clouds=(0.1, 0.5)),
+                        horizon="#ffc690", haze=0.08, mist=0.35, fill=1.2,
+                        grass=("#4f6020", "#8a7e38"), forest="#2c3f1a", rock="#8a6f5c",
+                        water="#1c2c36", clouds=(0.1, 0.5)),
     "dusk": dict(sun_el=(-1.5, 1.0), sun_az=(8, 26), sun=("#ff8a4a", 1.6), zenith="#262f63",
-                 horizon="#f2956a", haze=0.12, mist=0.3, grass=("#34461c", "#56602c"),
+                 horizon="#f2956a", haze=0.085, mist=0.3, fill=1.6, grass=("#34461c", "#56602c"),
                  forest="#1b2617", rock="#5d5058", water="#141c2c", clouds=(0.2, 0.6)),
 }
 
@@ -73,8 +81,8 @@ class _Noise:
         g[:, 256] = g[:, 0]  # seamless wrap every 256 units
         self.g2 = g.ravel()
         self.g1 = rng.random(1024) * 2.0 - 1.0
-        self.ang = rng.uniform(0.0, 2.0 * math.pi, 16)
-        self.off = rng.uniform(0.0, 256.0, (16, 2))
+        self.ang = rng.uniform(0.0, 2.0 * math.pi, 16).tolist()  # per-octave rotation ...
+        self.off = rng.uniform(0.0, 256.0, (16, 2)).tolist()  # ... and offset (python floats)
 
     def n1(self, x: np.ndarray) -> np.ndarray:
         i0 = np.floor(x)
@@ -85,13 +93,11 @@ class _Noise:
                       + (3 * (p1 - p2) + p3 - p0) * t * t * t)
 
     def n2(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        x = np.mod(x, 256.0)
-        y = np.mod(y, 256.0)
         xf, yf = np.floor(x), np.floor(y)
         tx, ty = x - xf, y - yf
         tx = tx * tx * (3.0 - 2.0 * tx)
         ty = ty * ty * (3.0 - 2.0 * ty)
-        idx = np.minimum(yf.astype(np.int32), 255) * 257 + np.minimum(xf.astype(np.int32), 255)
+        idx = (yf.astype(np.int64) & 255) * 257 + (xf.astype(np.int64) & 255)  # wraps every 256
         g = self.g2
         a = g[idx]
         a += (g[idx + 1] - a) * tx
@@ -111,7 +117,8 @@ class _Noise:
             octaves = int(np.clip(need, 1, octaves))
         for k in range(first, first + octaves):
             c, s = math.cos(self.ang[k]), math.sin(self.ang[k])
-            v = self.n2(freq * (c * x - s * y) + self.off[k, 0], freq * (s * x + c * y) + self.off[k, 1])
+            ox, oy = self.off[k]
+            v = self.n2(freq * (c * x - s * y) + ox, freq * (s * x + c * y) + oy)
             if fp is not None:
                 v *= np.clip(0.8 / (freq * fp) - 1.0, 0.0, 1.0)  # 0 at 1.25 px per lattice cell
             out += amp * v
@@ -132,7 +139,7 @@ def _check(name: str, value: Any, lo: float, hi: float) -> float:
     return float(value)
 
 
-def _sky(pal: dict[str, Any], sun: np.ndarray, sun_rgb: np.ndarray, u: np.ndarray,
+def _sky(pal: dict[str, Any], sun: tuple[float, ...], sun_rgb: np.ndarray, u: np.ndarray,
          t: np.ndarray, noise: _Noise | None = None, cover: float = 0.0,
          disc: bool = True) -> np.ndarray:
     """Sky radiance (N, 3) for view directions ``(u, t, -1)``; clouds when ``noise`` is given;
@@ -217,7 +224,7 @@ def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: floa
 
 
 def _shade_card(L: dict[str, Any], rr: np.ndarray, cc: np.ndarray, cam: dict[str, float],
-                pal: dict[str, Any], sun: np.ndarray, sun_rgb: np.ndarray, amb: np.ndarray,
+                pal: dict[str, Any], sun: tuple[float, ...], sun_rgb: np.ndarray, amb: np.ndarray,
                 haze: np.ndarray, noise: _Noise, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Colour (N, 3) and exact view depth (N,) of card ``L`` at pixels (rr, cc)."""
     f, cy, h = cam["f"], cam["cy"], cam["h"]
@@ -226,13 +233,13 @@ def _shade_card(L: dict[str, Any], rr: np.ndarray, cc: np.ndarray, cam: dict[str
     y = (h + t * z) / (1.0 - t * _LEAN)  # card point seen by the pixel centre
     zp = z + _LEAN * y
     x = u[cc] * z
-    crest = L["H"][cc]
+    crest = L["H"][cc].astype(np.float32)
     below = np.maximum(crest - y, 0.0)
     # Pseudo-normal: the slope of the ridge line, smoothed more the farther below the crest.
     lv = np.clip(np.log2(L["lam0"] / (4.0 * below / z + 1e-4)), 0.0, L["n_lv"] - 1e-3)
     k0 = lv.astype(np.int64)
     fr = lv - k0
-    gx = L["G"][k0, cc] * (1.0 - fr) + L["G"][k0 + 1, cc] * fr
+    gx = np.clip(L["G"][k0, cc] * (1.0 - fr) + L["G"][k0 + 1, cc] * fr, -1.5, 1.5)
     kind = L["kind"]
     fp = z / f
     if kind == "forest":  # canopy: a bumpy height field of tree crowns, lit through its slope
@@ -300,7 +307,7 @@ def _river(rng: np.random.Generator, cam: dict[str, float], H: int, u_half: floa
 
 
 def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: dict[str, Any],
-                  sun: np.ndarray, sun_rgb: np.ndarray, amb: np.ndarray, noise: _Noise,
+                  sun: tuple[float, ...], sun_rgb: np.ndarray, amb: np.ndarray, noise: _Noise,
                   u: np.ndarray, river: dict[str, np.ndarray], layers: list[dict[str, Any]],
                   canvas: np.ndarray, off: int) -> np.ndarray:
     """Colour (N, 3) of the ground plane at pixels (rr, cc): meadow, shore and river."""
@@ -311,28 +318,37 @@ def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: di
     x = uu * z
     fpx = z / f  # metres per pixel across ...
     fpz = z * z / (f * h)  # ... and along the view (foreshortened)
-    # Meadow: big patches of two grass tones, clumps, and blades near the camera. A blade of
-    # height b rooted at depth z covers depths [z, z h / (h - b)]: a fixed span in log z.
+    # Meadow: patches of two grass tones and mottling (flat, world space), then clumps and blades.
+    # Grass stands upright: across it use X/z scaled at the frame's bottom edge (screen-vertical),
+    # along it log z (a blade of height b rooted at depth z covers depths [z, z h / (h - b)]).
     big = noise.fbm2(x / 40.0, z / 40.0, 4, 0.5, fpz / 40.0)
-    mid = noise.fbm2(x / 0.7, z / 0.7, 8, 0.6, fpz / 0.7, first=4)
-    # Blades stand upright, so across them use X / z scaled at the bottom edge (screen-vertical).
-    lz = np.log(z) * (h / 0.3)
+    mid = noise.fbm2(x / 3.0, z / 3.0, 6, 0.55, fpz / 3.0, first=4)
     zb = f * h / max(cam["H"] - cy, 1e-6)
-    fine = noise.fbm2(uu * (zb / 0.05), lz, 3, 0.6,
-                      np.maximum(zb / f / 0.05, 2.5 * fpz / z * h / 0.3), first=9)
+    ax, lz, fpl = uu * zb, np.log(z) * h, fpz / z * h
+    clump = noise.fbm2(ax / 0.3, lz / 0.5, 3, 0.5, np.maximum(zb / f / 0.3, fpl / 0.5), first=9)
+    blade = noise.fbm2(ax / 0.035, lz / 0.25, 2, 0.5, first=12)
+    fade = np.clip(0.8 / np.maximum(zb / f / 0.035, 2.0 * fpl / 0.25) - 1.0, 0.0, 1.0)
+    blade = fade * (np.clip(1.0 - 2.5 * np.abs(blade), 0.0, 1.0) ** 2 - 0.25)
     g0, g1 = pal["grass_lin"]
     alb = g0 + (g1 - g0) * _smooth(-0.35, 0.45, big + 0.3 * mid)[:, None]
-    alb = alb * np.clip(0.9 + 0.7 * mid + 0.6 * fine, 0.3, 1.6)[:, None]
-    # River: signed distance (m) from the water's edge, with a ragged shoreline.
+    alb = alb * np.clip(0.8 + 0.4 * mid + 0.6 * clump + 0.9 * blade, 0.25, 1.7)[:, None]
+    # River: signed distance (m) from the water's edge, with a ragged shoreline of sand/pebbles
+    # (the noisy part only where it can matter).
     wid = river["width"][rr]
     dm = (np.abs(uu - river["centre"][rr]) - river["half"][rr]) * z
-    dm += (0.15 + 0.05 * wid) * noise.fbm2(x / 3.0, z / 3.0, 3, 0.5, fpz / 3.0, first=2)
-    bank = (0.3 + 0.05 * wid) * np.clip(1.2 + 2.0 * big, 0.3, 2.0)
-    sand = pal["rock_lin"] * 1.1 * (0.8 + 0.5 * mid + 0.3 * fine)[:, None]
-    shore = _smooth(bank, 0.2 * bank, dm + 0.5 * bank * mid)
-    alb = alb + (sand * (0.6 + 0.4 * _smooth(0.0, bank, dm))[:, None] - alb) * shore[:, None]
+    near = np.nonzero(dm < 2.0 + 0.3 * wid + 2.0 * fpx)[0]
+    aw = np.zeros_like(dm)
+    if near.size:
+        xn, zn, fn, wn = x[near], z[near], fpz[near], wid[near]
+        dn = dm[near] + (0.15 + 0.05 * wn) * noise.fbm2(xn / 3.0, zn / 3.0, 3, 0.5, fn / 3.0, 2)
+        peb = noise.fbm2(xn / 0.12, zn / 0.12, 5, 0.6, fn / 0.12, first=3)
+        bank = (0.3 + 0.05 * wn) * np.clip(1.2 + 2.0 * big[near], 0.3, 2.0)
+        sand = pal["rock_lin"] * 1.1 * (0.8 + 0.8 * peb + 0.3 * mid[near])[:, None]
+        sand *= (0.6 + 0.4 * _smooth(0.0, bank, dn))[:, None]  # wet near the water
+        shore = _smooth(bank, 0.75 * bank, dn + bank * (0.8 * peb + 0.3 * clump[near]))
+        alb[near] += (sand - alb[near]) * shore[:, None]
+        aw[near] = np.clip(0.5 - dn / fpx[near], 0.0, 1.0)
     col = alb * (sun_rgb * max(float(sun[1]), 0.0) + amb * 0.8)
-    aw = np.clip(0.5 - dm / fpx, 0.0, 1.0)
     wet = np.nonzero(aw > 0)[0]
     if wet.size:
         col[wet] += (_water(wet, rr, cc, v, z, x, fpz, cam, pal, sun, sun_rgb, amb, noise, uu,
@@ -343,8 +359,9 @@ def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: di
 
 def _water(i: np.ndarray, rr: np.ndarray, cc: np.ndarray, v: np.ndarray, z: np.ndarray,
            x: np.ndarray, fpz: np.ndarray, cam: dict[str, float], pal: dict[str, Any],
-           sun: np.ndarray, sun_rgb: np.ndarray, amb: np.ndarray, noise: _Noise, uu: np.ndarray,
-           layers: list[dict[str, Any]], canvas: np.ndarray, off: int) -> np.ndarray:
+           sun: tuple[float, ...], sun_rgb: np.ndarray, amb: np.ndarray, noise: _Noise,
+           uu: np.ndarray, layers: list[dict[str, Any]], canvas: np.ndarray,
+           off: int) -> np.ndarray:
     """Water colour at ground pixels ``i``: Fresnel mix of a rippled mirror image of the canvas
     (sky and ridges, already painted) and a dark tinted body colour, plus sun glitter."""
     f, cy, h = cam["f"], cam["cy"], cam["h"]
@@ -409,11 +426,12 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
     for key in ("zenith", "horizon", "forest", "rock", "water"):
         pal[key + "_lin"] = _lin(pal[key])
     pal["grass_lin"] = [_lin(c) for c in pal["grass"]]
-    pal["snow_lin"] = np.float32([0.82, 0.85, 0.9])
+    pal["snow_lin"] = np.float32([0.62, 0.66, 0.72])
     el = math.radians(rng.uniform(*pal["sun_el"]))
     az = math.radians(rng.uniform(*pal["sun_az"])) * (1 if rng.random() < 0.5 else -1)
-    sun = np.array([math.cos(el) * math.sin(az), math.sin(el), -math.cos(el) * math.cos(az)])
-    sun_rgb = _lin(pal["sun"][0]) * pal["sun"][1] * np.float32(_smooth(-0.06, 0.12, np.float32(sun[1])))
+    sun = (math.cos(el) * math.sin(az), math.sin(el), -math.cos(el) * math.cos(az))
+    dim = float(_smooth(-0.06, 0.12, np.float64(sun[1])))  # the sun fades as it sets
+    sun_rgb = _lin(pal["sun"][0]) * np.float32(pal["sun"][1] * dim)
     cover = float(rng.uniform(*pal["clouds"]))
 
     f = (H / 2.0) / math.tan(math.radians(fov_y) / 2.0)
@@ -425,8 +443,10 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
     gap = float(rng.uniform(-0.45, 0.45)) * min(u_half, 1.2)
     layers = _ridges(rng, noise, u.astype(np.float64), u_half, f, gap)
     river = _river(rng, cam, H, u_half, layers)
-    amb = (0.55 * pal["zenith_lin"] + 0.45 * pal["horizon_lin"]) * 0.9
-    haze = _sky(pal, sun, sun_rgb, u, np.zeros_like(u), disc=False) * 0.95
+    sky_rgb = 0.55 * pal["zenith_lin"] + 0.45 * pal["horizon_lin"]  # mean sky radiance
+    amb = sky_rgb * (0.9 * pal.get("fill", 1.0))  # sky light on surfaces (+ fill in low light)
+    # Haze: the sky a little above the horizon (so fogged ridges stay a bit darker than the sky).
+    haze = _sky(pal, sun, sun_rgb, u, np.full_like(u, 0.05), disc=False) * 0.85
     pal["haze_col"] = haze
 
     # Canvas rows r_lo..H-1: rows above the frame hold sky for the water's reflection.
@@ -455,7 +475,7 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
         if rr.size == 0:
             continue
         col, zp = _shade_card(L, rr, cc, cam, pal, sun, sun_rgb, amb, haze, noise, u)
-        a = np.clip(rr + 0.5 - L["top"][cc], 0.0, 1.0).astype(np.float32)
+        a = np.clip(rr + 1.0 - L["top"][cc], 0.0, 1.0).astype(np.float32)  # coverage of the row
         canvas[rr + off, cc] = col * a[:, None] + canvas[rr + off, cc] * (1.0 - a)[:, None]
         vis[rr, cc] *= 1.0 - a
         hit = rr + 0.5 >= L["top"][cc]
@@ -485,9 +505,9 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
 
     info = {
         "variant": name, "seed": int(seed), "fov_y": fov_y, "camera_height": h, "horizon": horizon,
-        "sun_direction": [round(float(s), 6) for s in sun],
+        "sun_direction": [float(s) for s in sun],
         "sun_color": [round(float(s), 6) for s in sun_rgb],
-        "sky_color": [round(float(s), 6) for s in amb],
+        "sky_color": [round(float(s), 6) for s in sky_rgb],
         "haze_color": [round(float(s), 6) for s in haze.mean(axis=0)],
         "focal_px": f,
         "ridge_depths": [[L["z"], L["z"] + _LEAN * float(L["H"].max())] for L in layers],
