@@ -13,7 +13,7 @@ parser.add_argument("-o", "--output", default="carousel.mp4", help=".mp4, .gif, 
 parser.add_argument("--seconds", type=float, default=6.0)
 parser.add_argument("--frames", type=int, help="number of frames (overrides --seconds)")
 parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT")
-parser.add_argument("--seed", type=int, default=7, help="plate seed: palette, ridges, river")
+parser.add_argument("--seed", type=int, default=1, help="plate seed: palette, ridges, river")
 args = parser.parse_args()
 width, height = (int(v) for v in args.size.split("x"))
 

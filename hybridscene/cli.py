@@ -81,7 +81,7 @@ def info(as_json: bool, exact: bool) -> None:
 @click.option("--frames", type=int, default=None, help="Length in frames (instead of --seconds).")
 @click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second.")
 @click.option("--size", callback=_size, default="1280x720", show_default=True, help="Frame size WIDTHxHEIGHT.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the procedural plate.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the procedural plate.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def demo(output: str, seconds: float | None, frames: int | None, fps: float, size: tuple[int, int], seed: int, quiet: bool) -> None:
     """Render the demo: shapes circling over a procedural mountain river."""

@@ -17,7 +17,7 @@ __all__ = ["build_demo_scene"]
 PALETTE = ("#ef476f", "#ffd166", "#06d6a0", "#4cc9f0", "#f78c6b", "#f1faee", "#b5179e", "#90be6d")
 
 
-def build_demo_scene(size: tuple[int, int] = (1280, 720), *, seed: int = 7, plate: Plate | None = None) -> Scene:
+def build_demo_scene(size: tuple[int, int] = (1280, 720), *, seed: int = 1, plate: Plate | None = None) -> Scene:
     """A scene of eight shapes circling a golden sphere above the river.
 
     Args:
@@ -29,19 +29,19 @@ def build_demo_scene(size: tuple[int, int] = (1280, 720), *, seed: int = 7, plat
     scene = Scene(plate)
 
     # 1. A group node that turns the whole carousel; its children orbit with it.
-    carousel = scene.add(Node("carousel", position=(0.0, 3.2, -17.0)))
-    scene.add(Mesh.sphere(1.1, color="#ffc93c"), parent=carousel, name="sun-sphere")
+    carousel = scene.add(Node("carousel", position=(0.0, 2.9, -13.0)))
+    scene.add(Mesh.sphere(1.0, color="#ffc93c"), parent=carousel, name="sun-sphere")
 
     # 2. Eight shapes on a ring, alternating cubes and spheres.
     shapes: list[Node] = []
     for i, color in enumerate(PALETTE):
         angle = 2.0 * math.pi * i / len(PALETTE)
-        mesh = Mesh.cube(0.9, color=color) if i % 2 == 0 else Mesh.sphere(0.5, color=color)
+        mesh = Mesh.cube(0.85, color=color) if i % 2 == 0 else Mesh.sphere(0.5, color=color)
         node = scene.add(
             mesh,
             parent=carousel,
             name=f"shape-{i}",
-            position=(4.2 * math.cos(angle), 0.0, 4.2 * math.sin(angle)),
+            position=(3.4 * math.cos(angle), 0.0, 3.4 * math.sin(angle)),
         )
         shapes.append(node)
 
@@ -51,7 +51,7 @@ def build_demo_scene(size: tuple[int, int] = (1280, 720), *, seed: int = 7, plat
     @scene.on_frame
     def animate(t: float) -> None:
         carousel.rotation = quat_multiply(tilt, quat_from_axis_angle((0.0, 1.0, 0.0), 30.0 * t))
-        carousel.position = (0.0, 3.2 + 0.25 * math.sin(0.8 * t), -17.0)
+        carousel.position = (0.0, 2.9 + 0.25 * math.sin(0.8 * t), -13.0)
         for i, node in enumerate(shapes):
             phase = i * 0.7
             x, _, z = node.position
