@@ -57,6 +57,16 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 def main(verbose: int) -> None:
     """hybridscene: AI or procedural background plates, a ModernGL foreground, GPU compositing."""
     _setup_logging(verbose)
+    _exit_cleanly_on_sigterm()
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so outputs in progress are removed like on Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 @main.command()

@@ -92,3 +92,26 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
     assert message in r.stderr
     assert "Traceback" not in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_interrupted_demo_leaves_no_file(tmp_path, how):
+    import signal
+    import time
+
+    out = tmp_path / "long.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hybridscene", "demo", "-o", str(out), "--frames", "100000", "--size", "64x36", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(".part" in p.name for p in tmp_path.iterdir()):  # wait until it is writing
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(getattr(signal, how))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
