@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["Color", "linear_to_srgb", "parse_color", "srgb_to_linear"]
+__all__ = ["Color", "ColorFields", "linear_to_srgb", "parse_color", "srgb_to_linear"]
 
 Color = Union[str, Sequence[float], Sequence[int]]
 
@@ -61,3 +61,20 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """The sRGB encoding function (IEC 61966-2-1) on linear floats, clipped at 0."""
     x = np.clip(np.asarray(x, np.float64), 0.0, None)
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+class ColorFields:
+    """Mixin for data classes with colour attributes: each name in ``_color_fields`` is
+    validated whenever it is set, and its parsed value is kept in ``rgb[name]``, so per-frame
+    code reads floats instead of parsing strings again."""
+
+    _color_fields: tuple[str, ...] = ()
+    _color_label: str = "color"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in self._color_fields:
+            rgb = parse_color(value, f"{self._color_label} {name}")  # type: ignore[arg-type]
+            if "rgb" not in self.__dict__:
+                object.__setattr__(self, "rgb", {})
+            self.__dict__["rgb"][name] = rgb
+        super().__setattr__(name, value)

@@ -99,3 +99,16 @@ def test_camera_from_plate_matches_painting_camera():
     assert (1 - ndc_y) / 2 == pytest.approx(0.4, abs=1e-4)
     with pytest.raises(hs.SceneError, match="fov_y"):
         hs.PerspectiveCamera(fov_y=0)
+
+
+def test_colours_are_validated_when_changed_later():
+    mat = hs.Material(color="#ff0000")
+    mat.color = "navy"
+    assert mat.color_rgb == (0.0, 0.0, 128 / 255)
+    with pytest.raises(hs.ConfigError, match="material color 'blurple' is not a colour"):
+        mat.color = "blurple"
+    sun = hs.DirectionalLight()
+    sun.color = (255, 128, 0)
+    assert sun.rgb["color"] == (1.0, 128 / 255, 0.0)
+    with pytest.raises(hs.ConfigError, match="ambient color"):
+        hs.AmbientLight(color=(2, 2))

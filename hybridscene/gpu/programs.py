@@ -142,7 +142,11 @@ def load_program(
         return cache[key]
 
     source, files = shader_source(name, search_paths=search_paths)
-    stages = {arg: _stage_source(source, define, defines) for arg, define in _STAGES.items() if define in source}
+    stages = {
+        arg: _stage_source(source, define, defines)
+        for arg, define in _STAGES.items()
+        if re.search(rf"defined\s*\(?\s*{define}\b", source)
+    }
     if "vertex_shader" not in stages:
         raise ShaderError(f"{files[0]}: no '#if defined VERTEX_SHADER' section; every program needs one")
     try:

@@ -56,9 +56,9 @@ class SceneRenderer:
         prog = self.program
         prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         prog["u_sun_direction"].value = tuple(float(v) for v in scene.sun.direction)
-        prog["u_sun_color"].value = _rgb(scene.sun.color)
+        prog["u_sun_color"].value = scene.sun.rgb["color"]
         prog["u_sun_intensity"].value = float(scene.sun.intensity)
-        prog["u_ambient_color"].value = _rgb(scene.ambient.color)
+        prog["u_ambient_color"].value = scene.ambient.rgb["color"]
         prog["u_ambient_intensity"].value = float(scene.ambient.intensity)
 
         for node, world in scene.drawables():
@@ -84,8 +84,3 @@ class SceneRenderer:
             ibo.release()
         self._geometry.clear()
 
-
-def _rgb(color: Any) -> tuple[float, float, float]:
-    from ..colors import parse_color
-
-    return parse_color(color)

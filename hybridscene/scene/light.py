@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validate import check_finite
-from ..colors import Color, linear_to_srgb, parse_color
+from ..colors import Color, ColorFields, linear_to_srgb
 from ..errors import SceneError
 from .node import _vec3
 
@@ -20,12 +20,15 @@ __all__ = ["AmbientLight", "DirectionalLight"]
 
 
 @dataclasses.dataclass
-class DirectionalLight:
+class DirectionalLight(ColorFields):
     """A light infinitely far away (the sun).
 
     ``direction`` is the way the light travels, from the sun toward the scene, world frame
     (``(0, -1, 0)`` = sun straight overhead).
     """
+
+    _color_fields = ("color",)
+    _color_label = "sun"
 
     direction: Any = (-0.4, -1.0, -0.6)
     color: Color = (1.0, 0.96, 0.9)
@@ -37,7 +40,6 @@ class DirectionalLight:
         if norm == 0.0:
             raise SceneError("sun direction must be non-zero, e.g. (-0.4, -1.0, -0.6)")
         self.direction = (d / norm).astype(np.float32)
-        parse_color(self.color, "sun color")
         self.intensity = check_finite(self.intensity, "sun intensity")
 
     @classmethod
@@ -58,14 +60,16 @@ class DirectionalLight:
 
 
 @dataclasses.dataclass
-class AmbientLight:
+class AmbientLight(ColorFields):
     """Light from everywhere (sky fill)."""
+
+    _color_fields = ("color",)
+    _color_label = "ambient"
 
     color: Color = (0.62, 0.72, 0.86)
     intensity: float = 0.35
 
     def __post_init__(self) -> None:
-        parse_color(self.color, "ambient color")
         self.intensity = check_finite(self.intensity, "ambient intensity")
 
     @classmethod

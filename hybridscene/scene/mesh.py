@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..colors import Color, parse_color
+from ..colors import Color, ColorFields
 from ..errors import SceneError
 
 __all__ = ["Geometry", "Material", "Mesh"]
@@ -116,7 +116,7 @@ def _vertex_normals(pos: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass(eq=False)
-class Material:
+class Material(ColorFields):
     """How a surface reflects light (Lambert diffuse).
 
     Colours are sRGB-encoded (see :mod:`hybridscene.colors`); lighting happens in linear light.
@@ -129,10 +129,11 @@ class Material:
     emissive: Color = (0.0, 0.0, 0.0)
     """Light the surface gives off regardless of lights."""
 
+    _color_fields = ("color", "emissive")
+    _color_label = "material"
+
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("color", "emissive"):
-            parse_color(value, f"material {name}")
-        elif name == "opacity":
+        if name == "opacity":
             v = float(value)
             if not 0.0 <= v <= 1.0:
                 raise SceneError(f"material opacity must be in 0..1, got {value!r}")
@@ -142,11 +143,12 @@ class Material:
     @property
     def color_rgb(self) -> tuple[float, float, float]:
         """Base colour as sRGB floats in 0..1."""
-        return parse_color(self.color)
+        return self.rgb["color"]
 
     @property
     def emissive_rgb(self) -> tuple[float, float, float]:
-        return parse_color(self.emissive)
+        """Emissive colour as sRGB floats in 0..1."""
+        return self.rgb["emissive"]
 
 
 class Mesh:

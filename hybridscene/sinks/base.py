@@ -69,7 +69,9 @@ def _remove(path: Path) -> None:
 
 
 class FileSink:
-    """Base for sinks that write one file atomically; subclasses implement the format.
+    """Base for sinks that write to a temporary path and publish it atomically; subclasses
+    implement the format (``_write``, ``_finish``) and, for outputs other than one file, the
+    target checks and the publishing (``_check_target``, ``_publish``).
 
     Use as a context manager: leaving normally publishes, an exception aborts.
     """
@@ -83,10 +85,16 @@ class FileSink:
         self.frames_written = 0
         if not self.path.parent.exists():
             raise SinkError(f"output folder {str(self.path.parent)!r} does not exist; create it first")
-        if self.path.is_dir():
-            raise SinkError(f"output {str(self.path)!r} is a folder; give a file name such as out.mp4")
+        self._check_target()
         self.tmp_path = temp_name(self.path)
         self._closed = False
+
+    def _check_target(self) -> None:
+        if self.path.is_dir():
+            raise SinkError(f"output {str(self.path)!r} is a folder; give a file name such as out.mp4")
+
+    def _publish(self) -> None:
+        os.replace(self.tmp_path, self.path)
 
     def _check(self, frame: np.ndarray) -> None:
         w, h = self.size
@@ -104,7 +112,7 @@ class FileSink:
         self._closed = True
         try:
             self._finish()
-            os.replace(self.tmp_path, self.path)
+            self._publish()
         except BaseException:
             _remove(self.tmp_path)
             raise

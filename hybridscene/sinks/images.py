@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SinkError
-from .base import FileSink, _remove, temp_name
+from .base import FileSink, temp_name
 
 __all__ = ["GifSink", "PngSequenceSink", "StillSink"]
 
@@ -88,7 +88,7 @@ class StillSink(FileSink):
 _FRAME_FILE = re.compile(r"^\d{5}\.png$")
 
 
-class PngSequenceSink:
+class PngSequenceSink(FileSink):
     """Frames as ``DIR/00000.png, 00001.png, ...``.
 
     Frames go into a hidden temporary folder beside ``DIR``; on close it replaces ``DIR``. An
@@ -96,66 +96,41 @@ class PngSequenceSink:
     (anything else is an error, so no unrelated file is ever deleted).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, compress_level: int = 3) -> None:
-        self.path = Path(path)
-        self.size = size
-        self.fps = fps
+    def __init__(
+        self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, compress_level: int = 3
+    ) -> None:
+        super().__init__(path, size=size, fps=fps)
         self.compress_level = compress_level
-        self.frames_written = 0
-        if not self.path.parent.exists():
-            raise SinkError(f"folder {str(self.path.parent)!r} does not exist; create it first")
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise SinkError(f"{str(self.path)!r} is a file; a PNG sequence needs a folder")
-            others = sorted(p.name for p in self.path.iterdir() if not _FRAME_FILE.match(p.name))
-            if others:
-                raise SinkError(
-                    f"folder {str(self.path)!r} holds other files ({', '.join(others[:3])}); "
-                    "choose an empty or new folder for the PNG sequence"
-                )
-        self.tmp_path = temp_name(self.path)
         self.tmp_path.mkdir()
-        self._closed = False
 
-    def write(self, frame: np.ndarray) -> None:
+    def _check_target(self) -> None:
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise SinkError(f"{str(self.path)!r} is a file; a PNG sequence needs a folder")
+        others = sorted(p.name for p in self.path.iterdir() if not _FRAME_FILE.match(p.name))
+        if others:
+            raise SinkError(
+                f"folder {str(self.path)!r} holds other files ({', '.join(others[:3])}); "
+                "choose an empty or new folder for the PNG sequence"
+            )
+
+    def _write(self, frame: np.ndarray) -> None:
         from PIL import Image
 
-        w, h = self.size
-        if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
-            raise SinkError(f"PngSequenceSink expects ({h}, {w}, 3) uint8 frames, got {frame.shape} {frame.dtype}")
-        Image.fromarray(frame, "RGB").save(
-            self.tmp_path / f"{self.frames_written:05d}.png", format="PNG", compress_level=self.compress_level
-        )
-        self.frames_written += 1
+        name = self.tmp_path / f"{self.frames_written:05d}.png"
+        Image.fromarray(frame, "RGB").save(name, format="PNG", compress_level=self.compress_level)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _publish(self) -> None:
         old = None
+        if self.path.exists():
+            old = temp_name(self.path)
+            os.replace(self.path, old)
         try:
-            if self.path.exists():
-                old = temp_name(self.path)
-                os.replace(self.path, old)
             os.replace(self.tmp_path, self.path)
         except BaseException:
-            if old is not None and not self.path.exists():
+            if old is not None:
                 os.replace(old, self.path)
-            _remove(self.tmp_path)
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-
-    def abort(self) -> None:
-        if not self._closed:
-            self._closed = True
-            _remove(self.tmp_path)
-
-    def __enter__(self) -> PngSequenceSink:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
