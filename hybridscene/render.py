@@ -218,18 +218,19 @@ def render(
     if progress is not False and progress is not True and not callable(progress):
         raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
 
-    # 2. Open the output (a temporary file until the end) and the GPU.
-    sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=count, unit="frame", desc=os.path.basename(os.fspath(output)) if is_path else "render")
+    # 2. Open the GPU, then the output (a temporary file until the end).
     own = ctx is None
+    ctx = create_context() if own else ctx
+    bar = None
     t0 = time.perf_counter()
     try:
-        ctx = create_context() if own else ctx
+        sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
         try:
+            if progress is True:
+                from tqdm.auto import tqdm
+
+                desc = os.path.basename(os.fspath(output).rstrip("/")) if is_path else "render"
+                bar = tqdm(total=count, unit="frame", desc=desc)
             with FrameRenderer(ctx, size, samples=samples) as renderer:
                 # 3. Render, write, report.
                 for i, t in enumerate(clock.times(count)):
@@ -240,17 +241,17 @@ def render(
                         info = Progress(frame=i + 1, total=count, t=t, elapsed=time.perf_counter() - t0)
                         if progress(info) is False:
                             raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
+            # 4. Publish.
+            sink.close()
+        except BaseException:
+            sink.abort()
+            raise
         finally:
-            if own:
-                ctx.release()
-        # 4. Publish.
-        sink.close()
-    except BaseException:
-        sink.abort()
-        raise
+            if bar is not None:
+                bar.close()
     finally:
-        if bar is not None:
-            bar.close()
+        if own:
+            ctx.release()
     elapsed = time.perf_counter() - t0
     log.info("rendered %d frames at %dx%d in %.2f s", count, size[0], size[1], elapsed)
     return RenderResult(

@@ -72,3 +72,9 @@ def test_context_errors_say_what_to_install(monkeypatch):
     monkeypatch.setattr(moderngl, "create_standalone_context", fail)
     with pytest.raises(hs.GPUError, match=r"no EGL library found.*apt-get install libegl1 libgl1-mesa-dri"):
         hs.create_context()
+
+
+def test_unknown_backend_from_the_environment_is_named(monkeypatch):
+    monkeypatch.setenv("HYBRIDSCENE_GL_BACKEND", "nonsense")
+    with pytest.raises(hs.GPUError, match="unknown OpenGL backend 'nonsense'.*HYBRIDSCENE_GL_BACKEND"):
+        hs.create_context()

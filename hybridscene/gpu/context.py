@@ -86,6 +86,11 @@ def _explain(exc: Exception, backend: str | None, require: int) -> str:
     text = str(exc).strip() or type(exc).__name__
     low = text.lower()
     where = f" with the {backend!r} backend" if backend else ""
+    if "cannot find supported backend" in low:
+        return (
+            f"unknown OpenGL backend {backend!r} ({text}); use 'egl' for headless rendering "
+            "(unset HYBRIDSCENE_GL_BACKEND for the default)"
+        )
     if "libegl" in low or ("egl" in low and ("cannot open" in low or "not found" in low)):
         return f"no EGL library found{where} ({text}); {_INSTALL_HINT}"
     if "version" in low or "require" in low:
