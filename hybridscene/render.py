@@ -100,7 +100,11 @@ class FrameRenderer:
         if t is not None:
             scene.update(t)
         self.scene_renderer.render(scene, self.foreground)
-        self.compositor.compose(scene.plate, self.foreground.color, fbo, top_down=top_down, background=scene.background)
+        previous, weight = scene.plate_blend()
+        self.compositor.compose(
+            scene.plate, self.foreground.color, fbo, top_down=top_down, background=scene.background,
+            previous=previous, weight=weight,
+        )
 
     def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:
         """``(H, W, 3) uint8`` sRGB frame, top row first, at scene time ``t`` seconds."""
@@ -157,6 +161,7 @@ def frames(
     clock = FixedStepClock(fps, start=start)
     count = _frame_count(frames, seconds, clock.fps)
     size = check_size(size) if size is not None else _default_size(scene)
+    scene.wait_for_plates()
     own = ctx is None
     ctx = create_context() if own else ctx
     try:
@@ -218,7 +223,10 @@ def render(
     if progress is not False and progress is not True and not callable(progress):
         raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
 
-    # 2. Open the GPU, then the output (a temporary file until the end).
+    # 2. Plates still being generated are waited for (an export never depends on timing).
+    scene.wait_for_plates()
+
+    # 3. Open the GPU, then the output (a temporary file until the end).
     own = ctx is None
     ctx = create_context() if own else ctx
     bar = None
@@ -232,7 +240,7 @@ def render(
                 desc = os.path.basename(os.fspath(output).rstrip("/")) if is_path else "render"
                 bar = tqdm(total=count, unit="frame", desc=desc)
             with FrameRenderer(ctx, size, samples=samples) as renderer:
-                # 3. Render, write, report.
+                # 4. Render, write, report.
                 for i, t in enumerate(clock.times(count)):
                     sink.write(renderer.render_frame(scene, t))
                     if bar is not None:
@@ -241,7 +249,7 @@ def render(
                         info = Progress(frame=i + 1, total=count, t=t, elapsed=time.perf_counter() - t0)
                         if progress(info) is False:
                             raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
-            # 4. Publish.
+            # 5. Publish.
             sink.close()
         except BaseException:
             sink.abort()

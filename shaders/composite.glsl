@@ -12,8 +12,11 @@
 in vec2 v_uv;
 
 uniform sampler2D u_plate;       // GL_SRGB8, row 0 = image top
+uniform sampler2D u_plate_prev;  // the plate being faded out (same conventions)
 uniform sampler2D u_foreground;  // RGBA16F linear premultiplied, GL row order, same size as target
 uniform vec4 u_plate_rect;       // image uv = uv * xy + zw ("cover" fit of the plate's aspect)
+uniform vec4 u_plate_prev_rect;
+uniform float u_plate_weight;    // 1 = only u_plate; less while a cross-fade runs
 uniform bool u_top_down;         // true: write row 0 = image top, so a readback needs no flip
 
 out vec4 f_color;
@@ -25,7 +28,12 @@ void main() {
     float v_img = u_top_down ? v_uv.y : 1.0 - v_uv.y;
     int fg_row = u_top_down ? size.y - 1 - px.y : px.y;
 
-    vec3 plate = texture(u_plate, vec2(v_uv.x, v_img) * u_plate_rect.xy + u_plate_rect.zw).rgb;
+    vec2 img_uv = vec2(v_uv.x, v_img);
+    vec3 plate = texture(u_plate, img_uv * u_plate_rect.xy + u_plate_rect.zw).rgb;
+    if (u_plate_weight < 1.0) {
+        vec3 prev = texture(u_plate_prev, img_uv * u_plate_prev_rect.xy + u_plate_prev_rect.zw).rgb;
+        plate = mix(prev, plate, u_plate_weight);  // linear light
+    }
     vec4 fg = texelFetch(u_foreground, ivec2(px.x, fg_row), 0);
     vec4 c = over(fg, vec4(plate, 1.0));
     f_color = vec4(linear_to_srgb(c.rgb), 1.0);

@@ -160,3 +160,46 @@ def test_frames_validates_before_rendering():
         next(hs.frames(scene, frames=0))
     with pytest.raises(hs.ConfigError, match="WIDTHxHEIGHT"):
         next(hs.frames(scene, frames=1, size="big"))
+
+
+def test_plate_crossfade_blends_in_linear_light_over_scene_time(ctx):
+    old = hs.Plate.solid((255, 0, 0), SIZE)
+    new = hs.Plate.solid((0, 0, 255), SIZE)
+    scene = hs.Scene(old)
+    with hs.FrameRenderer(ctx, SIZE) as r:
+        r.render_frame(scene, 1.0)
+        scene.set_plate(new, crossfade=2.0)  # starts at the next frame's time
+        start = r.render_frame(scene, 3.0)
+        mid = r.render_frame(scene, 4.0)
+        end = r.render_frame(scene, 5.0)
+    assert start[5, 5].tolist() == [255, 0, 0]
+    half = linear_to_srgb8(0.5)
+    assert np.abs(mid[5, 5].astype(int) - [half, 0, half]).max() <= 1
+    assert end[5, 5].tolist() == [0, 0, 255]
+    assert scene.plate is new and scene.plate_blend() == (None, 1.0)
+
+
+def test_pending_plate_future_keeps_the_placeholder_until_done(ctx):
+    import concurrent.futures
+
+    class FakeFuture:  # anything with done() and result() works
+        def __init__(self):
+            self.f = concurrent.futures.Future()
+
+        def done(self):
+            return self.f.done()
+
+        def result(self, timeout=None):
+            return self.f.result(timeout)
+
+    placeholder = hs.Plate.solid((10, 200, 10), SIZE)
+    scene = hs.Scene(placeholder)
+    fut = FakeFuture()
+    scene.set_plate(fut, crossfade=0.0)
+    with hs.FrameRenderer(ctx, SIZE) as r:
+        assert r.render_frame(scene, 0.0)[5, 5].tolist() == [10, 200, 10]
+        assert scene.waiting_for_plate
+        arrived = hs.Plate.solid((200, 10, 10), SIZE)
+        fut.f.set_result(type("R", (), {"plate": arrived})())
+        assert r.render_frame(scene, 0.1)[5, 5].tolist() == [200, 10, 10]
+    assert not scene.waiting_for_plate

@@ -39,6 +39,7 @@ class Compositor:
         self.program = load_program(ctx, "composite")
         self.program["u_plate"].value = 0
         self.program["u_foreground"].value = 1
+        self.program["u_plate_prev"].value = 2
         self._vao = ctx.vertex_array(self.program, [])
         self._plates: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
         self._solid: dict[tuple[float, float, float], Any] = {}
@@ -59,6 +60,13 @@ class Compositor:
             self._solid[color] = tex
         return tex
 
+    def _plate_or_background(
+        self, plate: Plate | None, size: tuple[int, int], background: tuple[float, float, float]
+    ) -> tuple[Any, tuple[float, float, float, float]]:
+        if plate is None:
+            return self._solid_texture(background), (1.0, 1.0, 0.0, 0.0)
+        return self.plate_texture(plate), cover_rect(plate.size, size)
+
     def compose(
         self,
         plate: Plate | None,
@@ -67,6 +75,8 @@ class Compositor:
         *,
         top_down: bool = True,
         background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        previous: Plate | None = None,
+        weight: float = 1.0,
     ) -> None:
         """Write ``foreground over plate`` into ``fbo``.
 
@@ -74,21 +84,24 @@ class Compositor:
             plate: the background, or ``None`` for a solid ``background`` (sRGB floats).
             foreground: RGBA16F texture, linear premultiplied, GL row order, the size of ``fbo``.
             fbo: the target; ``top_down=True`` for offscreen readback, ``False`` for a window.
+            previous, weight: a plate being faded out, and the current plate's weight (0..1).
         """
         import moderngl
 
-        if plate is not None:
-            tex = self.plate_texture(plate)
-            rect = cover_rect(plate.size, fbo.size)
+        tex, rect = self._plate_or_background(plate, fbo.size, background)
+        if previous is not None and weight < 1.0:
+            prev_tex, prev_rect = self._plate_or_background(previous, fbo.size, background)
         else:
-            tex = self._solid_texture(background)
-            rect = (1.0, 1.0, 0.0, 0.0)
+            prev_tex, prev_rect, weight = tex, rect, 1.0
         fbo.use()
         self.ctx.viewport = (0, 0, *fbo.size)
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
         tex.use(0)
         foreground.use(1)
+        prev_tex.use(2)
         self.program["u_plate_rect"].value = rect
+        self.program["u_plate_prev_rect"].value = prev_rect
+        self.program["u_plate_weight"].value = float(weight)
         self.program["u_top_down"].value = bool(top_down)
         self._vao.render(moderngl.TRIANGLES, vertices=3)
 

@@ -3,6 +3,7 @@ Plain data; nothing here touches OpenGL."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,8 @@ from .mesh import Mesh
 from .node import Node
 
 __all__ = ["FrameCallback", "Scene"]
+
+log = logging.getLogger(__name__)
 
 FrameCallback = Callable[[float], None]
 """Called as ``callback(t)`` with the scene time in seconds before each frame is drawn."""
@@ -53,6 +56,60 @@ class Scene:
         self.background = parse_color(background, "background")
         self.root = Node("root")
         self._callbacks: list[FrameCallback] = []
+        self._pending: list[tuple[Any, float]] = []
+        self._fade: tuple[Plate | None, float | None, float] | None = None
+        self._time = 0.0
+
+    # -- plates that change --------------------------------------------------------------------
+    def set_plate(self, plate: Any, *, crossfade: float = 0.0) -> None:
+        """Show another plate, fading from the current one over ``crossfade`` seconds of scene
+        time (blended in linear light).
+
+        ``plate`` may be a :class:`Plate` or a future from
+        :func:`hybridscene.generate_plate_async` / :meth:`PlateWorker.submit`: the current plate
+        (a placeholder) stays until the future is done, then the fade starts. A failed future is
+        logged and the placeholder stays.
+        """
+        if crossfade < 0:
+            raise SceneError(f"crossfade must be >= 0 seconds, got {crossfade!r}")
+        if isinstance(plate, Plate):
+            self._start_fade(plate, crossfade, None)
+        elif hasattr(plate, "done") and hasattr(plate, "result"):
+            self._pending.append((plate, float(crossfade)))
+        else:
+            raise SceneError(f"set_plate takes a Plate or a plate future, got {type(plate).__name__}")
+
+    def _start_fade(self, plate: Plate, duration: float, start: float | None) -> None:
+        self._fade = (self.plate, start, duration) if duration > 0 and self.plate is not None else None
+        self.plate = plate
+
+    @property
+    def waiting_for_plate(self) -> bool:
+        """True while a plate future given to :meth:`set_plate` has not arrived."""
+        return bool(self._pending)
+
+    def wait_for_plates(self, timeout: float | None = None) -> None:
+        """Block until pending plate futures are done and show the last one at once (exports
+        use this, so a video never depends on how fast the plate arrived)."""
+        pending, self._pending = self._pending, []
+        for fut, _ in pending:
+            try:
+                self._start_fade(fut.result(timeout).plate, 0.0, None)
+            except Exception as exc:
+                log.error("plate generation failed; keeping the current plate: %s", exc)
+
+    def plate_blend(self) -> tuple[Plate | None, float]:
+        """``(previous plate, weight of the current one)`` for the compositor; the previous
+        plate is ``None`` when no fade is running."""
+        if self._fade is None:
+            return None, 1.0
+        prev, start, duration = self._fade
+        start = self._time if start is None else start
+        w = (self._time - start) / duration
+        if w >= 1.0:
+            self._fade = None
+            return None, 1.0
+        return prev, max(0.0, w)
 
     # -- building ------------------------------------------------------------------------------
     def add(self, item: Node | Mesh, *, parent: Node | None = None, **node_kwargs: Any) -> Node:
@@ -88,7 +145,21 @@ class Scene:
 
     # -- per frame -----------------------------------------------------------------------------
     def update(self, t: float) -> None:
-        """Run the frame callbacks for scene time ``t`` seconds."""
+        """Bring the scene to time ``t`` seconds: swap in plates that arrived, run the callbacks."""
+        self._time = float(t)
+        if self._fade is not None and self._fade[1] is None:
+            self._fade = (self._fade[0], self._time, self._fade[2])
+        if self._pending:
+            still = []
+            for fut, fade in self._pending:
+                if not fut.done():
+                    still.append((fut, fade))
+                    continue
+                try:
+                    self._start_fade(fut.result().plate, fade, self._time)
+                except Exception as exc:
+                    log.error("plate generation failed; keeping the current plate: %s", exc)
+            self._pending = still
         for cb in self._callbacks:
             cb(t)
 

@@ -1,0 +1,195 @@
+"""The diffusers generator: the one module that imports torch and diffusers.
+
+Any text-to-image family loads through ``AutoPipelineForText2Image.from_pretrained`` (SD 1.x/2.x,
+SDXL, SD-Turbo/SDXL-Turbo, LCM, ...), from a hub id (through the Hugging Face cache, honouring
+``HF_HUB_OFFLINE``) or a local folder. Loaded pipelines are kept per (model, device, dtype) for
+the life of the :class:`DiffusionGenerator`, so painting again with a new seed does not reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import Cancelled, ConfigError, PlateError
+from .spec import SCHEDULERS, ResolvedSpec
+
+__all__ = ["DiffusionGenerator", "StepCallback", "torch_dtype"]
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int], Any]
+"""``callback(step, total)`` after each denoising step; return ``False`` to cancel."""
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise PlateError("AI plates need torch and diffusers: pip install 'hybridscene[ai]'") from None
+    return torch
+
+
+def torch_dtype(name: str) -> Any:
+    torch = _import_torch()
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def _check_device(device: str, dtype: str) -> None:
+    torch = _import_torch()
+    kind = device.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU; "
+            "install a CUDA build of torch or use --device cpu"
+        )
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device 'mps' asked for, but MPS is not available; use --device cpu")
+    if kind == "cpu" and dtype == "float16":
+        log.warning("float16 on a CPU is slow and often produces NaNs; bfloat16 or float32 are better")
+    if kind == "cpu" and dtype == "bfloat16":
+        cap = str(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")())
+        if "AVX512" not in cap.upper() and "AMX" not in cap.upper() and "SVE" not in cap.upper():
+            log.warning("this CPU (%s) has no native bfloat16; expect bfloat16 to be slower than float32", cap or "?")
+
+
+class DiffusionGenerator:
+    """Paints plates with diffusers pipelines, keeping loaded pipelines for reuse.
+
+    Args:
+        threads: torch CPU threads (``torch.set_num_threads``); ``None`` leaves torch's default.
+            Limit it when a preview must stay smooth on the same CPU.
+    """
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        self.threads = threads
+        self._pipes: dict[tuple[str, str, str], Any] = {}
+
+    # 1. Loading -----------------------------------------------------------------------------
+    def pipeline(self, resolved: ResolvedSpec) -> Any:
+        """The loaded pipeline for a resolved spec (loaded once per model, device and dtype)."""
+        key = (resolved.model.identity, resolved.device, resolved.dtype)
+        pipe = self._pipes.get(key)
+        if pipe is not None:
+            return pipe
+        torch = _import_torch()
+        _check_device(resolved.device, resolved.dtype)
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        from diffusers import AutoPipelineForText2Image
+
+        model = resolved.model
+        source = model.name if model.identity.startswith("hub:") else str(model.folder)
+        kwargs: dict[str, Any] = {"dtype": torch_dtype(resolved.dtype)}
+        if model.identity.startswith("hub:"):
+            kwargs["revision"] = model.identity.rsplit("@", 1)[1]
+        t0 = time.perf_counter()
+        try:
+            pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise PlateError(f"cannot load model {model.name!r}: {str(exc).splitlines()[0]}") from None
+        pipe = pipe.to(resolved.device)
+        pipe.set_progress_bar_config(disable=True)
+        pipe._hybridscene_scheduler_config = dict(pipe.scheduler.config)
+        pipe._hybridscene_scheduler_class = type(pipe.scheduler)
+        log.info("loaded %s (%s) on %s as %s in %.1f s", model.name, type(pipe).__name__,
+                 resolved.device, resolved.dtype, time.perf_counter() - t0)
+        self._pipes[key] = pipe
+        return pipe
+
+    def _set_scheduler(self, pipe: Any, name: str) -> None:
+        import diffusers
+
+        config = pipe._hybridscene_scheduler_config
+        if name == "default":
+            cls, extra = pipe._hybridscene_scheduler_class, {}
+        else:
+            cls = getattr(diffusers, SCHEDULERS[name])
+            extra = {"algorithm_type": "dpmsolver++"} if name.startswith("dpm++") else {}
+            if name == "dpm++-karras":
+                extra["use_karras_sigmas"] = True
+        try:
+            pipe.scheduler = cls.from_config(config, **extra)
+        except Exception as exc:
+            raise ConfigError(f"scheduler {name!r} does not work with this model ({exc}); try 'default' or 'euler'") from None
+
+    # 2. Painting ----------------------------------------------------------------------------
+    def generate(self, resolved: ResolvedSpec, *, callback: StepCallback | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Paint one image. Returns ``((H, W, 3) uint8 sRGB, info)``.
+
+        Raises:
+            Cancelled: ``callback`` returned ``False``.
+            PlateError: NaN pixels, or an all-black image (the safety checker's answer).
+        """
+        torch = _import_torch()
+        t0 = time.perf_counter()
+        pipe = self.pipeline(resolved)
+        load_s = time.perf_counter() - t0
+        spec = resolved.spec
+        self._set_scheduler(pipe, spec.scheduler)
+        width, height = resolved.size
+        gen_device = "cpu" if resolved.device.startswith("mps") else resolved.device
+        steps_done = [0]
+
+        def on_step_end(p: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            steps_done[0] = step + 1
+            total = int(getattr(p, "num_timesteps", 0) or resolved.steps)
+            if callback is not None and callback(step + 1, total) is False:
+                raise Cancelled(f"plate generation cancelled after {step + 1} of {total} steps")
+            return kwargs
+
+        call: dict[str, Any] = dict(
+            prompt=spec.prompt,
+            num_inference_steps=resolved.steps,
+            guidance_scale=resolved.guidance,
+            width=width,
+            height=height,
+            output_type="np",
+            callback_on_step_end=on_step_end,
+        )
+        if spec.negative_prompt:
+            call["negative_prompt"] = spec.negative_prompt
+        t1 = time.perf_counter()
+        try:
+            out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
+        except torch.OutOfMemoryError:
+            if resolved.device.split(":")[0] != "cuda" or getattr(pipe, "_hybridscene_offloaded", False):
+                raise PlateError(f"out of memory generating {width}x{height}; use a smaller size or --dtype float16") from None
+            log.warning("out of GPU memory at %dx%d; retrying with model CPU offload (slower)", width, height)
+            torch.cuda.empty_cache()
+            pipe.enable_model_cpu_offload()
+            pipe._hybridscene_offloaded = True
+            out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
+        gen_s = time.perf_counter() - t1
+        image = np.asarray(out.images[0], dtype=np.float32)
+        if np.isnan(image).any():
+            raise PlateError(
+                f"the model produced NaN pixels with {resolved.dtype} on {resolved.device}; "
+                "try --dtype float32 (or bfloat16), a different VAE, or another seed"
+            )
+        nsfw = getattr(out, "nsfw_content_detected", None)
+        if image.max() < 1.0 / 255.0:
+            if nsfw and any(nsfw):
+                raise PlateError("the safety checker blacked out the image (flagged as NSFW); change the prompt or seed")
+            raise PlateError("the model returned an all-black image; try another seed, more steps or --dtype float32")
+        rgb = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+        info = {
+            "pipeline": type(pipe).__name__,
+            "scheduler": type(pipe.scheduler).__name__,
+            "load_s": round(load_s, 3),
+            "generate_s": round(gen_s, 3),
+            "steps_done": steps_done[0] or resolved.steps,
+            "seconds_per_step": round(gen_s / max(1, steps_done[0] or resolved.steps), 4),
+        }
+        return rgb, info
+
+    def release(self) -> None:
+        """Drop the loaded pipelines (and their GPU memory)."""
+        self._pipes.clear()
+        torch = _import_torch()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,124 @@
+"""Content fingerprints of model folders, so a plate's key changes when the weights change.
+
+Hashing gigabytes of weights takes seconds, so each file's hash is remembered in
+``<cache>/fingerprints.json`` by path, size, modification time and inode: a folder is hashed once,
+then only again when a file in it changes. Copies of a folder have the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import PlateError
+
+__all__ = ["folder_fingerprint", "model_identity"]
+
+log = logging.getLogger(__name__)
+
+_SKIP = re.compile(r"(^|/)(\.|README|LICENSE)|\.(md|png|jpg|jpeg|gif|txt\.lock)$", re.I)
+_CHUNK = 8 * 1024 * 1024
+
+
+def _memo_path(cache_dir: Path | None) -> Path:
+    from ..config import get_settings
+
+    return (cache_dir or get_settings().cache_dir) / "fingerprints.json"
+
+
+def _load_memo(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_memo(path: Path, memo: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        tmp.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only cache only costs re-hashing next time
+        log.debug("could not save fingerprint memo %s: %s", path, exc)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def folder_fingerprint(folder: Path, *, cache_dir: Path | None = None) -> str:
+    """SHA-256 over the relative paths and contents of a model folder's files (docs and images
+    skipped), 32 hex digits. Symlinks (as in the Hugging Face cache) are followed."""
+    folder = Path(folder).resolve()
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and not _SKIP.search(p.relative_to(folder).as_posix())
+    )
+    if not files:
+        raise PlateError(f"model folder {str(folder)!r} has no files")
+    memo_file = _memo_path(cache_dir)
+    memo = _load_memo(memo_file)
+    changed = False
+    total = hashlib.sha256()
+    t0 = time.perf_counter()
+    hashed_bytes = 0
+    for p in files:
+        st = p.stat()
+        real = str(p.resolve())
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        entry = memo.get(real)
+        if entry is None or entry.get("stamp") != stamp:
+            if st.st_size > 256 * 1024 * 1024 and hashed_bytes == 0:
+                log.info("fingerprinting the weights in %s once (they are remembered)", folder)
+            entry = {"stamp": stamp, "sha256": _file_sha256(p)}
+            memo[real] = entry
+            changed = True
+            hashed_bytes += st.st_size
+        total.update(p.relative_to(folder).as_posix().encode() + b"\0" + entry["sha256"].encode() + b"\n")
+    if changed:
+        _save_memo(memo_file, memo)
+        log.debug("hashed %.1f MB in %.2f s", hashed_bytes / 1e6, time.perf_counter() - t0)
+    return total.hexdigest()[:32]
+
+
+def model_identity(name: str, *, revision: str | None = None, cache_dir: Path | None = None) -> str:
+    """Identity of any model (diffusers or transformers): ``hub:<id>@<commit>`` for a hub id,
+    ``local:<fingerprint>`` for a folder; no torch import, no network when cached."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / "model_index.json").is_file():
+            raise PlateError(f"{str(path)!r} is not a model folder (no config.json); check the path")
+        return "local:" + folder_fingerprint(path, cache_dir=cache_dir)
+    from huggingface_hub import constants
+
+    rev = revision or "main"
+    repo_dir = Path(constants.HF_HUB_CACHE) / f"models--{name.replace('/', '--')}"
+    ref = repo_dir / "refs" / rev
+    if ref.is_file():
+        return f"hub:{name}@{ref.read_text().strip()}"
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise PlateError(f"model folder {name!r} does not exist; check the path")
+    if constants.HF_HUB_OFFLINE:
+        raise PlateError(
+            f"model {name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
+            "download it first or pass a local folder"
+        )
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        return f"hub:{name}@{HfApi().model_info(name, revision=rev).sha}"
+    except RepositoryNotFoundError:
+        raise PlateError(f"no model {name!r} on the Hugging Face Hub") from None
+    except OSError as exc:
+        raise PlateError(f"cannot reach the Hugging Face Hub for {name!r}: {exc}") from None

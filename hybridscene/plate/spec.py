@@ -1,0 +1,326 @@
+"""What to generate (:class:`PlateSpec`) and its cache key.
+
+Resolving a spec reads only small files (model configs, the Hugging Face cache's refs) and never
+imports torch, so a cache hit costs milliseconds. The key covers everything that changes pixels:
+
+* the model's identity: a hub id with its resolved commit, or a content fingerprint of a local
+  folder's configs and weights (new weights, new key);
+* the pipeline class, prompt, negative prompt, seed, steps, guidance, scheduler, size, dtype,
+  device type and the diffusers version;
+* the depth source, when depth is asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .._validate import check_size
+from ..errors import ConfigError, PlateError
+
+__all__ = ["SCHEDULERS", "ModelRef", "PlateSpec", "ResolvedSpec", "resolve_model", "resolve_spec"]
+
+log = logging.getLogger(__name__)
+
+SCHEDULERS = {
+    "default": None,
+    "euler": "EulerDiscreteScheduler",
+    "euler-a": "EulerAncestralDiscreteScheduler",
+    "dpm++": "DPMSolverMultistepScheduler",
+    "dpm++-karras": "DPMSolverMultistepScheduler",
+    "ddim": "DDIMScheduler",
+    "pndm": "PNDMScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "lcm": "LCMScheduler",
+}
+"""Scheduler names accepted by ``--scheduler`` and :class:`PlateSpec`, with their diffusers class."""
+
+_ALIASES = {"dpmpp": "dpm++", "dpm-solver++": "dpm++", "dpmsolver++": "dpm++", "euler_a": "euler-a",
+            "euler-ancestral": "euler-a", "dpmpp-karras": "dpm++-karras"}
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlateSpec:
+    """A request for an AI plate. Unset fields take the model's defaults.
+
+    Args:
+        prompt: what to paint, e.g. ``"Landscape with mountains and a river"``.
+        model: a hub id (``"CompVis/stable-diffusion-v1-4"``) or a local diffusers folder.
+        negative_prompt: what to avoid.
+        seed: seeds a ``torch.Generator``; the same spec gives the same pixels on the same device.
+        steps: denoising steps (default 50; 1 for Turbo models, 4 for LCM).
+        guidance: classifier-free guidance scale (default 7.5, 5.0 for SDXL, 0 for Turbo).
+        scheduler: one of :data:`SCHEDULERS` (``"default"`` keeps the model's).
+        size: ``(width, height)`` to generate; must be a multiple of the model's factor (8 for SD).
+            Default: the model's native size.
+        resize_to: resize the generated image to this ``(width, height)`` (only when asked).
+        device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cuda"``, ``"mps"`` or ``"cpu"``.
+        dtype: ``"auto"`` (float16 on a GPU, float32 on a CPU), ``"float32"``, ``"float16"`` or
+            ``"bfloat16"``.
+        revision: a branch, tag or commit of a hub model.
+        depth_model: a transformers depth-estimation model (hub id or folder) to give the plate depth.
+        depth_image: a depth file for the plate instead (``.npy`` metres or 16-bit PNG of mm).
+        depth_scale: metres at the median depth, for relative (not metric) depth models.
+    """
+
+    prompt: str
+    model: str
+    negative_prompt: str | None = None
+    seed: int = 0
+    steps: int | None = None
+    guidance: float | None = None
+    scheduler: str = "default"
+    size: tuple[int, int] | None = None
+    resize_to: tuple[int, int] | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    revision: str | None = None
+    depth_model: str | None = None
+    depth_image: str | None = None
+    depth_scale: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise ConfigError("the prompt is empty; describe the plate, e.g. 'Landscape with mountains and a river'")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ConfigError("no model given; pass a hub id like 'CompVis/stable-diffusion-v1-4' or a local folder")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be an integer in 0..2**63-1, got {self.seed!r}")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1):
+            raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
+        if self.guidance is not None and not (isinstance(self.guidance, (int, float)) and 0 <= self.guidance < 100):
+            raise ConfigError(f"guidance must be a number in 0..100, got {self.guidance!r}")
+        name = _ALIASES.get(self.scheduler.lower(), self.scheduler.lower()) if isinstance(self.scheduler, str) else None
+        if name not in SCHEDULERS:
+            raise ConfigError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        object.__setattr__(self, "scheduler", name)
+        if self.size is not None:
+            object.__setattr__(self, "size", check_size(self.size, "plate size"))
+        if self.resize_to is not None:
+            object.__setattr__(self, "resize_to", check_size(self.resize_to, "resize size"))
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"unknown device {self.device!r}; use one of {', '.join(DEVICES)} (or cuda:N)")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
+        if self.depth_model and self.depth_image:
+            raise ConfigError("give depth_model or depth_image, not both")
+        if not (isinstance(self.depth_scale, (int, float)) and self.depth_scale > 0):
+            raise ConfigError(f"depth_scale must be a positive number of metres, got {self.depth_scale!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: where its files are and what identifies its weights."""
+
+    name: str
+    """What the user gave (hub id or folder)."""
+    identity: str
+    """``hub:<id>@<commit>`` or ``local:<content fingerprint>``."""
+    folder: Path | None
+    """The snapshot folder holding the files, when they are on this machine."""
+    config: dict[str, Any]
+    """``model_index.json``."""
+    vae_scale_factor: int
+    """Image sizes must be multiples of this (8 for Stable Diffusion)."""
+    native_size: tuple[int, int]
+    """The size the model was trained at (``unet.sample_size * vae_scale_factor``)."""
+
+    @property
+    def pipeline_class(self) -> str:
+        return str(self.config.get("_class_name", "?"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedSpec:
+    """A :class:`PlateSpec` with every default decided, and its cache key."""
+
+    spec: PlateSpec
+    model: ModelRef
+    size: tuple[int, int]
+    steps: int
+    guidance: float
+    device: str
+    dtype: str
+    depth_identity: str | None
+    key: str
+    inputs: dict[str, Any]
+    """Everything the key was made from, as JSON-able values (stored beside the plate)."""
+
+
+# -- models --------------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PlateError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def resolve_model(name: str, *, revision: str | None = None, cache_dir: Path | None = None) -> ModelRef:
+    """Find a model's files and identity without importing torch or diffusers.
+
+    A local folder must hold ``model_index.json``. A hub id is looked up in the Hugging Face cache
+    first (no network); when it is not there and ``HF_HUB_OFFLINE`` is not set, its small config
+    files are downloaded through ``huggingface_hub``.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise PlateError(
+                f"{str(path)!r} is not a diffusers model folder (no model_index.json); "
+                "save one with pipe.save_pretrained(folder) or pass a hub id"
+            )
+        from .fingerprint import folder_fingerprint
+
+        identity = "local:" + folder_fingerprint(path, cache_dir=cache_dir)
+        return _model_ref(name, identity, path, lambda rel: path / rel)
+    looks_local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+    if looks_local or not _HUB_ID.match(name):
+        raise PlateError(f"model folder {name!r} does not exist; check the path, or pass a hub id like 'org/model'")
+    return _resolve_hub(name, revision)
+
+
+def _resolve_hub(repo_id: str, revision: str | None) -> ModelRef:
+    from huggingface_hub import constants
+
+    rev = revision or "main"
+    repo_dir = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    commit = rev if _COMMIT.match(rev) else None
+    if commit is None and (repo_dir / "refs" / rev).is_file():
+        commit = (repo_dir / "refs" / rev).read_text().strip()
+    snapshot = repo_dir / "snapshots" / commit if commit else None
+    if snapshot is not None and (snapshot / "model_index.json").is_file():
+        return _model_ref(repo_id, f"hub:{repo_id}@{commit}", snapshot, lambda rel: snapshot / rel)
+    if constants.HF_HUB_OFFLINE:
+        raise PlateError(
+            f"model {repo_id!r} (revision {rev!r}) is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
+            "and HF_HUB_OFFLINE is set; download it first (unset HF_HUB_OFFLINE, or "
+            f"`hf download {repo_id}` on a connected machine) or pass a local folder"
+        )
+    # Online: ask the hub for the commit, then fetch the small config files.
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        commit = HfApi().model_info(repo_id, revision=rev).sha
+    except RepositoryNotFoundError:
+        raise PlateError(f"no model {repo_id!r} on the Hugging Face Hub (or it is private: log in with `hf auth login`)") from None
+    except RevisionNotFoundError:
+        raise PlateError(f"model {repo_id!r} has no revision {rev!r}") from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise PlateError(f"cannot reach the Hugging Face Hub for {repo_id!r}: {exc}; set HF_HUB_OFFLINE=1 to use the cache only") from None
+
+    def fetch(rel: str) -> Path:
+        return Path(hf_hub_download(repo_id, rel, revision=commit))
+
+    return _model_ref(repo_id, f"hub:{repo_id}@{commit}", None, fetch)
+
+
+def _model_ref(name: str, identity: str, folder: Path | None, file: Any) -> ModelRef:
+    index = file("model_index.json")
+    config = _read_json(index)
+    factor, native = 8, (512, 512)
+    vae_entry = config.get("vae")
+    try:
+        vae = _read_json(file("vae/config.json")) if vae_entry else {}
+        factor = 2 ** (len(vae.get("block_out_channels", [0, 0, 0, 0])) - 1)
+        unet = _read_json(file("unet/config.json")) if config.get("unet") else {}
+        sample = unet.get("sample_size") or (config.get("transformer") and 128) or 64
+        sample = sample[0] if isinstance(sample, (list, tuple)) else sample
+        native = (int(sample) * factor, int(sample) * factor)
+    except PlateError:
+        log.debug("no vae/unet config in %s; assuming factor 8 and 512x512", name)
+    except Exception as exc:  # hub fetch errors for optional files
+        log.debug("reading configs of %s failed (%s); assuming factor 8 and 512x512", name, exc)
+    return ModelRef(name=name, identity=identity, folder=folder or index.parent, config=config, vae_scale_factor=factor, native_size=native)
+
+
+# -- defaults and the key -------------------------------------------------------------------------
+def _family_defaults(model: ModelRef) -> tuple[int, float]:
+    name = model.name.lower()
+    if "turbo" in name:
+        return 1, 0.0
+    if "lcm" in name:
+        return 4, 1.0
+    if "XL" in model.pipeline_class:
+        return 50, 5.0
+    return 50, 7.5
+
+
+def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedSpec:
+    """Decide every default, check the size against the model, and compute the cache key."""
+    from ..info import guess_torch_device
+
+    model = resolve_model(spec.model, revision=spec.revision, cache_dir=cache_dir)
+    size = spec.size or _fit_native(model, spec.resize_to)
+    m = model.vae_scale_factor
+    if size[0] % m or size[1] % m:
+        near = (max(m, round(size[0] / m) * m), max(m, round(size[1] / m) * m))
+        raise ConfigError(
+            f"plate size {size[0]}x{size[1]} must be a multiple of {m} for this model; use "
+            f"{near[0]}x{near[1]} (add resize_to={size[0]}x{size[1]} / --resize to scale it to the scene)"
+        )
+    steps, guidance = _family_defaults(model)
+    steps = spec.steps if spec.steps is not None else steps
+    guidance = float(spec.guidance) if spec.guidance is not None else guidance
+    device = spec.device
+    if device == "auto":
+        device = guess_torch_device() or "cpu"
+    device_type = device.split(":")[0]
+    dtype = spec.dtype if spec.dtype != "auto" else ("float32" if device_type == "cpu" else "float16")
+    depth_identity = None
+    if spec.depth_model:
+        from .fingerprint import model_identity
+
+        depth_identity = "model:" + model_identity(spec.depth_model, cache_dir=cache_dir)
+    elif spec.depth_image:
+        p = Path(spec.depth_image)
+        if not p.is_file():
+            raise PlateError(f"depth image {spec.depth_image!r} does not exist; check the path")
+        depth_identity = "image:" + hashlib.sha256(p.read_bytes()).hexdigest()
+    inputs = {
+        "model": model.identity,
+        "pipeline": model.pipeline_class,
+        "prompt": spec.prompt,
+        "negative_prompt": spec.negative_prompt or "",
+        "seed": spec.seed,
+        "steps": steps,
+        "guidance": guidance,
+        "scheduler": spec.scheduler,
+        "size": list(size),
+        "resize_to": list(spec.resize_to) if spec.resize_to else None,
+        "dtype": dtype,
+        "device_type": device_type,
+        "diffusers": _version("diffusers"),
+        "depth": depth_identity,
+        "depth_scale": spec.depth_scale if depth_identity and depth_identity.startswith("model:") else None,
+    }
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+    return ResolvedSpec(spec, model, size, steps, guidance, device, dtype, depth_identity, key, inputs)
+
+
+def _fit_native(model: ModelRef, resize_to: tuple[int, int] | None) -> tuple[int, int]:
+    """The native size, or for a requested aspect the size with the native pixel count."""
+    if resize_to is None:
+        return model.native_size
+    m = model.vae_scale_factor
+    area = model.native_size[0] * model.native_size[1]
+    aspect = resize_to[0] / resize_to[1]
+    w = (area * aspect) ** 0.5
+    return (max(m, round(w / m) * m), max(m, round(w / aspect / m) * m))
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
