@@ -34,7 +34,19 @@ from .errors import (
     UnsupportedOutputError,
 )
 from .gpu.context import create_context
-from .plate import Plate, PlateCamera, load_plate, procedural_plate
+from .plate import (
+    Plate,
+    PlateCache,
+    PlateCamera,
+    PlateFuture,
+    PlateResult,
+    PlateSpec,
+    PlateWorker,
+    generate_plate,
+    generate_plate_async,
+    load_plate,
+    procedural_plate,
+)
 from .render import FrameRenderer, Progress, RenderResult, frames, render
 from .scene import (
     AmbientLight,
@@ -64,8 +76,13 @@ __all__ = [
     "Node",
     "PerspectiveCamera",
     "Plate",
+    "PlateCache",
     "PlateCamera",
     "PlateError",
+    "PlateFuture",
+    "PlateResult",
+    "PlateSpec",
+    "PlateWorker",
     "Progress",
     "RealtimeClock",
     "RenderResult",
@@ -78,6 +95,8 @@ __all__ = [
     "__version__",
     "create_context",
     "frames",
+    "generate_plate",
+    "generate_plate_async",
     "get_settings",
     "load_plate",
     "procedural_plate",

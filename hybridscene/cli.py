@@ -24,6 +24,12 @@ def _setup_logging(verbose: int) -> None:
         logger.addHandler(_StderrHandler())
     logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     logger.propagate = False
+    if not verbose:
+        # transformers announces optional back-ends it lacks at import (torchvision, ...): noise
+        # for a command-line user. Read when transformers is first imported; -v shows it again.
+        import os
+
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 class _Group(click.Group):
@@ -43,12 +49,8 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
     if value is None:
         return None
     from ._validate import parse_size
-    from .errors import ConfigError
 
-    try:
-        return parse_size(value, param.name or "size")
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from None
+    return parse_size(value, f"--{param.name or 'size'}")  # a ConfigError: one line, exit 1
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,10 +93,16 @@ def info(as_json: bool, exact: bool) -> None:
 @click.option("--frames", type=int, default=None, help="Length in frames (instead of --seconds).")
 @click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second.")
 @click.option("--size", callback=_size, default="1280x720", show_default=True, help="Frame size WIDTHxHEIGHT.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the procedural plate.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the plate (procedural or AI).")
+@click.option("--model", default=None, help="Paint the plate with this text-to-image model (hub id or folder).")
+@click.option("--prompt", default="Landscape with mountains and a river", show_default=True, help="Prompt for --model.")
+@click.option("--steps", type=int, default=None, help="Denoising steps for --model.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def demo(output: str, seconds: float | None, frames: int | None, fps: float, size: tuple[int, int], seed: int, quiet: bool) -> None:
-    """Render the demo: shapes circling over a procedural mountain river."""
+def demo(
+    output: str, seconds: float | None, frames: int | None, fps: float, size: tuple[int, int], seed: int,
+    model: str | None, prompt: str, steps: int | None, quiet: bool,
+) -> None:
+    """Render the demo: shapes circling over a mountain river (procedural, or painted by --model)."""
     from .demo import build_demo_scene
     from .errors import ConfigError
     from .render import render
@@ -106,13 +114,166 @@ def demo(output: str, seconds: float | None, frames: int | None, fps: float, siz
         seconds = 6.0
     if sink_class(output) is VideoSink:
         size = VideoSink.fit_size(size)
-    scene = build_demo_scene(size, seed=seed)
+    plate = None
+    if model is not None:
+        from .plate.spec import PlateSpec, resolve_model, size_for_aspect
+
+        gen_size = size_for_aspect(resolve_model(model), size)
+        spec = PlateSpec(prompt=prompt, model=model, seed=seed, steps=steps, size=gen_size)
+        plate = _generate_with_progress(spec, quiet=quiet).plate
+    scene = build_demo_scene(size, seed=seed, plate=plate)
     result = render(scene, output, seconds=seconds, frames=frames, fps=fps, size=size, progress=not quiet)
     click.echo(
         f"wrote {result.path}: {result.frames} frames, {result.size[0]}x{result.size[1]} at {result.fps:g} fps "
         f"in {result.seconds:.1f} s ({result.frames / result.seconds:.1f} frames/s)",
         err=True,
     )
+
+
+def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True) -> Any:
+    from .plate.generate import generate_plate
+
+    bar = None
+
+    def on_step(step: int, total: int) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, unit="step", desc="plate", file=sys.stderr)
+        bar.update(step - bar.n)
+
+    try:
+        return generate_plate(spec, cache=cache, callback=on_step)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("--model", default=None, help="Hub id or local diffusers folder [default: $HYBRIDSCENE_MODEL or CompVis/stable-diffusion-v1-4].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=int, default=None, help="Denoising steps [default: the model's: 50, Turbo 1, LCM 4].")
+@click.option("--guidance", type=float, default=None, help="Guidance scale [default: 7.5, SDXL 5, Turbo 0].")
+@click.option("--size", callback=_size, default=None, help="Generate at WIDTHxHEIGHT (a multiple of 8 for SD) [default: the model's].")
+@click.option("--resize", callback=_size, default=None, help="Resize the result to WIDTHxHEIGHT.")
+@click.option("--negative", default=None, help="Negative prompt.")
+@click.option("--scheduler", default="default", show_default=True, help="default, euler, euler-a, dpm++, dpm++-karras, ddim, pndm, unipc, lcm.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu), cuda, mps or cpu.")
+@click.option("--dtype", default="auto", show_default=True, help="auto (float16 on GPU, float32 on CPU), float32, float16, bfloat16.")
+@click.option("--revision", default=None, help="Branch, tag or commit of a hub model.")
+@click.option("--depth-model", default=None, help="Depth-estimation model (hub id or folder) for a depth map.")
+@click.option("--depth-image", default=None, help="A depth file for the plate instead (.npy metres, 16-bit PNG mm).")
+@click.option("-o", "--output", default=None, help="Write the image here (.png, .jpg, .webp); depth goes beside it as .depth.npy.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the plate cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def plate(
+    prompt: str, model: str | None, seed: int, steps: int | None, guidance: float | None, size: Any, resize: Any,
+    negative: str | None, scheduler: str, device: str, dtype: str, revision: str | None, depth_model: str | None,
+    depth_image: str | None, output: str | None, no_cache: bool, as_json: bool, quiet: bool,
+) -> None:
+    """Paint an AI background plate from PROMPT (cached: the same inputs load in milliseconds)."""
+    from .config import get_settings
+    from .plate.spec import PlateSpec
+
+    spec = PlateSpec(
+        prompt=prompt, model=model or get_settings().model, seed=seed, steps=steps, guidance=guidance, size=size,
+        resize_to=resize, negative_prompt=negative, scheduler=scheduler, device=device, dtype=dtype,
+        revision=revision, depth_model=depth_model, depth_image=depth_image,
+    )
+    if output is not None:
+        from .plate.plate import _pil_format
+
+        _pil_format(output)  # an unsupported extension fails before any work
+    result = _generate_with_progress(spec, quiet=quiet or as_json, cache=not no_cache)
+    depth_output = None
+    if output is not None:
+        result.plate.save(output)
+        if result.plate.depth is not None:
+            import os
+
+            import numpy as np
+
+            from .sinks.base import atomic_path
+
+            depth_output = os.path.splitext(output)[0] + ".depth.npy"
+            with atomic_path(depth_output) as tmp, open(tmp, "wb") as f:
+                np.save(f, result.plate.depth)
+    data = {
+        "cache": "off" if no_cache else ("hit" if result.cache_hit else "miss"),
+        "key": result.key,
+        "entry": str(result.entry) if result.entry else None,
+        "output": output,
+        "depth_output": depth_output,
+        "seconds": round(result.seconds, 4),
+        "size": list(result.plate.size),
+        "model": spec.model,
+    }
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        where = f" -> {output}" if output else ""
+        click.echo(f"plate {result.key} ({data['cache']}, {data['seconds']:.2f} s){where}", err=True)
+
+
+@main.group()
+def cache() -> None:
+    """List, verify, prune or clear the plate cache."""
+
+
+@cache.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def cache_ls(as_json: bool) -> None:
+    """List cached plates, least recently used first."""
+    from .plate.cache import PlateCache
+
+    store = PlateCache()
+    entries = list(store.entries())
+    for e in entries:
+        inputs = e.info.get("inputs", {})
+        if as_json:
+            click.echo(json.dumps({"key": e.key, "bytes": e.bytes, "created": e.created, "path": str(e.path), "inputs": inputs}))
+        else:
+            size = "x".join(str(v) for v in e.info.get("plate", {}).get("size", [])) or "?"
+            click.echo(f"{e.key}  {e.bytes / 1e6:7.2f} MB  {size:>9}  {e.created}  {inputs.get('prompt', '(damaged)')!s:.60}")
+    if not as_json:
+        click.echo(f"{len(entries)} plates, {sum(e.bytes for e in entries) / 1e6:.2f} MB in {store.root}", err=True)
+
+
+@cache.command("verify")
+def cache_verify() -> None:
+    """Check every entry's checksums; remove damaged ones (they are regenerated when next asked for)."""
+    from .plate.cache import PlateCache
+
+    good, bad = PlateCache().verify()
+    click.echo(f"{len(good)} plates verified, {len(bad)} damaged removed" + (f": {' '.join(bad)}" if bad else ""))
+
+
+@cache.command("prune")
+@click.option("--max-size", required=True, help="Keep at most this much, e.g. 500M or 2G (least recently used go first).")
+def cache_prune(max_size: str) -> None:
+    """Remove least recently used plates until the cache fits in --max-size."""
+    from .plate.cache import PlateCache, parse_bytes
+
+    store = PlateCache()
+    removed = store.prune(parse_bytes(max_size))
+    click.echo(f"removed {len(removed)} plates; {store.size() / 1e6:.2f} MB left")
+
+
+@cache.command("clear")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def cache_clear(yes: bool) -> None:
+    """Remove every cached plate."""
+    from .plate.cache import PlateCache
+
+    store = PlateCache()
+    if not yes:
+        click.confirm(f"remove every plate in {store.plates}?", abort=True)
+    click.echo(f"removed {store.clear()} plates")
 
 
 if __name__ == "__main__":  # pragma: no cover

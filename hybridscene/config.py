@@ -9,6 +9,8 @@ environment variable         field                   meaning
                                                      (``egl`` on Linux by default)
 ``HYBRIDSCENE_MSAA``         ``msaa``                foreground multisample count (default 4,
                                                      clamped to what the driver allows)
+``HYBRIDSCENE_MODEL``        ``model``               default text-to-image model (hub id or
+                                                     folder) for AI plates
 ===========================  ======================  =============================================
 """
 
@@ -39,6 +41,8 @@ class Settings:
     """glcontext backend for headless contexts; ``None`` picks ``egl`` on Linux, the default elsewhere."""
     msaa: int = 4
     """Multisample count for the foreground (1 disables MSAA)."""
+    model: str = "CompVis/stable-diffusion-v1-4"
+    """Default text-to-image model for AI plates: the paper's Stable Diffusion v1.4."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.msaa, int) or self.msaa < 1:
@@ -59,5 +63,7 @@ def get_settings(**overrides: object) -> Settings:
             values["msaa"] = int(raw)
         except ValueError:
             raise ConfigError(f"HYBRIDSCENE_MSAA={raw!r} is not an integer; set it to 1, 2 or 4") from None
+    if env.get("HYBRIDSCENE_MODEL"):
+        values["model"] = env["HYBRIDSCENE_MODEL"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

@@ -42,7 +42,8 @@ def guess_torch_device() -> str | None:
     flags: dict[str, Any] = {}
     try:
         path = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
-        tree = ast.parse(open(path, encoding="utf-8").read())
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
         for node in tree.body:
             target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
             if isinstance(target, ast.Name) and isinstance(getattr(node, "value", None), ast.Constant):

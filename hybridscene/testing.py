@@ -17,8 +17,8 @@ way diffusers' test-suite uses ``get_dummy_components``::
 
 What there is:
 
-* :func:`tiny_clip_tokenizer` - a CLIP BPE tokenizer built in memory (~100 tokens: the special
-  tokens, letters, digits, punctuation and some landscape words).
+* :func:`tiny_clip_tokenizer` - a CLIP BPE tokenizer built in memory (288 tokens: the special
+  tokens, letters, digits, punctuation and 64 landscape/prompt words).
 * :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x-style pipeline folder (~0.5 MB),
   optionally with a safety checker that flags every image.
 * :func:`build_tiny_sdxl_pipeline` - an SDXL-style pipeline folder (two text encoders, ~0.7 MB).
@@ -89,24 +89,33 @@ _TOKENIZER_WORDS = (
 _TOKENIZER_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789.,;:!?-'()"
 
 
+def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Plain BPE of one word (CLIP style: the last symbol carries ``</w>``)."""
+    parts = list(word[:-1]) + [word[-1] + "</w>"]
+    while len(parts) > 1:
+        pairs = [(ranks.get((a, b)), i) for i, (a, b) in enumerate(zip(parts, parts[1:]))]
+        rank, i = min(((r, i) for r, i in pairs if r is not None), default=(None, -1))
+        if rank is None:
+            break
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
 def _tiny_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for ch in _TOKENIZER_CHARS:
         vocab.setdefault(ch, len(vocab))
         vocab.setdefault(ch + "</w>", len(vocab))
     merges: list[tuple[str, str]] = []
-    seen: set[tuple[str, str]] = set()
+    ranks: dict[tuple[str, str], int] = {}
     for word in _TOKENIZER_WORDS:
-        # Left-to-right merges: ("l","a") -> "la", ("la","n") -> "lan", ... ("landscap","e</w>").
-        current = word[0] if len(word) > 1 else word + "</w>"
-        for i, ch in enumerate(word[1:], start=1):
-            right = ch + "</w>" if i == len(word) - 1 else ch
-            pair = (current, right)
-            current += right
-            if pair not in seen:
-                seen.add(pair)
-                merges.append(pair)
-            vocab.setdefault(current, len(vocab))
+        # Append merges (each at the lowest priority so far, which leaves the words already
+        # finished untouched) until BPE turns this word into a single "word</w>" token.
+        while len(parts := _bpe(word, ranks)) > 1:
+            pair = (parts[0], parts[1])
+            ranks[pair] = len(merges)
+            merges.append(pair)
+            vocab.setdefault(pair[0] + pair[1], len(vocab))
     return vocab, merges
 
 
@@ -359,7 +368,44 @@ def _finish_pipeline_folder(out: pathlib.Path) -> None:
 
 
 def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
-    """TODO"""
+    """Write a tiny random-weight Stable Diffusion XL-style pipeline to ``path``.
+
+    Standard diffusers layout (``model_index.json`` with ``_class_name``
+    ``"StableDiffusionXLPipeline"``; ``unet/``, ``vae/``, ``text_encoder/``, ``text_encoder_2/``,
+    ``tokenizer/``, ``tokenizer_2/``, ``scheduler/``; safetensors weights; ~2 MB in all).
+    Modelled on diffusers' own ``StableDiffusionXLPipelineFastTests.get_dummy_components``:
+
+    * ``unet``: ``UNet2DConditionModel`` with ``addition_embed_type="text_time"`` (the SDXL
+      micro-conditioning: pooled text embedding + 6 size/crop time ids, ``addition_time_embed_dim``
+      8, so ``projection_class_embeddings_input_dim`` 6*8+48 = 96), blocks (Down, CrossAttnDown) /
+      (CrossAttnUp, Up), channels (16, 32), ``transformer_layers_per_block`` (1, 2), linear
+      projections, cross-attention dim 80 (= 32 + 48, the two encoders' hidden states
+      concatenated), ``sample_size`` 32.
+    * ``vae``: ``AutoencoderKL``, 2 blocks of (8, 16) channels, ``scaling_factor`` 0.13025 (SDXL's)
+      - so ``pipe.vae_scale_factor == 2``.
+    * ``text_encoder``: ``CLIPTextModel`` (hidden 32, 2 layers; seeded with ``seed``).
+    * ``text_encoder_2``: ``CLIPTextModelWithProjection`` (hidden 48, projection 48, 2 layers;
+      seeded with ``seed + 1`` so the two encoders differ, as in SDXL).
+    * ``tokenizer``, ``tokenizer_2``: :func:`tiny_clip_tokenizer`.
+    * ``scheduler``: ``EulerDiscreteScheduler`` with SDXL's published settings (scaled_linear
+      0.00085-0.012, ``steps_offset`` 1, ``timestep_spacing`` "leading"); swappable with
+      ``X.from_config(pipe.scheduler.config)``.
+    * no watermarker (``add_watermarker=False``), no image encoder / feature extractor.
+
+    Images: height/width multiples of 8 (``StableDiffusionXLPipeline.check_inputs``); default
+    64x64. Output is noise.
+
+    Note: with numpy >= 2.3 and this torch, ``EulerDiscreteScheduler.set_timesteps`` (and
+    ``DPMSolverMultistepScheduler``'s) emits ``DeprecationWarning: __array__ implementation
+    doesn't accept a copy keyword, ...`` (diffusers calls ``np.array`` on a torch tensor); tests
+    that turn warnings into errors must ignore it.
+
+    Timings on a 2-core CPU: build ~0.1 s (after imports); ``AutoPipelineForText2Image
+    .from_pretrained`` ~0.05 s warm; a 64x64 image with 2 steps (guidance on) ~0.05 s.
+
+    Returns:
+        The absolute folder path.
+    """
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -370,6 +416,8 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     out = _prepare_dir(path)
+    time_embed_dim = 8
+    te2_dim = 48
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=32,
@@ -383,9 +431,9 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
         use_linear_projection=True,
         transformer_layers_per_block=(1, 2),
         addition_embed_type="text_time",
-        addition_time_embed_dim=8,
-        projection_class_embeddings_input_dim=6 * 8 + 32,
-        cross_attention_dim=64,
+        addition_time_embed_dim=time_embed_dim,
+        projection_class_embeddings_input_dim=6 * time_embed_dim + te2_dim,
+        cross_attention_dim=32 + te2_dim,
         norm_num_groups=8,
     )
     torch.manual_seed(seed)
@@ -400,22 +448,23 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
         latent_channels=4,
         norm_num_groups=4,
         scaling_factor=0.13025,
-        force_upcast=True,
     )
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(_tiny_clip_text_config())
     torch.manual_seed(seed + 1)
-    text_encoder_2 = CLIPTextModelWithProjection(_tiny_clip_text_config(hidden_act="gelu"))
+    text_encoder_2 = CLIPTextModelWithProjection(
+        _tiny_clip_text_config(hidden_size=te2_dim, projection_dim=te2_dim, hidden_act="gelu")
+    )
     scheduler = EulerDiscreteScheduler(
+        num_train_timesteps=1000,
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
-        num_train_timesteps=1000,
+        prediction_type="epsilon",
+        interpolation_type="linear",
+        use_karras_sigmas=False,
         steps_offset=1,
         timestep_spacing="leading",
-        interpolation_type="linear",
-        prediction_type="epsilon",
-        use_karras_sigmas=False,
     )
     pipe = StableDiffusionXLPipeline(
         vae=vae,
@@ -428,6 +477,292 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
         force_zeros_for_empty_prompt=True,
         add_watermarker=False,
     )
+    pipe.save_pretrained(str(out), safe_serialization=True)
+    _finish_pipeline_folder(out)
+    return out
+
+
+# --------------------------------------------------------------------------- TAESD
+
+
+def build_tiny_autoencoder(
+    path: PathLike, *, seed: int = 0, scale_factor: Literal[2, 4, 8] = 8
+) -> pathlib.Path:
+    """Write a random-weight ``diffusers.AutoencoderTiny`` (TAESD architecture) to ``path``.
+
+    The folder is ``config.json`` + ``diffusion_pytorch_model.safetensors`` and loads with
+    ``AutoencoderTiny.from_pretrained(path)``. Latent channels 4, ``scaling_factor`` 1.0, like
+    ``madebyollin/taesd``: a drop-in decoder for SD 1.x/2.x-style pipelines
+    (``pipe.vae = AutoencoderTiny.from_pretrained(path)``).
+
+    Args:
+        path: output folder (created if missing).
+        seed: seeds ``torch.manual_seed`` before construction.
+        scale_factor: spatial factor between latent and image. ``8`` (default) is diffusers'
+            default config, i.e. the real TAESD architecture (4 blocks of 64 channels, 2.4 M
+            parameters, ~9.4 MB) - pair it with full-size pipelines. ``2`` or ``4`` drop trailing
+            upsampling blocks; ``2`` matches the tiny pipelines of this module (``vae_scale_factor``
+            2).
+
+    Caveat: a pipeline computes ``vae_scale_factor`` once, from the VAE it was *constructed*
+    with. Assigning ``pipe.vae = taesd`` afterwards keeps the old factor, so the decoded image
+    is ``taesd_factor / pipe.vae_scale_factor`` times larger than the requested size (a 64x64
+    request on a tiny pipeline decodes to 256x256 with the default TAESD). Passing the
+    autoencoder at load time, ``AutoPipelineForText2Image.from_pretrained(p, vae=taesd)``,
+    recomputes it (``AutoencoderTiny`` registers ``block_out_channels``).
+
+    Timings on a 2-core CPU: build ~0.1 s; decoding a 32x32 latent to 256x256 ~0.1 s.
+
+    Returns:
+        The absolute folder path.
+    """
+    import torch
+    from diffusers import AutoencoderTiny
+
+    blocks = {2: 2, 4: 3, 8: 4}.get(scale_factor)
+    if blocks is None:
+        raise ValueError(f"scale_factor must be 2, 4 or 8, not {scale_factor!r}")
+    out = _prepare_dir(path)
+    torch.manual_seed(seed)
+    if blocks == 4:
+        vae = AutoencoderTiny()  # the published TAESD configuration
+    else:
+        vae = AutoencoderTiny(
+            encoder_block_out_channels=(64,) * blocks,
+            decoder_block_out_channels=(64,) * blocks,
+            num_encoder_blocks=(1, 3, 3, 3)[:blocks],
+            num_decoder_blocks=(3, 3, 3, 1)[-blocks:],
+        )
+    vae.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+# --------------------------------------------------------------------------- depth
+
+
+def build_tiny_depth_model(path: PathLike, *, seed: int = 0) -> pathlib.Path:
+    """Write a tiny random-weight DPT depth-estimation model and its image processor to ``path``.
+
+    Files: ``config.json`` (``model_type`` "dpt", ``architectures`` ["DPTForDepthEstimation"]),
+    ``model.safetensors`` (~0.45 MB, 111 k parameters) and ``preprocessor_config.json``
+    (``image_processor_type`` "DPTImageProcessor"). It loads with
+    ``transformers.AutoModelForDepthEstimation.from_pretrained(path)``,
+    ``AutoImageProcessor.from_pretrained(path)`` and
+    ``transformers.pipeline("depth-estimation", model=str(path))``.
+
+    What is built: a plain-ViT DPT (hidden 32, 4 layers, 4 heads, patch 8, 32x32 input) with the
+    DPT neck (reassemble factors 4, 2, 1, 0.5; neck sizes 8, 16, 32, 32; fusion 16) and depth
+    head, no auxiliary head. The processor resizes any image to 32x32 (no aspect ratio kept),
+    rescales to [0, 1] and normalises with mean/std 0.5. Without torchvision, transformers 5
+    picks the PIL backend (``DPTImageProcessorPil``) silently; with torchvision it picks the
+    torchvision one - the saved type name is the backend-neutral one, as in real checkpoints.
+
+    Output: the model gives ``predicted_depth`` of shape ``(batch, 64, 64)`` (the DPT head
+    upsamples its 32x32 input 2x); the pipeline
+    resizes it to the input image, returning ``{"predicted_depth": tensor (H, W),
+    "depth": PIL "L" image (W x H)}``. Values are meaningless (random weights).
+
+    Timings on a 2-core CPU: build ~0.05 s; load ~0.05 s; one image ~0.02 s.
+
+    Returns:
+        The absolute folder path.
+    """
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    try:  # transformers >= 5: the PIL backend needs no torchvision
+        from transformers import DPTImageProcessorPil as _Processor
+    except ImportError:  # pragma: no cover - transformers 4
+        from transformers import DPTImageProcessor as _Processor
+
+    out = _prepare_dir(path)
+    config = DPTConfig(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        image_size=32,
+        patch_size=8,
+        is_hybrid=False,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        use_auxiliary_head=False,
+    )
+    torch.manual_seed(seed)
+    model = DPTForDepthEstimation(config)
+    processor = _Processor(
+        do_resize=True,
+        size={"height": 32, "width": 32},
+        keep_aspect_ratio=False,
+        ensure_multiple_of=1,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+    model.save_pretrained(str(out), safe_serialization=True)
+    processor.save_pretrained(str(out))
+    return out
+
+
+# --------------------------------------------------------------------------- full-size SD v1.4
+
+
+def sd_v1_4_configs() -> dict[str, dict[str, Any]]:
+    """The published configurations of Stable Diffusion v1.4 (``CompVis/stable-diffusion-v1-4``).
+
+    Returns a new dict of plain, JSON-serialisable dicts with keys ``"unet"``, ``"vae"``,
+    ``"text_encoder"`` and ``"scheduler"`` - the contents of that repository's
+    ``unet/config.json``, ``vae/config.json``, ``text_encoder/config.json`` (the text half of
+    CLIP ViT-L/14) and ``scheduler/scheduler_config.json``, less version stamps. Values left at
+    the library default in the published files (``scaling_factor`` 0.18215, ``norm_num_groups``)
+    are written out. Build the models with ``UNet2DConditionModel.from_config(c["unet"])``,
+    ``AutoencoderKL.from_config(c["vae"])``, ``CLIPTextModel(CLIPTextConfig(**...))`` (see
+    :func:`build_sd_v1_4_random`), ``PNDMScheduler.from_config(c["scheduler"])``.
+
+    Sizes (parameters): UNet 859.5 M, VAE 83.7 M, text encoder 123.1 M (fp32: 3.4 GB, 0.33 GB,
+    0.49 GB).
+    """
+    return {
+        "unet": {
+            "_class_name": "UNet2DConditionModel",
+            "act_fn": "silu",
+            "attention_head_dim": 8,
+            "block_out_channels": [320, 640, 1280, 1280],
+            "center_input_sample": False,
+            "cross_attention_dim": 768,
+            "down_block_types": [
+                "CrossAttnDownBlock2D",
+                "CrossAttnDownBlock2D",
+                "CrossAttnDownBlock2D",
+                "DownBlock2D",
+            ],
+            "downsample_padding": 1,
+            "flip_sin_to_cos": True,
+            "freq_shift": 0,
+            "in_channels": 4,
+            "layers_per_block": 2,
+            "mid_block_scale_factor": 1,
+            "norm_eps": 1e-05,
+            "norm_num_groups": 32,
+            "out_channels": 4,
+            "sample_size": 64,
+            "up_block_types": [
+                "UpBlock2D",
+                "CrossAttnUpBlock2D",
+                "CrossAttnUpBlock2D",
+                "CrossAttnUpBlock2D",
+            ],
+        },
+        "vae": {
+            "_class_name": "AutoencoderKL",
+            "act_fn": "silu",
+            "block_out_channels": [128, 256, 512, 512],
+            "down_block_types": [
+                "DownEncoderBlock2D",
+                "DownEncoderBlock2D",
+                "DownEncoderBlock2D",
+                "DownEncoderBlock2D",
+            ],
+            "in_channels": 3,
+            "latent_channels": 4,
+            "layers_per_block": 2,
+            "norm_num_groups": 32,
+            "out_channels": 3,
+            "sample_size": 512,
+            "scaling_factor": 0.18215,
+            "up_block_types": [
+                "UpDecoderBlock2D",
+                "UpDecoderBlock2D",
+                "UpDecoderBlock2D",
+                "UpDecoderBlock2D",
+            ],
+        },
+        "text_encoder": {
+            "architectures": ["CLIPTextModel"],
+            "model_type": "clip_text_model",
+            "attention_dropout": 0.0,
+            "bos_token_id": 0,
+            "dropout": 0.0,
+            "eos_token_id": 2,
+            "hidden_act": "quick_gelu",
+            "hidden_size": 768,
+            "initializer_factor": 1.0,
+            "initializer_range": 0.02,
+            "intermediate_size": 3072,
+            "layer_norm_eps": 1e-05,
+            "max_position_embeddings": 77,
+            "num_attention_heads": 12,
+            "num_hidden_layers": 12,
+            "pad_token_id": 1,
+            "projection_dim": 768,
+            "vocab_size": 49408,
+        },
+        "scheduler": _sd_scheduler_config(),
+    }
+
+
+def _sd_v1_4_models(seed: int) -> tuple[Any, Any, Any]:
+    """The three full-size SD v1.4 models with random weights (in memory, fp32, ~4 GB)."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    configs = sd_v1_4_configs()
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_config(configs["unet"])
+    torch.manual_seed(seed)
+    vae = AutoencoderKL.from_config(configs["vae"])
+    text_cfg = {k: v for k, v in configs["text_encoder"].items() if k != "model_type"}
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text_cfg))
+    return unet, vae, text_encoder
+
+
+def build_sd_v1_4_random(
+    path: PathLike,
+    *,
+    seed: int = 0,
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32",
+) -> pathlib.Path:
+    """Write the FULL-SIZE Stable Diffusion v1.4 architecture with random weights to ``path``.
+
+    For benchmarks that need real compute (a 512x512 image costs what it costs with the real
+    checkpoint) but no download or licence. Standard diffusers layout, safetensors, loads with
+    ``AutoPipelineForText2Image.from_pretrained(path)`` as a ``StableDiffusionPipeline``
+    (``vae_scale_factor`` 8, default size 512x512). Configs: :func:`sd_v1_4_configs`.
+
+    Differences from the real checkpoint: random weights (the images are noise); the tokenizer is
+    :func:`tiny_clip_tokenizer` (the text model keeps its 49408-entry embedding, only low ids are
+    ever used, which costs the same); no safety checker (``requires_safety_checker`` false).
+
+    Cost: ~1.07 G parameters; ~4.3 GB on disk in float32 (``dtype="float16"``/``"bfloat16"``:
+    ~2.1 GB); building takes ~10-30 s and ~5 GB of RAM on a CPU. Not for unit tests.
+
+    Returns:
+        The absolute folder path.
+    """
+    import torch
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if dtype not in torch_dtype:
+        raise ValueError(f"dtype must be one of {sorted(torch_dtype)}, not {dtype!r}")
+    out = _prepare_dir(path)
+    unet, vae, text_encoder = _sd_v1_4_models(seed)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tiny_clip_tokenizer(),
+        unet=unet,
+        scheduler=PNDMScheduler.from_config(_no_class_name(_sd_scheduler_config())),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    if dtype != "float32":
+        pipe.to(dtype=torch_dtype[dtype])
     pipe.save_pretrained(str(out), safe_serialization=True)
     _finish_pipeline_folder(out)
     return out

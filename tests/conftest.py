@@ -3,10 +3,24 @@ that uses it; small scenes with known colours."""
 
 from __future__ import annotations
 
+import os
+
+# No test may reach a model hub; huggingface_hub reads this when first imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
 import numpy as np
 import pytest
 
 import hybridscene as hs
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty plate cache (HYBRIDSCENE_CACHE)."""
+    path = tmp_path / "hs-cache"
+    monkeypatch.setenv("HYBRIDSCENE_CACHE", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,7 @@ def test_odd_size_for_video_is_rounded_with_a_message(tmp_path):
     [
         (["demo", "-o", "x.avi", "--frames", "1"], "error: cannot write 'x.avi' (extension '.avi'); supported outputs: .mp4"),
         (["demo", "--frames", "2", "--seconds", "1"], "error: give --seconds or --frames, not both"),
-        (["demo", "--size", "0x10"], "size must be two positive integers"),
+        (["demo", "--size", "0x10"], "--size must be two positive integers"),
         (["demo", "--size", "wide"], "'wide' is not WIDTHxHEIGHT"),
         (["demo", "--frames", "0", "-o", "z.mp4"], "frames must be a positive integer, got 0"),
         (["demo", "--fps", "-3", "-o", "z.mp4"], "fps must be a positive number, got -3.0"),

@@ -8,9 +8,10 @@ the life of the :class:`DiffusionGenerator`, so painting again with a new seed d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,27 @@ def _check_device(device: str, dtype: str) -> None:
             log.warning("this CPU (%s) has no native bfloat16; expect bfloat16 to be slower than float32", cap or "?")
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide diffusers' and transformers' per-component loading bars (our log line and step bar
+    say what happens), restoring their previous state."""
+    from diffusers.utils import logging as dlog
+
+    try:
+        from transformers.utils import logging as tlog
+    except ImportError:  # pragma: no cover
+        tlog = None
+    states = [(m, m.is_progress_bar_enabled()) for m in (dlog, tlog) if m is not None]
+    for m, _ in states:
+        m.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for m, was in states:
+            if was:
+                m.enable_progress_bar()
+
+
 class DiffusionGenerator:
     """Paints plates with diffusers pipelines, keeping loaded pipelines for reuse.
 
@@ -88,9 +110,11 @@ class DiffusionGenerator:
         if model.identity.startswith("hub:"):
             kwargs["revision"] = model.identity.rsplit("@", 1)[1]
         t0 = time.perf_counter()
+        log.info("loading %s ...", model.name)
         try:
-            pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
-        except (OSError, ValueError, EnvironmentError) as exc:
+            with _quiet_loading():
+                pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as exc:
             raise PlateError(f"cannot load model {model.name!r}: {str(exc).splitlines()[0]}") from None
         pipe = pipe.to(resolved.device)
         pipe.set_progress_bar_config(disable=True)

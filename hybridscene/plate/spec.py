@@ -24,7 +24,7 @@ from typing import Any
 from .._validate import check_size
 from ..errors import ConfigError, PlateError
 
-__all__ = ["SCHEDULERS", "ModelRef", "PlateSpec", "ResolvedSpec", "resolve_model", "resolve_spec"]
+__all__ = ["SCHEDULERS", "ModelRef", "PlateSpec", "ResolvedSpec", "resolve_model", "resolve_spec", "size_for_aspect"]
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +131,21 @@ class ModelRef:
     config: dict[str, Any]
     """``model_index.json``."""
     vae_scale_factor: int
-    """Image sizes must be multiples of this (8 for Stable Diffusion)."""
+    """Pixels per latent cell (8 for Stable Diffusion's VAE)."""
     native_size: tuple[int, int]
     """The size the model was trained at (``unet.sample_size * vae_scale_factor``)."""
 
     @property
     def pipeline_class(self) -> str:
         return str(self.config.get("_class_name", "?"))
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sizes must be multiples of this: diffusers' UNet pipelines check for 8,
+        transformer-based ones (SD3, Flux, PixArt) pack 2x2 latents, so twice the VAE factor."""
+        if self.config.get("transformer"):
+            return max(16, 2 * self.vae_scale_factor)
+        return max(8, self.vae_scale_factor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,8 +269,8 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
     from ..info import guess_torch_device
 
     model = resolve_model(spec.model, revision=spec.revision, cache_dir=cache_dir)
-    size = spec.size or _fit_native(model, spec.resize_to)
-    m = model.vae_scale_factor
+    size = spec.size or size_for_aspect(model, spec.resize_to)
+    m = model.size_multiple
     if size[0] % m or size[1] % m:
         near = (max(m, round(size[0] / m) * m), max(m, round(size[1] / m) * m))
         raise ConfigError(
@@ -308,13 +316,14 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
     return ResolvedSpec(spec, model, size, steps, guidance, device, dtype, depth_identity, key, inputs)
 
 
-def _fit_native(model: ModelRef, resize_to: tuple[int, int] | None) -> tuple[int, int]:
-    """The native size, or for a requested aspect the size with the native pixel count."""
-    if resize_to is None:
+def size_for_aspect(model: ModelRef, frame: tuple[int, int] | None) -> tuple[int, int]:
+    """The model's native size, or, for a frame of another aspect, a valid size of about the
+    native pixel count with the frame's aspect (what the model paints best)."""
+    if frame is None:
         return model.native_size
-    m = model.vae_scale_factor
+    m = model.size_multiple
     area = model.native_size[0] * model.native_size[1]
-    aspect = resize_to[0] / resize_to[1]
+    aspect = frame[0] / frame[1]
     w = (area * aspect) ** 0.5
     return (max(m, round(w / m) * m), max(m, round(w / aspect / m) * m))
 
