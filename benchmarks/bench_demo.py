@@ -11,26 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from importlib import metadata
+
+from _machine import machine
 
 import hybridscene as hs
 from hybridscene.demo import build_demo_scene
 from hybridscene.gpu.context import gl_info
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -75,16 +64,9 @@ def main() -> None:
         "frames": args.frames,
         "results": results,
         "encode_share_of_time": round(1 - results["render_encode_fps"] / results["render_fps"], 3),
-        "machine": {
-            "cpu": cpu_name(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(terse=True),
-            "gl_renderer": info["renderer"],
-            "gl_version": info["version"],
-            "msaa_samples": min(4, info["max_samples"]),
-            "versions": {p: metadata.version(p) for p in ("hybridscene", "moderngl", "av", "numpy")},
-        },
+        "machine": dict(
+            machine(), gl_renderer=info["renderer"], gl_version=info["version"], msaa_samples=min(4, info["max_samples"])
+        ),
     }
     json.dump(report, sys.stdout, indent=2)
     print()

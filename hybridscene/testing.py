@@ -2,7 +2,7 @@
 
 Real Stable Diffusion checkpoints are gigabytes and need a download; the builders here write
 *structurally real* models with random weights to a local folder in the standard on-disk formats,
-in about a second, with no network access. They load through the ordinary loaders
+in a fraction of a second, with no network access. They load through the ordinary loaders
 (``diffusers.AutoPipelineForText2Image.from_pretrained(path)``,
 ``transformers.pipeline("depth-estimation", model=path)``, ...) so the whole code path from a
 model folder to an image is exercised, only the pictures are noise. Use them in your own tests the
@@ -19,23 +19,34 @@ What there is:
 
 * :func:`tiny_clip_tokenizer` - a CLIP BPE tokenizer built in memory (288 tokens: the special
   tokens, letters, digits, punctuation and 64 landscape/prompt words).
-* :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x-style pipeline folder (~0.5 MB),
+* :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x-style pipeline folder (1.4 MB),
   optionally with a safety checker that flags every image.
-* :func:`build_tiny_sdxl_pipeline` - an SDXL-style pipeline folder (two text encoders, ~0.7 MB).
-* :func:`build_tiny_autoencoder` - an ``AutoencoderTiny`` (TAESD architecture) folder.
-* :func:`build_tiny_depth_model` - a DPT depth-estimation model folder for ``transformers``.
+* :func:`build_tiny_sdxl_pipeline` - an SDXL-style pipeline folder (two text encoders, 2.3 MB).
+* :func:`build_tiny_autoencoder` - an ``AutoencoderTiny`` (TAESD architecture) folder (9.8 MB).
+* :func:`build_tiny_depth_model` - a DPT depth-estimation model folder for ``transformers``
+  (0.5 MB).
 * :func:`sd_v1_4_configs` and :func:`build_sd_v1_4_random` - the *full-size* Stable Diffusion
   v1.4 architecture with random weights, for benchmarks that need real compute but no download.
 
-Image sizes for the tiny pipelines: the diffusers SD/SDXL pipelines demand height and width that
-are multiples of 8 (``check_inputs``), and that is the only rule here - the tiny VAE downsamples
-by 2 (``pipe.vae_scale_factor == 2``), so the latent is a multiple of 4 and the UNet's single
-downsampling step always divides it. 8x8 is the smallest valid image; the default size (when no
-height/width is passed) is 64x64 (``unet.config.sample_size`` 32 times ``vae_scale_factor`` 2).
+Image sizes for the tiny pipelines: height and width must be multiples of 8 - the diffusers
+SD/SDXL pipelines check ``height % 8`` whatever their VAE (``ValueError: `height` and `width`
+have to be divisible by 8``) - and that is the only rule: the tiny VAE downsamples by 2
+(``pipe.vae_scale_factor == 2``), so the latent is a multiple of 4 and the UNet's single
+downsampling step always divides it. 8x8 is the smallest valid image, any aspect ratio works
+(e.g. 40x72); without height/width the pipelines make 64x64 (``unet.config.sample_size`` 32 times
+``vae_scale_factor`` 2). Keep test images small: the UNet attends over (side/4)^2 positions, so
+the cost grows steeply - 64x64 ~0.05 s, 128x128 ~0.3 s, 256x256 ~3 s, 512x512 minutes.
 
-Timings (2-core CPU, torch 2.13, diffusers 0.42, fp32): building a tiny SD or SDXL folder takes
-~0.3 s, loading it with ``AutoPipelineForText2Image.from_pretrained`` ~0.3 s, one 64x64 image with
-2 steps and classifier-free guidance ~0.05 s (SD) / ~0.07 s (SDXL).
+Timings (2-core CPU, fp32, torch 2.13 / diffusers 0.42 / transformers 5.24, one torch thread,
+warm process): building a tiny SD or SDXL folder ~0.06 s, loading it with
+``AutoPipelineForText2Image.from_pretrained`` ~0.05 s, one 64x64 image with 2 steps and
+classifier-free guidance ~0.05 s. The first build and the first load in a process add ~0.5 s
+each (lazy imports), and importing torch + diffusers + transformers takes ~2.5 s.
+
+.. note:: On a busy machine, run such tiny models with ``torch.set_num_threads(1)``. With two
+   OpenMP threads on two cores shared with other processes, the same 64x64 image took ~7 s
+   instead of 0.05 s (threads wait for each other at every op); models this small gain nothing
+   from more threads anyway. The test-suite does this in a fixture.
 
 Importing this module imports neither torch, diffusers nor transformers; each builder imports
 what it needs. Every builder is deterministic: the same ``seed`` gives byte-identical weight files
@@ -122,13 +133,14 @@ def _tiny_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
 def tiny_clip_tokenizer() -> CLIPTokenizer:
     """A small CLIP BPE tokenizer built in memory (no files, no download).
 
-    The vocabulary (about 300 entries, ids below 1000) holds ``<|startoftext|>`` (id 0, BOS) and
+    The vocabulary (288 entries, ids below 1000) holds ``<|startoftext|>`` (id 0, BOS) and
     ``<|endoftext|>`` (id 1: EOS, padding and unknown), every lowercase letter, digit and common
-    punctuation mark both as a word-inner piece and with the ``</w>`` end-of-word suffix, and a
-    few dozen landscape words ("landscape", "mountains", "river", ...) reached by BPE merges. So
-    ``"Landscape with mountains and a river"`` encodes to
+    punctuation mark both as a word-inner piece and with the ``</w>`` end-of-word suffix, and 64
+    landscape/prompt words ("landscape", "mountains", "river", ...) reached by BPE merges
+    (text is lowercased first). So ``"Landscape with mountains and a river"`` encodes to
     ``<|startoftext|> landscape</w> with</w> mountains</w> and</w> a</w> river</w> <|endoftext|>``
-    and unknown words spell out letter by letter; nothing maps to the unknown token.
+    and other words spell out piece by piece ("zebra" -> ``z e b r a</w>``); only characters
+    outside ``a-z 0-9 .,;:!?-'()`` (accents, ``#``, emoji, ...) become the unknown token.
     ``model_max_length`` is 77 like the real CLIP tokenizer. Takes a few milliseconds.
 
     Works with the text encoders of the tiny pipelines here (their ``vocab_size`` is 1000, BOS 0,
@@ -211,18 +223,25 @@ def build_tiny_sd_pipeline(
         scheduler/scheduler_config.json
         [safety_checker/config.json, model.safetensors; feature_extractor/preprocessor_config.json]
 
-    What is built (same block types and wiring as SD 1.x, tiny widths; ~0.5 MB in all):
+    What is built (SD 1.x components and wiring, tiny widths; 1.4 MB in all, 1.5 MB with the
+    safety checker):
 
-    * ``unet``: ``UNet2DConditionModel``, blocks (CrossAttnDown, Down) / (Up, CrossAttnUp),
-      channels (16, 32), 1 layer per block, cross-attention dim 32, ``sample_size`` 32.
-    * ``vae``: ``AutoencoderKL`` with 2 blocks of (8, 16) channels, 4 latent channels,
+    * ``unet``: ``UNet2DConditionModel`` (253 k parameters), blocks (Down, CrossAttnDown) /
+      (CrossAttnUp, Up), channels (16, 32), 1 layer per block, 4 attention heads,
+      cross-attention dim 32, ``sample_size`` 32.
+    * ``vae``: ``AutoencoderKL`` (44 k) with 2 blocks of (8, 16) channels, 4 latent channels,
       ``scaling_factor`` 0.18215 - so ``pipe.vae_scale_factor == 2``.
-    * ``text_encoder``: ``CLIPTextModel``, hidden 32, 2 layers, vocab 1000, 77 positions.
-    * ``tokenizer``: :func:`tiny_clip_tokenizer`.
+    * ``text_encoder``: ``CLIPTextModel`` (48 k), hidden 32, 2 layers, vocab 1000, 77 positions,
+      BOS 0 / EOS 1 like :func:`tiny_clip_tokenizer`.
+    * ``tokenizer``: :func:`tiny_clip_tokenizer` (plus ``vocab.json``/``merges.txt`` for
+      loaders that want the classic files).
     * ``scheduler``: ``PNDMScheduler`` with SD v1.4's published settings (scaled_linear betas
-      0.00085-0.012, ``steps_offset`` 1, ``skip_prk_steps``); ``EulerDiscreteScheduler``,
-      ``DPMSolverMultistepScheduler``, ``LCMScheduler``, ``DDIMScheduler`` ... can be swapped in
-      with ``X.from_config(pipe.scheduler.config)``.
+      0.00085-0.012, ``steps_offset`` 1, ``skip_prk_steps``, ``set_alpha_to_one`` false).
+      ``EulerDiscreteScheduler``, ``DPMSolverMultistepScheduler``, ``LCMScheduler``,
+      ``DDIMScheduler`` ... swap in with ``X.from_config(pipe.scheduler.config)``. Note that PNDM
+      (PLMS) evaluates the UNet N + 1 times for ``num_inference_steps=N`` (its timesteps repeat
+      one), so ``callback_on_step_end`` is called N + 1 times; the other schedulers call it N
+      times. ``pipe.num_timesteps`` (after a call) gives the real count.
 
     Args:
         path: output folder (created if missing).
@@ -230,17 +249,19 @@ def build_tiny_sd_pipeline(
         safety_checker: ``None`` - no checker (``model_index.json`` has ``safety_checker`` and
             ``feature_extractor`` as ``[null, null]`` and ``requires_safety_checker`` false, so
             loading logs no "disabled safety checker" warning). ``"flag_all"`` - a tiny
-            ``StableDiffusionSafetyChecker`` (CLIP vision tower, 32x32 input) and a
-            ``CLIPImageProcessor`` feature extractor, whose concept thresholds are -2 (below any
-            cosine similarity), so it flags *every* image: the pipeline returns all-black images
-            and ``nsfw_content_detected == [True, ...]``. For testing how black "NSFW" images are
-            handled.
+            ``StableDiffusionSafetyChecker`` (1-layer CLIP vision tower, 32x32 input) and a
+            ``CLIPImageProcessor`` feature extractor whose concept thresholds are -2, below any
+            cosine similarity, so it flags *every* image: the pipeline returns all-black images
+            (exact zeros; PIL images are black) and ``nsfw_content_detected == [True, ...]``, and
+            diffusers logs "Potential NSFW content was detected ...". For testing how the
+            checker's black images are handled. (``output_type="latent"`` skips the checker.)
 
-    Images: height/width must be multiples of 8 (``StableDiffusionPipeline.check_inputs``);
-    default 64x64. Output is noise (random weights).
+    Images: height/width multiples of 8, default 64x64 (see the module docstring). Output is
+    noise (random weights) with values spread over [0, 1].
 
-    Timings on a 2-core CPU: build ~0.3 s; ``AutoPipelineForText2Image.from_pretrained`` ~0.3 s;
-    a 64x64 image with 2 steps (guidance on) ~0.05 s, 512x512 ~1.5 s.
+    Timings (2-core CPU, one torch thread, warm): build ~0.06 s;
+    ``AutoPipelineForText2Image.from_pretrained`` ~0.05 s; one 64x64 image with 2 steps and
+    guidance ~0.05 s (128x128 ~0.3 s, 256x256 ~3 s).
 
     Returns:
         The absolute folder path.
@@ -260,8 +281,10 @@ def build_tiny_sd_pipeline(
         out_channels=4,
         block_out_channels=(16, 32),
         layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        # Attention only at the lower resolution (as in diffusers' fast tests): at the full
+        # latent resolution it would cost 16x more (quadratic in the number of positions).
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
         attention_head_dim=4,
         norm_num_groups=8,
@@ -313,17 +336,13 @@ def _flag_all_safety_checker(seed: int) -> tuple[Any, Any]:
     except ImportError:  # pragma: no cover - transformers 4
         from transformers import CLIPImageProcessor as _Processor
 
+    tower = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4}
     config = CLIPConfig(
-        text_config=dict(
-            hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=1,
-            vocab_size=1000, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-        ),
-        vision_config=dict(
-            hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=1,
-            image_size=32, patch_size=8,
-        ),
+        text_config={**tower, "num_hidden_layers": 1, "vocab_size": 1000, "bos_token_id": 0,
+                     "eos_token_id": 1, "pad_token_id": 1},
+        vision_config={**tower, "num_hidden_layers": 1, "image_size": 32, "patch_size": 8},
         projection_dim=32,
-    )  # fmt: skip
+    )
     torch.manual_seed(seed)
     checker = StableDiffusionSafetyChecker(config)
     with torch.no_grad():
@@ -372,12 +391,13 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
 
     Standard diffusers layout (``model_index.json`` with ``_class_name``
     ``"StableDiffusionXLPipeline"``; ``unet/``, ``vae/``, ``text_encoder/``, ``text_encoder_2/``,
-    ``tokenizer/``, ``tokenizer_2/``, ``scheduler/``; safetensors weights; ~2 MB in all).
+    ``tokenizer/``, ``tokenizer_2/``, ``scheduler/``; safetensors weights; 2.3 MB in all).
     Modelled on diffusers' own ``StableDiffusionXLPipelineFastTests.get_dummy_components``:
 
     * ``unet``: ``UNet2DConditionModel`` with ``addition_embed_type="text_time"`` (the SDXL
       micro-conditioning: pooled text embedding + 6 size/crop time ids, ``addition_time_embed_dim``
-      8, so ``projection_class_embeddings_input_dim`` 6*8+48 = 96), blocks (Down, CrossAttnDown) /
+      8, so ``projection_class_embeddings_input_dim`` 6*8+48 = 96; 372 k parameters), blocks
+      (Down, CrossAttnDown) /
       (CrossAttnUp, Up), channels (16, 32), ``transformer_layers_per_block`` (1, 2), linear
       projections, cross-attention dim 80 (= 32 + 48, the two encoders' hidden states
       concatenated), ``sample_size`` 32.
@@ -392,16 +412,18 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
       ``X.from_config(pipe.scheduler.config)``.
     * no watermarker (``add_watermarker=False``), no image encoder / feature extractor.
 
-    Images: height/width multiples of 8 (``StableDiffusionXLPipeline.check_inputs``); default
-    64x64. Output is noise.
+    Images: height/width multiples of 8, default 64x64 (see the module docstring). Output is
+    noise. ``original_size``/``target_size`` default to the requested size, as in SDXL.
 
-    Note: with numpy >= 2.3 and this torch, ``EulerDiscreteScheduler.set_timesteps`` (and
-    ``DPMSolverMultistepScheduler``'s) emits ``DeprecationWarning: __array__ implementation
-    doesn't accept a copy keyword, ...`` (diffusers calls ``np.array`` on a torch tensor); tests
-    that turn warnings into errors must ignore it.
+    Note: with numpy 2.4 and torch 2.13 (whose ``Tensor.__array__`` has no ``copy`` keyword),
+    ``EulerDiscreteScheduler.set_timesteps`` (and ``DPMSolverMultistepScheduler``'s) emits
+    ``DeprecationWarning: __array__ implementation doesn't accept a copy keyword, ...``
+    (diffusers calls ``np.array`` on a torch tensor); tests that turn warnings into errors must
+    ignore it for any pipeline running these schedulers.
 
-    Timings on a 2-core CPU: build ~0.1 s (after imports); ``AutoPipelineForText2Image
-    .from_pretrained`` ~0.05 s warm; a 64x64 image with 2 steps (guidance on) ~0.05 s.
+    Timings (2-core CPU, one torch thread, warm): build ~0.05 s;
+    ``AutoPipelineForText2Image.from_pretrained`` ~0.06 s; one 64x64 image with 2 steps and
+    guidance ~0.05 s (128x128 ~0.3 s, 256x256 ~3.5 s).
 
     Returns:
         The absolute folder path.
@@ -500,9 +522,9 @@ def build_tiny_autoencoder(
         seed: seeds ``torch.manual_seed`` before construction.
         scale_factor: spatial factor between latent and image. ``8`` (default) is diffusers'
             default config, i.e. the real TAESD architecture (4 blocks of 64 channels, 2.4 M
-            parameters, ~9.4 MB) - pair it with full-size pipelines. ``2`` or ``4`` drop trailing
-            upsampling blocks; ``2`` matches the tiny pipelines of this module (``vae_scale_factor``
-            2).
+            parameters, 9.8 MB) - pair it with full-size pipelines. ``2`` or ``4`` drop trailing
+            upsampling blocks; ``2`` (0.97 M parameters, 3.9 MB) matches the tiny pipelines of
+            this module (``vae_scale_factor`` 2).
 
     Caveat: a pipeline computes ``vae_scale_factor`` once, from the VAE it was *constructed*
     with. Assigning ``pipe.vae = taesd`` afterwards keeps the old factor, so the decoded image
@@ -511,7 +533,8 @@ def build_tiny_autoencoder(
     autoencoder at load time, ``AutoPipelineForText2Image.from_pretrained(p, vae=taesd)``,
     recomputes it (``AutoencoderTiny`` registers ``block_out_channels``).
 
-    Timings on a 2-core CPU: build ~0.1 s; decoding a 32x32 latent to 256x256 ~0.1 s.
+    Timings (2-core CPU, one torch thread): build ~0.03 s; decoding a 32x32 latent to 256x256
+    ~0.25 s (default architecture).
 
     Returns:
         The absolute folder path.
@@ -534,6 +557,14 @@ def build_tiny_autoencoder(
             num_decoder_blocks=(3, 3, 3, 1)[-blocks:],
         )
     vae.save_pretrained(str(out), safe_serialization=True)
+    # AutoencoderTiny registers ``block_out_channels`` (for pipelines' vae_scale_factor) but does
+    # not take it as an argument: left in config.json it makes every load log "The config
+    # attributes {'block_out_channels': ...} were passed to AutoencoderTiny, but are not
+    # expected". The published TAESD config has no such key; it is re-registered on load.
+    config_file = out / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.pop("block_out_channels", None)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out
 
 
@@ -558,11 +589,12 @@ def build_tiny_depth_model(path: PathLike, *, seed: int = 0) -> pathlib.Path:
     torchvision one - the saved type name is the backend-neutral one, as in real checkpoints.
 
     Output: the model gives ``predicted_depth`` of shape ``(batch, 64, 64)`` (the DPT head
-    upsamples its 32x32 input 2x); the pipeline
-    resizes it to the input image, returning ``{"predicted_depth": tensor (H, W),
-    "depth": PIL "L" image (W x H)}``. Values are meaningless (random weights).
+    upsamples its 32x32 input 2x); the pipeline resizes it to the input image and returns
+    ``{"predicted_depth": float tensor (H, W), "depth": PIL "L" image of size (W, H)}``. Values
+    are meaningless (random weights).
 
-    Timings on a 2-core CPU: build ~0.05 s; load ~0.05 s; one image ~0.02 s.
+    Timings (2-core CPU, one torch thread): build ~0.02 s; ``pipeline(...)`` load ~0.03 s; one
+    640x480 image ~0.01 s.
 
     Returns:
         The absolute folder path.
@@ -618,8 +650,10 @@ def sd_v1_4_configs() -> dict[str, dict[str, Any]]:
     CLIP ViT-L/14) and ``scheduler/scheduler_config.json``, less version stamps. Values left at
     the library default in the published files (``scaling_factor`` 0.18215, ``norm_num_groups``)
     are written out. Build the models with ``UNet2DConditionModel.from_config(c["unet"])``,
-    ``AutoencoderKL.from_config(c["vae"])``, ``CLIPTextModel(CLIPTextConfig(**...))`` (see
-    :func:`build_sd_v1_4_random`), ``PNDMScheduler.from_config(c["scheduler"])``.
+    ``AutoencoderKL.from_config(c["vae"])``, ``CLIPTextModel(CLIPTextConfig(**text))`` where
+    ``text`` is ``c["text_encoder"]`` without its ``"model_type"`` key, and
+    ``PNDMScheduler.from_config(c["scheduler"])``. (Tip: under ``with torch.device("meta"):``
+    the models build instantly and allocate nothing - enough to count parameters.)
 
     Sizes (parameters): UNet 859.5 M, VAE 83.7 M, text encoder 123.1 M (fp32: 3.4 GB, 0.33 GB,
     0.49 GB).
@@ -737,8 +771,11 @@ def build_sd_v1_4_random(
     :func:`tiny_clip_tokenizer` (the text model keeps its 49408-entry embedding, only low ids are
     ever used, which costs the same); no safety checker (``requires_safety_checker`` false).
 
-    Cost: ~1.07 G parameters; ~4.3 GB on disk in float32 (``dtype="float16"``/``"bfloat16"``:
-    ~2.1 GB); building takes ~10-30 s and ~5 GB of RAM on a CPU. Not for unit tests.
+    Cost: 1.066 G parameters (UNet 859.5 M, VAE 83.7 M, text encoder 123.1 M); 4.3 GB on disk
+    in float32, 2.1 GB with ``dtype="float16"``/``"bfloat16"`` (the weights are cast before
+    saving); building took 21 s (float32) / 9 s (float16) and ~4.5 GB of RAM on a 2-core CPU.
+    Loading it back takes ~0.5 s from a warm page cache; one 64x64 image with 1 step ~1.4 s
+    there. Not for unit tests.
 
     Returns:
         The absolute folder path.

@@ -8,6 +8,9 @@ import os
 # No test may reach a model hub; huggingface_hub reads this when first imported.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# One torch thread: on a 2-core machine shared with llvmpipe and subprocesses, torch's default
+# thread pool oversubscribes the cores (tiny models then run 100x slower). Inherited by subprocesses.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pytest
