@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -306,3 +307,25 @@ def test_demo_with_an_ai_plate(tiny_sd, tmp_path):
 
     with Image.open(out) as img:
         assert img.size == (64, 36)
+
+
+def test_hub_id_loads_from_the_hugging_face_cache_offline(tiny_sd, tmp_path):
+    """A hub id resolves through the HF cache's refs to a commit, and loads offline from it."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "models--tiny-org--tiny-sd"
+    shutil.copytree(tiny_sd, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {"HF_HUB_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HYBRIDSCENE_CACHE": str(tmp_path / "c")}
+    args = ["plate", PROMPT, "--model", "tiny-org/tiny-sd", "--size", "32x32", "--steps", "2", "--json"]
+    r = cli(*args, env=env)
+    assert r.returncode == 0, r.stderr
+    entry = json.loads(r.stdout)["entry"]
+    info = json.loads((Path(entry) / "plate.json").read_text())
+    assert info["inputs"]["model"] == f"hub:tiny-org/tiny-sd@{commit}"
+    # The same weights by path give the same pixels (the model identity differs, so the key too).
+    by_path = hs.generate_plate(spec(tiny_sd), cache=False).plate.image
+    np.testing.assert_array_equal(np.load(Path(entry) / "image.npy"), by_path)
+    # An unknown revision is not in the cache: a clear error offline.
+    r = cli(*args, "--revision", "v2", env=env)
+    assert r.returncode == 1 and "(revision 'v2') is not in the Hugging Face cache" in r.stderr
