@@ -42,12 +42,15 @@ from .plate import (
     PlateResult,
     PlateSpec,
     PlateWorker,
+    background_plate,
     generate_plate,
     generate_plate_async,
     load_plate,
     procedural_plate,
 )
+from .animation import Track
 from .render import FrameRenderer, Progress, RenderResult, frames, render
+from .scenefile import SceneFile, load_scene_file
 from .scene import (
     AmbientLight,
     DirectionalLight,
@@ -88,17 +91,21 @@ __all__ = [
     "RenderResult",
     "Scene",
     "SceneError",
+    "SceneFile",
     "Settings",
     "ShaderError",
     "SinkError",
+    "Track",
     "UnsupportedOutputError",
     "__version__",
+    "background_plate",
     "create_context",
     "frames",
     "generate_plate",
     "generate_plate_async",
     "get_settings",
     "load_plate",
+    "load_scene_file",
     "procedural_plate",
     "quat_from_axis_angle",
     "quat_from_euler",

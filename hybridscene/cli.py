@@ -3,9 +3,11 @@ answers at once and never imports torch or a window toolkit."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -116,11 +118,10 @@ def demo(
         size = VideoSink.fit_size(size)
     plate = None
     if model is not None:
-        from .plate.spec import PlateSpec, resolve_model, size_for_aspect
+        from .plate.generate import background_plate
 
-        gen_size = size_for_aspect(resolve_model(model), size)
-        spec = PlateSpec(prompt=prompt, model=model, seed=seed, steps=steps, size=gen_size)
-        plate = _generate_with_progress(spec, quiet=quiet).plate
+        with _step_bar(quiet) as on_step:
+            plate = background_plate(size, seed=seed, model=model, prompt=prompt, steps=steps, callback=on_step)
     scene = build_demo_scene(size, seed=seed, plate=plate)
     result = render(scene, output, seconds=seconds, frames=frames, fps=fps, size=size, progress=not quiet)
     click.echo(
@@ -130,9 +131,51 @@ def demo(
     )
 
 
-def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True) -> Any:
-    from .plate.generate import generate_plate
+@main.command()
+@click.argument("scene_file", metavar="SCENE.py")
+@click.option("-o", "--output", default=None, help="Output: .mp4, .gif, .png (one frame) or DIR/ [default: SCENE.mp4].")
+@click.option("--seconds", type=float, default=None, help="Length [default: the file's DURATION, else 4].")
+@click.option("--frames", type=int, default=None, help="Length in frames (instead of --seconds).")
+@click.option("--fps", type=float, default=None, help="Frames per second [default: the file's FPS, else 30].")
+@click.option("--size", callback=_size, default=None, help="WIDTHxHEIGHT [default: the file's SIZE, else 1280x720].")
+@click.option("--seed", type=int, default=None, help="Passed to build_scene(seed=...) if it takes one.")
+@click.option("--model", default=None, help="Paint the plate with this model: passed to build_scene(model=...).")
+@click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def render(
+    scene_file: str, output: str | None, seconds: float | None, frames: int | None, fps: float | None,
+    size: tuple[int, int] | None, seed: int | None, model: str | None, prompt: str | None, quiet: bool,
+) -> None:
+    """Render a scene file (a .py defining build_scene()) to video, GIF, PNG or a PNG sequence."""
+    import os
 
+    from .errors import ConfigError
+    from .render import render as render_scene
+    from .scenefile import load_scene_file
+    from .sinks import VideoSink, sink_class
+
+    if seconds is not None and frames is not None:
+        raise ConfigError("give --seconds or --frames, not both")
+    output = output or os.path.splitext(os.path.basename(scene_file))[0] + ".mp4"
+    out_cls = sink_class(output)  # an unsupported output fails before the scene is built
+    loaded = load_scene_file(scene_file, size=size, seed=seed, model=model, prompt=prompt)
+    size = size or loaded.size or (1280, 720)
+    if out_cls is VideoSink:
+        size = VideoSink.fit_size(size)
+    fps = fps or loaded.fps or 30.0
+    if frames is None and seconds is None:
+        seconds = loaded.duration or 4.0
+    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps, size=size, progress=not quiet)
+    click.echo(
+        f"wrote {result.path}: {result.frames} frames, {result.size[0]}x{result.size[1]} at {result.fps:g} fps "
+        f"in {result.seconds:.1f} s",
+        err=True,
+    )
+
+
+@contextlib.contextmanager
+def _step_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A ``callback(step, total)`` that drives a progress bar of denoising steps on stderr."""
     bar = None
 
     def on_step(step: int, total: int) -> None:
@@ -146,10 +189,17 @@ def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True) -> An
         bar.update(step - bar.n)
 
     try:
-        return generate_plate(spec, cache=cache, callback=on_step)
+        yield on_step
     finally:
         if bar is not None:
             bar.close()
+
+
+def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True) -> Any:
+    from .plate.generate import generate_plate
+
+    with _step_bar(quiet) as on_step:
+        return generate_plate(spec, cache=cache, callback=on_step)
 
 
 @main.command()

@@ -9,23 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..gpu.programs import load_program
-from ..gpu.textures import upload_image
+from ..gpu.textures import cover_rect, upload_image
 from ..plate import Plate
 
 __all__ = ["Compositor", "cover_rect"]
-
-
-def cover_rect(plate_size: tuple[int, int], frame_size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """UV scale and offset ``(sx, sy, ox, oy)`` that fit a plate to a frame like CSS
-    ``object-fit: cover``: fill the frame, keep the aspect, crop the overflow evenly."""
-    pw, ph = plate_size
-    fw, fh = frame_size
-    plate_aspect, frame_aspect = pw / ph, fw / fh
-    if plate_aspect > frame_aspect:  # plate wider: crop left and right
-        sx = frame_aspect / plate_aspect
-        return (sx, 1.0, (1.0 - sx) / 2.0, 0.0)
-    sy = plate_aspect / frame_aspect  # plate taller: crop top and bottom
-    return (1.0, sy, 0.0, (1.0 - sy) / 2.0)
 
 
 class Compositor:

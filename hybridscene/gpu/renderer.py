@@ -7,9 +7,11 @@ import weakref
 from typing import Any
 
 from .. import transforms
+from ..plate import Plate
 from ..scene import Geometry, Scene
 from .programs import load_program
 from .targets import ForegroundTarget
+from .textures import cover_rect, upload_depth
 
 __all__ = ["SceneRenderer"]
 
@@ -23,7 +25,10 @@ class SceneRenderer:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.program = load_program(ctx, "mesh")
+        self.depth_program = load_program(ctx, "plate_depth")
+        self._fullscreen = ctx.vertex_array(self.depth_program, [])
         self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
+        self._depth: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
 
     def _vao(self, geometry: Geometry) -> Any:
         entry = self._geometry.get(geometry)
@@ -52,7 +57,10 @@ class SceneRenderer:
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
 
         cam = scene.camera
-        view_proj = cam.projection_matrix(w / h) @ cam.view_matrix()
+        proj = cam.projection_matrix(w / h)
+        if scene.occlusion and scene.plate is not None and scene.plate.depth is not None:
+            self._depth_prepass(scene.plate, proj, target)
+        view_proj = proj @ cam.view_matrix()
         prog = self.program
         prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         prog["u_sun_direction"].value = tuple(float(v) for v in scene.sun.direction)
@@ -77,7 +85,31 @@ class SceneRenderer:
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         target.resolve()
 
+    def _depth_prepass(self, plate: Plate, proj: Any, target: ForegroundTarget) -> None:
+        """Fill the depth buffer with the plate's surface (see ``shaders/plate_depth.glsl``)."""
+        import moderngl
+
+        tex = self._depth.get(plate)
+        if tex is None:
+            assert plate.depth is not None
+            tex = self._depth[plate] = upload_depth(self.ctx, plate.depth)
+        tex.use(0)
+        prog = self.depth_program
+        prog["u_plate_depth"].value = 0
+        prog["u_plate_rect"].value = cover_rect(plate.size, target.size)
+        prog["u_depth_coeffs"].value = (float(proj[2, 2]), float(proj[2, 3]))
+        fbo = target.draw_fbo
+        fbo.color_mask = (False, False, False, False)
+        fbo.use()  # moderngl applies a framebuffer's masks when it is bound
+        self._fullscreen.render(moderngl.TRIANGLES, vertices=3)
+        fbo.color_mask = (True, True, True, True)
+        fbo.use()
+
     def release(self) -> None:
+        for tex in list(self._depth.values()):
+            tex.release()
+        self._depth.clear()
+        self._fullscreen.release()
         for vao, vbo, ibo in list(self._geometry.values()):
             vao.release()
             vbo.release()

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import GPUError
 
-__all__ = ["GL_SRGB8", "GL_SRGB8_ALPHA8", "read_rgb", "upload_image"]
+__all__ = ["GL_SRGB8", "GL_SRGB8_ALPHA8", "cover_rect", "read_rgb", "upload_depth", "upload_image"]
 
 GL_SRGB8 = 0x8C41
 GL_SRGB8_ALPHA8 = 0x8C43
@@ -52,8 +52,36 @@ def upload_image(ctx: Any, image: np.ndarray, *, srgb: bool = True, mipmaps: boo
     return tex
 
 
+def upload_depth(ctx: Any, depth: np.ndarray) -> Any:
+    """Upload an ``(H, W) float32`` top-down depth map (metres, ``inf`` allowed) as an R32F
+    texture with nearest filtering (depth must not be blended across a silhouette)."""
+    import moderngl
+
+    d = np.ascontiguousarray(depth, dtype=np.float32)
+    if d.ndim != 2:
+        raise GPUError(f"upload_depth needs an (H, W) array, got shape {d.shape}")
+    h, w = d.shape
+    tex = ctx.texture((w, h), 1, d.tobytes(), dtype="f4", alignment=1)
+    tex.repeat_x = tex.repeat_y = False
+    tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+    return tex
+
+
 def read_rgb(fbo: Any) -> np.ndarray:
     """Read a top-down target (see the row-order note) as an ``(H, W, 3) uint8`` array."""
     w, h = fbo.size
     data = fbo.read(components=3, alignment=1)
     return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)
+
+
+def cover_rect(plate_size: tuple[int, int], frame_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """UV scale and offset ``(sx, sy, ox, oy)`` that fit a plate to a frame like CSS
+    ``object-fit: cover``: fill the frame, keep the aspect, crop the overflow evenly."""
+    pw, ph = plate_size
+    fw, fh = frame_size
+    plate_aspect, frame_aspect = pw / ph, fw / fh
+    if plate_aspect > frame_aspect:  # plate wider: crop left and right
+        sx = frame_aspect / plate_aspect
+        return (sx, 1.0, (1.0 - sx) / 2.0, 0.0)
+    sy = plate_aspect / frame_aspect  # plate taller: crop top and bottom
+    return (1.0, sy, 0.0, (1.0 - sy) / 2.0)

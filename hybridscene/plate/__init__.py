@@ -1,7 +1,7 @@
 """Background plates: what to show behind the foreground, made once and reused by every frame."""
 
 from .cache import PlateCache
-from .generate import PlateResult, generate_plate
+from .generate import PlateResult, background_plate, generate_plate
 from .image import SUPPORTED_IMAGE_EXTENSIONS, load_plate
 from .plate import Plate, PlateCamera
 from .procedural import PROCEDURAL_STYLES, procedural_plate
@@ -19,6 +19,7 @@ __all__ = [
     "PlateResult",
     "PlateSpec",
     "PlateWorker",
+    "background_plate",
     "generate_plate",
     "generate_plate_async",
     "load_plate",

@@ -19,7 +19,7 @@ from .cache import PlateCache
 from .plate import Plate
 from .spec import PlateSpec, ResolvedSpec, resolve_spec
 
-__all__ = ["PlateResult", "generate_plate"]
+__all__ = ["PlateResult", "background_plate", "generate_plate"]
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +143,34 @@ def generate_plate(
     plate, hit = store.get_or_create(resolved.key, lambda: _paint(resolved, callback, threads))
     log.info("plate %s: cache %s", resolved.key, "hit" if hit else "miss")
     return PlateResult(plate, resolved.key, hit, store.entry_path(resolved.key), time.perf_counter() - t0)
+
+
+def background_plate(
+    size: tuple[int, int] = (1280, 720),
+    *,
+    seed: int = 0,
+    model: str | None = None,
+    prompt: str = "Landscape with mountains and a river",
+    steps: int | None = None,
+    style: str = "mountains",
+    callback: Callable[[int, int], Any] | None = None,
+) -> Plate:
+    """The plate a scene file usually wants: procedural by default, painted by ``model`` (and
+    cached) when one is given, at the frame's aspect.
+
+    Args:
+        size: the frame size; AI plates are painted at this aspect with about the model's native
+            pixel count and scaled on the GPU.
+        seed: seeds the procedural painter or the diffusion model.
+        model: a hub id or diffusers folder; ``None`` for the procedural plate.
+        prompt, steps: for ``model``.
+        style: the procedural style.
+    """
+    if model is None:
+        from .procedural import procedural_plate
+
+        return procedural_plate(style, size=size, seed=seed)
+    from .spec import resolve_model, size_for_aspect
+
+    spec = PlateSpec(prompt=prompt, model=model, seed=seed, steps=steps, size=size_for_aspect(resolve_model(model), size))
+    return generate_plate(spec, callback=callback).plate

@@ -34,6 +34,9 @@ class Scene:
         sun: defaults to the plate's sun when it has one (procedural plates do).
         ambient: defaults to an ambient light tinted like the plate's sky.
         background: sRGB colour behind everything when there is no plate.
+        occlusion: hide foreground fragments behind the plate's surface when the plate has depth
+            (an object can fly behind a mountain). The plate's depth is taken as seen from the
+            camera the plate was painted with (the default camera).
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class Scene:
         sun: DirectionalLight | None = None,
         ambient: AmbientLight | None = None,
         background: Color = (0.0, 0.0, 0.0),
+        occlusion: bool = True,
     ) -> None:
         if plate is not None and not isinstance(plate, Plate):
             raise SceneError(f"plate must be a hybridscene.Plate, got {type(plate).__name__}")
@@ -54,8 +58,10 @@ class Scene:
         self.sun = sun if sun is not None else (DirectionalLight.from_plate(plate) if plate else DirectionalLight())
         self.ambient = ambient if ambient is not None else (AmbientLight.from_plate(plate) if plate else AmbientLight())
         self.background = parse_color(background, "background")
+        self.occlusion = bool(occlusion)
         self.root = Node("root")
         self._callbacks: list[FrameCallback] = []
+        self._tracks: list[Any] = []
         self._pending: list[tuple[Any, float]] = []
         self._fade: tuple[Plate | None, float | None, float] | None = None
         self._time = 0.0
@@ -143,9 +149,20 @@ class Scene:
         self._callbacks.append(callback)
         return callback
 
+    def animate(self, target: Any, attribute: str, keys: Any, **options: Any) -> Any:
+        """Add a keyframe :class:`~hybridscene.animation.Track` (``easing=``, ``loop=``) and
+        return it. Tracks run before the ``on_frame`` callbacks, in the order they were added."""
+        from ..animation import Track
+
+        track = Track(target, attribute, keys, **options)
+        self._tracks.append(track)
+        track.apply(self._time)
+        return track
+
     # -- per frame -----------------------------------------------------------------------------
     def update(self, t: float) -> None:
-        """Bring the scene to time ``t`` seconds: swap in plates that arrived, run the callbacks."""
+        """Bring the scene to time ``t`` seconds: swap in plates that arrived, apply the keyframe
+        tracks, run the callbacks."""
         self._time = float(t)
         if self._fade is not None and self._fade[1] is None:
             self._fade = (self._fade[0], self._time, self._fade[2])
@@ -160,6 +177,8 @@ class Scene:
                 except Exception as exc:
                     log.error("plate generation failed; keeping the current plate: %s", exc)
             self._pending = still
+        for track in self._tracks:
+            track.apply(t)
         for cb in self._callbacks:
             cb(t)
 
