@@ -60,6 +60,7 @@ from .scene import (
     Node,
     PerspectiveCamera,
     Scene,
+    ShadowCatcher,
 )
 from .transforms import quat_from_axis_angle, quat_from_euler
 
@@ -94,6 +95,7 @@ __all__ = [
     "SceneFile",
     "Settings",
     "ShaderError",
+    "ShadowCatcher",
     "SinkError",
     "Track",
     "UnsupportedOutputError",

@@ -25,6 +25,7 @@ __all__ = [
     "gl_bytes",
     "look_at",
     "normal_matrix",
+    "orthographic",
     "perspective",
     "quat_from_axis_angle",
     "quat_from_euler",
@@ -105,6 +106,11 @@ def perspective(
     m[0, 2] = -float(shift[0])
     m[1, 2] = -float(shift[1])
     return m
+
+
+def orthographic(left: float, right: float, bottom: float, top: float, near: float, far: float) -> np.ndarray:
+    """``clip_from_view`` for an OpenGL orthographic projection, ``(4, 4) float32``."""
+    return matrix44.create_orthogonal_projection(left, right, bottom, top, near, far).T.astype(np.float32)
 
 
 def normal_matrix(model: np.ndarray) -> np.ndarray:

@@ -27,9 +27,11 @@ class Compositor:
         self.program["u_plate"].value = 0
         self.program["u_foreground"].value = 1
         self.program["u_plate_prev"].value = 2
+        self.program["u_shadow"].value = 3
         self._vao = ctx.vertex_array(self.program, [])
         self._plates: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
         self._solid: dict[tuple[float, float, float], Any] = {}
+        self._zero: Any = None
 
     def plate_texture(self, plate: Plate) -> Any:
         """The plate's sRGB texture, uploaded on first use."""
@@ -46,6 +48,11 @@ class Compositor:
             tex = upload_image(self.ctx, px, mipmaps=False)
             self._solid[color] = tex
         return tex
+
+    def _no_shadow(self) -> Any:
+        if self._zero is None:
+            self._zero = self.ctx.texture((1, 1), 1, b"\x00")
+        return self._zero
 
     def _plate_or_background(
         self, plate: Plate | None, size: tuple[int, int], background: tuple[float, float, float]
@@ -64,6 +71,7 @@ class Compositor:
         background: tuple[float, float, float] = (0.0, 0.0, 0.0),
         previous: Plate | None = None,
         weight: float = 1.0,
+        shadow: Any = None,
     ) -> None:
         """Write ``foreground over plate`` into ``fbo``.
 
@@ -72,6 +80,7 @@ class Compositor:
             foreground: RGBA16F texture, linear premultiplied, GL row order, the size of ``fbo``.
             fbo: the target; ``top_down=True`` for offscreen readback, ``False`` for a window.
             previous, weight: a plate being faded out, and the current plate's weight (0..1).
+            shadow: R8 texture of the shadow amount on the plate (like ``foreground``), or ``None``.
         """
         import moderngl
 
@@ -86,6 +95,8 @@ class Compositor:
         tex.use(0)
         foreground.use(1)
         prev_tex.use(2)
+        (shadow if shadow is not None else self._no_shadow()).use(3)
+        self.program["u_has_shadow"].value = shadow is not None
         self.program["u_plate_rect"].value = rect
         self.program["u_plate_prev_rect"].value = prev_rect
         self.program["u_plate_weight"].value = float(weight)
@@ -97,4 +108,6 @@ class Compositor:
             tex.release()
         self._plates.clear()
         self._solid.clear()
+        if self._zero is not None:
+            self._zero.release()
         self._vao.release()

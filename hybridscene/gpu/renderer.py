@@ -6,6 +6,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import numpy as np
+
 from .. import transforms
 from ..plate import Plate
 from ..scene import Geometry, Scene
@@ -29,6 +31,14 @@ class SceneRenderer:
         self._fullscreen = ctx.vertex_array(self.depth_program, [])
         self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
         self._depth: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
+        self.shadow_program = load_program(ctx, "shadow_depth")
+        self.catcher_program = load_program(ctx, "shadow_catcher")
+        self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
+        self._catcher_vao = ctx.vertex_array(self.catcher_program, [(self._catcher_vbo, "3f", "in_position")])
+        self._shadow_vaos: dict[int, Any] = {}
+        self._shadow_size = 0
+        self._shadow_fbo_obj: Any = None
+        self._shadow_depth: Any = None
 
     def _vao(self, geometry: Geometry) -> Any:
         entry = self._geometry.get(geometry)
@@ -43,24 +53,39 @@ class SceneRenderer:
         return entry[0]
 
     def render(self, scene: Scene, target: ForegroundTarget) -> None:
-        """Draw the scene's visible meshes into ``target`` (cleared first) and resolve it."""
+        """Draw the scene's foreground into ``target`` (cleared first) and resolve it.
+
+        Passes: 1. the plate's depth (occlusion), 2. the shadow map and the shadow catcher,
+        3. the meshes (colour only, depth-tested, premultiplied blending).
+        """
         import moderngl
 
         ctx = self.ctx
         w, h = target.size
-        target.draw_fbo.use()
         target.clear()
         ctx.viewport = (0, 0, w, h)
+        cam = scene.camera
+        proj = cam.projection_matrix(w / h)
+        view = cam.view_matrix()
+        view_proj = proj @ view
+        drawables = [(node, world) for node, world in scene.drawables() if node.mesh.material.opacity > 0.0]
+
+        # 1. The plate's surface into the depth buffer.
+        plate = scene.plate
+        plate_depth = plate is not None and plate.depth is not None
+        if plate_depth and scene.occlusion:
+            self._depth_prepass(plate, proj, target)
+
+        # 2. Shadows of the meshes on the ground plane (shadow amount into attachment 1).
+        if scene.shadows is not None and drawables:
+            self._shadow_pass(scene, drawables, view, view_proj, target)
+
+        # 3. The meshes.
+        target.write(target.COLOR_ONLY)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         # Premultiplied "over": (ONE, ONE_MINUS_SRC_ALPHA). Not moderngl.PREMULTIPLIED_ALPHA,
         # which is (SRC_ALPHA, ONE).
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-
-        cam = scene.camera
-        proj = cam.projection_matrix(w / h)
-        if scene.occlusion and scene.plate is not None and scene.plate.depth is not None:
-            self._depth_prepass(scene.plate, proj, target)
-        view_proj = proj @ cam.view_matrix()
         prog = self.program
         prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         prog["u_sun_direction"].value = tuple(float(v) for v in scene.sun.direction)
@@ -68,44 +93,147 @@ class SceneRenderer:
         prog["u_sun_intensity"].value = float(scene.sun.intensity)
         prog["u_ambient_color"].value = scene.ambient.rgb["color"]
         prog["u_ambient_intensity"].value = float(scene.ambient.intensity)
-
-        for node, world in scene.drawables():
-            mesh = node.mesh
-            assert mesh is not None
-            mat = mesh.material
-            if mat.opacity <= 0.0:
-                continue
+        for node, world in drawables:
+            mat = node.mesh.material
             prog["u_model"].write(transforms.gl_bytes(world))
             prog["u_normal_matrix"].write(transforms.gl_bytes(transforms.normal_matrix(world)))
             prog["u_base_color"].value = mat.color_rgb
             prog["u_emissive"].value = mat.emissive_rgb
             prog["u_opacity"].value = float(mat.opacity)
-            self._vao(mesh.geometry).render(moderngl.TRIANGLES)
+            self._vao(node.mesh.geometry).render(moderngl.TRIANGLES)
 
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+        target.write(target.ALL)
         target.resolve()
+
+    def _plate_depth_texture(self, plate: Plate) -> Any:
+        tex = self._depth.get(plate)
+        if tex is None:
+            assert plate.depth is not None
+            tex = self._depth[plate] = upload_depth(self.ctx, plate.depth)
+        return tex
 
     def _depth_prepass(self, plate: Plate, proj: Any, target: ForegroundTarget) -> None:
         """Fill the depth buffer with the plate's surface (see ``shaders/plate_depth.glsl``)."""
         import moderngl
 
-        tex = self._depth.get(plate)
-        if tex is None:
-            assert plate.depth is not None
-            tex = self._depth[plate] = upload_depth(self.ctx, plate.depth)
-        tex.use(0)
+        self._plate_depth_texture(plate).use(0)
         prog = self.depth_program
         prog["u_plate_depth"].value = 0
         prog["u_plate_rect"].value = cover_rect(plate.size, target.size)
         prog["u_depth_coeffs"].value = (float(proj[2, 2]), float(proj[2, 3]))
-        fbo = target.draw_fbo
-        fbo.color_mask = (False, False, False, False)
-        fbo.use()  # moderngl applies a framebuffer's masks when it is bound
+        target.write(target.NONE)
+        self.ctx.enable(moderngl.DEPTH_TEST)
         self._fullscreen.render(moderngl.TRIANGLES, vertices=3)
-        fbo.color_mask = (True, True, True, True)
+
+    def _shadow_pass(
+        self, scene: Scene, drawables: list[tuple[Any, Any]], view: np.ndarray, view_proj: np.ndarray,
+        target: ForegroundTarget,
+    ) -> None:
+        """Render the shadow map from the sun, then the catcher plane's shadow amount."""
+        import moderngl
+
+        catcher = scene.shadows
+        assert catcher is not None
+        ctx = self.ctx
+        # a. Fit an orthographic light box around the meshes.
+        corners = np.concatenate([_world_corners(node.mesh.geometry, world) for node, world in drawables])
+        center = (corners.min(axis=0) + corners.max(axis=0)) / 2.0
+        radius = float(np.linalg.norm(corners - center, axis=1).max()) * 1.05 + 1e-3
+        light_dir = np.asarray(scene.sun.direction, np.float64)
+        if light_dir[1] > -0.02:  # the sun at or below the horizon casts no shadow on the ground
+            return
+        up = (0.0, 1.0, 0.0) if abs(light_dir[1]) < 0.99 else (0.0, 0.0, -1.0)
+        eye = center - light_dir * (radius * 2.0)
+        light_view = transforms.look_at(eye, center, up)
+        # Far enough for the ground where the shadows fall; depth beyond it clamps to "behind".
+        reach = radius * 3.0 + abs((center[1] - catcher.height) / light_dir[1]) + radius
+        light_proj = transforms.orthographic(-radius, radius, -radius, radius, radius * 0.5, reach)
+        light_vp = light_proj @ light_view
+
+        # b. The shadow map.
+        fbo = self._shadow_fbo(catcher.resolution)
         fbo.use()
+        ctx.viewport = (0, 0, catcher.resolution, catcher.resolution)
+        fbo.clear(depth=1.0)
+        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+        sprog = self.shadow_program
+        sprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
+        for node, world in drawables:
+            sprog["u_model"].write(transforms.gl_bytes(world))
+            self._shadow_vao(node.mesh.geometry).render(moderngl.TRIANGLES)
+
+        # c. The catcher: the plane's footprint of the shadows, around the meshes' shadow on it.
+        t = (center[1] - catcher.height) / -light_dir[1]
+        hit = center + light_dir * t
+        half = radius * 2.0 + abs(t) * 0.2
+        quad = np.array(
+            [[hit[0] - half, catcher.height, hit[2] - half], [hit[0] + half, catcher.height, hit[2] - half],
+             [hit[0] - half, catcher.height, hit[2] + half], [hit[0] + half, catcher.height, hit[2] + half]],
+            dtype=np.float32,
+        )
+        self._catcher_vbo.write(quad.tobytes())
+        target.write(target.SHADOW_ONLY)
+        ctx.viewport = (0, 0, *target.size)
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+        cprog = self.catcher_program
+        self._shadow_depth.use(0)
+        cprog["u_shadow_map"].value = 0
+        plate = scene.plate
+        has_depth = plate is not None and plate.depth is not None
+        if has_depth:
+            self._plate_depth_texture(plate).use(1)
+            cprog["u_plate_rect"].value = cover_rect(plate.size, target.size)
+        cprog["u_plate_depth"].value = 1
+        cprog["u_has_plate_depth"].value = has_depth
+        cprog["u_target_size"].value = tuple(float(v) for v in target.size)
+        cprog["u_view_proj"].write(transforms.gl_bytes(view_proj))
+        cprog["u_view"].write(transforms.gl_bytes(view))
+        cprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
+        cprog["u_strength"].value = float(catcher.strength)
+        # Penumbra in metres -> filter radius in shadow-map texels (the map spans 2 * radius).
+        cprog["u_softness"].value = float(catcher.softness) / 2.0 * catcher.resolution / (2.0 * radius)
+        cprog["u_bias"].value = 0.0015
+        self._catcher_vao.render(moderngl.TRIANGLE_STRIP)
+
+    def _shadow_fbo(self, size: int) -> Any:
+        if self._shadow_size != size:
+            if self._shadow_fbo_obj is not None:
+                self._shadow_fbo_obj.release()
+                self._shadow_depth.release()
+            self._shadow_depth = self.ctx.depth_texture((size, size))
+            self._shadow_depth.compare_func = "<="
+            import moderngl
+
+            self._shadow_depth.filter = (moderngl.LINEAR, moderngl.LINEAR)  # hardware 2x2 PCF
+            self._shadow_depth.repeat_x = self._shadow_depth.repeat_y = False
+            self._shadow_fbo_obj = self.ctx.framebuffer(depth_attachment=self._shadow_depth)
+            self._shadow_size = size
+        return self._shadow_fbo_obj
+
+    def _shadow_vao(self, geometry: Geometry) -> Any:
+        self._vao(geometry)  # makes the buffers
+        vao, vbo, ibo = self._geometry[geometry]
+        key = id(vbo)
+        svao = self._shadow_vaos.get(key)
+        if svao is None:
+            svao = self.ctx.vertex_array(
+                self.shadow_program, [(vbo, "3f 12x", "in_position")], index_buffer=ibo, index_element_size=4
+            )
+            self._shadow_vaos[key] = svao
+        return svao
 
     def release(self) -> None:
+        for svao in self._shadow_vaos.values():
+            svao.release()
+        self._shadow_vaos.clear()
+        if self._shadow_fbo_obj is not None:
+            self._shadow_fbo_obj.release()
+            self._shadow_depth.release()
+            self._shadow_fbo_obj = None
+        self._catcher_vao.release()
+        self._catcher_vbo.release()
         for tex in list(self._depth.values()):
             tex.release()
         self._depth.clear()
@@ -116,3 +244,10 @@ class SceneRenderer:
             ibo.release()
         self._geometry.clear()
 
+
+
+def _world_corners(geometry: Geometry, world: np.ndarray) -> np.ndarray:
+    """The 8 corners of a geometry's bounding box in world space, ``(8, 3)``."""
+    lo, hi = geometry.bounds
+    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    return (corners @ world.T.astype(np.float64))[:, :3]

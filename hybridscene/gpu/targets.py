@@ -32,10 +32,12 @@ def unbind(ctx: Any, fbos: list[Any]) -> None:
 
 
 class ForegroundTarget:
-    """Where the foreground is rasterised: RGBA16F (linear, premultiplied) plus depth, with MSAA.
+    """Where the foreground is rasterised, with MSAA: attachment 0 is RGBA16F colour (linear,
+    premultiplied), attachment 1 the shadow amount on the plate (R8, 0 = lit), plus depth.
 
     ``samples > 1`` renders into multisampled renderbuffers and :meth:`resolve` averages them into
-    :attr:`color` (an RGBA16F texture, GL row order), so edge pixels hold partial coverage.
+    :attr:`color` and :attr:`shadow` (textures in GL row order), so edge pixels hold partial
+    coverage and shadow edges are smooth.
     """
 
     def __init__(self, ctx: Any, size: tuple[int, int], *, samples: int = 4) -> None:
@@ -43,22 +45,36 @@ class ForegroundTarget:
         self.size = size
         self.samples = max(1, min(int(samples), int(ctx.max_samples)))
         self.color = ctx.texture(size, 4, dtype="f2")
-        self.color.repeat_x = self.color.repeat_y = False
-        self._resources: list[Any] = [self.color]
+        self.shadow = ctx.texture(size, 1)
+        for tex in (self.color, self.shadow):
+            tex.repeat_x = tex.repeat_y = False
+        self._resources: list[Any] = [self.color, self.shadow]
         if self.samples > 1:
             ms_color = ctx.renderbuffer(size, 4, samples=self.samples, dtype="f2")
+            ms_shadow = ctx.renderbuffer(size, 1, samples=self.samples)
             ms_depth = ctx.depth_renderbuffer(size, samples=self.samples)
-            self.draw_fbo = ctx.framebuffer([ms_color], ms_depth)
-            self._resolve_fbo = ctx.framebuffer([self.color])
-            self._resources += [ms_color, ms_depth, self.draw_fbo, self._resolve_fbo]
+            self.draw_fbo = ctx.framebuffer([ms_color, ms_shadow], ms_depth)
+            self._resolve_fbo = ctx.framebuffer([self.color, self.shadow])
+            self._resources += [ms_color, ms_shadow, ms_depth, self.draw_fbo, self._resolve_fbo]
         else:
             depth = ctx.depth_renderbuffer(size)
-            self.draw_fbo = ctx.framebuffer([self.color], depth)
+            self.draw_fbo = ctx.framebuffer([self.color, self.shadow], depth)
             self._resolve_fbo = None
             self._resources += [depth, self.draw_fbo]
 
+    ALL = ((True, True, True, True), (True, True, True, True))
+    COLOR_ONLY = ((True, True, True, True), (False, False, False, False))
+    SHADOW_ONLY = ((False, False, False, False), (True, False, False, False))
+    NONE = ((False, False, False, False), (False, False, False, False))
+
+    def write(self, mask: Any) -> None:
+        """Bind for drawing with a per-attachment colour mask (``ALL``, ``COLOR_ONLY``, ...)."""
+        self.draw_fbo.color_mask = mask
+        self.draw_fbo.use()  # moderngl applies a framebuffer's masks when it is bound
+
     def clear(self) -> None:
-        """Transparent black, depth at the far plane."""
+        """Transparent black, no shadow, depth at the far plane."""
+        self.write(self.ALL)
         self.draw_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
 
     def resolve(self) -> None:
@@ -73,6 +89,7 @@ class ForegroundTarget:
         return np.frombuffer(data, dtype=np.float16).reshape(h, w, 4)[::-1].astype(np.float32)
 
     def release(self) -> None:
+        self.write(self.ALL)
         unbind(self.ctx, [self.draw_fbo, self._resolve_fbo])
         for r in reversed(self._resources):
             r.release()

@@ -5,6 +5,7 @@ from .light import AmbientLight, DirectionalLight
 from .mesh import Geometry, Material, Mesh
 from .node import Node
 from .scene import FrameCallback, Scene
+from .shadow import ShadowCatcher
 
 __all__ = [
     "AmbientLight",
@@ -16,4 +17,5 @@ __all__ = [
     "Node",
     "PerspectiveCamera",
     "Scene",
+    "ShadowCatcher",
 ]

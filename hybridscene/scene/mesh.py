@@ -48,6 +48,13 @@ class Geometry:
         self.positions, self.normals, self.indices = pos, nrm, idx
 
     @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(min, max)`` corners of the axis-aligned bounding box, local frame."""
+        if not hasattr(self, "_bounds"):
+            self._bounds = (self.positions.min(axis=0), self.positions.max(axis=0))
+        return self._bounds
+
+    @property
     def vertex_count(self) -> int:
         return len(self.positions)
 

@@ -16,6 +16,7 @@ from .camera import PerspectiveCamera
 from .light import AmbientLight, DirectionalLight
 from .mesh import Mesh
 from .node import Node
+from .shadow import ShadowCatcher
 
 __all__ = ["FrameCallback", "Scene"]
 
@@ -37,6 +38,8 @@ class Scene:
         occlusion: hide foreground fragments behind the plate's surface when the plate has depth
             (an object can fly behind a mountain). The plate's depth is taken as seen from the
             camera the plate was painted with (the default camera).
+        shadows: a :class:`ShadowCatcher`, ``True`` for the default one, ``False`` for none.
+            Default: on when the plate knows its camera (so its ground is known), else off.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class Scene:
         ambient: AmbientLight | None = None,
         background: Color = (0.0, 0.0, 0.0),
         occlusion: bool = True,
+        shadows: ShadowCatcher | bool | None = None,
     ) -> None:
         if plate is not None and not isinstance(plate, Plate):
             raise SceneError(f"plate must be a hybridscene.Plate, got {type(plate).__name__}")
@@ -59,6 +63,13 @@ class Scene:
         self.ambient = ambient if ambient is not None else (AmbientLight.from_plate(plate) if plate else AmbientLight())
         self.background = parse_color(background, "background")
         self.occlusion = bool(occlusion)
+        if shadows is None:
+            shadows = plate is not None and plate.camera is not None
+        if shadows is True:
+            shadows = ShadowCatcher()
+        if shadows is not False and not isinstance(shadows, ShadowCatcher):
+            raise SceneError(f"shadows must be a ShadowCatcher, True or False, got {shadows!r}")
+        self.shadows: ShadowCatcher | None = shadows or None
         self.root = Node("root")
         self._callbacks: list[FrameCallback] = []
         self._tracks: list[Any] = []

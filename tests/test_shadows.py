@@ -1,0 +1,95 @@
+"""The shadow catcher: shadows darken the plate under objects, and nowhere else."""
+
+import numpy as np
+import pytest
+
+import hybridscene as hs
+from conftest import linear_to_srgb8, srgb_to_linear
+
+pytestmark = pytest.mark.gl
+
+W, H = 160, 120
+GREY = (150, 150, 150)
+CAMERA = hs.PlateCamera(fov_y=50.0, height=2.0, horizon=0.5)
+F = (H / 2) / np.tan(np.radians(25))
+
+
+def ground_pixel(x, z):
+    """(row, col) where the ground point (x, 0, z) appears for CAMERA."""
+    d = -z
+    return int(H * CAMERA.horizon + F * CAMERA.height / d), int(W / 2 + F * x / d)
+
+
+def scene_with_cube(plate=None, **scene_kw):
+    plate = plate or hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA)
+    scene = hs.Scene(plate, sun=hs.DirectionalLight(direction=(0, -1, 0)), **scene_kw)
+    scene.add(hs.Mesh.cube(0.8, color="#ff0000"), position=(0.0, 1.2, -6.0))
+    return scene
+
+
+def render(ctx, scene):
+    with hs.FrameRenderer(ctx, (W, H)) as r:
+        return r.render_frame(scene, 0.0).astype(int)
+
+
+def test_shadow_darkens_the_plate_under_the_object_and_nowhere_else(ctx):
+    scene = scene_with_cube()
+    assert scene.shadows is not None and scene.shadows.strength == 0.6  # on by default: the plate has a camera
+    frame = render(ctx, scene)
+    r, c = ground_pixel(0.0, -6.0)
+    expected = linear_to_srgb8(srgb_to_linear(GREY[0] / 255) * (1 - 0.6))
+    assert np.abs(frame[r, c] - expected).max() <= 2, (frame[r, c], expected)
+    # The shadow is a patch of about the cube's footprint; outside it the plate is untouched.
+    greyish = (np.abs(frame[..., 0] - frame[..., 1]) < 6) & (np.abs(frame[..., 1] - frame[..., 2]) < 6)
+    dark = greyish & (frame[..., 0] < GREY[0])
+    red = ~greyish  # the cube, including its anti-aliased edge
+    rr, cc = ground_pixel(0.0, -6.4)  # far edge of the footprint
+    assert dark[r, c] and dark[rr + 1, c]
+    untouched = ~dark & ~red
+    assert (frame[untouched] == GREY).all()
+    ys, xs = np.nonzero(dark)
+    r_near, _ = ground_pixel(0.0, -5.6)
+    assert ys.max() <= r_near + 3 and ys.min() >= rr - 3  # within the footprint (+ soft edge)
+    assert abs(xs.mean() - c) < 2
+
+
+def test_shadow_edges_are_soft(ctx):
+    frame = render(ctx, scene_with_cube(shadows=hs.ShadowCatcher(softness=0.3)))
+    r, c = ground_pixel(0.0, -6.0)
+    row = frame[r, :, 0]
+    levels = set(row[(row < GREY[0]) & (row > row.min() + 2)].tolist())
+    assert len(levels) >= 2  # intermediate values between lit and fully shadowed
+
+
+def test_no_shadows_when_turned_off_or_unknown_ground(ctx):
+    frame = render(ctx, scene_with_cube(shadows=False))
+    r, c = ground_pixel(0.0, -6.0)
+    assert frame[r, c].tolist() == list(GREY)
+    no_camera = hs.Plate(image=np.full((H, W, 3), GREY, np.uint8))
+    assert hs.Scene(no_camera).shadows is None
+
+
+def test_the_plate_in_front_of_the_ground_keeps_its_light(ctx):
+    # A plate whose depth says the left half is a wall 3 m away: the ground point 6 m away is
+    # behind it there, so the shadow (cast across the whole width) shows only on the right half.
+    depth = np.full((H, W), np.inf, np.float32)
+    rows = np.arange(H)[:, None] + 0.5
+    ground = np.where(rows > H / 2, F * CAMERA.height / np.maximum(rows - H / 2, 1e-6), np.inf)
+    depth[:] = ground
+    depth[:, : W // 2] = np.minimum(depth[:, : W // 2], 3.0)
+    plate = hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), depth=depth, camera=CAMERA)
+    scene = hs.Scene(plate, sun=hs.DirectionalLight(direction=(0, -1, 0)))
+    scene.add(hs.Mesh.cube(1.0, color="#ff0000"), position=(0.0, 1.2, -6.0), scale=(8.0, 0.1, 1.0))
+    frame = render(ctx, scene)
+    r, _ = ground_pixel(0.0, -6.0)
+    assert (frame[r, W // 2 + 5 : W - 20] < GREY[0] - 20).all()
+    assert (frame[r, 20 : W // 2 - 5] == GREY).all()
+
+
+def test_shadow_catcher_validates():
+    with pytest.raises(hs.SceneError, match="strength must be in 0..1"):
+        hs.ShadowCatcher(strength=1.5)
+    with pytest.raises(hs.SceneError, match="softness must be >= 0 metres"):
+        hs.ShadowCatcher(softness=-1)
+    with pytest.raises(hs.SceneError, match="resolution"):
+        hs.ShadowCatcher(resolution=10)
