@@ -103,7 +103,7 @@ class FrameRenderer:
         previous, weight = scene.plate_blend()
         self.compositor.compose(
             scene.plate, self.foreground.color, fbo, top_down=top_down, background=scene.background,
-            previous=previous, weight=weight, shadow=self.foreground.shadow,
+            previous=previous, weight=weight, shadow=self.foreground.shadow if self.foreground.has_shadow else None,
         )
 
     def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:

@@ -11,17 +11,24 @@ in vec3 in_normal;
 uniform mat4 u_model;          // world-from-local
 uniform mat3 u_normal_matrix;  // inverse-transpose of u_model's 3x3
 uniform mat4 u_view_proj;      // clip-from-world
+uniform mat4 u_view;           // view-from-world
 
 out vec3 v_normal;
+out float v_view_depth;
 
 void main() {
+    vec4 world = u_model * vec4(in_position, 1.0);
     v_normal = u_normal_matrix * in_normal;
-    gl_Position = u_view_proj * (u_model * vec4(in_position, 1.0));
+    v_view_depth = -(u_view * world).z;
+    gl_Position = u_view_proj * world;
 }
 
 #elif defined FRAGMENT_SHADER
 
+#include "include/occlusion.glsl"
+
 in vec3 v_normal;
+in float v_view_depth;
 
 uniform vec3 u_base_color;      // sRGB-encoded
 uniform vec3 u_emissive;        // sRGB-encoded
@@ -35,6 +42,7 @@ uniform float u_ambient_intensity;
 out vec4 f_color;
 
 void main() {
+    if (occluded_by_plate(v_view_depth)) discard;
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;
     float lambert = max(dot(n, -u_sun_direction), 0.0);

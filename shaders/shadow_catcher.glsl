@@ -23,14 +23,12 @@ void main() {
 
 #elif defined FRAGMENT_SHADER
 
+#include "include/occlusion.glsl"
+
 in vec4 v_light;
 in float v_view_depth;
 
 uniform sampler2DShadow u_shadow_map;
-uniform sampler2D u_plate_depth;   // R32F metres, row 0 = image top (bound only if u_has_plate_depth)
-uniform bool u_has_plate_depth;
-uniform vec4 u_plate_rect;
-uniform vec2 u_target_size;
 uniform float u_strength;
 uniform float u_softness;          // PCF radius in shadow-map texels (taps are spread over it)
 uniform float u_bias;
@@ -39,18 +37,14 @@ layout(location = 0) out vec4 f_color;   // masked off
 layout(location = 1) out float f_shadow;
 
 void main() {
-    if (u_has_plate_depth) {
-        // Where the plate shows something nearer than the ground here (a ridge, a tree), the
-        // ground is hidden and cannot catch a shadow.
-        vec2 uv = gl_FragCoord.xy / u_target_size;
-        vec2 img_uv = vec2(uv.x, 1.0 - uv.y) * u_plate_rect.xy + u_plate_rect.zw;
-        float plate_d = texture(u_plate_depth, img_uv).r;
-        if (plate_d < v_view_depth * 0.98) discard;
-    }
+    // Where the plate shows something nearer than the ground here (a ridge, a tree), the
+    // ground is hidden and catches no shadow (a looser tolerance: the plane and the plate's
+    // painted ground are the same surface).
+    if (u_occlusion && plate_depth_here() < v_view_depth * 0.98) discard;
     vec3 p = v_light.xyz / v_light.w * 0.5 + 0.5;
     if (any(lessThan(p.xy, vec2(0.0))) || any(greaterThan(p.xy, vec2(1.0)))) discard;  // outside the map: lit
     vec2 texel = 1.0 / vec2(textureSize(u_shadow_map, 0));
-    int r = int(ceil(min(u_softness, 3.0)));  // at most 7x7 taps, spread over the radius
+    int r = int(ceil(min(u_softness, 1.0)));  // 3x3 bilinear-PCF taps spread over the radius
     float lit = 0.0;
     float n = 0.0;
     for (int y = -r; y <= r; ++y) {

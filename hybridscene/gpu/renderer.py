@@ -27,8 +27,6 @@ class SceneRenderer:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.program = load_program(ctx, "mesh")
-        self.depth_program = load_program(ctx, "plate_depth")
-        self._fullscreen = ctx.vertex_array(self.depth_program, [])
         self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
         self._depth: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
         self.shadow_program = load_program(ctx, "shadow_depth")
@@ -55,8 +53,9 @@ class SceneRenderer:
     def render(self, scene: Scene, target: ForegroundTarget) -> None:
         """Draw the scene's foreground into ``target`` (cleared first) and resolve it.
 
-        Passes: 1. the plate's depth (occlusion), 2. the shadow map and the shadow catcher,
-        3. the meshes (colour only, depth-tested, premultiplied blending).
+        Passes: 1. the shadow map and the shadow catcher, 2. the meshes (colour only,
+        depth-tested, premultiplied blending). Both hide what the plate's depth covers
+        (``shaders/include/occlusion.glsl``).
         """
         import moderngl
 
@@ -70,23 +69,19 @@ class SceneRenderer:
         view_proj = proj @ view
         drawables = [(node, world) for node, world in scene.drawables() if node.mesh.material.opacity > 0.0]
 
-        # 1. The plate's surface into the depth buffer.
-        plate = scene.plate
-        plate_depth = plate is not None and plate.depth is not None
-        if plate_depth and scene.occlusion:
-            self._depth_prepass(plate, proj, target)
-
-        # 2. Shadows of the meshes on the ground plane (shadow amount into attachment 1).
+        # 1. Shadows of the meshes on the ground plane (shadow amount into attachment 1).
         if scene.shadows is not None and drawables:
             self._shadow_pass(scene, drawables, view, view_proj, target)
 
-        # 3. The meshes.
+        # 2. The meshes.
         target.write(target.COLOR_ONLY)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         # Premultiplied "over": (ONE, ONE_MINUS_SRC_ALPHA). Not moderngl.PREMULTIPLIED_ALPHA,
         # which is (SRC_ALPHA, ONE).
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
         prog = self.program
+        self._bind_occlusion(prog, scene, target, scene.occlusion)
+        prog["u_view"].write(transforms.gl_bytes(view))
         prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         prog["u_sun_direction"].value = tuple(float(v) for v in scene.sun.direction)
         prog["u_sun_color"].value = scene.sun.rgb["color"]
@@ -113,18 +108,17 @@ class SceneRenderer:
             tex = self._depth[plate] = upload_depth(self.ctx, plate.depth)
         return tex
 
-    def _depth_prepass(self, plate: Plate, proj: Any, target: ForegroundTarget) -> None:
-        """Fill the depth buffer with the plate's surface (see ``shaders/plate_depth.glsl``)."""
-        import moderngl
-
-        self._plate_depth_texture(plate).use(0)
-        prog = self.depth_program
-        prog["u_plate_depth"].value = 0
-        prog["u_plate_rect"].value = cover_rect(plate.size, target.size)
-        prog["u_depth_coeffs"].value = (float(proj[2, 2]), float(proj[2, 3]))
-        target.write(target.NONE)
-        self.ctx.enable(moderngl.DEPTH_TEST)
-        self._fullscreen.render(moderngl.TRIANGLES, vertices=3)
+    def _bind_occlusion(self, prog: Any, scene: Scene, target: ForegroundTarget, enabled: bool) -> None:
+        """Set ``include/occlusion.glsl``'s uniforms; the plate's depth goes on texture unit 1."""
+        plate = scene.plate
+        on = enabled and plate is not None and plate.depth is not None
+        if on:
+            assert plate is not None
+            self._plate_depth_texture(plate).use(1)
+            prog["u_plate_rect"].value = cover_rect(plate.size, target.size)
+            prog["u_target_size"].value = (float(target.size[0]), float(target.size[1]))
+        prog["u_plate_depth"].value = 1
+        prog["u_occlusion"].value = on
 
     def _shadow_pass(
         self, scene: Scene, drawables: list[tuple[Any, Any]], view: np.ndarray, view_proj: np.ndarray,
@@ -164,10 +158,11 @@ class SceneRenderer:
             sprog["u_model"].write(transforms.gl_bytes(world))
             self._shadow_vao(node.mesh.geometry).render(moderngl.TRIANGLES)
 
-        # c. The catcher: the plane's footprint of the shadows, around the meshes' shadow on it.
+        # c. The catcher: a square on the plane around the shadow of the meshes' bounding sphere
+        #    (an ellipse stretched by the sun's slant), plus the penumbra.
         t = (center[1] - catcher.height) / -light_dir[1]
         hit = center + light_dir * t
-        half = radius * 2.0 + abs(t) * 0.2
+        half = radius / max(abs(float(light_dir[1])), 0.2) + catcher.softness
         quad = np.array(
             [[hit[0] - half, catcher.height, hit[2] - half], [hit[0] + half, catcher.height, hit[2] - half],
              [hit[0] - half, catcher.height, hit[2] + half], [hit[0] + half, catcher.height, hit[2] + half]],
@@ -180,14 +175,7 @@ class SceneRenderer:
         cprog = self.catcher_program
         self._shadow_depth.use(0)
         cprog["u_shadow_map"].value = 0
-        plate = scene.plate
-        has_depth = plate is not None and plate.depth is not None
-        if has_depth:
-            self._plate_depth_texture(plate).use(1)
-            cprog["u_plate_rect"].value = cover_rect(plate.size, target.size)
-        cprog["u_plate_depth"].value = 1
-        cprog["u_has_plate_depth"].value = has_depth
-        cprog["u_target_size"].value = tuple(float(v) for v in target.size)
+        self._bind_occlusion(cprog, scene, target, True)  # the plate always hides its own ground
         cprog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         cprog["u_view"].write(transforms.gl_bytes(view))
         cprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
@@ -196,6 +184,7 @@ class SceneRenderer:
         cprog["u_softness"].value = float(catcher.softness) / 2.0 * catcher.resolution / (2.0 * radius)
         cprog["u_bias"].value = 0.0015
         self._catcher_vao.render(moderngl.TRIANGLE_STRIP)
+        target.has_shadow = True
 
     def _shadow_fbo(self, size: int) -> Any:
         if self._shadow_size != size:
@@ -237,7 +226,6 @@ class SceneRenderer:
         for tex in list(self._depth.values()):
             tex.release()
         self._depth.clear()
-        self._fullscreen.release()
         for vao, vbo, ibo in list(self._geometry.values()):
             vao.release()
             vbo.release()

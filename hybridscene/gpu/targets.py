@@ -54,13 +54,19 @@ class ForegroundTarget:
             ms_shadow = ctx.renderbuffer(size, 1, samples=self.samples)
             ms_depth = ctx.depth_renderbuffer(size, samples=self.samples)
             self.draw_fbo = ctx.framebuffer([ms_color, ms_shadow], ms_depth)
-            self._resolve_fbo = ctx.framebuffer([self.color, self.shadow])
-            self._resources += [ms_color, ms_shadow, ms_depth, self.draw_fbo, self._resolve_fbo]
+            # Resolving costs per attachment: frames without shadows resolve the colour only.
+            self._resolve_all = ctx.framebuffer([self.color, self.shadow])
+            self._resolve_color = ctx.framebuffer([self.color])
+            self._color_fbo = ctx.framebuffer([ms_color], ms_depth)
+            self._resources += [ms_color, ms_shadow, ms_depth, self.draw_fbo, self._resolve_all,
+                                self._resolve_color, self._color_fbo]
         else:
             depth = ctx.depth_renderbuffer(size)
             self.draw_fbo = ctx.framebuffer([self.color, self.shadow], depth)
-            self._resolve_fbo = None
+            self._resolve_all = self._resolve_color = self._color_fbo = None
             self._resources += [depth, self.draw_fbo]
+        self.has_shadow = False
+        """True when this frame drew shadows into attachment 1 (set by the renderer)."""
 
     ALL = ((True, True, True, True), (True, True, True, True))
     COLOR_ONLY = ((True, True, True, True), (False, False, False, False))
@@ -76,11 +82,17 @@ class ForegroundTarget:
         """Transparent black, no shadow, depth at the far plane."""
         self.write(self.ALL)
         self.draw_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self.has_shadow = False
 
     def resolve(self) -> None:
-        """Average the samples into :attr:`color` (no-op without MSAA)."""
-        if self._resolve_fbo is not None:
-            self.ctx.copy_framebuffer(self._resolve_fbo, self.draw_fbo)
+        """Average the samples into :attr:`color` (and :attr:`shadow` when the frame has
+        shadows); a no-op without MSAA."""
+        if self._resolve_all is None:
+            return
+        if self.has_shadow:
+            self.ctx.copy_framebuffer(self._resolve_all, self.draw_fbo)
+        else:
+            self.ctx.copy_framebuffer(self._resolve_color, self._color_fbo)
 
     def read_premultiplied(self) -> np.ndarray:
         """``(H, W, 4) float32`` linear premultiplied RGBA, top row first (for tests and layers)."""
@@ -90,7 +102,7 @@ class ForegroundTarget:
 
     def release(self) -> None:
         self.write(self.ALL)
-        unbind(self.ctx, [self.draw_fbo, self._resolve_fbo])
+        unbind(self.ctx, [self.draw_fbo, self._resolve_all, self._resolve_color, self._color_fbo])
         for r in reversed(self._resources):
             r.release()
         self._resources.clear()
