@@ -37,6 +37,7 @@ demo: $(VENV)/.runtime
 	$(VENV)/bin/hybridscene demo $(DEMO_ARGS)
 
 test: $(VENV)/.testenv
+	$(PY) -m ruff check hybridscene tests benchmarks examples
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.runtime

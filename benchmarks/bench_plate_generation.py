@@ -70,7 +70,7 @@ def main() -> None:
         run_steps = args.measure_steps or steps
         marks: list[float] = []
 
-        def on_step(p, i, t, kw):
+        def on_step(p, i, t, kw, marks=marks):
             marks.append(time.perf_counter())
             return kw
 

@@ -205,6 +205,26 @@ def _no_class_name(config: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- SD 1.x
 
 
+def _tiny_vae(seed: int, *, scaling_factor: float) -> Any:
+    """A 2-level AutoencoderKL (``vae_scale_factor`` 2) shared by the tiny SD and SDXL builders."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(
+        sample_size=64,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        scaling_factor=scaling_factor,
+    )
+
+
 def build_tiny_sd_pipeline(
     path: PathLike,
     *,
@@ -267,7 +287,7 @@ def build_tiny_sd_pipeline(
         The absolute folder path.
     """
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     if safety_checker not in (None, "flag_all"):
@@ -289,19 +309,7 @@ def build_tiny_sd_pipeline(
         attention_head_dim=4,
         norm_num_groups=8,
     )
-    torch.manual_seed(seed)
-    vae = AutoencoderKL(
-        sample_size=64,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=4,
-        scaling_factor=0.18215,
-    )
+    vae = _tiny_vae(seed, scaling_factor=0.18215)
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(_tiny_clip_text_config())
     scheduler = PNDMScheduler.from_config(_no_class_name(_sd_scheduler_config()))
@@ -430,7 +438,6 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
     """
     import torch
     from diffusers import (
-        AutoencoderKL,
         EulerDiscreteScheduler,
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
@@ -458,19 +465,7 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
         cross_attention_dim=32 + te2_dim,
         norm_num_groups=8,
     )
-    torch.manual_seed(seed)
-    vae = AutoencoderKL(
-        sample_size=64,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=4,
-        scaling_factor=0.13025,
-    )
+    vae = _tiny_vae(seed, scaling_factor=0.13025)  # SDXL's VAE scaling
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(_tiny_clip_text_config())
     torch.manual_seed(seed + 1)

@@ -44,7 +44,7 @@ def _worker_main(requests: Any, results: Any, cancel_id: Any, cache_root: str, t
         try:
             spec = PlateSpec(**spec_fields)
             result = gen_mod.generate_plate(
-                spec, cache=cache, threads=threads, callback=lambda step, total: cancel_id.value != req_id
+                spec, cache=cache, threads=threads, callback=lambda step, total, rid=req_id: cancel_id.value != rid
             )
             results.put((req_id, "ok", result.key, result.cache_hit, time.perf_counter() - t0))
         except errors.HybridSceneError as exc:
