@@ -61,6 +61,8 @@ from .scene import (
     PerspectiveCamera,
     Scene,
     ShadowCatcher,
+    Texture,
+    load_mesh,
 )
 from .transforms import quat_from_axis_angle, quat_from_euler
 
@@ -97,6 +99,7 @@ __all__ = [
     "ShaderError",
     "ShadowCatcher",
     "SinkError",
+    "Texture",
     "Track",
     "UnsupportedOutputError",
     "__version__",
@@ -106,6 +109,7 @@ __all__ = [
     "generate_plate",
     "generate_plate_async",
     "get_settings",
+    "load_mesh",
     "load_plate",
     "load_scene_file",
     "procedural_plate",

@@ -11,9 +11,12 @@ import numpy as np
 from .. import transforms
 from ..plate import Plate
 from ..scene import Geometry, Scene
+from ..scene.mesh import Texture
 from .programs import load_program
 from .targets import ForegroundTarget
-from .textures import cover_rect, upload_depth
+from .textures import cover_rect, upload_depth, upload_image
+
+_SHADING_CODE = {"lambert": 0, "blinn-phong": 1, "unlit": 2}
 
 __all__ = ["SceneRenderer"]
 
@@ -29,6 +32,7 @@ class SceneRenderer:
         self.program = load_program(ctx, "mesh")
         self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
         self._depth: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
+        self._textures: weakref.WeakKeyDictionary[Texture, Any] = weakref.WeakKeyDictionary()
         self.shadow_program = load_program(ctx, "shadow_depth")
         self.catcher_program = load_program(ctx, "shadow_catcher")
         self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
@@ -44,7 +48,10 @@ class SceneRenderer:
             vbo = self.ctx.buffer(geometry.interleaved().tobytes())
             ibo = self.ctx.buffer(geometry.indices.tobytes())
             vao = self.ctx.vertex_array(
-                self.program, [(vbo, "3f 3f", "in_position", "in_normal")], index_buffer=ibo, index_element_size=4
+                self.program,
+                [(vbo, Geometry.VERTEX_FORMAT, "in_position", "in_normal", "in_uv", "in_color")],
+                index_buffer=ibo,
+                index_element_size=4,
             )
             entry = (vao, vbo, ibo)
             self._geometry[geometry] = entry
@@ -73,9 +80,9 @@ class SceneRenderer:
         if scene.shadows is not None and drawables:
             self._shadow_pass(scene, drawables, view, view_proj, target)
 
-        # 2. The meshes.
+        # 2. The meshes: opaque ones, then transparent ones back to front without depth writes.
         target.write(target.COLOR_ONLY)
-        ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
         # Premultiplied "over": (ONE, ONE_MINUS_SRC_ALPHA). Not moderngl.PREMULTIPLIED_ALPHA,
         # which is (SRC_ALPHA, ONE).
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
@@ -83,23 +90,56 @@ class SceneRenderer:
         self._bind_occlusion(prog, scene, target, scene.occlusion)
         prog["u_view"].write(transforms.gl_bytes(view))
         prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
+        prog["u_camera_position"].value = tuple(float(v) for v in cam.position)
         prog["u_sun_direction"].value = tuple(float(v) for v in scene.sun.direction)
         prog["u_sun_color"].value = scene.sun.rgb["color"]
         prog["u_sun_intensity"].value = float(scene.sun.intensity)
         prog["u_ambient_color"].value = scene.ambient.rgb["color"]
         prog["u_ambient_intensity"].value = float(scene.ambient.intensity)
-        for node, world in drawables:
-            mat = node.mesh.material
-            prog["u_model"].write(transforms.gl_bytes(world))
-            prog["u_normal_matrix"].write(transforms.gl_bytes(transforms.normal_matrix(world)))
-            prog["u_base_color"].value = mat.color_rgb
-            prog["u_emissive"].value = mat.emissive_rgb
-            prog["u_opacity"].value = float(mat.opacity)
-            self._vao(node.mesh.geometry).render(moderngl.TRIANGLES)
+        prog["u_texture"].value = 2
+        opaque = [d for d in drawables if not d[0].mesh.material.transparent]
+        clear = [d for d in drawables if d[0].mesh.material.transparent]
+        clear.sort(key=lambda d: float((view @ d[1][:, 3])[2]))  # most negative view z = farthest first
+        ctx.enable(moderngl.CULL_FACE)
+        for node, world in opaque:
+            self._draw(node, world)
+        if clear:
+            ctx.depth_mask = False
+            ctx.disable(moderngl.CULL_FACE)  # see the back of a glass object through its front
+            for node, world in clear:
+                self._draw(node, world)
+            ctx.depth_mask = True
 
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         target.write(target.ALL)
         target.resolve()
+
+    def _draw(self, node: Any, world: np.ndarray) -> None:
+        import moderngl
+
+        prog = self.program
+        mat = node.mesh.material
+        geometry = node.mesh.geometry
+        prog["u_model"].write(transforms.gl_bytes(world))
+        prog["u_normal_matrix"].write(transforms.gl_bytes(transforms.normal_matrix(world)))
+        prog["u_base_color"].value = mat.color_rgb
+        prog["u_emissive"].value = mat.emissive_rgb
+        prog["u_opacity"].value = float(mat.opacity)
+        prog["u_shading"].value = _SHADING_CODE[mat.shading]
+        prog["u_specular"].value = float(mat.specular)
+        prog["u_shininess"].value = float(mat.shininess)
+        prog["u_use_vertex_color"].value = bool(mat.vertex_colors and geometry.has_colors)
+        prog["u_use_texture"].value = mat.texture is not None
+        if mat.texture is not None:
+            self._texture(mat.texture).use(2)
+        self._vao(geometry).render(moderngl.TRIANGLES)
+
+    def _texture(self, texture: Texture) -> Any:
+        tex = self._textures.get(texture)
+        if tex is None:
+            tex = self._textures[texture] = upload_image(self.ctx, texture.image)
+            tex.repeat_x = tex.repeat_y = True
+        return tex
 
     def _plate_depth_texture(self, plate: Plate) -> Any:
         tex = self._depth.get(plate)
@@ -208,7 +248,7 @@ class SceneRenderer:
         svao = self._shadow_vaos.get(key)
         if svao is None:
             svao = self.ctx.vertex_array(
-                self.shadow_program, [(vbo, "3f 12x", "in_position")], index_buffer=ibo, index_element_size=4
+                self.shadow_program, [(vbo, "3f 36x", "in_position")], index_buffer=ibo, index_element_size=4
             )
             self._shadow_vaos[key] = svao
         return svao
@@ -223,9 +263,10 @@ class SceneRenderer:
             self._shadow_fbo_obj = None
         self._catcher_vao.release()
         self._catcher_vbo.release()
-        for tex in list(self._depth.values()):
+        for tex in list(self._depth.values()) + list(self._textures.values()):
             tex.release()
         self._depth.clear()
+        self._textures.clear()
         for vao, vbo, ibo in list(self._geometry.values()):
             vao.release()
             vbo.release()

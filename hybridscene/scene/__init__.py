@@ -2,7 +2,8 @@
 
 from .camera import PerspectiveCamera
 from .light import AmbientLight, DirectionalLight
-from .mesh import Geometry, Material, Mesh
+from .mesh import Geometry, Material, Mesh, Texture
+from .meshfile import load_mesh
 from .node import Node
 from .scene import FrameCallback, Scene
 from .shadow import ShadowCatcher
@@ -18,4 +19,6 @@ __all__ = [
     "PerspectiveCamera",
     "Scene",
     "ShadowCatcher",
+    "Texture",
+    "load_mesh",
 ]
