@@ -33,6 +33,9 @@ class SceneRenderer:
         self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
         self._depth: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
         self._textures: weakref.WeakKeyDictionary[Texture, Any] = weakref.WeakKeyDictionary()
+        self.billboard_program = load_program(ctx, "billboard")
+        self._corners = ctx.buffer(np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]], np.float32).tobytes())
+        self._instances: weakref.WeakKeyDictionary[Any, tuple[Any, Any, int]] = weakref.WeakKeyDictionary()
         self.shadow_program = load_program(ctx, "shadow_depth")
         self.catcher_program = load_program(ctx, "shadow_catcher")
         self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
@@ -110,9 +113,86 @@ class SceneRenderer:
                 self._draw(node, world)
             ctx.depth_mask = True
 
+        # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
+        billboards = [(n, w) for n, w in scene.visible_nodes() if n.sprite is not None or n.particles is not None]
+        if billboards:
+            self._draw_billboards(scene, billboards, view, proj, target)
+
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         target.write(target.ALL)
         target.resolve()
+
+    def _draw_billboards(
+        self, scene: Scene, nodes: list[tuple[Any, np.ndarray]], view: np.ndarray, proj: np.ndarray,
+        target: ForegroundTarget,
+    ) -> None:
+        import moderngl
+
+        ctx = self.ctx
+        prog = self.billboard_program
+        self._bind_occlusion(prog, scene, target, scene.occlusion)
+        prog["u_view"].write(transforms.gl_bytes(view))
+        prog["u_proj"].write(transforms.gl_bytes(proj))
+        prog["u_texture"].value = 2
+        ctx.disable(moderngl.CULL_FACE)
+        ctx.depth_mask = False
+        t = scene.time
+        # Sprites back to front, then each emitter (its particles sorted back to front).
+        sprites = sorted((d for d in nodes if d[0].sprite is not None), key=lambda d: float((view @ d[1][:, 3])[2]))
+        for node, world in sprites:
+            sp = node.sprite
+            data = np.array([[0.0, 0.0, 0.0, *sp.size, *sp.color[:3], sp.color[3] * sp.opacity, *sp.uv_rect(t)]],
+                            np.float32)
+            self._draw_instances(node.sprite, world, data, billboard=sp.billboard, texture=sp.texture, additive=False)
+        for node, world in nodes:
+            em = node.particles
+            if em is None:
+                continue
+            pos, size, color = em.state(t)
+            if len(pos) == 0:
+                continue
+            if not em.additive:
+                z = pos @ (view @ world)[2, :3].astype(np.float32)
+                order = np.argsort(z, kind="stable")  # most negative view z (farthest) first
+                pos, size, color = pos[order], size[order], color[order]
+            data = np.empty((len(pos), 13), np.float32)
+            data[:, 0:3] = pos
+            data[:, 3] = data[:, 4] = size
+            data[:, 5:9] = color
+            data[:, 9:13] = (0.0, 0.0, 1.0, 1.0)
+            self._draw_instances(em, world, data, billboard=True, texture=em.texture, additive=em.additive)
+        ctx.depth_mask = True
+        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+
+    def _draw_instances(self, owner: Any, world: np.ndarray, data: np.ndarray, *, billboard: bool,
+                        texture: Texture | None, additive: bool) -> None:
+        import moderngl
+
+        ctx = self.ctx
+        prog = self.billboard_program
+        entry = self._instances.get(owner)
+        need = data.nbytes
+        if entry is None or entry[2] < need:
+            if entry is not None:
+                entry[1].release()
+                entry[0].release()
+            capacity = max(need, 1024) * 2
+            buf = ctx.buffer(reserve=capacity, dynamic=True)
+            vao = ctx.vertex_array(prog, [
+                (self._corners, "2f", "in_corner"),
+                (buf, "3f 2f 4f 4f/i", "in_center", "in_size", "in_color", "in_uv_rect"),
+            ])
+            entry = self._instances[owner] = (buf, vao, capacity)
+        buf, vao, _ = entry
+        buf.write(data.tobytes())  # one upload per emitter per frame
+        prog["u_model"].write(transforms.gl_bytes(world))
+        prog["u_billboard"].value = bool(billboard)
+        prog["u_additive"].value = bool(additive)
+        prog["u_use_texture"].value = texture is not None
+        if texture is not None:
+            self._texture(texture).use(2)
+        ctx.blend_func = (moderngl.ONE, moderngl.ONE) if additive else (moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+        vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=len(data))
 
     def _draw(self, node: Any, world: np.ndarray) -> None:
         import moderngl
@@ -263,6 +343,11 @@ class SceneRenderer:
             self._shadow_fbo_obj = None
         self._catcher_vao.release()
         self._catcher_vbo.release()
+        for buf, vao, _ in list(self._instances.values()):
+            vao.release()
+            buf.release()
+        self._instances.clear()
+        self._corners.release()
         for tex in list(self._depth.values()) + list(self._textures.values()):
             tex.release()
         self._depth.clear()

@@ -5,6 +5,7 @@ from .light import AmbientLight, DirectionalLight
 from .mesh import Geometry, Material, Mesh, Texture
 from .meshfile import load_mesh
 from .node import Node
+from .particles import ParticleEmitter, Sprite
 from .scene import FrameCallback, Scene
 from .shadow import ShadowCatcher
 
@@ -16,9 +17,11 @@ __all__ = [
     "Material",
     "Mesh",
     "Node",
+    "ParticleEmitter",
     "PerspectiveCamera",
     "Scene",
     "ShadowCatcher",
+    "Sprite",
     "Texture",
     "load_mesh",
 ]

@@ -13,6 +13,7 @@ from ..errors import SceneError
 
 if TYPE_CHECKING:
     from .mesh import Mesh
+    from .particles import ParticleEmitter, Sprite
 
 __all__ = ["Node"]
 
@@ -33,7 +34,10 @@ class Node:
 
     Args:
         name: optional name for :meth:`Scene.find`.
-        mesh: what to draw at this node, or ``None`` for a pure transform (a group).
+        mesh: a mesh to draw at this node.
+        sprite: a :class:`~hybridscene.Sprite` to draw at this node.
+        particles: a :class:`~hybridscene.ParticleEmitter` emitting from this node.
+        (None of them: a pure transform, a group.)
         position: ``(3,)`` metres, in the parent's frame.
         rotation: unit quaternion ``(x, y, z, w)``; see :func:`hybridscene.quat_from_euler`.
         scale: a number or ``(3,)`` per-axis factors.
@@ -45,6 +49,8 @@ class Node:
         name: str | None = None,
         *,
         mesh: Mesh | None = None,
+        sprite: Sprite | None = None,
+        particles: ParticleEmitter | None = None,
         position: Any = (0.0, 0.0, 0.0),
         rotation: Any = None,
         scale: Any = 1.0,
@@ -52,6 +58,8 @@ class Node:
     ) -> None:
         self.name = name
         self.mesh = mesh
+        self.sprite = sprite
+        self.particles = particles
         self.position = position
         self.rotation = transforms.quat_identity() if rotation is None else rotation
         self.scale = scale

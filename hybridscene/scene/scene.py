@@ -16,6 +16,7 @@ from .camera import PerspectiveCamera
 from .light import AmbientLight, DirectionalLight
 from .mesh import Mesh
 from .node import Node
+from .particles import ParticleEmitter, Sprite
 from .shadow import ShadowCatcher
 
 __all__ = ["FrameCallback", "Scene"]
@@ -101,6 +102,11 @@ class Scene:
         self.plate = plate
 
     @property
+    def time(self) -> float:
+        """The scene time of the last :meth:`update`, in seconds."""
+        return self._time
+
+    @property
     def waiting_for_plate(self) -> bool:
         """True while a plate future given to :meth:`set_plate` has not arrived."""
         return bool(self._pending)
@@ -129,19 +135,24 @@ class Scene:
         return prev, max(0.0, w)
 
     # -- building ------------------------------------------------------------------------------
-    def add(self, item: Node | Mesh, *, parent: Node | None = None, **node_kwargs: Any) -> Node:
-        """Add a node, or wrap a mesh in a new node (``node_kwargs`` go to :class:`Node`).
+    def add(self, item: Node | Mesh | Sprite | ParticleEmitter, *, parent: Node | None = None, **node_kwargs: Any) -> Node:
+        """Add a node, or wrap a mesh, sprite or particle emitter in a new node (``node_kwargs``
+        go to :class:`Node`).
 
         Returns the node, to animate it: ``cube = scene.add(Mesh.cube(), position=(0, 1, -5))``.
         """
         if isinstance(item, Mesh):
             node = Node(mesh=item, **node_kwargs)
+        elif isinstance(item, Sprite):
+            node = Node(sprite=item, **node_kwargs)
+        elif isinstance(item, ParticleEmitter):
+            node = Node(particles=item, **node_kwargs)
         elif isinstance(item, Node):
             if node_kwargs:
                 raise SceneError("node keywords (position=, ...) only apply when adding a Mesh")
             node = item
         else:
-            raise SceneError(f"Scene.add takes a Node or a Mesh, got {type(item).__name__}")
+            raise SceneError(f"Scene.add takes a Node, Mesh, Sprite or ParticleEmitter, got {type(item).__name__}")
         (parent or self.root).add(node)
         return node
 
@@ -193,19 +204,22 @@ class Scene:
         for cb in self._callbacks:
             cb(t)
 
-    def drawables(self) -> Iterator[tuple[Node, np.ndarray]]:
-        """Visible mesh nodes with their ``(4, 4)`` world matrices (hidden subtrees skipped)."""
+    def visible_nodes(self) -> Iterator[tuple[Node, np.ndarray]]:
+        """Every visible node with its ``(4, 4)`` world matrix (hidden subtrees skipped)."""
 
         def visit(node: Node, parent_world: np.ndarray) -> Iterator[tuple[Node, np.ndarray]]:
             if not node.visible:
                 return
             world = parent_world @ node.local_matrix()
-            if node.mesh is not None:
-                yield node, world
+            yield node, world
             for child in node.children:
                 yield from visit(child, world)
 
         yield from visit(self.root, np.eye(4, dtype=np.float32))
+
+    def drawables(self) -> Iterator[tuple[Node, np.ndarray]]:
+        """Visible mesh nodes with their world matrices."""
+        return ((n, w) for n, w in self.visible_nodes() if n.mesh is not None)
 
     def __repr__(self) -> str:
         n = sum(1 for _ in self.root.walk()) - 1

@@ -1,0 +1,70 @@
+#version 330 core
+// Instanced quads for particles and sprites: facing the camera, or fixed in the node's XY plane.
+// Output: linear light, premultiplied alpha; additive emitters output alpha 0 (pure added light).
+#include "include/colour.glsl"
+
+#if defined VERTEX_SHADER
+
+in vec2 in_corner;      // per vertex: (-0.5, -0.5) .. (0.5, 0.5)
+in vec3 in_center;      // per instance: position in the node's frame
+in vec2 in_size;        // per instance: width, height in metres
+in vec4 in_color;       // per instance: linear RGB, straight alpha
+in vec4 in_uv_rect;     // per instance: (u0, v0, du, dv), v from the image's top
+
+uniform mat4 u_model;   // world-from-local of the node
+uniform mat4 u_view;
+uniform mat4 u_proj;
+uniform bool u_billboard;
+
+out vec2 v_corner;
+out vec2 v_uv;
+out vec4 v_color;
+out float v_view_depth;
+
+void main() {
+    vec4 view_pos;
+    if (u_billboard) {
+        view_pos = u_view * (u_model * vec4(in_center, 1.0));
+        view_pos.xy += in_corner * in_size;
+    } else {
+        view_pos = u_view * (u_model * vec4(in_center + vec3(in_corner * in_size, 0.0), 1.0));
+    }
+    v_corner = in_corner;
+    v_uv = in_uv_rect.xy + vec2(in_corner.x + 0.5, 0.5 - in_corner.y) * in_uv_rect.zw;
+    v_color = in_color;
+    v_view_depth = -view_pos.z;
+    gl_Position = u_proj * view_pos;
+}
+
+#elif defined FRAGMENT_SHADER
+
+#include "include/occlusion.glsl"
+
+in vec2 v_corner;
+in vec2 v_uv;
+in vec4 v_color;
+in float v_view_depth;
+
+uniform bool u_use_texture;
+uniform sampler2D u_texture;    // sRGB texture, row 0 = image top
+uniform bool u_additive;
+
+out vec4 f_color;
+
+void main() {
+    if (occluded_by_plate(v_view_depth)) discard;
+    vec3 rgb = v_color.rgb;
+    float alpha = v_color.a;
+    if (u_use_texture) {
+        vec4 t = texture(u_texture, v_uv);
+        rgb *= t.rgb;
+        alpha *= t.a;
+    } else {
+        float r = length(v_corner) * 2.0;  // a soft round dot
+        alpha *= 1.0 - smoothstep(0.5, 1.0, r);
+    }
+    if (alpha <= 0.001) discard;
+    f_color = vec4(rgb * alpha, u_additive ? 0.0 : alpha);
+}
+
+#endif
