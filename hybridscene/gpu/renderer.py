@@ -157,7 +157,8 @@ class SceneRenderer:
                 pos, size, color = pos[order], size[order], color[order]
             data = np.empty((len(pos), 13), np.float32)
             data[:, 0:3] = pos
-            data[:, 3] = data[:, 4] = size
+            data[:, 3] = size
+            data[:, 4] = size * em.aspect
             data[:, 5:9] = color
             data[:, 9:13] = (0.0, 0.0, 1.0, 1.0)
             self._draw_instances(em, world, data, billboard=True, texture=em.texture, additive=em.additive)

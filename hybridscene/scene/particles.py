@@ -87,7 +87,8 @@ class ParticleEmitter:
         speed_jitter: relative random variation of the initial speed (0.2 = ±20 %).
         gravity: acceleration ``(x, y, z)`` in m/s² (default: Earth's, down).
         drag: linear drag coefficient per second (velocity decays as ``exp(-drag * t)``).
-        size: quad size in metres over life: a number or ``(start, end)``.
+        size: quad width in metres over life: a number or ``(start, end)``.
+        aspect: quad height / width (rain streaks: 10 or more); quads stay upright on screen.
         color: over life, one colour or ``(start, end)``; a colour is ``"#rrggbb"``,
             ``(r, g, b)``, ``(r, g, b, a)`` or ``(colour, alpha)``; blended in linear light.
         emit_box: half-extents ``(x, y, z)`` of a box particles are born in (default a point).
@@ -109,6 +110,7 @@ class ParticleEmitter:
         gravity: Any = (0.0, -9.81, 0.0),
         drag: float = 0.0,
         size: Any = 0.1,
+        aspect: float = 1.0,
         color: Any = ("#ffffff", "#ffffff"),
         emit_box: Any = (0.0, 0.0, 0.0),
         texture: Any = None,
@@ -135,6 +137,7 @@ class ParticleEmitter:
         if self.drag < 0:
             raise SceneError(f"particle drag must be >= 0, got {drag!r}")
         self.size = _pair(size, "particle size", positive=True)
+        self.aspect = check_finite(aspect, "particle aspect", positive=True)
         colors = [color, color] if _is_one_color(color) else list(color)
         if len(colors) != 2:
             raise SceneError(f"particle color must be a colour or (start, end), got {color!r}")
