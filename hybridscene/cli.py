@@ -141,10 +141,12 @@ def demo(
 @click.option("--seed", type=int, default=None, help="Passed to build_scene(seed=...) if it takes one.")
 @click.option("--model", default=None, help="Paint the plate with this model: passed to build_scene(model=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
+@click.option("--layers", default=None, help="Also write per-frame layers for compositing into this folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
     scene_file: str, output: str | None, seconds: float | None, frames: int | None, fps: float | None,
-    size: tuple[int, int] | None, seed: int | None, model: str | None, prompt: str | None, quiet: bool,
+    size: tuple[int, int] | None, seed: int | None, model: str | None, prompt: str | None, layers: str | None,
+    quiet: bool,
 ) -> None:
     """Render a scene file (a .py defining build_scene()) to video, GIF, PNG or a PNG sequence."""
     import os
@@ -165,7 +167,8 @@ def render(
     fps = fps or loaded.fps or 30.0
     if frames is None and seconds is None:
         seconds = loaded.duration or 4.0
-    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps, size=size, progress=not quiet)
+    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps, size=size,
+                          progress=not quiet, layers=layers)
     click.echo(
         f"wrote {result.path}: {result.frames} frames, {result.size[0]}x{result.size[1]} at {result.fps:g} fps "
         f"in {result.seconds:.1f} s",

@@ -26,7 +26,7 @@ from .gpu.renderer import SceneRenderer
 from .gpu.targets import ForegroundTarget, OutputTarget
 from .scene import Scene
 
-__all__ = ["FrameRenderer", "Progress", "ProgressCallback", "RenderResult", "frames", "render"]
+__all__ = ["FrameLayers", "FrameRenderer", "Progress", "ProgressCallback", "RenderResult", "frames", "render"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,32 @@ class RenderResult:
         return self.frames / self.fps
 
 
+@dataclasses.dataclass(frozen=True)
+class FrameLayers:
+    """One frame split for a compositor (Nuke, OpenImageIO, ...); arrays top row first.
+
+    ``composite == foreground over (plate x shadow)`` in linear light, with the foreground
+    premultiplied (PNG stores it straight; linearise, then premultiply).
+    """
+
+    composite: np.ndarray
+    """``(H, W, 3) uint8`` sRGB: the final frame."""
+    plate: np.ndarray
+    """``(H, W, 3) uint8`` sRGB: the plate as fitted to the frame, before shadows."""
+    plate_depth: np.ndarray | None
+    """``(H, W) float32`` metres (``inf`` sky), the plate's depth fitted like the plate."""
+    foreground: np.ndarray
+    """``(H, W, 4) uint8`` sRGB, straight alpha, already hidden where the plate is nearer."""
+    depth: np.ndarray
+    """``(H, W) float32`` metres along the view axis to the nearest foreground surface; ``inf`` where empty."""
+    ids: np.ndarray
+    """``(H, W) uint16`` object id of that surface; 0 = none (see ``names``)."""
+    shadow: np.ndarray | None
+    """``(H, W) uint8`` linear multiplier of the plate, 255 = unshadowed; ``None`` without shadows."""
+    names: dict[int, str]
+    """Object id → node name."""
+
+
 class FrameRenderer:
     """Renders frames of a scene at one size on a context you own.
 
@@ -90,6 +116,8 @@ class FrameRenderer:
         self.compositor = Compositor(ctx)
         self.foreground = ForegroundTarget(ctx, self.size, samples=samples)
         self.output = OutputTarget(ctx, self.size)
+        self._empty: Any = None
+        self._aux: Any = None
 
     @property
     def samples(self) -> int:
@@ -111,8 +139,60 @@ class FrameRenderer:
         self.render_to(scene, self.output.fbo, t=t, top_down=True)
         return self.output.read()
 
+    def render_layers(self, scene: Scene, t: float | None = None) -> FrameLayers:
+        """Render a frame and its layers (see :class:`FrameLayers`)."""
+        from .colors import linear_to_srgb
+        from .gpu.textures import cover_rect
+
+        composite = self.render_frame(scene, t)
+        w, h = self.size
+        fg = self.foreground
+        # The plate alone: the compositor with an empty foreground and no shadow.
+        if self._empty is None:
+            self._empty = self.ctx.texture(self.size, 4, dtype="f2")
+            self._empty.write(np.zeros((h, w, 4), np.float16).tobytes())
+        previous, weight = scene.plate_blend()
+        self.compositor.compose(scene.plate, self._empty, self.output.fbo, top_down=True,
+                                background=scene.background, previous=previous, weight=weight)
+        plate_img = self.output.read().copy()
+        # Foreground: premultiplied linear float -> straight sRGB 8-bit.
+        prem = fg.read_premultiplied()
+        alpha = prem[..., 3:4]
+        straight = np.divide(prem[..., :3], alpha, out=np.zeros_like(prem[..., :3]), where=alpha > 1e-6)
+        fg_rgba = np.empty((h, w, 4), np.uint8)
+        fg_rgba[..., :3] = np.round(linear_to_srgb(np.clip(straight, 0, 1)) * 255)
+        fg_rgba[..., 3] = np.round(np.clip(alpha[..., 0], 0, 1) * 255)
+        shadow = None
+        if fg.has_shadow:
+            amount = np.frombuffer(fg.shadow.read(alignment=1), np.uint8).reshape(h, w)[::-1]
+            shadow = (255 - amount).astype(np.uint8)
+        # Depth and ids: a second, single-sample pass of the same scene.
+        drawn = [n for n, _ in scene.visible_nodes() if n.mesh is not None or n.sprite is not None or n.particles is not None]
+        ids = {id(n): i + 1 for i, n in enumerate(drawn)}
+        names = {i + 1: (n.name or f"node-{i + 1}") for i, n in enumerate(drawn)}
+        if self._aux is None:
+            tex = self.ctx.texture(self.size, 4, dtype="f4")
+            self._aux = (tex, self.ctx.framebuffer([tex], self.ctx.depth_renderbuffer(self.size)))
+        self.scene_renderer.render_aux(scene, self._aux[1], ids)
+        aux = np.frombuffer(self._aux[0].read(), np.float32).reshape(h, w, 4)[::-1]
+        ids_img = np.round(aux[..., 1]).astype(np.uint16)
+        depth = np.where(ids_img > 0, aux[..., 0], np.inf).astype(np.float32)
+        plate_depth = None
+        if scene.plate is not None and scene.plate.depth is not None:
+            sx, sy, ox, oy = cover_rect(scene.plate.size, self.size)
+            pw, ph = scene.plate.size
+            cols = np.clip(((np.arange(w) + 0.5) / w * sx + ox) * pw, 0, pw - 1).astype(int)
+            rows = np.clip(((np.arange(h) + 0.5) / h * sy + oy) * ph, 0, ph - 1).astype(int)
+            plate_depth = scene.plate.depth[np.ix_(rows, cols)].astype(np.float32)
+        return FrameLayers(composite.copy(), plate_img, plate_depth, fg_rgba, depth, ids_img, shadow, names)
+
     def release(self) -> None:
         """Free every GPU resource this renderer made (not the context)."""
+        if self._empty is not None:
+            self._empty.release()
+        if self._aux is not None:
+            self._aux[1].release()
+            self._aux[0].release()
         self.output.release()
         self.foreground.release()
         self.compositor.release()
@@ -185,6 +265,7 @@ def render(
     progress: bool | ProgressCallback = False,
     ctx: Any = None,
     samples: int | None = None,
+    layers: str | os.PathLike[str] | None = None,
     **sink_options: Any,
 ) -> RenderResult:
     """Render a scene into a video, GIF, PNG sequence or still image.
@@ -199,6 +280,7 @@ def render(
             rounded down to even numbers with a warning.
         progress: ``True`` for a progress bar on stderr, or a callback receiving
             :class:`Progress` after each frame (return ``False`` to cancel).
+        layers: a folder for per-frame layers (see :class:`hybridscene.sinks.LayerSink`).
         sink_options: passed to the sink, e.g. ``crf=18, preset="medium"`` for video.
 
     Returns:
@@ -233,6 +315,10 @@ def render(
     t0 = time.perf_counter()
     try:
         sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
+        if layers is not None:
+            from .sinks.layers import LayerSink
+
+            layer_sink = LayerSink(layers, size=size, fps=clock.fps)
         try:
             if progress is True:
                 from tqdm.auto import tqdm
@@ -242,7 +328,12 @@ def render(
             with FrameRenderer(ctx, size, samples=samples) as renderer:
                 # 4. Render, write, report.
                 for i, t in enumerate(clock.times(count)):
-                    sink.write(renderer.render_frame(scene, t))
+                    if layers is None:
+                        sink.write(renderer.render_frame(scene, t))
+                    else:
+                        frame_layers = renderer.render_layers(scene, t)
+                        sink.write(frame_layers.composite)
+                        layer_sink.write_layers(frame_layers)
                     if bar is not None:
                         bar.update(1)
                     elif callable(progress):
@@ -251,8 +342,12 @@ def render(
                             raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
             # 5. Publish.
             sink.close()
+            if layers is not None:
+                layer_sink.close()
         except BaseException:
             sink.abort()
+            if layers is not None:
+                layer_sink.abort()
             raise
         finally:
             if bar is not None:

@@ -48,6 +48,7 @@ in float v_view_depth;
 uniform bool u_use_texture;
 uniform sampler2D u_texture;    // sRGB texture, row 0 = image top
 uniform bool u_additive;
+uniform float u_object_id;      // for the AUX_OUTPUT variant (layers)
 
 out vec4 f_color;
 
@@ -64,6 +65,11 @@ void main() {
         alpha *= 1.0 - smoothstep(0.5, 1.0, r);
     }
     if (alpha <= 0.001) discard;
+#if defined AUX_OUTPUT
+    f_color = vec4(v_view_depth, u_object_id, 0.0, 1.0);
+    return;
+#endif
+    rgb = min(rgb, vec3(1.0));
     f_color = vec4(rgb * alpha, u_additive ? 0.0 : alpha);
 }
 

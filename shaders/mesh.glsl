@@ -57,11 +57,19 @@ uniform vec3 u_sun_color;       // sRGB-encoded
 uniform float u_sun_intensity;
 uniform vec3 u_ambient_color;   // sRGB-encoded
 uniform float u_ambient_intensity;
+uniform float u_object_id;      // for the AUX_OUTPUT variant (layers)
 
 out vec4 f_color;
 
 void main() {
     if (occluded_by_plate(v_view_depth)) discard;
+#if defined AUX_OUTPUT
+    // Layers: view depth and object id of the nearest surface with any coverage.
+    float cover = u_opacity * (u_use_texture ? texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y)).a : 1.0);
+    if (cover <= 0.0) discard;
+    f_color = vec4(v_view_depth, u_object_id, 0.0, 1.0);
+    return;
+#endif
     vec3 albedo = srgb_to_linear(u_base_color);
     float alpha = u_opacity;
     if (u_use_texture) {
@@ -93,6 +101,9 @@ void main() {
         }
     }
     color += srgb_to_linear(u_emissive);
+    // Clamp before premultiplying: the composite then equals "foreground over plate" for the
+    // 8-bit straight-alpha foreground layer too (an over-bright edge pixel cannot leak).
+    color = min(color, vec3(1.0));
     f_color = vec4(color * alpha, alpha);
 }
 

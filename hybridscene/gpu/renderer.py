@@ -30,35 +30,39 @@ class SceneRenderer:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.program = load_program(ctx, "mesh")
-        self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
+        self.aux_program = load_program(ctx, "mesh", defines={"AUX_OUTPUT": 1})
+        self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, dict[int, Any]]] = weakref.WeakKeyDictionary()
         self._depth: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
         self._textures: weakref.WeakKeyDictionary[Texture, Any] = weakref.WeakKeyDictionary()
         self.billboard_program = load_program(ctx, "billboard")
+        self.billboard_aux_program = load_program(ctx, "billboard", defines={"AUX_OUTPUT": 1})
         self._corners = ctx.buffer(np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]], np.float32).tobytes())
-        self._instances: weakref.WeakKeyDictionary[Any, tuple[Any, Any, int]] = weakref.WeakKeyDictionary()
+        self._instances: weakref.WeakKeyDictionary[Any, tuple[Any, int, dict[int, Any]]] = weakref.WeakKeyDictionary()
         self.shadow_program = load_program(ctx, "shadow_depth")
         self.catcher_program = load_program(ctx, "shadow_catcher")
         self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
         self._catcher_vao = ctx.vertex_array(self.catcher_program, [(self._catcher_vbo, "3f", "in_position")])
-        self._shadow_vaos: dict[int, Any] = {}
         self._shadow_size = 0
         self._shadow_fbo_obj: Any = None
         self._shadow_depth: Any = None
 
-    def _vao(self, geometry: Geometry) -> Any:
+    def _buffers(self, geometry: Geometry) -> tuple[Any, Any, dict[int, Any]]:
         entry = self._geometry.get(geometry)
         if entry is None:
             vbo = self.ctx.buffer(geometry.interleaved().tobytes())
             ibo = self.ctx.buffer(geometry.indices.tobytes())
-            vao = self.ctx.vertex_array(
-                self.program,
-                [(vbo, Geometry.VERTEX_FORMAT, "in_position", "in_normal", "in_uv", "in_color")],
-                index_buffer=ibo,
-                index_element_size=4,
-            )
-            entry = (vao, vbo, ibo)
-            self._geometry[geometry] = entry
-        return entry[0]
+            entry = self._geometry[geometry] = (vbo, ibo, {})
+        return entry
+
+    def _vao(self, geometry: Geometry, program: Any = None) -> Any:
+        """The vertex array of ``geometry`` for ``program`` (the mesh program by default)."""
+        program = program or self.program
+        vbo, ibo, vaos = self._buffers(geometry)
+        vao = vaos.get(program.glo)
+        if vao is None:
+            layout = [_layout(program, vbo, Geometry.VERTEX_FORMAT, ("in_position", "in_normal", "in_uv", "in_color"))]
+            vao = vaos[program.glo] = self.ctx.vertex_array(program, layout, index_buffer=ibo, index_element_size=4)
+        return vao
 
     def render(self, scene: Scene, target: ForegroundTarget) -> None:
         """Draw the scene's foreground into ``target`` (cleared first) and resolve it.
@@ -89,53 +93,85 @@ class SceneRenderer:
         # Premultiplied "over": (ONE, ONE_MINUS_SRC_ALPHA). Not moderngl.PREMULTIPLIED_ALPHA,
         # which is (SRC_ALPHA, ONE).
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-        prog = self.program
-        self._bind_occlusion(prog, scene, target, scene.occlusion)
-        prog["u_view"].write(transforms.gl_bytes(view))
-        prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
-        prog["u_camera_position"].value = tuple(float(v) for v in cam.position)
-        prog["u_sun_direction"].value = tuple(float(v) for v in scene.sun.direction)
-        prog["u_sun_color"].value = scene.sun.rgb["color"]
-        prog["u_sun_intensity"].value = float(scene.sun.intensity)
-        prog["u_ambient_color"].value = scene.ambient.rgb["color"]
-        prog["u_ambient_intensity"].value = float(scene.ambient.intensity)
-        prog["u_texture"].value = 2
-        opaque = [d for d in drawables if not d[0].mesh.material.transparent]
-        clear = [d for d in drawables if d[0].mesh.material.transparent]
-        clear.sort(key=lambda d: float((view @ d[1][:, 3])[2]))  # most negative view z = farthest first
-        ctx.enable(moderngl.CULL_FACE)
-        for node, world in opaque:
-            self._draw(node, world)
-        if clear:
-            ctx.depth_mask = False
-            ctx.disable(moderngl.CULL_FACE)  # see the back of a glass object through its front
-            for node, world in clear:
-                self._draw(node, world)
-            ctx.depth_mask = True
+        self._draw_meshes(self.program, scene, drawables, view, view_proj, target.size, depth_writes_clear=False)
 
         # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
         billboards = [(n, w) for n, w in scene.visible_nodes() if n.sprite is not None or n.particles is not None]
         if billboards:
-            self._draw_billboards(scene, billboards, view, proj, target)
+            self._draw_billboards(self.billboard_program, scene, billboards, view, proj, target.size)
 
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         target.write(target.ALL)
         target.resolve()
 
-    def _draw_billboards(
-        self, scene: Scene, nodes: list[tuple[Any, np.ndarray]], view: np.ndarray, proj: np.ndarray,
-        target: ForegroundTarget,
+    def render_aux(self, scene: Scene, fbo: Any, ids: dict[int, int]) -> None:
+        """Render view depth (metres) and object ids into ``fbo``'s RGBA32F attachment: the
+        nearest surface with any coverage per pixel; cleared to 0 (no object). ``ids`` maps
+        ``id(node)`` to the id written."""
+        import moderngl
+
+        ctx = self.ctx
+        w, h = fbo.size
+        fbo.use()
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        ctx.viewport = (0, 0, w, h)
+        ctx.disable(moderngl.BLEND)
+        ctx.enable(moderngl.DEPTH_TEST)
+        cam = scene.camera
+        proj = cam.projection_matrix(w / h)
+        view = cam.view_matrix()
+        drawables = [(n, m) for n, m in scene.drawables() if n.mesh.material.opacity > 0.0]
+        self._draw_meshes(self.aux_program, scene, drawables, view, proj @ view, (w, h), depth_writes_clear=True, ids=ids)
+        billboards = [(n, m) for n, m in scene.visible_nodes() if n.sprite is not None or n.particles is not None]
+        if billboards:
+            self._draw_billboards(self.billboard_aux_program, scene, billboards, view, proj, (w, h), ids=ids)
+        ctx.depth_mask = True
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+
+    def _draw_meshes(
+        self, prog: Any, scene: Scene, drawables: list[tuple[Any, np.ndarray]], view: np.ndarray,
+        view_proj: np.ndarray, size: tuple[int, int], *, depth_writes_clear: bool, ids: dict[int, int] | None = None,
     ) -> None:
         import moderngl
 
         ctx = self.ctx
-        prog = self.billboard_program
-        self._bind_occlusion(prog, scene, target, scene.occlusion)
-        prog["u_view"].write(transforms.gl_bytes(view))
-        prog["u_proj"].write(transforms.gl_bytes(proj))
-        prog["u_texture"].value = 2
+        cam = scene.camera
+        self._bind_occlusion(prog, scene, size, scene.occlusion)
+        _write(prog, "u_view", transforms.gl_bytes(view))
+        _write(prog, "u_view_proj", transforms.gl_bytes(view_proj))
+        _set(prog, "u_camera_position", tuple(float(v) for v in cam.position))
+        _set(prog, "u_sun_direction", tuple(float(v) for v in scene.sun.direction))
+        _set(prog, "u_sun_color", scene.sun.rgb["color"])
+        _set(prog, "u_sun_intensity", float(scene.sun.intensity))
+        _set(prog, "u_ambient_color", scene.ambient.rgb["color"])
+        _set(prog, "u_ambient_intensity", float(scene.ambient.intensity))
+        _set(prog, "u_texture", 2)
+        opaque = [d for d in drawables if not d[0].mesh.material.transparent]
+        clear = [d for d in drawables if d[0].mesh.material.transparent]
+        clear.sort(key=lambda d: float((view @ d[1][:, 3])[2]))  # most negative view z = farthest first
+        ctx.enable(moderngl.CULL_FACE)
+        for node, world in opaque:
+            self._draw(prog, node, world, ids)
+        if clear:
+            ctx.depth_mask = depth_writes_clear
+            ctx.disable(moderngl.CULL_FACE)  # see the back of a glass object through its front
+            for node, world in clear:
+                self._draw(prog, node, world, ids)
+            ctx.depth_mask = True
+
+    def _draw_billboards(
+        self, prog: Any, scene: Scene, nodes: list[tuple[Any, np.ndarray]], view: np.ndarray, proj: np.ndarray,
+        size: tuple[int, int], ids: dict[int, int] | None = None,
+    ) -> None:
+        import moderngl
+
+        ctx = self.ctx
+        self._bind_occlusion(prog, scene, size, scene.occlusion)
+        _write(prog, "u_view", transforms.gl_bytes(view))
+        _write(prog, "u_proj", transforms.gl_bytes(proj))
+        _set(prog, "u_texture", 2)
         ctx.disable(moderngl.CULL_FACE)
-        ctx.depth_mask = False
+        ctx.depth_mask = ids is not None  # the aux pass keeps the nearest quad's depth and id
         t = scene.time
         # Sprites back to front, then each emitter (its particles sorted back to front).
         sprites = sorted((d for d in nodes if d[0].sprite is not None), key=lambda d: float((view @ d[1][:, 3])[2]))
@@ -143,7 +179,8 @@ class SceneRenderer:
             sp = node.sprite
             data = np.array([[0.0, 0.0, 0.0, *sp.size, *sp.color[:3], sp.color[3] * sp.opacity, *sp.uv_rect(t)]],
                             np.float32)
-            self._draw_instances(node.sprite, world, data, billboard=sp.billboard, texture=sp.texture, additive=False)
+            self._draw_instances(prog, node.sprite, world, data, billboard=sp.billboard, texture=sp.texture,
+                                 additive=False, object_id=ids.get(id(node), 0) if ids else 0)
         for node, world in nodes:
             em = node.particles
             if em is None:
@@ -161,59 +198,63 @@ class SceneRenderer:
             data[:, 4] = size * em.aspect
             data[:, 5:9] = color
             data[:, 9:13] = (0.0, 0.0, 1.0, 1.0)
-            self._draw_instances(em, world, data, billboard=True, texture=em.texture, additive=em.additive)
+            self._draw_instances(prog, em, world, data, billboard=True, texture=em.texture, additive=em.additive,
+                                 object_id=ids.get(id(node), 0) if ids else 0)
         ctx.depth_mask = True
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
 
-    def _draw_instances(self, owner: Any, world: np.ndarray, data: np.ndarray, *, billboard: bool,
-                        texture: Texture | None, additive: bool) -> None:
+    def _draw_instances(self, prog: Any, owner: Any, world: np.ndarray, data: np.ndarray, *, billboard: bool,
+                        texture: Texture | None, additive: bool, object_id: int = 0) -> None:
         import moderngl
 
         ctx = self.ctx
-        prog = self.billboard_program
         entry = self._instances.get(owner)
         need = data.nbytes
-        if entry is None or entry[2] < need:
+        if entry is None or entry[1] < need:
             if entry is not None:
-                entry[1].release()
+                for vao in entry[2].values():
+                    vao.release()
                 entry[0].release()
             capacity = max(need, 1024) * 2
-            buf = ctx.buffer(reserve=capacity, dynamic=True)
-            vao = ctx.vertex_array(prog, [
+            entry = self._instances[owner] = (ctx.buffer(reserve=capacity, dynamic=True), capacity, {})
+        buf, _, vaos = entry
+        vao = vaos.get(prog.glo)
+        if vao is None:
+            vao = vaos[prog.glo] = ctx.vertex_array(prog, [
                 (self._corners, "2f", "in_corner"),
-                (buf, "3f 2f 4f 4f/i", "in_center", "in_size", "in_color", "in_uv_rect"),
+                _layout(prog, buf, "3f 2f 4f 4f/i", ("in_center", "in_size", "in_color", "in_uv_rect")),
             ])
-            entry = self._instances[owner] = (buf, vao, capacity)
-        buf, vao, _ = entry
         buf.write(data.tobytes())  # one upload per emitter per frame
-        prog["u_model"].write(transforms.gl_bytes(world))
-        prog["u_billboard"].value = bool(billboard)
-        prog["u_additive"].value = bool(additive)
-        prog["u_use_texture"].value = texture is not None
+        _set(prog, "u_object_id", float(object_id))
+        _write(prog, "u_model", transforms.gl_bytes(world))
+        _set(prog, "u_billboard", bool(billboard))
+        _set(prog, "u_additive", bool(additive))
+        _set(prog, "u_use_texture", texture is not None)
         if texture is not None:
             self._texture(texture).use(2)
         ctx.blend_func = (moderngl.ONE, moderngl.ONE) if additive else (moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
         vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=len(data))
 
-    def _draw(self, node: Any, world: np.ndarray) -> None:
+    def _draw(self, prog: Any, node: Any, world: np.ndarray, ids: dict[int, int] | None = None) -> None:
         import moderngl
 
-        prog = self.program
         mat = node.mesh.material
         geometry = node.mesh.geometry
-        prog["u_model"].write(transforms.gl_bytes(world))
-        prog["u_normal_matrix"].write(transforms.gl_bytes(transforms.normal_matrix(world)))
-        prog["u_base_color"].value = mat.color_rgb
-        prog["u_emissive"].value = mat.emissive_rgb
-        prog["u_opacity"].value = float(mat.opacity)
-        prog["u_shading"].value = _SHADING_CODE[mat.shading]
-        prog["u_specular"].value = float(mat.specular)
-        prog["u_shininess"].value = float(mat.shininess)
-        prog["u_use_vertex_color"].value = bool(mat.vertex_colors and geometry.has_colors)
-        prog["u_use_texture"].value = mat.texture is not None
+        _write(prog, "u_model", transforms.gl_bytes(world))
+        _write(prog, "u_normal_matrix", transforms.gl_bytes(transforms.normal_matrix(world)))
+        _set(prog, "u_base_color", mat.color_rgb)
+        _set(prog, "u_emissive", mat.emissive_rgb)
+        _set(prog, "u_opacity", float(mat.opacity))
+        _set(prog, "u_shading", _SHADING_CODE[mat.shading])
+        _set(prog, "u_specular", float(mat.specular))
+        _set(prog, "u_shininess", float(mat.shininess))
+        _set(prog, "u_use_vertex_color", bool(mat.vertex_colors and geometry.has_colors))
+        _set(prog, "u_use_texture", mat.texture is not None)
         if mat.texture is not None:
             self._texture(mat.texture).use(2)
-        self._vao(geometry).render(moderngl.TRIANGLES)
+        if ids is not None:
+            _set(prog, "u_object_id", float(ids.get(id(node), 0)))
+        self._vao(geometry, prog).render(moderngl.TRIANGLES)
 
     def _texture(self, texture: Texture) -> Any:
         tex = self._textures.get(texture)
@@ -229,15 +270,15 @@ class SceneRenderer:
             tex = self._depth[plate] = upload_depth(self.ctx, plate.depth)
         return tex
 
-    def _bind_occlusion(self, prog: Any, scene: Scene, target: ForegroundTarget, enabled: bool) -> None:
+    def _bind_occlusion(self, prog: Any, scene: Scene, size: tuple[int, int], enabled: bool) -> None:
         """Set ``include/occlusion.glsl``'s uniforms; the plate's depth goes on texture unit 1."""
         plate = scene.plate
         on = enabled and plate is not None and plate.depth is not None
         if on:
             assert plate is not None
             self._plate_depth_texture(plate).use(1)
-            prog["u_plate_rect"].value = cover_rect(plate.size, target.size)
-            prog["u_target_size"].value = (float(target.size[0]), float(target.size[1]))
+            prog["u_plate_rect"].value = cover_rect(plate.size, size)
+            prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1
         prog["u_occlusion"].value = on
 
@@ -277,7 +318,7 @@ class SceneRenderer:
         sprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
         for node, world in drawables:
             sprog["u_model"].write(transforms.gl_bytes(world))
-            self._shadow_vao(node.mesh.geometry).render(moderngl.TRIANGLES)
+            self._vao(node.mesh.geometry, self.shadow_program).render(moderngl.TRIANGLES)
 
         # c. The catcher: a square on the plane around the shadow of the meshes' bounding sphere
         #    (an ellipse stretched by the sun's slant), plus the penumbra.
@@ -296,7 +337,7 @@ class SceneRenderer:
         cprog = self.catcher_program
         self._shadow_depth.use(0)
         cprog["u_shadow_map"].value = 0
-        self._bind_occlusion(cprog, scene, target, True)  # the plate always hides its own ground
+        self._bind_occlusion(cprog, scene, target.size, True)  # the plate always hides its own ground
         cprog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         cprog["u_view"].write(transforms.gl_bytes(view))
         cprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
@@ -322,30 +363,16 @@ class SceneRenderer:
             self._shadow_size = size
         return self._shadow_fbo_obj
 
-    def _shadow_vao(self, geometry: Geometry) -> Any:
-        self._vao(geometry)  # makes the buffers
-        vao, vbo, ibo = self._geometry[geometry]
-        key = id(vbo)
-        svao = self._shadow_vaos.get(key)
-        if svao is None:
-            svao = self.ctx.vertex_array(
-                self.shadow_program, [(vbo, "3f 36x", "in_position")], index_buffer=ibo, index_element_size=4
-            )
-            self._shadow_vaos[key] = svao
-        return svao
-
     def release(self) -> None:
-        for svao in self._shadow_vaos.values():
-            svao.release()
-        self._shadow_vaos.clear()
         if self._shadow_fbo_obj is not None:
             self._shadow_fbo_obj.release()
             self._shadow_depth.release()
             self._shadow_fbo_obj = None
         self._catcher_vao.release()
         self._catcher_vbo.release()
-        for buf, vao, _ in list(self._instances.values()):
-            vao.release()
+        for buf, _, vaos in list(self._instances.values()):
+            for vao in vaos.values():
+                vao.release()
             buf.release()
         self._instances.clear()
         self._corners.release()
@@ -353,12 +380,38 @@ class SceneRenderer:
             tex.release()
         self._depth.clear()
         self._textures.clear()
-        for vao, vbo, ibo in list(self._geometry.values()):
-            vao.release()
+        for vbo, ibo, vaos in list(self._geometry.values()):
+            for vao in vaos.values():
+                vao.release()
             vbo.release()
             ibo.release()
         self._geometry.clear()
 
+
+def _layout(prog: Any, buffer: Any, fmt: str, names: tuple[str, ...]) -> tuple[Any, ...]:
+    """A vertex-array entry for ``buffer`` whose attributes the program may have compiled out:
+    those become padding (``3f`` -> ``12x``) so one buffer layout serves every program."""
+    per_instance = fmt.endswith("/i")
+    parts = fmt.removesuffix("/i").split()
+    kept, out = [], []
+    for part, name in zip(parts, names):
+        if name in prog:
+            out.append(part)
+            kept.append(name)
+        else:
+            out.append(f"{int(part[:-1]) * 4}x")
+    return (buffer, " ".join(out) + ("/i" if per_instance else ""), *kept)
+
+
+def _set(prog: Any, name: str, value: Any) -> None:
+    """Set a uniform if the program has it (a variant may have compiled it out)."""
+    if name in prog:
+        prog[name].value = value
+
+
+def _write(prog: Any, name: str, data: bytes) -> None:
+    if name in prog:
+        prog[name].write(data)
 
 
 def _world_corners(geometry: Geometry, world: np.ndarray) -> np.ndarray:

@@ -13,12 +13,14 @@ from typing import Any
 from ..errors import UnsupportedOutputError
 from .base import FileSink, Sink, atomic_path
 from .images import GifSink, PngSequenceSink, StillSink
+from .layers import LayerSink
 from .video import VideoSink
 
 __all__ = [
     "SUPPORTED_OUTPUTS",
     "FileSink",
     "GifSink",
+    "LayerSink",
     "PngSequenceSink",
     "Sink",
     "StillSink",

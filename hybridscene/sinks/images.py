@@ -84,9 +84,6 @@ class StillSink(FileSink):
             raise SinkError(f"no frame was written to {str(self.path)!r}")
 
 
-_FRAME_FILE = re.compile(r"^\d{5}\.png$")
-
-
 class PngSequenceSink(FileSink):
     """Frames as ``DIR/00000.png, 00001.png, ...``.
 
@@ -102,12 +99,15 @@ class PngSequenceSink(FileSink):
         self.compress_level = compress_level
         self.tmp_path.mkdir()
 
+    frame_file = re.compile(r"^\d{5}\.png$")
+    """Names this sink writes: a folder holding only such files may be replaced."""
+
     def _check_target(self) -> None:
         if not self.path.exists():
             return
         if not self.path.is_dir():
             raise SinkError(f"{str(self.path)!r} is a file; a PNG sequence needs a folder")
-        others = sorted(p.name for p in self.path.iterdir() if not _FRAME_FILE.match(p.name))
+        others = sorted(p.name for p in self.path.iterdir() if not self.frame_file.match(p.name))
         if others:
             raise SinkError(
                 f"folder {str(self.path)!r} holds other files ({', '.join(others[:3])}); "
