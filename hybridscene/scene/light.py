@@ -44,9 +44,19 @@ class DirectionalLight(ColorFields):
 
     @classmethod
     def from_plate(cls, plate: Plate, **overrides: Any) -> DirectionalLight:
-        """The sun a plate was painted with, when its metadata says (procedural plates do)."""
+        """The sun a plate was painted with when its metadata says (procedural plates do);
+        otherwise estimated from its pixels (:func:`hybridscene.scene.estimate.estimate_light`).
+        Keywords override either."""
         meta = plate.meta
         kwargs: dict[str, Any] = {}
+        if "sun_direction" not in meta:
+            from .estimate import estimate_light
+
+            est = estimate_light(plate)
+            kwargs = {"direction": -np.asarray(est["sun_direction"], np.float32), "color": tuple(est["sun_color"]),
+                      "intensity": 1.0 + 2.0 * float(est["brightness"])}
+            kwargs.update(overrides)
+            return cls(**kwargs)
         if "sun_direction" in meta:
             kwargs["direction"] = -np.asarray(meta["sun_direction"], np.float32)
         if "sun_color" in meta:
@@ -74,12 +84,18 @@ class AmbientLight(ColorFields):
 
     @classmethod
     def from_plate(cls, plate: Plate, **overrides: Any) -> AmbientLight:
-        """Ambient light tinted by the plate's sky colour, when its metadata says."""
+        """Ambient light tinted by the plate's sky colour: from its metadata, or estimated from
+        its pixels. Keywords override."""
         kwargs: dict[str, Any] = {}
         if "sky_color" in plate.meta:
             lin = np.asarray(plate.meta["sky_color"], np.float64)
             srgb = linear_to_srgb(lin / max(float(lin.max()), 1e-6))
             kwargs["color"] = tuple(float(v) for v in np.clip(srgb, 0.0, 1.0))
+        else:
+            from .estimate import estimate_light
+
+            est = estimate_light(plate)
+            kwargs = {"color": tuple(est["sky_color"]), "intensity": 0.2 + 0.3 * float(est["brightness"])}
         kwargs.update(overrides)
         return cls(**kwargs)
 
