@@ -203,3 +203,19 @@ def test_pending_plate_future_keeps_the_placeholder_until_done(ctx):
         fut.f.set_result(type("R", (), {"plate": arrived})())
         assert r.render_frame(scene, 0.1)[5, 5].tolist() == [200, 10, 10]
     assert not scene.waiting_for_plate
+
+
+def test_orthographic_camera_keeps_sizes_regardless_of_distance(ctx):
+    scene = flat_scene()
+    scene.camera = hs.OrthographicCamera(height=4.0, position=(0, 0, 10), target=(0, 0, 0))
+    near = scene.add(hs.Mesh.cube(1.0, color=(1.0, 0.0, 0.0), shading="unlit"), position=(-1, 0, 5))
+    far = scene.add(hs.Mesh.cube(1.0, color=(0.0, 0.0, 1.0), shading="unlit"), position=(1, 0, -50))
+    frame = render(ctx, scene).astype(int)
+    red = (frame[..., 0] > 200) & (frame[..., 2] < 50)
+    blue = (frame[..., 2] > 200) & (frame[..., 0] < 50)
+    # 1 m of a 4 m high view at 120 px is 30 px: the same for both, whatever their distance.
+    assert abs(red.sum() - 900) < 80 and abs(blue.sum() - 900) < 80
+    assert np.nonzero(red)[1].mean() < 80 < np.nonzero(blue)[1].mean()
+    assert near is not far
+    with pytest.raises(hs.ConfigError, match="camera height must be a positive finite number"):
+        hs.OrthographicCamera(height=0)

@@ -11,6 +11,7 @@ import numpy as np
 from .. import transforms
 from ..plate import Plate
 from ..scene import Geometry, Scene
+from ..scene.camera import OrthographicCamera
 from ..scene.mesh import Texture
 from .programs import load_program
 from .targets import ForegroundTarget
@@ -273,7 +274,8 @@ class SceneRenderer:
     def _bind_occlusion(self, prog: Any, scene: Scene, size: tuple[int, int], enabled: bool) -> None:
         """Set ``include/occlusion.glsl``'s uniforms; the plate's depth goes on texture unit 1."""
         plate = scene.plate
-        on = enabled and plate is not None and plate.depth is not None
+        perspective = not isinstance(scene.camera, OrthographicCamera)  # plate depth is a perspective depth
+        on = enabled and perspective and plate is not None and plate.depth is not None
         if on:
             assert plate is not None
             self._plate_depth_texture(plate).use(1)

@@ -1,6 +1,6 @@
 """Scene description: plain data (no GL) that the GPU renderer draws."""
 
-from .camera import PerspectiveCamera
+from .camera import OrthographicCamera, PerspectiveCamera
 from .light import AmbientLight, DirectionalLight
 from .mesh import Geometry, Material, Mesh, Texture
 from .meshfile import load_mesh
@@ -17,6 +17,7 @@ __all__ = [
     "Material",
     "Mesh",
     "Node",
+    "OrthographicCamera",
     "ParticleEmitter",
     "PerspectiveCamera",
     "Scene",

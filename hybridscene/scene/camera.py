@@ -15,7 +15,7 @@ from .node import _vec3
 if TYPE_CHECKING:
     from ..plate import Plate
 
-__all__ = ["PerspectiveCamera"]
+__all__ = ["OrthographicCamera", "PerspectiveCamera"]
 
 
 class PerspectiveCamera:
@@ -113,3 +113,57 @@ class PerspectiveCamera:
             f"PerspectiveCamera(fov_y={self._fov_y}, position={self._position.tolist()}, "
             f"target={self._target.tolist()})"
         )
+
+
+class OrthographicCamera:
+    """A parallel-projection camera (technical views, 2D-style scenes, maps).
+
+    Args:
+        height: the height of the view in metres (the width follows the frame's aspect).
+        position, target, up: as for :class:`PerspectiveCamera`.
+        near, far: clip distances in metres.
+
+    A plate's depth belongs to the perspective camera it was painted with, so with an
+    orthographic camera the plate is a flat backdrop: no occlusion by its depth.
+    """
+
+    def __init__(
+        self,
+        *,
+        height: float = 10.0,
+        position: Any = (0.0, 5.0, 20.0),
+        target: Any = (0.0, 0.0, 0.0),
+        up: Any = (0.0, 1.0, 0.0),
+        near: float = 0.1,
+        far: float = 1000.0,
+    ) -> None:
+        self.height = check_finite(height, "camera height", positive=True)
+        self.position = _vec3(position, "camera position")
+        self.target = _vec3(target, "camera target")
+        self.up = _vec3(up, "camera up")
+        self.near = check_finite(near, "camera near", positive=True)
+        self.far = check_finite(far, "camera far", positive=True)
+        if self.far <= self.near:
+            raise SceneError(f"camera far ({far}) must be greater than near ({near})")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("position", "target"):
+            value = _vec3(value, f"camera {name}")
+        elif name == "height":
+            value = check_finite(value, "camera height", positive=True)
+        super().__setattr__(name, value)
+
+    def view_matrix(self) -> np.ndarray:
+        """``(4, 4) float32`` view-from-world."""
+        try:
+            return transforms.look_at(self.position, self.target, self.up)
+        except ValueError as exc:
+            raise SceneError(str(exc)) from None
+
+    def projection_matrix(self, aspect: float) -> np.ndarray:
+        """``(4, 4) float32`` clip-from-view for a target of ``aspect`` = width / height."""
+        h = self.height / 2.0
+        return transforms.orthographic(-h * aspect, h * aspect, -h, h, self.near, self.far)
+
+    def __repr__(self) -> str:
+        return f"OrthographicCamera(height={self.height}, position={self.position.tolist()}, target={self.target.tolist()})"

@@ -12,7 +12,7 @@ import numpy as np
 from ..colors import Color, parse_color
 from ..errors import SceneError
 from ..plate import Plate
-from .camera import PerspectiveCamera
+from .camera import OrthographicCamera, PerspectiveCamera
 from .light import AmbientLight, DirectionalLight
 from .mesh import Mesh
 from .node import Node
@@ -47,7 +47,7 @@ class Scene:
         self,
         plate: Plate | None = None,
         *,
-        camera: PerspectiveCamera | None = None,
+        camera: PerspectiveCamera | OrthographicCamera | None = None,
         sun: DirectionalLight | None = None,
         ambient: AmbientLight | None = None,
         background: Color = (0.0, 0.0, 0.0),
