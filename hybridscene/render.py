@@ -132,6 +132,7 @@ class FrameRenderer:
         self.compositor.compose(
             scene.plate, self.foreground.color, fbo, top_down=top_down, background=scene.background,
             previous=previous, weight=weight, shadow=self.foreground.shadow if self.foreground.has_shadow else None,
+            camera=scene.camera,
         )
 
     def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:
@@ -142,7 +143,7 @@ class FrameRenderer:
     def render_layers(self, scene: Scene, t: float | None = None) -> FrameLayers:
         """Render a frame and its layers (see :class:`FrameLayers`)."""
         from .colors import linear_to_srgb
-        from .gpu.textures import cover_rect
+        from .gpu.textures import plate_mapping
 
         composite = self.render_frame(scene, t)
         w, h = self.size
@@ -153,7 +154,7 @@ class FrameRenderer:
             self._empty.write(np.zeros((h, w, 4), np.float16).tobytes())
         previous, weight = scene.plate_blend()
         self.compositor.compose(scene.plate, self._empty, self.output.fbo, top_down=True,
-                                background=scene.background, previous=previous, weight=weight)
+                                background=scene.background, previous=previous, weight=weight, camera=scene.camera)
         plate_img = self.output.read().copy()
         # Foreground: premultiplied linear float -> straight sRGB 8-bit.
         prem = fg.read_premultiplied()
@@ -179,11 +180,17 @@ class FrameRenderer:
         depth = np.where(ids_img > 0, aux[..., 0], np.inf).astype(np.float32)
         plate_depth = None
         if scene.plate is not None and scene.plate.depth is not None:
-            sx, sy, ox, oy = cover_rect(scene.plate.size, self.size)
+            # The plate's depth as the compositor maps it, as view depth of this camera (nearest).
+            hmat = plate_mapping(scene.plate, scene.camera, self.size).astype(np.float64)
+            x = (np.arange(w) + 0.5) / w * 2 - 1
+            y = 1 - (np.arange(h) + 0.5) / h * 2
+            ndc = np.stack([*np.meshgrid(x, y), np.ones((h, w))], -1)
+            q = ndc @ hmat.T
             pw, ph = scene.plate.size
-            cols = np.clip(((np.arange(w) + 0.5) / w * sx + ox) * pw, 0, pw - 1).astype(int)
-            rows = np.clip(((np.arange(h) + 0.5) / h * sy + oy) * ph, 0, ph - 1).astype(int)
-            plate_depth = scene.plate.depth[np.ix_(rows, cols)].astype(np.float32)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cols = np.clip(q[..., 0] / q[..., 2] * pw, 0, pw - 1).astype(int)
+                rows = np.clip(q[..., 1] / q[..., 2] * ph, 0, ph - 1).astype(int)
+                plate_depth = np.where(q[..., 2] > 0, scene.plate.depth[rows, cols] / q[..., 2], np.inf).astype(np.float32)
         return FrameLayers(composite.copy(), plate_img, plate_depth, fg_rgba, depth, ids_img, shadow, names)
 
     def release(self) -> None:

@@ -1,5 +1,5 @@
 """Compositing: the layer stack to the final frame, on the GPU, in linear light."""
 
-from .compositor import Compositor, cover_rect
+from .compositor import Compositor, cover_rect, plate_mapping
 
-__all__ = ["Compositor", "cover_rect"]
+__all__ = ["Compositor", "cover_rect", "plate_mapping"]

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from ..gpu.programs import load_program
-from ..gpu.textures import cover_rect, upload_image
+from .. import transforms
+from ..gpu.textures import cover_rect, plate_mapping, upload_image
 from ..plate import Plate
 
-__all__ = ["Compositor", "cover_rect"]
+__all__ = ["Compositor", "cover_rect", "plate_mapping"]
 
 
 class Compositor:
@@ -55,11 +56,11 @@ class Compositor:
         return self._zero
 
     def _plate_or_background(
-        self, plate: Plate | None, size: tuple[int, int], background: tuple[float, float, float]
-    ) -> tuple[Any, tuple[float, float, float, float]]:
+        self, plate: Plate | None, size: tuple[int, int], background: tuple[float, float, float], camera: Any
+    ) -> tuple[Any, np.ndarray]:
         if plate is None:
-            return self._solid_texture(background), (1.0, 1.0, 0.0, 0.0)
-        return self.plate_texture(plate), cover_rect(plate.size, size)
+            return self._solid_texture(background), np.array([[0.5, 0, 0.5], [0, -0.5, 0.5], [0, 0, 1]], np.float32)
+        return self.plate_texture(plate), plate_mapping(plate, camera, size)
 
     def compose(
         self,
@@ -72,6 +73,7 @@ class Compositor:
         previous: Plate | None = None,
         weight: float = 1.0,
         shadow: Any = None,
+        camera: Any = None,
     ) -> None:
         """Write ``foreground over plate`` into ``fbo``.
 
@@ -81,12 +83,14 @@ class Compositor:
             fbo: the target; ``top_down=True`` for offscreen readback, ``False`` for a window.
             previous, weight: a plate being faded out, and the current plate's weight (0..1).
             shadow: R8 texture of the shadow amount on the plate (like ``foreground``), or ``None``.
+            camera: the scene's camera, for plates that know theirs (see
+                :func:`hybridscene.gpu.textures.plate_mapping`); ``None`` fits the plate.
         """
         import moderngl
 
-        tex, rect = self._plate_or_background(plate, fbo.size, background)
+        tex, rect = self._plate_or_background(plate, fbo.size, background, camera)
         if previous is not None and weight < 1.0:
-            prev_tex, prev_rect = self._plate_or_background(previous, fbo.size, background)
+            prev_tex, prev_rect = self._plate_or_background(previous, fbo.size, background, camera)
         else:
             prev_tex, prev_rect, weight = tex, rect, 1.0
         fbo.use()
@@ -97,8 +101,8 @@ class Compositor:
         prev_tex.use(2)
         (shadow if shadow is not None else self._no_shadow()).use(3)
         self.program["u_has_shadow"].value = shadow is not None
-        self.program["u_plate_rect"].value = rect
-        self.program["u_plate_prev_rect"].value = prev_rect
+        self.program["u_plate_from_ndc"].write(transforms.gl_bytes(rect))
+        self.program["u_prev_from_ndc"].write(transforms.gl_bytes(prev_rect))
         self.program["u_plate_weight"].value = float(weight)
         self.program["u_top_down"].value = bool(top_down)
         self._vao.render(moderngl.TRIANGLES, vertices=3)

@@ -15,7 +15,7 @@ from ..scene.camera import OrthographicCamera
 from ..scene.mesh import Texture
 from .programs import load_program
 from .targets import ForegroundTarget
-from .textures import cover_rect, upload_depth, upload_image
+from .textures import plate_mapping, upload_depth, upload_image
 
 _SHADING_CODE = {"lambert": 0, "blinn-phong": 1, "unlit": 2}
 
@@ -279,7 +279,7 @@ class SceneRenderer:
         if on:
             assert plate is not None
             self._plate_depth_texture(plate).use(1)
-            prog["u_plate_rect"].value = cover_rect(plate.size, size)
+            prog["u_plate_from_ndc"].write(transforms.gl_bytes(plate_mapping(plate, scene.camera, size)))
             prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1
         prog["u_occlusion"].value = on

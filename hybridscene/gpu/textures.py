@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import GPUError
 
-__all__ = ["GL_SRGB8", "GL_SRGB8_ALPHA8", "cover_rect", "read_rgb", "upload_depth", "upload_image"]
+__all__ = ["GL_SRGB8", "GL_SRGB8_ALPHA8", "cover_rect", "plate_mapping", "read_rgb", "upload_depth", "upload_image"]
 
 GL_SRGB8 = 0x8C41
 GL_SRGB8_ALPHA8 = 0x8C43
@@ -85,3 +85,34 @@ def cover_rect(plate_size: tuple[int, int], frame_size: tuple[int, int]) -> tupl
         return (sx, 1.0, (1.0 - sx) / 2.0, 0.0)
     sy = plate_aspect / frame_aspect  # plate taller: crop top and bottom
     return (1.0, sy, 0.0, (1.0 - sy) / 2.0)
+
+
+def plate_mapping(plate: Any, camera: Any, size: tuple[int, int]) -> np.ndarray:
+    """``(3, 3) float32`` homography from a frame pixel's NDC ``(x, y, 1)`` to the plate's image
+    coordinates ``(u w, v w, w)`` (``u, v`` in 0..1, ``v = 0`` at the image's top).
+
+    When the plate knows its camera and the scene's camera is a perspective one, each pixel
+    looks along its own view ray into the plate: turning the camera pans across the plate and
+    narrowing its field of view zooms in, exactly (a rotating camera sees a homography of the
+    plate whatever its depth). ``w`` is then the ratio of the plate's depth axis to the view
+    ray's: a plate depth ``d`` lies at view depth ``d / w``. Otherwise (no plate camera, or an
+    orthographic camera) the plate is fit like CSS ``object-fit: cover`` and ``w = 1``.
+    """
+    from ..scene.camera import PerspectiveCamera
+
+    cam = getattr(plate, "camera", None)
+    if cam is None or not isinstance(camera, PerspectiveCamera):
+        sx, sy, ox, oy = cover_rect(plate.size, size)
+        return np.array([[sx / 2, 0, ox + sx / 2], [0, -sy / 2, oy + sy / 2], [0, 0, 1]], np.float32)
+    w, h = size
+    proj = camera.projection_matrix(w / h).astype(np.float64)
+    # NDC -> view direction with z = -1 (undoes the projection's scale and lens shift).
+    a = np.array([[1 / proj[0, 0], 0, proj[0, 2] / proj[0, 0]],
+                  [0, 1 / proj[1, 1], proj[1, 2] / proj[1, 1]],
+                  [0, 0, -1.0]])
+    rot = camera.view_matrix()[:3, :3].astype(np.float64).T  # world-from-view rotation
+    pw, ph = plate.size
+    f = (ph / 2) / np.tan(np.radians(cam.fov_y) / 2)
+    # World direction (the plate camera is level, looking down -Z) -> plate image coordinates.
+    k = np.array([[f / pw, 0, -0.5], [0, -f / ph, -cam.horizon], [0, 0, -1.0]])
+    return (k @ rot @ a).astype(np.float32)

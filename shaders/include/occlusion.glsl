@@ -4,13 +4,15 @@
 
 uniform sampler2D u_plate_depth;  // R32F metres, row 0 = image top, inf = sky
 uniform bool u_occlusion;         // false: no plate depth, or occlusion turned off
-uniform vec4 u_plate_rect;        // the compositor's "cover" fit of the plate
+uniform mat3 u_plate_from_ndc;    // the compositor's mapping: NDC -> plate image (u w, v w, w)
 uniform vec2 u_target_size;       // foreground target size in pixels
 
+// The plate's depth at this pixel, as a view depth of the current camera (see plate_mapping()).
 float plate_depth_here() {
-    vec2 uv = gl_FragCoord.xy / u_target_size;  // GL row order: v = 0 at the image's bottom
-    vec2 img_uv = vec2(uv.x, 1.0 - uv.y) * u_plate_rect.xy + u_plate_rect.zw;
-    return texture(u_plate_depth, img_uv).r;
+    vec2 ndc = 2.0 * gl_FragCoord.xy / u_target_size - 1.0;
+    vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
+    if (q.z <= 0.0) return 1.0 / 0.0;  // looking away from the plate: nothing there
+    return texture(u_plate_depth, q.xy / q.z).r / q.z;
 }
 
 // True when the plate hides a fragment at view depth d (a relative tolerance avoids
