@@ -227,6 +227,8 @@ class Texture:
         arr.setflags(write=False)
         self.image = arr
         self.source = source
+        self.has_alpha = arr.shape[2] == 4 and bool((arr[..., 3] < 255).any())
+        """True when some pixel is not fully opaque (decided once, not per frame)."""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -311,8 +313,7 @@ class Material(ColorFields):
     @property
     def transparent(self) -> bool:
         """Drawn in the sorted, back-to-front pass."""
-        return self.opacity < 1.0 or (self.texture is not None and self.texture.image.shape[2] == 4
-                                      and bool((self.texture.image[..., 3] < 255).any()))
+        return self.opacity < 1.0 or (self.texture is not None and self.texture.has_alpha)
 
 
 class Mesh:
