@@ -82,7 +82,7 @@ class SceneRenderer:
         proj = cam.projection_matrix(w / h)
         view = cam.view_matrix()
         view_proj = proj @ view
-        drawables = [(node, world) for node, world in scene.drawables() if node.mesh.material.opacity > 0.0]
+        drawables, billboards = _split(scene)
 
         # 1. Shadows of the meshes on the ground plane (shadow amount into attachment 1).
         if scene.shadows is not None and drawables:
@@ -97,7 +97,6 @@ class SceneRenderer:
         self._draw_meshes(self.program, scene, drawables, view, view_proj, target.size, depth_writes_clear=False)
 
         # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
-        billboards = [(n, w) for n, w in scene.visible_nodes() if n.sprite is not None or n.particles is not None]
         if billboards:
             self._draw_billboards(self.billboard_program, scene, billboards, view, proj, target.size)
 
@@ -121,9 +120,8 @@ class SceneRenderer:
         cam = scene.camera
         proj = cam.projection_matrix(w / h)
         view = cam.view_matrix()
-        drawables = [(n, m) for n, m in scene.drawables() if n.mesh.material.opacity > 0.0]
+        drawables, billboards = _split(scene)
         self._draw_meshes(self.aux_program, scene, drawables, view, proj @ view, (w, h), depth_writes_clear=True, ids=ids)
-        billboards = [(n, m) for n, m in scene.visible_nodes() if n.sprite is not None or n.particles is not None]
         if billboards:
             self._draw_billboards(self.billboard_aux_program, scene, billboards, view, proj, (w, h), ids=ids)
         ctx.depth_mask = True
@@ -403,6 +401,17 @@ def _layout(prog: Any, buffer: Any, fmt: str, names: tuple[str, ...]) -> tuple[A
         else:
             out.append(f"{int(part[:-1]) * 4}x")
     return (buffer, " ".join(out) + ("/i" if per_instance else ""), *kept)
+
+
+def _split(scene: Scene) -> tuple[list[tuple[Any, np.ndarray]], list[tuple[Any, np.ndarray]]]:
+    """One walk of the scene graph: visible meshes (not fully transparent) and sprite/particle nodes."""
+    meshes, billboards = [], []
+    for node, world in scene.visible_nodes():
+        if node.mesh is not None and node.mesh.material.opacity > 0.0:
+            meshes.append((node, world))
+        if node.sprite is not None or node.particles is not None:
+            billboards.append((node, world))
+    return meshes, billboards
 
 
 def _set(prog: Any, name: str, value: Any) -> None:
