@@ -5,6 +5,7 @@ the sky gives the sun's direction (through the plate's camera) and colour."""
 from __future__ import annotations
 
 import math
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,9 +18,20 @@ if TYPE_CHECKING:
 __all__ = ["estimate_light"]
 
 
+_CACHE: weakref.WeakKeyDictionary[Plate, dict[str, object]] = weakref.WeakKeyDictionary()
+
+
 def estimate_light(plate: Plate) -> dict[str, object]:
     """Estimate ``sun_direction`` (unit vector toward the sun), ``sun_color`` and ``sky_color``
-    (sRGB floats) and a relative ``brightness`` (0..1) from a plate's pixels."""
+    (sRGB floats) and a relative ``brightness`` (0..1) from a plate's pixels. Computed once per
+    plate (plates are immutable) and shared by the sun and the ambient light."""
+    cached = _CACHE.get(plate)
+    if cached is None:
+        cached = _CACHE[plate] = _estimate(plate)
+    return dict(cached)
+
+
+def _estimate(plate: Plate) -> dict[str, object]:
     img = srgb_to_linear(plate.image[::4, ::4] / 255.0)  # a quarter resolution is plenty
     h, w = img.shape[:2]
     horizon = plate.camera.horizon if plate.camera is not None else 0.5
