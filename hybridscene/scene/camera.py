@@ -18,7 +18,46 @@ if TYPE_CHECKING:
 __all__ = ["OrthographicCamera", "PerspectiveCamera"]
 
 
-class PerspectiveCamera:
+class _LookAtCamera:
+    """What every camera shares: where it is, where it looks, and its clip range (validated on
+    every set, so animation tracks cannot feed it a NaN)."""
+
+    def _place(self, position: Any, target: Any, up: Any, near: float, far: float) -> None:
+        self.position = position
+        self.target = target
+        self.up = _vec3(up, "camera up")
+        self.near = check_finite(near, "camera near", positive=True)
+        self.far = check_finite(far, "camera far", positive=True)
+        if self.far <= self.near:
+            raise SceneError(f"camera far ({far}) must be greater than near ({near})")
+
+    @property
+    def position(self) -> np.ndarray:
+        """``(3,) float32`` eye position in metres, world frame."""
+        return self._position
+
+    @position.setter
+    def position(self, value: Any) -> None:
+        self._position = _vec3(value, "camera position")
+
+    @property
+    def target(self) -> np.ndarray:
+        """``(3,) float32`` the point looked at."""
+        return self._target
+
+    @target.setter
+    def target(self, value: Any) -> None:
+        self._target = _vec3(value, "camera target")
+
+    def view_matrix(self) -> np.ndarray:
+        """``(4, 4) float32`` view-from-world."""
+        try:
+            return transforms.look_at(self._position, self._target, self.up)
+        except ValueError as exc:
+            raise SceneError(str(exc)) from None
+
+
+class PerspectiveCamera(_LookAtCamera):
     """A pinhole camera with an optional lens shift.
 
     Args:
@@ -43,13 +82,7 @@ class PerspectiveCamera:
         shift: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         self.fov_y = fov_y
-        self.position = position
-        self.target = target
-        self.up = _vec3(up, "camera up")
-        self.near = check_finite(near, "camera near", positive=True)
-        self.far = check_finite(far, "camera far", positive=True)
-        if self.far <= self.near:
-            raise SceneError(f"camera far ({far}) must be greater than near ({near})")
+        self._place(position, target, up, near, far)
         self.shift = (check_finite(shift[0], "camera shift x"), check_finite(shift[1], "camera shift y"))
 
     @classmethod
@@ -81,29 +114,6 @@ class PerspectiveCamera:
             raise SceneError(f"camera fov_y must be between 1 and 179 degrees, got {value!r}")
         self._fov_y = v
 
-    @property
-    def position(self) -> np.ndarray:
-        return self._position
-
-    @position.setter
-    def position(self, value: Any) -> None:
-        self._position = _vec3(value, "camera position")
-
-    @property
-    def target(self) -> np.ndarray:
-        return self._target
-
-    @target.setter
-    def target(self, value: Any) -> None:
-        self._target = _vec3(value, "camera target")
-
-    def view_matrix(self) -> np.ndarray:
-        """``(4, 4) float32`` view-from-world."""
-        try:
-            return transforms.look_at(self._position, self._target, self.up)
-        except ValueError as exc:
-            raise SceneError(str(exc)) from None
-
     def projection_matrix(self, aspect: float) -> np.ndarray:
         """``(4, 4) float32`` clip-from-view for a target of ``aspect`` = width / height."""
         return transforms.perspective(self._fov_y, aspect, self.near, self.far, self.shift)
@@ -115,7 +125,7 @@ class PerspectiveCamera:
         )
 
 
-class OrthographicCamera:
+class OrthographicCamera(_LookAtCamera):
     """A parallel-projection camera (technical views, 2D-style scenes, maps).
 
     Args:
@@ -137,28 +147,17 @@ class OrthographicCamera:
         near: float = 0.1,
         far: float = 1000.0,
     ) -> None:
-        self.height = check_finite(height, "camera height", positive=True)
-        self.position = _vec3(position, "camera position")
-        self.target = _vec3(target, "camera target")
-        self.up = _vec3(up, "camera up")
-        self.near = check_finite(near, "camera near", positive=True)
-        self.far = check_finite(far, "camera far", positive=True)
-        if self.far <= self.near:
-            raise SceneError(f"camera far ({far}) must be greater than near ({near})")
+        self.height = height
+        self._place(position, target, up, near, far)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("position", "target"):
-            value = _vec3(value, f"camera {name}")
-        elif name == "height":
-            value = check_finite(value, "camera height", positive=True)
-        super().__setattr__(name, value)
+    @property
+    def height(self) -> float:
+        """Height of the view in metres."""
+        return self._height
 
-    def view_matrix(self) -> np.ndarray:
-        """``(4, 4) float32`` view-from-world."""
-        try:
-            return transforms.look_at(self.position, self.target, self.up)
-        except ValueError as exc:
-            raise SceneError(str(exc)) from None
+    @height.setter
+    def height(self, value: float) -> None:
+        self._height = check_finite(value, "camera height", positive=True)
 
     def projection_matrix(self, aspect: float) -> np.ndarray:
         """``(4, 4) float32`` clip-from-view for a target of ``aspect`` = width / height."""
