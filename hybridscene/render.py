@@ -19,6 +19,7 @@ import numpy as np
 from ._validate import check_finite, check_size
 from .clock import FixedStepClock
 from .compose import Compositor
+from .compose.surface import PlateSurface, uses_surface
 from .config import get_settings
 from .errors import Cancelled, ConfigError, SceneError
 from .gpu.context import create_context
@@ -114,9 +115,11 @@ class FrameRenderer:
         samples = get_settings().msaa if samples is None else int(samples)
         self.scene_renderer = SceneRenderer(ctx)
         self.compositor = Compositor(ctx)
+        self.plate_surface = PlateSurface(ctx)
         self.foreground = ForegroundTarget(ctx, self.size, samples=samples)
         self.output = OutputTarget(ctx, self.size)
         self._empty: Any = None
+        self._frame_surfaces: list[Any] = [None, None]  # parallax textures of the last frame
         self._aux: Any = None
 
     @property
@@ -127,12 +130,34 @@ class FrameRenderer:
         """Update the scene to time ``t`` (when given), draw it and composite into ``fbo``."""
         if t is not None:
             scene.update(t)
-        self.scene_renderer.render(scene, self.foreground)
+        surfaces = self._frame_surfaces = self._surfaces(scene)
+        depth = surfaces[0][2] if surfaces[0] is not None else None
+        self.scene_renderer.render(scene, self.foreground, plate_depth=depth)
+        self._compose(scene, self.foreground.color, fbo, top_down=top_down, surfaces=surfaces,
+                      shadow=self.foreground.shadow if self.foreground.has_shadow else None)
+
+    def _surfaces(self, scene: Scene) -> list[tuple[Any, Any, Any] | None]:
+        """Parallax: ``(backdrop, colour, inverse depth)`` textures of the current and the
+        fading plate, for each drawn as a displaced surface this frame (else ``None``)."""
         previous, weight = scene.plate_blend()
+        out: list[tuple[Any, Any, Any] | None] = []
+        for slot, plate in enumerate((scene.plate, previous if weight < 1.0 else None)):
+            if plate is None or not uses_surface(scene.parallax, plate, scene.camera):
+                out.append(None)
+                continue
+            color, inverse_depth = self.plate_surface.render(
+                plate, self.compositor.plate_texture(plate), scene.camera, self.size, slot=slot)
+            out.append((self.plate_surface.backdrop(plate), color, inverse_depth))
+        return out
+
+    def _compose(self, scene: Scene, foreground: Any, fbo: Any, *, top_down: bool,
+                 surfaces: list[tuple[Any, Any, Any] | None], shadow: Any = None) -> None:
+        previous, weight = scene.plate_blend()
+        cur, prev = surfaces
         self.compositor.compose(
-            scene.plate, self.foreground.color, fbo, top_down=top_down, background=scene.background,
-            previous=previous, weight=weight, shadow=self.foreground.shadow if self.foreground.has_shadow else None,
-            camera=scene.camera,
+            scene.plate, foreground, fbo, top_down=top_down, background=scene.background,
+            previous=previous, weight=weight, shadow=shadow, camera=scene.camera,
+            surface=cur[:2] if cur is not None else None, previous_surface=prev[:2] if prev is not None else None,
         )
 
     def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:
@@ -148,13 +173,13 @@ class FrameRenderer:
         composite = self.render_frame(scene, t)
         w, h = self.size
         fg = self.foreground
+        surfaces = self._frame_surfaces
+        screen_depth = surfaces[0][2] if surfaces[0] is not None else None
         # The plate alone: the compositor with an empty foreground and no shadow.
         if self._empty is None:
             self._empty = self.ctx.texture(self.size, 4, dtype="f2")
             self._empty.write(np.zeros((h, w, 4), np.float16).tobytes())
-        previous, weight = scene.plate_blend()
-        self.compositor.compose(scene.plate, self._empty, self.output.fbo, top_down=True,
-                                background=scene.background, previous=previous, weight=weight, camera=scene.camera)
+        self._compose(scene, self._empty, self.output.fbo, top_down=True, surfaces=surfaces)
         plate_img = self.output.read().copy()
         # Foreground: premultiplied linear float -> straight sRGB 8-bit.
         prem = fg.read_premultiplied()
@@ -174,12 +199,17 @@ class FrameRenderer:
         if self._aux is None:
             tex = self.ctx.texture(self.size, 4, dtype="f4")
             self._aux = (tex, self.ctx.framebuffer([tex], self.ctx.depth_renderbuffer(self.size)))
-        self.scene_renderer.render_aux(scene, self._aux[1], ids)
+        self.scene_renderer.render_aux(scene, self._aux[1], ids, plate_depth=screen_depth)
         aux = np.frombuffer(self._aux[0].read(), np.float32).reshape(h, w, 4)[::-1]
         ids_img = np.round(aux[..., 1]).astype(np.uint16)
         depth = np.where(ids_img > 0, aux[..., 0], np.inf).astype(np.float32)
         plate_depth = None
-        if scene.plate is not None and scene.plate.depth is not None:
+        if screen_depth is not None:
+            # Parallax: the displaced surface's depth as rendered for this view.
+            inverse = np.frombuffer(screen_depth.read(), np.float32).reshape(h, w)[::-1]
+            with np.errstate(divide="ignore"):
+                plate_depth = np.where(inverse > 0, 1.0 / inverse, np.inf).astype(np.float32)
+        elif scene.plate is not None and scene.plate.depth is not None:
             # The plate's depth as the compositor maps it, as view depth of this camera (nearest).
             hmat = plate_mapping(scene.plate, scene.camera, self.size).astype(np.float64)
             x = (np.arange(w) + 0.5) / w * 2 - 1
@@ -202,6 +232,7 @@ class FrameRenderer:
             self._aux[0].release()
         self.output.release()
         self.foreground.release()
+        self.plate_surface.release()
         self.compositor.release()
         self.scene_renderer.release()
 

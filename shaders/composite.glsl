@@ -15,6 +15,10 @@ uniform sampler2D u_plate;       // GL_SRGB8, row 0 = image top
 uniform sampler2D u_plate_prev;  // the plate being faded out (same conventions)
 uniform sampler2D u_foreground;  // RGBA16F linear premultiplied, GL row order, same size as target
 uniform sampler2D u_shadow;      // R8 shadow amount on the plate (0 = lit), same layout as u_foreground
+uniform sampler2D u_surface;     // parallax: the plate drawn as a displaced surface, RGBA16F linear
+uniform sampler2D u_surface_prev;//   premultiplied, same layout as u_foreground; u_plate is then
+uniform bool u_has_surface;      //   the sky-filled backdrop behind it
+uniform bool u_has_surface_prev;
 uniform bool u_has_shadow;
 uniform mat3 u_plate_from_ndc;   // NDC (x, y, 1) -> plate image (u w, v w, w), v = 0 at the top
 uniform mat3 u_prev_from_ndc;
@@ -30,14 +34,18 @@ void main() {
     vec2 ndc = vec2(2.0 * v_uv.x - 1.0, u_top_down ? 1.0 - 2.0 * v_uv.y : 2.0 * v_uv.y - 1.0);
     int fg_row = u_top_down ? size.y - 1 - px.y : px.y;
 
+    ivec2 fg_px = ivec2(px.x, fg_row);
     vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
     vec3 plate = texture(u_plate, q.xy / q.z).rgb;
+    if (u_has_surface) plate = over(texelFetch(u_surface, fg_px, 0), vec4(plate, 1.0)).rgb;
     if (u_plate_weight < 1.0) {
         vec3 qp = u_prev_from_ndc * vec3(ndc, 1.0);
-        plate = mix(texture(u_plate_prev, qp.xy / qp.z).rgb, plate, u_plate_weight);  // linear light
+        vec3 prev = texture(u_plate_prev, qp.xy / qp.z).rgb;
+        if (u_has_surface_prev) prev = over(texelFetch(u_surface_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
+        plate = mix(prev, plate, u_plate_weight);  // linear light
     }
-    if (u_has_shadow) plate *= 1.0 - texelFetch(u_shadow, ivec2(px.x, fg_row), 0).r;  // linear light
-    vec4 fg = texelFetch(u_foreground, ivec2(px.x, fg_row), 0);
+    if (u_has_shadow) plate *= 1.0 - texelFetch(u_shadow, fg_px, 0).r;  // linear light
+    vec4 fg = texelFetch(u_foreground, fg_px, 0);
     vec4 c = over(fg, vec4(plate, 1.0));
     f_color = vec4(linear_to_srgb(c.rgb), 1.0);
 }

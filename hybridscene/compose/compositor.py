@@ -29,6 +29,8 @@ class Compositor:
         self.program["u_foreground"].value = 1
         self.program["u_plate_prev"].value = 2
         self.program["u_shadow"].value = 3
+        self.program["u_surface"].value = 4
+        self.program["u_surface_prev"].value = 5
         self._vao = ctx.vertex_array(self.program, [])
         self._plates: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
         self._solid: dict[tuple[float, float, float], Any] = {}
@@ -74,6 +76,8 @@ class Compositor:
         weight: float = 1.0,
         shadow: Any = None,
         camera: Any = None,
+        surface: tuple[Any, Any] | None = None,
+        previous_surface: tuple[Any, Any] | None = None,
     ) -> None:
         """Write ``foreground over plate`` into ``fbo``.
 
@@ -85,14 +89,22 @@ class Compositor:
             shadow: R8 texture of the shadow amount on the plate (like ``foreground``), or ``None``.
             camera: the scene's camera, for plates that know theirs (see
                 :func:`hybridscene.gpu.textures.plate_mapping`); ``None`` fits the plate.
+            surface, previous_surface: parallax (see :mod:`hybridscene.compose.surface`): for
+                a plate drawn as a displaced surface, ``(backdrop, colour)`` textures: the
+                backdrop replaces the plate's texture and the colour (laid out like
+                ``foreground``) goes over it.
         """
         import moderngl
 
         tex, rect = self._plate_or_background(plate, fbo.size, background, camera)
+        if surface is not None:
+            tex = surface[0]
         if previous is not None and weight < 1.0:
             prev_tex, prev_rect = self._plate_or_background(previous, fbo.size, background, camera)
+            if previous_surface is not None:
+                prev_tex = previous_surface[0]
         else:
-            prev_tex, prev_rect, weight = tex, rect, 1.0
+            prev_tex, prev_rect, weight, previous_surface = tex, rect, 1.0, None
         fbo.use()
         self.ctx.viewport = (0, 0, *fbo.size)
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
@@ -100,7 +112,11 @@ class Compositor:
         foreground.use(1)
         prev_tex.use(2)
         (shadow if shadow is not None else self._no_shadow()).use(3)
+        (surface[1] if surface is not None else foreground).use(4)
+        (previous_surface[1] if previous_surface is not None else foreground).use(5)
         self.program["u_has_shadow"].value = shadow is not None
+        self.program["u_has_surface"].value = surface is not None
+        self.program["u_has_surface_prev"].value = previous_surface is not None
         self.program["u_plate_from_ndc"].write(transforms.gl_bytes(rect))
         self.program["u_prev_from_ndc"].write(transforms.gl_bytes(prev_rect))
         self.program["u_plate_weight"].value = float(weight)

@@ -46,6 +46,7 @@ class SceneRenderer:
         self._shadow_size = 0
         self._shadow_fbo_obj: Any = None
         self._shadow_depth: Any = None
+        self._screen_depth: Any = None  # the displaced plate's inverse depth, this frame (parallax)
 
     def _buffers(self, geometry: Geometry) -> tuple[Any, Any, dict[int, Any]]:
         entry = self._geometry.get(geometry)
@@ -65,13 +66,18 @@ class SceneRenderer:
             vao = vaos[program.glo] = self.ctx.vertex_array(program, layout, index_buffer=ibo, index_element_size=4)
         return vao
 
-    def render(self, scene: Scene, target: ForegroundTarget) -> None:
+    def render(self, scene: Scene, target: ForegroundTarget, *, plate_depth: Any = None) -> None:
         """Draw the scene's foreground into ``target`` (cleared first) and resolve it.
 
         Passes: 1. the shadow map and the shadow catcher, 2. the meshes (colour only,
         depth-tested, premultiplied blending). Both hide what the plate's depth covers
         (``shaders/include/occlusion.glsl``).
+
+        ``plate_depth``: with parallax, the displaced plate's inverse view depth for this view
+        (R32F, the target's size, from :class:`~hybridscene.compose.surface.PlateSurface`),
+        used for occlusion instead of the plate's own depth map.
         """
+        self._screen_depth = plate_depth
         import moderngl
 
         ctx = self.ctx
@@ -104,12 +110,13 @@ class SceneRenderer:
         target.write(target.ALL)
         target.resolve()
 
-    def render_aux(self, scene: Scene, fbo: Any, ids: dict[int, int]) -> None:
+    def render_aux(self, scene: Scene, fbo: Any, ids: dict[int, int], *, plate_depth: Any = None) -> None:
         """Render view depth (metres) and object ids into ``fbo``'s RGBA32F attachment: the
         nearest surface with any coverage per pixel; cleared to 0 (no object). ``ids`` maps
-        ``id(node)`` to the id written."""
+        ``id(node)`` to the id written; ``plate_depth`` as for :meth:`render`."""
         import moderngl
 
+        self._screen_depth = plate_depth
         ctx = self.ctx
         w, h = fbo.size
         fbo.use()
@@ -274,12 +281,16 @@ class SceneRenderer:
         plate = scene.plate
         perspective = not isinstance(scene.camera, OrthographicCamera)  # plate depth is a perspective depth
         on = enabled and perspective and plate is not None and plate.depth is not None
-        if on:
+        screen = on and self._screen_depth is not None
+        if screen:
+            self._screen_depth.use(1)
+        elif on:
             assert plate is not None
             self._plate_depth_texture(plate).use(1)
             prog["u_plate_from_ndc"].write(transforms.gl_bytes(plate_mapping(plate, scene.camera, size)))
             prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1
+        prog["u_plate_depth_screen"].value = screen
         prog["u_occlusion"].value = on
 
     def _shadow_pass(

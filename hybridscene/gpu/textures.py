@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import GPUError
 
-__all__ = ["GL_SRGB8", "GL_SRGB8_ALPHA8", "cover_rect", "plate_mapping", "read_rgb", "upload_depth", "upload_image"]
+__all__ = ["GL_SRGB8", "GL_SRGB8_ALPHA8", "cover_rect", "plate_from_direction", "plate_mapping", "read_rgb", "upload_depth", "upload_image"]
 
 GL_SRGB8 = 0x8C41
 GL_SRGB8_ALPHA8 = 0x8C43
@@ -111,8 +111,14 @@ def plate_mapping(plate: Any, camera: Any, size: tuple[int, int]) -> np.ndarray:
                   [0, 1 / proj[1, 1], proj[1, 2] / proj[1, 1]],
                   [0, 0, -1.0]])
     rot = camera.view_matrix()[:3, :3].astype(np.float64).T  # world-from-view rotation
+    return (plate_from_direction(plate) @ rot @ a).astype(np.float32)
+
+
+def plate_from_direction(plate: Any) -> np.ndarray:
+    """``(3, 3) float64``: a world direction seen from the plate's camera (level, looking down
+    -Z) -> the plate's image coordinates ``(u w, v w, w)``, ``w`` = depth along the plate
+    camera's axis per unit of the direction. The plate must know its camera."""
+    cam = plate.camera
     pw, ph = plate.size
-    f = (ph / 2) / np.tan(np.radians(cam.fov_y) / 2)
-    # World direction (the plate camera is level, looking down -Z) -> plate image coordinates.
-    k = np.array([[f / pw, 0, -0.5], [0, -f / ph, -cam.horizon], [0, 0, -1.0]])
-    return (k @ rot @ a).astype(np.float32)
+    f = (ph / 2) / np.tan(np.radians(cam.fov_y) / 2)  # focal length in pixels
+    return np.array([[f / pw, 0, -0.5], [0, -f / ph, -cam.horizon], [0, 0, -1.0]])

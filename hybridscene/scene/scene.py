@@ -41,6 +41,12 @@ class Scene:
             camera the plate was painted with (the default camera).
         shadows: a :class:`ShadowCatcher`, ``True`` for the default one, ``False`` for none.
             Default: on when the plate knows its camera (so its ground is known), else off.
+        parallax: how a plate with depth follows a camera that moves. ``"auto"``: while the
+            camera stands where the plate was painted from, the plate is mapped exactly (it
+            pans and zooms as the camera turns); once the camera moves away, the plate is drawn
+            as a surface displaced by its depth, so near ridges slide across far ones (see
+            :mod:`hybridscene.compose.surface`). ``True``: always the surface. ``False``: never
+            (the plate stays a backdrop at infinity).
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class Scene:
         background: Color = (0.0, 0.0, 0.0),
         occlusion: bool = True,
         shadows: ShadowCatcher | bool | None = None,
+        parallax: bool | str = "auto",
     ) -> None:
         if plate is not None and not isinstance(plate, Plate):
             raise SceneError(f"plate must be a hybridscene.Plate, got {type(plate).__name__}")
@@ -64,6 +71,7 @@ class Scene:
         self.ambient = ambient if ambient is not None else (AmbientLight.from_plate(plate) if plate else AmbientLight())
         self.background = parse_color(background, "background")
         self.occlusion = bool(occlusion)
+        self.parallax = parallax
         if shadows is None:
             shadows = plate is not None and plate.camera is not None
         if shadows is True:
@@ -77,6 +85,17 @@ class Scene:
         self._pending: list[tuple[Any, float]] = []
         self._fade: tuple[Plate | None, float | None, float] | None = None
         self._time = 0.0
+
+    @property
+    def parallax(self) -> bool | str:
+        """``"auto"``, ``True`` or ``False``: see the class docs."""
+        return self._parallax
+
+    @parallax.setter
+    def parallax(self, value: bool | str) -> None:
+        if value not in ("auto", True, False) or isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise SceneError(f"parallax must be 'auto', True or False, got {value!r}")
+        self._parallax = value
 
     # -- plates that change --------------------------------------------------------------------
     def set_plate(self, plate: Any, *, crossfade: float = 0.0) -> None:

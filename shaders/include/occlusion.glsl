@@ -1,14 +1,24 @@
 // Occlusion by the plate: a foreground fragment farther than the plate's surface at its pixel
 // (a ridge, the ground) is hidden. Needs `v_view_depth` (metres along the view axis) from the
-// vertex stage. The plate's depth is as seen from the camera the plate was painted with.
+// vertex stage. Two sources of the plate's depth:
+// - the plate's own depth map, as seen from the camera the plate was painted with, mapped into
+//   this view by the compositor's homography (a camera that only turns or zooms);
+// - with parallax (a camera that moved), the displaced plate surface rendered for this very
+//   view: inverse view depth per target pixel (see plate_surface.glsl).
 
-uniform sampler2D u_plate_depth;  // R32F metres, row 0 = image top, inf = sky
+uniform sampler2D u_plate_depth;  // R32F: metres, row 0 = image top, inf = sky; or, on screen,
+                                  // 1 / metres in GL row order, 0 = nothing
 uniform bool u_occlusion;         // false: no plate depth, or occlusion turned off
+uniform bool u_plate_depth_screen;  // true: u_plate_depth is the rendered surface (parallax)
 uniform mat3 u_plate_from_ndc;    // the compositor's mapping: NDC -> plate image (u w, v w, w)
 uniform vec2 u_target_size;       // foreground target size in pixels
 
 // The plate's depth at this pixel, as a view depth of the current camera (see plate_mapping()).
 float plate_depth_here() {
+    if (u_plate_depth_screen) {
+        float inverse_depth = texelFetch(u_plate_depth, ivec2(gl_FragCoord.xy), 0).r;
+        return inverse_depth > 0.0 ? 1.0 / inverse_depth : 1.0 / 0.0;
+    }
     vec2 ndc = 2.0 * gl_FragCoord.xy / u_target_size - 1.0;
     vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
     if (q.z <= 0.0) return 1.0 / 0.0;  // looking away from the plate: nothing there

@@ -1,0 +1,425 @@
+"""Parallax: the plate drawn as a surface displaced by its depth.
+
+A plate is a picture taken from one point: its camera (:class:`~hybridscene.PlateCamera`).
+While the scene's camera stands there, turning and zooming are exact with a homography of the
+image (:func:`~hybridscene.gpu.textures.plate_mapping`). Once the camera *moves*, near things
+must slide across far ones. With a depth map the plate is a 2.5D surface: every pixel pushed
+out along its view ray to its depth. :class:`PlateSurface` rasterises that surface from the
+current camera, once per frame, into:
+
+- a colour layer (linear, premultiplied, alpha 1 where the surface is), composited over a
+  *backdrop* — the plate with its sky continued down behind the land
+  (:func:`sky_filled`), so a ridge that sinks as the camera climbs uncovers sky, not its own
+  ghost;
+- the surface's inverse view depth, which the foreground's occlusion test reads instead of the
+  plate's depth map (``shaders/include/occlusion.glsl``).
+
+Disoccluded land (what the plate never saw, behind a near ridge) is stretched from its
+neighbours, the classic "rubber sheet"; keep moves modest relative to the distances in the
+plate (metres for a valley hundreds of metres deep), or paint a larger plate.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any
+
+import numpy as np
+
+from .. import transforms
+from ..gpu.programs import load_program
+from ..gpu.targets import unbind
+from ..gpu.textures import plate_from_direction, upload_depth, upload_image
+from ..plate import Plate
+
+__all__ = ["MOVE_TOLERANCE", "PlateSurface", "back_layer", "discontinuities", "sky_filled", "surface_mesh", "uses_surface"]
+
+MOVE_TOLERANCE = 1e-3
+"""Metres the camera may stand off the plate's camera before ``parallax="auto"`` draws the
+plate as a surface (below it, the exact homography is used)."""
+
+_GL_DEPTH_CLAMP = 0x864F
+
+
+def uses_surface(parallax: bool | str, plate: Plate | None, camera: Any) -> bool:
+    """Whether ``plate`` is drawn as a displaced surface for ``camera``.
+
+    ``parallax``: ``"auto"`` (when the camera has moved off the plate's camera), ``True``
+    (always, when possible) or ``False`` (never: the plate is a backdrop at infinity).
+    Possible needs a plate with depth and a known camera, and a perspective camera.
+    """
+    from ..scene.camera import PerspectiveCamera
+
+    if parallax is False or plate is None or plate.depth is None or plate.camera is None:
+        return False
+    if not isinstance(camera, PerspectiveCamera):
+        return False
+    if parallax is True:
+        return True
+    eye = np.array([0.0, plate.camera.height, 0.0])
+    return float(np.linalg.norm(np.asarray(camera.position, np.float64) - eye)) > MOVE_TOLERANCE
+
+
+def surface_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray]:
+    """The plate's displaced surface (the front layer) as triangles.
+
+    A grid of vertices every ``ceil(width / max_columns)`` pixels (edges included), each pushed
+    out along the plate camera's ray to the depth under it. Grid cells with a depth
+    discontinuity inside (a near ridge over a far one, see :func:`discontinuities`) are
+    replaced by one quad per pixel, and a quad across the discontinuity is flattened onto its
+    nearer side: the silhouette stays exact to the pixel and nothing is stretched across the
+    gap when the camera moves (the back layer, :func:`back_layer`, fills it). Sky vertices next
+    to land take the land's depth (the fragment shader trims the silhouette); triangles with a
+    sky vertex left are dropped.
+
+    Returns:
+        ``(vertices, indices)``: ``(N, 3) float32`` world positions in metres and
+        ``(M, 3) uint32`` triangles.
+    """
+    if plate.depth is None or plate.camera is None:
+        raise ValueError("surface_mesh needs a plate with depth and a camera")
+    depth = plate.depth.astype(np.float64)
+    threshold = _threshold(plate)
+    hdisc, vdisc = discontinuities(depth, threshold)
+    touched = np.zeros(depth.shape, bool)
+    touched[:, :-1] |= hdisc
+    touched[:, 1:] |= hdisc
+    touched[:-1] |= vdisc
+    touched[1:] |= vdisc
+    lat_x, lat_y = _lattice(plate.size, max_columns)
+    broken = _cells_touching(touched, lat_x, lat_y)
+    verts, tris = _grid(plate, depth, lat_x, lat_y, ~broken, threshold)
+    fine_verts, fine_tris = _fine_quads(plate, depth, lat_x, lat_y, broken, threshold)
+    tris = np.concatenate([tris, fine_tris + len(verts)])
+    verts = np.concatenate([verts, fine_verts])
+    return verts.astype(np.float32), np.ascontiguousarray(tris, dtype=np.uint32)
+
+
+def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What lies behind the near side of each depth discontinuity, guessed: a band of pixels
+    (a tenth of the plate's width) on the near side takes the colour and depth of the nearest
+    pixel of the far side, just clear of the edge (the far side continued under the near one). A moving camera
+    looks into that band where a near ridge uncovers what was behind it.
+
+    Returns:
+        ``(image, depth, vertices, indices)``: the back layer's ``(H, W, 3) uint8`` colour and
+        ``(H, W) float32`` depth (the plate's outside the band), and its mesh (only around the
+        bands; empty when the plate has no discontinuity).
+    """
+    from scipy import ndimage
+
+    if plate.depth is None or plate.camera is None:
+        raise ValueError("back_layer needs a plate with depth and a camera")
+    depth = plate.depth.astype(np.float64)
+    threshold = _threshold(plate)
+    hdisc, vdisc = discontinuities(depth, threshold)
+    finite = np.isfinite(depth)
+    with np.errstate(divide="ignore"):
+        disparity = np.where(finite, 1.0 / depth, 0.0)
+    near_edge = np.zeros(depth.shape, bool)  # the nearer pixel of each discontinuous pair
+    left_near = disparity[:, :-1] > disparity[:, 1:]
+    near_edge[:, :-1] |= hdisc & left_near
+    near_edge[:, 1:] |= hdisc & ~left_near
+    top_near = disparity[:-1] > disparity[1:]
+    near_edge[:-1] |= vdisc & top_near
+    near_edge[1:] |= vdisc & ~top_near
+    empty = (np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint32))
+    if not near_edge.any():
+        return plate.image, plate.depth, *empty
+    width = max(16, plate.size[0] // 10)
+    dist = ndimage.distance_transform_edt(~near_edge)
+    # Sources: far-side pixels two or three pixels from a near edge (clear of the edge's
+    # anti-aliased blend); each band pixel copies the nearest one.
+    near_by = ndimage.maximum_filter(np.where(near_edge, disparity, 0.0), size=7)
+    source = finite & (dist >= 2) & (dist <= 3) & (disparity < near_by - threshold)
+    if not source.any():
+        return plate.image, plate.depth, *empty
+    rows, cols = ndimage.distance_transform_edt(~source, return_distances=False, return_indices=True)
+    band = (dist <= width) & finite & (disparity > disparity[rows, cols] + threshold)
+    rows = np.where(band, rows, np.arange(depth.shape[0])[:, None])
+    cols = np.where(band, cols, np.arange(depth.shape[1]))
+    image = plate.image[rows, cols]
+    back_depth = plate.depth[rows, cols]
+    lat_x, lat_y = _lattice(plate.size, max_columns)
+    near_band = _cells_touching(band, lat_x, lat_y)
+    near_band = ndimage.binary_dilation(near_band, iterations=1)
+    verts, tris = _grid(plate, back_depth.astype(np.float64), lat_x, lat_y, near_band, threshold, smooth=True)
+    return image, back_depth, verts.astype(np.float32), np.ascontiguousarray(tris, dtype=np.uint32)
+
+
+def discontinuities(depth: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbouring land pixels whose inverse depths differ by more than ``threshold``
+    (1 / metres): ``(H, W - 1)`` pairs along rows and ``(H - 1, W)`` pairs along columns.
+
+    On a plane inverse depth changes linearly across the image, so a jump several times the
+    ground's per-pixel change is an edge (a ridge in front of another), not a slope. Edges
+    against the sky are not counted (the sky is handled per pixel).
+    """
+    finite = np.isfinite(depth)
+    with np.errstate(divide="ignore"):
+        disparity = np.where(finite, 1.0 / depth, 0.0)
+    h = (np.abs(np.diff(disparity, axis=1)) > threshold) & finite[:, :-1] & finite[:, 1:]
+    v = (np.abs(np.diff(disparity, axis=0)) > threshold) & finite[:-1] & finite[1:]
+    return h, v
+
+
+def _threshold(plate: Plate) -> float:
+    """Three times the ground plane's inverse-depth change per pixel row: ``3 / (f h)``."""
+    assert plate.camera is not None
+    f = (plate.size[1] / 2) / math.tan(math.radians(plate.camera.fov_y) / 2)
+    return 3.0 / (f * max(plate.camera.height, 1e-3))
+
+
+def _lattice(size: tuple[int, int], max_columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel indices of the coarse grid's vertices (every ``step`` pixels, last pixel included)."""
+    pw, ph = size
+    step = max(1, math.ceil(max(pw, ph) / max_columns))
+    return (np.unique(np.append(np.arange(0, pw, step), pw - 1)),
+            np.unique(np.append(np.arange(0, ph, step), ph - 1)))
+
+
+def _cells_touching(mask: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray) -> np.ndarray:
+    """``(len(lat_y) - 1, len(lat_x) - 1)``: cells whose pixels (edges included) touch ``mask``."""
+    area = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
+    area[1:, 1:] = mask.cumsum(0).cumsum(1)
+    y0, y1 = lat_y[:-1, None], lat_y[1:, None] + 1
+    x0, x1 = lat_x[None, :-1], lat_x[None, 1:] + 1
+    return (area[y1, x1] - area[y0, x1] - area[y1, x0] + area[y0, x0]) > 0
+
+
+def _coordinates(index: np.ndarray, n: int) -> np.ndarray:
+    """Pixel index -> image coordinate of its centre; the first and last pixels reach the image
+    edge, so the surface covers the whole plate."""
+    x = index + 0.5
+    return np.where(index == 0, 0.0, np.where(index == n - 1, float(n), x))
+
+
+def _unproject(plate: Plate, x: np.ndarray, y: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Image coordinates and depth (metres along the plate camera's axis) -> world positions."""
+    assert plate.camera is not None
+    pw, ph = plate.size
+    inv = np.linalg.inv(plate_from_direction(plate))
+    q = np.stack([x / pw, y / ph, np.ones_like(x, dtype=np.float64)], -1)
+    dirs = q @ inv.T  # direction with z = -1 (w = 1)
+    eye = np.array([0.0, plate.camera.height, 0.0])
+    d = np.where(np.isfinite(depth), depth, 0.0)
+    return eye + dirs * d[..., None]
+
+
+def _grid(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, cells: np.ndarray,
+          threshold: float, *, smooth: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The coarse grid's vertices and the triangles of ``cells``; ``smooth=True`` also drops
+    cells whose corners jump in depth (the back layer's edges).
+
+    Cells with land and sky corners get their own vertices, the sky ones at the depth of the
+    cell's nearest land corner (the fragment shader trims the sky off to the pixel).
+    """
+    pw, ph = plate.size
+    d = depth[np.ix_(lat_y, lat_x)]
+    xs, ys = np.meshgrid(_coordinates(lat_x, pw), _coordinates(lat_y, ph))
+    corner = (slice(None, -1), slice(None, -1)), (slice(None, -1), slice(1, None)), \
+        (slice(1, None), slice(None, -1)), (slice(1, None), slice(1, None))
+    cd = np.stack([d[c] for c in corner], -1)  # (cells y, cells x, 4): a b c e
+    finite = np.isfinite(cd)
+    with np.errstate(divide="ignore"):
+        disp = np.where(finite, 1.0 / cd, 0.0)
+    keep = cells & finite.any(-1)
+    if smooth:
+        spread = disp.max(-1) - np.where(finite, disp, np.inf).min(-1)
+        keep &= spread <= threshold * (lat_x[1] - lat_x[0] + 2)
+    # Every kept cell's corners, with sky corners on the cell's nearest land.
+    nearest = disp.max(-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        cd = np.where(finite, cd, 1.0 / nearest)
+    disp = np.where(finite, disp, nearest)
+    shared = keep & finite.all(-1)
+    own = keep & ~finite.all(-1)
+    # Shared lattice vertices for whole-land cells, own vertices for cells touching the sky.
+    verts = _unproject(plate, xs, ys, np.where(np.isfinite(d), d, 0.0)).reshape(-1, 3)
+    idx = np.arange(d.size, dtype=np.uint32).reshape(d.shape)
+    quads = np.stack([idx[c] for c in corner], -1)[shared]
+    oy, ox = np.nonzero(own)
+    own_verts = _unproject(plate, np.stack([xs[c][own] for c in corner], -1),
+                           np.stack([ys[c][own] for c in corner], -1), cd[own]).reshape(-1, 3)
+    own_quads = (len(verts) + np.arange(len(oy) * 4, dtype=np.uint32)).reshape(-1, 4)
+    quads = np.concatenate([quads, own_quads])
+    qd = np.concatenate([disp[shared], disp[own]])
+    # Split each cell along the diagonal whose ends are nearer in inverse depth.
+    split_bc = (np.abs(qd[:, 1] - qd[:, 2]) <= np.abs(qd[:, 0] - qd[:, 3]))[:, None]
+    a, b, c, e = quads[:, 0], quads[:, 1], quads[:, 2], quads[:, 3]
+    first = np.where(split_bc, np.stack([a, c, b], -1), np.stack([a, e, b], -1))
+    second = np.where(split_bc, np.stack([b, c, e], -1), np.stack([a, c, e], -1))
+    return np.concatenate([verts, own_verts]), np.concatenate([first, second]).astype(np.uint32)
+
+
+def _fine_quads(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, broken: np.ndarray,
+                threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """One quad per pixel inside the broken cells, each with its own four vertices; corners on
+    the far side of a discontinuity (or sky) are pulled onto the nearest corner's depth."""
+    pw, ph = plate.size
+    cell_x = np.searchsorted(lat_x, np.arange(pw - 1), side="right") - 1
+    cell_y = np.searchsorted(lat_y, np.arange(ph - 1), side="right") - 1
+    ys, xs = np.nonzero(broken[np.ix_(cell_y, cell_x)])  # top-left pixel of each quad
+    if len(xs) == 0:
+        return np.zeros((0, 3)), np.zeros((0, 3), np.uint32)
+    cx = np.stack([xs, xs + 1, xs, xs + 1], -1)
+    cy = np.stack([ys, ys, ys + 1, ys + 1], -1)
+    d = depth[cy, cx]
+    with np.errstate(divide="ignore"):
+        disp = np.where(np.isfinite(d), 1.0 / d, 0.0)
+    nearest = disp.max(-1, keepdims=True)
+    land = nearest[:, 0] > 0
+    far = (disp < nearest - threshold) | (disp == 0)
+    with np.errstate(divide="ignore"):
+        d = np.where(far, 1.0 / nearest, d)
+    verts = _unproject(plate, _coordinates(cx, pw), _coordinates(cy, ph), d).reshape(-1, 3)
+    base = (np.arange(len(xs), dtype=np.uint32) * 4)[:, None]
+    tris = np.concatenate([base + np.array([0, 2, 1], np.uint32), base + np.array([1, 2, 3], np.uint32)], 1)
+    return verts, tris[land].reshape(-1, 3)
+
+
+def sky_filled(plate: Plate, *, margin: int = 2) -> np.ndarray:
+    """The plate with its sky continued straight down behind the land: ``(H, W, 3) uint8``.
+
+    Each land pixel takes the colour of the lowest sky pixel above it in its column (``margin``
+    pixels clear of the silhouette's anti-aliased edge). Columns without sky keep their pixels.
+    This is the backdrop behind the displaced surface: what a moving camera uncovers above a
+    sinking ridge is sky.
+    """
+    image = plate.image
+    if plate.depth is None:
+        return image
+    sky = np.isinf(plate.depth)
+    for _ in range(margin):  # step away from the silhouette, whose pixels blend land in
+        sky[1:] &= sky[:-1]
+    h = sky.shape[0]
+    rows = np.where(sky, np.arange(h)[:, None], -1)
+    above = np.maximum.accumulate(rows, axis=0)  # lowest sky row at or above each pixel
+    cols = np.broadcast_to(np.arange(sky.shape[1]), sky.shape)
+    filled = image[np.maximum(above, 0), cols]
+    return np.where((above >= 0)[..., None], filled, image)
+
+
+class PlateSurface:
+    """Renders plates as displaced surfaces (see the module docs); owns its GPU resources.
+
+    Per plate (kept while the plate lives): the surface mesh, the depth texture and the
+    sky-filled backdrop. Per size: two render targets, for a plate and the one fading out.
+    """
+
+    def __init__(self, ctx: Any, *, max_columns: int = 320) -> None:
+        self.ctx = ctx
+        self.max_columns = int(max_columns)
+        self.program = load_program(ctx, "plate_surface")
+        self.program["u_plate"].value = 0
+        self.program["u_plate_depth"].value = 1
+        self._plates: weakref.WeakKeyDictionary[Plate, list[Any]] = weakref.WeakKeyDictionary()
+        self._backdrops: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
+        self._targets: list[tuple[Any, Any, Any, Any]] = []
+        self._size: tuple[int, int] | None = None
+
+    def backdrop(self, plate: Plate) -> Any:
+        """The plate's sky-filled sRGB texture (see :func:`sky_filled`), made on first use."""
+        tex = self._backdrops.get(plate)
+        if tex is None:
+            tex = self._backdrops[plate] = upload_image(self.ctx, sky_filled(plate))
+        return tex
+
+    def _mesh(self, verts: np.ndarray, tris: np.ndarray) -> tuple[Any, ...] | None:
+        if len(tris) == 0:
+            return None
+        vbo = self.ctx.buffer(verts.tobytes())
+        ibo = self.ctx.buffer(tris.tobytes())
+        vao = self.ctx.vertex_array(self.program, [(vbo, "3f", "in_position")], index_buffer=ibo,
+                                    index_element_size=4)
+        return vao, vbo, ibo
+
+    def _entry(self, plate: Plate) -> list[tuple[tuple[Any, ...], Any, Any | None]]:
+        """The plate's layers, back first: ``(mesh, depth texture, colour texture or None for
+        the plate's own)``."""
+        entry = self._plates.get(plate)
+        if entry is None:
+            assert plate.depth is not None
+            layers = []
+            image, depth, verts, tris = back_layer(plate, max_columns=self.max_columns)
+            back = self._mesh(verts, tris)
+            if back is not None:
+                layers.append((back, upload_depth(self.ctx, depth), upload_image(self.ctx, image)))
+            front = self._mesh(*surface_mesh(plate, max_columns=self.max_columns))
+            if front is not None:
+                layers.append((front, upload_depth(self.ctx, plate.depth), None))
+            entry = self._plates[plate] = layers
+        return entry
+
+    def _target(self, slot: int, size: tuple[int, int]) -> tuple[Any, Any, Any, Any]:
+        if self._size != size:
+            self._release_targets()
+            self._size = size
+        while len(self._targets) <= slot:
+            color = self.ctx.texture(size, 4, dtype="f2")
+            inverse_depth = self.ctx.texture(size, 1, dtype="f4")
+            depth = self.ctx.depth_renderbuffer(size)
+            for tex in (color, inverse_depth):
+                tex.repeat_x = tex.repeat_y = False
+            self._targets.append((color, inverse_depth, depth, self.ctx.framebuffer([color, inverse_depth], depth)))
+        return self._targets[slot]
+
+    def render(self, plate: Plate, plate_texture: Any, camera: Any, size: tuple[int, int], *, slot: int = 0
+               ) -> tuple[Any, Any]:
+        """Draw ``plate``'s surface as ``camera`` sees it at ``size``.
+
+        Args:
+            plate_texture: the plate's sRGB texture (the compositor's, shared).
+            slot: 0 for the current plate, 1 for one fading out (separate targets).
+
+        Returns:
+            ``(colour, inverse_depth)`` textures in GL row order: RGBA16F linear premultiplied,
+            and R32F ``1 / metres`` along the view axis (0 where the surface is absent).
+        """
+        import moderngl
+
+        ctx = self.ctx
+        layers = self._entry(plate)
+        color, inverse_depth, _, fbo = self._target(slot, size)
+        w, h = size
+        view = camera.view_matrix()
+        prog = self.program
+        prog["u_view"].write(transforms.gl_bytes(view))
+        prog["u_view_proj"].write(transforms.gl_bytes(camera.projection_matrix(w / h) @ view))
+        prog["u_plate_eye"].value = (0.0, float(plate.camera.height), 0.0)
+        prog["u_plate_from_dir"].write(transforms.gl_bytes(plate_from_direction(plate).astype(np.float32)))
+        fbo.use()
+        ctx.viewport = (0, 0, w, h)
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
+        ctx.enable_direct(_GL_DEPTH_CLAMP)  # distant ridges beyond the far plane still draw
+        for mesh, depth_tex, color_tex in layers:  # back layer first; the depth test sorts them
+            (color_tex or plate_texture).use(0)
+            depth_tex.use(1)
+            mesh[0].render(moderngl.TRIANGLES)
+        ctx.disable_direct(_GL_DEPTH_CLAMP)
+        ctx.disable(moderngl.DEPTH_TEST)
+        return color, inverse_depth
+
+    def _release_targets(self) -> None:
+        unbind(self.ctx, [t[3] for t in self._targets])
+        for target in self._targets:
+            for obj in reversed(target):
+                obj.release()
+        self._targets = []
+        self._size = None
+
+    def release(self) -> None:
+        """Free every GPU resource (not the context)."""
+        self._release_targets()
+        for layers in list(self._plates.values()):
+            for mesh, depth_tex, color_tex in layers:
+                for obj in (*mesh, depth_tex, color_tex):
+                    if obj is not None:
+                        obj.release()
+        self._plates.clear()
+        for tex in list(self._backdrops.values()):
+            tex.release()
+        self._backdrops.clear()

@@ -1,0 +1,165 @@
+"""Parallax: a plate with depth drawn as a displaced surface once the camera moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hybridscene as hs
+from hybridscene.compose.surface import back_layer, sky_filled, surface_mesh, uses_surface
+from hybridscene.gpu.textures import plate_from_direction
+
+W, H = 160, 120
+FOV = 60.0
+HEIGHT = 2.0
+F = (H / 2) / np.tan(np.radians(FOV) / 2)  # focal length in pixels
+RED, BLUE, SKY = (220, 30, 30), (30, 60, 220), (150, 190, 240)
+
+
+def layered_plate():
+    """Sky above the horizon (row 60), a red 'wall' 10 m out in columns 60..99 below it, a blue
+    'far land' 1000 m out everywhere else below it."""
+    image = np.empty((H, W, 3), np.uint8)
+    depth = np.full((H, W), np.inf, np.float32)
+    image[:] = SKY
+    image[60:] = BLUE
+    depth[60:] = 1000.0
+    image[60:, 60:100] = RED
+    depth[60:, 60:100] = 10.0
+    cam = hs.PlateCamera(fov_y=FOV, height=HEIGHT, horizon=0.5)
+    return hs.Plate(image=image, depth=depth, camera=cam, source="array")
+
+
+def red_columns(frame, row=90):
+    return np.flatnonzero((frame[row, :, 0] > 150) & (frame[row, :, 2] < 100))
+
+
+def test_surface_mesh_follows_the_depth_and_never_spans_a_discontinuity():
+    plate = layered_plate()
+    verts, tris = surface_mesh(plate, max_columns=40)  # coarse cells of 4 px, per-pixel at edges
+    k = plate_from_direction(plate)
+    q = (verts - np.array([0.0, HEIGHT, 0.0])) @ k.T
+    w = q[:, 2]  # depth along the plate camera's axis
+    used = np.unique(tris)
+    assert tris.dtype == np.uint32 and tris.max() < len(verts) and len(tris) > 0
+    u, v = q[used, 0] / w[used], q[used, 1] / w[used]
+    # Nothing reaches into the sky beyond one 4-pixel cell (the shader trims to the pixel).
+    assert np.all((u > -1e-6) & (u < 1 + 1e-6) & (v > (60 - 4) / H - 1e-6) & (v < 1 + 1e-6))
+    depths = np.round(w[used], 3)
+    assert set(depths.tolist()) == {10.0, 1000.0}
+    # The wall keeps its silhouette to the pixel (its edges may reach half-way to the next
+    # pixel centre, flattened onto it) ...
+    col = u * W
+    wall = depths == 10.0
+    assert col[wall].min() >= 59.5 - 1e-3 and col[wall].max() <= 100.5 + 1e-3
+    assert not np.any((depths == 1000.0) & (col > 60.5) & (col < 99.5))
+    # ... and no triangle joins the wall to the land behind it (no stretched "rubber sheet").
+    tri_depths = np.round(w[tris], 3)
+    assert np.all(tri_depths.min(axis=1) == tri_depths.max(axis=1))
+
+
+def test_back_layer_continues_the_far_land_under_the_wall():
+    plate = layered_plate()
+    image, depth, verts, tris = back_layer(plate)
+    assert len(tris) > 0 and image.shape == plate.image.shape
+    # Next to both edges of the wall (16 px bands), the back layer shows the far land.
+    np.testing.assert_array_equal(depth[90, 60:76], 1000.0)
+    np.testing.assert_array_equal(depth[90, 84:100], 1000.0)
+    assert np.all(image[90, 60:76] == BLUE) and np.all(image[90, 84:100] == BLUE)
+    # Elsewhere it is the plate.
+    np.testing.assert_array_equal(image[:, :58], plate.image[:, :58])
+    np.testing.assert_array_equal(depth[:, 102:], plate.depth[:, 102:])
+
+
+def test_sky_filled_continues_the_sky_behind_the_land():
+    plate = layered_plate()
+    image = plate.image.copy()
+    image[:60, :, 1] = np.arange(W) % 200  # a sky that varies per column
+    plate = hs.Plate(image=image, depth=plate.depth, camera=plate.camera)
+    filled = sky_filled(plate, margin=2)
+    assert filled.shape == image.shape and filled.dtype == np.uint8
+    np.testing.assert_array_equal(filled[:60], image[:60])  # the sky itself is kept
+    # Every land pixel takes the sky colour two rows above the silhouette, in its column.
+    np.testing.assert_array_equal(filled[60:], np.broadcast_to(image[57], (60, W, 3)))
+
+
+def test_auto_parallax_switches_on_when_the_camera_leaves_the_plate_camera():
+    plate = layered_plate()
+    cam = hs.PerspectiveCamera.from_plate(plate)
+    assert not uses_surface("auto", plate, cam)
+    assert uses_surface(True, plate, cam)
+    cam.position = (0.5, HEIGHT, 0.0)
+    assert uses_surface("auto", plate, cam)
+    assert not uses_surface(False, plate, cam)
+    flat = hs.Plate(image=plate.image, camera=plate.camera)  # no depth: no surface
+    assert not uses_surface(True, flat, cam)
+    assert not uses_surface(True, plate, hs.OrthographicCamera())
+
+
+def test_bad_parallax_value_is_named():
+    with pytest.raises(hs.SceneError, match="parallax must be 'auto', True or False, got 'yes'"):
+        hs.Scene(layered_plate(), parallax="yes")
+    with pytest.raises(hs.SceneError, match="got 1"):
+        hs.Scene(layered_plate()).parallax = 1
+
+
+@pytest.mark.gl
+def test_surface_at_the_plate_camera_matches_the_flat_mapping(ctx):
+    plate = hs.procedural_plate(size=(320, 180), seed=1)
+    scene = hs.Scene(plate, shadows=False)
+    with hs.FrameRenderer(ctx, (320, 180), samples=1) as r:
+        flat = r.render_frame(scene, 0.0).astype(int)
+        scene.parallax = True
+        surface = r.render_frame(scene, 0.0).astype(int)
+    diff = np.abs(flat - surface).max(axis=2)
+    assert (diff > 2).mean() < 0.002, f"{(diff > 2).sum()} pixels differ by more than 2 levels"
+
+
+@pytest.mark.gl
+def test_moving_sideways_slides_the_near_wall_over_the_far_land(ctx):
+    plate = layered_plate()
+    scene = hs.Scene(plate, shadows=False)
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        rest = r.render_frame(scene, 0.0)
+        assert red_columns(rest).tolist() == list(range(60, 100))
+        # One metre to the right, looking parallel: the wall (10 m) moves F / 10 px left, the far
+        # land (1000 m) F / 1000 px (a tenth of a pixel).
+        scene.camera.position = (1.0, HEIGHT, 0.0)
+        scene.camera.target = (1.0, HEIGHT, -1.0)
+        moved = r.render_frame(scene, 0.0)
+    shift = F / 10.0
+    cols = red_columns(moved)
+    assert abs(cols[0] - (60 - shift)) <= 1 and abs(cols[-1] + 1 - (100 - shift)) <= 1
+    # Where the wall was, the far land shows (blue), not a smear of the wall.
+    right = int(np.ceil(100 - shift)) + 1
+    assert np.all(np.abs(moved[90, right:99].astype(int) - BLUE).max(axis=1) <= 2)
+    # The sky does not move (it is at infinity).
+    np.testing.assert_allclose(moved[:55].astype(int), rest[:55].astype(int), atol=1)
+
+
+@pytest.mark.gl
+def test_occlusion_follows_the_displaced_surface(ctx):
+    plate = layered_plate()
+    scene = hs.Scene(plate, shadows=False)
+    # A green cube 20 m out, behind the wall at the plate camera (wall: columns 60..99).
+    scene.add(hs.Mesh.cube(1.0, color="#00ff00", shading="unlit"), position=(0.0, HEIGHT - 0.5, -20.0))
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        rest = r.render_frame(scene, 0.0)
+        assert not np.any((rest[..., 1] > 200) & (rest[..., 0] < 80))  # hidden behind the wall
+        # Step 6 m left: the wall (10 m) slides right by F * 6 / 10 px, the cube (20 m) by half
+        # that, so the cube comes out past the wall's left edge, in front of the far land.
+        scene.camera.position = (-6.0, HEIGHT, 0.0)
+        scene.camera.target = (-6.0, HEIGHT, -1.0)
+        moved = r.render_frame(scene, 0.0)
+        layers = r.render_layers(scene, 0.0)
+    green = (moved[..., 1] > 200) & (moved[..., 0] < 80)
+    assert green.sum() > 20
+    cols = np.flatnonzero(green.any(axis=0))
+    wall_left = 60 + F * 6 / 10
+    assert cols.max() < wall_left + 1  # still cut off by the wall's edge
+    # The layers carry the displaced surface's depth: the wall at 10 m, the land farther, sky inf.
+    assert layers.plate_depth is not None
+    row = 100
+    wall = layers.plate_depth[row, int(wall_left) + 3: int(wall_left) + 20]
+    np.testing.assert_allclose(wall, 10.0, rtol=1e-3)
+    assert np.isinf(layers.plate_depth[5]).all()
