@@ -31,9 +31,14 @@ def layered_scene():
     return scene
 
 
-def test_layer_files_and_recomposition(tmp_path, ctx):
+@pytest.mark.parametrize("moved", [False, True], ids=["plate-camera", "parallax"])
+def test_layer_files_and_recomposition(tmp_path, ctx, moved):
     out = tmp_path / "layers"
-    hs.render(layered_scene(), tmp_path / "c.mp4", frames=2, fps=10, layers=out, ctx=ctx)
+    scene = layered_scene()
+    if moved:  # the camera leaves the plate's camera: the plate is drawn as a displaced surface
+        scene.camera.position = (0.6, 3.0, -1.0)
+        scene.camera.target = (0.0, 2.5, -20.0)
+    hs.render(scene, tmp_path / "c.mp4", frames=2, fps=10, layers=out, ctx=ctx)
     names = sorted(p.name for p in out.iterdir())
     for i in range(2):
         for suffix in ("plate.png", "plate_depth.npy", "foreground.png", "depth.npy", "ids.png", "shadow.png", "composite.png"):

@@ -40,21 +40,28 @@ def test_surface_mesh_follows_the_depth_and_never_spans_a_discontinuity():
     k = plate_from_direction(plate)
     q = (verts - np.array([0.0, HEIGHT, 0.0])) @ k.T
     w = q[:, 2]  # depth along the plate camera's axis
-    used = np.unique(tris)
     assert tris.dtype == np.uint32 and tris.max() < len(verts) and len(tris) > 0
-    u, v = q[used, 0] / w[used], q[used, 1] / w[used]
-    # Nothing reaches into the sky beyond one 4-pixel cell (the shader trims to the pixel).
-    assert np.all((u > -1e-6) & (u < 1 + 1e-6) & (v > (60 - 4) / H - 1e-6) & (v < 1 + 1e-6))
-    depths = np.round(w[used], 3)
-    assert set(depths.tolist()) == {10.0, 1000.0}
+    u, v = q[:, 0] / np.where(w > 0, w, 1), q[:, 1] / np.where(w > 0, w, 1)
+    used = np.zeros(len(verts), bool)
+    used[tris.reshape(-1)] = True
+    assert np.all(w[used] > 0)
+    inside = used & (u > -1e-6) & (u < 1 + 1e-6) & (v < 1 + 1e-6)
+    # Beyond the image's edges, a skirt half the image wide (the edge stretched) ...
+    outside = used & ~inside
+    assert outside.any() and np.all((u[outside] > -0.5 - 1e-6) & (u[outside] < 1.5 + 1e-6) & (v[outside] < 1.5 + 1e-6))
+    # ... and nothing reaches into the sky beyond one 4-pixel cell (the shader trims to the pixel).
+    assert np.all(v[used] > (60 - 4) / H - 1e-6)
+    depths = np.round(w, 3)
+    assert set(depths[inside].tolist()) == {10.0, 1000.0}
     # The wall keeps its silhouette to the pixel (its edges may reach half-way to the next
     # pixel centre, flattened onto it) ...
     col = u * W
-    wall = depths == 10.0
+    wall = inside & (depths == 10.0)
     assert col[wall].min() >= 59.5 - 1e-3 and col[wall].max() <= 100.5 + 1e-3
-    assert not np.any((depths == 1000.0) & (col > 60.5) & (col < 99.5))
+    assert not np.any(inside & (depths == 1000.0) & (col > 60.5) & (col < 99.5))
     # ... and no triangle joins the wall to the land behind it (no stretched "rubber sheet").
-    tri_depths = np.round(w[tris], 3)
+    in_image = inside[tris].all(axis=1)
+    tri_depths = depths[tris[in_image]]
     assert np.all(tri_depths.min(axis=1) == tri_depths.max(axis=1))
 
 

@@ -90,10 +90,14 @@ def surface_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, n
     lat_x, lat_y = _lattice(plate.size, max_columns)
     broken = _cells_touching(touched, lat_x, lat_y)
     verts, tris = _grid(plate, depth, lat_x, lat_y, ~broken, threshold)
-    fine_verts, fine_tris = _fine_quads(plate, depth, lat_x, lat_y, broken, threshold)
-    tris = np.concatenate([tris, fine_tris + len(verts)])
-    verts = np.concatenate([verts, fine_verts])
-    return verts.astype(np.float32), np.ascontiguousarray(tris, dtype=np.uint32)
+    parts = [(verts, tris), _fine_quads(plate, depth, lat_x, lat_y, broken, threshold),
+             _border_skirt(plate, depth, lat_x, lat_y)]
+    all_verts, all_tris, offset = [], [], 0
+    for v, t in parts:
+        all_verts.append(v)
+        all_tris.append(t.astype(np.int64) + offset)
+        offset += len(v)
+    return np.concatenate(all_verts).astype(np.float32), np.ascontiguousarray(np.concatenate(all_tris), dtype=np.uint32)
 
 
 def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -251,6 +255,55 @@ def _grid(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray,
     first = np.where(split_bc, np.stack([a, c, b], -1), np.stack([a, e, b], -1))
     second = np.where(split_bc, np.stack([b, c, e], -1), np.stack([a, c, e], -1))
     return np.concatenate([verts, own_verts]), np.concatenate([first, second]).astype(np.uint32)
+
+
+def _border_skirt(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, *,
+                  extend: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """A strip beyond each image edge, ``extend`` of the image wide, so a camera that moves
+    forward or looks past the plate still sees land (the edge texels stretched) rather than
+    the backdrop. Its depth continues the edge's inverse-depth slope (exact for the ground and
+    for walls facing the camera), within a factor of 4 of the edge's depth."""
+    pw, ph = plate.size
+    pieces = []
+    # (lattice pixels along the edge, edge pixel, inward pixel, axis): 0 = columns vary.
+    for along, edge, inner, horizontal in (
+        (lat_x, ph - 1, lat_y[-2], True), (lat_x, 0, lat_y[1], True),
+        (lat_y, 0, lat_x[1], False), (lat_y, pw - 1, lat_x[-2], False),
+    ):
+        if horizontal:
+            d0, d1 = depth[edge, along], depth[inner, along]
+            n = ph
+        else:
+            d0, d1 = depth[along, edge], depth[along, inner]
+            n = pw
+        ok = np.isfinite(d0) & np.isfinite(d1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            disp0, disp1 = 1.0 / d0, 1.0 / d1
+            slope = (disp0 - disp1) / abs(edge - inner)
+            reach = extend * n
+            ext = np.clip(disp0 + slope * reach, disp0 / 4.0, disp0 * 4.0)
+            d_ext = 1.0 / ext
+        outward = reach if edge > 0 else -reach
+        e0 = float(n if edge > 0 else 0)
+        a = _coordinates(along, pw if horizontal else ph)
+        if horizontal:
+            inner_pts = _unproject(plate, a, np.full_like(a, e0), d0)
+            outer_pts = _unproject(plate, a, np.full_like(a, e0 + outward), d_ext)
+        else:
+            inner_pts = _unproject(plate, np.full_like(a, e0), a, d0)
+            outer_pts = _unproject(plate, np.full_like(a, e0 + outward), a, d_ext)
+        m = len(along)
+        i = np.arange(m - 1)
+        good = ok[:-1] & ok[1:]
+        quads = np.stack([i, i + 1, m + i, m + i + 1], -1)[good]
+        tris = np.concatenate([quads[:, [0, 2, 1]], quads[:, [1, 2, 3]]])
+        pieces.append((np.concatenate([inner_pts, outer_pts]), tris))
+    verts, tris, offset = [], [], 0
+    for v, t in pieces:
+        verts.append(v)
+        tris.append(t + offset)
+        offset += len(v)
+    return np.concatenate(verts), np.concatenate(tris).astype(np.int64)
 
 
 def _fine_quads(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, broken: np.ndarray,
