@@ -170,3 +170,25 @@ def test_occlusion_follows_the_displaced_surface(ctx):
     wall = layers.plate_depth[row, int(wall_left) + 3: int(wall_left) + 20]
     np.testing.assert_allclose(wall, 10.0, rtol=1e-3)
     assert np.isinf(layers.plate_depth[5]).all()
+
+
+@pytest.mark.gl
+def test_crossfade_between_two_displaced_plates_mixes_in_linear_light(ctx):
+    a = layered_plate()
+    image = a.image.copy()
+    image[60:, 60:100] = (30, 200, 30)  # the wall turns green on the second plate
+    b = hs.Plate(image=image, depth=a.depth, camera=a.camera)
+    scene = hs.Scene(a, shadows=False)
+    scene.camera.position = (1.0, HEIGHT, 0.0)
+    scene.camera.target = (1.0, HEIGHT, -1.0)
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        r.render_frame(scene, 0.0)
+        scene.set_plate(b, crossfade=1.0)
+        r.render_frame(scene, 0.5)  # the fade starts with the first frame after set_plate
+        mid = r.render_frame(scene, 1.0)
+        end = r.render_frame(scene, 1.6)
+    col = int(80 - F / 10)  # the wall's middle after the move
+    lin = ((np.array([RED, (30, 200, 30)]) / 255.0 + 0.055) / 1.055) ** 2.4
+    want = np.round(255 * (1.055 * (lin.mean(axis=0)) ** (1 / 2.4) - 0.055))
+    np.testing.assert_allclose(mid[90, col].astype(int), want, atol=2)
+    np.testing.assert_array_equal(end[90, col], (30, 200, 30))
