@@ -13,7 +13,7 @@ TORCH_TEST_PIN ?= torch==2.13.0
 DEMO_ARGS ?= -o demo.mp4
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean xserver
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -25,18 +25,26 @@ $(VENV)/.runtime: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet -e .
 	touch $@
 
-# Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai and dev extras.
+# Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai, preview and dev
+# extras; the window tests need an X server and key presses (Debian's xvfb and xdotool).
 $(VENV)/.testenv: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet "$(TORCH_TEST_PIN)"
-	$(PIP) install --quiet -e ".[ai,dev]"
+	$(PIP) install --quiet -e ".[ai,preview,dev]"
 	touch $@ $(VENV)/.runtime
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+xserver:
+	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null || \
+	  { $(SUDO) apt-get install -y -q xvfb xdotool >/dev/null 2>&1 || \
+	    { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q xvfb xdotool >/dev/null; }; } || \
+	  echo "warning: could not install xvfb and xdotool; the preview window tests will be skipped" >&2
 
 venv: $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(VENV)/bin/hybridscene demo $(DEMO_ARGS)
 
-test: $(VENV)/.testenv
+test: $(VENV)/.testenv xserver
 	$(PY) -m ruff check hybridscene tests benchmarks examples
 	$(PY) -m pytest $(PYTEST_ARGS)
 

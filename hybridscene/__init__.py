@@ -67,6 +67,7 @@ from .scene import (
     Texture,
     load_mesh,
 )
+from .preview import PreviewStats, preview
 from .transforms import quat_from_axis_angle, quat_from_euler
 
 __all__ = [
@@ -94,6 +95,7 @@ __all__ = [
     "PlateResult",
     "PlateSpec",
     "PlateWorker",
+    "PreviewStats",
     "Progress",
     "RealtimeClock",
     "RenderResult",
@@ -118,6 +120,7 @@ __all__ = [
     "load_mesh",
     "load_plate",
     "load_scene_file",
+    "preview",
     "procedural_plate",
     "quat_from_axis_angle",
     "quat_from_euler",

@@ -176,6 +176,35 @@ def render(
     )
 
 
+@main.command()
+@click.argument("scene_file", metavar="SCENE.py")
+@click.option("--size", callback=_size, default=None, help="Render size WIDTHxHEIGHT [default: the file's SIZE, else 1280x720].")
+@click.option("--fps", type=float, default=None, help="Cap the frame rate (and set the frame step) [default: the display's rate].")
+@click.option("--stats", is_flag=True, help="On exit, print fps=... and frame-time percentiles.")
+@click.option("--seconds", type=float, default=None, help="Close by itself after this long.")
+@click.option("--paused", is_flag=True, help="Start paused on the first frame.")
+@click.option("--backend", default="pyglet", show_default=True, help="moderngl-window backend: pyglet, glfw, pyqt5, pyside2, sdl2, pygame2.")
+@click.option("--no-vsync", is_flag=True, help="Do not wait for the display's refresh.")
+@click.option("--screenshots", default=".", show_default=True, help="Folder the S key saves PNGs into.")
+@click.option("--seed", type=int, default=None, help="Passed to build_scene(seed=...) if it takes one.")
+@click.option("--model", default=None, help="Paint the plate with this model: passed to build_scene(model=...).")
+@click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
+def preview(
+    scene_file: str, size: tuple[int, int] | None, fps: float | None, stats: bool, seconds: float | None,
+    paused: bool, backend: str, no_vsync: bool, screenshots: str, seed: int | None, model: str | None,
+    prompt: str | None,
+) -> None:
+    """Show a scene file live in a window; saving the file reloads it.
+
+    Keys: space pause, left/right step a frame, Home restart, R repaint the plate with a new
+    seed, S screenshot, F frames/s overlay, L cycle layers, Esc quit.
+    """
+    from .preview import preview as run_preview
+
+    run_preview(scene_file, size=size, fps=fps, stats=stats, seconds=seconds, paused=paused, backend=backend,
+                vsync=not no_vsync, screenshots=screenshots, seed=seed, model=model, prompt=prompt)
+
+
 @contextlib.contextmanager
 def _step_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A ``callback(step, total)`` that drives a progress bar of denoising steps on stderr."""

@@ -115,3 +115,20 @@ def test_interrupted_demo_leaves_no_file(tmp_path, how):
     assert proc.returncode != 0
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_preview_without_a_display_or_with_a_missing_file_says_what_to_do(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    scene = tmp_path / "s.py"
+    scene.write_text("import hybridscene as hs\ndef build_scene(size=(64, 36)):\n    return hs.Scene()\n")
+    r = subprocess.run([sys.executable, "-m", "hybridscene", "preview", str(scene), "--seconds", "1"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: no display to open a window on (DISPLAY is not set)") and "xvfb-run" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "hybridscene", "preview", str(tmp_path / "nope.py")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "nope.py' does not exist" in r.stderr

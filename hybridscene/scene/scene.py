@@ -23,6 +23,11 @@ __all__ = ["FrameCallback", "Scene"]
 
 log = logging.getLogger(__name__)
 
+def _plate_of(result: Any) -> Plate:
+    """A plate future's result: a :class:`Plate`, or a result object carrying one (``.plate``)."""
+    return result if isinstance(result, Plate) else result.plate
+
+
 FrameCallback = Callable[[float], None]
 """Called as ``callback(t)`` with the scene time in seconds before each frame is drawn."""
 
@@ -103,7 +108,8 @@ class Scene:
         time (blended in linear light).
 
         ``plate`` may be a :class:`Plate` or a future from
-        :func:`hybridscene.generate_plate_async` / :meth:`PlateWorker.submit`: the current plate
+        :func:`hybridscene.generate_plate_async` / :meth:`PlateWorker.submit` (or any
+        ``concurrent.futures.Future`` of a plate): the current plate
         (a placeholder) stays until the future is done, then the fade starts. A failed future is
         logged and the placeholder stays.
         """
@@ -136,7 +142,7 @@ class Scene:
         pending, self._pending = self._pending, []
         for fut, _ in pending:
             try:
-                self._start_fade(fut.result(timeout).plate, 0.0, None)
+                self._start_fade(_plate_of(fut.result(timeout)), 0.0, None)
             except Exception as exc:
                 log.error("plate generation failed; keeping the current plate: %s", exc)
 
@@ -214,7 +220,7 @@ class Scene:
                     still.append((fut, fade))
                     continue
                 try:
-                    self._start_fade(fut.result().plate, fade, self._time)
+                    self._start_fade(_plate_of(fut.result()), fade, self._time)
                 except Exception as exc:
                     log.error("plate generation failed; keeping the current plate: %s", exc)
             self._pending = still
@@ -239,6 +245,13 @@ class Scene:
     def drawables(self) -> Iterator[tuple[Node, np.ndarray]]:
         """Visible mesh nodes with their world matrices."""
         return ((n, w) for n, w in self.visible_nodes() if n.mesh is not None)
+
+    def preview(self, **options: Any) -> Any:
+        """Show the scene live in a window (see :func:`hybridscene.preview.preview` for the
+        options and keys); returns its :class:`~hybridscene.preview.PreviewStats`."""
+        from ..preview import preview
+
+        return preview(self, **options)
 
     def __repr__(self) -> str:
         n = sum(1 for _ in self.root.walk()) - 1

@@ -1,0 +1,280 @@
+"""The preview window, for real: an X server (Xvfb), real key presses (xdotool), screenshots
+compared with the offscreen renderer, hot reload, and clean exits."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hybridscene as hs
+from hybridscene.scenefile import load_scene_file
+
+pytestmark = [pytest.mark.gl, pytest.mark.window]
+
+XVFB, XDOTOOL = shutil.which("Xvfb"), shutil.which("xdotool")
+if XVFB is None or XDOTOOL is None:
+    pytest.skip("the window tests need Xvfb and xdotool: apt-get install xvfb xdotool (make test does)",
+                allow_module_level=True)
+
+SCENE = '''
+import hybridscene as hs
+FPS = 30
+
+def build_scene(size=(320, 180), seed=1):
+    scene = hs.Scene(hs.procedural_plate(size=size, seed=seed))
+    cube = scene.add(hs.Mesh.cube(1.2, color="{colour}", shading="unlit"), position=(0, 1.2, -8))
+    scene.animate(cube, "rotation", [(0, hs.quat_from_euler(y=0)), (2, hs.quat_from_euler(y=90))])
+    scene.animate(cube, "position", [(0, (-1.5, 1.2, -8)), (2, (1.5, 1.2, -8))])
+    return scene
+'''
+SIZE = (320, 180)
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A private X server for this module's windows."""
+    read, write = os.pipe()
+    proc = subprocess.Popen([XVFB, "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as f:
+        number = f.readline().strip()
+    assert number, "Xvfb did not start"
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(10)
+
+
+class Window:
+    """A `hybridscene preview` process and the keys to drive it."""
+
+    def __init__(self, display: str, scene_file: Path, shots: Path, *args: str) -> None:
+        self.env = dict(os.environ, DISPLAY=display)
+        self.shots = shots
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hybridscene", "preview", str(scene_file), "--size", "320x180", "--stats",
+             "--screenshots", str(shots), *args],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        out = self._xdotool("search", "--sync", "--onlyvisible", "--name", re.escape(scene_file.name))
+        self.wid = out.split()[0]
+        self._xdotool("windowfocus", "--sync", self.wid)
+
+    def _xdotool(self, *args: str) -> str:
+        r = subprocess.run([XDOTOOL, *args], env=self.env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def key(self, *names: str) -> None:
+        for name in names:
+            self._xdotool("key", name)  # XTEST, to the focused window, like a keyboard
+        time.sleep(0.3)
+
+    def screenshot(self) -> np.ndarray:
+        before = set(self.shots.glob("*.png")) if self.shots.exists() else set()
+        self.key("s")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            new = (set(self.shots.glob("*.png")) if self.shots.exists() else set()) - before
+            if new:
+                return np.asarray(Image.open(new.pop()).convert("RGB")).astype(int)
+            assert self.proc.poll() is None, self.proc.communicate()[1]
+            time.sleep(0.05)
+        raise AssertionError("no screenshot appeared")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
+        self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, out, err
+
+
+def offscreen(ctx, scene_file, t, layer=None):
+    scene = load_scene_file(scene_file, size=SIZE).scene
+    with hs.FrameRenderer(ctx, SIZE) as r:
+        if layer is None:
+            return r.render_frame(scene, t).astype(int)
+        return getattr(r.render_layers(scene, t), layer).astype(int)
+
+
+def close_to(a, b, *, level=3, fraction=0.002):
+    diff = np.abs(a - b).max(axis=2)
+    return (diff > level).mean() <= fraction
+
+
+def write_scene(path: Path, colour: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(SCENE.replace("{colour}", colour))
+    os.replace(tmp, path)
+
+
+def red(img):
+    return ((img[..., 0] > 180) & (img[..., 1] < 80) & (img[..., 2] < 80)).sum()
+
+
+def blue(img):
+    return ((img[..., 2] > 180) & (img[..., 0] < 80) & (img[..., 1] < 80)).sum()
+
+
+def test_window_shows_the_offscreen_frame_steps_pauses_and_switches_layers(display, tmp_path, ctx):
+    scene_file = tmp_path / "steps.py"
+    write_scene(scene_file, "#e02020")
+    win = Window(display, scene_file, tmp_path / "shots", "--paused")
+    try:
+        first = win.screenshot()
+        assert first.shape == (180, 320, 3)
+        assert close_to(first, offscreen(ctx, scene_file, 0.0)), "window differs from the offscreen render"
+        win.key("Right", "Right")  # two frames on, at 30 fps
+        stepped = win.screenshot()
+        assert close_to(stepped, offscreen(ctx, scene_file, 2 / 30))
+        assert not close_to(stepped, first)
+        win.key("l")  # the plate layer: no cube
+        plate = win.screenshot()
+        assert close_to(plate, offscreen(ctx, scene_file, 2 / 30, "plate"))
+        assert red(plate) == 0 and red(stepped) > 100
+        win.key("l", "l", "l", "l")  # back to the composite
+        win.key("space")  # play: time moves
+        a = win.screenshot()
+        time.sleep(0.5)
+        b = win.screenshot()
+        assert not close_to(a, b)
+        win.key("space")  # pause: it stops
+        c = win.screenshot()
+        time.sleep(0.4)
+        assert close_to(c, win.screenshot(), level=0, fraction=0)
+        win.key("Home")  # restart at t = 0 (still paused)
+        assert close_to(win.screenshot(), first)
+    finally:
+        rc, out, err = win.stop()
+    assert rc == 0, err
+    assert re.search(r"^fps=\d+\.\d frames=\d+ frame_ms p50=[\d.]+ p90=[\d.]+ p99=[\d.]+ max=[\d.]+$", out, re.M), out
+
+
+def test_resizing_letterboxes_without_distortion(display, tmp_path, ctx):
+    scene_file = tmp_path / "resize.py"
+    write_scene(scene_file, "#e02020")
+    win = Window(display, scene_file, tmp_path / "shots", "--paused")
+    try:
+        win._xdotool("windowsize", "--sync", win.wid, "640", "180")
+        time.sleep(0.5)
+        wide = win.screenshot()
+    finally:
+        rc, _, err = win.stop()
+    assert rc == 0, err
+    assert wide.shape == (180, 640, 3)
+    assert wide[:, :150].max() == 0 and wide[:, 490:].max() == 0  # black bars at the sides
+    assert close_to(wide[:, 160:480], offscreen(ctx, scene_file, 0.0))  # the frame 1:1 in the middle
+
+
+def test_hot_reload_and_a_broken_file_keep_the_window(display, tmp_path):
+    scene_file = tmp_path / "reload.py"
+    write_scene(scene_file, "#e02020")
+    win = Window(display, scene_file, tmp_path / "shots", "--paused")
+    try:
+        assert red(win.screenshot()) > 100
+        time.sleep(0.05)
+        write_scene(scene_file, "#2020e0")  # saved: the window rebuilds the scene
+        time.sleep(1.5)
+        img = win.screenshot()
+        assert blue(img) > 100 and red(img) == 0
+        scene_file.write_text("def build_scene(:\n")  # a syntax error: shown, the window stays
+        time.sleep(1.5)
+        assert win.proc.poll() is None
+        img = win.screenshot()
+        assert blue(img) > 100  # the last good scene keeps running
+        write_scene(scene_file, "#e02020")  # fixed: back to work
+        time.sleep(1.5)
+        assert red(win.screenshot()) > 100
+    finally:
+        rc, out, err = win.stop()
+    assert rc == 0, err
+    assert "reload.py" in err and ("SyntaxError" in err or "invalid syntax" in err), err
+
+
+def test_repaint_key_cross_fades_to_a_new_plate(display, tmp_path):
+    scene_file = tmp_path / "repaint.py"
+    write_scene(scene_file, "#e02020")
+    win = Window(display, scene_file, tmp_path / "shots")
+    try:
+        before = win.screenshot()
+        win.key("r")  # seed 1 -> 2: another palette, painted on a worker thread
+        time.sleep(4.0)
+        after = win.screenshot()
+    finally:
+        rc, _, err = win.stop()
+    assert rc == 0, err
+    sky_before, sky_after = before[:30].mean(axis=(0, 1)), after[:30].mean(axis=(0, 1))
+    assert np.abs(sky_before - sky_after).max() > 10, (sky_before, sky_after)
+
+
+def test_escape_and_window_close_exit_cleanly(display, tmp_path):
+    scene_file = tmp_path / "esc.py"
+    write_scene(scene_file, "#e02020")
+    win = Window(display, scene_file, tmp_path / "shots")
+    win.key("Escape")
+    out, err = win.proc.communicate(timeout=30)
+    assert win.proc.returncode == 0, err
+    assert "fps=" in out
+    win = Window(display, scene_file, tmp_path / "shots")
+    wm_delete_window(display, int(win.wid))  # what a window manager sends for the close button
+    out, err = win.proc.communicate(timeout=30)
+    assert win.proc.returncode == 0, err
+    assert "fps=" in out
+
+
+def wm_delete_window(display: str, wid: int) -> None:
+    """Send the ICCCM WM_DELETE_WINDOW message (the close button) through libX11."""
+    import ctypes
+    import ctypes.util
+
+    x11 = ctypes.cdll.LoadLibrary(ctypes.util.find_library("X11"))
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+    class Event(ctypes.Union):
+        _fields_ = [("client", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+    dpy = x11.XOpenDisplay(display.encode())
+    assert dpy, f"cannot open {display}"
+    ev = Event()
+    ev.client.type = 33  # ClientMessage
+    ev.client.window = wid
+    ev.client.message_type = x11.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+    ev.client.format = 32
+    ev.client.data[0] = x11.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+    x11.XSendEvent(dpy, wid, 0, 0, ctypes.byref(ev))
+    x11.XFlush(dpy)
+    x11.XCloseDisplay(dpy)
+
+
+def test_scene_preview_from_python(display, tmp_path):
+    code = (
+        "import hybridscene as hs\n"
+        "scene = hs.Scene(hs.procedural_plate(size=(160, 90)))\n"
+        "scene.add(hs.Mesh.cube(1.0, color='tomato'), position=(0, 1, -6))\n"
+        "stats = scene.preview(seconds=1.0, size=(160, 90))\n"
+        "print(stats.line())\n"
+        "assert stats.frames > 5 and stats.fps > 5, stats\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, DISPLAY=display), capture_output=True,
+                       text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("fps=")
