@@ -13,7 +13,7 @@ TORCH_TEST_PIN ?= torch==2.13.0
 DEMO_ARGS ?= -o demo.mp4
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv bench clean xserver
+.PHONY: demo test venv bench clean xserver docs
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,11 @@ $(VENV)/.runtime: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet -e .
 	touch $@
 
-# Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai, preview and dev
-# extras; the window tests need an X server and key presses (Debian's xvfb and xdotool).
+# Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai, preview, docs and
+# dev extras; the window tests need an X server and key presses (Debian's xvfb and xdotool).
 $(VENV)/.testenv: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet "$(TORCH_TEST_PIN)"
-	$(PIP) install --quiet -e ".[ai,preview,dev]"
+	$(PIP) install --quiet -e ".[ai,preview,docs,dev]"
 	touch $@ $(VENV)/.runtime
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -47,6 +47,9 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.testenv xserver
 	$(PY) -m ruff check hybridscene tests benchmarks examples
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: $(VENV)/.testenv
+	$(PY) -m mkdocs build --strict
 
 bench: $(VENV)/.runtime
 	$(PY) benchmarks/bench_demo.py

@@ -434,7 +434,9 @@ def preview(
         vsync: wait for the display's refresh.
         paused: start paused at t = 0.
         screenshots: the folder **S** saves PNGs into.
-        seed, model, prompt: passed to a scene file's ``build_scene`` when it takes them.
+        seed: passed to a scene file's ``build_scene(seed=...)`` when it takes it.
+        model: passed as ``build_scene(model=...)`` (paint the plate with this model).
+        prompt: passed as ``build_scene(prompt=...)``.
 
     Returns:
         :class:`PreviewStats` of the frames shown.

@@ -312,7 +312,8 @@ def render(
         scene: what to draw.
         output: a path (``.mp4``/``.mov``/``.mkv``, ``.gif``, ``DIR/``, ``.png``/``.jpg``/``.webp``)
             or an object implementing :class:`hybridscene.sinks.Sink`.
-        frames, seconds: length (default 4 seconds); give at most one.
+        frames: length in frames; give this or ``seconds`` (default 4 seconds).
+        seconds: length in seconds.
         fps: frames per second; frame ``i`` shows scene time ``start + i / fps``.
         size: ``(width, height)`` or ``"WxH"``; default: the plate's size. Video sizes are
             rounded down to even numbers with a warning.

@@ -31,3 +31,14 @@ def test_doc_links_point_at_files():
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text()):
             assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+def test_documentation_builds_without_warnings(tmp_path):
+    """MkDocs in strict mode: a broken link, a missing page or a docstring that does not match its
+    signature fails the build (the API reference is generated from the docstrings)."""
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    api = (tmp_path / "site" / "api" / "index.html").read_text()
+    for name in ("PerspectiveCamera", "from_plate", "generate_plate_async", "PreviewStats", "ShadowCatcher"):
+        assert name in api, f"{name} missing from the API reference"

@@ -85,7 +85,8 @@ class Compositor:
             plate: the background, or ``None`` for a solid ``background`` (sRGB floats).
             foreground: RGBA16F texture, linear premultiplied, GL row order, the size of ``fbo``.
             fbo: the target; ``top_down=True`` for offscreen readback, ``False`` for a window.
-            previous, weight: a plate being faded out, and the current plate's weight (0..1).
+            previous: a plate being faded out, or ``None``.
+            weight: the current plate's weight (0..1) while ``previous`` fades.
             shadow: R8 texture of the shadow amount on the plate (like ``foreground``), or ``None``.
             camera: the scene's camera, for plates that know theirs (see
                 :func:`hybridscene.gpu.textures.plate_mapping`); ``None`` fits the plate.

@@ -163,7 +163,8 @@ def background_plate(
             pixel count and scaled on the GPU.
         seed: seeds the procedural painter or the diffusion model.
         model: a hub id or diffusers folder; ``None`` for the procedural plate.
-        prompt, steps: for ``model``.
+        prompt: the text prompt, for ``model``.
+        steps: denoising steps for ``model`` (default: the model's).
         style: the procedural style.
     """
     if model is None:

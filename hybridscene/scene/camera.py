@@ -65,7 +65,8 @@ class PerspectiveCamera(_LookAtCamera):
         position: ``(3,)`` eye position in metres, world frame.
         target: ``(3,)`` point looked at.
         up: world direction that appears up.
-        near, far: clip distances in metres (``0 < near < far``).
+        near: near clip distance in metres (``0 < near < far``).
+        far: far clip distance in metres.
         shift: ``(x, y)`` lens shift in half-image units; a level camera with ``shift=(0, s)``
             sees its horizon at ``s`` in normalised device coordinates.
     """
@@ -130,8 +131,11 @@ class OrthographicCamera(_LookAtCamera):
 
     Args:
         height: the height of the view in metres (the width follows the frame's aspect).
-        position, target, up: as for :class:`PerspectiveCamera`.
-        near, far: clip distances in metres.
+        position: ``(3,)`` eye position in metres, world frame.
+        target: ``(3,)`` point looked at.
+        up: world direction that appears up.
+        near: near clip distance in metres.
+        far: far clip distance in metres.
 
     A plate's depth belongs to the perspective camera it was painted with, so with an
     orthographic camera the plate is a flat backdrop: no occlusion by its depth.

@@ -36,8 +36,8 @@ class Node:
         name: optional name for :meth:`Scene.find`.
         mesh: a mesh to draw at this node.
         sprite: a :class:`~hybridscene.Sprite` to draw at this node.
-        particles: a :class:`~hybridscene.ParticleEmitter` emitting from this node.
-        (None of them: a pure transform, a group.)
+        particles: a :class:`~hybridscene.ParticleEmitter` emitting from this node (with none of
+            the three, the node is a pure transform: a group).
         position: ``(3,)`` metres, in the parent's frame.
         rotation: unit quaternion ``(x, y, z, w)``; see :func:`hybridscene.quat_from_euler`.
         scale: a number or ``(3,)`` per-axis factors.
