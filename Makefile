@@ -13,7 +13,7 @@ TORCH_TEST_PIN ?= torch==2.13.0
 DEMO_ARGS ?= -o demo.mp4
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv bench clean xserver docs
+.PHONY: demo test venv bench clean xserver docs gallery
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,7 @@ demo: $(VENV)/.runtime
 	$(VENV)/bin/hybridscene demo $(DEMO_ARGS)
 
 test: $(VENV)/.testenv xserver
-	$(PY) -m ruff check hybridscene tests benchmarks examples
+	$(PY) -m ruff check hybridscene tests benchmarks examples docs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 docs: $(VENV)/.testenv
@@ -56,3 +56,6 @@ bench: $(VENV)/.runtime
 
 clean:
 	rm -rf $(VENV) build dist demo.mp4 .pytest_cache
+
+gallery: $(VENV)/.testenv
+	$(PY) docs/make_gallery.py
