@@ -216,7 +216,7 @@ def test_repaint_key_cross_fades_to_a_new_plate(display, tmp_path):
     assert np.abs(sky_before - sky_after).max() > 10, (sky_before, sky_after)
 
 
-def test_escape_and_window_close_exit_cleanly(display, tmp_path):
+def test_escape_close_button_and_ctrl_c_exit_cleanly(display, tmp_path):
     scene_file = tmp_path / "esc.py"
     write_scene(scene_file, "#e02020")
     win = Window(display, scene_file, tmp_path / "shots")
@@ -228,6 +228,10 @@ def test_escape_and_window_close_exit_cleanly(display, tmp_path):
     wm_delete_window(display, int(win.wid))  # what a window manager sends for the close button
     out, err = win.proc.communicate(timeout=30)
     assert win.proc.returncode == 0, err
+    assert "fps=" in out
+    win = Window(display, scene_file, tmp_path / "shots")
+    rc, out, err = win.stop(signal.SIGINT)  # Ctrl-C
+    assert rc == 0 and "Traceback" not in err, err
     assert "fps=" in out
 
 
