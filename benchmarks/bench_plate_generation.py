@@ -1,9 +1,10 @@
 """Plate generation on this CPU with the full-size Stable Diffusion v1.4 architecture (random
 weights built locally from the published configs: the compute of the real model, no download),
-set beside the paper's 5 min 48 s for one 512x512 image with diffusers on a CPU.
+set beside the paper's 5 min 48 s for one 512x512 image with diffusers on a CPU; and the
+one-step SD-Turbo class (the SD 2.1 architecture, one step, no guidance).
 
-    python benchmarks/bench_plate_generation.py [--presets paper,bf16,dpm25,dpm25-bf16,dpm25-bf16-taesd]
-                                                [--model DIR] [--measure-steps K]
+    python benchmarks/bench_plate_generation.py [--presets paper,bf16,dpm25,...,turbo-1step]
+                                                [--model DIR] [--turbo-model DIR] [--measure-steps K]
 
 Each preset is one full image at 512x512 (prompt "Landscape with mountains and a river", seed 0),
 timed with a step callback: seconds per denoising step (median), seconds for the whole image, and
@@ -25,12 +26,15 @@ from _machine import machine
 
 PAPER_SECONDS = 5 * 60 + 48
 PRESETS = {
-    # name: (dtype, scheduler, steps, tiny autoencoder)
-    "paper": ("float32", "default", 50, False),
-    "bf16": ("bfloat16", "default", 50, False),
-    "dpm25": ("float32", "dpm++", 25, False),
-    "dpm25-bf16": ("bfloat16", "dpm++", 25, False),
-    "dpm25-bf16-taesd": ("bfloat16", "dpm++", 25, True),
+    # name: (architecture, dtype, scheduler, steps, tiny autoencoder, guidance)
+    "paper": ("sd-v1-4", "float32", "default", 50, False, 7.5),
+    "bf16": ("sd-v1-4", "bfloat16", "default", 50, False, 7.5),
+    "dpm25": ("sd-v1-4", "float32", "dpm++", 25, False, 7.5),
+    "dpm20-bf16": ("sd-v1-4", "bfloat16", "dpm++", 20, False, 7.5),
+    "dpm25-bf16": ("sd-v1-4", "bfloat16", "dpm++", 25, False, 7.5),
+    "dpm25-bf16-taesd": ("sd-v1-4", "bfloat16", "dpm++", 25, True, 7.5),
+    "turbo-1step": ("sd-turbo", "float32", "default", 1, False, 0.0),
+    "turbo-1step-bf16-taesd": ("sd-turbo", "bfloat16", "default", 1, True, 0.0),
 }
 
 
@@ -38,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--model", default="/tmp/hybridscene-bench/sd-v1-4-random")
+    parser.add_argument("--turbo-model", default="/tmp/hybridscene-bench/sd-turbo-random")
     parser.add_argument("--measure-steps", type=int, default=None)
     parser.add_argument("--size", type=int, default=512)
     args = parser.parse_args()
@@ -47,20 +52,27 @@ def main() -> None:
     import torch
     from diffusers import AutoencoderTiny, AutoPipelineForText2Image, DPMSolverMultistepScheduler
 
-    from hybridscene.testing import build_sd_v1_4_random, build_tiny_autoencoder
+    from hybridscene.testing import build_sd_turbo_random, build_sd_v1_4_random, build_tiny_autoencoder
 
-    model = Path(args.model)
-    if not (model / "model_index.json").is_file():
-        print(f"building the full-size SD v1.4 architecture with random weights in {model} ...", file=sys.stderr)
-        build_sd_v1_4_random(model)
-    taesd = build_tiny_autoencoder(model.parent / "taesd-random")
+    names = args.presets.split(",")
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise SystemExit(f"unknown presets {unknown}; choose from {list(PRESETS)}")
+    models = {"sd-v1-4": Path(args.model), "sd-turbo": Path(args.turbo_model)}
+    builders = {"sd-v1-4": build_sd_v1_4_random, "sd-turbo": build_sd_turbo_random}
+    for arch in sorted({PRESETS[n][0] for n in names}):
+        if not (models[arch] / "model_index.json").is_file():
+            print(f"building the full-size {arch} architecture with random weights in {models[arch]} ...",
+                  file=sys.stderr)
+            builders[arch](models[arch])
+    taesd = build_tiny_autoencoder(models["sd-v1-4"].parent / "taesd-random")
 
     results = {}
-    for name in args.presets.split(","):
-        dtype_name, scheduler, steps, tiny_ae = PRESETS[name]
+    for name in names:
+        arch, dtype_name, scheduler, steps, tiny_ae, guidance = PRESETS[name]
         dtype = getattr(torch, dtype_name)
         t0 = time.perf_counter()
-        pipe = AutoPipelineForText2Image.from_pretrained(str(model), dtype=dtype)
+        pipe = AutoPipelineForText2Image.from_pretrained(str(models[arch]), dtype=dtype)
         if scheduler == "dpm++":
             pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
         if tiny_ae:
@@ -76,17 +88,20 @@ def main() -> None:
 
         print(f"{name}: {run_steps} steps {dtype_name} {scheduler}{' taesd' if tiny_ae else ''} ...", file=sys.stderr)
         start = time.perf_counter()
-        pipe("Landscape with mountains and a river", num_inference_steps=run_steps, guidance_scale=7.5,
+        pipe("Landscape with mountains and a river", num_inference_steps=run_steps, guidance_scale=guidance,
              width=args.size, height=args.size, generator=torch.Generator("cpu").manual_seed(0),
              output_type="np", callback_on_step_end=on_step)
         end = time.perf_counter()
         diffs = [b - a for a, b in zip(marks, marks[1:])]
-        per_step = statistics.median(diffs) if diffs else marks[0] - start
-        first = marks[0] - start - per_step  # text encoding and set-up before the first step
+        if diffs:
+            per_step = statistics.median(diffs)
+            first = marks[0] - start - per_step  # text encoding and set-up before the first step
+        else:  # one step: the step and the set-up cannot be told apart by the callback
+            per_step, first = marks[0] - start, 0.0
         decode = end - marks[-1]
         image_s = end - start if not args.measure_steps else first + steps * per_step + decode
         results[name] = {
-            "dtype": dtype_name, "scheduler": type(pipe.scheduler).__name__, "steps": steps,
+            "architecture": arch, "guidance": guidance, "dtype": dtype_name, "scheduler": type(pipe.scheduler).__name__, "steps": steps,
             "decoder": "AutoencoderTiny" if tiny_ae else "AutoencoderKL",
             "seconds_per_step": round(per_step, 3), "decode_s": round(decode, 3), "setup_s": round(first, 3),
             "image_s": round(image_s, 1), "vs_paper": round(PAPER_SECONDS / image_s, 2),

@@ -69,11 +69,13 @@ __all__ = [
     "TINY_SD_DEFAULT_SIZE",
     "TINY_SD_SIZE_MULTIPLE",
     "TINY_SD_VAE_SCALE_FACTOR",
+    "build_sd_turbo_random",
     "build_sd_v1_4_random",
     "build_tiny_autoencoder",
     "build_tiny_depth_model",
     "build_tiny_sd_pipeline",
     "build_tiny_sdxl_pipeline",
+    "sd_turbo_configs",
     "sd_v1_4_configs",
     "tiny_clip_tokenizer",
 ]
@@ -328,6 +330,26 @@ def build_tiny_sd_pipeline(
         safety_checker=checker,
         feature_extractor=feature_extractor,
         requires_safety_checker=checker is not None,
+    )
+    pipe.save_pretrained(str(out), safe_serialization=True)
+    _finish_pipeline_folder(out)
+    return out
+
+
+def build_sd_turbo_random(path: PathLike, *, seed: int = 0) -> pathlib.Path:
+    """Write the FULL-SIZE one-step SD-Turbo architecture (:func:`sd_turbo_configs`) with random
+    weights to ``path``, float32, for benchmarks: one image is one UNet step without guidance,
+    as with the real ``stabilityai/sd-turbo``. Same differences from the real checkpoint as
+    :func:`build_sd_v1_4_random`; about 5.2 GB on disk."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    out = _prepare_dir(path)
+    configs = sd_turbo_configs()
+    unet, vae, text_encoder = _sd_v1_4_models(seed, configs)
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tiny_clip_tokenizer(), unet=unet,
+        scheduler=EulerDiscreteScheduler.from_config(_no_class_name(configs["scheduler"])),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipe.save_pretrained(str(out), safe_serialization=True)
     _finish_pipeline_folder(out)
@@ -732,13 +754,35 @@ def sd_v1_4_configs() -> dict[str, dict[str, Any]]:
     }
 
 
-def _sd_v1_4_models(seed: int) -> tuple[Any, Any, Any]:
-    """The three full-size SD v1.4 models with random weights (in memory, fp32, ~4 GB)."""
+def sd_turbo_configs() -> dict[str, dict[str, Any]]:
+    """The configurations of the one-step SD-Turbo class (``stabilityai/sd-turbo``: the Stable
+    Diffusion 2.1 base architecture, 512x512): like :func:`sd_v1_4_configs` but with the OpenCLIP
+    ViT-H text tower (1024 wide, 23 layers, 16 heads), cross-attention 1024 wide, per-block head
+    sizes and linear attention projections, and an Euler scheduler with trailing timesteps (one
+    step from pure noise). Sizes: UNet 865.9 M, VAE 83.7 M, text encoder 340.4 M parameters.
+    """
+    c = sd_v1_4_configs()
+    c["unet"].update(attention_head_dim=[5, 10, 20, 20], cross_attention_dim=1024, use_linear_projection=True,
+                     upcast_attention=False)
+    c["text_encoder"].update(hidden_act="gelu", hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
+                             num_hidden_layers=23, projection_dim=512)
+    c["scheduler"] = {
+        "_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+        "beta_start": 0.00085, "interpolation_type": "linear", "num_train_timesteps": 1000,
+        "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "trailing",
+        "trained_betas": None, "use_karras_sigmas": False,
+    }
+    return c
+
+
+def _sd_v1_4_models(seed: int, configs: dict[str, dict[str, Any]] | None = None) -> tuple[Any, Any, Any]:
+    """The three full-size models with random weights (in memory, fp32, ~4 GB); SD v1.4's
+    architecture unless ``configs`` says otherwise."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    configs = sd_v1_4_configs()
+    configs = configs or sd_v1_4_configs()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel.from_config(configs["unet"])
     torch.manual_seed(seed)
