@@ -64,6 +64,7 @@ from .scene import (
     Scene,
     ShadowCatcher,
     Sprite,
+    SpriteSet,
     Texture,
     load_mesh,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "ShadowCatcher",
     "SinkError",
     "Sprite",
+    "SpriteSet",
     "Texture",
     "Track",
     "UnsupportedOutputError",

@@ -122,3 +122,64 @@ def test_particle_and_sprite_validation():
     with pytest.raises(hs.SceneError, match="frames must be"):
         hs.Sprite(np.zeros((4, 4, 3), np.uint8), frames=(0, 1))
     assert hs.ParticleEmitter(rate=100, lifetime=1, max_particles=10).state(5.0)[0].shape == (10, 3)
+
+
+def two_cell_sheet():
+    sheet = np.zeros((8, 16, 4), np.uint8)
+    sheet[:, :8] = (255, 0, 0, 255)  # cell 0: red
+    sheet[:, 8:] = (0, 0, 255, 255)  # cell 1: blue
+    return sheet
+
+
+def test_sprite_set_draws_many_sprites_from_arrays(ctx):
+    scene = flat_scene()
+    # Three sprites in a row at z = 0: x = -1.5, 0, 1.5 (the camera at z = 5 sees them ~29 px apart).
+    sprites = hs.SpriteSet(two_cell_sheet(), 3, positions=[[-1.5, 0, 0], [0, 0, 0], [1.5, 0, 0]], sizes=(0.5, 0.5),
+                           frames=(2, 1), fps=1.0, phases=[0, 1, 0])
+    scene.add(sprites)
+    f = 60 / np.tan(np.radians(25))  # pixels per metre at 1 m, for the 120 px high frame
+    cols = [round(80 + x * f / 5) for x in (-1.5, 0, 1.5)]
+    img = render(ctx, scene, t=0.5)
+    assert [img[60, c].tolist() for c in cols] == [[255, 0, 0], [0, 0, 255], [255, 0, 0]]
+    img = render(ctx, scene, t=1.5)  # one cell on: every sprite flips
+    assert [img[60, c].tolist() for c in cols] == [[0, 0, 255], [255, 0, 0], [0, 0, 255]]
+    # Arrays are changed in place: move one, hide one, tint one (linear RGB, straight alpha).
+    sprites.positions[0] = (0.0, 1.0, 0.0)
+    sprites.visible[2] = False
+    sprites.colors[1] = (0.0, 0.0, 1.0, 0.5)
+    img = render(ctx, scene, t=0.5)
+    assert img[60, cols[2]].tolist() == list(PLATE_RGB)
+    assert img[round(60 - f / 5), 80].tolist() == [255, 0, 0]
+    blend = np.round(255 * ((0.5 * 1.0 + 0.5 * ((PLATE_RGB[2] / 255 + 0.055) / 1.055) ** 2.4) ** (1 / 2.4) * 1.055
+                            - 0.055))
+    assert abs(img[60, 80, 2] - blend) <= 2 and img[60, 80, 0] < PLATE_RGB[0] + 2
+
+
+def test_sprite_nodes_sharing_an_image_match_a_sprite_set(ctx):
+    rng = np.random.default_rng(3)
+    pos = rng.uniform((-2, -1.5, -3), (2, 1.5, 1), size=(200, 3)).astype(np.float32)
+    sheet = two_cell_sheet()
+    sheet[2:6, 2:6, 3] = 0  # a transparent hole: the order of overlapping sprites shows
+    texture = hs.Texture(sheet)
+    nodes = flat_scene()
+    for p in pos:
+        nodes.add(hs.Sprite(texture, size=(0.4, 0.4), frames=(2, 1)), position=p)
+    batched = flat_scene()
+    batched.add(hs.SpriteSet(texture, 200, positions=pos, sizes=(0.4, 0.4), frames=(2, 1)))
+    a, b = render(ctx, nodes), render(ctx, batched)
+    assert (a != b).any(axis=2).mean() < 0.001
+    assert (a != np.array(PLATE_RGB)).any(axis=2).mean() > 0.2
+
+
+def test_sprite_set_validation():
+    img = np.zeros((4, 4, 4), np.uint8)
+    with pytest.raises(hs.SceneError, match="count must be a non-negative integer, got -3"):
+        hs.SpriteSet(img, -3)
+    with pytest.raises(hs.SceneError, match=r"positions must broadcast to shape \(5, 3\), got \(5, 2\)"):
+        hs.SpriteSet(img, 5, positions=np.zeros((5, 2)))
+    with pytest.raises(hs.SceneError, match="sizes contain NaN"):
+        hs.SpriteSet(img, 2, sizes=(float("nan"), 1.0))
+    s = hs.SpriteSet(img, 2)
+    s.positions[1, 0] = np.nan
+    with pytest.raises(hs.SceneError, match="positions contain NaN"):
+        s.instances(0.0)

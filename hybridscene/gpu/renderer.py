@@ -47,6 +47,8 @@ class SceneRenderer:
         self._shadow_fbo_obj: Any = None
         self._shadow_depth: Any = None
         self._screen_depth: Any = None  # the displaced plate's inverse depth, this frame (parallax)
+        self._batch_owners: list[_BatchSlot] = []
+        self._batches_used = 0
 
     def _buffers(self, geometry: Geometry) -> tuple[Any, Any, dict[int, Any]]:
         entry = self._geometry.get(geometry)
@@ -179,35 +181,64 @@ class SceneRenderer:
         ctx.disable(moderngl.CULL_FACE)
         ctx.depth_mask = ids is not None  # the aux pass keeps the nearest quad's depth and id
         t = scene.time
-        # Sprites back to front, then each emitter (its particles sorted back to front).
+        # Sprites back to front; runs of camera-facing sprites sharing an image are one draw
+        # (their centres in world space), except in the aux pass, where each has its own id.
         sprites = sorted((d for d in nodes if d[0].sprite is not None), key=lambda d: float((view @ d[1][:, 3])[2]))
+        identity = np.eye(4, dtype=np.float32)
+        self._batches_used = 0
+        batch: list[list[float]] = []
+        batch_texture: Any = None
+
+        def flush() -> None:
+            if batch:
+                self._draw_instances(prog, self._batch_slot(), identity, np.array(batch, np.float32),
+                                     billboard=True, texture=batch_texture, additive=False)
+                batch.clear()
+
         for node, world in sprites:
             sp = node.sprite
-            data = np.array([[0.0, 0.0, 0.0, *sp.size, *sp.color[:3], sp.color[3] * sp.opacity, *sp.uv_rect(t)]],
-                            np.float32)
-            self._draw_instances(prog, node.sprite, world, data, billboard=sp.billboard, texture=sp.texture,
-                                 additive=False, object_id=ids.get(id(node), 0) if ids else 0)
+            row = [*sp.size, *sp.color[:3], sp.color[3] * sp.opacity, *sp.uv_rect(t)]
+            if sp.billboard and ids is None:
+                if batch and sp.texture is not batch_texture:
+                    flush()
+                batch_texture = sp.texture
+                batch.append([float(world[0, 3]), float(world[1, 3]), float(world[2, 3]), *row])
+                continue
+            flush()
+            self._draw_instances(prog, node.sprite, world, np.array([[0.0, 0.0, 0.0, *row]], np.float32),
+                                 billboard=sp.billboard, texture=sp.texture, additive=False,
+                                 object_id=ids.get(id(node), 0) if ids else 0)
+        flush()
+        # Then each emitter or sprite set: one instanced draw, sorted back to front.
         for node, world in nodes:
             em = node.particles
             if em is None:
                 continue
-            pos, size, color = em.state(t)
+            pos, size, color, uv = em.instances(t)
             if len(pos) == 0:
                 continue
             if not em.additive:
                 z = pos @ (view @ world)[2, :3].astype(np.float32)
                 order = np.argsort(z, kind="stable")  # most negative view z (farthest) first
                 pos, size, color = pos[order], size[order], color[order]
+                uv = uv[order] if uv is not None else None
             data = np.empty((len(pos), 13), np.float32)
             data[:, 0:3] = pos
-            data[:, 3] = size
-            data[:, 4] = size * em.aspect
+            data[:, 3:5] = size
             data[:, 5:9] = color
-            data[:, 9:13] = (0.0, 0.0, 1.0, 1.0)
+            data[:, 9:13] = (0.0, 0.0, 1.0, 1.0) if uv is None else uv
             self._draw_instances(prog, em, world, data, billboard=True, texture=em.texture, additive=em.additive,
                                  object_id=ids.get(id(node), 0) if ids else 0)
         ctx.depth_mask = True
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+
+    def _batch_slot(self) -> Any:
+        """An owner for the instance buffer of the next sprite batch this frame (a batch's
+        buffer is not rewritten while an earlier draw of the frame may still read it)."""
+        if self._batches_used == len(self._batch_owners):
+            self._batch_owners.append(_BatchSlot())
+        self._batches_used += 1
+        return self._batch_owners[self._batches_used - 1]
 
     def _draw_instances(self, prog: Any, owner: Any, world: np.ndarray, data: np.ndarray, *, billboard: bool,
                         texture: Texture | None, additive: bool, object_id: int = 0) -> None:
@@ -397,6 +428,10 @@ class SceneRenderer:
             vbo.release()
             ibo.release()
         self._geometry.clear()
+
+
+class _BatchSlot:
+    """A weak-referenceable key for a sprite batch's instance buffer."""
 
 
 def _layout(prog: Any, buffer: Any, fmt: str, names: tuple[str, ...]) -> tuple[Any, ...]:

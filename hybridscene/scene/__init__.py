@@ -5,7 +5,7 @@ from .light import AmbientLight, DirectionalLight
 from .mesh import Geometry, Material, Mesh, Texture
 from .meshfile import load_mesh
 from .node import Node
-from .particles import ParticleEmitter, Sprite
+from .particles import ParticleEmitter, Sprite, SpriteSet
 from .scene import FrameCallback, Scene
 from .shadow import ShadowCatcher
 
@@ -23,6 +23,7 @@ __all__ = [
     "Scene",
     "ShadowCatcher",
     "Sprite",
+    "SpriteSet",
     "Texture",
     "load_mesh",
 ]

@@ -13,7 +13,7 @@ from ..errors import SceneError
 
 if TYPE_CHECKING:
     from .mesh import Mesh
-    from .particles import ParticleEmitter, Sprite
+    from .particles import ParticleEmitter, Sprite, SpriteSet
 
 __all__ = ["Node"]
 
@@ -36,8 +36,9 @@ class Node:
         name: optional name for :meth:`Scene.find`.
         mesh: a mesh to draw at this node.
         sprite: a :class:`~hybridscene.Sprite` to draw at this node.
-        particles: a :class:`~hybridscene.ParticleEmitter` emitting from this node (with none of
-            the three, the node is a pure transform: a group).
+        particles: a :class:`~hybridscene.ParticleEmitter` emitting from this node, or a
+            :class:`~hybridscene.SpriteSet` (with none of the three, the node is a pure
+            transform: a group).
         position: ``(3,)`` metres, in the parent's frame.
         rotation: unit quaternion ``(x, y, z, w)``; see :func:`hybridscene.quat_from_euler`.
         scale: a number or ``(3,)`` per-axis factors.
@@ -50,7 +51,7 @@ class Node:
         *,
         mesh: Mesh | None = None,
         sprite: Sprite | None = None,
-        particles: ParticleEmitter | None = None,
+        particles: ParticleEmitter | SpriteSet | None = None,
         position: Any = (0.0, 0.0, 0.0),
         rotation: Any = None,
         scale: Any = 1.0,

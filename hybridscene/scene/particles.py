@@ -19,7 +19,7 @@ from ..colors import parse_color, srgb_to_linear
 from ..errors import SceneError
 from .mesh import Texture
 
-__all__ = ["ParticleEmitter", "Sprite"]
+__all__ = ["ParticleEmitter", "Sprite", "SpriteSet"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -203,6 +203,12 @@ class ParticleEmitter:
         colors = self.color_start + (self.color_end - self.color_start) * x
         return pos.astype(np.float32), sizes.astype(np.float32), colors.astype(np.float32)
 
+    def instances(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """What the renderer draws at ``t``: ``(positions (N, 3), sizes (N, 2) width and height
+        in metres, colors (N, 4) linear + straight alpha, uv rects (N, 4) or None = whole image)``."""
+        pos, size, color = self.state(t)
+        return pos, np.stack([size, size * self.aspect], 1), color, None
+
 
 class Sprite:
     """A textured quad: facing the camera (``billboard=True``) or fixed in its node's XY plane.
@@ -249,3 +255,101 @@ class Sprite:
         i = int(math.floor(max(t, 0.0) * self.fps)) % n
         c, r = i % cols, i // cols
         return (c / cols, r / rows, 1.0 / cols, 1.0 / rows)
+
+
+class SpriteSet:
+    """Many sprites of one image drawn by one instanced draw call: a flock, a crowd, a city's
+    windows, 1,000 lanterns. Their state lives in numpy arrays you change in place, vectorised,
+    once per frame (``on_frame``), so a frame costs one buffer upload, not a call per sprite.
+
+    Args:
+        texture: image (path, PIL image, array or :class:`Texture`), alpha honoured.
+        count: number of sprites ``N``.
+        positions: ``(N, 3)`` metres in the node's frame (default all at the origin).
+        sizes: ``(width, height)`` for all, or ``(N, 2)``, metres (default 1 m high at the
+            image cell's aspect).
+        colors: one colour for all (``"#rrggbb"``, ``(r, g, b[, a])``, ``(colour, alpha)``), or
+            an ``(N, 4)`` array of *linear* RGB and straight alpha; multiplies the texture.
+        frames: ``(columns, rows)`` of a sprite sheet (cells read left to right, top to bottom).
+        fps: sheet frames per second; each sprite starts at its ``phases`` offset (cells).
+        phases: ``(N,)`` integer start cells (default 0): flapping out of step.
+        billboard: face the camera (always, for a set).
+        additive: add light instead of covering.
+
+    Attributes (writable arrays, shapes fixed at construction): :attr:`positions`,
+    :attr:`sizes`, :attr:`colors`, :attr:`phases`, :attr:`visible` (``(N,) bool``).
+    """
+
+    def __init__(
+        self,
+        texture: Any,
+        count: int,
+        *,
+        positions: Any = None,
+        sizes: Any = None,
+        colors: Any = "#ffffff",
+        frames: tuple[int, int] = (1, 1),
+        fps: float = 12.0,
+        phases: Any = None,
+        additive: bool = False,
+    ) -> None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise SceneError(f"SpriteSet count must be a non-negative integer, got {count!r}")
+        self.texture = texture if isinstance(texture, Texture) else Texture(texture)
+        cols, rows = frames
+        if not (isinstance(cols, int) and isinstance(rows, int) and cols >= 1 and rows >= 1):
+            raise SceneError(f"sprite frames must be (columns, rows) of positive integers, got {frames!r}")
+        self.frames = (cols, rows)
+        self.fps = check_finite(fps, "sprite fps", positive=True)
+        self.additive = bool(additive)
+        self.count = count
+        self.positions = self._array(positions, (count, 3), 0.0, "positions")
+        w, h = self.texture.size
+        default = ((w / cols) / (h / rows), 1.0)
+        self.sizes = self._array(default if sizes is None else sizes, (count, 2), None, "sizes")
+        if _is_one_color(colors):
+            self.colors = np.tile(_rgba(colors, "SpriteSet colors").astype(np.float32), (count, 1))
+        else:
+            self.colors = self._array(colors, (count, 4), None, "colors")
+        self.phases = np.zeros(count, np.int64) if phases is None else np.asarray(phases, np.int64).copy()
+        if self.phases.shape != (count,):
+            raise SceneError(f"SpriteSet phases must have shape ({count},), got {self.phases.shape}")
+        self.visible = np.ones(count, bool)
+
+    @staticmethod
+    def _array(value: Any, shape: tuple[int, int], fill: float | None, what: str) -> np.ndarray:
+        if value is None:
+            return np.full(shape, fill, np.float32)
+        arr = np.asarray(value, np.float32)
+        try:
+            arr = np.broadcast_to(arr, shape).copy()
+        except ValueError:
+            raise SceneError(f"SpriteSet {what} must broadcast to shape {shape}, got {arr.shape}") from None
+        if not np.isfinite(arr).all():
+            raise SceneError(f"SpriteSet {what} contain NaN or infinity")
+        return arr
+
+    def instances(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """What the renderer draws at ``t`` (the visible sprites): ``(positions (N, 3), sizes
+        (N, 2), colors (N, 4), uv rects (N, 4) or None)``, float32."""
+        vis = self.visible
+        everything = bool(vis.all())
+        pos = self.positions if everything else self.positions[vis]
+        if not np.isfinite(pos).all():
+            raise SceneError("SpriteSet positions contain NaN or infinity")
+        sizes = self.sizes if everything else self.sizes[vis]
+        colors = self.colors if everything else self.colors[vis]
+        cols, rows = self.frames
+        if cols * rows == 1:
+            return pos, sizes, colors, None
+        phases = self.phases if everything else self.phases[vis]
+        cell = (int(math.floor(max(t, 0.0) * self.fps)) + phases) % (cols * rows)
+        uv = np.empty((len(cell), 4), np.float32)
+        uv[:, 0] = (cell % cols) / cols
+        uv[:, 1] = (cell // cols) / rows
+        uv[:, 2] = 1.0 / cols
+        uv[:, 3] = 1.0 / rows
+        return pos, sizes, colors, uv
+
+    def __repr__(self) -> str:
+        return f"SpriteSet({self.count} sprites, texture {self.texture.size[0]}x{self.texture.size[1]})"

@@ -16,7 +16,7 @@ from .camera import OrthographicCamera, PerspectiveCamera
 from .light import AmbientLight, DirectionalLight
 from .mesh import Mesh
 from .node import Node
-from .particles import ParticleEmitter, Sprite
+from .particles import ParticleEmitter, Sprite, SpriteSet
 from .shadow import ShadowCatcher
 
 __all__ = ["FrameCallback", "Scene"]
@@ -160,7 +160,7 @@ class Scene:
         return prev, max(0.0, w)
 
     # -- building ------------------------------------------------------------------------------
-    def add(self, item: Node | Mesh | Sprite | ParticleEmitter, *, parent: Node | None = None, **node_kwargs: Any) -> Node:
+    def add(self, item: Node | Mesh | Sprite | SpriteSet | ParticleEmitter, *, parent: Node | None = None, **node_kwargs: Any) -> Node:
         """Add a node, or wrap a mesh, sprite or particle emitter in a new node (``node_kwargs``
         go to :class:`Node`).
 
@@ -170,14 +170,14 @@ class Scene:
             node = Node(mesh=item, **node_kwargs)
         elif isinstance(item, Sprite):
             node = Node(sprite=item, **node_kwargs)
-        elif isinstance(item, ParticleEmitter):
+        elif isinstance(item, (ParticleEmitter, SpriteSet)):
             node = Node(particles=item, **node_kwargs)
         elif isinstance(item, Node):
             if node_kwargs:
                 raise SceneError("node keywords (position=, ...) only apply when adding a Mesh")
             node = item
         else:
-            raise SceneError(f"Scene.add takes a Node, Mesh, Sprite or ParticleEmitter, got {type(item).__name__}")
+            raise SceneError(f"Scene.add takes a Node, Mesh, Sprite, SpriteSet or ParticleEmitter, got {type(item).__name__}")
         (parent or self.root).add(node)
         return node
 
