@@ -6,10 +6,13 @@ The same :meth:`FrameRenderer.render_to` serves offscreen exports and (later) th
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -243,6 +246,86 @@ class FrameRenderer:
         self.release()
 
 
+class _EncoderThread:
+    """Writes frames to a sink on a worker thread while the GL thread renders the next ones.
+
+    Encoding releases the GIL (PyAV's colour conversion and libx264 run in C without it), so
+    rendering and encoding overlap. At most ``depth`` frames wait; a failure in the sink is
+    raised on the GL thread at the next frame or at :meth:`finish`.
+    """
+
+    def __init__(self, sink: Any, depth: int = 4) -> None:
+        self.sink = sink
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="hybridscene-encoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self.error is None:
+                try:
+                    self.sink.write(frame)
+                except BaseException as exc:  # handed to the GL thread
+                    self.error = exc
+
+    def put(self, frame: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(frame)
+
+    def finish(self) -> None:
+        """Wait until every frame is written."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Drop the frames still waiting and end the thread (on abort)."""
+        self.error = self.error or Cancelled("stopped")
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put(None)
+        self._thread.join()
+
+
+class _ReadbackRing:
+    """Frames read back through a ring of GL pixel buffers: frame ``i`` is copied into buffer
+    ``i % n`` after it is drawn and fetched ``n - 1`` frames later, so (on a GPU) the copy
+    runs while the next frames render instead of stalling the pipeline."""
+
+    def __init__(self, ctx: Any, size: tuple[int, int], n: int = 3) -> None:
+        self.size = size
+        self.buffers = [ctx.buffer(reserve=size[0] * size[1] * 3) for _ in range(n)]
+        self.pending: collections.deque[Any] = collections.deque()
+        self.count = 0
+
+    def push(self, fbo: Any) -> np.ndarray | None:
+        """Start reading ``fbo``; returns the oldest frame once the ring is full."""
+        buf = self.buffers[self.count % len(self.buffers)]
+        self.count += 1
+        fbo.read_into(buf, components=3, alignment=1)
+        self.pending.append(buf)
+        return self.pop() if len(self.pending) == len(self.buffers) else None
+
+    def pop(self) -> np.ndarray | None:
+        if not self.pending:
+            return None
+        w, h = self.size
+        return np.frombuffer(self.pending.popleft().read(), np.uint8).reshape(h, w, 3)
+
+    def release(self) -> None:
+        for buf in self.buffers:
+            buf.release()
+
+
 def _frame_count(frames: int | None, seconds: float | None, fps: float) -> int:
     if frames is not None and seconds is not None:
         raise ConfigError("give either frames or seconds, not both")
@@ -304,6 +387,7 @@ def render(
     ctx: Any = None,
     samples: int | None = None,
     layers: str | os.PathLike[str] | None = None,
+    pipeline: bool = True,
     **sink_options: Any,
 ) -> RenderResult:
     """Render a scene into a video, GIF, PNG sequence or still image.
@@ -320,6 +404,9 @@ def render(
         progress: ``True`` for a progress bar on stderr, or a callback receiving
             :class:`Progress` after each frame (return ``False`` to cancel).
         layers: a folder for per-frame layers (see :class:`hybridscene.sinks.LayerSink`).
+        pipeline: read frames back through a ring of pixel buffers and encode them on a worker
+            thread while the next ones render (default). ``False`` renders, reads and writes
+            one frame at a time (to measure what the pipeline gains).
         sink_options: passed to the sink, e.g. ``crf=18, preset="medium"`` for video.
 
     Returns:
@@ -365,20 +452,40 @@ def render(
                 desc = os.path.basename(os.fspath(output).rstrip("/")) if is_path else "render"
                 bar = tqdm(total=count, unit="frame", desc=desc)
             with FrameRenderer(ctx, size, samples=samples) as renderer:
-                # 4. Render, write, report.
-                for i, t in enumerate(clock.times(count)):
-                    if layers is None:
-                        sink.write(renderer.render_frame(scene, t))
-                    else:
-                        frame_layers = renderer.render_layers(scene, t)
-                        sink.write(frame_layers.composite)
-                        layer_sink.write_layers(frame_layers)
-                    if bar is not None:
-                        bar.update(1)
-                    elif callable(progress):
-                        info = Progress(frame=i + 1, total=count, t=t, elapsed=time.perf_counter() - t0)
-                        if progress(info) is False:
-                            raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
+                # 4. Render, write, report. Pipelined: GL draws frame i while frame i - 2 is
+                #    read back and earlier ones are encoded on the encoder thread.
+                piped = pipeline and layers is None
+                encoder = _EncoderThread(sink) if piped else None
+                ring = _ReadbackRing(ctx, size) if piped else None
+                try:
+                    for i, t in enumerate(clock.times(count)):
+                        if ring is not None and encoder is not None:
+                            renderer.render_to(scene, renderer.output.fbo, t=t, top_down=True)
+                            ready = ring.push(renderer.output.fbo)
+                            if ready is not None:
+                                encoder.put(ready)
+                        elif layers is None:
+                            sink.write(renderer.render_frame(scene, t))
+                        else:
+                            frame_layers = renderer.render_layers(scene, t)
+                            sink.write(frame_layers.composite)
+                            layer_sink.write_layers(frame_layers)
+                        if bar is not None:
+                            bar.update(1)
+                        elif callable(progress):
+                            info = Progress(frame=i + 1, total=count, t=t, elapsed=time.perf_counter() - t0)
+                            if progress(info) is False:
+                                raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
+                    if ring is not None and encoder is not None:
+                        while (ready := ring.pop()) is not None:
+                            encoder.put(ready)
+                        encoder.finish()
+                        encoder = None
+                finally:
+                    if encoder is not None:
+                        encoder.stop()
+                    if ring is not None:
+                        ring.release()
             # 5. Publish.
             sink.close()
             if layers is not None:

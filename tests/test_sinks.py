@@ -194,3 +194,37 @@ def test_sink_rejects_wrong_frames_and_missing_folders(tmp_path):
     seq = PngSequenceSink(tmp_path / "s", size=(8, 8), fps=1)
     seq.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pipelined_export_writes_the_same_frames_in_order(tmp_path, ctx):
+    piped, plain = tmp_path / "piped", tmp_path / "plain"
+    hs.render(moving_scene(), f"{piped}/", frames=7, fps=10, ctx=ctx)
+    hs.render(moving_scene(), f"{plain}/", frames=7, fps=10, ctx=ctx, pipeline=False)
+    names = sorted(p.name for p in piped.iterdir())
+    assert names == [f"{i:05d}.png" for i in range(7)] == sorted(p.name for p in plain.iterdir())
+    frames = [np.asarray(Image.open(piped / n)) for n in names]
+    for n, frame in zip(names, frames):
+        np.testing.assert_array_equal(frame, np.asarray(Image.open(plain / n)))
+    assert not np.array_equal(frames[0], frames[-1])  # the cube moved: order is checked above
+
+
+def test_a_failing_sink_on_the_encoder_thread_stops_the_render(ctx):
+    class Breaks:
+        def __init__(self):
+            self.written, self.aborted = 0, False
+
+        def write(self, frame):
+            if self.written == 2:
+                raise OSError("disk full")
+            self.written += 1
+
+        def close(self):
+            raise AssertionError("must not publish after a failure")
+
+        def abort(self):
+            self.aborted = True
+
+    sink = Breaks()
+    with pytest.raises(OSError, match="disk full"):
+        hs.render(moving_scene(), sink, frames=30, ctx=ctx)
+    assert sink.aborted and sink.written == 2
