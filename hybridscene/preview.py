@@ -140,7 +140,7 @@ class _Preview:
 
     def __init__(self, scene: Scene, *, size: tuple[int, int], fps: float, path: Path | None,
                  scene_options: dict[str, Any], backend: str, vsync: bool, title: str,
-                 screenshots: Path, paused: bool) -> None:
+                 screenshots: Path, paused: bool, samples: int | None) -> None:
         from .gpu.programs import load_program
         from .gpu.targets import OutputTarget
         from .render import FrameRenderer
@@ -154,7 +154,7 @@ class _Preview:
         cls = _window_class(backend)
         self.window = cls(title=title, size=size, resizable=True, vsync=vsync, gl_version=(3, 3))
         self.ctx = self.window.ctx
-        self.renderer = FrameRenderer(self.ctx, size)
+        self.renderer = FrameRenderer(self.ctx, size, samples=samples)
         self.output = OutputTarget(self.ctx, size)
         self.blit = load_program(self.ctx, "blit")
         self.blit["u_image"].value = 0
@@ -327,7 +327,13 @@ class _Preview:
         import moderngl
 
         ctx = self.ctx
-        # 1. The frame (or a layer) at the render size, offscreen.
+        bw, bh = self.window.buffer_size
+        # 1. At 1:1, the composite goes straight into the window (no copy).
+        if LAYERS[self.layer] == "composite" and (bw, bh) == self.size:
+            self.renderer.render_to(self.scene, self.window.fbo, t=t, top_down=False)
+            ctx.viewport = (0, 0, bw, bh)
+            return
+        # Otherwise the frame (or a layer) at the render size, offscreen, then letterboxed.
         if LAYERS[self.layer] == "composite":
             self.renderer.render_to(self.scene, self.output.fbo, t=t, top_down=True)
             image_tex = self.output.texture
@@ -337,7 +343,6 @@ class _Preview:
         # 2. Letterboxed into the window: scaled, never stretched.
         win = self.window.fbo
         win.use()
-        bw, bh = self.window.buffer_size
         ctx.viewport = (0, 0, bw, bh)
         win.clear(0.0, 0.0, 0.0, 1.0)
         w, h = self.size
@@ -413,6 +418,7 @@ def preview(
     vsync: bool = True,
     paused: bool = False,
     screenshots: str | os.PathLike[str] = ".",
+    samples: int | None = None,
     seed: int | None = None,
     model: str | None = None,
     prompt: str | None = None,
@@ -434,6 +440,7 @@ def preview(
         vsync: wait for the display's refresh.
         paused: start paused at t = 0.
         screenshots: the folder **S** saves PNGs into.
+        samples: MSAA samples (default: the settings', 4).
         seed: passed to a scene file's ``build_scene(seed=...)`` when it takes it.
         model: passed as ``build_scene(model=...)`` (paint the plate with this model).
         prompt: passed as ``build_scene(prompt=...)``.
@@ -465,7 +472,7 @@ def preview(
     app = _Preview(scene, size=size, fps=step_fps, path=path,
                    scene_options={"seed": seed, "model": model, "prompt": prompt},
                    backend=backend, vsync=vsync and cap is None, title=title, screenshots=Path(screenshots),
-                   paused=paused)
+                   paused=paused, samples=samples)
     stop = {"signal": False}
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -66,9 +66,14 @@ class Window:
              "--screenshots", str(shots), *args],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        out = self._xdotool("search", "--sync", "--onlyvisible", "--name", re.escape(scene_file.name))
-        self.wid = out.split()[0]
-        self._xdotool("windowfocus", "--sync", self.wid)
+        try:
+            out = self._xdotool("search", "--sync", "--onlyvisible", "--name", re.escape(scene_file.name))
+            self.wid = out.split()[0]
+            self.screenshot()  # the loop runs and takes keys before a test sends any
+        except BaseException:
+            self.proc.kill()
+            self.proc.communicate()
+            raise
 
     def _xdotool(self, *args: str) -> str:
         r = subprocess.run([XDOTOOL, *args], env=self.env, capture_output=True, text=True, timeout=60)
@@ -77,19 +82,24 @@ class Window:
 
     def key(self, *names: str) -> None:
         for name in names:
+            self._xdotool("windowfocus", "--sync", self.wid)
             self._xdotool("key", name)  # XTEST, to the focused window, like a keyboard
         time.sleep(0.3)
 
     def screenshot(self) -> np.ndarray:
+        """Press S and read the PNG it writes (pressing again if the window was still busy
+        starting when the key arrived)."""
         before = set(self.shots.glob("*.png")) if self.shots.exists() else set()
-        self.key("s")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            new = (set(self.shots.glob("*.png")) if self.shots.exists() else set()) - before
-            if new:
-                return np.asarray(Image.open(new.pop()).convert("RGB")).astype(int)
-            assert self.proc.poll() is None, self.proc.communicate()[1]
-            time.sleep(0.05)
+        for _attempt in range(4):
+            self.key("s")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                new = (set(self.shots.glob("*.png")) if self.shots.exists() else set()) - before
+                if new:
+                    with Image.open(new.pop()) as img:
+                        return np.asarray(img.convert("RGB")).astype(int)
+                assert self.proc.poll() is None, self.proc.communicate()[1]
+                time.sleep(0.05)
         raise AssertionError("no screenshot appeared")
 
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
