@@ -1,6 +1,9 @@
 #version 330 core
 // Final composite: foreground (linear, premultiplied) over the plate (sRGB texture, decoded to
 // linear by the sampler), encoded to sRGB once. One full-screen triangle, no vertex buffer.
+// Optional inputs are compiled in by defines, not switched by uniforms: a software rasteriser
+// (llvmpipe) runs both sides of a branch, so an unused cross-fade would cost a second plate
+// lookup on every pixel. Defines: HAS_SHADOW, HAS_SURFACE, CROSSFADE, HAS_SURFACE_PREV.
 #include "include/colour.glsl"
 
 #if defined VERTEX_SHADER
@@ -17,9 +20,7 @@ uniform sampler2D u_foreground;  // RGBA16F linear premultiplied, GL row order, 
 uniform sampler2D u_shadow;      // R8 shadow amount on the plate (0 = lit), same layout as u_foreground
 uniform sampler2D u_surface;     // parallax: the plate drawn as a displaced surface, RGBA16F linear
 uniform sampler2D u_surface_prev;//   premultiplied, same layout as u_foreground; u_plate is then
-uniform bool u_has_surface;      //   the sky-filled backdrop behind it
-uniform bool u_has_surface_prev;
-uniform bool u_has_shadow;
+                                 //   the sky-filled backdrop behind it
 uniform mat3 u_plate_from_ndc;   // NDC (x, y, 1) -> plate image (u w, v w, w), v = 0 at the top
 uniform mat3 u_prev_from_ndc;
 uniform float u_plate_weight;    // 1 = only u_plate; less while a cross-fade runs
@@ -37,14 +38,20 @@ void main() {
     ivec2 fg_px = ivec2(px.x, fg_row);
     vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
     vec3 plate = texture(u_plate, q.xy / q.z).rgb;
-    if (u_has_surface) plate = over(texelFetch(u_surface, fg_px, 0), vec4(plate, 1.0)).rgb;
-    if (u_plate_weight < 1.0) {
-        vec3 qp = u_prev_from_ndc * vec3(ndc, 1.0);
-        vec3 prev = texture(u_plate_prev, qp.xy / qp.z).rgb;
-        if (u_has_surface_prev) prev = over(texelFetch(u_surface_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
-        plate = mix(prev, plate, u_plate_weight);  // linear light
-    }
-    if (u_has_shadow) plate *= 1.0 - texelFetch(u_shadow, fg_px, 0).r;  // linear light
+#if defined HAS_SURFACE
+    plate = over(texelFetch(u_surface, fg_px, 0), vec4(plate, 1.0)).rgb;
+#endif
+#if defined CROSSFADE
+    vec3 qp = u_prev_from_ndc * vec3(ndc, 1.0);
+    vec3 prev = texture(u_plate_prev, qp.xy / qp.z).rgb;
+#if defined HAS_SURFACE_PREV
+    prev = over(texelFetch(u_surface_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
+#endif
+    plate = mix(prev, plate, u_plate_weight);  // linear light
+#endif
+#if defined HAS_SHADOW
+    plate *= 1.0 - texelFetch(u_shadow, fg_px, 0).r;  // linear light
+#endif
     vec4 fg = texelFetch(u_foreground, fg_px, 0);
     vec4 c = over(fg, vec4(plate, 1.0));
     f_color = vec4(linear_to_srgb(c.rgb), 1.0);

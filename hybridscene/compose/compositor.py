@@ -24,17 +24,24 @@ class Compositor:
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
-        self.program = load_program(ctx, "composite")
-        self.program["u_plate"].value = 0
-        self.program["u_foreground"].value = 1
-        self.program["u_plate_prev"].value = 2
-        self.program["u_shadow"].value = 3
-        self.program["u_surface"].value = 4
-        self.program["u_surface_prev"].value = 5
-        self._vao = ctx.vertex_array(self.program, [])
+        self._variants: dict[tuple[bool, ...], tuple[Any, Any]] = {}
+        self.program, self._vao = self._variant(False, False, False, False)
         self._plates: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
         self._solid: dict[tuple[float, float, float], Any] = {}
-        self._zero: Any = None
+
+    def _variant(self, shadow: bool, surface: bool, crossfade: bool, surface_prev: bool) -> tuple[Any, Any]:
+        """The composite program with only the inputs this frame uses compiled in."""
+        key = (shadow, surface, crossfade, surface_prev)
+        entry = self._variants.get(key)
+        if entry is None:
+            names = ("HAS_SHADOW", "HAS_SURFACE", "CROSSFADE", "HAS_SURFACE_PREV")
+            prog = load_program(self.ctx, "composite", defines={n: 1 for n, on in zip(names, key) if on})
+            for name, unit in (("u_plate", 0), ("u_foreground", 1), ("u_plate_prev", 2), ("u_shadow", 3),
+                               ("u_surface", 4), ("u_surface_prev", 5)):
+                if name in prog:
+                    prog[name].value = unit
+            entry = self._variants[key] = (prog, self.ctx.vertex_array(prog, []))
+        return entry
 
     def plate_texture(self, plate: Plate) -> Any:
         """The plate's sRGB texture, uploaded on first use."""
@@ -51,11 +58,6 @@ class Compositor:
             tex = upload_image(self.ctx, px, mipmaps=False)
             self._solid[color] = tex
         return tex
-
-    def _no_shadow(self) -> Any:
-        if self._zero is None:
-            self._zero = self.ctx.texture((1, 1), 1, b"\x00")
-        return self._zero
 
     def _plate_or_background(
         self, plate: Plate | None, size: tuple[int, int], background: tuple[float, float, float], camera: Any
@@ -106,29 +108,52 @@ class Compositor:
                 prev_tex = previous_surface[0]
         else:
             prev_tex, prev_rect, weight, previous_surface = tex, rect, 1.0, None
+        prog, vao = self._variant(shadow is not None, surface is not None, weight < 1.0,
+                                  weight < 1.0 and previous_surface is not None)
         fbo.use()
         self.ctx.viewport = (0, 0, *fbo.size)
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        _choose_filter(tex, rect, fbo.size)
         tex.use(0)
         foreground.use(1)
-        prev_tex.use(2)
-        (shadow if shadow is not None else self._no_shadow()).use(3)
-        (surface[1] if surface is not None else foreground).use(4)
-        (previous_surface[1] if previous_surface is not None else foreground).use(5)
-        self.program["u_has_shadow"].value = shadow is not None
-        self.program["u_has_surface"].value = surface is not None
-        self.program["u_has_surface_prev"].value = previous_surface is not None
-        self.program["u_plate_from_ndc"].write(transforms.gl_bytes(rect))
-        self.program["u_prev_from_ndc"].write(transforms.gl_bytes(prev_rect))
-        self.program["u_plate_weight"].value = float(weight)
-        self.program["u_top_down"].value = bool(top_down)
-        self._vao.render(moderngl.TRIANGLES, vertices=3)
+        if weight < 1.0:
+            _choose_filter(prev_tex, prev_rect, fbo.size)
+            prev_tex.use(2)
+            prog["u_prev_from_ndc"].write(transforms.gl_bytes(prev_rect))
+            prog["u_plate_weight"].value = float(weight)
+            if previous_surface is not None:
+                previous_surface[1].use(5)
+        if shadow is not None:
+            shadow.use(3)
+        if surface is not None:
+            surface[1].use(4)
+        prog["u_plate_from_ndc"].write(transforms.gl_bytes(rect))
+        prog["u_top_down"].value = bool(top_down)
+        vao.render(moderngl.TRIANGLES, vertices=3)
 
     def release(self) -> None:
         for tex in list(self._plates.values()) + list(self._solid.values()):
             tex.release()
         self._plates.clear()
         self._solid.clear()
-        if self._zero is not None:
-            self._zero.release()
-        self._vao.release()
+        for _prog, vao in self._variants.values():
+            vao.release()
+        self._variants.clear()
+
+
+def _choose_filter(tex: Any, mapping: np.ndarray, size: tuple[int, int]) -> None:
+    """Trilinear (mipmapped) sampling only where the plate is shrunk on screen: a magnified or
+    1:1 plate gets plain bilinear, which costs half on a software rasteriser and looks the same."""
+    import moderngl
+
+    if tex.size == (1, 1):
+        return
+    # Plate texels per frame pixel along x and y, at the frame's centre (NDC 0, 0).
+    h = mapping.astype(np.float64)
+    w0 = h[2, 2]
+    du_dx = np.hypot(h[0, 0] - h[0, 2] * h[2, 0] / w0, h[1, 0] - h[1, 2] * h[2, 0] / w0) / w0
+    dv_dy = np.hypot(h[0, 1] - h[0, 2] * h[2, 1] / w0, h[1, 1] - h[1, 2] * h[2, 1] / w0) / w0
+    texels = max(du_dx * tex.size[0] * 2.0 / size[0], dv_dy * tex.size[1] * 2.0 / size[1])
+    want = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR) if texels > 1.25 else (moderngl.LINEAR, moderngl.LINEAR)
+    if tex.filter != want:
+        tex.filter = want
