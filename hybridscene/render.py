@@ -25,7 +25,7 @@ from .compose import Compositor
 from .compose.surface import PlateSurface, uses_surface
 from .config import get_settings
 from .errors import Cancelled, ConfigError, SceneError
-from .gpu.context import create_context
+from .gpu.context import create_context, make_current
 from .gpu.renderer import SceneRenderer
 from .gpu.targets import ForegroundTarget, OutputTarget
 from .scene import Scene
@@ -100,6 +100,19 @@ class FrameLayers:
     """Object id → node name."""
 
 
+def _on_own_context(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a renderer method with its context current (see
+    :func:`hybridscene.gpu.context.make_current`)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        make_current(self.ctx)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class FrameRenderer:
     """Renders frames of a scene at one size on a context you own.
 
@@ -114,6 +127,11 @@ class FrameRenderer:
 
     def __init__(self, ctx: Any, size: tuple[int, int], *, samples: int | None = None) -> None:
         self.ctx = ctx
+        make_current(ctx)
+        self._setup(size, samples)
+
+    def _setup(self, size: tuple[int, int], samples: int | None) -> None:
+        ctx = self.ctx
         self.size = check_size(size)
         samples = get_settings().msaa if samples is None else int(samples)
         self.scene_renderer = SceneRenderer(ctx)
@@ -129,6 +147,7 @@ class FrameRenderer:
     def samples(self) -> int:
         return self.foreground.samples
 
+    @_on_own_context
     def render_to(self, scene: Scene, fbo: Any, *, t: float | None = None, top_down: bool = False) -> None:
         """Update the scene to time ``t`` (when given), draw it and composite into ``fbo``."""
         if t is not None:
@@ -163,11 +182,13 @@ class FrameRenderer:
             surface=cur[:2] if cur is not None else None, previous_surface=prev[:2] if prev is not None else None,
         )
 
+    @_on_own_context
     def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:
         """``(H, W, 3) uint8`` sRGB frame, top row first, at scene time ``t`` seconds."""
         self.render_to(scene, self.output.fbo, t=t, top_down=True)
         return self.output.read()
 
+    @_on_own_context
     def render_layers(self, scene: Scene, t: float | None = None) -> FrameLayers:
         """Render a frame and its layers (see :class:`FrameLayers`)."""
         from .colors import linear_to_srgb
@@ -226,6 +247,7 @@ class FrameRenderer:
                 plate_depth = np.where(q[..., 2] > 0, scene.plate.depth[rows, cols] / q[..., 2], np.inf).astype(np.float32)
         return FrameLayers(composite.copy(), plate_img, plate_depth, fg_rgba, depth, ids_img, shadow, names)
 
+    @_on_own_context
     def release(self) -> None:
         """Free every GPU resource this renderer made (not the context)."""
         if self._empty is not None:
@@ -439,6 +461,7 @@ def render(
     ctx = create_context() if own else ctx
     bar = None
     t0 = time.perf_counter()
+    make_current(ctx)  # current for the whole export (the ring's buffers too)
     try:
         sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
         if layers is not None:

@@ -219,3 +219,17 @@ def test_orthographic_camera_keeps_sizes_regardless_of_distance(ctx):
     assert near is not far
     with pytest.raises(hs.ConfigError, match="camera height must be a positive finite number"):
         hs.OrthographicCamera(height=0)
+
+
+def test_a_renderer_keeps_working_after_another_context_was_made(ctx, tmp_path):
+    """hs.render() without ctx= makes (and drops) a context of its own; a renderer on another
+    context must still draw on its own, including programs it compiles only later."""
+    scene = hs.Scene(hs.procedural_plate(size=(64, 36)), shadows=False)
+    with hs.FrameRenderer(ctx, (64, 36)) as r:
+        before = r.render_frame(scene, 0.0)
+        hs.render(scene, tmp_path / "own.png", frames=1)  # creates, uses and releases its own context
+        assert (r.render_frame(scene, 0.0) == before).all()
+        scene.shadows = hs.ShadowCatcher()  # a composite variant compiled only now
+        scene.add(hs.Mesh.cube(1.5, color="#e04020"), position=(0, 1.0, -5))
+        after = r.render_frame(scene, 0.0)
+    assert (after != before).any(axis=2).sum() > 20

@@ -14,7 +14,7 @@ from typing import Any
 from ..config import get_settings
 from ..errors import GPUError
 
-__all__ = ["MIN_GL_VERSION", "create_context", "gl_info"]
+__all__ = ["MIN_GL_VERSION", "create_context", "gl_info", "make_current"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,22 @@ def create_context(*, backend: str | None = None, require: int = MIN_GL_VERSION)
         raise GPUError(_explain(exc, backend, require)) from exc
     info = gl_info(ctx)
     log.debug("GL context: %s / %s / %s", info["vendor"], info["renderer"], info["version"])
+    if ctx.extra is None:
+        ctx.extra = {}
+    ctx.extra["hybridscene.standalone"] = True
     return ctx
+
+
+def make_current(ctx: Any) -> None:
+    """Make a context from :func:`create_context` current on this thread (a no-op for others,
+    such as a window's, whose toolkit keeps its own current).
+
+    moderngl sends GL calls to whichever context is current; creating another context (say,
+    ``hs.render()`` without ``ctx=``) makes that one current. hybridscene calls this before it
+    draws; do the same (or ``with ctx:``) before your own GL calls when you mix contexts.
+    """
+    if ctx.extra and ctx.extra.get("hybridscene.standalone"):
+        ctx.__enter__()
 
 
 def gl_info(ctx: Any) -> dict[str, Any]:
