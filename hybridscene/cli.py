@@ -186,13 +186,14 @@ def render(
 @click.option("--backend", default="pyglet", show_default=True, help="moderngl-window backend: pyglet, glfw, pyqt5, pyside2, sdl2, pygame2.")
 @click.option("--no-vsync", is_flag=True, help="Do not wait for the display's refresh.")
 @click.option("--screenshots", default=".", show_default=True, help="Folder the S key saves PNGs into.")
+@click.option("--samples", type=int, default=None, help="MSAA samples [default: 4 on a GPU, 1 on a CPU rasteriser].")
 @click.option("--seed", type=int, default=None, help="Passed to build_scene(seed=...) if it takes one.")
 @click.option("--model", default=None, help="Paint the plate with this model: passed to build_scene(model=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
 def preview(
     scene_file: str, size: tuple[int, int] | None, fps: float | None, stats: bool, seconds: float | None,
-    paused: bool, backend: str, no_vsync: bool, screenshots: str, seed: int | None, model: str | None,
-    prompt: str | None,
+    paused: bool, backend: str, no_vsync: bool, screenshots: str, samples: int | None, seed: int | None,
+    model: str | None, prompt: str | None,
 ) -> None:
     """Show a scene file live in a window; saving the file reloads it.
 
@@ -202,7 +203,7 @@ def preview(
     from .preview import preview as run_preview
 
     run_preview(scene_file, size=size, fps=fps, stats=stats, seconds=seconds, paused=paused, backend=backend,
-                vsync=not no_vsync, screenshots=screenshots, seed=seed, model=model, prompt=prompt)
+                vsync=not no_vsync, screenshots=screenshots, samples=samples, seed=seed, model=model, prompt=prompt)
 
 
 @contextlib.contextmanager

@@ -154,7 +154,10 @@ class _Preview:
         cls = _window_class(backend)
         self.window = cls(title=title, size=size, resizable=True, vsync=vsync, gl_version=(3, 3))
         self.ctx = self.window.ctx
+        if samples is None:
+            samples = _preview_samples(self.ctx)
         self.renderer = FrameRenderer(self.ctx, size, samples=samples)
+        log.info("preview: %dx%d, %dx MSAA", *size, self.renderer.samples)
         self.output = OutputTarget(self.ctx, size)
         self.blit = load_program(self.ctx, "blit")
         self.blit["u_image"].value = 0
@@ -440,7 +443,8 @@ def preview(
         vsync: wait for the display's refresh.
         paused: start paused at t = 0.
         screenshots: the folder **S** saves PNGs into.
-        samples: MSAA samples (default: the settings', 4).
+        samples: MSAA samples (default: ``HYBRIDSCENE_PREVIEW_MSAA``, else the export's 4 on a
+            GPU and 1 on a CPU rasteriser such as llvmpipe, where it costs a third of the frame).
         seed: passed to a scene file's ``build_scene(seed=...)`` when it takes it.
         model: passed as ``build_scene(model=...)`` (paint the plate with this model).
         prompt: passed as ``build_scene(prompt=...)``.
@@ -520,6 +524,20 @@ def preview(
     if stats:
         print(result.line(), flush=True)
     return result
+
+
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "swiftshader")
+
+
+def _preview_samples(ctx: Any) -> int:
+    """The preview's MSAA: the setting, else the export's on a GPU and none on a CPU rasteriser."""
+    from .config import get_settings
+
+    settings = get_settings()
+    if settings.preview_msaa is not None:
+        return settings.preview_msaa
+    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+    return 1 if any(name in renderer for name in SOFTWARE_RENDERERS) else settings.msaa
 
 
 def _stats(frame_seconds: list[float]) -> PreviewStats:

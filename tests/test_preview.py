@@ -63,7 +63,7 @@ class Window:
         self.shots = shots
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hybridscene", "preview", str(scene_file), "--size", "320x180", "--stats",
-             "--screenshots", str(shots), *args],
+             "--samples", "4", "--screenshots", str(shots), *args],  # 4x MSAA like the export
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
@@ -292,3 +292,16 @@ def test_scene_preview_from_python(display, tmp_path):
                        text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("fps=")
+
+
+def test_preview_msaa_defaults_to_none_on_a_cpu_rasteriser(ctx, monkeypatch):
+    from hybridscene.preview import _preview_samples
+
+    monkeypatch.delenv("HYBRIDSCENE_PREVIEW_MSAA", raising=False)
+    software = "llvmpipe" in ctx.info["GL_RENDERER"] or "softpipe" in ctx.info["GL_RENDERER"]
+    assert _preview_samples(ctx) == (1 if software else hs.get_settings().msaa)
+    monkeypatch.setenv("HYBRIDSCENE_PREVIEW_MSAA", "2")
+    assert _preview_samples(ctx) == 2
+    monkeypatch.setenv("HYBRIDSCENE_PREVIEW_MSAA", "lots")
+    with pytest.raises(hs.ConfigError, match="HYBRIDSCENE_PREVIEW_MSAA='lots' is not an integer"):
+        _preview_samples(ctx)
