@@ -132,7 +132,8 @@ def main() -> None:
                 if not (Path(args.model) / "model_index.json").is_file():
                     build_sd_v1_4_random(args.model)
                 worker = hs.PlateWorker(threads=1)
-                future = worker.submit(prompt="Landscape with mountains and a river", model=args.model, seed=7,
+                seed = int(time.time()) % 100_000  # a new seed: never a cache hit
+                future = worker.submit(prompt="Landscape with mountains and a river", model=args.model, seed=seed,
                                        steps=25, size=(512, 512))
                 scene.set_plate(future, crossfade=1.0)
                 time.sleep(8.0)  # the worker has loaded the model and is denoising
@@ -140,6 +141,9 @@ def main() -> None:
             entry = {"fps": round(stats.fps, 1), "frame_ms": stats.frame_ms, "python_ms": cpu}
             if worker is not None:
                 entry["plate_still_generating_at_end"] = not future.done()
+                if future.done() and future.exception() is not None:
+                    entry["plate_error"] = str(future.exception())
+                entry["generator_threads"] = worker.threads
                 worker.close()
             results[case] = entry
             print(case, entry, file=sys.stderr)

@@ -266,7 +266,6 @@ class _Preview:
             log.error("%s", exc)
             return
         self.scene = loaded.scene
-        self.scene.wait_for_plates()
         self.error = None
         self.say(f"reloaded {self.path.name}")
         log.info("reloaded %s", self.path)
@@ -468,7 +467,7 @@ def preview(
     step_fps = cap or file_fps or 30.0
     if seconds is not None:
         check_finite(seconds, "seconds", positive=True)
-    scene.wait_for_plates()
+    # Plates still being painted are not waited for: the placeholder shows, then they fade in.
 
     # 2. The window (after the scene, so a broken file fails fast); SIGTERM and Ctrl-C close it
     #    like Esc.

@@ -284,9 +284,12 @@ def test_scene_preview_from_python(display, tmp_path):
         "import hybridscene as hs\n"
         "scene = hs.Scene(hs.procedural_plate(size=(160, 90)))\n"
         "scene.add(hs.Mesh.cube(1.0, color='tomato'), position=(0, 1, -6))\n"
+        "import concurrent.futures\n"
+        "scene.set_plate(concurrent.futures.Future(), crossfade=1.0)  # a plate still being painted\n"
         "stats = scene.preview(seconds=1.0, size=(160, 90))\n"
         "print(stats.line())\n"
-        "assert stats.frames > 5 and stats.fps > 5, stats\n"
+        "assert stats.frames > 5 and stats.fps > 5, stats  # the window did not wait for the plate\n"
+        "assert scene.waiting_for_plate\n"
     )
     r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, DISPLAY=display), capture_output=True,
                        text=True, timeout=120, cwd=tmp_path)
