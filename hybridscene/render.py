@@ -136,7 +136,7 @@ class FrameRenderer:
         samples = get_settings().msaa if samples is None else int(samples)
         self.scene_renderer = SceneRenderer(ctx)
         self.compositor = Compositor(ctx)
-        self.plate_surface = PlateSurface(ctx)
+        self.plate_surface = PlateSurface(ctx, depth_texture=self.scene_renderer.plate_depth_texture)
         self.foreground = ForegroundTarget(ctx, self.size, samples=samples)
         self.output = OutputTarget(ctx, self.size)
         self._empty: Any = None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -361,9 +362,13 @@ class PlateSurface:
     sky-filled backdrop. Per size: two render targets, for a plate and the one fading out.
     """
 
-    def __init__(self, ctx: Any, *, max_columns: int = 320) -> None:
+    def __init__(self, ctx: Any, *, max_columns: int = 320, depth_texture: Callable[[Plate], Any] | None = None
+                 ) -> None:
         self.ctx = ctx
         self.max_columns = int(max_columns)
+        # The plate's R32F depth texture, from whoever already uploads it (the scene renderer's,
+        # for occlusion) so it is not uploaded twice; owned (and released) by that provider.
+        self._shared_depth = depth_texture
         self.program = load_program(ctx, "plate_surface")
         self.program["u_plate"].value = 0
         self.program["u_plate_depth"].value = 1
@@ -401,7 +406,8 @@ class PlateSurface:
                 layers.append((back, upload_depth(self.ctx, depth), upload_image(self.ctx, image)))
             front = self._mesh(*surface_mesh(plate, max_columns=self.max_columns))
             if front is not None:
-                layers.append((front, upload_depth(self.ctx, plate.depth), None))
+                depth = self._shared_depth(plate) if self._shared_depth else upload_depth(self.ctx, plate.depth)
+                layers.append((front, depth, None))
             entry = self._plates[plate] = layers
         return entry
 
@@ -468,8 +474,9 @@ class PlateSurface:
         """Free every GPU resource (not the context)."""
         self._release_targets()
         for layers in list(self._plates.values()):
-            for mesh, depth_tex, color_tex in layers:
-                for obj in (*mesh, depth_tex, color_tex):
+            for i, (mesh, depth_tex, color_tex) in enumerate(layers):
+                front_shared = self._shared_depth is not None and i == len(layers) - 1 and color_tex is None
+                for obj in (*mesh, None if front_shared else depth_tex, color_tex):
                     if obj is not None:
                         obj.release()
         self._plates.clear()

@@ -300,7 +300,8 @@ class SceneRenderer:
             tex.repeat_x = tex.repeat_y = True
         return tex
 
-    def _plate_depth_texture(self, plate: Plate) -> Any:
+    def plate_depth_texture(self, plate: Plate) -> Any:
+        """The plate's R32F depth texture (metres, inf = sky), uploaded once per plate."""
         tex = self._depth.get(plate)
         if tex is None:
             assert plate.depth is not None
@@ -317,7 +318,7 @@ class SceneRenderer:
             self._screen_depth.use(1)
         elif on:
             assert plate is not None
-            self._plate_depth_texture(plate).use(1)
+            self.plate_depth_texture(plate).use(1)
             prog["u_plate_from_ndc"].write(transforms.gl_bytes(plate_mapping(plate, scene.camera, size)))
             prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1
