@@ -27,10 +27,12 @@ from .errors import (
     ConfigError,
     GPUError,
     HybridSceneError,
+    HybridSceneWarning,
     PlateError,
     SceneError,
     ShaderError,
     SinkError,
+    SoftwareRendererWarning,
     UnsupportedOutputError,
 )
 from .gpu.context import create_context
@@ -82,6 +84,7 @@ __all__ = [
     "GPUError",
     "Geometry",
     "HybridSceneError",
+    "HybridSceneWarning",
     "Material",
     "Mesh",
     "Node",
@@ -107,6 +110,7 @@ __all__ = [
     "ShaderError",
     "ShadowCatcher",
     "SinkError",
+    "SoftwareRendererWarning",
     "Sprite",
     "SpriteSet",
     "Texture",

@@ -13,6 +13,11 @@ says how to fix it::
     ├── SinkError              an output cannot be written
     │   └── UnsupportedOutputError   unknown output extension (also a ValueError)
     └── Cancelled              a progress callback asked to stop
+
+Warnings derive from :class:`HybridSceneWarning` (a ``UserWarning``)::
+
+    HybridSceneWarning
+    └── SoftwareRendererWarning   OpenGL fell back to a CPU rasteriser although a GPU is present
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ __all__ = [
     "ConfigError",
     "GPUError",
     "HybridSceneError",
+    "HybridSceneWarning",
     "PlateError",
     "SceneError",
     "ShaderError",
     "SinkError",
+    "SoftwareRendererWarning",
     "UnsupportedOutputError",
 ]
 
@@ -64,3 +71,13 @@ class UnsupportedOutputError(SinkError, ValueError):
 
 class Cancelled(HybridSceneError):
     """A progress callback returned ``False``; nothing was written under the final name."""
+
+
+class HybridSceneWarning(UserWarning):
+    """Base class of every warning hybridscene issues."""
+
+
+class SoftwareRendererWarning(HybridSceneWarning):
+    """OpenGL runs on a CPU rasteriser (Mesa llvmpipe) although an NVIDIA GPU is present: frames
+    are 10-100x slower than they should be. The message says what to install. Set
+    ``HYBRIDSCENE_REQUIRE_GPU=1`` to make it a :class:`GPUError` instead."""

@@ -72,7 +72,7 @@ def collect_info(*, exact_torch: bool = False) -> dict[str, Any]:
     ``exact_torch=True`` imports torch to ask it for the device (slow); otherwise the device is
     inferred from torch's build flags and the installed GPU driver (instant)."""
     from .errors import GPUError
-    from .gpu.context import create_context, gl_info
+    from .gpu.context import create_context, gl_info, nvidia_driver
 
     data: dict[str, Any] = {
         "hybridscene": __version__,
@@ -94,7 +94,11 @@ def collect_info(*, exact_torch: bool = False) -> dict[str, Any]:
             gl_renderer=gl["renderer"],
             gl_version=gl["version"],
             gl_max_samples=gl["max_samples"],
+            gl_hardware="no: a CPU rasteriser (frames are slow)" if gl["software"] else "yes",
         )
+    nvidia = nvidia_driver()
+    if nvidia:
+        data["nvidia_driver"] = nvidia
     torch_version = _version("torch")
     if torch_version is None:
         data["torch"] = "not installed (pip install 'hybridscene[ai]' for AI plates)"

@@ -141,6 +141,7 @@ class _Preview:
     def __init__(self, scene: Scene, *, size: tuple[int, int], fps: float, path: Path | None,
                  scene_options: dict[str, Any], backend: str, vsync: bool, title: str,
                  screenshots: Path, paused: bool, samples: int | None) -> None:
+        from .gpu.context import check_renderer
         from .gpu.programs import load_program
         from .gpu.targets import OutputTarget
         from .render import FrameRenderer
@@ -154,6 +155,7 @@ class _Preview:
         cls = _window_class(backend)
         self.window = cls(title=title, size=size, resizable=True, vsync=vsync, gl_version=(3, 3))
         self.ctx = self.window.ctx
+        check_renderer(self.ctx, where="the preview window")
         if samples is None:
             samples = _preview_samples(self.ctx)
         self.renderer = FrameRenderer(self.ctx, size, samples=samples)
@@ -525,18 +527,15 @@ def preview(
     return result
 
 
-SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "swiftshader")
-
-
 def _preview_samples(ctx: Any) -> int:
     """The preview's MSAA: the setting, else the export's on a GPU and none on a CPU rasteriser."""
     from .config import get_settings
+    from .gpu.context import is_software_renderer
 
     settings = get_settings()
     if settings.preview_msaa is not None:
         return settings.preview_msaa
-    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
-    return 1 if any(name in renderer for name in SOFTWARE_RENDERERS) else settings.msaa
+    return 1 if is_software_renderer(ctx) else settings.msaa
 
 
 def _stats(frame_seconds: list[float]) -> PreviewStats:
