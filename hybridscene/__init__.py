@@ -21,7 +21,7 @@ the functions that need them.
 
 from ._version import __version__
 from .clock import Clock, FixedStepClock, RealtimeClock
-from .config import Settings, get_settings
+from .config import Acceleration, Settings, get_settings
 from .errors import (
     Cancelled,
     ConfigError,
@@ -74,6 +74,7 @@ from .preview import PreviewStats, preview
 from .transforms import quat_from_axis_angle, quat_from_euler
 
 __all__ = [
+    "Acceleration",
     "AmbientLight",
     "Cancelled",
     "Clock",

@@ -228,11 +228,11 @@ def _step_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
             bar.close()
 
 
-def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True) -> Any:
+def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True, acceleration: Any = None) -> Any:
     from .plate.generate import generate_plate
 
     with _step_bar(quiet) as on_step:
-        return generate_plate(spec, cache=cache, callback=on_step)
+        return generate_plate(spec, cache=cache, callback=on_step, acceleration=acceleration)
 
 
 @main.command()
@@ -248,6 +248,10 @@ def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True) -> An
 @click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu), cuda, mps or cpu.")
 @click.option("--dtype", default="auto", show_default=True, help="auto (float16 on GPU, float32 on CPU), float32, float16, bfloat16.")
 @click.option("--revision", default=None, help="Branch, tag or commit of a hub model.")
+@click.option("--vae", default=None, help="A replacement autoencoder (hub id or folder), e.g. madebyollin/taesd: a tiny, fast decoder.")
+@click.option("--compile", "compile_mode", default=None, help="torch.compile the denoiser: default, reduce-overhead, max-autotune [default: $HYBRIDSCENE_TORCH_COMPILE or off].")
+@click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory layout for UNet and VAE [default: $HYBRIDSCENE_CHANNELS_LAST or off].")
+@click.option("--attention", default=None, help="sdpa (torch picks), sdpa-flash, sdpa-efficient, sdpa-cudnn, sdpa-math or eager [default: $HYBRIDSCENE_ATTENTION or sdpa].")
 @click.option("--depth-model", default=None, help="Depth-estimation model (hub id or folder) for a depth map.")
 @click.option("--depth-image", default=None, help="A depth file for the plate instead (.npy metres, 16-bit PNG mm).")
 @click.option("-o", "--output", default=None, help="Write the image here (.png, .jpg, .webp); depth goes beside it as .depth.npy.")
@@ -256,23 +260,35 @@ def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True) -> An
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def plate(
     prompt: str, model: str | None, seed: int, steps: int | None, guidance: float | None, size: Any, resize: Any,
-    negative: str | None, scheduler: str, device: str, dtype: str, revision: str | None, depth_model: str | None,
+    negative: str | None, scheduler: str, device: str, dtype: str, revision: str | None, vae: str | None,
+    compile_mode: str | None, channels_last: bool | None, attention: str | None, depth_model: str | None,
     depth_image: str | None, output: str | None, no_cache: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Paint an AI background plate from PROMPT (cached: the same inputs load in milliseconds)."""
+    import dataclasses
+
     from .config import get_settings
     from .plate.spec import PlateSpec
 
+    settings = get_settings()
     spec = PlateSpec(
-        prompt=prompt, model=model or get_settings().model, seed=seed, steps=steps, guidance=guidance, size=size,
+        prompt=prompt, model=model or settings.model, seed=seed, steps=steps, guidance=guidance, size=size,
         resize_to=resize, negative_prompt=negative, scheduler=scheduler, device=device, dtype=dtype,
-        revision=revision, depth_model=depth_model, depth_image=depth_image,
+        revision=revision, vae=vae, depth_model=depth_model, depth_image=depth_image,
     )
+    changes: dict[str, Any] = {}
+    if compile_mode is not None:
+        changes["compile"] = None if compile_mode.lower() in ("off", "none", "no") else compile_mode.lower()
+    if channels_last is not None:
+        changes["channels_last"] = channels_last
+    if attention is not None:
+        changes["attention"] = attention.lower()
+    acceleration = dataclasses.replace(settings.acceleration, **changes)
     if output is not None:
         from .plate.plate import _pil_format
 
         _pil_format(output)  # an unsupported extension fails before any work
-    result = _generate_with_progress(spec, quiet=quiet or as_json, cache=not no_cache)
+    result = _generate_with_progress(spec, quiet=quiet or as_json, cache=not no_cache, acceleration=acceleration)
     depth_output = None
     if output is not None:
         result.plate.save(output)

@@ -19,6 +19,14 @@ environment variable         field                   meaning
                                                      rasteriser such as llvmpipe)
 ``HYBRIDSCENE_MODEL``        ``model``               default text-to-image model (hub id or
                                                      folder) for AI plates
+``HYBRIDSCENE_TORCH_COMPILE`` ``acceleration``       ``torch.compile`` mode for the denoiser:
+                                                     ``default``, ``reduce-overhead``,
+                                                     ``max-autotune`` (unset: no compile)
+``HYBRIDSCENE_CHANNELS_LAST`` ``acceleration``       ``1``: channels-last memory layout for
+                                                     convolutional models (UNet, VAE)
+``HYBRIDSCENE_ATTENTION``    ``acceleration``        attention kernel: ``sdpa`` (default),
+                                                     ``sdpa-flash``, ``sdpa-efficient``,
+                                                     ``sdpa-cudnn``, ``sdpa-math`` or ``eager``
 ===========================  ======================  =============================================
 """
 
@@ -30,13 +38,60 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "Acceleration", "Settings", "get_settings"]
 
 
 def _default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("hybridscene", appauthor=False))
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+"""``torch.compile`` modes :class:`Acceleration` accepts."""
+
+ATTENTION_KERNELS = ("sdpa", "sdpa-flash", "sdpa-efficient", "sdpa-cudnn", "sdpa-math", "eager")
+"""Attention choices: ``sdpa`` lets torch's ``scaled_dot_product_attention`` pick its fastest
+kernel; ``sdpa-*`` pins one kernel (``torch.nn.attention.sdpa_kernel``); ``eager`` is diffusers'
+pre-SDPA ``AttnProcessor`` (matmul, softmax, matmul), for comparison."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Acceleration:
+    """How the diffusion model runs, not what it paints: the pixels agree with a plain run up to
+    float rounding, so these options are not part of the plate's cache key.
+
+    Args:
+        compile: a ``torch.compile`` mode for the denoiser (UNet or transformer), one of
+            :data:`COMPILE_MODES`, or ``None``. The first image pays the compile (tens of seconds
+            to minutes); later images with the same size reuse it. Needs a C++ compiler on a CPU
+            and Triton on an NVIDIA GPU.
+        channels_last: store convolution weights and activations as NHWC, which cuDNN's and
+            oneDNN's fastest convolutions use (UNet and VAE; transformer models are left as they are).
+        attention: one of :data:`ATTENTION_KERNELS`.
+    """
+
+    compile: str | None = None
+    channels_last: bool = False
+    attention: str = "sdpa"
+
+    def __post_init__(self) -> None:
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise ConfigError(
+                f"unknown torch.compile mode {self.compile!r}; use one of {', '.join(COMPILE_MODES)} (or None for no compile)"
+            )
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError(f"channels_last must be True or False, got {self.channels_last!r}")
+        if self.attention not in ATTENTION_KERNELS:
+            raise ConfigError(f"unknown attention {self.attention!r}; use one of {', '.join(ATTENTION_KERNELS)}")
+
+    @property
+    def plain(self) -> bool:
+        """True when nothing is changed from diffusers' defaults."""
+        return self == Acceleration()
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -60,6 +115,8 @@ class Settings:
     rasteriser (llvmpipe, softpipe), where 4x MSAA costs more than a third of the frame."""
     model: str = "CompVis/stable-diffusion-v1-4"
     """Default text-to-image model for AI plates: the paper's Stable Diffusion v1.4."""
+    acceleration: Acceleration = dataclasses.field(default_factory=Acceleration)
+    """How AI plates are computed (``torch.compile``, channels-last, attention kernel)."""
 
     def __post_init__(self) -> None:
         if self.gl_device is not None and (
@@ -97,6 +154,19 @@ def get_settings(**overrides: object) -> Settings:
         values["require_gpu"] = _flag("HYBRIDSCENE_REQUIRE_GPU", env["HYBRIDSCENE_REQUIRE_GPU"])
     if env.get("HYBRIDSCENE_MODEL"):
         values["model"] = env["HYBRIDSCENE_MODEL"]
+    accel: dict[str, object] = {}
+    if env.get("HYBRIDSCENE_TORCH_COMPILE"):
+        mode = env["HYBRIDSCENE_TORCH_COMPILE"].strip().lower()
+        accel["compile"] = None if mode in ("0", "off", "no", "none") else "default" if mode in ("1", "on", "yes") else mode
+    if env.get("HYBRIDSCENE_CHANNELS_LAST"):
+        accel["channels_last"] = _flag("HYBRIDSCENE_CHANNELS_LAST", env["HYBRIDSCENE_CHANNELS_LAST"])
+    if env.get("HYBRIDSCENE_ATTENTION"):
+        accel["attention"] = env["HYBRIDSCENE_ATTENTION"].strip().lower()
+    if accel:
+        try:
+            values["acceleration"] = Acceleration(**accel)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (from the HYBRIDSCENE_TORCH_COMPILE / _CHANNELS_LAST / _ATTENTION environment)") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -4,6 +4,10 @@ Any text-to-image family loads through ``AutoPipelineForText2Image.from_pretrain
 SDXL, SD-Turbo/SDXL-Turbo, LCM, ...), from a hub id (through the Hugging Face cache, honouring
 ``HF_HUB_OFFLINE``) or a local folder. Loaded pipelines are kept per (model, device, dtype) for
 the life of the :class:`DiffusionGenerator`, so painting again with a new seed does not reload.
+
+Speed options (:class:`~hybridscene.Acceleration`: ``torch.compile``, channels-last, the attention
+kernel) are applied once, when a pipeline is loaded; a replacement autoencoder such as TAESD
+(``PlateSpec.vae``) is passed to ``from_pretrained`` so the pipeline's scale factor follows it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import Acceleration, get_settings
 from ..errors import Cancelled, ConfigError, PlateError
 from .spec import SCHEDULERS, ResolvedSpec
 
@@ -85,16 +90,22 @@ class DiffusionGenerator:
     Args:
         threads: torch CPU threads (``torch.set_num_threads``); ``None`` leaves torch's default.
             Limit it when a preview must stay smooth on the same CPU.
+        acceleration: how the models run; default the settings' (``HYBRIDSCENE_TORCH_COMPILE``,
+            ``HYBRIDSCENE_CHANNELS_LAST``, ``HYBRIDSCENE_ATTENTION``).
     """
 
-    def __init__(self, *, threads: int | None = None) -> None:
+    def __init__(self, *, threads: int | None = None, acceleration: Acceleration | None = None) -> None:
+        if acceleration is not None and not isinstance(acceleration, Acceleration):
+            raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {acceleration!r}")
         self.threads = threads
-        self._pipes: dict[tuple[str, str, str], Any] = {}
+        self.acceleration = acceleration or get_settings().acceleration
+        self._pipes: dict[tuple[str, ...], Any] = {}
 
     # 1. Loading -----------------------------------------------------------------------------
     def pipeline(self, resolved: ResolvedSpec) -> Any:
-        """The loaded pipeline for a resolved spec (loaded once per model, device and dtype)."""
-        key = (resolved.model.identity, resolved.device, resolved.dtype)
+        """The loaded pipeline for a resolved spec (loaded once per model, autoencoder, device and
+        dtype), with :attr:`acceleration` applied."""
+        key = (resolved.model.identity, resolved.vae_identity or "", resolved.device, resolved.dtype)
         pipe = self._pipes.get(key)
         if pipe is not None:
             return pipe
@@ -113,11 +124,16 @@ class DiffusionGenerator:
         log.info("loading %s ...", model.name)
         try:
             with _quiet_loading():
+                if resolved.spec.vae:
+                    kwargs["vae"] = _load_vae(resolved.spec.vae, kwargs["dtype"])
                 pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as exc:
             raise PlateError(f"cannot load model {model.name!r}: {str(exc).splitlines()[0]}") from None
+        if resolved.spec.vae:
+            _check_vae(pipe, resolved.spec.vae, model.name)
         pipe = pipe.to(resolved.device)
         pipe.set_progress_bar_config(disable=True)
+        _accelerate(pipe, self.acceleration)
         pipe._hybridscene_scheduler_config = dict(pipe.scheduler.config)
         pipe._hybridscene_scheduler_class = type(pipe.scheduler)
         log.info("loaded %s (%s) on %s as %s in %.1f s", model.name, type(pipe).__name__,
@@ -179,7 +195,8 @@ class DiffusionGenerator:
             call["negative_prompt"] = spec.negative_prompt
         t1 = time.perf_counter()
         try:
-            out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
+            with _attention_kernel(self.acceleration, resolved):
+                out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
         except torch.OutOfMemoryError:
             if resolved.device.split(":")[0] != "cuda" or getattr(pipe, "_hybridscene_offloaded", False):
                 raise PlateError(f"out of memory generating {width}x{height}; use a smaller size or --dtype float16") from None
@@ -187,7 +204,13 @@ class DiffusionGenerator:
             torch.cuda.empty_cache()
             pipe.enable_model_cpu_offload()
             pipe._hybridscene_offloaded = True
-            out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
+            with _attention_kernel(self.acceleration, resolved):
+                out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
+        except RuntimeError as exc:
+            explained = _explain_runtime_error(exc, self.acceleration, resolved)
+            if explained is exc:
+                raise
+            raise explained from exc
         gen_s = time.perf_counter() - t1
         image = np.asarray(out.images[0], dtype=np.float32)
         if np.isnan(image).any():
@@ -209,6 +232,8 @@ class DiffusionGenerator:
             "steps_done": steps_done[0] or resolved.steps,
             "seconds_per_step": round(gen_s / max(1, steps_done[0] or resolved.steps), 4),
         }
+        if not self.acceleration.plain:
+            info["acceleration"] = self.acceleration.as_dict()
         return rgb, info
 
     def release(self) -> None:
@@ -217,3 +242,90 @@ class DiffusionGenerator:
         torch = _import_torch()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+# -- the autoencoder ---------------------------------------------------------------------------
+def _load_vae(name: str, dtype: Any) -> Any:
+    """A replacement autoencoder (``madebyollin/taesd``, a fine-tuned VAE, ...) from a hub id or a
+    folder holding ``config.json``; its class comes from the config (``AutoModel``)."""
+    from diffusers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(name, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise PlateError(f"cannot load autoencoder {name!r}: {str(exc).splitlines()[0]}") from None
+
+
+def _check_vae(pipe: Any, name: str, model: str) -> None:
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    want = getattr(getattr(denoiser, "config", None), "in_channels", None)
+    have = getattr(pipe.vae.config, "latent_channels", None)
+    if want is not None and have is not None and want != have:
+        raise ConfigError(
+            f"autoencoder {name!r} has {have} latent channels but model {model!r} works in {want}; use the "
+            "matching tiny autoencoder (madebyollin/taesd for SD 1.x/2.x, madebyollin/taesdxl for SDXL, "
+            "madebyollin/taesd3 for SD3, madebyollin/taef1 for FLUX)"
+        )
+
+
+# -- acceleration ------------------------------------------------------------------------------
+_SDPA_BACKENDS = {
+    "sdpa-flash": "FLASH_ATTENTION",
+    "sdpa-efficient": "EFFICIENT_ATTENTION",
+    "sdpa-cudnn": "CUDNN_ATTENTION",
+    "sdpa-math": "MATH",
+}
+
+
+def _accelerate(pipe: Any, acc: Acceleration) -> None:
+    """Apply the load-time options to a pipeline on its device (the order matters: memory
+    format, then attention processors, then compile, which traces what the first two set)."""
+    torch = _import_torch()
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    if acc.channels_last:
+        for name in ("unet", "vae"):
+            module = getattr(pipe, name, None)
+            if module is not None:
+                module.to(memory_format=torch.channels_last)
+    if acc.attention == "eager":
+        if getattr(pipe, "unet", None) is None:
+            raise ConfigError(
+                f"attention 'eager' works with UNet models; {type(pipe).__name__} has a transformer; use 'sdpa' or an sdpa-* kernel"
+            )
+        from diffusers.models.attention_processor import AttnProcessor
+
+        pipe.unet.set_attn_processor(AttnProcessor())
+        if hasattr(pipe.vae, "set_attn_processor"):
+            pipe.vae.set_attn_processor(AttnProcessor())
+    if acc.compile and denoiser is not None:
+        denoiser.compile(mode=acc.compile)
+    pipe._hybridscene_acceleration = acc
+
+
+@contextlib.contextmanager
+def _attention_kernel(acc: Acceleration, resolved: ResolvedSpec) -> Iterator[None]:
+    """Pin torch's scaled_dot_product_attention to one kernel for the call (``sdpa-*``)."""
+    backend = _SDPA_BACKENDS.get(acc.attention)
+    if backend is None:
+        yield
+        return
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(getattr(SDPBackend, backend)):
+        yield
+
+
+def _explain_runtime_error(exc: RuntimeError, acc: Acceleration, resolved: ResolvedSpec) -> Exception:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    low = str(exc).lower()
+    if acc.attention in _SDPA_BACKENDS and ("no available kernel" in low or "no viable backend" in low):
+        return ConfigError(
+            f"attention {acc.attention!r} has no kernel for {resolved.dtype} on {resolved.device} ({text}); "
+            "use attention 'sdpa' to let torch choose (HYBRIDSCENE_ATTENTION / --attention)"
+        )
+    if acc.compile and type(exc).__module__.startswith("torch._dynamo"):
+        return PlateError(
+            f"torch.compile (mode {acc.compile!r}) failed: {text}; it needs a C++ compiler on a CPU and Triton on "
+            "an NVIDIA GPU; turn it off (unset HYBRIDSCENE_TORCH_COMPILE, drop --compile) to run uncompiled"
+        )
+    return exc

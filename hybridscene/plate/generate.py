@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..config import Acceleration
 from ..errors import ConfigError
 from .cache import PlateCache
 from .plate import Plate
@@ -43,21 +44,27 @@ class PlateResult:
     """Wall-clock seconds for the whole call."""
 
 
-def _generator(threads: int | None) -> Any:
+def _generator(threads: int | None, acceleration: Acceleration | None) -> Any:
+    """The process's generator (pipelines stay loaded between plates); a new one when the threads
+    or the acceleration change."""
     global _GENERATOR
+    from ..config import get_settings
     from .diffusion import DiffusionGenerator
 
-    if _GENERATOR is None or (threads and _GENERATOR.threads != threads):
-        _GENERATOR = DiffusionGenerator(threads=threads)
+    acceleration = acceleration or get_settings().acceleration
+    if (_GENERATOR is None or (threads and _GENERATOR.threads != threads)
+            or _GENERATOR.acceleration != acceleration):
+        _GENERATOR = DiffusionGenerator(threads=threads, acceleration=acceleration)
     return _GENERATOR
 
 
-def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, threads: int | None) -> tuple[Plate, dict[str, Any], dict[str, float]]:
+def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, threads: int | None,
+           acceleration: Acceleration | None = None) -> tuple[Plate, dict[str, Any], dict[str, float]]:
     import numpy as np
 
     spec = resolved.spec
     t0 = time.perf_counter()
-    image, info = _generator(threads).generate(resolved, callback=callback)
+    image, info = _generator(threads, acceleration).generate(resolved, callback=callback)
     if spec.resize_to and spec.resize_to != resolved.size:
         from PIL import Image
 
@@ -100,6 +107,8 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
             "device": resolved.device,
             "dtype": resolved.dtype,
             "generated_size": list(resolved.size),
+            **({"vae": spec.vae} if spec.vae else {}),
+            **({"acceleration": info["acceleration"]} if "acceleration" in info else {}),
         },
     )
     return plate, resolved.inputs, timings
@@ -111,6 +120,7 @@ def generate_plate(
     cache: bool | PlateCache = True,
     callback: Callable[[int, int], Any] | None = None,
     threads: int | None = None,
+    acceleration: Acceleration | None = None,
     **spec_kwargs: Any,
 ) -> PlateResult:
     """Paint an AI plate, or fetch it from the cache.
@@ -124,6 +134,8 @@ def generate_plate(
         callback: ``callback(step, total)`` after each denoising step; return ``False`` to cancel
             (raises :class:`~hybridscene.Cancelled`, nothing is cached).
         threads: torch CPU threads for generation.
+        acceleration: how the model runs (``torch.compile``, channels-last, attention kernel);
+            default the settings'. It does not change the cache key.
 
     Returns:
         A :class:`PlateResult`. A hit imports neither torch nor diffusers.
@@ -134,13 +146,15 @@ def generate_plate(
         spec = PlateSpec(**spec_kwargs)
     elif spec_kwargs:
         spec = dataclasses.replace(spec, **spec_kwargs)
+    if acceleration is not None and not isinstance(acceleration, Acceleration):
+        raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {acceleration!r}")
     store = (cache if isinstance(cache, PlateCache) else PlateCache()) if cache is not False else None
     resolved = resolve_spec(spec, cache_dir=store.root if store else None)
     # 2. The cache, or 3. the model.
     if store is None:
-        plate, _, _ = _paint(resolved, callback, threads)
+        plate, _, _ = _paint(resolved, callback, threads, acceleration)
         return PlateResult(plate, resolved.key, False, None, time.perf_counter() - t0)
-    plate, hit = store.get_or_create(resolved.key, lambda: _paint(resolved, callback, threads))
+    plate, hit = store.get_or_create(resolved.key, lambda: _paint(resolved, callback, threads, acceleration))
     log.info("plate %s: cache %s", resolved.key, "hit" if hit else "miss")
     return PlateResult(plate, resolved.key, hit, store.entry_path(resolved.key), time.perf_counter() - t0)
 

@@ -17,7 +17,8 @@ import queue
 import threading
 from typing import Any
 
-from ..errors import PlateError
+from ..config import Acceleration
+from ..errors import ConfigError, PlateError
 from .cache import PlateCache
 from .generate import PlateResult
 from .spec import PlateSpec
@@ -27,7 +28,8 @@ __all__ = ["PlateFuture", "PlateWorker", "generate_plate_async"]
 log = logging.getLogger(__name__)
 
 
-def _worker_main(requests: Any, results: Any, cancel_id: Any, cache_root: str, threads: int | None) -> None:
+def _worker_main(requests: Any, results: Any, cancel_id: Any, cache_root: str, threads: int | None,
+                 acceleration: Any = None) -> None:
     """The child process: generate each request into the cache and report the key."""
     import time
 
@@ -44,7 +46,8 @@ def _worker_main(requests: Any, results: Any, cancel_id: Any, cache_root: str, t
         try:
             spec = PlateSpec(**spec_fields)
             result = gen_mod.generate_plate(
-                spec, cache=cache, threads=threads, callback=lambda step, total, rid=req_id: cancel_id.value != rid
+                spec, cache=cache, threads=threads, acceleration=acceleration,
+                callback=lambda step, total, rid=req_id: cancel_id.value != rid,
             )
             results.put((req_id, "ok", result.key, result.cache_hit, time.perf_counter() - t0))
         except errors.HybridSceneError as exc:
@@ -99,13 +102,18 @@ class PlateWorker:
         threads: torch CPU threads in the worker; limit it so a preview on the same CPU stays
             smooth (default: half the cores, at least 1).
         cache: the cache the worker writes to (default: the configured one).
+        acceleration: how the worker runs models (default: the settings', read in the worker).
     """
 
-    def __init__(self, *, threads: int | None = None, cache: PlateCache | None = None) -> None:
+    def __init__(self, *, threads: int | None = None, cache: PlateCache | None = None,
+                 acceleration: Acceleration | None = None) -> None:
         import os
 
+        if acceleration is not None and not isinstance(acceleration, Acceleration):
+            raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {acceleration!r}")
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.cache = cache or PlateCache()
+        self.acceleration = acceleration
         self._ids = itertools.count(1)
         self._pending: queue.Queue[PlateFuture | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -141,7 +149,8 @@ class PlateWorker:
             self._cancel_id = ctx.Value("q", 0)
             self._proc = ctx.Process(
                 target=_worker_main,
-                args=(self._requests, self._results, self._cancel_id, str(self.cache.root), self.threads),
+                args=(self._requests, self._results, self._cancel_id, str(self.cache.root), self.threads,
+                      self.acceleration),
                 name="hybridscene-plate-worker",
                 daemon=True,
             )
