@@ -51,7 +51,9 @@ test: $(VENV)/.testenv xserver
 docs: $(VENV)/.testenv
 	$(PY) -m mkdocs build --strict
 
+# The demo's speed; the other scripts are listed in docs/performance.md (bench_gpu.py on a GPU).
 bench: $(VENV)/.runtime
+	$(PIP) install --quiet -e ".[bench]"
 	$(PY) benchmarks/bench_demo.py
 
 clean:
