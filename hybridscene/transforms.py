@@ -66,17 +66,39 @@ def quat_from_euler(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> np.ndarra
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """``(4, 4) float32`` rotation matrix of a unit quaternion ``(x, y, z, w)``."""
-    # Unlike the rest of pyrr, create_from_quaternion already returns the column-vector matrix.
-    return matrix44.create_from_quaternion(np.asarray(q, np.float64)).astype(np.float32)
+    """``(4, 4) float32`` rotation matrix of a unit quaternion ``(x, y, z, w)``.
+
+    Written out rather than taken from pyrr: it runs for every node every frame, and pyrr's
+    argument decorator (``inspect.getfullargspec`` per call) made it 20x slower. A test checks it
+    against pyrr's ``matrix44.create_from_quaternion``.
+    """
+    return compose((0.0, 0.0, 0.0), q, (1.0, 1.0, 1.0))
+
+
+def _floats(v: Vec3 | np.ndarray) -> list[float]:
+    return v.tolist() if isinstance(v, np.ndarray) else [float(c) for c in v]
 
 
 def compose(position: Vec3, rotation: np.ndarray, scale: Vec3) -> np.ndarray:
-    """``parent_from_local`` = translate @ rotate @ scale, ``(4, 4) float32``."""
-    m = quat_to_matrix(rotation)
-    m[:3, :3] *= np.asarray(scale, dtype=np.float32)[None, :]
-    m[:3, 3] = np.asarray(position, dtype=np.float32)
-    return m
+    """``parent_from_local`` = translate @ rotate @ scale, ``(4, 4) float32``.
+
+    Built in one step from Python floats: this runs for every node every frame.
+    """
+    x, y, z, w = _floats(rotation)
+    sx, sy, sz = _floats(scale)
+    px, py, pz = _floats(position)
+    xx, yy, zz = 2.0 * x * x, 2.0 * y * y, 2.0 * z * z
+    xy, xz, yz = 2.0 * x * y, 2.0 * x * z, 2.0 * y * z
+    wx, wy, wz = 2.0 * w * x, 2.0 * w * y, 2.0 * w * z
+    return np.array(
+        [
+            [(1.0 - yy - zz) * sx, (xy - wz) * sy, (xz + wy) * sz, px],
+            [(xy + wz) * sx, (1.0 - xx - zz) * sy, (yz - wx) * sz, py],
+            [(xz - wy) * sx, (yz + wx) * sy, (1.0 - xx - yy) * sz, pz],
+            [0.0, 0.0, 0.0, 1.0],
+        ],
+        dtype=np.float32,
+    )
 
 
 def look_at(eye: Vec3, target: Vec3, up: Vec3 = (0.0, 1.0, 0.0)) -> np.ndarray:

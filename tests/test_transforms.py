@@ -60,3 +60,16 @@ def test_normal_matrix_keeps_normals_perpendicular_under_nonuniform_scale():
     n = T.normal_matrix(m) @ np.array([0.0, 1.0, 0.0])
     tangent = m[:3, :3] @ np.array([1.0, 0.0, 0.0])
     assert abs(float(n @ tangent)) < 1e-5
+
+
+def test_quat_to_matrix_matches_pyrr_for_random_rotations():
+    from pyrr import matrix44
+
+    rng = np.random.default_rng(7)
+    for q in rng.normal(size=(50, 4)):
+        q = q / np.linalg.norm(q)
+        expected = matrix44.create_from_quaternion(q.astype(np.float64))
+        np.testing.assert_allclose(T.quat_to_matrix(q), expected, atol=1e-6)
+        m = T.quat_to_matrix(q)[:3, :3]
+        np.testing.assert_allclose(m @ m.T, np.eye(3), atol=1e-5)  # a rotation: orthonormal
+        assert np.linalg.det(m) > 0
