@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pyrr import matrix44, quaternion
+from pyrr import matrix44
 
 __all__ = [
     "compose",
@@ -37,6 +37,10 @@ __all__ = [
 Vec3 = Sequence[float] | np.ndarray
 
 
+def _floats(v: Vec3 | np.ndarray) -> list[float]:
+    return v.tolist() if isinstance(v, np.ndarray) else [float(c) for c in v]
+
+
 def quat_identity() -> np.ndarray:
     """The identity rotation ``(0, 0, 0, 1)``."""
     return np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
@@ -44,25 +48,43 @@ def quat_identity() -> np.ndarray:
 
 def quat_from_axis_angle(axis: Vec3, degrees: float) -> np.ndarray:
     """Rotation of ``degrees`` about ``axis`` (right-hand rule), as ``(x, y, z, w)``."""
-    axis = np.asarray(axis, dtype=np.float64)
-    norm = float(np.linalg.norm(axis))
+    values = _floats(axis)
+    if len(values) != 3:
+        raise ValueError(f"rotation axis must be 3 numbers (x, y, z), got {values}")
+    ax, ay, az = values
+    norm = math.sqrt(ax * ax + ay * ay + az * az)
     if not math.isfinite(norm) or norm == 0.0:
-        raise ValueError(f"rotation axis must be a finite non-zero vector, got {axis.tolist()}")
-    return quaternion.create_from_axis_rotation(axis / norm, math.radians(degrees)).astype(np.float32)
+        raise ValueError(f"rotation axis must be a finite non-zero vector, got {[ax, ay, az]}")
+    return np.array(_axis_angle(ax / norm, ay / norm, az / norm, math.radians(degrees)), dtype=np.float32)
+
+
+def _axis_angle(ax: float, ay: float, az: float, radians: float) -> tuple[float, float, float, float]:
+    s = math.sin(0.5 * radians)
+    return (ax * s, ay * s, az * s, math.cos(0.5 * radians))
+
+
+def _hamilton(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float]:
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return (
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    )
 
 
 def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The rotation ``a`` applied after ``b`` (``a * b``)."""
-    # pyrr's quaternion.cross(q1, q2) is the Hamilton product q1 * q2.
-    return quaternion.cross(np.asarray(a, np.float64), np.asarray(b, np.float64)).astype(np.float32)
+    """The rotation ``a`` applied after ``b`` (the Hamilton product ``a * b``)."""
+    return np.array(_hamilton(_floats(a), _floats(b)), dtype=np.float32)
 
 
 def quat_from_euler(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> np.ndarray:
     """Rotation from Euler angles in degrees, applied about X, then Y, then Z (world axes)."""
-    qx = quat_from_axis_angle((1, 0, 0), x)
-    qy = quat_from_axis_angle((0, 1, 0), y)
-    qz = quat_from_axis_angle((0, 0, 1), z)
-    return quat_multiply(qz, quat_multiply(qy, qx))
+    qx = _axis_angle(1.0, 0.0, 0.0, math.radians(x))
+    qy = _axis_angle(0.0, 1.0, 0.0, math.radians(y))
+    qz = _axis_angle(0.0, 0.0, 1.0, math.radians(z))
+    return np.array(_hamilton(qz, _hamilton(qy, qx)), dtype=np.float32)
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -73,10 +95,6 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     against pyrr's ``matrix44.create_from_quaternion``.
     """
     return compose((0.0, 0.0, 0.0), q, (1.0, 1.0, 1.0))
-
-
-def _floats(v: Vec3 | np.ndarray) -> list[float]:
-    return v.tolist() if isinstance(v, np.ndarray) else [float(c) for c in v]
 
 
 def compose(position: Vec3, rotation: np.ndarray, scale: Vec3) -> np.ndarray:

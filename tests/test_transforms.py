@@ -73,3 +73,20 @@ def test_quat_to_matrix_matches_pyrr_for_random_rotations():
         m = T.quat_to_matrix(q)[:3, :3]
         np.testing.assert_allclose(m @ m.T, np.eye(3), atol=1e-5)  # a rotation: orthonormal
         assert np.linalg.det(m) > 0
+
+
+def test_quaternion_helpers_match_pyrr():
+    from pyrr import quaternion
+
+    rng = np.random.default_rng(3)
+    for axis, deg in zip(rng.normal(size=(30, 3)), rng.uniform(-720, 720, 30)):
+        unit = axis / np.linalg.norm(axis)
+        np.testing.assert_allclose(T.quat_from_axis_angle(axis, deg),
+                                   quaternion.create_from_axis_rotation(unit, np.radians(deg)), atol=1e-6)
+    for a, b in zip(rng.normal(size=(30, 4)), rng.normal(size=(30, 4))):
+        np.testing.assert_allclose(T.quat_multiply(a, b), quaternion.cross(a, b), rtol=1e-5, atol=1e-5)
+    for x, y, z in rng.uniform(-180, 180, (30, 3)):
+        expected = quaternion.cross(quaternion.create_from_axis_rotation([0.0, 0.0, 1.0], np.radians(z)),
+                                    quaternion.cross(quaternion.create_from_axis_rotation([0.0, 1.0, 0.0], np.radians(y)),
+                                                     quaternion.create_from_axis_rotation([1.0, 0.0, 0.0], np.radians(x))))
+        np.testing.assert_allclose(T.quat_from_euler(x, y, z), expected, atol=1e-6)
