@@ -70,3 +70,11 @@ def flat_scene(plate=None, *, size=(160, 120), ambient=0.0, sun_dir=(0.0, 0.0, -
         sun=hs.DirectionalLight(direction=sun_dir, color=(1.0, 1.0, 1.0), intensity=sun_intensity),
         ambient=hs.AmbientLight(color=(1.0, 1.0, 1.0), intensity=ambient),
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory):
+    """A tiny random-weight Stable Diffusion 1.x-style pipeline folder (needs the ai extra)."""
+    from hybridscene.testing import build_tiny_sd_pipeline
+
+    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")

@@ -13,16 +13,11 @@ import pytest
 import hybridscene as hs
 from hybridscene.plate import generate as generate_mod
 from hybridscene.plate.spec import PlateSpec, resolve_spec
-from hybridscene.testing import build_tiny_autoencoder, build_tiny_sd_pipeline
+from hybridscene.testing import build_tiny_autoencoder
 
 pytestmark = pytest.mark.ai
 
 PROMPT = "Landscape with mountains and a river"
-
-
-@pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory):
-    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,6 @@ PROMPT = "Landscape with mountains and a river"
 
 
 @pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory):
-    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
-
-
-@pytest.fixture(scope="session")
 def tiny_sdxl(tmp_path_factory):
     return build_tiny_sdxl_pipeline(tmp_path_factory.mktemp("models") / "tiny-sdxl")
 
