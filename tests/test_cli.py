@@ -104,6 +104,9 @@ def test_interrupted_demo_leaves_no_file(tmp_path, how):
     proc = subprocess.Popen(
         [sys.executable, "-m", "hybridscene", "demo", "-o", str(out), "--frames", "100000", "--size", "64x36", "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell starts background jobs (`make test &`) with SIGINT ignored and children inherit
+        # that; give the child the default, as a terminal's Ctrl-C would find it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not any(".part" in p.name for p in tmp_path.iterdir()):  # wait until it is writing

@@ -65,6 +65,9 @@ class Window:
             [sys.executable, "-m", "hybridscene", "preview", str(scene_file), "--size", "320x180", "--stats",
              "--samples", "4", "--screenshots", str(shots), *args],  # 4x MSAA like the export
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # SIGINT as a terminal's Ctrl-C finds it, even when the tests run as a background job
+            # (shells start those with SIGINT ignored, and children inherit that).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             out = self._xdotool("search", "--sync", "--onlyvisible", "--name", re.escape(scene_file.name))
