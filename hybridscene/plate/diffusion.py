@@ -313,6 +313,8 @@ def _accelerate(pipe: Any, acc: Acceleration) -> None:
         if hasattr(pipe.vae, "set_attn_processor"):
             pipe.vae.set_attn_processor(AttnProcessor())
     if acc.compile and denoiser is not None:
+        log.info("torch.compile(mode=%r) on the %s: the first image also compiles it (often a minute or more)",
+                 acc.compile, type(denoiser).__name__)
         denoiser.compile(mode=acc.compile)
     pipe._hybridscene_acceleration = acc
 
