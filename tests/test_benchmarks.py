@@ -1,0 +1,39 @@
+"""The benchmark scripts keep running: each prints one JSON object with its figures and the
+machine (smoke runs on tiny sizes; the figures themselves are not asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytestmark = [pytest.mark.gl, pytest.mark.slow]
+
+
+def run(script: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                         cwd=BENCH, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def test_gpu_checklist_quick_on_this_machine():
+    data = run("bench_gpu.py", "--quick", "--allow-software", "--sections", "gl,preview,export")
+    gl = data["results"]["gl"]
+    assert gl["renderer"] and isinstance(gl["software"], bool)
+    preview = data["results"]["preview"]
+    assert preview["size"] == "480x270" and preview["particles"] == 2000
+    for key in ("msaa 1x", "msaa 4x"):
+        assert preview[key]["fps"] > 0 and preview[key]["p50_ms"] > 0
+    assert data["results"]["export"]["320x180"]["fps"] > 0
+    assert data["machine"]["cores"] >= 1 and "moderngl" in data["machine"]["versions"]
+
+
+def test_export_benchmark_reports_its_ratios():
+    data = run("bench_export.py", "--frames", "6", "--size", "320x180")
+    assert data["results"]["export (pipelined)"]["fps"] > 0
+    assert data["ratios"]["export / render only"] > 0
+    assert data["machine"]["gl_renderer"]
