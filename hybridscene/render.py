@@ -165,6 +165,9 @@ class FrameRenderer:
         out: list[tuple[Any, Any, Any] | None] = []
         for slot, plate in enumerate((scene.plate, previous if weight < 1.0 else None)):
             if plate is None or not uses_surface(scene.parallax, plate, scene.camera):
+                if slot == 0 and scene.parallax is not False and uses_surface(True, plate, scene.camera):
+                    # at rest now, but the camera may move: have the surface ready by then
+                    self.plate_surface.prefetch(plate)
                 out.append(None)
                 continue
             color, inverse_depth = self.plate_surface.render(

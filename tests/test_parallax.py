@@ -192,3 +192,37 @@ def test_crossfade_between_two_displaced_plates_mixes_in_linear_light(ctx):
     want = np.round(255 * (1.055 * (lin.mean(axis=0)) ** (1 / 2.4) - 0.055))
     np.testing.assert_allclose(mid[90, col].astype(int), want, atol=2)
     np.testing.assert_array_equal(end[90, col], (30, 200, 30))
+
+
+@pytest.mark.gl
+def test_surface_is_prepared_in_the_background_while_the_camera_is_at_rest(ctx, monkeypatch):
+    """The meshes (hundreds of ms for a large plate) are computed on a worker thread from the
+    first frame at rest, so the frame where the camera starts to move only uploads them."""
+    import threading
+
+    from hybridscene.compose import surface
+
+    computed_on = []
+    real = surface._geometry
+
+    def recording(plate, max_columns):
+        computed_on.append(threading.current_thread().name)
+        return real(plate, max_columns)
+
+    monkeypatch.setattr(surface, "_geometry", recording)
+    plate = layered_plate()
+    scene = hs.Scene(plate, shadows=False)
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        r.render_frame(scene, 0.0)  # at the plate's camera: drawn flat, surface not used yet
+        future = r.plate_surface._geometry[plate]
+        future.result(timeout=30)
+        assert computed_on == ["hybridscene-surface_0"]
+        scene.camera.position = (1.0, HEIGHT, 0.0)
+        scene.camera.target = (1.0, HEIGHT, -1.0)
+        moved = r.render_frame(scene, 0.0)
+        assert computed_on == ["hybridscene-surface_0"]  # reused, not computed again
+    assert len(red_columns(moved)) > 0 and red_columns(moved)[0] < 60 - 1  # the wall slid left
+    flat = hs.Scene(plate, shadows=False, parallax=False)
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        r.render_frame(flat, 0.0)
+        assert plate not in r.plate_surface._geometry  # parallax off: nothing prepared

@@ -21,6 +21,7 @@ plate (metres for a valley hundreds of metres deep), or paint a larger plate.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import weakref
 from collections.abc import Callable
@@ -355,11 +356,21 @@ def sky_filled(plate: Plate, *, margin: int = 2) -> np.ndarray:
     return np.where((above >= 0)[..., None], filled, image)
 
 
+def _geometry(plate: Plate, max_columns: int) -> tuple[Any, Any, np.ndarray]:
+    """Everything :class:`PlateSurface` computes on the CPU for a plate (no GL: a worker thread)."""
+    return back_layer(plate, max_columns=max_columns), surface_mesh(plate, max_columns=max_columns), sky_filled(plate)
+
+
 class PlateSurface:
     """Renders plates as displaced surfaces (see the module docs); owns its GPU resources.
 
     Per plate (kept while the plate lives): the surface mesh, the depth texture and the
     sky-filled backdrop. Per size: two render targets, for a plate and the one fading out.
+
+    The meshes and the backdrop take a few hundred milliseconds of numpy per plate, so
+    :meth:`prefetch` computes them on a worker thread as soon as a plate that may need them is
+    on screen; the first frame that draws the surface then only uploads them (GL stays on the
+    calling thread) instead of stalling a preview for the whole computation.
     """
 
     def __init__(self, ctx: Any, *, max_columns: int = 320, depth_texture: Callable[[Plate], Any] | None = None
@@ -374,14 +385,26 @@ class PlateSurface:
         self.program["u_plate_depth"].value = 1
         self._plates: weakref.WeakKeyDictionary[Plate, list[Any]] = weakref.WeakKeyDictionary()
         self._backdrops: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
+        self._geometry: weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[Any]] = weakref.WeakKeyDictionary()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._targets: list[tuple[Any, Any, Any, Any]] = []
         self._size: tuple[int, int] | None = None
+
+    def prefetch(self, plate: Plate) -> concurrent.futures.Future[Any]:
+        """Start computing ``plate``'s meshes and backdrop on the worker thread (once per plate);
+        the future's result is ``(back layer, front mesh, backdrop image)``."""
+        future = self._geometry.get(plate)
+        if future is None:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscene-surface")
+            future = self._geometry[plate] = self._pool.submit(_geometry, plate, self.max_columns)
+        return future
 
     def backdrop(self, plate: Plate) -> Any:
         """The plate's sky-filled sRGB texture (see :func:`sky_filled`), made on first use."""
         tex = self._backdrops.get(plate)
         if tex is None:
-            tex = self._backdrops[plate] = upload_image(self.ctx, sky_filled(plate))
+            tex = self._backdrops[plate] = upload_image(self.ctx, self.prefetch(plate).result()[2])
         return tex
 
     def _mesh(self, verts: np.ndarray, tris: np.ndarray) -> tuple[Any, ...] | None:
@@ -400,11 +423,11 @@ class PlateSurface:
         if entry is None:
             assert plate.depth is not None
             layers = []
-            image, depth, verts, tris = back_layer(plate, max_columns=self.max_columns)
+            (image, depth, verts, tris), front_mesh, _ = self.prefetch(plate).result()
             back = self._mesh(verts, tris)
             if back is not None:
                 layers.append((back, upload_depth(self.ctx, depth), upload_image(self.ctx, image)))
-            front = self._mesh(*surface_mesh(plate, max_columns=self.max_columns))
+            front = self._mesh(*front_mesh)
             if front is not None:
                 depth = self._shared_depth(plate) if self._shared_depth else upload_depth(self.ctx, plate.depth)
                 layers.append((front, depth, None))
@@ -471,7 +494,11 @@ class PlateSurface:
         self._size = None
 
     def release(self) -> None:
-        """Free every GPU resource (not the context)."""
+        """Free every GPU resource (not the context) and stop the worker thread."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._geometry.clear()
         self._release_targets()
         for layers in list(self._plates.values()):
             for i, (mesh, depth_tex, color_tex) in enumerate(layers):
