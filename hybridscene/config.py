@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "Acceleration", "Settings", "get_settings"]
+__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "Acceleration", "Settings", "check_acceleration", "get_settings"]
 
 
 def _default_cache_dir() -> Path:
@@ -92,6 +92,13 @@ class Acceleration:
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
+
+
+def check_acceleration(value: object) -> Acceleration | None:
+    """``value`` if it is an :class:`Acceleration` or ``None``; a :class:`ConfigError` otherwise."""
+    if value is not None and not isinstance(value, Acceleration):
+        raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {value!r}")
+    return value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -92,14 +92,16 @@ def surface_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, n
     lat_x, lat_y = _lattice(plate.size, max_columns)
     broken = _cells_touching(touched, lat_x, lat_y)
     verts, tris = _grid(plate, depth, lat_x, lat_y, ~broken, threshold)
-    parts = [(verts, tris), _fine_quads(plate, depth, lat_x, lat_y, broken, threshold),
-             _border_skirt(plate, depth, lat_x, lat_y)]
-    all_verts, all_tris, offset = [], [], 0
-    for v, t in parts:
-        all_verts.append(v)
-        all_tris.append(t.astype(np.int64) + offset)
-        offset += len(v)
-    return np.concatenate(all_verts).astype(np.float32), np.ascontiguousarray(np.concatenate(all_tris), dtype=np.uint32)
+    verts, tris = _merge([(verts, tris), _fine_quads(plate, depth, lat_x, lat_y, broken, threshold),
+                          _border_skirt(plate, depth, lat_x, lat_y)])
+    return verts.astype(np.float32), np.ascontiguousarray(tris, dtype=np.uint32)
+
+
+def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate ``(vertices, triangles)`` meshes, offsetting each one's indices (int64)."""
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    return (np.concatenate([v for v, _ in parts]),
+            np.concatenate([t.astype(np.int64) + o for (_, t), o in zip(parts, offsets)]))
 
 
 def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -300,12 +302,7 @@ def _border_skirt(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.
         quads = np.stack([i, i + 1, m + i, m + i + 1], -1)[good]
         tris = np.concatenate([quads[:, [0, 2, 1]], quads[:, [1, 2, 3]]])
         pieces.append((np.concatenate([inner_pts, outer_pts]), tris))
-    verts, tris, offset = [], [], 0
-    for v, t in pieces:
-        verts.append(v)
-        tris.append(t + offset)
-        offset += len(v)
-    return np.concatenate(verts), np.concatenate(tris).astype(np.int64)
+    return _merge(pieces)
 
 
 def _fine_quads(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, broken: np.ndarray,
@@ -416,9 +413,9 @@ class PlateSurface:
                                     index_element_size=4)
         return vao, vbo, ibo
 
-    def _entry(self, plate: Plate) -> list[tuple[tuple[Any, ...], Any, Any | None]]:
+    def _entry(self, plate: Plate) -> list[tuple[tuple[Any, ...], Any, Any | None, bool]]:
         """The plate's layers, back first: ``(mesh, depth texture, colour texture or None for
-        the plate's own)``."""
+        the plate's own, whether this object owns the depth texture)``."""
         entry = self._plates.get(plate)
         if entry is None:
             assert plate.depth is not None
@@ -426,11 +423,13 @@ class PlateSurface:
             (image, depth, verts, tris), front_mesh, _ = self.prefetch(plate).result()
             back = self._mesh(verts, tris)
             if back is not None:
-                layers.append((back, upload_depth(self.ctx, depth), upload_image(self.ctx, image)))
+                layers.append((back, upload_depth(self.ctx, depth), upload_image(self.ctx, image), True))
             front = self._mesh(*front_mesh)
             if front is not None:
-                depth = self._shared_depth(plate) if self._shared_depth else upload_depth(self.ctx, plate.depth)
-                layers.append((front, depth, None))
+                # the plate's own depth texture comes from the provider (which owns it) when there is one
+                own_depth = self._shared_depth is None
+                depth = upload_depth(self.ctx, plate.depth) if own_depth else self._shared_depth(plate)
+                layers.append((front, depth, None, own_depth))
             entry = self._plates[plate] = layers
         return entry
 
@@ -477,7 +476,7 @@ class PlateSurface:
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
         ctx.enable_direct(_GL_DEPTH_CLAMP)  # distant ridges beyond the far plane still draw
-        for mesh, depth_tex, color_tex in layers:  # back layer first; the depth test sorts them
+        for mesh, depth_tex, color_tex, _ in layers:  # back layer first; the depth test sorts them
             (color_tex or plate_texture).use(0)
             depth_tex.use(1)
             mesh[0].render(moderngl.TRIANGLES)
@@ -501,9 +500,8 @@ class PlateSurface:
         self._geometry.clear()
         self._release_targets()
         for layers in list(self._plates.values()):
-            for i, (mesh, depth_tex, color_tex) in enumerate(layers):
-                front_shared = self._shared_depth is not None and i == len(layers) - 1 and color_tex is None
-                for obj in (*mesh, None if front_shared else depth_tex, color_tex):
+            for mesh, depth_tex, color_tex, own_depth in layers:
+                for obj in (*mesh, depth_tex if own_depth else None, color_tex):
                     if obj is not None:
                         obj.release()
         self._plates.clear()

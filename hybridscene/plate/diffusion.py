@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Acceleration, get_settings
+from ..config import Acceleration, check_acceleration, get_settings
 from ..errors import Cancelled, ConfigError, PlateError
 from .spec import SCHEDULERS, ResolvedSpec
 
@@ -110,10 +110,8 @@ class DiffusionGenerator:
     """
 
     def __init__(self, *, threads: int | None = None, acceleration: Acceleration | None = None) -> None:
-        if acceleration is not None and not isinstance(acceleration, Acceleration):
-            raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {acceleration!r}")
         self.threads = threads
-        self.acceleration = acceleration or get_settings().acceleration
+        self.acceleration = check_acceleration(acceleration) or get_settings().acceleration
         self._pipes: dict[tuple[str, ...], Any] = {}
 
     # 1. Loading -----------------------------------------------------------------------------
@@ -316,7 +314,6 @@ def _accelerate(pipe: Any, acc: Acceleration) -> None:
         log.info("torch.compile(mode=%r) on the %s: the first image also compiles it (often a minute or more)",
                  acc.compile, type(denoiser).__name__)
         denoiser.compile(mode=acc.compile)
-    pipe._hybridscene_acceleration = acc
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import Acceleration
+from ..config import Acceleration, check_acceleration
 from ..errors import ConfigError
 from .cache import PlateCache
 from .plate import Plate
@@ -146,8 +146,7 @@ def generate_plate(
         spec = PlateSpec(**spec_kwargs)
     elif spec_kwargs:
         spec = dataclasses.replace(spec, **spec_kwargs)
-    if acceleration is not None and not isinstance(acceleration, Acceleration):
-        raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {acceleration!r}")
+    check_acceleration(acceleration)
     store = (cache if isinstance(cache, PlateCache) else PlateCache()) if cache is not False else None
     resolved = resolve_spec(spec, cache_dir=store.root if store else None)
     # 2. The cache, or 3. the model.

@@ -17,8 +17,8 @@ import queue
 import threading
 from typing import Any
 
-from ..config import Acceleration
-from ..errors import ConfigError, PlateError
+from ..config import Acceleration, check_acceleration
+from ..errors import PlateError
 from .cache import PlateCache
 from .generate import PlateResult
 from .spec import PlateSpec
@@ -109,11 +109,9 @@ class PlateWorker:
                  acceleration: Acceleration | None = None) -> None:
         import os
 
-        if acceleration is not None and not isinstance(acceleration, Acceleration):
-            raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {acceleration!r}")
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.cache = cache or PlateCache()
-        self.acceleration = acceleration
+        self.acceleration = check_acceleration(acceleration)
         self._ids = itertools.count(1)
         self._pending: queue.Queue[PlateFuture | None] = queue.Queue()
         self._lock = threading.Lock()
