@@ -284,6 +284,9 @@ def plate(
     if attention is not None:
         changes["attention"] = attention.lower()
     acceleration = dataclasses.replace(settings.acceleration, **changes)
+    if acceleration.compile and not (quiet or as_json):
+        click.echo(f"torch.compile ({acceleration.compile}): on a cache miss the first image also compiles "
+                   "the model, often for a minute or more", err=True)
     if output is not None:
         from .plate.plate import _pil_format
 

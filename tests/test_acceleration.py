@@ -165,3 +165,16 @@ def test_cli_plate_with_speed_options(tiny_sd, tiny_taesd, isolated_cache):
     assert bad.stderr.strip().splitlines()[-1].endswith(
         "unknown torch.compile mode 'fast'; use one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs (or None for no compile)"
     )
+
+
+def test_cli_says_that_compiling_takes_a_while(tiny_sd, isolated_cache):
+    from click.testing import CliRunner
+
+    from hybridscene.cli import main
+
+    hs.generate_plate(spec(tiny_sd))  # cached: the CLI call below is a hit, nothing compiles
+    result = CliRunner().invoke(main, ["plate", PROMPT, "--model", str(tiny_sd), "--size", "32x32", "--steps", "2",
+                                       "--seed", "5", "--compile", "max-autotune"])
+    assert result.exit_code == 0, result.output
+    assert "torch.compile (max-autotune): on a cache miss the first image also compiles the model" in result.output
+    assert "(hit," in result.output
