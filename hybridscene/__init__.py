@@ -51,7 +51,8 @@ from .plate import (
     procedural_plate,
 )
 from .animation import Track
-from .render import FrameRenderer, Progress, RenderResult, frames, render
+from .export import Progress, RenderResult, frames, render
+from .export.driver import FrameRenderer
 from .scenefile import SceneFile, load_scene_file
 from .scene import (
     AmbientLight,

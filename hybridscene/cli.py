@@ -107,7 +107,7 @@ def demo(
     """Render the demo: shapes circling over a mountain river (procedural, or painted by --model)."""
     from .demo import build_demo_scene
     from .errors import ConfigError
-    from .render import render
+    from .export import render
     from .sinks import VideoSink, sink_class
 
     if seconds is not None and frames is not None:
@@ -152,7 +152,7 @@ def render(
     import os
 
     from .errors import ConfigError
-    from .render import render as render_scene
+    from .export import render as render_scene
     from .scenefile import load_scene_file
     from .sinks import VideoSink, sink_class
 

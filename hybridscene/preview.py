@@ -144,7 +144,7 @@ class _Preview:
         from .gpu.context import check_renderer
         from .gpu.programs import load_program
         from .gpu.targets import OutputTarget
-        from .render import FrameRenderer
+        from .export.driver import FrameRenderer
 
         self.scene = scene
         self.size = size

@@ -235,7 +235,7 @@ def test_pipeline_auto_is_off_on_a_cpu_rasteriser_and_on_on_a_gpu(ctx, monkeypat
     0.85-0.97x of one frame at a time), so "auto" pipelines only on a GPU."""
     import importlib
 
-    render_mod = importlib.import_module("hybridscene.render")  # hs.render is the function
+    render_mod = importlib.import_module("hybridscene.export.driver")  # hs.render is the function
 
     started = []
     real = render_mod._EncoderThread

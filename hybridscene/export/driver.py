@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_finite, check_size
-from .clock import FixedStepClock
-from .compose import Compositor
-from .compose.surface import PlateSurface, uses_surface
-from .config import get_settings
-from .errors import Cancelled, ConfigError, SceneError
-from .gpu.context import create_context, is_software_renderer, make_current
-from .gpu.renderer import SceneRenderer
-from .gpu.targets import ForegroundTarget, OutputTarget
-from .scene import Scene
+from .._validate import check_finite, check_size
+from ..clock import FixedStepClock
+from ..compose import Compositor
+from ..compose.surface import PlateSurface, uses_surface
+from ..config import get_settings
+from ..errors import Cancelled, ConfigError, SceneError
+from ..gpu.context import create_context, is_software_renderer, make_current
+from ..gpu.renderer import SceneRenderer
+from ..gpu.targets import ForegroundTarget, OutputTarget
+from ..scene import Scene
 
 __all__ = ["FrameLayers", "FrameRenderer", "Progress", "ProgressCallback", "RenderResult", "frames", "render"]
 
@@ -194,8 +194,8 @@ class FrameRenderer:
     @_on_own_context
     def render_layers(self, scene: Scene, t: float | None = None) -> FrameLayers:
         """Render a frame and its layers (see :class:`FrameLayers`)."""
-        from .colors import linear_to_srgb
-        from .gpu.textures import plate_mapping
+        from ..colors import linear_to_srgb
+        from ..gpu.textures import plate_mapping
 
         composite = self.render_frame(scene, t)
         w, h = self.size
@@ -442,7 +442,7 @@ def render(
     Raises:
         Cancelled: the callback returned ``False``; nothing is left under the output name.
     """
-    from .sinks import VideoSink, sink_class
+    from ..sinks import VideoSink, sink_class
 
     # 1. Validate everything before any expensive work.
     if not isinstance(scene, Scene):
@@ -472,7 +472,7 @@ def render(
     try:
         sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
         if layers is not None:
-            from .sinks.layers import LayerSink
+            from ..sinks.layers import LayerSink
 
             layer_sink = LayerSink(layers, size=size, fps=clock.fps)
         try:

@@ -1,0 +1,8 @@
+"""Exports: drive a scene's frames, in order, into sinks (files, arrays, callbacks).
+
+:func:`render` writes a video, GIF, PNG sequence or still; :func:`frames` yields numpy frames.
+"""
+
+from .driver import Progress, ProgressCallback, RenderResult, frames, render
+
+__all__ = ["Progress", "ProgressCallback", "RenderResult", "frames", "render"]
