@@ -35,7 +35,7 @@ from .errors import (
     SoftwareRendererWarning,
     UnsupportedOutputError,
 )
-from .gpu.context import create_context
+from .gpu.context import GLContext, create_context
 from .plate import (
     Plate,
     PlateCache,
@@ -51,8 +51,8 @@ from .plate import (
     procedural_plate,
 )
 from .animation import Track
+from .compose import FrameLayers, FrameRenderer
 from .export import Progress, RenderResult, frames, render
-from .export.driver import FrameRenderer
 from .scenefile import SceneFile, load_scene_file
 from .scene import (
     AmbientLight,
@@ -71,7 +71,7 @@ from .scene import (
     Texture,
     load_mesh,
 )
-from .preview import PreviewStats, preview
+from .live import PreviewStats, preview
 from .transforms import quat_from_axis_angle, quat_from_euler
 
 __all__ = [
@@ -82,7 +82,9 @@ __all__ = [
     "ConfigError",
     "DirectionalLight",
     "FixedStepClock",
+    "FrameLayers",
     "FrameRenderer",
+    "GLContext",
     "GPUError",
     "Geometry",
     "HybridSceneError",

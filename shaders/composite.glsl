@@ -3,7 +3,7 @@
 // linear by the sampler), encoded to sRGB once. One full-screen triangle, no vertex buffer.
 // Optional inputs are compiled in by defines, not switched by uniforms: a software rasteriser
 // (llvmpipe) runs both sides of a branch, so an unused cross-fade would cost a second plate
-// lookup on every pixel. Defines: HAS_SHADOW, HAS_SURFACE, CROSSFADE, HAS_SURFACE_PREV.
+// lookup on every pixel. Defines: HAS_SHADOW, HAS_PARALLAX, CROSSFADE, HAS_PARALLAX_PREV.
 #include "include/colour.glsl"
 
 #if defined VERTEX_SHADER
@@ -18,8 +18,8 @@ uniform sampler2D u_plate;       // GL_SRGB8, row 0 = image top
 uniform sampler2D u_plate_prev;  // the plate being faded out (same conventions)
 uniform sampler2D u_foreground;  // RGBA16F linear premultiplied, GL row order, same size as target
 uniform sampler2D u_shadow;      // R8 shadow amount on the plate (0 = lit), same layout as u_foreground
-uniform sampler2D u_surface;     // parallax: the plate drawn as a displaced surface, RGBA16F linear
-uniform sampler2D u_surface_prev;//   premultiplied, same layout as u_foreground; u_plate is then
+uniform sampler2D u_parallax;    // parallax: the plate drawn as a displaced surface, RGBA16F linear
+uniform sampler2D u_parallax_prev;//   premultiplied, same layout as u_foreground; u_plate is then
                                  //   the sky-filled backdrop behind it
 uniform mat3 u_plate_from_ndc;   // NDC (x, y, 1) -> plate image (u w, v w, w), v = 0 at the top
 uniform mat3 u_prev_from_ndc;
@@ -38,14 +38,14 @@ void main() {
     ivec2 fg_px = ivec2(px.x, fg_row);
     vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
     vec3 plate = texture(u_plate, q.xy / q.z).rgb;
-#if defined HAS_SURFACE
-    plate = over(texelFetch(u_surface, fg_px, 0), vec4(plate, 1.0)).rgb;
+#if defined HAS_PARALLAX
+    plate = over(texelFetch(u_parallax, fg_px, 0), vec4(plate, 1.0)).rgb;
 #endif
 #if defined CROSSFADE
     vec3 qp = u_prev_from_ndc * vec3(ndc, 1.0);
     vec3 prev = texture(u_plate_prev, qp.xy / qp.z).rgb;
-#if defined HAS_SURFACE_PREV
-    prev = over(texelFetch(u_surface_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
+#if defined HAS_PARALLAX_PREV
+    prev = over(texelFetch(u_parallax_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
 #endif
     plate = mix(prev, plate, u_plate_weight);  // linear light
 #endif

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import hybridscene as hs
-from hybridscene.gpu.context import make_current
 
 
 @pytest.fixture(autouse=True)
@@ -37,11 +36,11 @@ def gl_context():
 @pytest.fixture
 def ctx(gl_context):
     """The session context; fails the test if it leaves a GL error behind."""
-    make_current(gl_context)  # another test may have made its own context current
-    assert gl_context.error == "GL_NO_ERROR"
+    gl_context.make_current()  # another test may have made its own context current
+    assert gl_context.mgl.error == "GL_NO_ERROR"
     yield gl_context
-    make_current(gl_context)
-    err = gl_context.error
+    gl_context.make_current()
+    err = gl_context.mgl.error
     assert err == "GL_NO_ERROR", f"test left a GL error: {err}"
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import hybridscene as hs
-from hybridscene.compose.surface import back_layer, sky_filled, surface_mesh, uses_surface
-from hybridscene.gpu.textures import plate_from_direction
+from hybridscene.plate.projection import plate_from_direction
+from hybridscene.plate.relief import back_layer, sky_filled, surface_mesh
+from hybridscene.scene.view import uses_parallax
 
 W, H = 160, 120
 FOV = 60.0
@@ -93,14 +94,14 @@ def test_sky_filled_continues_the_sky_behind_the_land():
 def test_auto_parallax_switches_on_when_the_camera_leaves_the_plate_camera():
     plate = layered_plate()
     cam = hs.PerspectiveCamera.from_plate(plate)
-    assert not uses_surface("auto", plate, cam)
-    assert uses_surface(True, plate, cam)
+    assert not uses_parallax("auto", plate, cam)
+    assert uses_parallax(True, plate, cam)
     cam.position = (0.5, HEIGHT, 0.0)
-    assert uses_surface("auto", plate, cam)
-    assert not uses_surface(False, plate, cam)
+    assert uses_parallax("auto", plate, cam)
+    assert not uses_parallax(False, plate, cam)
     flat = hs.Plate(image=plate.image, camera=plate.camera)  # no depth: no surface
-    assert not uses_surface(True, flat, cam)
-    assert not uses_surface(True, plate, hs.OrthographicCamera())
+    assert not uses_parallax(True, flat, cam)
+    assert not uses_parallax(True, plate, hs.OrthographicCamera())
 
 
 def test_bad_parallax_value_is_named():
@@ -200,29 +201,29 @@ def test_surface_is_prepared_in_the_background_while_the_camera_is_at_rest(ctx, 
     first frame at rest, so the frame where the camera starts to move only uploads them."""
     import threading
 
-    from hybridscene.compose import surface
+    from hybridscene.gpu import parallax
 
     computed_on = []
-    real = surface._geometry
+    real = parallax.relief_geometry
 
     def recording(plate, max_columns):
         computed_on.append(threading.current_thread().name)
-        return real(plate, max_columns)
+        return real(plate, max_columns=max_columns)
 
-    monkeypatch.setattr(surface, "_geometry", recording)
+    monkeypatch.setattr(parallax, "relief_geometry", recording)
     plate = layered_plate()
     scene = hs.Scene(plate, shadows=False)
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
         r.render_frame(scene, 0.0)  # at the plate's camera: drawn flat, surface not used yet
-        future = r.plate_surface._geometry[plate]
+        future = r.parallax._geometry[plate]
         future.result(timeout=30)
-        assert computed_on == ["hybridscene-surface_0"]
+        assert computed_on == ["hybridscene-parallax_0"]
         scene.camera.position = (1.0, HEIGHT, 0.0)
         scene.camera.target = (1.0, HEIGHT, -1.0)
         moved = r.render_frame(scene, 0.0)
-        assert computed_on == ["hybridscene-surface_0"]  # reused, not computed again
+        assert computed_on == ["hybridscene-parallax_0"]  # reused, not computed again
     assert len(red_columns(moved)) > 0 and red_columns(moved)[0] < 60 - 1  # the wall slid left
     flat = hs.Scene(plate, shadows=False, parallax=False)
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
         r.render_frame(flat, 0.0)
-        assert plate not in r.plate_surface._geometry  # parallax off: nothing prepared
+        assert plate not in r.parallax._geometry  # parallax off: nothing prepared

@@ -289,7 +289,7 @@ def test_scene_preview_from_python(display, tmp_path):
         "scene.add(hs.Mesh.cube(1.0, color='tomato'), position=(0, 1, -6))\n"
         "import concurrent.futures\n"
         "scene.set_plate(concurrent.futures.Future(), crossfade=1.0)  # a plate still being painted\n"
-        "stats = scene.preview(seconds=1.0, size=(160, 90))\n"
+        "stats = hs.preview(scene, seconds=1.0, size=(160, 90))\n"
         "print(stats.line())\n"
         "assert stats.frames > 5 and stats.fps > 5, stats  # the window did not wait for the plate\n"
         "assert scene.waiting_for_plate\n"
@@ -301,7 +301,7 @@ def test_scene_preview_from_python(display, tmp_path):
 
 
 def test_preview_msaa_defaults_to_none_on_a_cpu_rasteriser(ctx, monkeypatch):
-    from hybridscene.preview import _preview_samples
+    from hybridscene.live.app import preview_samples as _preview_samples
 
     monkeypatch.delenv("HYBRIDSCENE_PREVIEW_MSAA", raising=False)
     software = "llvmpipe" in ctx.info["GL_RENDERER"] or "softpipe" in ctx.info["GL_RENDERER"]

@@ -90,7 +90,7 @@ class _FakeGPUContext:
     def __init__(self) -> None:
         self.info = {"GL_VENDOR": "NVIDIA Corporation", "GL_RENDERER": "NVIDIA H100 80GB HBM3/PCIe/SSE2",
                      "GL_VERSION": "4.6.0 NVIDIA 580.95.05", "GL_MAX_TEXTURE_SIZE": 32768}
-        self.version_code, self.max_samples, self.extra, self.released = 460, 32, None, False
+        self.version_code, self.max_samples, self.released = 460, 32, False
 
     def release(self) -> None:
         self.released = True
@@ -133,8 +133,8 @@ def test_a_hardware_egl_device_is_preferred_to_llvmpipe(monkeypatch, recwarn):
     monkeypatch.setattr(context, "nvidia_driver", lambda: _NVIDIA)
     asked = _record_devices(monkeypatch, gpu_at=1)
     ctx = hs.create_context()
-    assert isinstance(ctx, _FakeGPUContext) and not ctx.released
-    assert ctx.extra == {"hybridscene.standalone": True}
+    assert isinstance(ctx, hs.GLContext) and ctx.owned
+    assert isinstance(ctx.mgl, _FakeGPUContext) and not ctx.mgl.released
     assert asked == [None, 1]
     assert not [w for w in recwarn if issubclass(w.category, hs.HybridSceneWarning)]
 

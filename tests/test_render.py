@@ -34,7 +34,7 @@ def test_edge_pixels_are_antialiased_between_object_and_plate(ctx):
     scene = flat_scene()
     scene.add(hs.Mesh.cube(1.0, color=ORANGE), rotation=hs.quat_from_euler(z=17))
     with hs.FrameRenderer(ctx, SIZE) as r:
-        assert r.samples == min(4, ctx.max_samples)
+        assert r.samples == min(4, ctx.mgl.max_samples)
         frame = r.render_frame(scene, 0.0).astype(int)
     obj = linear_to_srgb8(srgb_to_linear(ORANGE))
     plate = np.array(PLATE_RGB)

@@ -44,9 +44,9 @@ def test_scene_add_find_and_hidden_subtrees():
     assert scene.find("cube") is cube
     with pytest.raises(hs.SceneError, match=r"no node named 'ghost'.*\['cube', 'group'\]"):
         scene.find("ghost")
-    assert [n.name for n, _ in scene.drawables()] == ["cube"]
+    assert [n.name for n, _ in scene.visible_nodes() if n.mesh is not None] == ["cube"]
     group.visible = False
-    assert list(scene.drawables()) == []
+    assert [n for n, _ in scene.visible_nodes() if n.mesh is not None] == []
 
 
 def test_on_frame_callbacks_receive_time():

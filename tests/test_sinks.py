@@ -198,8 +198,8 @@ def test_sink_rejects_wrong_frames_and_missing_folders(tmp_path):
 
 def test_pipelined_export_writes_the_same_frames_in_order(tmp_path, ctx):
     piped, plain = tmp_path / "piped", tmp_path / "plain"
-    hs.render(moving_scene(), f"{piped}/", frames=7, fps=10, ctx=ctx, pipeline=True)
-    hs.render(moving_scene(), f"{plain}/", frames=7, fps=10, ctx=ctx, pipeline=False)
+    hs.render(moving_scene(), f"{piped}/", frames=7, fps=10, ctx=ctx, overlap=True)
+    hs.render(moving_scene(), f"{plain}/", frames=7, fps=10, ctx=ctx, overlap=False)
     names = sorted(p.name for p in piped.iterdir())
     assert names == [f"{i:05d}.png" for i in range(7)] == sorted(p.name for p in plain.iterdir())
     frames = [np.asarray(Image.open(piped / n)) for n in names]
@@ -226,26 +226,26 @@ def test_a_failing_sink_on_the_encoder_thread_stops_the_render(ctx):
 
     sink = Breaks()
     with pytest.raises(OSError, match="disk full"):
-        hs.render(moving_scene(), sink, frames=30, ctx=ctx, pipeline=True)
+        hs.render(moving_scene(), sink, frames=30, ctx=ctx, overlap=True)
     assert sink.aborted and sink.written == 2
 
 
-def test_pipeline_auto_is_off_on_a_cpu_rasteriser_and_on_on_a_gpu(ctx, monkeypatch):
+def test_overlap_auto_is_off_on_a_cpu_rasteriser_and_on_on_a_gpu(ctx, monkeypatch):
     """On llvmpipe the encoder thread competes with the rasteriser for the same cores (measured
-    0.85-0.97x of one frame at a time), so "auto" pipelines only on a GPU."""
+    0.85-0.97x of one frame at a time), so "auto" overlaps only on a GPU."""
     import importlib
 
     render_mod = importlib.import_module("hybridscene.export.driver")  # hs.render is the function
 
     started = []
-    real = render_mod._EncoderThread
+    real = render_mod.EncoderThread
 
     class Recording(real):
         def __init__(self, *args, **kwargs):
             started.append(True)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(render_mod, "_EncoderThread", Recording)
+    monkeypatch.setattr(render_mod, "EncoderThread", Recording)
     frames = []
 
     class Collect:
@@ -260,8 +260,12 @@ def test_pipeline_auto_is_off_on_a_cpu_rasteriser_and_on_on_a_gpu(ctx, monkeypat
 
     hs.render(moving_scene(), Collect(), frames=3, ctx=ctx)  # the default is "auto"
     assert started == [] and len(frames) == 3  # llvmpipe here: one frame at a time
-    monkeypatch.setattr(render_mod, "is_software_renderer", lambda ctx: False)  # as on a GPU
+    monkeypatch.setattr(hs.GLContext, "software", property(lambda self: False))  # as on a GPU
     hs.render(moving_scene(), Collect(), frames=3, ctx=ctx)
     assert started == [True] and len(frames) == 6
-    with pytest.raises(hs.ConfigError, match="pipeline must be True, False or 'auto', got 'yes'"):
-        hs.render(moving_scene(), Collect(), frames=3, ctx=ctx, pipeline="yes")
+    with pytest.raises(hs.ConfigError, match="overlap must be True, False or 'auto', got 'yes'"):
+        hs.render(moving_scene(), Collect(), frames=3, ctx=ctx, overlap="yes")
+    # The old name still works, with a warning.
+    with pytest.warns(DeprecationWarning, match=r"render\(pipeline=...\) is now called overlap="):
+        hs.render(moving_scene(), Collect(), frames=3, ctx=ctx, pipeline=False)
+    assert started == [True] and len(frames) == 9

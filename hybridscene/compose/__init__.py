@@ -1,5 +1,8 @@
-"""Compositing: the layer stack to the final frame, on the GPU, in linear light."""
+"""The frame: scene, time and passes in; layers and a composite out, on the GPU, in linear light.
+:class:`FrameRenderer` is the one frame function that export, window and stills share."""
 
-from .compositor import Compositor, cover_rect, plate_mapping
+from .compositor import Compositor
+from .frame import FrameLayers, FrameRenderer
+from .layers import ForegroundLayer, Layer, PlateLayer
 
-__all__ = ["Compositor", "cover_rect", "plate_mapping"]
+__all__ = ["Compositor", "ForegroundLayer", "FrameLayers", "FrameRenderer", "Layer", "PlateLayer"]

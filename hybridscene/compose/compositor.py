@@ -1,147 +1,152 @@
-"""The compositor: foreground over plate, on the GPU, in linear light with premultiplied alpha,
-encoded to sRGB once at the end. One buffer-less full-screen triangle per frame."""
+"""The compositor: layers (:mod:`hybridscene.compose.layers`) into a frame, on the GPU, in linear
+light with premultiplied alpha, encoded to sRGB once at the end. One buffer-less full-screen
+triangle per frame; the program is compiled with only the inputs a frame uses."""
 
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..gpu.programs import load_program
 from .. import transforms
-from ..gpu.textures import cover_rect, plate_mapping, upload_image
+from ..errors import ConfigError
+from ..gpu.programs import load_program
+from ..gpu.textures import upload_image
 from ..plate import Plate
+from ..scene.view import plate_mapping
+from .layers import ForegroundLayer, Layer, PlateLayer
 
-__all__ = ["Compositor", "cover_rect", "plate_mapping"]
+if TYPE_CHECKING:
+    import moderngl
+
+    from ..gpu.context import GLContext
+    from ..scene.camera import OrthographicCamera, PerspectiveCamera
+
+__all__ = ["Compositor"]
+
+_SOLID_MAPPING = np.array([[0.5, 0, 0.5], [0, -0.5, 0.5], [0, 0, 1]], np.float32)
 
 
 class Compositor:
-    """Composites a foreground texture over a plate into a target framebuffer.
+    """Composites layers into a target framebuffer.
 
     Plate textures are uploaded once per :class:`Plate` and kept while the plate lives.
     """
 
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
-        self._variants: dict[tuple[bool, ...], tuple[Any, Any]] = {}
-        self.program, self._vao = self._variant(False, False, False, False)
-        self._plates: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
-        self._solid: dict[tuple[float, float, float], Any] = {}
+    def __init__(self, gl: GLContext) -> None:
+        self.gl = gl
+        self._variants: dict[tuple[bool, ...], tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self._plates: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
+        self._solid: dict[tuple[float, float, float], moderngl.Texture] = {}
+        self._empty: moderngl.Texture | None = None
 
-    def _variant(self, shadow: bool, surface: bool, crossfade: bool, surface_prev: bool) -> tuple[Any, Any]:
+    def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool
+                 ) -> tuple[moderngl.Program, moderngl.VertexArray]:
         """The composite program with only the inputs this frame uses compiled in."""
-        key = (shadow, surface, crossfade, surface_prev)
+        key = (shadow, parallax, crossfade, parallax_prev)
         entry = self._variants.get(key)
         if entry is None:
-            names = ("HAS_SHADOW", "HAS_SURFACE", "CROSSFADE", "HAS_SURFACE_PREV")
-            prog = load_program(self.ctx, "composite", defines={n: 1 for n, on in zip(names, key) if on})
+            names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV")
+            prog = load_program(self.gl, "composite", defines={n: 1 for n, on in zip(names, key) if on})
             for name, unit in (("u_plate", 0), ("u_foreground", 1), ("u_plate_prev", 2), ("u_shadow", 3),
-                               ("u_surface", 4), ("u_surface_prev", 5)):
+                               ("u_parallax", 4), ("u_parallax_prev", 5)):
                 if name in prog:
                     prog[name].value = unit
-            entry = self._variants[key] = (prog, self.ctx.vertex_array(prog, []))
+            entry = self._variants[key] = (prog, self.gl.mgl.vertex_array(prog, []))
         return entry
 
-    def plate_texture(self, plate: Plate) -> Any:
+    def plate_texture(self, plate: Plate) -> moderngl.Texture:
         """The plate's sRGB texture, uploaded on first use."""
         tex = self._plates.get(plate)
         if tex is None:
-            tex = upload_image(self.ctx, plate.image)
-            self._plates[plate] = tex
+            tex = self._plates[plate] = upload_image(self.gl, plate.image)
         return tex
 
-    def _solid_texture(self, color: tuple[float, float, float]) -> Any:
-        tex = self._solid.get(color)
-        if tex is None:
-            px = np.round(np.asarray(color) * 255.0).astype(np.uint8).reshape(1, 1, 3)
-            tex = upload_image(self.ctx, px, mipmaps=False)
-            self._solid[color] = tex
-        return tex
-
-    def _plate_or_background(
-        self, plate: Plate | None, size: tuple[int, int], background: tuple[float, float, float], camera: Any
-    ) -> tuple[Any, np.ndarray]:
+    def plate_layer(self, plate: Plate | None, camera: PerspectiveCamera | OrthographicCamera,
+                    size: tuple[int, int], *, background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                    opacity: float = 1.0) -> PlateLayer:
+        """The layer that shows ``plate`` as ``camera`` sees it in a frame of ``size`` (a solid
+        ``background``, sRGB floats, when ``plate`` is ``None``)."""
         if plate is None:
-            return self._solid_texture(background), np.array([[0.5, 0, 0.5], [0, -0.5, 0.5], [0, 0, 1]], np.float32)
-        return self.plate_texture(plate), plate_mapping(plate, camera, size)
+            tex = self._solid.get(background)
+            if tex is None:
+                px = np.round(np.asarray(background) * 255.0).astype(np.uint8).reshape(1, 1, 3)
+                tex = self._solid[background] = upload_image(self.gl, px, mipmaps=False)
+            return PlateLayer(tex, _SOLID_MAPPING, opacity=opacity)
+        return PlateLayer(self.plate_texture(plate), plate_mapping(plate, camera, size), opacity=opacity)
 
-    def compose(
-        self,
-        plate: Plate | None,
-        foreground: Any,
-        fbo: Any,
-        *,
-        top_down: bool = True,
-        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
-        previous: Plate | None = None,
-        weight: float = 1.0,
-        shadow: Any = None,
-        camera: Any = None,
-        surface: tuple[Any, Any] | None = None,
-        previous_surface: tuple[Any, Any] | None = None,
-    ) -> None:
-        """Write ``foreground over plate`` into ``fbo``.
+    def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True) -> None:
+        """Write ``layers`` (back to front: one or two :class:`PlateLayer`, then at most one
+        :class:`ForegroundLayer`) into ``target``.
 
         Args:
-            plate: the background, or ``None`` for a solid ``background`` (sRGB floats).
-            foreground: RGBA16F texture, linear premultiplied, GL row order, the size of ``fbo``.
-            fbo: the target; ``top_down=True`` for offscreen readback, ``False`` for a window.
-            previous: a plate being faded out, or ``None``.
-            weight: the current plate's weight (0..1) while ``previous`` fades.
-            shadow: R8 texture of the shadow amount on the plate (like ``foreground``), or ``None``.
-            camera: the scene's camera, for plates that know theirs (see
-                :func:`hybridscene.gpu.textures.plate_mapping`); ``None`` fits the plate.
-            surface, previous_surface: parallax (see :mod:`hybridscene.compose.surface`): for
-                a plate drawn as a displaced surface, ``(backdrop, colour)`` textures: the
-                backdrop replaces the plate's texture and the colour (laid out like
-                ``foreground``) goes over it.
+            target: the framebuffer, whose size the layers' textures have.
+            top_down: store the image's top row first (offscreen targets, read back without a
+                flip); ``False`` for GL's order (a window).
         """
         import moderngl
 
-        tex, rect = self._plate_or_background(plate, fbo.size, background, camera)
-        if surface is not None:
-            tex = surface[0]
-        if previous is not None and weight < 1.0:
-            prev_tex, prev_rect = self._plate_or_background(previous, fbo.size, background, camera)
-            if previous_surface is not None:
-                prev_tex = previous_surface[0]
+        plates = [layer for layer in layers if isinstance(layer, PlateLayer)]
+        foregrounds = [layer for layer in layers if isinstance(layer, ForegroundLayer)]
+        if not 1 <= len(plates) <= 2 or len(foregrounds) > 1 or len(plates) + len(foregrounds) != len(layers) \
+                or (foregrounds and layers[-1] is not foregrounds[0]):
+            kinds = ", ".join(type(layer).__name__ for layer in layers)
+            raise ConfigError(f"compose() takes one or two PlateLayers and then at most one ForegroundLayer, got [{kinds}]")
+        if len(plates) == 2 and plates[1].opacity < 1.0:
+            previous, current = plates
+            weight = float(np.clip(current.opacity, 0.0, 1.0))
         else:
-            prev_tex, prev_rect, weight, previous_surface = tex, rect, 1.0, None
-        prog, vao = self._variant(shadow is not None, surface is not None, weight < 1.0,
-                                  weight < 1.0 and previous_surface is not None)
-        fbo.use()
-        self.ctx.viewport = (0, 0, *fbo.size)
-        self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
-        _choose_filter(tex, rect, fbo.size)
-        tex.use(0)
-        foreground.use(1)
-        if weight < 1.0:
-            _choose_filter(prev_tex, prev_rect, fbo.size)
-            prev_tex.use(2)
-            prog["u_prev_from_ndc"].write(transforms.gl_bytes(prev_rect))
-            prog["u_plate_weight"].value = float(weight)
-            if previous_surface is not None:
-                previous_surface[1].use(5)
+            previous, current, weight = None, plates[-1], 1.0
+        fg = foregrounds[0] if foregrounds else None
+        shadow = fg.shadow if fg is not None else None
+        prog, vao = self._variant(shadow is not None, current.relief is not None, previous is not None,
+                                  previous is not None and previous.relief is not None)
+        ctx = self.gl.mgl
+        target.use()
+        ctx.viewport = (0, 0, *target.size)
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        _choose_filter(current.texture, current.mapping, target.size)
+        current.texture.use(0)
+        (fg.color if fg is not None else self._transparent(target.size)).use(1)
+        if previous is not None:
+            _choose_filter(previous.texture, previous.mapping, target.size)
+            previous.texture.use(2)
+            prog["u_prev_from_ndc"].write(transforms.gl_bytes(previous.mapping))
+            prog["u_plate_weight"].value = weight
+            if previous.relief is not None:
+                previous.relief.use(5)
         if shadow is not None:
             shadow.use(3)
-        if surface is not None:
-            surface[1].use(4)
-        prog["u_plate_from_ndc"].write(transforms.gl_bytes(rect))
+        if current.relief is not None:
+            current.relief.use(4)
+        prog["u_plate_from_ndc"].write(transforms.gl_bytes(current.mapping))
         prog["u_top_down"].value = bool(top_down)
         vao.render(moderngl.TRIANGLES, vertices=3)
 
+    def _transparent(self, size: tuple[int, int]) -> moderngl.Texture:
+        """An empty foreground of ``size`` (for frames of plates only)."""
+        if self._empty is None or self._empty.size != size:
+            if self._empty is not None:
+                self._empty.release()
+            self._empty = self.gl.mgl.texture(size, 4, dtype="f2")
+            self._empty.write(np.zeros((size[1], size[0], 4), np.float16).tobytes())
+        return self._empty
+
     def release(self) -> None:
-        for tex in list(self._plates.values()) + list(self._solid.values()):
-            tex.release()
+        for tex in [*self._plates.values(), *self._solid.values(), self._empty]:
+            if tex is not None:
+                tex.release()
         self._plates.clear()
         self._solid.clear()
+        self._empty = None
         for _prog, vao in self._variants.values():
             vao.release()
         self._variants.clear()
 
 
-def _choose_filter(tex: Any, mapping: np.ndarray, size: tuple[int, int]) -> None:
+def _choose_filter(tex: moderngl.Texture, mapping: np.ndarray, size: tuple[int, int]) -> None:
     """Trilinear (mipmapped) sampling only where the plate is shrunk on screen: a magnified or
     1:1 plate gets plain bilinear, which costs half on a software rasteriser and looks the same."""
     import moderngl

@@ -1,8 +1,12 @@
-"""The one place an OpenGL context is created.
+"""The one place an OpenGL context is created, and its owner object.
 
 Headless contexts use EGL on Linux (Mesa llvmpipe without a GPU, NVIDIA's EGL with one), CGL on
-macOS and WGL on Windows, through moderngl/glcontext. Renderers and compositors never create a
-context: they take one as their first argument.
+macOS and WGL on Windows, through moderngl/glcontext. :func:`create_context` returns a
+:class:`GLContext`: the ``moderngl.Context`` plus what hybridscene keeps per context (compiled
+programs, the default framebuffer), :meth:`GLContext.make_current` and :meth:`GLContext.release`.
+Renderers and compositors never create a context: they take a ``GLContext`` as their first
+argument. A window's context (moderngl-window) is wrapped with :meth:`GLContext.wrap`, which does
+not own it.
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import get_settings
 from ..errors import GPUError, SoftwareRendererWarning
 
-__all__ = ["MIN_GL_VERSION", "check_renderer", "create_context", "gl_info", "is_software_renderer", "make_current", "nvidia_driver"]
+if TYPE_CHECKING:
+    import moderngl
+
+__all__ = ["MIN_GL_VERSION", "GLContext", "check_renderer", "create_context", "gl_info", "is_software_renderer",
+           "nvidia_driver"]
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +38,112 @@ _INSTALL_HINT = (
 )
 
 
+class GLContext:
+    """One OpenGL context and hybridscene's state on it; pass it to renderers explicitly.
+
+    ``with hs.create_context() as gl: frame = hs.FrameRenderer(gl, (640, 360)).render_frame(scene)``
+
+    Attributes:
+        mgl: the ``moderngl.Context``, for your own GL calls.
+        programs: compiled shader programs by key (see
+            :func:`hybridscene.gpu.programs.load_program`), released with this object.
+        owned: whether this object created the context (and so releases it and makes it
+            current before drawing); ``False`` for a window's context from its toolkit.
+    """
+
+    def __init__(self, mgl: moderngl.Context, *, owned: bool = False,
+                 default_framebuffer: moderngl.Framebuffer | None = None) -> None:
+        self.mgl = mgl
+        self.owned = owned
+        self.programs: dict[Any, moderngl.Program] = {}
+        self._default_framebuffer = default_framebuffer
+        self.released = False
+
+    @classmethod
+    def wrap(cls, ctx: GLContext | moderngl.Context) -> GLContext:
+        """``ctx`` itself if it is a :class:`GLContext`, else a non-owning wrapper of a
+        ``moderngl.Context`` (a window's, or one you made yourself)."""
+        if isinstance(ctx, GLContext):
+            return ctx
+        if not hasattr(ctx, "framebuffer") or not hasattr(ctx, "program"):
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"expected a GL context from hybridscene.create_context() (or a moderngl.Context), "
+                f"got {type(ctx).__name__}"
+            )
+        return cls(ctx, owned=False)
+
+    @property
+    def default_framebuffer(self) -> moderngl.Framebuffer:
+        """The context's default framebuffer (a window's back buffer; name 0 when headless,
+        which moderngl does not wrap as ``ctx.screen``), wrapped once."""
+        if self._default_framebuffer is None:
+            self._default_framebuffer = self.mgl.screen or self.mgl.detect_framebuffer(0)
+        return self._default_framebuffer
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The driver's ``GL_*`` strings and limits (``moderngl.Context.info``)."""
+        return self.mgl.info
+
+    @property
+    def software(self) -> bool:
+        """True on a CPU rasteriser (llvmpipe and the like); see :func:`is_software_renderer`."""
+        return is_software_renderer(self.mgl)
+
+    def make_current(self) -> None:
+        """Make this context current on the calling thread (a no-op for a wrapped context,
+        whose toolkit keeps its own current).
+
+        moderngl sends GL calls to whichever context is current; creating another context (say,
+        ``hs.render()`` without ``ctx=``) makes that one current. hybridscene calls this before
+        it draws; do the same (or ``with gl.mgl:``) before your own GL calls when you mix
+        contexts.
+        """
+        if self.owned:
+            self.mgl.__enter__()
+
+    def unbind(self, framebuffers: list[moderngl.Framebuffer | None]) -> None:
+        """Bind the default framebuffer if one of ``framebuffers`` is bound, before they are
+        released: moderngl re-binds the current framebuffer after creating a new one, and a
+        deleted one raises GL_INVALID_OPERATION."""
+        bound = self.mgl.fbo
+        if bound is not None and any(bound is f for f in framebuffers if f is not None):
+            self.default_framebuffer.use()
+
+    def release(self) -> None:
+        """Release the programs compiled on this context and, when owned, the context itself."""
+        if self.released:
+            return
+        self.released = True
+        if self.owned:
+            self.make_current()
+        for program in self.programs.values():
+            program.release()
+        self.programs.clear()
+        if self.owned:
+            self.mgl.release()
+
+    def __enter__(self) -> GLContext:
+        self.make_current()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else str(self.mgl.info.get("GL_RENDERER", "?"))
+        return f"<GLContext {state}{' (owned)' if self.owned else ''}>"
+
+
 def create_context(
     *,
     backend: str | None = None,
     require: int = MIN_GL_VERSION,
     device: int | None = None,
     require_gpu: bool | None = None,
-) -> Any:
+) -> GLContext:
     """Create a headless (standalone) OpenGL context.
 
     On a machine with an NVIDIA GPU the context must run on NVIDIA's EGL, not on Mesa's CPU
@@ -53,7 +160,8 @@ def create_context(
             ``HYBRIDSCENE_REQUIRE_GPU``.
 
     Returns:
-        A ``moderngl.Context``. The caller owns it: call ``ctx.release()`` when done.
+        A :class:`GLContext` that owns the new context: call ``release()`` when done, or use it
+        in a ``with`` block.
 
     Raises:
         GPUError: no driver, no EGL library, a GL version below ``require``, an EGL device index
@@ -95,10 +203,7 @@ def create_context(
     except GPUError:
         ctx.release()
         raise
-    if ctx.extra is None:
-        ctx.extra = {}
-    ctx.extra["hybridscene.standalone"] = True
-    return ctx
+    return GLContext(ctx, owned=True)
 
 
 def _first_hardware_device(ctx: Any, make: Callable[[int], Any]) -> Any:
@@ -133,7 +238,7 @@ def nvidia_driver() -> str | None:
     return first or "NVIDIA driver"
 
 
-def check_renderer(ctx: Any, *, where: str, require_gpu: bool | None = None, stacklevel: int = 2) -> None:
+def check_renderer(ctx: GLContext | moderngl.Context, *, where: str, require_gpu: bool | None = None, stacklevel: int = 2) -> None:
     """Warn (:class:`~hybridscene.SoftwareRendererWarning`) when ``ctx`` runs on a CPU rasteriser
     although an NVIDIA GPU is present; raise :class:`~hybridscene.GPUError` instead when
     ``require_gpu`` (default ``HYBRIDSCENE_REQUIRE_GPU``) is set, GPU or not.
@@ -177,20 +282,13 @@ def _software_message(renderer: str, nvidia: str | None, where: str) -> str:
     )
 
 
-def make_current(ctx: Any) -> None:
-    """Make a context from :func:`create_context` current on this thread (a no-op for others,
-    such as a window's, whose toolkit keeps its own current).
-
-    moderngl sends GL calls to whichever context is current; creating another context (say,
-    ``hs.render()`` without ``ctx=``) makes that one current. hybridscene calls this before it
-    draws; do the same (or ``with ctx:``) before your own GL calls when you mix contexts.
-    """
-    if ctx.extra and ctx.extra.get("hybridscene.standalone"):
-        ctx.__enter__()
+def _mgl(ctx: GLContext | moderngl.Context) -> moderngl.Context:
+    return ctx.mgl if isinstance(ctx, GLContext) else ctx
 
 
-def gl_info(ctx: Any) -> dict[str, Any]:
+def gl_info(ctx: GLContext | moderngl.Context) -> dict[str, Any]:
     """Vendor, renderer, version and limits of a context, as plain strings and ints."""
+    ctx = _mgl(ctx)
     return {
         "vendor": ctx.info.get("GL_VENDOR", "?"),
         "renderer": ctx.info.get("GL_RENDERER", "?"),
@@ -202,7 +300,7 @@ def gl_info(ctx: Any) -> dict[str, Any]:
     }
 
 
-def is_software_renderer(ctx: Any) -> bool:
+def is_software_renderer(ctx: GLContext | moderngl.Context) -> bool:
     """True for CPU rasterisers (llvmpipe, softpipe, SwiftShader, Microsoft's GDI)."""
     renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
     return any(s in renderer for s in ("llvmpipe", "softpipe", "swiftshader", "gdi generic", "swrast",

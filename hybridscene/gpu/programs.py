@@ -1,6 +1,7 @@
 """Shader programs from ``shaders/*.glsl``: one program per file, stages selected with
 ``#if defined VERTEX_SHADER`` / ``FRAGMENT_SHADER`` / ``GEOMETRY_SHADER``, shared snippets pulled in
-with ``#include "include/name.glsl"``. Programs are compiled once per context and cached there.
+with ``#include "include/name.glsl"``. Programs are compiled once per context and cached on its
+:class:`~hybridscene.gpu.context.GLContext`.
 
 Compile errors are raised as :class:`~hybridscene.errors.ShaderError` with the file and line of the
 offending source (includes are tracked with ``#line`` directives and mapped back to file names).
@@ -13,9 +14,14 @@ import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GPUError, ShaderError
+
+if TYPE_CHECKING:
+    import moderngl
+
+    from .context import GLContext
 
 __all__ = ["load_program", "shader_dir", "shader_source"]
 
@@ -115,17 +121,16 @@ def _map_locations(log: str, files: list[Path]) -> str:
 
 
 def load_program(
-    ctx: Any,
+    gl: GLContext,
     name: str,
     *,
     defines: dict[str, Any] | None = None,
     search_paths: Sequence[str | os.PathLike[str]] = (),
-) -> Any:
+) -> moderngl.Program:
     """Compile (once per context) and return the ``moderngl.Program`` in ``{name}.glsl``.
 
     Args:
-        ctx: the ``moderngl.Context`` that owns the program (the program is cached on it and
-            released with it).
+        gl: the context that owns the program (cached in ``gl.programs`` and released with it).
         name: file name without ``.glsl``, looked up in ``search_paths`` and then the bundled
             shaders.
         defines: extra ``#define NAME VALUE`` lines for every stage.
@@ -135,9 +140,7 @@ def load_program(
 
     defines = dict(defines or {})
     key = ("program", name, tuple(sorted(defines.items())), tuple(str(p) for p in search_paths))
-    if ctx.extra is None:
-        ctx.extra = {}
-    cache: dict[Any, Any] = ctx.extra.setdefault("hybridscene.programs", {})
+    cache = gl.programs
     if key in cache:
         return cache[key]
 
@@ -150,7 +153,7 @@ def load_program(
     if "vertex_shader" not in stages:
         raise ShaderError(f"{files[0]}: no '#if defined VERTEX_SHADER' section; every program needs one")
     try:
-        program = ctx.program(**stages)
+        program = gl.mgl.program(**stages)
     except moderngl.Error as exc:
         raise ShaderError(f"{files[0]} failed to compile:\n{_map_locations(str(exc), files)}") from None
     cache[key] = program

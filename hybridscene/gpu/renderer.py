@@ -4,22 +4,35 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import transforms
 from ..plate import Plate
-from ..scene import Geometry, Scene
+from ..scene import Geometry, Node, Scene
 from ..scene.camera import OrthographicCamera
 from ..scene.mesh import Texture
+from ..scene.view import plate_mapping
 from .programs import load_program
 from .targets import ForegroundTarget
-from .textures import plate_mapping, upload_depth, upload_image
+from .textures import upload_depth, upload_image
+
+if TYPE_CHECKING:
+    import moderngl
+
+    from .context import GLContext
 
 _SHADING_CODE = {"lambert": 0, "blinn-phong": 1, "unlit": 2}
 
-__all__ = ["SceneRenderer"]
+__all__ = ["ADDITIVE", "PREMULTIPLIED_OVER", "SceneRenderer"]
+
+PREMULTIPLIED_OVER = (1, 0x0303)
+"""Blend function ``(GL_ONE, GL_ONE_MINUS_SRC_ALPHA)``: premultiplied colour *over* what is
+there. Not moderngl's ``PREMULTIPLIED_ALPHA``, which is ``(SRC_ALPHA, ONE)``."""
+
+ADDITIVE = (1, 1)
+"""Blend function ``(GL_ONE, GL_ONE)``: light added (glows, additive particles)."""
 
 
 class SceneRenderer:
@@ -28,29 +41,34 @@ class SceneRenderer:
     GPU copies of geometry are made on first use and kept while the :class:`Geometry` lives.
     """
 
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
-        self.program = load_program(ctx, "mesh")
-        self.aux_program = load_program(ctx, "mesh", defines={"AUX_OUTPUT": 1})
-        self._geometry: weakref.WeakKeyDictionary[Geometry, tuple[Any, Any, dict[int, Any]]] = weakref.WeakKeyDictionary()
-        self._depth: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
-        self._textures: weakref.WeakKeyDictionary[Texture, Any] = weakref.WeakKeyDictionary()
-        self.billboard_program = load_program(ctx, "billboard")
-        self.billboard_aux_program = load_program(ctx, "billboard", defines={"AUX_OUTPUT": 1})
+    def __init__(self, gl: GLContext) -> None:
+        self.gl = gl
+        ctx = self.ctx = gl.mgl
+        self.program = load_program(gl, "mesh")
+        self.aux_program = load_program(gl, "mesh", defines={"AUX_OUTPUT": 1})
+        self._geometry: weakref.WeakKeyDictionary[
+            Geometry, tuple[moderngl.Buffer, moderngl.Buffer, dict[int, moderngl.VertexArray]]] = weakref.WeakKeyDictionary()
+        self._depth: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
+        self._textures: weakref.WeakKeyDictionary[Texture, moderngl.Texture] = weakref.WeakKeyDictionary()
+        self.billboard_program = load_program(gl, "billboard")
+        self.billboard_aux_program = load_program(gl, "billboard", defines={"AUX_OUTPUT": 1})
+        self.plate_depth_program = load_program(gl, "plate_depth")
+        self._plate_depth_vao = ctx.vertex_array(self.plate_depth_program, [])
         self._corners = ctx.buffer(np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]], np.float32).tobytes())
-        self._instances: weakref.WeakKeyDictionary[Any, tuple[Any, int, dict[int, Any]]] = weakref.WeakKeyDictionary()
-        self.shadow_program = load_program(ctx, "shadow_depth")
-        self.catcher_program = load_program(ctx, "shadow_catcher")
+        self._instances: weakref.WeakKeyDictionary[
+            Any, tuple[moderngl.Buffer, int, dict[int, moderngl.VertexArray]]] = weakref.WeakKeyDictionary()
+        self.shadow_program = load_program(gl, "shadow_depth")
+        self.catcher_program = load_program(gl, "shadow_catcher")
         self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
         self._catcher_vao = ctx.vertex_array(self.catcher_program, [(self._catcher_vbo, "3f", "in_position")])
         self._shadow_size = 0
-        self._shadow_fbo_obj: Any = None
-        self._shadow_depth: Any = None
-        self._screen_depth: Any = None  # the displaced plate's inverse depth, this frame (parallax)
+        self._shadow_fbo_obj: moderngl.Framebuffer | None = None
+        self._shadow_depth: moderngl.Texture | None = None
+        self._screen_depth: moderngl.Texture | None = None  # the relief's inverse depth, this frame (parallax)
         self._batch_owners: list[_BatchSlot] = []
         self._batches_used = 0
 
-    def _buffers(self, geometry: Geometry) -> tuple[Any, Any, dict[int, Any]]:
+    def _buffers(self, geometry: Geometry) -> tuple[moderngl.Buffer, moderngl.Buffer, dict[int, moderngl.VertexArray]]:
         entry = self._geometry.get(geometry)
         if entry is None:
             vbo = self.ctx.buffer(geometry.interleaved().tobytes())
@@ -58,7 +76,7 @@ class SceneRenderer:
             entry = self._geometry[geometry] = (vbo, ibo, {})
         return entry
 
-    def _vao(self, geometry: Geometry, program: Any = None) -> Any:
+    def _vao(self, geometry: Geometry, program: moderngl.Program | None = None) -> moderngl.VertexArray:
         """The vertex array of ``geometry`` for ``program`` (the mesh program by default)."""
         program = program or self.program
         vbo, ibo, vaos = self._buffers(geometry)
@@ -68,15 +86,15 @@ class SceneRenderer:
             vao = vaos[program.glo] = self.ctx.vertex_array(program, layout, index_buffer=ibo, index_element_size=4)
         return vao
 
-    def render(self, scene: Scene, target: ForegroundTarget, *, plate_depth: Any = None) -> None:
+    def render(self, scene: Scene, target: ForegroundTarget, *, plate_depth: moderngl.Texture | None = None) -> None:
         """Draw the scene's foreground into ``target`` (cleared first) and resolve it.
 
         Passes: 1. the shadow map and the shadow catcher, 2. the meshes (colour only,
         depth-tested, premultiplied blending). Both hide what the plate's depth covers
         (``shaders/include/occlusion.glsl``).
 
-        ``plate_depth``: with parallax, the displaced plate's inverse view depth for this view
-        (R32F, the target's size, from :class:`~hybridscene.compose.surface.PlateSurface`),
+        ``plate_depth``: with parallax, the plate relief's inverse view depth for this view
+        (R32F, the target's size, from :class:`~hybridscene.gpu.parallax.ParallaxRenderer`),
         used for occlusion instead of the plate's own depth map.
         """
         self._screen_depth = plate_depth
@@ -97,11 +115,9 @@ class SceneRenderer:
             self._shadow_pass(scene, drawables, view, view_proj, target)
 
         # 2. The meshes: opaque ones, then transparent ones back to front without depth writes.
-        target.write(target.COLOR_ONLY)
+        target.bind(target.COLOR_ONLY)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
-        # Premultiplied "over": (ONE, ONE_MINUS_SRC_ALPHA). Not moderngl.PREMULTIPLIED_ALPHA,
-        # which is (SRC_ALPHA, ONE).
-        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+        ctx.blend_func = PREMULTIPLIED_OVER
         self._draw_meshes(self.program, scene, drawables, view, view_proj, target.size, depth_writes_clear=False)
 
         # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
@@ -109,10 +125,11 @@ class SceneRenderer:
             self._draw_billboards(self.billboard_program, scene, billboards, view, proj, target.size)
 
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
-        target.write(target.ALL)
+        target.bind(target.ALL)
         target.resolve()
 
-    def render_aux(self, scene: Scene, fbo: Any, ids: dict[int, int], *, plate_depth: Any = None) -> None:
+    def render_aux(self, scene: Scene, fbo: moderngl.Framebuffer, ids: dict[int, int], *,
+                   plate_depth: moderngl.Texture | None = None) -> None:
         """Render view depth (metres) and object ids into ``fbo``'s RGBA32F attachment: the
         nearest surface with any coverage per pixel; cleared to 0 (no object). ``ids`` maps
         ``id(node)`` to the id written; ``plate_depth`` as for :meth:`render`."""
@@ -136,8 +153,24 @@ class SceneRenderer:
         ctx.depth_mask = True
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
 
+    def render_plate_depth(self, scene: Scene, fbo: moderngl.Framebuffer, *,
+                           plate_depth: moderngl.Texture | None = None) -> None:
+        """Write the plate's depth as the occlusion test sees it (metres along the view axis,
+        ``inf`` where there is none) into ``fbo``'s R32F attachment, in GL row order; the same
+        shader function (``include/occlusion.glsl``) as the foreground's occlusion.
+        ``plate_depth`` as for :meth:`render`."""
+        import moderngl
+
+        self._screen_depth = plate_depth
+        ctx = self.ctx
+        fbo.use()
+        ctx.viewport = (0, 0, *fbo.size)
+        ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        self._bind_occlusion(self.plate_depth_program, scene, fbo.size, True, any_camera=True)
+        self._plate_depth_vao.render(moderngl.TRIANGLES, vertices=3)
+
     def _draw_meshes(
-        self, prog: Any, scene: Scene, drawables: list[tuple[Any, np.ndarray]], view: np.ndarray,
+        self, prog: moderngl.Program, scene: Scene, drawables: list[tuple[Node, np.ndarray]], view: np.ndarray,
         view_proj: np.ndarray, size: tuple[int, int], *, depth_writes_clear: bool, ids: dict[int, int] | None = None,
     ) -> None:
         import moderngl
@@ -168,7 +201,7 @@ class SceneRenderer:
             ctx.depth_mask = True
 
     def _draw_billboards(
-        self, prog: Any, scene: Scene, nodes: list[tuple[Any, np.ndarray]], view: np.ndarray, proj: np.ndarray,
+        self, prog: moderngl.Program, scene: Scene, nodes: list[tuple[Node, np.ndarray]], view: np.ndarray, proj: np.ndarray,
         size: tuple[int, int], ids: dict[int, int] | None = None,
     ) -> None:
         import moderngl
@@ -187,7 +220,7 @@ class SceneRenderer:
         identity = np.eye(4, dtype=np.float32)
         self._batches_used = 0
         batch: list[list[float]] = []
-        batch_texture: Any = None
+        batch_texture: Texture | None = None
 
         def flush() -> None:
             if batch:
@@ -230,9 +263,9 @@ class SceneRenderer:
             self._draw_instances(prog, em, world, data, billboard=True, texture=em.texture, additive=em.additive,
                                  object_id=ids.get(id(node), 0) if ids else 0)
         ctx.depth_mask = True
-        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+        ctx.blend_func = PREMULTIPLIED_OVER
 
-    def _batch_slot(self) -> Any:
+    def _batch_slot(self) -> _BatchSlot:
         """An owner for the instance buffer of the next sprite batch this frame (a batch's
         buffer is not rewritten while an earlier draw of the frame may still read it)."""
         if self._batches_used == len(self._batch_owners):
@@ -240,7 +273,7 @@ class SceneRenderer:
         self._batches_used += 1
         return self._batch_owners[self._batches_used - 1]
 
-    def _draw_instances(self, prog: Any, owner: Any, world: np.ndarray, data: np.ndarray, *, billboard: bool,
+    def _draw_instances(self, prog: moderngl.Program, owner: object, world: np.ndarray, data: np.ndarray, *, billboard: bool,
                         texture: Texture | None, additive: bool, object_id: int = 0) -> None:
         import moderngl
 
@@ -269,10 +302,10 @@ class SceneRenderer:
         _set(prog, "u_use_texture", texture is not None)
         if texture is not None:
             self._texture(texture).use(2)
-        ctx.blend_func = (moderngl.ONE, moderngl.ONE) if additive else (moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+        ctx.blend_func = ADDITIVE if additive else PREMULTIPLIED_OVER
         vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=len(data))
 
-    def _draw(self, prog: Any, node: Any, world: np.ndarray, ids: dict[int, int] | None = None) -> None:
+    def _draw(self, prog: moderngl.Program, node: Node, world: np.ndarray, ids: dict[int, int] | None = None) -> None:
         import moderngl
 
         mat = node.mesh.material
@@ -293,28 +326,32 @@ class SceneRenderer:
             _set(prog, "u_object_id", float(ids.get(id(node), 0)))
         self._vao(geometry, prog).render(moderngl.TRIANGLES)
 
-    def _texture(self, texture: Texture) -> Any:
+    def _texture(self, texture: Texture) -> moderngl.Texture:
         tex = self._textures.get(texture)
         if tex is None:
-            tex = self._textures[texture] = upload_image(self.ctx, texture.image)
+            tex = self._textures[texture] = upload_image(self.gl, texture.image)
             tex.repeat_x = tex.repeat_y = True
         return tex
 
-    def plate_depth_texture(self, plate: Plate) -> Any:
+    def plate_depth_texture(self, plate: Plate) -> moderngl.Texture:
         """The plate's R32F depth texture (metres, inf = sky), uploaded once per plate."""
         tex = self._depth.get(plate)
         if tex is None:
             assert plate.depth is not None
-            tex = self._depth[plate] = upload_depth(self.ctx, plate.depth)
+            tex = self._depth[plate] = upload_depth(self.gl, plate.depth)
         return tex
 
-    def _bind_occlusion(self, prog: Any, scene: Scene, size: tuple[int, int], enabled: bool) -> None:
-        """Set ``include/occlusion.glsl``'s uniforms; the plate's depth goes on texture unit 1."""
+    def _bind_occlusion(self, prog: moderngl.Program, scene: Scene, size: tuple[int, int], enabled: bool, *,
+                        any_camera: bool = False) -> None:
+        """Set ``include/occlusion.glsl``'s uniforms; the plate's depth goes on texture unit 1.
+        Occlusion needs a perspective camera (the plate's depth is a perspective depth) unless
+        ``any_camera``."""
         plate = scene.plate
-        perspective = not isinstance(scene.camera, OrthographicCamera)  # plate depth is a perspective depth
+        perspective = any_camera or not isinstance(scene.camera, OrthographicCamera)
         on = enabled and perspective and plate is not None and plate.depth is not None
         screen = on and self._screen_depth is not None
         if screen:
+            assert self._screen_depth is not None
             self._screen_depth.use(1)
         elif on:
             assert plate is not None
@@ -326,7 +363,7 @@ class SceneRenderer:
         prog["u_occlusion"].value = on
 
     def _shadow_pass(
-        self, scene: Scene, drawables: list[tuple[Any, Any]], view: np.ndarray, view_proj: np.ndarray,
+        self, scene: Scene, drawables: list[tuple[Node, np.ndarray]], view: np.ndarray, view_proj: np.ndarray,
         target: ForegroundTarget,
     ) -> None:
         """Render the shadow map from the sun, then the catcher plane's shadow amount."""
@@ -374,7 +411,7 @@ class SceneRenderer:
             dtype=np.float32,
         )
         self._catcher_vbo.write(quad.tobytes())
-        target.write(target.SHADOW_ONLY)
+        target.bind(target.SHADOW_ONLY)
         ctx.viewport = (0, 0, *target.size)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         cprog = self.catcher_program
@@ -391,7 +428,7 @@ class SceneRenderer:
         self._catcher_vao.render(moderngl.TRIANGLE_STRIP)
         target.has_shadow = True
 
-    def _shadow_fbo(self, size: int) -> Any:
+    def _shadow_fbo(self, size: int) -> moderngl.Framebuffer:
         if self._shadow_size != size:
             if self._shadow_fbo_obj is not None:
                 self._shadow_fbo_obj.release()
@@ -413,6 +450,7 @@ class SceneRenderer:
             self._shadow_fbo_obj = None
         self._catcher_vao.release()
         self._catcher_vbo.release()
+        self._plate_depth_vao.release()
         for buf, _, vaos in list(self._instances.values()):
             for vao in vaos.values():
                 vao.release()
@@ -435,7 +473,7 @@ class _BatchSlot:
     """A weak-referenceable key for a sprite batch's instance buffer."""
 
 
-def _layout(prog: Any, buffer: Any, fmt: str, names: tuple[str, ...]) -> tuple[Any, ...]:
+def _layout(prog: moderngl.Program, buffer: moderngl.Buffer, fmt: str, names: tuple[str, ...]) -> tuple[Any, ...]:
     """A vertex-array entry for ``buffer`` whose attributes the program may have compiled out:
     those become padding (``3f`` -> ``12x``) so one buffer layout serves every program."""
     per_instance = fmt.endswith("/i")
@@ -450,7 +488,7 @@ def _layout(prog: Any, buffer: Any, fmt: str, names: tuple[str, ...]) -> tuple[A
     return (buffer, " ".join(out) + ("/i" if per_instance else ""), *kept)
 
 
-def _split(scene: Scene) -> tuple[list[tuple[Any, np.ndarray]], list[tuple[Any, np.ndarray]]]:
+def _split(scene: Scene) -> tuple[list[tuple[Node, np.ndarray]], list[tuple[Node, np.ndarray]]]:
     """One walk of the scene graph: visible meshes (not fully transparent) and sprite/particle nodes."""
     meshes, billboards = [], []
     for node, world in scene.visible_nodes():
@@ -461,13 +499,13 @@ def _split(scene: Scene) -> tuple[list[tuple[Any, np.ndarray]], list[tuple[Any, 
     return meshes, billboards
 
 
-def _set(prog: Any, name: str, value: Any) -> None:
+def _set(prog: moderngl.Program, name: str, value: Any) -> None:
     """Set a uniform if the program has it (a variant may have compiled it out)."""
     if name in prog:
         prog[name].value = value
 
 
-def _write(prog: Any, name: str, data: bytes) -> None:
+def _write(prog: moderngl.Program, name: str, data: bytes) -> None:
     if name in prog:
         prog[name].write(data)
 

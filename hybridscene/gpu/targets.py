@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import GPUError
-from .textures import read_rgb
+from .readback import read_pixels
 
-__all__ = ["ForegroundTarget", "OutputTarget", "unbind"]
+if TYPE_CHECKING:
+    import moderngl
 
+    from .context import GLContext
 
-def unbind(ctx: Any, fbos: list[Any]) -> None:
-    """Bind the default framebuffer if one of ``fbos`` is bound, before they are released.
+__all__ = ["ColorMask", "ForegroundTarget", "OutputTarget"]
 
-    moderngl re-binds the current framebuffer after creating a new one; if that is a deleted
-    one, GL reports GL_INVALID_OPERATION. Headless contexts have no ``ctx.screen``, so the
-    default framebuffer (name 0) is wrapped once and kept on the context.
-    """
-    if ctx.fbo is None or not any(ctx.fbo is f for f in fbos):
-        return
-    default = ctx.screen
-    if default is None:
-        if ctx.extra is None:
-            ctx.extra = {}
-        default = ctx.extra.get("hybridscene.default_fbo")
-        if default is None:
-            default = ctx.extra["hybridscene.default_fbo"] = ctx.detect_framebuffer(0)
-    default.use()
+ColorMask = tuple[tuple[bool, bool, bool, bool], ...]
+"""Per-attachment RGBA write masks of a framebuffer."""
 
 
 class ForegroundTarget:
@@ -40,15 +29,17 @@ class ForegroundTarget:
     coverage and shadow edges are smooth.
     """
 
-    def __init__(self, ctx: Any, size: tuple[int, int], *, samples: int = 4) -> None:
-        self.ctx = ctx
+    def __init__(self, gl: GLContext, size: tuple[int, int], *, samples: int = 4) -> None:
+        ctx = gl.mgl
+        self.gl = gl
         self.size = size
         self.samples = max(1, min(int(samples), int(ctx.max_samples)))
         self.color = ctx.texture(size, 4, dtype="f2")
         self.shadow = ctx.texture(size, 1)
         for tex in (self.color, self.shadow):
             tex.repeat_x = tex.repeat_y = False
-        self._resources: list[Any] = [self.color, self.shadow]
+        self._resources: list[moderngl.Texture | moderngl.Renderbuffer | moderngl.Framebuffer] = \
+            [self.color, self.shadow]
         if self.samples > 1:
             ms_color = ctx.renderbuffer(size, 4, samples=self.samples, dtype="f2")
             ms_shadow = ctx.renderbuffer(size, 1, samples=self.samples)
@@ -63,24 +54,26 @@ class ForegroundTarget:
         else:
             depth = ctx.depth_renderbuffer(size)
             self.draw_fbo = ctx.framebuffer([self.color, self.shadow], depth)
-            self._resolve_all = self._resolve_color = self._color_fbo = None
+            self._resolve_all: moderngl.Framebuffer | None = None
+            self._resolve_color: moderngl.Framebuffer | None = None
+            self._color_fbo: moderngl.Framebuffer | None = None
             self._resources += [depth, self.draw_fbo]
         self.has_shadow = False
         """True when this frame drew shadows into attachment 1 (set by the renderer)."""
 
-    ALL = ((True, True, True, True), (True, True, True, True))
-    COLOR_ONLY = ((True, True, True, True), (False, False, False, False))
-    SHADOW_ONLY = ((False, False, False, False), (True, False, False, False))
-    NONE = ((False, False, False, False), (False, False, False, False))
+    ALL: ColorMask = ((True, True, True, True), (True, True, True, True))
+    COLOR_ONLY: ColorMask = ((True, True, True, True), (False, False, False, False))
+    SHADOW_ONLY: ColorMask = ((False, False, False, False), (True, False, False, False))
 
-    def write(self, mask: Any) -> None:
-        """Bind for drawing with a per-attachment colour mask (``ALL``, ``COLOR_ONLY``, ...)."""
+    def bind(self, mask: ColorMask) -> None:
+        """Bind the framebuffer for drawing with a per-attachment colour mask (``ALL``,
+        ``COLOR_ONLY``, ``SHADOW_ONLY``)."""
         self.draw_fbo.color_mask = mask
         self.draw_fbo.use()  # moderngl applies a framebuffer's masks when it is bound
 
     def clear(self) -> None:
         """Transparent black, no shadow, depth at the far plane."""
-        self.write(self.ALL)
+        self.bind(self.ALL)
         self.draw_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         self.has_shadow = False
 
@@ -90,19 +83,25 @@ class ForegroundTarget:
         if self._resolve_all is None:
             return
         if self.has_shadow:
-            self.ctx.copy_framebuffer(self._resolve_all, self.draw_fbo)
+            self.gl.mgl.copy_framebuffer(self._resolve_all, self.draw_fbo)
         else:
-            self.ctx.copy_framebuffer(self._resolve_color, self._color_fbo)
+            assert self._resolve_color is not None and self._color_fbo is not None
+            self.gl.mgl.copy_framebuffer(self._resolve_color, self._color_fbo)
 
     def read_premultiplied(self) -> np.ndarray:
         """``(H, W, 4) float32`` linear premultiplied RGBA, top row first (for tests and layers)."""
-        w, h = self.size
-        data = self.color.read()
-        return np.frombuffer(data, dtype=np.float16).reshape(h, w, 4)[::-1].astype(np.float32)
+        return read_pixels(self.color, gl_rows=True).astype(np.float32)
+
+    def read_shadow(self) -> np.ndarray:
+        """``(H, W) uint8`` shadow amount on the plate (0 = lit, 255 = fully shadowed), top row
+        first; all zero when the frame drew no shadows."""
+        if not self.has_shadow:
+            return np.zeros(self.size[::-1], np.uint8)
+        return read_pixels(self.shadow, gl_rows=True)
 
     def release(self) -> None:
-        self.write(self.ALL)
-        unbind(self.ctx, [self.draw_fbo, self._resolve_all, self._resolve_color, self._color_fbo])
+        self.bind(self.ALL)
+        self.gl.unbind([self.draw_fbo, self._resolve_all, self._resolve_color, self._color_fbo])
         for r in reversed(self._resources):
             r.release()
         self._resources.clear()
@@ -111,21 +110,22 @@ class ForegroundTarget:
 class OutputTarget:
     """The final 8-bit sRGB frame, stored top row first (see :mod:`hybridscene.gpu.textures`)."""
 
-    def __init__(self, ctx: Any, size: tuple[int, int]) -> None:
+    def __init__(self, gl: GLContext, size: tuple[int, int]) -> None:
+        ctx = gl.mgl
         w, h = size
         limit = int(ctx.info.get("GL_MAX_RENDERBUFFER_SIZE", 16384))
         if max(w, h) > limit:
             raise GPUError(f"frame size {w}x{h} exceeds this GPU's limit of {limit} pixels")
-        self.ctx = ctx
+        self.gl = gl
         self.size = size
         self.texture = ctx.texture(size, 4)
         self.fbo = ctx.framebuffer([self.texture])
 
     def read(self) -> np.ndarray:
         """``(H, W, 3) uint8`` sRGB, top row first."""
-        return read_rgb(self.fbo)
+        return read_pixels(self.fbo)
 
     def release(self) -> None:
-        unbind(self.ctx, [self.fbo])
+        self.gl.unbind([self.fbo])
         self.fbo.release()
         self.texture.release()

@@ -86,18 +86,6 @@ class Plate:
         """``(width, height)`` in pixels."""
         return int(self.image.shape[1]), int(self.image.shape[0])
 
-    @property
-    def horizon(self) -> float | None:
-        """Horizon row as a fraction of the height from the top, when known."""
-        return self.camera.horizon if self.camera is not None else None
-
-    @classmethod
-    def from_array(cls, image: Any, **kwargs: Any) -> Plate:
-        """A plate from an ``(H, W, 3)`` uint8 array or anything Pillow can convert to RGB."""
-        if not isinstance(image, np.ndarray):
-            image = np.asarray(image.convert("RGB"))
-        return cls(image=image, **kwargs)
-
     @classmethod
     def solid(cls, color: tuple[int, int, int], size: tuple[int, int]) -> Plate:
         """A plate of one sRGB colour ``(r, g, b)`` in 0..255, ``size = (width, height)``."""
@@ -113,7 +101,7 @@ class Plate:
 
     def save(self, path: str) -> None:
         """Save the image (format from the extension), written atomically."""
-        from ..sinks.base import atomic_path
+        from ..atomic import atomic_path
 
         with atomic_path(path) as tmp:
             self.to_pil().save(tmp, format=_pil_format(path))

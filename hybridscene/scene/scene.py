@@ -50,7 +50,7 @@ class Scene:
             camera stands where the plate was painted from, the plate is mapped exactly (it
             pans and zooms as the camera turns); once the camera moves away, the plate is drawn
             as a surface displaced by its depth, so near ridges slide across far ones (see
-            :mod:`hybridscene.compose.surface`). ``True``: always the surface. ``False``: never
+            :mod:`hybridscene.plate.relief`). ``True``: always the relief. ``False``: never
             (the plate stays a backdrop at infinity).
     """
 
@@ -241,17 +241,6 @@ class Scene:
                 yield from visit(child, world)
 
         yield from visit(self.root, np.eye(4, dtype=np.float32))
-
-    def drawables(self) -> Iterator[tuple[Node, np.ndarray]]:
-        """Visible mesh nodes with their world matrices."""
-        return ((n, w) for n, w in self.visible_nodes() if n.mesh is not None)
-
-    def preview(self, **options: Any) -> Any:
-        """Show the scene live in a window (see :func:`hybridscene.preview.preview` for the
-        options and keys); returns its :class:`~hybridscene.preview.PreviewStats`."""
-        from ..preview import preview
-
-        return preview(self, **options)
 
     def __repr__(self) -> str:
         n = sum(1 for _ in self.root.walk()) - 1

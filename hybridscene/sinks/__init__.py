@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnsupportedOutputError
-from .base import FileSink, Sink, atomic_path
+from ..atomic import atomic_path
+from .base import FileSink, Sink
 from .images import GifSink, PngSequenceSink, StillSink
 from .layers import LayerSink
 from .video import VideoSink

@@ -1,4 +1,5 @@
-"""The :class:`Sink` protocol and atomic writing.
+"""The :class:`Sink` protocol and the base of file sinks (written atomically with
+:mod:`hybridscene.atomic`).
 
 A sink receives ``(H, W, 3) uint8`` frames and writes them somewhere. File sinks write to a
 temporary name beside the target and rename it into place only when :meth:`Sink.close` succeeds;
@@ -10,17 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..atomic import remove, temp_name
 from ..errors import SinkError
 
-__all__ = ["FileSink", "Sink", "atomic_path", "temp_name"]
+__all__ = ["FileSink", "Sink"]
 
 
 @runtime_checkable
@@ -38,34 +37,6 @@ class Sink(Protocol):
     def abort(self) -> None:
         """Discard everything written; leave no file behind."""
         ...
-
-
-def temp_name(path: Path) -> Path:
-    """A hidden temporary sibling of ``path``: ``.name.<random>.part``."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path to write; rename it to ``path`` on success, delete it on error."""
-    final = Path(path)
-    if not final.parent.exists():
-        raise SinkError(f"folder {str(final.parent)!r} does not exist; create it first")
-    tmp = temp_name(final)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
 
 
 class FileSink:
@@ -114,7 +85,7 @@ class FileSink:
             self._finish()
             self._publish()
         except BaseException:
-            _remove(self.tmp_path)
+            remove(self.tmp_path)
             raise
 
     def abort(self) -> None:
@@ -123,7 +94,7 @@ class FileSink:
         self._closed = True
         with contextlib.suppress(Exception):
             self._discard()
-        _remove(self.tmp_path)
+        remove(self.tmp_path)
 
     # -- for subclasses ------------------------------------------------------------------------
     def _write(self, frame: np.ndarray) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 
 import numpy as np
 
+from ..atomic import publish_dir
 from ..errors import SinkError
-from .base import FileSink, temp_name
+from .base import FileSink
 
 __all__ = ["GifSink", "PngSequenceSink", "StillSink"]
 
@@ -121,15 +121,4 @@ class PngSequenceSink(FileSink):
         Image.fromarray(frame, "RGB").save(name, format="PNG", compress_level=self.compress_level)
 
     def _publish(self) -> None:
-        old = None
-        if self.path.exists():
-            old = temp_name(self.path)
-            os.replace(self.path, old)
-        try:
-            os.replace(self.tmp_path, self.path)
-        except BaseException:
-            if old is not None:
-                os.replace(old, self.path)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        publish_dir(self.tmp_path, self.path)

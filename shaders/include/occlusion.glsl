@@ -4,7 +4,7 @@
 // - the plate's own depth map, as seen from the camera the plate was painted with, mapped into
 //   this view by the compositor's homography (a camera that only turns or zooms);
 // - with parallax (a camera that moved), the displaced plate surface rendered for this very
-//   view: inverse view depth per target pixel (see plate_surface.glsl).
+//   view: inverse view depth per target pixel (see parallax.glsl).
 
 uniform sampler2D u_plate_depth;  // R32F: metres, row 0 = image top, inf = sky; or, on screen,
                                   // 1 / metres in GL row order, 0 = nothing

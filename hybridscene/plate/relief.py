@@ -1,18 +1,18 @@
-"""Parallax: the plate drawn as a surface displaced by its depth.
+"""Parallax geometry: a plate as a relief, its pixels pushed out along their view rays to their
+depth, as triangle meshes in numpy (no GL; :class:`~hybridscene.gpu.parallax.ParallaxRenderer`
+draws them).
 
 A plate is a picture taken from one point: its camera (:class:`~hybridscene.PlateCamera`).
 While the scene's camera stands there, turning and zooming are exact with a homography of the
-image (:func:`~hybridscene.gpu.textures.plate_mapping`). Once the camera *moves*, near things
-must slide across far ones. With a depth map the plate is a 2.5D surface: every pixel pushed
-out along its view ray to its depth. :class:`PlateSurface` rasterises that surface from the
-current camera, once per frame, into:
+image (:func:`hybridscene.scene.view.plate_mapping`). Once the camera *moves*, near things
+must slide across far ones. With a depth map the plate becomes a 2.5D relief:
 
-- a colour layer (linear, premultiplied, alpha 1 where the surface is), composited over a
-  *backdrop* — the plate with its sky continued down behind the land
-  (:func:`sky_filled`), so a ridge that sinks as the camera climbs uncovers sky, not its own
-  ghost;
-- the surface's inverse view depth, which the foreground's occlusion test reads instead of the
-  plate's depth map (``shaders/include/occlusion.glsl``).
+- the front mesh (:func:`surface_mesh`): every pixel at its depth, exact to the pixel at depth
+  discontinuities (a near ridge over a far one);
+- a back layer (:func:`back_layer`): what lies behind each near ridge, guessed from the far side,
+  which a moving camera looks into;
+- a backdrop (:func:`sky_filled`): the plate with its sky continued down behind the land, so a
+  ridge that sinks as the camera climbs uncovers sky, not its own ghost.
 
 Disoccluded land (what the plate never saw, behind a near ridge) is stretched from its
 neighbours, the classic "rubber sheet"; keep moves modest relative to the distances in the
@@ -21,46 +21,36 @@ plate (metres for a valley hundreds of metres deep), or paint a larger plate.
 
 from __future__ import annotations
 
-import concurrent.futures
+import dataclasses
 import math
-import weakref
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from .. import transforms
-from ..gpu.programs import load_program
-from ..gpu.targets import unbind
-from ..gpu.textures import plate_from_direction, upload_depth, upload_image
-from ..plate import Plate
+from ..errors import PlateError
+from .plate import Plate
+from .projection import unproject
 
-__all__ = ["MOVE_TOLERANCE", "PlateSurface", "back_layer", "discontinuities", "sky_filled", "surface_mesh", "uses_surface"]
-
-MOVE_TOLERANCE = 1e-3
-"""Metres the camera may stand off the plate's camera before ``parallax="auto"`` draws the
-plate as a surface (below it, the exact homography is used)."""
-
-_GL_DEPTH_CLAMP = 0x864F
+__all__ = ["ReliefGeometry", "back_layer", "discontinuities", "relief_geometry", "sky_filled", "surface_mesh"]
 
 
-def uses_surface(parallax: bool | str, plate: Plate | None, camera: Any) -> bool:
-    """Whether ``plate`` is drawn as a displaced surface for ``camera``.
+@dataclasses.dataclass(frozen=True)
+class ReliefGeometry:
+    """A plate's relief, computed once per plate (see :func:`relief_geometry`)."""
 
-    ``parallax``: ``"auto"`` (when the camera has moved off the plate's camera), ``True``
-    (always, when possible) or ``False`` (never: the plate is a backdrop at infinity).
-    Possible needs a plate with depth and a known camera, and a perspective camera.
-    """
-    from ..scene.camera import PerspectiveCamera
-
-    if parallax is False or plate is None or plate.depth is None or plate.camera is None:
-        return False
-    if not isinstance(camera, PerspectiveCamera):
-        return False
-    if parallax is True:
-        return True
-    eye = np.array([0.0, plate.camera.height, 0.0])
-    return float(np.linalg.norm(np.asarray(camera.position, np.float64) - eye)) > MOVE_TOLERANCE
+    vertices: np.ndarray
+    """``(N, 3) float32`` world positions (metres) of the front mesh."""
+    indices: np.ndarray
+    """``(M, 3) uint32`` triangles of the front mesh."""
+    back_image: np.ndarray
+    """``(H, W, 3) uint8`` sRGB colour of the back layer."""
+    back_depth: np.ndarray
+    """``(H, W) float32`` metres, the back layer's depth (the plate's outside its bands)."""
+    back_vertices: np.ndarray
+    """``(K, 3) float32`` world positions of the back layer's mesh (empty without discontinuities)."""
+    back_indices: np.ndarray
+    """``(L, 3) uint32`` triangles of the back layer's mesh."""
+    backdrop: np.ndarray
+    """``(H, W, 3) uint8`` sRGB, the plate with its sky continued behind the land."""
 
 
 def surface_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +70,8 @@ def surface_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, n
         ``(M, 3) uint32`` triangles.
     """
     if plate.depth is None or plate.camera is None:
-        raise ValueError("surface_mesh needs a plate with depth and a camera")
+        raise PlateError("surface_mesh needs a plate with depth and a camera (PlateCamera); this plate has "
+                         f"{'no depth' if plate.depth is None else 'no camera'}")
     depth = plate.depth.astype(np.float64)
     threshold = _threshold(plate)
     hdisc, vdisc = discontinuities(depth, threshold)
@@ -118,7 +109,8 @@ def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.
     from scipy import ndimage
 
     if plate.depth is None or plate.camera is None:
-        raise ValueError("back_layer needs a plate with depth and a camera")
+        raise PlateError("back_layer needs a plate with depth and a camera (PlateCamera); this plate has "
+                         f"{'no depth' if plate.depth is None else 'no camera'}")
     depth = plate.depth.astype(np.float64)
     threshold = _threshold(plate)
     hdisc, vdisc = discontinuities(depth, threshold)
@@ -203,18 +195,6 @@ def _coordinates(index: np.ndarray, n: int) -> np.ndarray:
     return np.where(index == 0, 0.0, np.where(index == n - 1, float(n), x))
 
 
-def _unproject(plate: Plate, x: np.ndarray, y: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Image coordinates and depth (metres along the plate camera's axis) -> world positions."""
-    assert plate.camera is not None
-    pw, ph = plate.size
-    inv = np.linalg.inv(plate_from_direction(plate))
-    q = np.stack([x / pw, y / ph, np.ones_like(x, dtype=np.float64)], -1)
-    dirs = q @ inv.T  # direction with z = -1 (w = 1)
-    eye = np.array([0.0, plate.camera.height, 0.0])
-    d = np.where(np.isfinite(depth), depth, 0.0)
-    return eye + dirs * d[..., None]
-
-
 def _grid(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, cells: np.ndarray,
           threshold: float, *, smooth: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The coarse grid's vertices and the triangles of ``cells``; ``smooth=True`` also drops
@@ -244,11 +224,11 @@ def _grid(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray,
     shared = keep & finite.all(-1)
     own = keep & ~finite.all(-1)
     # Shared lattice vertices for whole-land cells, own vertices for cells touching the sky.
-    verts = _unproject(plate, xs, ys, np.where(np.isfinite(d), d, 0.0)).reshape(-1, 3)
+    verts = unproject(plate, xs, ys, np.where(np.isfinite(d), d, 0.0)).reshape(-1, 3)
     idx = np.arange(d.size, dtype=np.uint32).reshape(d.shape)
     quads = np.stack([idx[c] for c in corner], -1)[shared]
     oy, ox = np.nonzero(own)
-    own_verts = _unproject(plate, np.stack([xs[c][own] for c in corner], -1),
+    own_verts = unproject(plate, np.stack([xs[c][own] for c in corner], -1),
                            np.stack([ys[c][own] for c in corner], -1), cd[own]).reshape(-1, 3)
     own_quads = (len(verts) + np.arange(len(oy) * 4, dtype=np.uint32)).reshape(-1, 4)
     quads = np.concatenate([quads, own_quads])
@@ -291,11 +271,11 @@ def _border_skirt(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.
         e0 = float(n if edge > 0 else 0)
         a = _coordinates(along, pw if horizontal else ph)
         if horizontal:
-            inner_pts = _unproject(plate, a, np.full_like(a, e0), d0)
-            outer_pts = _unproject(plate, a, np.full_like(a, e0 + outward), d_ext)
+            inner_pts = unproject(plate, a, np.full_like(a, e0), d0)
+            outer_pts = unproject(plate, a, np.full_like(a, e0 + outward), d_ext)
         else:
-            inner_pts = _unproject(plate, np.full_like(a, e0), a, d0)
-            outer_pts = _unproject(plate, np.full_like(a, e0 + outward), a, d_ext)
+            inner_pts = unproject(plate, np.full_like(a, e0), a, d0)
+            outer_pts = unproject(plate, np.full_like(a, e0 + outward), a, d_ext)
         m = len(along)
         i = np.arange(m - 1)
         good = ok[:-1] & ok[1:]
@@ -325,7 +305,7 @@ def _fine_quads(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.nd
     far = (disp < nearest - threshold) | (disp == 0)
     with np.errstate(divide="ignore"):
         d = np.where(far, 1.0 / nearest, d)
-    verts = _unproject(plate, _coordinates(cx, pw), _coordinates(cy, ph), d).reshape(-1, 3)
+    verts = unproject(plate, _coordinates(cx, pw), _coordinates(cy, ph), d).reshape(-1, 3)
     base = (np.arange(len(xs), dtype=np.uint32) * 4)[:, None]
     tris = np.concatenate([base + np.array([0, 2, 1], np.uint32), base + np.array([1, 2, 3], np.uint32)], 1)
     return verts, tris[land].reshape(-1, 3)
@@ -353,158 +333,9 @@ def sky_filled(plate: Plate, *, margin: int = 2) -> np.ndarray:
     return np.where((above >= 0)[..., None], filled, image)
 
 
-def _geometry(plate: Plate, max_columns: int) -> tuple[Any, Any, np.ndarray]:
-    """Everything :class:`PlateSurface` computes on the CPU for a plate (no GL: a worker thread)."""
-    return back_layer(plate, max_columns=max_columns), surface_mesh(plate, max_columns=max_columns), sky_filled(plate)
-
-
-class PlateSurface:
-    """Renders plates as displaced surfaces (see the module docs); owns its GPU resources.
-
-    Per plate (kept while the plate lives): the surface mesh, the depth texture and the
-    sky-filled backdrop. Per size: two render targets, for a plate and the one fading out.
-
-    The meshes and the backdrop take a few hundred milliseconds of numpy per plate, so
-    :meth:`prefetch` computes them on a worker thread as soon as a plate that may need them is
-    on screen; the first frame that draws the surface then only uploads them (GL stays on the
-    calling thread) instead of stalling a preview for the whole computation.
-    """
-
-    def __init__(self, ctx: Any, *, max_columns: int = 320, depth_texture: Callable[[Plate], Any] | None = None
-                 ) -> None:
-        self.ctx = ctx
-        self.max_columns = int(max_columns)
-        # The plate's R32F depth texture, from whoever already uploads it (the scene renderer's,
-        # for occlusion) so it is not uploaded twice; owned (and released) by that provider.
-        self._shared_depth = depth_texture
-        self.program = load_program(ctx, "plate_surface")
-        self.program["u_plate"].value = 0
-        self.program["u_plate_depth"].value = 1
-        self._plates: weakref.WeakKeyDictionary[Plate, list[Any]] = weakref.WeakKeyDictionary()
-        self._backdrops: weakref.WeakKeyDictionary[Plate, Any] = weakref.WeakKeyDictionary()
-        self._geometry: weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[Any]] = weakref.WeakKeyDictionary()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._targets: list[tuple[Any, Any, Any, Any]] = []
-        self._size: tuple[int, int] | None = None
-
-    def prefetch(self, plate: Plate) -> concurrent.futures.Future[Any]:
-        """Start computing ``plate``'s meshes and backdrop on the worker thread (once per plate);
-        the future's result is ``(back layer, front mesh, backdrop image)``."""
-        future = self._geometry.get(plate)
-        if future is None:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscene-surface")
-            future = self._geometry[plate] = self._pool.submit(_geometry, plate, self.max_columns)
-        return future
-
-    def backdrop(self, plate: Plate) -> Any:
-        """The plate's sky-filled sRGB texture (see :func:`sky_filled`), made on first use."""
-        tex = self._backdrops.get(plate)
-        if tex is None:
-            tex = self._backdrops[plate] = upload_image(self.ctx, self.prefetch(plate).result()[2])
-        return tex
-
-    def _mesh(self, verts: np.ndarray, tris: np.ndarray) -> tuple[Any, ...] | None:
-        if len(tris) == 0:
-            return None
-        vbo = self.ctx.buffer(verts.tobytes())
-        ibo = self.ctx.buffer(tris.tobytes())
-        vao = self.ctx.vertex_array(self.program, [(vbo, "3f", "in_position")], index_buffer=ibo,
-                                    index_element_size=4)
-        return vao, vbo, ibo
-
-    def _entry(self, plate: Plate) -> list[tuple[tuple[Any, ...], Any, Any | None, bool]]:
-        """The plate's layers, back first: ``(mesh, depth texture, colour texture or None for
-        the plate's own, whether this object owns the depth texture)``."""
-        entry = self._plates.get(plate)
-        if entry is None:
-            assert plate.depth is not None
-            layers = []
-            (image, depth, verts, tris), front_mesh, _ = self.prefetch(plate).result()
-            back = self._mesh(verts, tris)
-            if back is not None:
-                layers.append((back, upload_depth(self.ctx, depth), upload_image(self.ctx, image), True))
-            front = self._mesh(*front_mesh)
-            if front is not None:
-                # the plate's own depth texture comes from the provider (which owns it) when there is one
-                own_depth = self._shared_depth is None
-                depth = upload_depth(self.ctx, plate.depth) if own_depth else self._shared_depth(plate)
-                layers.append((front, depth, None, own_depth))
-            entry = self._plates[plate] = layers
-        return entry
-
-    def _target(self, slot: int, size: tuple[int, int]) -> tuple[Any, Any, Any, Any]:
-        if self._size != size:
-            self._release_targets()
-            self._size = size
-        while len(self._targets) <= slot:
-            color = self.ctx.texture(size, 4, dtype="f2")
-            inverse_depth = self.ctx.texture(size, 1, dtype="f4")
-            depth = self.ctx.depth_renderbuffer(size)
-            for tex in (color, inverse_depth):
-                tex.repeat_x = tex.repeat_y = False
-            self._targets.append((color, inverse_depth, depth, self.ctx.framebuffer([color, inverse_depth], depth)))
-        return self._targets[slot]
-
-    def render(self, plate: Plate, plate_texture: Any, camera: Any, size: tuple[int, int], *, slot: int = 0
-               ) -> tuple[Any, Any]:
-        """Draw ``plate``'s surface as ``camera`` sees it at ``size``.
-
-        Args:
-            plate_texture: the plate's sRGB texture (the compositor's, shared).
-            slot: 0 for the current plate, 1 for one fading out (separate targets).
-
-        Returns:
-            ``(colour, inverse_depth)`` textures in GL row order: RGBA16F linear premultiplied,
-            and R32F ``1 / metres`` along the view axis (0 where the surface is absent).
-        """
-        import moderngl
-
-        ctx = self.ctx
-        layers = self._entry(plate)
-        color, inverse_depth, _, fbo = self._target(slot, size)
-        w, h = size
-        view = camera.view_matrix()
-        prog = self.program
-        prog["u_view"].write(transforms.gl_bytes(view))
-        prog["u_view_proj"].write(transforms.gl_bytes(camera.projection_matrix(w / h) @ view))
-        prog["u_plate_eye"].value = (0.0, float(plate.camera.height), 0.0)
-        prog["u_plate_from_dir"].write(transforms.gl_bytes(plate_from_direction(plate).astype(np.float32)))
-        fbo.use()
-        ctx.viewport = (0, 0, w, h)
-        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-        ctx.enable(moderngl.DEPTH_TEST)
-        ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
-        ctx.enable_direct(_GL_DEPTH_CLAMP)  # distant ridges beyond the far plane still draw
-        for mesh, depth_tex, color_tex, _ in layers:  # back layer first; the depth test sorts them
-            (color_tex or plate_texture).use(0)
-            depth_tex.use(1)
-            mesh[0].render(moderngl.TRIANGLES)
-        ctx.disable_direct(_GL_DEPTH_CLAMP)
-        ctx.disable(moderngl.DEPTH_TEST)
-        return color, inverse_depth
-
-    def _release_targets(self) -> None:
-        unbind(self.ctx, [t[3] for t in self._targets])
-        for target in self._targets:
-            for obj in reversed(target):
-                obj.release()
-        self._targets = []
-        self._size = None
-
-    def release(self) -> None:
-        """Free every GPU resource (not the context) and stop the worker thread."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-        self._geometry.clear()
-        self._release_targets()
-        for layers in list(self._plates.values()):
-            for mesh, depth_tex, color_tex, own_depth in layers:
-                for obj in (*mesh, depth_tex if own_depth else None, color_tex):
-                    if obj is not None:
-                        obj.release()
-        self._plates.clear()
-        for tex in list(self._backdrops.values()):
-            tex.release()
-        self._backdrops.clear()
+def relief_geometry(plate: Plate, *, max_columns: int = 320) -> ReliefGeometry:
+    """Everything a relief needs computed on the CPU for a plate (no GL, so a worker thread can
+    run it): its back layer, front mesh and sky-filled backdrop."""
+    image, depth, back_vertices, back_indices = back_layer(plate, max_columns=max_columns)
+    vertices, indices = surface_mesh(plate, max_columns=max_columns)
+    return ReliefGeometry(vertices, indices, image, depth, back_vertices, back_indices, sky_filled(plate))

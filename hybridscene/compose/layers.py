@@ -1,0 +1,51 @@
+"""The layers a frame is composited from, back to front: one or two plates (the second fading
+in over the first) and the foreground. Small frozen records of GPU textures; the compositor
+(:class:`~hybridscene.compose.compositor.Compositor`) turns a list of them into a frame."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import moderngl
+
+__all__ = ["ForegroundLayer", "Layer", "PlateLayer"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlateLayer:
+    """A plate as the frame shows it.
+
+    With parallax, ``texture`` is the plate's sky-filled backdrop and ``relief`` the plate's
+    relief rendered for this view, laid over it.
+    """
+
+    texture: moderngl.Texture
+    """sRGB texture (decoded to linear by the sampler), row 0 = image top; a 1x1 texture for a
+    solid background."""
+    mapping: np.ndarray
+    """``(3, 3) float32``: a frame pixel's NDC ``(x, y, 1)`` -> texture coordinates
+    ``(u w, v w, w)`` (see :func:`hybridscene.scene.view.plate_mapping`)."""
+    relief: moderngl.Texture | None = None
+    """Parallax: RGBA16F linear premultiplied, the frame's size, GL row order; or ``None``."""
+    opacity: float = 1.0
+    """0..1: how much of this layer covers the plate layer below it (a cross-fade, in linear
+    light). The bottom plate layer is always opaque."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ForegroundLayer:
+    """The rasterised foreground, on top of the plates."""
+
+    color: moderngl.Texture
+    """RGBA16F linear premultiplied, the frame's size, GL row order."""
+    shadow: moderngl.Texture | None = None
+    """R8 shadow amount on the plates (0 = lit), laid out like ``color``; ``None`` without
+    shadows."""
+
+
+Layer = PlateLayer | ForegroundLayer
+"""Anything :meth:`Compositor.compose` takes."""

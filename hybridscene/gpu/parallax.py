@@ -1,0 +1,222 @@
+"""Parallax on the GPU: draws a plate's relief (:mod:`hybridscene.plate.relief`) from a camera
+that has left the plate's own position, once per frame, into a colour layer (linear,
+premultiplied, alpha 1 where the relief is) that the compositor lays over the sky-filled
+backdrop, and the relief's inverse view depth, which the foreground's occlusion test reads
+instead of the plate's depth map (``shaders/include/occlusion.glsl``)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import transforms
+from ..plate import Plate
+from ..plate.projection import plate_from_direction
+from ..plate.relief import ReliefGeometry, relief_geometry
+from .programs import load_program
+from .textures import upload_depth, upload_image
+
+if TYPE_CHECKING:
+    import moderngl
+
+    from ..scene.camera import PerspectiveCamera
+    from .context import GLContext
+
+__all__ = ["ParallaxRenderer", "ReliefView"]
+
+_GL_DEPTH_CLAMP = 0x864F
+
+
+@dataclasses.dataclass(frozen=True)
+class ReliefView:
+    """A plate's relief as one camera sees it this frame (textures the size of the frame, GL row
+    order, owned by the :class:`ParallaxRenderer`)."""
+
+    color: moderngl.Texture
+    """RGBA16F linear premultiplied colour; alpha 1 where the relief is."""
+    inverse_depth: moderngl.Texture
+    """R32F ``1 / metres`` along the view axis; 0 where the relief is absent."""
+    backdrop: moderngl.Texture
+    """The plate's sky-filled sRGB texture (top-down), shown where the relief is absent."""
+
+
+@dataclasses.dataclass
+class _Mesh:
+    vao: moderngl.VertexArray
+    vbo: moderngl.Buffer
+    ibo: moderngl.Buffer
+    depth: moderngl.Texture
+    color: moderngl.Texture | None  # None: the plate's own texture
+    owns_depth: bool
+
+    def release(self) -> None:
+        for obj in (self.vao, self.vbo, self.ibo, self.depth if self.owns_depth else None, self.color):
+            if obj is not None:
+                obj.release()
+
+
+@dataclasses.dataclass
+class _Target:
+    color: moderngl.Texture
+    inverse_depth: moderngl.Texture
+    depth: moderngl.Renderbuffer
+    fbo: moderngl.Framebuffer
+
+    def release(self) -> None:
+        for obj in (self.fbo, self.depth, self.inverse_depth, self.color):
+            obj.release()
+
+
+class ParallaxRenderer:
+    """Renders plates as reliefs (see the module docs); owns its GPU resources.
+
+    Per plate (kept while the plate lives): the relief meshes, their depth textures and the
+    sky-filled backdrop. Per size: two render targets, for a plate and the one fading out.
+
+    The meshes and the backdrop take a few hundred milliseconds of numpy per plate, so
+    :meth:`prefetch` computes them on a worker thread as soon as a plate that may need them is
+    on screen; the first frame that draws the relief then only uploads them (GL stays on the
+    calling thread) instead of stalling a preview for the whole computation.
+
+    Args:
+        gl: the context.
+        max_columns: the relief mesh's grid resolution (see
+            :func:`hybridscene.plate.relief.surface_mesh`).
+        depth_texture: ``depth_texture(plate)`` returns the plate's R32F depth texture when
+            someone else already uploads it (the scene renderer, for occlusion), so it is not
+            uploaded twice; that provider owns it.
+    """
+
+    def __init__(self, gl: GLContext, *, max_columns: int = 320,
+                 depth_texture: Callable[[Plate], moderngl.Texture] | None = None) -> None:
+        self.gl = gl
+        self.max_columns = int(max_columns)
+        self._shared_depth = depth_texture
+        self.program = load_program(gl, "parallax")
+        self.program["u_plate"].value = 0
+        self.program["u_plate_depth"].value = 1
+        self._meshes: weakref.WeakKeyDictionary[Plate, list[_Mesh]] = weakref.WeakKeyDictionary()
+        self._backdrops: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
+        self._geometry: weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[ReliefGeometry]] = \
+            weakref.WeakKeyDictionary()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._targets: list[_Target] = []
+        self._size: tuple[int, int] | None = None
+
+    def prefetch(self, plate: Plate) -> concurrent.futures.Future[ReliefGeometry]:
+        """Start computing ``plate``'s relief on the worker thread (once per plate)."""
+        future = self._geometry.get(plate)
+        if future is None:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                                   thread_name_prefix="hybridscene-parallax")
+            future = self._geometry[plate] = self._pool.submit(relief_geometry, plate, max_columns=self.max_columns)
+        return future
+
+    def backdrop(self, plate: Plate) -> moderngl.Texture:
+        """The plate's sky-filled sRGB texture (see :func:`hybridscene.plate.relief.sky_filled`)."""
+        tex = self._backdrops.get(plate)
+        if tex is None:
+            tex = self._backdrops[plate] = upload_image(self.gl, self.prefetch(plate).result().backdrop)
+        return tex
+
+    def _mesh(self, vertices: np.ndarray, indices: np.ndarray, depth: moderngl.Texture,
+              color: moderngl.Texture | None, owns_depth: bool) -> _Mesh:
+        ctx = self.gl.mgl
+        vbo = ctx.buffer(vertices.tobytes())
+        ibo = ctx.buffer(indices.tobytes())
+        vao = ctx.vertex_array(self.program, [(vbo, "3f", "in_position")], index_buffer=ibo, index_element_size=4)
+        return _Mesh(vao, vbo, ibo, depth, color, owns_depth)
+
+    def _entry(self, plate: Plate) -> list[_Mesh]:
+        """The plate's meshes, back layer first."""
+        meshes = self._meshes.get(plate)
+        if meshes is None:
+            assert plate.depth is not None
+            geo = self.prefetch(plate).result()
+            meshes = []
+            if len(geo.back_indices):
+                meshes.append(self._mesh(geo.back_vertices, geo.back_indices, upload_depth(self.gl, geo.back_depth),
+                                         upload_image(self.gl, geo.back_image), True))
+            if len(geo.indices):
+                own = self._shared_depth is None
+                depth = upload_depth(self.gl, plate.depth) if own else self._shared_depth(plate)
+                meshes.append(self._mesh(geo.vertices, geo.indices, depth, None, own))
+            self._meshes[plate] = meshes
+        return meshes
+
+    def _target(self, slot: int, size: tuple[int, int]) -> _Target:
+        ctx = self.gl.mgl
+        if self._size != size:
+            self._release_targets()
+            self._size = size
+        while len(self._targets) <= slot:
+            color = ctx.texture(size, 4, dtype="f2")
+            inverse_depth = ctx.texture(size, 1, dtype="f4")
+            depth = ctx.depth_renderbuffer(size)
+            for tex in (color, inverse_depth):
+                tex.repeat_x = tex.repeat_y = False
+            self._targets.append(_Target(color, inverse_depth, depth, ctx.framebuffer([color, inverse_depth], depth)))
+        return self._targets[slot]
+
+    def render(self, plate: Plate, plate_texture: moderngl.Texture, camera: PerspectiveCamera,
+               size: tuple[int, int], *, slot: int = 0) -> ReliefView:
+        """Draw ``plate``'s relief as ``camera`` sees it at ``size``.
+
+        Args:
+            plate_texture: the plate's sRGB texture (the compositor's, shared).
+            slot: 0 for the current plate, 1 for one fading out (separate targets).
+        """
+        import moderngl
+
+        ctx = self.gl.mgl
+        meshes = self._entry(plate)
+        target = self._target(slot, size)
+        w, h = size
+        view = camera.view_matrix()
+        prog = self.program
+        assert plate.camera is not None
+        prog["u_view"].write(transforms.gl_bytes(view))
+        prog["u_view_proj"].write(transforms.gl_bytes(camera.projection_matrix(w / h) @ view))
+        prog["u_plate_eye"].value = (0.0, float(plate.camera.height), 0.0)
+        prog["u_plate_from_dir"].write(transforms.gl_bytes(plate_from_direction(plate).astype(np.float32)))
+        target.fbo.use()
+        ctx.viewport = (0, 0, w, h)
+        target.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
+        ctx.enable_direct(_GL_DEPTH_CLAMP)  # distant ridges beyond the far plane still draw
+        for mesh in meshes:  # back layer first; the depth test sorts them
+            (mesh.color or plate_texture).use(0)
+            mesh.depth.use(1)
+            mesh.vao.render(moderngl.TRIANGLES)
+        ctx.disable_direct(_GL_DEPTH_CLAMP)
+        ctx.disable(moderngl.DEPTH_TEST)
+        return ReliefView(target.color, target.inverse_depth, self.backdrop(plate))
+
+    def _release_targets(self) -> None:
+        self.gl.unbind([t.fbo for t in self._targets])
+        for target in self._targets:
+            target.release()
+        self._targets = []
+        self._size = None
+
+    def release(self) -> None:
+        """Free every GPU resource (not the context) and stop the worker thread."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._geometry.clear()
+        self._release_targets()
+        for meshes in list(self._meshes.values()):
+            for mesh in meshes:
+                mesh.release()
+        self._meshes.clear()
+        for tex in list(self._backdrops.values()):
+            tex.release()
+        self._backdrops.clear()

@@ -1,0 +1,189 @@
+"""The live preview: a scene (or a scene file, hot-reloaded) in a window, composited live.
+
+    hybridscene preview examples/fireflies.py --stats
+    hs.preview(scene)
+
+Keys: **space** pause, **left/right** step a frame, **Home** restart, **R** repaint the plate
+with a new seed in the background (cross-faded in when it arrives), **S** save a screenshot,
+**F** frames/s overlay, **L** cycle the layers (composite, plate, foreground, depth, shadow),
+**Esc** quit. The frame is letterboxed, so resizing the window never distorts it.
+
+The window comes from moderngl-window (pyglet by default; ``backend=`` picks another, or the
+``MODERNGL_WINDOW`` environment variable). GL stays on this thread; plates are painted on a
+worker thread or process and handed over as pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validate import check_finite, check_size
+from ..errors import SceneError
+from ..scene import Scene
+from .app import LAYERS, PreviewApp
+
+__all__ = ["LAYERS", "PreviewStats", "preview"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviewStats:
+    """What a preview measured, from its first frame to its last."""
+
+    frames: int
+    """Frames shown."""
+    seconds: float
+    """Wall-clock seconds from the first frame to the last."""
+    frame_ms: dict[str, float]
+    """Frame-time percentiles in milliseconds: ``p50``, ``p90``, ``p99``, ``max``."""
+
+    @property
+    def fps(self) -> float:
+        """Mean frames per second."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """``fps=59.8 frames=600 frame_ms p50=16.7 p90=16.9 p99=17.4 max=21.0``"""
+        ms = " ".join(f"{k}={v:.1f}" for k, v in self.frame_ms.items())
+        return f"fps={self.fps:.1f} frames={self.frames} frame_ms {ms}"
+
+
+def preview(
+    source: Scene | str | os.PathLike[str],
+    *,
+    size: tuple[int, int] | str | None = None,
+    fps: float | None = None,
+    stats: bool = False,
+    seconds: float | None = None,
+    backend: str = "pyglet",
+    vsync: bool = True,
+    paused: bool = False,
+    screenshots: str | os.PathLike[str] = ".",
+    samples: int | None = None,
+    seed: int | None = None,
+    model: str | None = None,
+    prompt: str | None = None,
+) -> PreviewStats:
+    """Show a scene live in a window until it is closed (Esc, the close button, Ctrl-C or
+    SIGTERM).
+
+    Args:
+        source: a :class:`Scene`, or a scene file, which is rebuilt whenever it is saved (an
+            error in it is shown in the window, which keeps the last good scene).
+        size: render size ``(width, height)`` or ``"WxH"`` (the window opens at it and
+            letterboxes when resized); default: the file's ``SIZE``, else 1280x720.
+        fps: the frame step of left/right and a cap on the frame rate; default: the file's
+            ``FPS``, else 30 for stepping and the display's rate (vsync) for showing.
+        stats: log ``fps=... frames=... frame_ms p50=... p90=... p99=... max=...`` (at INFO) on
+            exit; the returned :class:`PreviewStats` has the same figures (``hybridscene preview
+            --stats`` prints its ``line()``).
+        seconds: close by itself after this long (for scripts and tests).
+        backend: the moderngl-window backend: ``pyglet`` (default), ``glfw``, ``pyqt5``,
+            ``pyside2``, ``sdl2``, ``pygame2`` (each needs its package).
+        vsync: wait for the display's refresh.
+        paused: start paused at t = 0.
+        screenshots: the folder **S** saves PNGs into.
+        samples: MSAA samples (default: ``HYBRIDSCENE_PREVIEW_MSAA``, else the export's 4 on a
+            GPU and 1 on a CPU rasteriser such as llvmpipe, where it costs a third of the frame).
+        seed: passed to a scene file's ``build_scene(seed=...)`` when it takes it.
+        model: passed as ``build_scene(model=...)`` (paint the plate with this model).
+        prompt: passed as ``build_scene(prompt=...)``.
+
+    Returns:
+        :class:`PreviewStats` of the frames shown.
+    """
+    from ..scenefile import load_scene_file
+    from ..sinks.window import WindowSink
+
+    # 1. Validate and load (before a window opens).
+    if isinstance(source, Scene):
+        scene, path, file_size, file_fps = source, None, None, None
+    elif isinstance(source, (str, os.PathLike)):
+        loaded = load_scene_file(source, size=check_size(size) if size is not None else None,
+                                 seed=seed, model=model, prompt=prompt)
+        scene, path, file_size, file_fps = loaded.scene, loaded.path, loaded.size, loaded.fps
+    else:
+        raise SceneError(f"preview() takes a Scene or a scene file path, got {type(source).__name__}")
+    size = check_size(size) if size is not None else (file_size or (1280, 720))
+    cap = check_finite(fps, "fps", positive=True) if fps is not None else None
+    step_fps = cap or file_fps or 30.0
+    if seconds is not None:
+        check_finite(seconds, "seconds", positive=True)
+    # Plates still being painted are not waited for: the placeholder shows, then they fade in.
+
+    # 2. The window (after the scene, so a broken file fails fast); SIGTERM and Ctrl-C close it
+    #    like Esc.
+    title = f"hybridscene — {path.name}" if path is not None else "hybridscene"
+    window = WindowSink(size, title=title, backend=backend, vsync=vsync and cap is None)
+    try:
+        app = PreviewApp(scene, window, fps=step_fps, path=path,
+                         scene_options={"seed": seed, "model": model, "prompt": prompt},
+                         screenshots=Path(screenshots), paused=paused, samples=samples)
+    except BaseException:
+        window.release()
+        raise
+    stop = {"signal": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["signal"] = True
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_signal) if main_thread else None
+    t_start = time.perf_counter()
+    last = t_start
+    shown: list[float] = []
+    fps_now, ms_now = 0.0, 0.0
+    try:
+        # 3. The loop: events (in swap), reload, draw, screenshot, overlay, swap, pace.
+        while not window.is_closing and not stop["signal"]:
+            app.check_reload()
+            t = app.scene_time()
+            app.draw(t)
+            if app.screenshot_requested:  # the frame as shown, without the overlay
+                app.screenshot_requested = False
+                app.save_screenshot()
+            over = app.overlay_lines(fps_now, ms_now, t)
+            if over is not None:
+                window.overlay(*over)
+            window.swap()
+            now = time.perf_counter()
+            if cap is not None and now - last < 1.0 / cap:
+                time.sleep(1.0 / cap - (now - last))
+                now = time.perf_counter()
+            shown.append(now - last)
+            last = now
+            recent = shown[-30:]
+            ms_now = 1000.0 * sum(recent) / len(recent)
+            fps_now = 1000.0 / ms_now if ms_now > 0 else 0.0
+            if seconds is not None and now - t_start >= seconds:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        app.release()
+        window.release()
+    result = _stats(shown)
+    if stats:
+        log.info("%s", result.line())
+    return result
+
+
+def _stats(frame_seconds: list[float]) -> PreviewStats:
+    if not frame_seconds:
+        return PreviewStats(frames=0, seconds=0.0, frame_ms={"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0})
+    ms = np.asarray(frame_seconds) * 1000.0
+    pct = {f"p{q}": round(float(np.percentile(ms, q)), 2) for q in (50, 90, 99)}
+    pct["max"] = round(float(ms.max()), 2)
+    return PreviewStats(frames=len(ms), seconds=float(sum(frame_seconds)), frame_ms=pct)

@@ -1,0 +1,264 @@
+"""The preview's controller: the scene on screen, its clock and the state the keys change
+(pause, step, restart, repaint the plate, screenshot, stats, layers), hot reload of a scene
+file, and the CPU views of the layers. Main thread only; the window is a
+:class:`~hybridscene.sinks.window.WindowSink`, the frames come from the shared
+:class:`~hybridscene.compose.FrameRenderer`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..clock import RealtimeClock
+from ..compose.frame import FrameRenderer
+from ..config import get_settings
+from ..errors import HybridSceneError, SceneError
+from ..gpu.context import GLContext
+from ..gpu.targets import OutputTarget
+from ..plate import Plate
+from ..scene import Scene
+from ..sinks.window import WindowSink
+
+__all__ = ["LAYERS", "PreviewApp"]
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("composite", "plate", "foreground", "depth", "shadow")
+"""What **L** cycles through."""
+
+
+def _wrap(message: str, width: int = 90) -> list[str]:
+    import textwrap
+
+    out: list[str] = []
+    for para in message.splitlines() or [""]:
+        out += textwrap.wrap(para, width) or [""]
+    return out[:12]
+
+
+def _regenerate(plate: Plate, seed: int, pool: concurrent.futures.Executor) -> Any:
+    """A future of ``plate`` painted again with ``seed`` (the same painter, size and camera)."""
+    if plate.source.startswith("procedural:"):
+        from ..plate.procedural import procedural_plate
+
+        cam = plate.camera
+        kwargs: dict[str, Any] = {}
+        if cam is not None:
+            kwargs = dict(fov_y=cam.fov_y, camera_height=cam.height, horizon=cam.horizon)
+        return pool.submit(procedural_plate, plate.source.split(":", 1)[1], size=plate.size, seed=seed, **kwargs)
+    if plate.source == "diffusers" and plate.meta.get("model"):
+        from ..plate.spec import PlateSpec
+        from ..plate.worker import generate_plate_async
+
+        generated = plate.meta.get("generated_size") or plate.size
+        spec = PlateSpec(prompt=plate.prompt or "", model=plate.meta["model"], seed=seed,
+                         steps=plate.meta.get("steps"), size=tuple(generated),
+                         resize_to=plate.size if tuple(generated) != plate.size else None)
+        return generate_plate_async(spec)
+    raise SceneError(f"this plate ({plate.source}) has no painter to run again; R works on procedural and AI plates")
+
+
+class PreviewApp:
+    """The window's content and the state the keys change. Main thread only."""
+
+    def __init__(self, scene: Scene, window: WindowSink, *, fps: float, path: Path | None,
+                 scene_options: dict[str, Any], screenshots: Path, paused: bool, samples: int | None) -> None:
+        self.scene = scene
+        self.window = window
+        self.size = window.size
+        self.fps = fps
+        self.path = path
+        self.scene_options = scene_options
+        self.screenshots = screenshots
+        gl = window.gl
+        if samples is None:
+            samples = preview_samples(gl)
+        self.renderer = FrameRenderer(gl, self.size, samples=samples)
+        log.info("preview: %dx%d, %dx MSAA", *self.size, self.renderer.samples)
+        self.output = OutputTarget(gl, self.size)
+        self.clock = RealtimeClock()
+        if paused:
+            self.clock.pause()
+        self.layer = 0
+        self.show_stats = False
+        self.error: str | None = None
+        self.notice: tuple[str, float] | None = None
+        self.screenshot_requested = False
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscene-plate")
+        self.next_seed = scene.plate.seed or 0 if scene.plate is not None else 0
+        self.mtime = self._mtime()
+        self.next_check = 0.0
+        keys = window.window.keys
+        self.actions: dict[Any, Callable[[], None]] = {
+            keys.SPACE: self.toggle_pause, keys.LEFT: lambda: self.step(-1), keys.RIGHT: lambda: self.step(1),
+            keys.HOME: self.restart, keys.R: self.regenerate, keys.S: self.request_screenshot,
+            keys.F: self.toggle_stats, keys.L: self.next_layer,
+        }
+        window.window.key_event_func = self.on_key
+
+    # -- keys ----------------------------------------------------------------------------------
+    def on_key(self, key: Any, action: Any, modifiers: Any) -> None:
+        if action != self.window.window.keys.ACTION_PRESS:
+            return
+        fn = self.actions.get(key)
+        if fn is not None:
+            fn()
+
+    def toggle_pause(self) -> None:
+        if self.clock.paused:
+            self.clock.resume()
+        else:
+            self.clock.pause()
+        log.info("preview %s at t=%.3f s", "paused" if self.clock.paused else "playing", self.clock.time())
+
+    def step(self, frames: int) -> None:
+        self.clock.pause()
+        t = self.clock.time()
+        i = round(t * self.fps) + frames  # land on the export's frame grid
+        self.clock.seek(max(0.0, i / self.fps))
+
+    def restart(self) -> None:
+        self.clock.seek(0.0)
+
+    def regenerate(self) -> None:
+        plate = self.scene.plate
+        if plate is None:
+            self.say("no plate to repaint")
+            return
+        seed = self.next_seed = max(self.next_seed + 1, (plate.seed or 0) + 1)
+        try:
+            future = _regenerate(plate, seed, self.pool)
+        except HybridSceneError as exc:
+            self.say(str(exc))
+            return
+        self.scene.set_plate(future, crossfade=1.0)
+        self.say(f"painting the plate with seed {seed} ...", seconds=1e9)
+        log.info("repainting the plate with seed %d", seed)
+
+    def request_screenshot(self) -> None:
+        self.screenshot_requested = True
+
+    def toggle_stats(self) -> None:
+        self.show_stats = not self.show_stats
+
+    def next_layer(self) -> None:
+        self.layer = (self.layer + 1) % len(LAYERS)
+        log.info("showing the %s layer", LAYERS[self.layer])
+
+    def say(self, text: str, *, seconds: float = 3.0) -> None:
+        self.notice = (text, time.perf_counter() + seconds)
+
+    # -- hot reload ----------------------------------------------------------------------------
+    def _mtime(self) -> float | None:
+        if self.path is None:
+            return None
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def check_reload(self) -> None:
+        now = time.perf_counter()
+        if self.path is None or now < self.next_check:
+            return
+        self.next_check = now + 0.25
+        mtime = self._mtime()
+        if mtime == self.mtime or mtime is None:
+            return
+        self.mtime = mtime
+        from ..scenefile import load_scene_file
+
+        try:
+            loaded = load_scene_file(self.path, size=self.size, **self.scene_options)
+        except HybridSceneError as exc:
+            self.error = str(exc)
+            log.error("%s", exc)
+            return
+        self.scene = loaded.scene
+        self.error = None
+        self.say(f"reloaded {self.path.name}")
+        log.info("reloaded %s", self.path)
+
+    # -- drawing -------------------------------------------------------------------------------
+    def scene_time(self) -> float:
+        return self.clock.time()
+
+    def _layer_image(self, t: float) -> np.ndarray:
+        layers = self.renderer.render_layers(self.scene, t)
+        name = LAYERS[self.layer]
+        if name == "plate":
+            return layers.plate
+        if name == "foreground":  # straight RGBA over a grey checkerboard
+            h, w = layers.foreground.shape[:2]
+            yy, xx = np.mgrid[0:h, 0:w]
+            checker = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 96, 160).astype(np.float32)
+            a = layers.foreground[..., 3:4] / 255.0
+            return np.round(layers.foreground[..., :3] * a + checker * (1 - a)).astype(np.uint8)
+        if name == "depth":  # nearest surface, foreground or plate: bright = near (inverse depth)
+            depth = layers.depth if layers.plate_depth is None else np.minimum(layers.depth, layers.plate_depth)
+            finite = np.isfinite(depth)
+            inv = np.zeros(depth.shape, np.float32)
+            inv[finite] = 1.0 / np.maximum(depth[finite], 1e-6)
+            top = float(np.percentile(inv[finite], 99)) if finite.any() else 1.0
+            grey = np.round(np.clip(inv / max(top, 1e-9), 0, 1) ** 0.5 * 255).astype(np.uint8)
+            return np.repeat(grey[..., None], 3, axis=2)
+        shadow = layers.shadow if layers.shadow is not None else np.full(layers.composite.shape[:2], 255, np.uint8)
+        return np.repeat(shadow[..., None], 3, axis=2)
+
+    def overlay_lines(self, fps: float, frame_ms: float, t: float) -> tuple[list[str], tuple[int, int, int, int]] | None:
+        if self.error is not None:
+            return ["scene file error (fix it and save; the last good scene keeps running):", *_wrap(self.error)], \
+                (255, 120, 110, 255)
+        lines = []
+        if self.show_stats:
+            lines.append(f"{fps:5.1f} frames/s  {frame_ms:5.1f} ms  t={t:6.2f} s  {LAYERS[self.layer]}"
+                         f"{'  paused' if self.clock.paused else ''}")
+        if self.notice is not None:
+            text, until = self.notice
+            if self.notice[0].startswith("painting") and not self.scene.waiting_for_plate:
+                self.notice = None
+            elif time.perf_counter() < until:
+                lines.append(text)
+            else:
+                self.notice = None
+        return (lines, (255, 255, 255, 255)) if lines else None
+
+    def draw(self, t: float) -> None:
+        """The frame at scene time ``t`` (or the chosen layer), letterboxed into the window."""
+        window = self.window
+        # At 1:1, the composite goes straight into the window (no copy).
+        if LAYERS[self.layer] == "composite" and window.at_frame_size():
+            self.renderer.render_to(self.scene, window.fbo, t=t, top_down=False)
+            self.renderer.gl.mgl.viewport = (0, 0, *window.buffer_size)
+            return
+        # Otherwise the frame (or a layer) at the render size, offscreen, then letterboxed.
+        if LAYERS[self.layer] == "composite":
+            self.renderer.render_to(self.scene, self.output.fbo, t=t, top_down=True)
+            window.show(self.output.texture)
+        else:
+            window.show(window.upload(self._layer_image(t)))
+
+    def save_screenshot(self) -> Path:
+        """The window's content as the person sees it (before the overlay) to a new PNG."""
+        path = self.window.screenshot(self.screenshots, self.path.stem if self.path is not None else "hybridscene")
+        self.say(f"saved {path}")
+        return path
+
+    def release(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.output.release()
+        self.renderer.release()
+
+
+def preview_samples(gl: GLContext) -> int:
+    """The preview's MSAA: the setting, else the export's on a GPU and none on a CPU rasteriser."""
+    settings = get_settings()
+    if settings.preview_msaa is not None:
+        return settings.preview_msaa
+    return 1 if gl.software else settings.msaa
