@@ -48,7 +48,9 @@ test: $(VENV)/.testenv xserver
 	$(PY) -m ruff check hybridscene tests benchmarks examples docs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# docs/cli.md is generated from the click commands; regenerate it before building.
 docs: $(VENV)/.testenv
+	$(PY) docs/gen_cli.py
 	$(PY) -m mkdocs build --strict
 
 # The demo's speed; the other scripts are listed in docs/performance.md (bench_gpu.py on a GPU).
