@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 from typing import Any
 
-from ._version import __version__
+from ._version import __version__, package_version
 from .config import get_settings
 
 __all__ = ["collect_info", "guess_torch_device", "torch_device"]
@@ -59,13 +58,6 @@ def guess_torch_device() -> str | None:
     return "cpu"
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def collect_info(*, exact_torch: bool = False) -> dict[str, Any]:
     """A flat dict of facts; GL fields hold an error text when no context can be made.
 
@@ -78,7 +70,7 @@ def collect_info(*, exact_torch: bool = False) -> dict[str, Any]:
         "hybridscene": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "moderngl": _version("moderngl"),
+        "moderngl": package_version("moderngl"),
     }
     try:
         ctx = create_context()
@@ -99,12 +91,12 @@ def collect_info(*, exact_torch: bool = False) -> dict[str, Any]:
     nvidia = nvidia_driver()
     if nvidia:
         data["nvidia_driver"] = nvidia
-    torch_version = _version("torch")
+    torch_version = package_version("torch")
     if torch_version is None:
         data["torch"] = "not installed (pip install 'hybridscene[ai]' for AI plates)"
     else:
         data["torch"] = torch_version
         data["torch_device"] = torch_device() if exact_torch else guess_torch_device()
-    data["diffusers"] = _version("diffusers") or "not installed"
+    data["diffusers"] = package_version("diffusers") or "not installed"
     data["plate_cache"] = str(get_settings().cache_dir)
     return data

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 from pyrr import matrix44
 
+from .errors import ConfigError, SceneError
+
 __all__ = [
     "compose",
     "gl_bytes",
@@ -50,11 +52,11 @@ def quat_from_axis_angle(axis: Vec3, degrees: float) -> np.ndarray:
     """Rotation of ``degrees`` about ``axis`` (right-hand rule), as ``(x, y, z, w)``."""
     values = _floats(axis)
     if len(values) != 3:
-        raise ValueError(f"rotation axis must be 3 numbers (x, y, z), got {values}")
+        raise ConfigError(f"rotation axis must be 3 numbers (x, y, z), got {values}")
     ax, ay, az = values
     norm = math.sqrt(ax * ax + ay * ay + az * az)
     if not math.isfinite(norm) or norm == 0.0:
-        raise ValueError(f"rotation axis must be a finite non-zero vector, got {[ax, ay, az]}")
+        raise ConfigError(f"rotation axis must be a finite non-zero vector, got {[ax, ay, az]}")
     return np.array(_axis_angle(ax / norm, ay / norm, az / norm, math.radians(degrees)), dtype=np.float32)
 
 
@@ -125,9 +127,9 @@ def look_at(eye: Vec3, target: Vec3, up: Vec3 = (0.0, 1.0, 0.0)) -> np.ndarray:
     target_a = np.asarray(target, np.float64)
     forward = target_a - eye_a
     if np.linalg.norm(forward) == 0.0:
-        raise ValueError(f"camera position and target are the same point {eye_a.tolist()}; move one")
+        raise SceneError(f"camera position and target are the same point {eye_a.tolist()}; move one")
     if np.linalg.norm(np.cross(forward, np.asarray(up, np.float64))) < 1e-9:
-        raise ValueError(
+        raise SceneError(
             f"camera looks along its up vector {list(up)}; pass another up, e.g. (0, 0, -1)"
         )
     return matrix44.create_look_at(eye_a, target_a, np.asarray(up, np.float64)).T.astype(np.float32)

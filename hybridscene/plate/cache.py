@@ -5,7 +5,8 @@ Layout under ``$HYBRIDSCENE_CACHE`` (default: the user cache folder)::
     plates/ab/ab12...ef/          one entry per key (32 hex digits of SHA-256 of the inputs)
         image.npy                 (H, W, 3) uint8 sRGB: raw, so a hit loads in milliseconds
         depth.npy                 (H, W) float32 metres, when the plate has depth
-        plate.json                inputs, timings, the plate's metadata, and a SHA-256 per file
+        plate.json                inputs, timings, the plate's metadata (with its conventions'
+                                  version, ``plate.META_VERSION``), and a SHA-256 per file
     plates/ab/ab12...ef.lock      cross-process lock (filelock) held while generating
     fingerprints.json             remembered hashes of model files (see fingerprint.py)
 
@@ -26,15 +27,15 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_dir, temp_name
 from ..errors import ConfigError, PlateError
-from .plate import Plate
+from .plate import META_VERSION, Plate, upgrade_meta
 
 __all__ = ["CacheEntry", "PlateCache", "parse_bytes"]
 
@@ -133,7 +134,8 @@ class PlateCache:
                 source=plate_info.get("source", "diffusers"),
                 prompt=plate_info.get("prompt"),
                 seed=plate_info.get("seed"),
-                meta=dict(plate_info.get("meta", {}), cache_key=key, cache_entry=str(path)),
+                meta=dict(upgrade_meta(plate_info.get("meta", {}), plate_info.get("meta_version")),
+                          cache_key=key, cache_entry=str(path)),
             )
         except PlateError as exc:
             raise _Damaged(str(exc)) from None
@@ -143,9 +145,7 @@ class PlateCache:
         """Store ``plate`` under ``key`` atomically (replacing a damaged or older entry)."""
         final = self.entry_path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{key}.{uuid.uuid4().hex[:8]}.part"
-        tmp.mkdir()
-        try:
+        with atomic_dir(final, error=PlateError) as tmp:
             files = {"image.npy": plate.image}
             if plate.depth is not None:
                 files["depth.npy"] = plate.depth
@@ -168,16 +168,11 @@ class PlateCache:
                     "seed": plate.seed,
                     "size": list(plate.size),
                     "meta": {k: v for k, v in plate.meta.items() if k not in ("cache_key", "cache_entry")},
+                    "meta_version": META_VERSION,
                 },
                 "files": checksums,
             }
             (tmp / "plate.json").write_text(json.dumps(info, indent=2, sort_keys=True), encoding="utf-8")
-            if final.exists():
-                self._discard(final)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return final
 
     def get_or_create(self, key: str, create: Callable[[], tuple[Plate, dict[str, Any], dict[str, float]]]) -> tuple[Plate, bool]:
@@ -259,7 +254,8 @@ class PlateCache:
 
     @staticmethod
     def _discard(path: Path) -> None:
-        trash = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.trash")
+        """Remove an entry: renamed aside first, so no reader sees it half deleted."""
+        trash = temp_name(path, ".trash")
         try:
             os.rename(path, trash)
         except OSError:

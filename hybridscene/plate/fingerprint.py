@@ -1,4 +1,7 @@
-"""Content fingerprints of model folders, so a plate's key changes when the weights change.
+"""Model identities: what a plate's cache key records of the model that painted it, so the key
+changes when the weights change. A hub id resolves to ``hub:<id>@<commit>`` (:func:`hub_commit`,
+the one place a Hugging Face revision is resolved); a folder to ``local:<fingerprint>``, a content
+hash of its files.
 
 Hashing gigabytes of weights takes seconds, so each file's hash is remembered in
 ``<cache>/fingerprints.json`` by path, size, modification time and inode: a folder is hashed once,
@@ -10,20 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
 from ..errors import PlateError
 
-__all__ = ["folder_fingerprint", "model_identity"]
+__all__ = ["folder_fingerprint", "hub_commit", "model_identity"]
 
 log = logging.getLogger(__name__)
 
 _SKIP = re.compile(r"(^|/)(\.|README|LICENSE)|\.(md|png|jpg|jpeg|gif|txt\.lock)$", re.I)
 _CHUNK = 8 * 1024 * 1024
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _memo_path(cache_dir: Path | None) -> Path:
@@ -42,10 +46,9 @@ def _load_memo(path: Path) -> dict[str, Any]:
 def _save_memo(path: Path, memo: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        tmp.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:  # a read-only cache only costs re-hashing next time
+        with atomic_path(path, error=PlateError) as tmp:
+            tmp.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8")
+    except (OSError, PlateError) as exc:  # a read-only cache only costs re-hashing next time
         log.debug("could not save fingerprint memo %s: %s", path, exc)
 
 
@@ -91,6 +94,49 @@ def folder_fingerprint(folder: Path, *, cache_dir: Path | None = None) -> str:
     return total.hexdigest()[:32]
 
 
+def hub_commit(repo_id: str, revision: str | None = None) -> str:
+    """The commit that ``repo_id`` at ``revision`` (default ``main``) resolves to: a commit hash
+    as given, else the Hugging Face cache's ref (no network), else the Hub's answer (unless
+    ``HF_HUB_OFFLINE`` is set).
+
+    Raises:
+        PlateError: offline and not cached, no such model or revision, or the Hub unreachable;
+            the message says what to do.
+    """
+    from huggingface_hub import constants
+
+    rev = revision or "main"
+    if _COMMIT.match(rev):
+        return rev
+    ref = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "refs" / rev
+    if ref.is_file():
+        return ref.read_text().strip()
+    if constants.HF_HUB_OFFLINE:
+        raise offline_error(repo_id, rev)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return str(HfApi().model_info(repo_id, revision=rev).sha)
+    except RepositoryNotFoundError:
+        raise PlateError(f"no model {repo_id!r} on the Hugging Face Hub (or it is private: log in with `hf auth login`)") from None
+    except RevisionNotFoundError:
+        raise PlateError(f"model {repo_id!r} has no revision {rev!r}") from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise PlateError(f"cannot reach the Hugging Face Hub for {repo_id!r}: {exc}; set HF_HUB_OFFLINE=1 to use the cache only") from None
+
+
+def offline_error(repo_id: str, revision: str) -> PlateError:
+    """The error for a hub model that is not in the cache while ``HF_HUB_OFFLINE`` is set."""
+    from huggingface_hub import constants
+
+    return PlateError(
+        f"model {repo_id!r} (revision {revision!r}) is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
+        "and HF_HUB_OFFLINE is set; download it first (unset HF_HUB_OFFLINE, or "
+        f"`hf download {repo_id}` on a connected machine) or pass a local folder"
+    )
+
+
 def model_identity(name: str, *, revision: str | None = None, cache_dir: Path | None = None) -> str:
     """Identity of any model (diffusers or transformers): ``hub:<id>@<commit>`` for a hub id,
     ``local:<fingerprint>`` for a folder; no torch import, no network when cached."""
@@ -99,26 +145,6 @@ def model_identity(name: str, *, revision: str | None = None, cache_dir: Path | 
         if not (path / "config.json").is_file() and not (path / "model_index.json").is_file():
             raise PlateError(f"{str(path)!r} is not a model folder (no config.json); check the path")
         return "local:" + folder_fingerprint(path, cache_dir=cache_dir)
-    from huggingface_hub import constants
-
-    rev = revision or "main"
-    repo_dir = Path(constants.HF_HUB_CACHE) / f"models--{name.replace('/', '--')}"
-    ref = repo_dir / "refs" / rev
-    if ref.is_file():
-        return f"hub:{name}@{ref.read_text().strip()}"
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise PlateError(f"model folder {name!r} does not exist; check the path")
-    if constants.HF_HUB_OFFLINE:
-        raise PlateError(
-            f"model {name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
-            "download it first or pass a local folder"
-        )
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    try:
-        return f"hub:{name}@{HfApi().model_info(name, revision=rev).sha}"
-    except RepositoryNotFoundError:
-        raise PlateError(f"no model {name!r} on the Hugging Face Hub") from None
-    except OSError as exc:
-        raise PlateError(f"cannot reach the Hugging Face Hub for {name!r}: {exc}") from None
+    return f"hub:{name}@{hub_commit(name, revision)}"

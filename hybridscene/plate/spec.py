@@ -17,11 +17,11 @@ import hashlib
 import json
 import logging
 import re
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .._validate import check_size
+from .._version import package_version
 from ..errors import ConfigError, PlateError
 
 __all__ = ["SCHEDULERS", "ModelRef", "PlateSpec", "ResolvedSpec", "resolve_model", "resolve_spec", "size_for_aspect"]
@@ -46,7 +46,6 @@ _ALIASES = {"dpmpp": "dpm++", "dpm-solver++": "dpm++", "dpmsolver++": "dpm++", "
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -195,10 +194,9 @@ def resolve_model(name: str, *, revision: str | None = None, cache_dir: Path | N
                 f"{str(path)!r} is not a diffusers model folder (no model_index.json); "
                 "save one with pipe.save_pretrained(folder) or pass a hub id"
             )
-        from .fingerprint import folder_fingerprint
+        from .fingerprint import model_identity
 
-        identity = "local:" + folder_fingerprint(path, cache_dir=cache_dir)
-        return _model_ref(name, identity, path, lambda rel: path / rel)
+        return _model_ref(name, model_identity(str(path), cache_dir=cache_dir), path, lambda rel: path / rel)
     looks_local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
     if looks_local or not _HUB_ID.match(name):
         raise PlateError(f"model folder {name!r} does not exist; check the path, or pass a hub id like 'org/model'")
@@ -208,32 +206,16 @@ def resolve_model(name: str, *, revision: str | None = None, cache_dir: Path | N
 def _resolve_hub(repo_id: str, revision: str | None) -> ModelRef:
     from huggingface_hub import constants
 
-    rev = revision or "main"
-    repo_dir = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
-    commit = rev if _COMMIT.match(rev) else None
-    if commit is None and (repo_dir / "refs" / rev).is_file():
-        commit = (repo_dir / "refs" / rev).read_text().strip()
-    snapshot = repo_dir / "snapshots" / commit if commit else None
-    if snapshot is not None and (snapshot / "model_index.json").is_file():
+    from .fingerprint import hub_commit, offline_error
+
+    commit = hub_commit(repo_id, revision)
+    snapshot = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
+    if (snapshot / "model_index.json").is_file():
         return _model_ref(repo_id, f"hub:{repo_id}@{commit}", snapshot, lambda rel: snapshot / rel)
     if constants.HF_HUB_OFFLINE:
-        raise PlateError(
-            f"model {repo_id!r} (revision {rev!r}) is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
-            "and HF_HUB_OFFLINE is set; download it first (unset HF_HUB_OFFLINE, or "
-            f"`hf download {repo_id}` on a connected machine) or pass a local folder"
-        )
-    # Online: ask the hub for the commit, then fetch the small config files.
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
-
-    try:
-        commit = HfApi().model_info(repo_id, revision=rev).sha
-    except RepositoryNotFoundError:
-        raise PlateError(f"no model {repo_id!r} on the Hugging Face Hub (or it is private: log in with `hf auth login`)") from None
-    except RevisionNotFoundError:
-        raise PlateError(f"model {repo_id!r} has no revision {rev!r}") from None
-    except (HfHubHTTPError, OSError) as exc:
-        raise PlateError(f"cannot reach the Hugging Face Hub for {repo_id!r}: {exc}; set HF_HUB_OFFLINE=1 to use the cache only") from None
+        raise offline_error(repo_id, revision or "main")
+    # Online: fetch the small config files of that commit.
+    from huggingface_hub import hf_hub_download
 
     def fetch(rel: str) -> Path:
         return Path(hf_hub_download(repo_id, rel, revision=commit))
@@ -321,7 +303,7 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
         "resize_to": list(spec.resize_to) if spec.resize_to else None,
         "dtype": dtype,
         "device_type": device_type,
-        "diffusers": _version("diffusers"),
+        "diffusers": package_version("diffusers"),
         "depth": depth_identity,
         "depth_scale": spec.depth_scale if depth_identity and depth_identity.startswith("model:") else None,
     }
@@ -341,10 +323,3 @@ def size_for_aspect(model: ModelRef, frame: tuple[int, int] | None) -> tuple[int
     aspect = frame[0] / frame[1]
     w = (area * aspect) ** 0.5
     return (max(m, round(w / m) * m), max(m, round(w / aspect / m) * m))
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None

@@ -273,8 +273,9 @@ class SpriteSet:
         frames: ``(columns, rows)`` of a sprite sheet (cells read left to right, top to bottom).
         fps: sheet frames per second; each sprite starts at its ``phases`` offset (cells).
         phases: ``(N,)`` integer start cells (default 0): flapping out of step.
-        billboard: face the camera (always, for a set).
         additive: add light instead of covering.
+
+    Sprites of a set always face the camera.
 
     Attributes (writable arrays, shapes fixed at construction): :attr:`positions`,
     :attr:`sizes`, :attr:`colors`, :attr:`phases`, :attr:`visible` (``(N,) bool``).
