@@ -3,12 +3,12 @@ beside ffmpeg encoding the very same frames alone with the same codec settings.
 
     python benchmarks/bench_export.py [--scene examples/glossy.py] [--frames 90] [--size 1280x720]
 
-Figures (frames/s): the export pipelined (`pipeline=True`: a ring of pixel buffers and an encoder
-thread), the same export one frame at a time (`pipeline=False`), rendering alone (frames to
+Figures (frames/s): the export pipelined (`overlap=True`: a ring of pixel buffers and an encoder
+thread), the same export one frame at a time (`overlap=False`), rendering alone (frames to
 numpy, no encoding), PyAV encoding alone (the library's sink), and the ffmpeg command line
 encoding the frames from a pipe (libx264, preset veryfast, CRF 20, yuv420p, BT.709). The ratio
 the target asks for is `export / ffmpeg`, with the export as `hs.render` does it by default
-(`pipeline="auto"`: pipelined on a GPU, one frame at a time on a CPU rasteriser). Prints one
+(`overlap="auto"`: pipelined on a GPU, one frame at a time on a CPU rasteriser). Prints one
 JSON object with the machine.
 
 ffmpeg: the one on PATH, else the binary of the `imageio-ffmpeg` package (pip install imageio-ffmpeg).
@@ -84,7 +84,7 @@ def main() -> None:
         hs.render(scene(), tmp_path / "warm.mp4", frames=3, fps=args.fps, size=size, ctx=ctx)  # shaders, plate
         for name, piped in (("export (pipelined)", True), ("export (one frame at a time)", False)):
             t0 = time.perf_counter()
-            hs.render(scene(), tmp_path / f"{piped}.mp4", frames=n, fps=args.fps, size=size, ctx=ctx, pipeline=piped)
+            hs.render(scene(), tmp_path / f"{piped}.mp4", frames=n, fps=args.fps, size=size, ctx=ctx, overlap=piped)
             dt = time.perf_counter() - t0
             out[name] = {"fps": round(n / dt, 1), "seconds": round(dt, 2)}
             print(name, out[name], file=sys.stderr)
@@ -107,16 +107,14 @@ def main() -> None:
         else:
             version = None
             print("no ffmpeg found (pip install imageio-ffmpeg): skipping the ffmpeg figure", file=sys.stderr)
-    from hybridscene.gpu.context import is_software_renderer
-
-    default_piped = not is_software_renderer(ctx)  # what hs.render's pipeline="auto" picks here
+    default_piped = not ctx.software  # what hs.render's overlap="auto" picks here
     ctx.release()
     export_fps = out["export (pipelined)" if default_piped else "export (one frame at a time)"]["fps"]
     ratios = {"export / ffmpeg encode": round(export_fps / out["encode only, ffmpeg CLI"]["fps"], 2)} if exe else {}
     ratios["export / render only"] = round(export_fps / out["render only (to numpy)"]["fps"], 2)
     ratios["pipelined / one at a time"] = round(out["export (pipelined)"]["fps"] / out["export (one frame at a time)"]["fps"], 2)
     json.dump({"benchmark": "export", "scene": Path(args.scene).name, "size": args.size, "frames": n,
-               "default (pipeline='auto')": "pipelined" if default_piped else "one frame at a time",
+               "default (overlap='auto')": "pipelined" if default_piped else "one frame at a time",
                "results": out, "ratios": ratios, "ffmpeg": version, "machine": machine(gl=True)},
               sys.stdout, indent=2)
     print()

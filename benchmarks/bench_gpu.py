@@ -10,7 +10,7 @@
    CPU figure.
 2. preview: 1920x1080, the plate, 100,000 particles and one mesh, rendered and composited into a
    frame target as the preview window does at 1:1 (no read-back), with the GPU synchronised
-   (``ctx.finish()``) every frame; frames/s and p50/p99 frame times, with 4x MSAA and without.
+   (``ctx.mgl.finish()``) every frame; frames/s and p50/p99 frame times, with 4x MSAA and without.
 3. export: ``hs.render`` of ``examples/glossy.py`` to H.264 at 1280x720 and 1920x1080, frames/s
    (render, pipelined read-back, encode).
 4. generation, through hybridscene's own generator (``DiffusionGenerator`` with
@@ -85,12 +85,12 @@ def section_preview(args: argparse.Namespace) -> dict[str, Any]:
             target = OutputTarget(ctx, size)
             for i in range(3):  # warm-up: shaders, plate upload, the emitter's buffers
                 renderer.render_to(scene, target.fbo, t=1.0 + i / 60)
-            ctx.finish()
+            ctx.mgl.finish()
             times = []
             for i in range(frames):
                 t0 = time.perf_counter()
                 renderer.render_to(scene, target.fbo, t=1.0 + i / 60)
-                ctx.finish()
+                ctx.mgl.finish()
                 times.append(time.perf_counter() - t0)
             target.release()
         ms = sorted(1000 * t for t in times)

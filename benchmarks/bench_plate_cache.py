@@ -71,7 +71,7 @@ def main() -> None:
         def to_texture() -> None:
             p = cache.get(miss.key)
             tex = upload_image(ctx, p.image, mipmaps=False)
-            ctx.finish()
+            ctx.mgl.finish()
             tex.release()
 
         results["cache_to_texture_ms_median"], _ = median_ms(to_texture, max(5, args.repeat // 5))
