@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+import hybridscene as hs
+
 from hybridscene import transforms as T
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import moderngl
 
     from ..sinks import Sink
+    from ..sinks.layers import LayerSink
 
 __all__ = ["Progress", "ProgressCallback", "RenderResult", "frames", "render"]
 
@@ -250,7 +251,7 @@ FrameWriter = Callable[[Scene, float], None]
 
 
 @contextlib.contextmanager
-def _writer(renderer: FrameRenderer, sink: Sink, layer_sink: Any) -> Iterator[FrameWriter]:
+def _writer(renderer: FrameRenderer, sink: Sink, layer_sink: LayerSink | None) -> Iterator[FrameWriter]:
     """One frame at a time: render, read back, write (with its layers when asked)."""
 
     def write(scene: Scene, t: float) -> None:

@@ -183,7 +183,7 @@ def create_context(
     if backend:
         kwargs["backend"] = backend
 
-    def make(index: int | None) -> Any:
+    def make(index: int | None) -> moderngl.Context:
         extra = {} if index is None else {"device_index": index}
         return moderngl.create_standalone_context(**kwargs, **extra)
 
@@ -206,7 +206,7 @@ def create_context(
     return GLContext(ctx, owned=True)
 
 
-def _first_hardware_device(ctx: Any, make: Callable[[int], Any]) -> Any:
+def _first_hardware_device(ctx: moderngl.Context, make: Callable[[int], moderngl.Context]) -> moderngl.Context:
     """EGL device 0 is a CPU rasteriser: try devices 1, 2, ... (glcontext lists every EGL device,
     Mesa's software one among them) and keep the first hardware one."""
     for index in range(1, 16):

@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .images import PngSequenceSink
 
+if TYPE_CHECKING:
+    from ..compose.frame import FrameLayers
+
 __all__ = ["LayerSink"]
 
 
 class LayerSink(PngSequenceSink):
-    """Writes :class:`~hybridscene.render.FrameLayers` into a folder, atomically (the folder
+    """Writes :class:`~hybridscene.FrameLayers` into a folder, atomically (the folder
     appears whole when the render finishes)."""
 
     frame_file = re.compile(r"^(\d{5}\.[a-z_]+\.(png|npy)|ids\.json)$")
@@ -40,7 +43,7 @@ class LayerSink(PngSequenceSink):
     def write(self, frame: np.ndarray) -> None:  # pragma: no cover - use write_layers
         raise TypeError("LayerSink takes whole frames' layers: use write_layers()")
 
-    def write_layers(self, layers: Any) -> None:
+    def write_layers(self, layers: FrameLayers) -> None:
         from PIL import Image
 
         i = self.frames_written
