@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 import hybridscene as hs
-
 from hybridscene import transforms as T
 
 
