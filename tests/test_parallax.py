@@ -7,7 +7,7 @@ import pytest
 
 import hybridscene as hs
 from hybridscene.plate.projection import plate_from_direction
-from hybridscene.plate.relief import back_layer, sky_filled, surface_mesh
+from hybridscene.plate.relief import back_layer, relief_mesh, sky_filled
 from hybridscene.scene.view import uses_parallax
 
 W, H = 160, 120
@@ -35,9 +35,9 @@ def red_columns(frame, row=90):
     return np.flatnonzero((frame[row, :, 0] > 150) & (frame[row, :, 2] < 100))
 
 
-def test_surface_mesh_follows_the_depth_and_never_spans_a_discontinuity():
+def test_relief_mesh_follows_the_depth_and_never_spans_a_discontinuity():
     plate = layered_plate()
-    verts, tris = surface_mesh(plate, max_columns=40)  # coarse cells of 4 px, per-pixel at edges
+    verts, tris = relief_mesh(plate, max_columns=40)  # coarse cells of 4 px, per-pixel at edges
     k = plate_from_direction(plate)
     q = (verts - np.array([0.0, HEIGHT, 0.0])) @ k.T
     w = q[:, 2]  # depth along the plate camera's axis

@@ -86,7 +86,7 @@ class ParallaxRenderer:
     Args:
         gl: the context.
         max_columns: the relief mesh's grid resolution (see
-            :func:`hybridscene.plate.relief.surface_mesh`).
+            :func:`hybridscene.plate.relief.relief_mesh`).
         depth_texture: ``depth_texture(plate)`` returns the plate's R32F depth texture when
             someone else already uploads it (the scene renderer, for occlusion), so it is not
             uploaded twice; that provider owns it.

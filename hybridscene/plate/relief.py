@@ -7,7 +7,7 @@ While the scene's camera stands there, turning and zooming are exact with a homo
 image (:func:`hybridscene.scene.view.plate_mapping`). Once the camera *moves*, near things
 must slide across far ones. With a depth map the plate becomes a 2.5D relief:
 
-- the front mesh (:func:`surface_mesh`): every pixel at its depth, exact to the pixel at depth
+- the front mesh (:func:`relief_mesh`): every pixel at its depth, exact to the pixel at depth
   discontinuities (a near ridge over a far one);
 - a back layer (:func:`back_layer`): what lies behind each near ridge, guessed from the far side,
   which a moving camera looks into;
@@ -30,7 +30,7 @@ from ..errors import PlateError
 from .plate import Plate
 from .projection import unproject
 
-__all__ = ["ReliefGeometry", "back_layer", "discontinuities", "relief_geometry", "sky_filled", "surface_mesh"]
+__all__ = ["ReliefGeometry", "back_layer", "discontinuities", "relief_geometry", "relief_mesh", "sky_filled"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ReliefGeometry:
     """``(H, W, 3) uint8`` sRGB, the plate with its sky continued behind the land."""
 
 
-def surface_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray]:
+def relief_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray]:
     """The plate's displaced surface (the front layer) as triangles.
 
     A grid of vertices every ``ceil(width / max_columns)`` pixels (edges included), each pushed
@@ -70,7 +70,7 @@ def surface_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, n
         ``(M, 3) uint32`` triangles.
     """
     if plate.depth is None or plate.camera is None:
-        raise PlateError("surface_mesh needs a plate with depth and a camera (PlateCamera); this plate has "
+        raise PlateError("relief_mesh needs a plate with depth and a camera (PlateCamera); this plate has "
                          f"{'no depth' if plate.depth is None else 'no camera'}")
     depth = plate.depth.astype(np.float64)
     threshold = _threshold(plate)
@@ -337,5 +337,5 @@ def relief_geometry(plate: Plate, *, max_columns: int = 320) -> ReliefGeometry:
     """Everything a relief needs computed on the CPU for a plate (no GL, so a worker thread can
     run it): its back layer, front mesh and sky-filled backdrop."""
     image, depth, back_vertices, back_indices = back_layer(plate, max_columns=max_columns)
-    vertices, indices = surface_mesh(plate, max_columns=max_columns)
+    vertices, indices = relief_mesh(plate, max_columns=max_columns)
     return ReliefGeometry(vertices, indices, image, depth, back_vertices, back_indices, sky_filled(plate))
