@@ -49,6 +49,19 @@ def test_shapes_dtypes_and_info(plate):
     json.loads(json.dumps(info))  # plain JSON-able values
 
 
+@pytest.mark.parametrize("seed", [2, 6, 10])  # golden hour: a low sun in front of the camera
+def test_sun_direction_is_the_way_the_light_travels(seed):
+    """The painted sun glows where -sun_direction (toward the sun) projects into the image."""
+    image, depth, info = paint_mountains(320, 180, seed)
+    light = np.array(info["sun_direction"])
+    assert light[1] < 0 and light[2] > 0  # down, and toward the camera: the sun is ahead, above the horizon
+    toward = -light
+    column = 320 / 2 + info["focal_px"] * toward[0] / -toward[2]
+    lum = np.where(np.isinf(depth), image.astype(float).sum(axis=2), np.nan)[:60]
+    brightest = int(np.nanargmax(np.nanmean(lum, axis=0)))
+    assert abs(brightest - column) < 320 / 16, (brightest, column)
+
+
 def test_same_seed_is_byte_identical():
     a = paint_mountains(120, 70, 7)
     b = paint_mountains(120, 70, 7)

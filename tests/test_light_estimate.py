@@ -17,12 +17,12 @@ def photo_like(sun_col=40, sky=(110, 150, 215)):
 
 def test_sun_and_sky_estimated_from_pixels():
     est = estimate_light(photo_like())
-    d = np.array(est["sun_direction"])
-    assert d[0] < -0.3 and d[1] > 0.2 and d[2] < 0  # toward the upper left, in front
+    d = np.array(est["sun_direction"])  # the way the light travels, like DirectionalLight.direction
+    assert d[0] > 0.3 and d[1] < -0.2 and d[2] > 0  # from the upper left in front: right, down, toward us
     assert est["sky_color"][2] > est["sky_color"][0]  # blue sky
     assert est["sun_color"][0] >= est["sun_color"][2]  # warm sun
     right = np.array(estimate_light(photo_like(sun_col=290))["sun_direction"])
-    assert right[0] > 0.3
+    assert right[0] < -0.3  # a sun on the right shines to the left
 
 
 def test_scene_lights_default_to_the_estimate_and_can_be_overridden():
@@ -38,4 +38,11 @@ def test_scene_lights_default_to_the_estimate_and_can_be_overridden():
 def test_procedural_plates_keep_their_painted_sun(seed):
     plate = hs.procedural_plate(size=(64, 36), seed=seed)
     sun = hs.DirectionalLight.from_plate(plate)
-    np.testing.assert_allclose(sun.direction, -np.asarray(plate.meta["sun_direction"]), atol=1e-6)
+    np.testing.assert_allclose(sun.direction, plate.meta["sun_direction"], atol=1e-6)  # one convention
+    assert sun.direction[1] < 0.05  # the painted suns are above (or at) the horizon: light travels down
+
+
+def test_the_estimate_and_the_light_share_the_convention():
+    plate = photo_like()
+    np.testing.assert_allclose(hs.DirectionalLight.from_plate(plate).direction,
+                               estimate_light(plate)["sun_direction"], atol=1e-6)

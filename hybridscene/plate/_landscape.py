@@ -405,7 +405,8 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
         ``(image, depth, info)``: ``image`` (height, width, 3) uint8 sRGB, row 0 at the top;
         ``depth`` (height, width) float32 view-space z in metres, ``inf`` for sky; ``info`` a
         JSON-able dict: ``variant``, ``fov_y``, ``camera_height``, ``horizon``, ``sun_direction``
-        (unit, scene -> sun), ``sun_color`` and ``sky_color`` (linear RGB), ``haze_color``,
+        (unit, the way the sunlight travels: sun -> scene, like
+        :attr:`hybridscene.DirectionalLight.direction`), ``sun_color`` and ``sky_color`` (linear RGB), ``haze_color``,
         ``focal_px``, ``seed``, ``ridge_depths`` (``[near_z, far_z]`` per card, nearest first),
         ``river_gap`` (``{"u": X/z, "column": px}`` of the valley the river flows out of).
     """
@@ -505,7 +506,7 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
 
     info = {
         "variant": name, "seed": int(seed), "fov_y": fov_y, "camera_height": h, "horizon": horizon,
-        "sun_direction": [float(s) for s in sun],
+        "sun_direction": [-float(s) for s in sun],  # the painter's ``sun`` points toward the sun
         "sun_color": [round(float(s), 6) for s in sun_rgb],
         "sky_color": [round(float(s), 6) for s in sky_rgb],
         "haze_color": [round(float(s), 6) for s in haze.mean(axis=0)],

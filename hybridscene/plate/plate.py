@@ -10,7 +10,15 @@ import numpy as np
 
 from ..errors import PlateError
 
-__all__ = ["Plate", "PlateCamera"]
+__all__ = ["META_VERSION", "Plate", "PlateCamera", "upgrade_meta"]
+
+META_VERSION = 2
+"""Version of the conventions of :attr:`Plate.meta`, stored beside metadata written to disk (the
+plate cache's ``plate.json``) so older files are read in today's conventions by :func:`upgrade_meta`.
+
+* 1 (no version recorded): ``sun_direction`` pointed from the scene toward the sun.
+* 2: ``sun_direction`` is the way the light travels, like ``DirectionalLight.direction``.
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +63,11 @@ class Plate:
     camera: PlateCamera | None = None
     """The camera the plate was made with, when known."""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Everything else (palette name, sun direction, file path, timings, ...): JSON-able values."""
+    """Everything else, JSON-able values: palette name, file path, timings, the model and its
+    settings, ... Procedural plates give the light they were painted with: ``sun_direction``
+    (unit ``[x, y, z]``, world frame, the way the sunlight travels, from the sun toward the scene:
+    the convention of ``DirectionalLight.direction``), ``sun_color`` and ``sky_color`` (linear RGB).
+    The conventions are versioned by :data:`META_VERSION`."""
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image)
@@ -112,6 +124,21 @@ class Plate:
         seed = f", seed={self.seed}" if self.seed is not None else ""
         depth = ", depth" if self.depth is not None else ""
         return f"Plate({w}x{h}, source={self.source!r}{extra}{seed}{depth})"
+
+
+def upgrade_meta(meta: dict[str, Any], version: int | None) -> dict[str, Any]:
+    """Plate metadata written with conventions ``version`` (``None``: written before versions
+    were recorded, i.e. 1), in today's (:data:`META_VERSION`). Returns a new dict."""
+    version = 1 if version is None else version
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= META_VERSION:
+        raise PlateError(
+            f"plate metadata version {version!r} is not one this hybridscene reads (1..{META_VERSION}); "
+            "upgrade hybridscene, or generate the plate again"
+        )
+    meta = dict(meta)
+    if version < 2 and meta.get("sun_direction") is not None:  # it pointed toward the sun
+        meta["sun_direction"] = [-float(v) for v in meta["sun_direction"]]
+    return meta
 
 
 def _pil_format(path: str) -> str:

@@ -1,6 +1,9 @@
 """Light that matches a plate without lighting metadata (photos, AI plates): estimated from its
 pixels. The sky colour (the top of the image) tints the ambient light; the brightest region of
-the sky gives the sun's direction (through the plate's camera) and colour."""
+the sky gives the sun's direction (through the plate's camera) and colour.
+
+``sun_direction`` follows ``DirectionalLight.direction``: the way the light travels,
+from the sun toward the scene (the opposite of the ray toward the bright patch)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ _CACHE: weakref.WeakKeyDictionary[Plate, dict[str, object]] = weakref.WeakKeyDic
 
 
 def estimate_light(plate: Plate) -> dict[str, object]:
-    """Estimate ``sun_direction`` (unit vector toward the sun), ``sun_color`` and ``sky_color``
+    """Estimate ``sun_direction`` (unit vector, world frame, the way the light travels: from the
+    sun toward the scene, like ``DirectionalLight.direction``), ``sun_color`` and ``sky_color``
     (sRGB floats) and a relative ``brightness`` (0..1) from a plate's pixels. Computed once per
     plate (plates are immutable) and shared by the sun and the ambient light."""
     cached = _CACHE.get(plate)
@@ -56,7 +60,7 @@ def _estimate(plate: Plate) -> dict[str, object]:
     patch = sky[max(0, r - k // 2): r + k // 2 + 1, max(0, c - k // 2): c + k // 2 + 1].reshape(-1, 3)
     sun = patch.mean(axis=0)
     return {
-        "sun_direction": toward.tolist(),
+        "sun_direction": (-toward).tolist(),
         "sun_color": [float(v) for v in np.clip(linear_to_srgb(sun / max(float(sun.max()), 1e-6)), 0, 1)],
         "sky_color": [float(v) for v in np.clip(linear_to_srgb(sky_color / max(float(sky_color.max()), 1e-6)), 0, 1)],
         "brightness": float(np.clip(img.mean() * 2.5, 0.05, 1.0)),

@@ -23,8 +23,12 @@ __all__ = ["AmbientLight", "DirectionalLight"]
 class DirectionalLight(ColorFields):
     """A light infinitely far away (the sun).
 
-    ``direction`` is the way the light travels, from the sun toward the scene, world frame
-    (``(0, -1, 0)`` = sun straight overhead).
+    ``direction``: ``(3,)`` float32 unit vector, world frame, the way the light travels: from the
+    sun toward the scene (``(0, -1, 0)`` = sun straight overhead), like glTF's and three.js's
+    directional lights. This is the one convention for the sun in hybridscene:
+    ``Plate.meta["sun_direction"]`` (procedural plates) and the estimate of
+    ``hybridscene.scene.estimate.estimate_light`` use it too, so
+    ``DirectionalLight(direction=plate.meta["sun_direction"])`` is the plate's sun.
     """
 
     _color_fields = ("color",)
@@ -53,12 +57,11 @@ class DirectionalLight(ColorFields):
             from .estimate import estimate_light
 
             est = estimate_light(plate)
-            kwargs = {"direction": -np.asarray(est["sun_direction"], np.float32), "color": tuple(est["sun_color"]),
+            kwargs = {"direction": est["sun_direction"], "color": tuple(est["sun_color"]),
                       "intensity": 1.0 + 2.0 * float(est["brightness"])}
             kwargs.update(overrides)
             return cls(**kwargs)
-        if "sun_direction" in meta:
-            kwargs["direction"] = -np.asarray(meta["sun_direction"], np.float32)
+        kwargs["direction"] = meta["sun_direction"]  # the same convention as ``direction``
         if "sun_color" in meta:
             lin = np.asarray(meta["sun_color"], np.float64)
             peak = max(float(lin.max()), 1e-6)
