@@ -13,9 +13,16 @@ The convention (used by ``hybridscene render`` and the examples)::
         ...
         return scene
 
-``build_scene`` receives, by keyword, those of ``size``, ``seed``, ``model`` and ``prompt`` that its
-signature names (or all of them if it takes ``**kwargs``), so a scene file asks only for what it
-uses. ``model``/``prompt`` are given when the user asked for an AI plate (``--model``).
+``build_scene`` receives, by keyword, the options given (``size``, ``seed``, ``model``,
+``prompt``, ...; ``None`` means not given). An option its signature does not name (and no
+``**kwargs`` takes) is an error that says so, since it would change nothing, except ``size``,
+which the caller renders at either way. ``model``/``prompt`` are given when the user asked for an
+AI plate (``--model``).
+
+The other plate options (``--steps``, ``--guidance``, ``--scheduler``, ``--device``, ...; see
+:data:`~hybridscene.plate.generate.PLATE_OPTIONS`) are not parameters of ``build_scene``: they
+reach the plate its ``hs.background_plate(size, model=model, ...)`` paints through
+:func:`~hybridscene.plate.generate.plate_defaults`, and are an error when no AI plate took them.
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ import os
 import sys
 import traceback
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import SceneError
+from .errors import ConfigError, SceneError
 from .scene import Scene
 
 __all__ = ["SceneFile", "load_scene_file"]
@@ -79,18 +87,33 @@ def _line_in(path: Path, exc: BaseException) -> str:
     return line
 
 
-def load_scene_file(path: str | os.PathLike[str], **options: Any) -> SceneFile:
-    """Import a scene file and call its ``build_scene`` with the options it accepts.
+def load_scene_file(
+    path: str | os.PathLike[str], *, plate_options: Mapping[str, Any] | None = None, **options: Any
+) -> SceneFile:
+    """Import a scene file and call its ``build_scene`` with the options given.
+
+    ``load_scene_file("examples/fireflies.py", model="stabilityai/sd-turbo", plate_options={"steps": 2})``
 
     Args:
         path: the ``.py`` file.
-        options: ``size``, ``seed``, ``model``, ``prompt`` (``None`` values are not passed).
+        plate_options: settings of the AI plate the scene paints with ``hs.background_plate``
+            (``steps``, ``guidance``, ``negative_prompt``, ``scheduler``, ``device``, ``dtype``,
+            ``revision``, ``vae``, ``depth_model``, ``depth_image``, ``depth_scale``,
+            ``acceleration``): set as :func:`~hybridscene.plate.generate.plate_defaults` while
+            ``build_scene`` runs (the scene's own arguments win). Defaults of an enclosing
+            ``plate_defaults`` block apply as well.
+        options: keyword arguments of ``build_scene``: ``size``, ``seed``, ``model``, ``prompt``
+            or any other it names. ``None`` values are not passed.
 
     Raises:
         SceneError: the file is missing, does not import, has no ``build_scene``, or
             ``build_scene`` fails or returns something else than a Scene; the message names
             the file (and the line when there is one).
+        ConfigError: an option (other than ``size``) that ``build_scene`` does not take, or plate
+            options (given here or by an enclosing ``plate_defaults``) that no AI plate took.
     """
+    from .plate.generate import plate_defaults
+
     path = Path(path).resolve()
     module = _import(path)
     build = getattr(module, "build_scene", None)
@@ -99,15 +122,39 @@ def load_scene_file(path: str | os.PathLike[str], **options: Any) -> SceneFile:
             f"{path} defines no build_scene(); a scene file must define build_scene() returning a "
             "hybridscene.Scene (see docs/scene-files.md)"
         )
+    # 1. Options build_scene does not take would change nothing: say so instead.
     params = inspect.signature(build).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in options.items() if v is not None and (takes_all or k in params)}
-    try:
-        scene = build(**kwargs)
-    except Exception as exc:
-        raise SceneError(f"{path}:{_line_in(path, exc)}: build_scene() failed: {type(exc).__name__}: {exc}") from exc
+    given = {k: v for k, v in options.items() if v is not None}
+    if not takes_all:
+        for name in given:
+            if name not in params and name != "size":
+                names = [p.name for p in params.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+                raise ConfigError(
+                    f"{_option(name)} was given but build_scene() in {path} takes no {name!r} parameter "
+                    f"(it takes: {', '.join(names) or 'nothing'}); remove {_option(name)} or add a {name} "
+                    "parameter to build_scene"
+                )
+    kwargs = {k: v for k, v in given.items() if takes_all or k in params}
+    # 2. Build, with the plate options as the defaults of the AI plate it paints.
+    with plate_defaults(**dict(plate_options or {})) as defaults:
+        try:
+            scene = build(**kwargs)
+        except Exception as exc:
+            raise SceneError(f"{path}:{_line_in(path, exc)}: build_scene() failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(scene, Scene):
         raise SceneError(f"build_scene() in {path} returned {type(scene).__name__}, not a hybridscene.Scene")
+    # 3. Plate options no AI plate took would change nothing either.
+    if defaults.options and not defaults.used:
+        unused = ", ".join(_option(k) for k in defaults.options)
+        if "model" not in kwargs:
+            why = ("it was given no model" if takes_all or "model" in params
+                   else "it takes no 'model' parameter")
+            fix = f"give a model (--model) or remove {unused}"
+        else:
+            why = "it did not paint its plate with hs.background_plate(size, model=model, ...)"
+            fix = f"paint the plate with hs.background_plate, or remove {unused}"
+        raise ConfigError(f"{unused} given, but build_scene() in {path} painted no AI plate with them ({why}); {fix}")
     size = getattr(module, "SIZE", None)
     return SceneFile(
         path=path,
@@ -125,3 +172,11 @@ def _number(module: ModuleType, name: str, path: Path) -> float | None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
         raise SceneError(f"{name} in {path} must be a positive number, got {value!r}")
     return float(value)
+
+
+_CLI_NAMES = {"negative_prompt": "--negative", "acceleration": "--compile/--channels-last/--attention"}
+
+
+def _option(name: str) -> str:
+    """How the command line spells an option, for messages: ``--model``, ``--negative``."""
+    return _CLI_NAMES.get(name, "--" + name.replace("_", "-"))

@@ -84,3 +84,92 @@ def test_plate_save_is_atomic_and_checks_the_extension(tmp_path):
     with pytest.raises(hs.PlateError, match="use .png"):
         plate.save(tmp_path / "p.xyz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+
+
+# -- the sun's convention in stored metadata ------------------------------------------------------
+def test_cached_plates_from_before_the_sun_convention_are_read_in_todays(tmp_path):
+    """plate.json written before META_VERSION 2 held sun_direction toward the sun: flipped on read."""
+    import json
+
+    from hybridscene.plate.cache import PlateCache
+    from hybridscene.plate.plate import META_VERSION
+
+    plate = hs.procedural_plate(size=(32, 18), seed=2)
+    store = PlateCache(tmp_path / "cache")
+    key = "0" * 32
+    entry = store.put(key, plate, inputs={}, timings={})
+    info = json.loads((entry / "plate.json").read_text())
+    assert info["plate"]["meta_version"] == META_VERSION == 2
+    assert store.get(key).meta["sun_direction"] == plate.meta["sun_direction"]
+    # The same entry as an older hybridscene wrote it: no version, the sun the other way.
+    del info["plate"]["meta_version"]
+    info["plate"]["meta"]["sun_direction"] = [-v for v in plate.meta["sun_direction"]]
+    (entry / "plate.json").write_text(json.dumps(info))
+    old = store.get(key)
+    np.testing.assert_allclose(old.meta["sun_direction"], plate.meta["sun_direction"])
+    np.testing.assert_allclose(hs.DirectionalLight.from_plate(old).direction,
+                               hs.DirectionalLight.from_plate(plate).direction, atol=1e-6)
+    # A version from a newer hybridscene is not guessed at: the entry is generated again.
+    info["plate"]["meta_version"] = META_VERSION + 1
+    (entry / "plate.json").write_text(json.dumps(info))
+    assert store.get(key) is None and not entry.exists()
+
+
+def test_upgrade_meta_flips_only_old_suns():
+    from hybridscene.plate.plate import upgrade_meta
+
+    old = {"sun_direction": [0.0, 0.6, -0.8], "variant": "midday"}
+    assert upgrade_meta(old, None) == {"sun_direction": [-0.0, -0.6, 0.8], "variant": "midday"}
+    assert upgrade_meta(old, 1) == upgrade_meta(old, None) and old["sun_direction"] == [0.0, 0.6, -0.8]
+    assert upgrade_meta(old, 2) == old
+    assert upgrade_meta({"model": "m"}, None) == {"model": "m"}
+    with pytest.raises(hs.PlateError, match="plate metadata version 3 is not one this hybridscene reads"):
+        upgrade_meta(old, 3)
+
+
+# -- background_plate: fov_y and plate defaults ---------------------------------------------------
+def test_background_plate_passes_fov_y_to_the_procedural_painter():
+    plate = hs.background_plate((64, 36), seed=3, fov_y=70.0)
+    same = hs.procedural_plate(size=(64, 36), seed=3, fov_y=70.0)
+    assert plate.camera == same.camera and plate.camera.fov_y == 70.0
+    np.testing.assert_array_equal(plate.image, same.image)
+    assert hs.background_plate((64, 36), seed=3).camera.fov_y == 50.0  # the painter's default
+    assert hs.Scene(plate).camera.fov_y == 70.0
+    with pytest.raises(hs.ConfigError, match="fov_y"):
+        hs.background_plate((64, 36), fov_y=0.0)
+    with pytest.raises(hs.ConfigError, match="fov_y must be between 1 and 179 degrees, got 200.0"):
+        hs.background_plate((64, 36), model="not/checked-before-fov", fov_y=200.0)
+
+
+@pytest.mark.ai
+def test_background_plate_gives_an_ai_plate_the_camera_of_fov_y(tiny_sd):
+    from hybridscene.plate.generate import DEFAULT_CAMERA_HEIGHT
+
+    plate = hs.background_plate((64, 36), model=str(tiny_sd), steps=2, fov_y=35.0)
+    assert plate.source == "diffusers"
+    assert plate.camera == hs.PlateCamera(fov_y=35.0, height=DEFAULT_CAMERA_HEIGHT, horizon=0.5)
+    cam = hs.Scene(plate).camera
+    assert cam.fov_y == 35.0
+    np.testing.assert_allclose(cam.position, [0.0, DEFAULT_CAMERA_HEIGHT, 0.0], atol=1e-6)
+    plain = hs.background_plate((64, 36), model=str(tiny_sd), steps=2)  # a cache hit: fov_y is no input
+    assert plain.camera is None and plain.meta["cache_key"] == plate.meta["cache_key"]
+    np.testing.assert_array_equal(plain.image, plate.image)
+
+
+@pytest.mark.ai
+def test_plate_defaults_reach_the_ai_plate_and_explicit_arguments_win(tiny_sd):
+    from hybridscene.plate.generate import current_plate_defaults, plate_defaults
+
+    steps = []
+    with plate_defaults(steps=2, guidance=1.0, negative_prompt="fog") as outer:
+        with plate_defaults(scheduler="euler", callback=lambda step, total: steps.append((step, total))) as inner:
+            assert current_plate_defaults() is inner
+            a = hs.background_plate((64, 36), model=str(tiny_sd))
+        b = hs.background_plate((64, 36), model=str(tiny_sd), steps=3)
+        hs.background_plate((64, 36))  # procedural: takes none of them
+    assert current_plate_defaults() is None
+    assert (a.meta["steps"], a.meta["guidance"], a.meta["negative_prompt"]) == (2, 1.0, "fog")
+    assert a.meta["scheduler"] == "EulerDiscreteScheduler" and steps[-1] == (2, 2)
+    assert (b.meta["steps"], b.meta["guidance"]) == (3, 1.0) and b.meta["scheduler"] != "EulerDiscreteScheduler"
+    assert (inner.used, outer.used) == (1, 2)
+    assert outer.options == {"steps": 2, "guidance": 1.0, "negative_prompt": "fog"}

@@ -3,24 +3,41 @@
 :func:`generate_plate` blocks (use it for exports and scripts); :class:`PlateWorker` and
 :func:`generate_plate_async` run generation in a separate process and hand back a future, so a
 window or a render loop keeps drawing on the main thread meanwhile.
+
+:func:`background_plate` is what scene files call. Settings a scene file does not name (steps,
+guidance, scheduler, device, ...) come from the caller through :func:`plate_defaults`, a
+context-local default (``contextvars``) that ``load_scene_file(plate_options=...)`` and the CLI's
+``--steps``, ``--guidance``, ... set, so a scene's plate takes them without the scene passing them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .._validate import check_finite
 from ..config import Acceleration, check_acceleration
 from ..errors import ConfigError
 from .cache import PlateCache
-from .plate import Plate
+from .plate import Plate, PlateCamera
 from .spec import PlateSpec, ResolvedSpec, resolve_spec
 
-__all__ = ["PlateResult", "background_plate", "generate_plate"]
+__all__ = [
+    "DEFAULT_CAMERA_HEIGHT",
+    "PLATE_OPTIONS",
+    "PlateDefaults",
+    "PlateResult",
+    "background_plate",
+    "current_plate_defaults",
+    "generate_plate",
+    "plate_defaults",
+]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +175,100 @@ def generate_plate(
     return PlateResult(plate, resolved.key, hit, store.entry_path(resolved.key), time.perf_counter() - t0)
 
 
+PLATE_OPTIONS = ("steps", "guidance", "negative_prompt", "scheduler", "device", "dtype", "revision", "vae",
+                 "depth_model", "depth_image", "depth_scale", "acceleration")
+"""The options :func:`plate_defaults` (and ``load_scene_file(plate_options=...)``) take: the
+:class:`PlateSpec` fields a scene file's :func:`background_plate` call does not decide itself
+(it decides prompt, model, seed and size), and ``acceleration``."""
+
+
+@dataclasses.dataclass
+class PlateDefaults:
+    """The defaults in effect inside a :func:`plate_defaults` block (what it yields)."""
+
+    spec: dict[str, Any]
+    """:class:`PlateSpec` fields, by name (inner blocks merged over outer ones)."""
+    acceleration: Acceleration | None
+    """How the model runs; ``None``: the settings'."""
+    callback: Callable[[int, int], Any] | None
+    """Progress of denoising steps, for plates painted without a callback of their own."""
+    used: int = 0
+    """How many AI plates :func:`background_plate` painted (or loaded) with these defaults."""
+    parent: PlateDefaults | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The plate options set (``spec`` plus ``acceleration`` when given)."""
+        return {**self.spec, **({"acceleration": self.acceleration} if self.acceleration is not None else {})}
+
+    def _mark_used(self) -> None:
+        node: PlateDefaults | None = self
+        while node is not None:
+            node.used += 1
+            node = node.parent
+
+
+_DEFAULTS: contextvars.ContextVar[PlateDefaults | None] = contextvars.ContextVar("hybridscene_plate_defaults", default=None)
+
+
+@contextlib.contextmanager
+def plate_defaults(
+    *, acceleration: Acceleration | None = None, callback: Callable[[int, int], Any] | None = None, **options: Any
+) -> Iterator[PlateDefaults]:
+    """Defaults for the AI plates :func:`background_plate` paints inside the block.
+
+    ``with plate_defaults(steps=4, guidance=0.0): scene = build_scene(model="stabilityai/sd-turbo")``
+
+    A scene file names the model, prompt and seed of its plate; everything else about how the
+    model paints comes from here, where the plate call does not say otherwise (its own arguments
+    win). Blocks nest (inner values win) and are local to the thread or asyncio task (they are
+    ``contextvars``); values that are ``None`` are left unset.
+
+    Args:
+        acceleration: how the model runs (:class:`~hybridscene.Acceleration`).
+        callback: ``callback(step, total)`` for plates painted without a callback of their own.
+        options: :class:`PlateSpec` fields among :data:`PLATE_OPTIONS`: ``steps``, ``guidance``,
+            ``negative_prompt``, ``scheduler``, ``device``, ``dtype``, ``revision``, ``vae``,
+            ``depth_model``, ``depth_image``, ``depth_scale``.
+
+    Yields:
+        The :class:`PlateDefaults` in effect; its ``used`` counts the AI plates painted with them
+        (``load_scene_file`` uses it to report options no plate took).
+
+    Raises:
+        ConfigError: an unknown option, or a value :class:`PlateSpec` refuses (checked on entry,
+            before any scene is built).
+    """
+    unknown = sorted(set(options) - set(PLATE_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown plate option {unknown[0]!r}; use one of {', '.join(PLATE_OPTIONS)}")
+    check_acceleration(acceleration)
+    outer = _DEFAULTS.get()
+    spec = {**(outer.spec if outer else {}), **{k: v for k, v in options.items() if v is not None}}
+    PlateSpec(prompt="check", model="check", **spec)  # bad values fail here, with PlateSpec's message
+    defaults = PlateDefaults(
+        spec=spec,
+        acceleration=acceleration if acceleration is not None else (outer.acceleration if outer else None),
+        callback=callback if callback is not None else (outer.callback if outer else None),
+        parent=outer,
+    )
+    token = _DEFAULTS.set(defaults)
+    try:
+        yield defaults
+    finally:
+        _DEFAULTS.reset(token)
+
+
+def current_plate_defaults() -> PlateDefaults | None:
+    """The :class:`PlateDefaults` of the innermost :func:`plate_defaults` block, or ``None``."""
+    return _DEFAULTS.get()
+
+
+DEFAULT_CAMERA_HEIGHT = 1.6
+"""Metres: the height given to the camera of an AI plate whose ``fov_y`` is set (the same as
+``PerspectiveCamera.from_plate`` assumes for a plate without a camera)."""
+
+
 def background_plate(
     size: tuple[int, int] = (1280, 720),
     *,
@@ -165,6 +276,7 @@ def background_plate(
     model: str | None = None,
     prompt: str = "Landscape with mountains and a river",
     steps: int | None = None,
+    fov_y: float | None = None,
     style: str = "mountains",
     callback: Callable[[int, int], Any] | None = None,
 ) -> Plate:
@@ -177,14 +289,42 @@ def background_plate(
         seed: seeds the procedural painter or the diffusion model.
         model: a hub id or diffusers folder; ``None`` for the procedural plate.
         prompt: the text prompt, for ``model``.
-        steps: denoising steps for ``model`` (default: the model's).
+        steps: denoising steps for ``model`` (default: the enclosing :func:`plate_defaults`',
+            else the model's).
+        fov_y: vertical field of view in degrees (1..179) of the camera the plate is seen
+            through. The procedural painter paints with it (default 50). An AI plate gets a
+            :class:`PlateCamera` with it (level, :data:`DEFAULT_CAMERA_HEIGHT` m above the ground,
+            horizon centred), so the scene's default camera, occlusion and shadows match a lens
+            the prompt implies; the model itself does not see it, and it is not part of the
+            cache key. Default for AI plates: no camera (as before).
         style: the procedural style.
+        callback: ``callback(step, total)`` after each denoising step (default: the enclosing
+            :func:`plate_defaults`').
+
+    Settings of the AI plate not named here (guidance, scheduler, device, dtype, ...) and the
+    acceleration come from the enclosing :func:`plate_defaults` block, if any.
     """
     if model is None:
         from .procedural import procedural_plate
 
-        return procedural_plate(style, size=size, seed=seed)
+        return procedural_plate(style, size=size, seed=seed, **({"fov_y": fov_y} if fov_y is not None else {}))
     from .spec import resolve_model, size_for_aspect
 
-    spec = PlateSpec(prompt=prompt, model=model, seed=seed, steps=steps, size=size_for_aspect(resolve_model(model), size))
-    return generate_plate(spec, callback=callback).plate
+    if fov_y is not None:  # before the model runs
+        fov_y = check_finite(fov_y, "fov_y")
+        if not 1.0 <= fov_y <= 179.0:
+            raise ConfigError(f"fov_y must be between 1 and 179 degrees, got {fov_y!r}")
+
+    defaults = _DEFAULTS.get()
+    fields = dict(defaults.spec) if defaults is not None else {}
+    if steps is not None:
+        fields["steps"] = steps
+    frame_size = size_for_aspect(resolve_model(model, revision=fields.get("revision")), size)
+    spec = PlateSpec(prompt=prompt, model=model, seed=seed, size=frame_size, **fields)
+    if defaults is not None:
+        defaults._mark_used()
+        callback = callback if callback is not None else defaults.callback
+    plate = generate_plate(spec, callback=callback, acceleration=defaults.acceleration if defaults else None).plate
+    if fov_y is not None:
+        plate = dataclasses.replace(plate, camera=PlateCamera(fov_y=fov_y, height=DEFAULT_CAMERA_HEIGHT, horizon=0.5))
+    return plate
