@@ -4,6 +4,7 @@ answers at once and never imports torch or a window toolkit."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -89,46 +90,153 @@ def info(as_json: bool, exact: bool) -> None:
         click.echo(f"{key:<{width}}  {value}")
 
 
+class _PlateOptions:
+    """The plate options ``plate``, ``demo``, ``render`` and ``preview`` share, as parsed by
+    :func:`_plate_options` (defaults, like ``--scheduler default``, count as not given)."""
+
+    NAMES = ("model", "seed", "steps", "guidance", "negative", "scheduler", "device", "dtype", "revision", "vae",
+             "compile_mode", "channels_last", "attention", "depth_model")
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.model: str | None = values["model"]
+        self.seed: int | None = values["seed"]
+        self._values = values
+
+    def spec_fields(self) -> dict[str, Any]:
+        """The ``PlateSpec`` fields given on the command line."""
+        v = self._values
+        fields = {"steps": v["steps"], "guidance": v["guidance"], "negative_prompt": v["negative"],
+                  "revision": v["revision"], "vae": v["vae"], "depth_model": v["depth_model"],
+                  "scheduler": None if v["scheduler"] == "default" else v["scheduler"],
+                  "device": None if v["device"] == "auto" else v["device"],
+                  "dtype": None if v["dtype"] == "auto" else v["dtype"]}
+        return {k: value for k, value in fields.items() if value is not None}
+
+    def acceleration(self) -> Any:
+        """The settings' ``Acceleration`` with the command line's changes; ``None`` when none."""
+        import dataclasses
+
+        from .config import get_settings
+
+        v = self._values
+        changes: dict[str, Any] = {}
+        if v["compile_mode"] is not None:
+            mode = v["compile_mode"].lower()
+            changes["compile"] = None if mode in ("off", "none", "no") else mode
+        if v["channels_last"] is not None:
+            changes["channels_last"] = v["channels_last"]
+        if v["attention"] is not None:
+            changes["attention"] = v["attention"].lower()
+        return dataclasses.replace(get_settings().acceleration, **changes) if changes else None
+
+    def plate_options(self) -> dict[str, Any]:
+        """``spec_fields()`` plus ``acceleration`` when given: ``load_scene_file(plate_options=...)``."""
+        acceleration = self.acceleration()
+        return {**self.spec_fields(), **({"acceleration": acceleration} if acceleration is not None else {})}
+
+
+def _plate_options(*, model_help: str, seed_default: int | None, seed_help: str | None) -> Callable[[Any], Any]:
+    """Add the shared plate options to a command; it receives them as one ``plate_opts`` argument.
+    The model and seed differ per command only in their default and help."""
+    options = [
+        click.option("--model", default=None, help=model_help),
+        click.option("--seed", type=int, default=seed_default, show_default=seed_default is not None, help=seed_help),
+        click.option("--steps", type=int, default=None, help="Denoising steps [default: the model's: 50, Turbo 1, LCM 4]."),
+        click.option("--guidance", type=float, default=None, help="Guidance scale [default: 7.5, SDXL 5, Turbo 0]."),
+        click.option("--negative", default=None, help="Negative prompt."),
+        click.option("--scheduler", default="default", show_default=True, help="default, euler, euler-a, dpm++, dpm++-karras, ddim, pndm, unipc, lcm."),
+        click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu), cuda, mps or cpu."),
+        click.option("--dtype", default="auto", show_default=True, help="auto (float16 on GPU, float32 on CPU), float32, float16, bfloat16."),
+        click.option("--revision", default=None, help="Branch, tag or commit of a hub model."),
+        click.option("--vae", default=None, help="A replacement autoencoder (hub id or folder), e.g. madebyollin/taesd: a tiny, fast decoder."),
+        click.option("--compile", "compile_mode", default=None, help="torch.compile the denoiser: default, reduce-overhead, max-autotune [default: $HYBRIDSCENE_TORCH_COMPILE or off]."),
+        click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory layout for UNet and VAE [default: $HYBRIDSCENE_CHANNELS_LAST or off]."),
+        click.option("--attention", default=None, help="sdpa (torch picks), sdpa-flash, sdpa-efficient, sdpa-cudnn, sdpa-math or eager [default: $HYBRIDSCENE_ATTENTION or sdpa]."),
+        click.option("--depth-model", default=None, help="Depth-estimation model (hub id or folder) for a depth map."),
+    ]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            kwargs["plate_opts"] = _PlateOptions({name: kwargs.pop(name) for name in _PlateOptions.NAMES})
+            return command(*args, **kwargs)
+
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _announce_compile(acceleration: Any, quiet: bool) -> None:
+    if acceleration is not None and acceleration.compile and not quiet:
+        click.echo(f"torch.compile ({acceleration.compile}): on a cache miss the first image also compiles "
+                   "the model, often for a minute or more", err=True)
+
+
+def _check_length(frames: int | None, seconds: float | None) -> None:
+    """The export's own check of --frames/--seconds, before a scene (and its plate) is built."""
+    from .export.driver import _frame_count
+
+    _frame_count(frames, seconds, 30.0)
+
+
+def _wrote(result: Any, build_seconds: float, *, rate: bool = False) -> str:
+    """``wrote x.mp4: 48 frames, 640x360 at 24 fps in 3.1 s (scene and plate 0.4 s, frames 2.7 s)``"""
+    per_second = f", {result.frames / result.seconds:.1f} frames/s" if rate and result.seconds > 0 else ""
+    return (
+        f"wrote {result.path}: {result.frames} frames, {result.size[0]}x{result.size[1]} at {result.fps:g} fps "
+        f"in {build_seconds + result.seconds:.1f} s (scene and plate {build_seconds:.1f} s, "
+        f"frames {result.seconds:.1f} s{per_second})"
+    )
+
+
 @main.command()
 @click.option("-o", "--output", default="demo.mp4", show_default=True, help="Output: .mp4, .gif, .png (one frame) or DIR/ (PNG sequence).")
 @click.option("--seconds", type=float, default=None, help="Length in seconds [default: 6].")
 @click.option("--frames", type=int, default=None, help="Length in frames (instead of --seconds).")
 @click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second.")
 @click.option("--size", callback=_size, default="1280x720", show_default=True, help="Frame size WIDTHxHEIGHT.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the plate (procedural or AI).")
-@click.option("--model", default=None, help="Paint the plate with this text-to-image model (hub id or folder).")
+@_plate_options(model_help="Paint the plate with this text-to-image model (hub id or folder).",
+                seed_default=1, seed_help="Seed of the plate (procedural or AI).")
 @click.option("--prompt", default="Landscape with mountains and a river", show_default=True, help="Prompt for --model.")
-@click.option("--steps", type=int, default=None, help="Denoising steps for --model.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def demo(
-    output: str, seconds: float | None, frames: int | None, fps: float, size: tuple[int, int], seed: int,
-    model: str | None, prompt: str, steps: int | None, quiet: bool,
+    output: str, seconds: float | None, frames: int | None, fps: float, size: tuple[int, int], prompt: str,
+    quiet: bool, plate_opts: _PlateOptions,
 ) -> None:
     """Render the demo: shapes circling over a mountain river (procedural, or painted by --model)."""
+    import time
+
     from .demo import build_demo_scene
     from .errors import ConfigError
     from .export import render
     from .sinks import VideoSink, sink_class
 
-    if seconds is not None and frames is not None:
-        raise ConfigError("give --seconds or --frames, not both")
-    if seconds is None and frames is None:
-        seconds = 6.0
+    # 1. Validate (the library's checks, before the plate is painted).
+    _check_length(frames, seconds)
     if sink_class(output) is VideoSink:
-        size = VideoSink.fit_size(size)
-    plate = None
-    if model is not None:
-        from .plate.generate import background_plate
+        size = VideoSink.fit_size(size)  # the plate is painted at the frame size
+    options = plate_opts.plate_options()
+    if plate_opts.model is None and options:
+        from .scenefile import _option
 
-        with _step_bar(quiet) as on_step:
-            plate = background_plate(size, seed=seed, model=model, prompt=prompt, steps=steps, callback=on_step)
-    scene = build_demo_scene(size, seed=seed, plate=plate)
-    result = render(scene, output, seconds=seconds, frames=frames, fps=fps, size=size, progress=not quiet)
-    click.echo(
-        f"wrote {result.path}: {result.frames} frames, {result.size[0]}x{result.size[1]} at {result.fps:g} fps "
-        f"in {result.seconds:.1f} s ({result.frames / result.seconds:.1f} frames/s)",
-        err=True,
-    )
+        raise ConfigError(f"{', '.join(_option(k) for k in options)} given without --model: the demo's plate is "
+                          "procedural; add --model M or remove them")
+    _announce_compile(options.get("acceleration"), quiet)
+    # 2. The plate and the scene, 3. the frames.
+    t0 = time.perf_counter()
+    plate = None
+    if plate_opts.model is not None:
+        from .plate.generate import background_plate, plate_defaults
+
+        with _step_bar(quiet) as on_step, plate_defaults(callback=on_step, **options):
+            plate = background_plate(size, seed=plate_opts.seed, model=plate_opts.model, prompt=prompt)
+    scene = build_demo_scene(size, seed=plate_opts.seed, plate=plate)
+    build_seconds = time.perf_counter() - t0
+    result = render(scene, output, seconds=6.0 if seconds is None and frames is None else seconds, frames=frames,
+                    fps=fps, size=size, progress=not quiet)
+    click.echo(_wrote(result, build_seconds, rate=True), err=True)
 
 
 @main.command()
@@ -138,42 +246,48 @@ def demo(
 @click.option("--frames", type=int, default=None, help="Length in frames (instead of --seconds).")
 @click.option("--fps", type=float, default=None, help="Frames per second [default: the file's FPS, else 30].")
 @click.option("--size", callback=_size, default=None, help="WIDTHxHEIGHT [default: the file's SIZE, else 1280x720].")
-@click.option("--seed", type=int, default=None, help="Passed to build_scene(seed=...) if it takes one.")
-@click.option("--model", default=None, help="Paint the plate with this model: passed to build_scene(model=...).")
+@_plate_options(model_help="Paint the plate with this model: passed to build_scene(model=...).",
+                seed_default=None, seed_help="Passed to build_scene(seed=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
 @click.option("--layers", default=None, help="Also write per-frame layers for compositing into this folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
     scene_file: str, output: str | None, seconds: float | None, frames: int | None, fps: float | None,
-    size: tuple[int, int] | None, seed: int | None, model: str | None, prompt: str | None, layers: str | None,
-    quiet: bool,
+    size: tuple[int, int] | None, prompt: str | None, layers: str | None, quiet: bool, plate_opts: _PlateOptions,
 ) -> None:
-    """Render a scene file (a .py defining build_scene()) to video, GIF, PNG or a PNG sequence."""
-    import os
+    """Render a scene file (a .py defining build_scene()) to video, GIF, PNG or a PNG sequence.
 
-    from .errors import ConfigError
+    The plate options (--steps, --guidance, ...) reach the AI plate the file paints with
+    hs.background_plate(size, model=model, ...).
+    """
+    import os
+    import time
+
     from .export import render as render_scene
+    from .plate.generate import plate_defaults
     from .scenefile import load_scene_file
     from .sinks import VideoSink, sink_class
 
-    if seconds is not None and frames is not None:
-        raise ConfigError("give --seconds or --frames, not both")
+    # 1. Validate (the library's checks, before the scene and its plate are built).
+    _check_length(frames, seconds)
     output = output or os.path.splitext(os.path.basename(scene_file))[0] + ".mp4"
-    out_cls = sink_class(output)  # an unsupported output fails before the scene is built
-    loaded = load_scene_file(scene_file, size=size, seed=seed, model=model, prompt=prompt)
+    out_cls = sink_class(output)
+    options = plate_opts.plate_options()
+    _announce_compile(options.get("acceleration"), quiet)
+    # 2. The scene and its plate, 3. the frames.
+    t0 = time.perf_counter()
+    with _step_bar(quiet) as on_step, plate_defaults(callback=on_step):
+        loaded = load_scene_file(scene_file, size=size, seed=plate_opts.seed, model=plate_opts.model, prompt=prompt,
+                                 plate_options=options)
+    build_seconds = time.perf_counter() - t0
     size = size or loaded.size or (1280, 720)
     if out_cls is VideoSink:
         size = VideoSink.fit_size(size)
-    fps = fps or loaded.fps or 30.0
     if frames is None and seconds is None:
         seconds = loaded.duration or 4.0
-    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps, size=size,
-                          progress=not quiet, layers=layers)
-    click.echo(
-        f"wrote {result.path}: {result.frames} frames, {result.size[0]}x{result.size[1]} at {result.fps:g} fps "
-        f"in {result.seconds:.1f} s",
-        err=True,
-    )
+    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps or loaded.fps or 30.0,
+                          size=size, progress=not quiet, layers=layers)
+    click.echo(_wrote(result, build_seconds), err=True)
 
 
 @main.command()
@@ -187,23 +301,32 @@ def render(
 @click.option("--no-vsync", is_flag=True, help="Do not wait for the display's refresh.")
 @click.option("--screenshots", default=".", show_default=True, help="Folder the S key saves PNGs into.")
 @click.option("--samples", type=int, default=None, help="MSAA samples [default: 4 on a GPU, 1 on a CPU rasteriser].")
-@click.option("--seed", type=int, default=None, help="Passed to build_scene(seed=...) if it takes one.")
-@click.option("--model", default=None, help="Paint the plate with this model: passed to build_scene(model=...).")
+@_plate_options(model_help="Paint the plate with this model: passed to build_scene(model=...).",
+                seed_default=None, seed_help="Passed to build_scene(seed=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
 def preview(
     scene_file: str, size: tuple[int, int] | None, fps: float | None, stats: bool, seconds: float | None,
-    paused: bool, backend: str, no_vsync: bool, screenshots: str, samples: int | None, seed: int | None,
-    model: str | None, prompt: str | None,
+    paused: bool, backend: str, no_vsync: bool, screenshots: str, samples: int | None, prompt: str | None,
+    plate_opts: _PlateOptions,
 ) -> None:
     """Show a scene file live in a window; saving the file reloads it.
 
     Keys: space pause, left/right step a frame, Home restart, R repaint the plate with a new
     seed, S screenshot, F frames/s overlay, L cycle layers, Esc quit.
     """
-    from .preview import preview as run_preview
+    from .live import preview as run_preview
+    from .plate.generate import plate_defaults
 
-    run_preview(scene_file, size=size, fps=fps, stats=stats, seconds=seconds, paused=paused, backend=backend,
-                vsync=not no_vsync, screenshots=screenshots, samples=samples, seed=seed, model=model, prompt=prompt)
+    options = plate_opts.plate_options()
+    _announce_compile(options.get("acceleration"), False)
+    # The plate options hold for every load of the file (the first and each reload): the
+    # scene's hs.background_plate() takes them, and load_scene_file reports them unused.
+    with plate_defaults(**options):
+        result = run_preview(scene_file, size=size, fps=fps, stats=stats, seconds=seconds, paused=paused,
+                             backend=backend, vsync=not no_vsync, screenshots=screenshots, samples=samples,
+                             seed=plate_opts.seed, model=plate_opts.model, prompt=prompt)
+    if stats:
+        click.echo(result.line())
 
 
 @contextlib.contextmanager
@@ -237,56 +360,30 @@ def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True, accel
 
 @main.command()
 @click.argument("prompt")
-@click.option("--model", default=None, help="Hub id or local diffusers folder [default: $HYBRIDSCENE_MODEL or CompVis/stable-diffusion-v1-4].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--steps", type=int, default=None, help="Denoising steps [default: the model's: 50, Turbo 1, LCM 4].")
-@click.option("--guidance", type=float, default=None, help="Guidance scale [default: 7.5, SDXL 5, Turbo 0].")
+@_plate_options(model_help="Hub id or local diffusers folder [default: $HYBRIDSCENE_MODEL or CompVis/stable-diffusion-v1-4].",
+                seed_default=0, seed_help=None)
 @click.option("--size", callback=_size, default=None, help="Generate at WIDTHxHEIGHT (a multiple of 8 for SD) [default: the model's].")
 @click.option("--resize", callback=_size, default=None, help="Resize the result to WIDTHxHEIGHT.")
-@click.option("--negative", default=None, help="Negative prompt.")
-@click.option("--scheduler", default="default", show_default=True, help="default, euler, euler-a, dpm++, dpm++-karras, ddim, pndm, unipc, lcm.")
-@click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu), cuda, mps or cpu.")
-@click.option("--dtype", default="auto", show_default=True, help="auto (float16 on GPU, float32 on CPU), float32, float16, bfloat16.")
-@click.option("--revision", default=None, help="Branch, tag or commit of a hub model.")
-@click.option("--vae", default=None, help="A replacement autoencoder (hub id or folder), e.g. madebyollin/taesd: a tiny, fast decoder.")
-@click.option("--compile", "compile_mode", default=None, help="torch.compile the denoiser: default, reduce-overhead, max-autotune [default: $HYBRIDSCENE_TORCH_COMPILE or off].")
-@click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory layout for UNet and VAE [default: $HYBRIDSCENE_CHANNELS_LAST or off].")
-@click.option("--attention", default=None, help="sdpa (torch picks), sdpa-flash, sdpa-efficient, sdpa-cudnn, sdpa-math or eager [default: $HYBRIDSCENE_ATTENTION or sdpa].")
-@click.option("--depth-model", default=None, help="Depth-estimation model (hub id or folder) for a depth map.")
 @click.option("--depth-image", default=None, help="A depth file for the plate instead (.npy metres, 16-bit PNG mm).")
 @click.option("-o", "--output", default=None, help="Write the image here (.png, .jpg, .webp); depth goes beside it as .depth.npy.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the plate cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def plate(
-    prompt: str, model: str | None, seed: int, steps: int | None, guidance: float | None, size: Any, resize: Any,
-    negative: str | None, scheduler: str, device: str, dtype: str, revision: str | None, vae: str | None,
-    compile_mode: str | None, channels_last: bool | None, attention: str | None, depth_model: str | None,
-    depth_image: str | None, output: str | None, no_cache: bool, as_json: bool, quiet: bool,
+    prompt: str, size: Any, resize: Any, depth_image: str | None, output: str | None, no_cache: bool,
+    as_json: bool, quiet: bool, plate_opts: _PlateOptions,
 ) -> None:
     """Paint an AI background plate from PROMPT (cached: the same inputs load in milliseconds)."""
-    import dataclasses
-
     from .config import get_settings
     from .plate.spec import PlateSpec
 
     settings = get_settings()
     spec = PlateSpec(
-        prompt=prompt, model=model or settings.model, seed=seed, steps=steps, guidance=guidance, size=size,
-        resize_to=resize, negative_prompt=negative, scheduler=scheduler, device=device, dtype=dtype,
-        revision=revision, vae=vae, depth_model=depth_model, depth_image=depth_image,
+        prompt=prompt, model=plate_opts.model or settings.model, seed=plate_opts.seed, size=size, resize_to=resize,
+        depth_image=depth_image, **plate_opts.spec_fields(),
     )
-    changes: dict[str, Any] = {}
-    if compile_mode is not None:
-        changes["compile"] = None if compile_mode.lower() in ("off", "none", "no") else compile_mode.lower()
-    if channels_last is not None:
-        changes["channels_last"] = channels_last
-    if attention is not None:
-        changes["attention"] = attention.lower()
-    acceleration = dataclasses.replace(settings.acceleration, **changes)
-    if acceleration.compile and not (quiet or as_json):
-        click.echo(f"torch.compile ({acceleration.compile}): on a cache miss the first image also compiles "
-                   "the model, often for a minute or more", err=True)
+    acceleration = plate_opts.acceleration() or settings.acceleration
+    _announce_compile(acceleration, quiet or as_json)
     if output is not None:
         from .plate.plate import _pil_format
 
@@ -300,7 +397,7 @@ def plate(
 
             import numpy as np
 
-            from .sinks.base import atomic_path
+            from .atomic import atomic_path
 
             depth_output = os.path.splitext(output)[0] + ".depth.npy"
             with atomic_path(depth_output) as tmp, open(tmp, "wb") as f:

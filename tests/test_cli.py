@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -46,6 +47,11 @@ def test_demo_writes_an_mp4(tmp_path):
     r = run_cli("demo", "-o", str(out), "--frames", "3", "--size", "160x90", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stderr and "3 frames" in r.stderr
+    m = re.search(r"^wrote .*demo\.mp4: 3 frames, 160x90 at 30 fps in (\d+\.\d) s "
+                  r"\(scene and plate (\d+\.\d) s, frames (\d+\.\d) s, \d+\.\d frames/s\)$", r.stderr, re.M)
+    assert m, r.stderr
+    total, build, frames = (float(v) for v in m.groups())
+    assert abs(total - (build + frames)) <= 0.11  # both parts, rounded to 0.1 s each
     with av.open(str(out)) as c:
         s = c.streams.video[0]
         assert (s.width, s.height) == (160, 90)
@@ -77,7 +83,12 @@ def test_odd_size_for_video_is_rounded_with_a_message(tmp_path):
     "args, message",
     [
         (["demo", "-o", "x.avi", "--frames", "1"], "error: cannot write 'x.avi' (extension '.avi'); supported outputs: .mp4"),
-        (["demo", "--frames", "2", "--seconds", "1"], "error: give --seconds or --frames, not both"),
+        (["demo", "--frames", "2", "--seconds", "1"], "error: give either frames or seconds, not both"),
+        (["demo", "--frames", "2", "--seconds", "1", "--model", "{missing}"], "error: give either frames or seconds"),
+        (["demo", "--steps", "2", "--guidance", "1"],
+         "error: --steps, --guidance given without --model: the demo's plate is procedural; add --model M or remove them"),
+        (["demo", "--model", "{missing}", "--scheduler", "fancy"], "error: unknown scheduler 'fancy'"),
+        (["demo", "--model", "{missing}", "--compile", "fast"], "error: unknown torch.compile mode 'fast'"),
         (["demo", "--size", "0x10"], "--size must be two positive integers"),
         (["demo", "--size", "wide"], "'wide' is not WIDTHxHEIGHT"),
         (["demo", "--frames", "0", "-o", "z.mp4"], "frames must be a positive integer, got 0"),
@@ -85,6 +96,7 @@ def test_odd_size_for_video_is_rounded_with_a_message(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
+    args = [a.replace("{missing}", str(tmp_path.parent / "no-such-model")) for a in args]
     r = subprocess.run(
         [sys.executable, "-m", "hybridscene", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
     )
@@ -135,3 +147,41 @@ def test_preview_without_a_display_or_with_a_missing_file_says_what_to_do(tmp_pa
     r = subprocess.run([sys.executable, "-m", "hybridscene", "preview", str(tmp_path / "nope.py")],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "nope.py' does not exist" in r.stderr
+
+
+SCENE_TAKING_MODEL = """
+import hybridscene as hs
+
+def build_scene(size=(64, 36), seed=0, model=None, prompt="a valley"):
+    scene = hs.Scene(hs.background_plate(size, seed=seed, model=model, prompt=prompt))
+    scene.add(hs.Mesh.cube(1.0, color="#ff3300"), position=(0, 1.5, -6))
+    return scene
+"""
+
+
+@pytest.mark.gl
+@pytest.mark.ai
+def test_render_passes_the_plate_options_to_the_scenes_ai_plate(tiny_sd, tmp_path, isolated_cache):
+    scene = tmp_path / "valley.py"
+    scene.write_text(SCENE_TAKING_MODEL)
+    out = tmp_path / "o.png"
+    r = run_cli("render", str(scene), "--model", str(tiny_sd), "--steps", "2", "--guidance", "1.0",
+                "--negative", "fog", "--scheduler", "euler", "--dtype", "float32", "--device", "cpu",
+                "--frames", "1", "--size", "64x36", "-o", str(out), "-q", timeout=240)
+    assert r.returncode == 0, r.stderr
+    entries = list((isolated_cache / "plates").glob("*/*/plate.json"))
+    assert len(entries) == 1
+    info = json.loads(entries[0].read_text())
+    inputs, meta = info["inputs"], info["plate"]["meta"]
+    assert (inputs["steps"], inputs["guidance"], inputs["negative_prompt"], inputs["scheduler"]) == (2, 1.0, "fog", "euler")
+    assert (meta["steps"], meta["guidance"], meta["scheduler"], meta["dtype"], meta["device"]) == (
+        2, 1.0, "EulerDiscreteScheduler", "float32", "cpu")
+    m = re.fullmatch(r"wrote .*o\.png: 1 frames, 64x36 at 30 fps in (\d+\.\d) s "
+                     r"\(scene and plate (\d+\.\d) s, frames (\d+\.\d) s\)\n", r.stderr)
+    assert m, r.stderr
+    total, build, frames = (float(v) for v in m.groups())
+    assert build > 0 and abs(total - (build + frames)) <= 0.11  # loading and running the model
+    from PIL import Image
+
+    with Image.open(out) as img:
+        assert img.size == (64, 36)
