@@ -37,7 +37,9 @@ def procedural_plate(
     Returns:
         A :class:`Plate` whose ``camera`` describes the painting camera, so
         :meth:`hybridscene.PerspectiveCamera.from_plate` can match it, and whose ``meta`` holds
-        the palette name, sun direction and colour.
+        the palette name (``variant``), ``sun_direction`` (unit ``[x, y, z]``, world frame, the
+        way the sunlight travels, like ``DirectionalLight.direction``), ``sun_color`` and
+        ``sky_color`` (linear RGB).
     """
     if style not in PROCEDURAL_STYLES:
         raise ConfigError(f"unknown procedural style {style!r}; choose one of {PROCEDURAL_STYLES}")
