@@ -14,7 +14,7 @@ MAX_SIZE = 16384
 
 
 def check_size(size: Any, what: str = "size") -> tuple[int, int]:
-    """``(width, height)`` as two positive ints, or a :class:`ConfigError`."""
+    """``(width, height)`` as two positive ints, or a [`ConfigError`][hybridscene.ConfigError]."""
     if isinstance(size, str):
         return parse_size(size, what)
     try:
@@ -38,7 +38,7 @@ def parse_size(text: str, what: str = "size") -> tuple[int, int]:
 
 
 def check_finite(value: Any, what: str, *, positive: bool = False) -> float:
-    """A finite float (optionally > 0), or a :class:`ConfigError` naming ``what``."""
+    """A finite float (optionally > 0), or a [`ConfigError`][hybridscene.ConfigError] naming ``what``."""
     try:
         f = float(value)
     except (TypeError, ValueError):

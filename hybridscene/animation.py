@@ -71,10 +71,10 @@ class Track:
     """Keyframes for one attribute of one object.
 
     Args:
-        target: the object (a :class:`~hybridscene.Node`, camera, material, light, ...).
+        target: the object (a [`Node`][hybridscene.Node], camera, material, light, ...).
         attribute: the attribute name, set with ``setattr`` each frame (so setters validate).
         keys: ``[(time_seconds, value), ...]`` in increasing time (at least one).
-        easing: an :data:`EASINGS` name or a function, for every segment; or a list, one per
+        easing: an `EASINGS` name or a function, for every segment; or a list, one per
             segment (``len(keys) - 1``).
         loop: ``"clamp"`` (hold the ends), ``"repeat"`` or ``"pingpong"``.
     """

@@ -45,7 +45,7 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HybridSceneError] =
     """Yield a temporary path to write; rename it to ``path`` on success, delete it on error.
 
     Raises:
-        ``error`` (default :class:`~hybridscene.SinkError`): the folder of ``path`` does not exist.
+        ``error`` (default [`SinkError`][hybridscene.SinkError]): the folder of ``path`` does not exist.
     """
     final = Path(path)
     _check_parent(final, error)
@@ -78,7 +78,7 @@ def publish_dir(tmp: Path, final: Path) -> None:
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str], *, error: type[HybridSceneError] = SinkError) -> Iterator[Path]:
     """Yield a new, empty temporary folder to fill; on success it replaces the folder ``path``
-    whole (see :func:`publish_dir`), on error it is deleted."""
+    whole (see `publish_dir`), on error it is deleted."""
     final = Path(path)
     _check_parent(final, error)
     tmp = temp_name(final)

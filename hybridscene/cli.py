@@ -92,7 +92,7 @@ def info(as_json: bool, exact: bool) -> None:
 
 class _PlateOptions:
     """The plate options ``plate``, ``demo``, ``render`` and ``preview`` share, as parsed by
-    :func:`_plate_options` (defaults, like ``--scheduler default``, count as not given)."""
+    `_plate_options` (defaults, like ``--scheduler default``, count as not given)."""
 
     NAMES = ("model", "seed", "steps", "guidance", "negative", "scheduler", "device", "dtype", "revision", "vae",
              "compile_mode", "channels_last", "attention", "depth_model")

@@ -1,10 +1,10 @@
 """Clocks: where scene time comes from. Time is always injected, never read inside a scene.
 
-* :class:`FixedStepClock` gives frame ``i`` the time ``start + i / fps`` exactly, so an export of
+* [`FixedStepClock`][hybridscene.FixedStepClock] gives frame ``i`` the time ``start + i / fps`` exactly, so an export of
   the same scene and seed is identical frame for frame, however slow the machine is.
-* :class:`RealtimeClock` follows the wall clock (for a live preview), with pause and stepping.
+* [`RealtimeClock`][hybridscene.RealtimeClock] follows the wall clock (for a live preview), with pause and stepping.
 
-Both satisfy the :class:`Clock` protocol, so tests can drive a scene with a fake clock.
+Both satisfy the [`Clock`][hybridscene.Clock] protocol, so tests can drive a scene with a fake clock.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def _default_cache_dir() -> Path:
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-"""``torch.compile`` modes :class:`Acceleration` accepts."""
+"""``torch.compile`` modes [`Acceleration`][hybridscene.Acceleration] accepts."""
 
 ATTENTION_KERNELS = ("sdpa", "sdpa-flash", "sdpa-efficient", "sdpa-cudnn", "sdpa-math", "eager")
 """Attention choices: ``sdpa`` lets torch's ``scaled_dot_product_attention`` pick its fastest
@@ -63,12 +63,12 @@ class Acceleration:
 
     Args:
         compile: a ``torch.compile`` mode for the denoiser (UNet or transformer), one of
-            :data:`COMPILE_MODES`, or ``None``. The first image pays the compile (tens of seconds
+            `COMPILE_MODES`, or ``None``. The first image pays the compile (tens of seconds
             to minutes); later images with the same size reuse it. Needs a C++ compiler on a CPU
             and Triton on an NVIDIA GPU.
         channels_last: store convolution weights and activations as NHWC, which cuDNN's and
             oneDNN's fastest convolutions use (UNet and VAE; transformer models are left as they are).
-        attention: one of :data:`ATTENTION_KERNELS`.
+        attention: one of `ATTENTION_KERNELS`.
     """
 
     compile: str | None = None
@@ -95,7 +95,7 @@ class Acceleration:
 
 
 def check_acceleration(value: object) -> Acceleration | None:
-    """``value`` if it is an :class:`Acceleration` or ``None``; a :class:`ConfigError` otherwise."""
+    """``value`` if it is an [`Acceleration`][hybridscene.Acceleration] or ``None``; a [`ConfigError`][hybridscene.ConfigError] otherwise."""
     if value is not None and not isinstance(value, Acceleration):
         raise ConfigError(f"acceleration must be a hybridscene.Acceleration, got {value!r}")
     return value
@@ -103,7 +103,7 @@ def check_acceleration(value: object) -> Acceleration | None:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Library-wide settings. Build one with :func:`get_settings` to honour the environment."""
+    """Library-wide settings. Build one with [`get_settings`][hybridscene.get_settings] to honour the environment."""
 
     cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
     """Folder of the plate cache."""
@@ -113,12 +113,12 @@ class Settings:
     """EGL device index for headless contexts; ``None`` picks the first, skipping CPU rasterisers
     when an NVIDIA GPU is present."""
     require_gpu: bool = False
-    """Refuse to render on a CPU rasteriser (raise :class:`~hybridscene.GPUError`) instead of
+    """Refuse to render on a CPU rasteriser (raise [`GPUError`][hybridscene.GPUError]) instead of
     warning; for GPU machines where a silent fallback would waste hours."""
     msaa: int = 4
     """Multisample count for the foreground (1 disables MSAA)."""
     preview_msaa: int | None = None
-    """Multisample count in the preview window; ``None``: :attr:`msaa` on a GPU, 1 on a CPU
+    """Multisample count in the preview window; ``None``: `msaa` on a GPU, 1 on a CPU
     rasteriser (llvmpipe, softpipe), where 4x MSAA costs more than a third of the frame."""
     model: str = "CompVis/stable-diffusion-v1-4"
     """Default text-to-image model for AI plates: the paper's Stable Diffusion v1.4."""

@@ -1,6 +1,6 @@
 """The one exception tree of hybridscene.
 
-Every error the library raises on purpose derives from :class:`HybridSceneError`, so an
+Every error the library raises on purpose derives from [`HybridSceneError`][hybridscene.HybridSceneError], so an
 application can catch them all with one ``except``; each message names the offending value and
 says how to fix it::
 
@@ -14,7 +14,7 @@ says how to fix it::
     │   └── UnsupportedOutputError   unknown output extension (also a ValueError)
     └── Cancelled              a progress callback asked to stop
 
-Warnings derive from :class:`HybridSceneWarning` (a ``UserWarning``)::
+Warnings derive from [`HybridSceneWarning`][hybridscene.HybridSceneWarning] (a ``UserWarning``)::
 
     HybridSceneWarning
     └── SoftwareRendererWarning   OpenGL fell back to a CPU rasteriser although a GPU is present
@@ -80,4 +80,4 @@ class HybridSceneWarning(UserWarning):
 class SoftwareRendererWarning(HybridSceneWarning):
     """OpenGL runs on a CPU rasteriser (Mesa llvmpipe) although an NVIDIA GPU is present: frames
     are 10-100x slower than they should be. The message says what to install. Set
-    ``HYBRIDSCENE_REQUIRE_GPU=1`` to make it a :class:`GPUError` instead."""
+    ``HYBRIDSCENE_REQUIRE_GPU=1`` to make it a [`GPUError`][hybridscene.GPUError] instead."""

@@ -27,7 +27,7 @@ def torch_device() -> str:
 
 
 def guess_torch_device() -> str | None:
-    """The device :func:`torch_device` would pick, found without importing torch (which takes
+    """The device `torch_device` would pick, found without importing torch (which takes
     seconds): from the build flags in ``torch/version.py`` and the presence of a GPU driver.
     ``None`` when torch is not installed."""
     import ast

@@ -1,4 +1,4 @@
-"""Scene files: a Python file that defines ``build_scene()`` returning a :class:`~hybridscene.Scene`.
+"""Scene files: a Python file that defines ``build_scene()`` returning a [`Scene`][hybridscene.Scene].
 
 The convention (used by ``hybridscene render`` and the examples)::
 
@@ -20,9 +20,9 @@ which the caller renders at either way. ``model``/``prompt`` are given when the 
 AI plate (``--model``).
 
 The other plate options (``--steps``, ``--guidance``, ``--scheduler``, ``--device``, ...; see
-:data:`~hybridscene.plate.generate.PLATE_OPTIONS`) are not parameters of ``build_scene``: they
+`PLATE_OPTIONS`) are not parameters of ``build_scene``: they
 reach the plate its ``hs.background_plate(size, model=model, ...)`` paints through
-:func:`~hybridscene.plate.generate.plate_defaults`, and are an error when no AI plate took them.
+`plate_defaults`, and are an error when no AI plate took them.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def load_scene_file(
         plate_options: settings of the AI plate the scene paints with ``hs.background_plate``
             (``steps``, ``guidance``, ``negative_prompt``, ``scheduler``, ``device``, ``dtype``,
             ``revision``, ``vae``, ``depth_model``, ``depth_image``, ``depth_scale``,
-            ``acceleration``): set as :func:`~hybridscene.plate.generate.plate_defaults` while
+            ``acceleration``): set as `plate_defaults` while
             ``build_scene`` runs (the scene's own arguments win). Defaults of an enclosing
             ``plate_defaults`` block apply as well.
         options: keyword arguments of ``build_scene``: ``size``, ``seed``, ``model``, ``prompt``

@@ -17,15 +17,15 @@ way diffusers' test-suite uses ``get_dummy_components``::
 
 What there is:
 
-* :func:`tiny_clip_tokenizer` - a CLIP BPE tokenizer built in memory (288 tokens: the special
+* `tiny_clip_tokenizer` - a CLIP BPE tokenizer built in memory (288 tokens: the special
   tokens, letters, digits, punctuation and 64 landscape/prompt words).
-* :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x-style pipeline folder (1.4 MB),
+* `build_tiny_sd_pipeline` - a Stable Diffusion 1.x-style pipeline folder (1.4 MB),
   optionally with a safety checker that flags every image.
-* :func:`build_tiny_sdxl_pipeline` - an SDXL-style pipeline folder (two text encoders, 2.3 MB).
-* :func:`build_tiny_autoencoder` - an ``AutoencoderTiny`` (TAESD architecture) folder (9.8 MB).
-* :func:`build_tiny_depth_model` - a DPT depth-estimation model folder for ``transformers``
+* `build_tiny_sdxl_pipeline` - an SDXL-style pipeline folder (two text encoders, 2.3 MB).
+* `build_tiny_autoencoder` - an ``AutoencoderTiny`` (TAESD architecture) folder (9.8 MB).
+* `build_tiny_depth_model` - a DPT depth-estimation model folder for ``transformers``
   (0.5 MB).
-* :func:`sd_v1_4_configs` and :func:`build_sd_v1_4_random` - the *full-size* Stable Diffusion
+* `sd_v1_4_configs` and `build_sd_v1_4_random` - the *full-size* Stable Diffusion
   v1.4 architecture with random weights, for benchmarks that need real compute but no download.
 
 Image sizes for the tiny pipelines: height and width must be multiples of 8 - the diffusers
@@ -52,7 +52,7 @@ Importing this module imports neither torch, diffusers nor transformers; each bu
 what it needs. Every builder is deterministic: the same ``seed`` gives byte-identical weight files
 (``torch.manual_seed(seed)`` is set before each model is constructed; the global torch RNG is left
 changed). Builders write into ``path`` (created with its parents if missing; files already there
-with the same names are overwritten) and return it as an absolute :class:`pathlib.Path`.
+with the same names are overwritten) and return it as an absolute `pathlib.Path`.
 """
 
 from __future__ import annotations
@@ -254,8 +254,8 @@ def build_tiny_sd_pipeline(
     * ``vae``: ``AutoencoderKL`` (44 k) with 2 blocks of (8, 16) channels, 4 latent channels,
       ``scaling_factor`` 0.18215 - so ``pipe.vae_scale_factor == 2``.
     * ``text_encoder``: ``CLIPTextModel`` (48 k), hidden 32, 2 layers, vocab 1000, 77 positions,
-      BOS 0 / EOS 1 like :func:`tiny_clip_tokenizer`.
-    * ``tokenizer``: :func:`tiny_clip_tokenizer` (plus ``vocab.json``/``merges.txt`` for
+      BOS 0 / EOS 1 like `tiny_clip_tokenizer`.
+    * ``tokenizer``: `tiny_clip_tokenizer` (plus ``vocab.json``/``merges.txt`` for
       loaders that want the classic files).
     * ``scheduler``: ``PNDMScheduler`` with SD v1.4's published settings (scaled_linear betas
       0.00085-0.012, ``steps_offset`` 1, ``skip_prk_steps``, ``set_alpha_to_one`` false).
@@ -337,10 +337,10 @@ def build_tiny_sd_pipeline(
 
 
 def build_sd_turbo_random(path: PathLike, *, seed: int = 0) -> pathlib.Path:
-    """Write the FULL-SIZE one-step SD-Turbo architecture (:func:`sd_turbo_configs`) with random
+    """Write the FULL-SIZE one-step SD-Turbo architecture (`sd_turbo_configs`) with random
     weights to ``path``, float32, for benchmarks: one image is one UNet step without guidance,
     as with the real ``stabilityai/sd-turbo``. Same differences from the real checkpoint as
-    :func:`build_sd_v1_4_random`; about 5.2 GB on disk."""
+    `build_sd_v1_4_random`; about 5.2 GB on disk."""
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 
     out = _prepare_dir(path)
@@ -436,7 +436,7 @@ def build_tiny_sdxl_pipeline(path: PathLike, *, seed: int = 0) -> pathlib.Path:
     * ``text_encoder``: ``CLIPTextModel`` (hidden 32, 2 layers; seeded with ``seed``).
     * ``text_encoder_2``: ``CLIPTextModelWithProjection`` (hidden 48, projection 48, 2 layers;
       seeded with ``seed + 1`` so the two encoders differ, as in SDXL).
-    * ``tokenizer``, ``tokenizer_2``: :func:`tiny_clip_tokenizer`.
+    * ``tokenizer``, ``tokenizer_2``: `tiny_clip_tokenizer`.
     * ``scheduler``: ``EulerDiscreteScheduler`` with SDXL's published settings (scaled_linear
       0.00085-0.012, ``steps_offset`` 1, ``timestep_spacing`` "leading"); swappable with
       ``X.from_config(pipe.scheduler.config)``.
@@ -756,7 +756,7 @@ def sd_v1_4_configs() -> dict[str, dict[str, Any]]:
 
 def sd_turbo_configs() -> dict[str, dict[str, Any]]:
     """The configurations of the one-step SD-Turbo class (``stabilityai/sd-turbo``: the Stable
-    Diffusion 2.1 base architecture, 512x512): like :func:`sd_v1_4_configs` but with the OpenCLIP
+    Diffusion 2.1 base architecture, 512x512): like `sd_v1_4_configs` but with the OpenCLIP
     ViT-H text tower (1024 wide, 23 layers, 16 heads), cross-attention 1024 wide, per-block head
     sizes and linear attention projections, and an Euler scheduler with trailing timesteps (one
     step from pure noise). Sizes: UNet 865.9 M, VAE 83.7 M, text encoder 340.4 M parameters.
@@ -804,10 +804,10 @@ def build_sd_v1_4_random(
     For benchmarks that need real compute (a 512x512 image costs what it costs with the real
     checkpoint) but no download or licence. Standard diffusers layout, safetensors, loads with
     ``AutoPipelineForText2Image.from_pretrained(path)`` as a ``StableDiffusionPipeline``
-    (``vae_scale_factor`` 8, default size 512x512). Configs: :func:`sd_v1_4_configs`.
+    (``vae_scale_factor`` 8, default size 512x512). Configs: `sd_v1_4_configs`.
 
     Differences from the real checkpoint: random weights (the images are noise); the tokenizer is
-    :func:`tiny_clip_tokenizer` (the text model keeps its 49408-entry embedding, only low ids are
+    `tiny_clip_tokenizer` (the text model keeps its 49408-entry embedding, only low ids are
     ever used, which costs the same); no safety checker (``requires_safety_checker`` false).
 
     Cost: 1.066 G parameters (UNet 859.5 M, VAE 83.7 M, text encoder 123.1 M); 4.3 GB on disk

@@ -8,7 +8,7 @@ Convention (used everywhere in hybridscene)
   left (``world_from_local = world_from_parent @ parent_from_local``).
   pyrr stores the transpose (row vectors, translation in the last row); this module converts, so
   nothing else needs to know.
-* To hand a matrix to GLSL use :func:`gl_bytes`, which writes it column-major as ``mat4`` expects.
+* To hand a matrix to GLSL use `gl_bytes`, which writes it column-major as ``mat4`` expects.
 * Rotations are unit quaternions ``(x, y, z, w) float32``; angles given by users are in degrees.
 """
 

@@ -132,3 +132,14 @@ def test_no_state_in_moderngl_context_extra():
             if isinstance(node, ast.Attribute) and node.attr == "extra":
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert not offenders, f"state kept in ctx.extra (keep it on GLContext): {offenders}"
+
+
+def test_docstrings_use_markdown_not_sphinx_roles():
+    """The reference is rendered by mkdocstrings (Markdown): a Sphinx role such as
+    :class:`Plate` would show literally; use `Plate` or [`Plate`][hybridscene.Plate]."""
+    import re
+
+    role = re.compile(r":(class|func|meth|mod|attr|data|exc|obj):`")
+    offenders = [f"{path.relative_to(PACKAGE.parent)}:{i}" for path in _modules().values()
+                 for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if role.search(line)]
+    assert not offenders, f"Sphinx roles in docstrings: {offenders}"

@@ -1,5 +1,5 @@
 """The frame: scene, time and passes in; layers and a composite out, on the GPU, in linear light.
-:class:`FrameRenderer` is the one frame function that export, window and stills share."""
+[`FrameRenderer`][hybridscene.FrameRenderer] is the one frame function that export, window and stills share."""
 
 from .compositor import Compositor
 from .frame import FrameLayers, FrameRenderer

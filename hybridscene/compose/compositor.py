@@ -1,4 +1,4 @@
-"""The compositor: layers (:mod:`hybridscene.compose.layers`) into a frame, on the GPU, in linear
+"""The compositor: layers (`hybridscene.compose.layers`) into a frame, on the GPU, in linear
 light with premultiplied alpha, encoded to sRGB once at the end. One buffer-less full-screen
 triangle per frame; the program is compiled with only the inputs a frame uses."""
 
@@ -32,7 +32,7 @@ _SOLID_MAPPING = np.array([[0.5, 0, 0.5], [0, -0.5, 0.5], [0, 0, 1]], np.float32
 class Compositor:
     """Composites layers into a target framebuffer.
 
-    Plate textures are uploaded once per :class:`Plate` and kept while the plate lives.
+    Plate textures are uploaded once per [`Plate`][hybridscene.Plate] and kept while the plate lives.
     """
 
     def __init__(self, gl: GLContext) -> None:
@@ -78,8 +78,8 @@ class Compositor:
         return PlateLayer(self.plate_texture(plate), plate_mapping(plate, camera, size), opacity=opacity)
 
     def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True) -> None:
-        """Write ``layers`` (back to front: one or two :class:`PlateLayer`, then at most one
-        :class:`ForegroundLayer`) into ``target``.
+        """Write ``layers`` (back to front: one or two `PlateLayer`, then at most one
+        `ForegroundLayer`) into ``target``.
 
         Args:
             target: the framebuffer, whose size the layers' textures have.

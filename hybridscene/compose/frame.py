@@ -1,10 +1,10 @@
 """The one frame function: a scene at a time -> its layers on the GPU -> a composite in a
 target. Export, the preview window, stills and layer files all go through
-:class:`FrameRenderer`.
+[`FrameRenderer`][hybridscene.FrameRenderer].
 
 Per frame: 1. the scene is updated to ``t``; 2. each plate on screen becomes a
-:class:`~hybridscene.compose.layers.PlateLayer` (drawn as a relief when the camera has moved,
-see :mod:`hybridscene.gpu.parallax`); 3. the foreground is rasterised, hidden where the plate is
+`PlateLayer` (drawn as a relief when the camera has moved,
+see `hybridscene.gpu.parallax`); 3. the foreground is rasterised, hidden where the plate is
 nearer; 4. the compositor lays them together in linear light.
 """
 
@@ -66,8 +66,8 @@ class FrameRenderer:
     ``with FrameRenderer(gl, (1280, 720)) as r: frame = r.render_frame(scene, t=0.5)``
 
     Args:
-        ctx: a :class:`~hybridscene.gpu.context.GLContext` from
-            :func:`hybridscene.create_context` (a ``moderngl.Context``, such as a window's, is
+        ctx: a `GLContext` from
+            [`create_context`][hybridscene.create_context] (a ``moderngl.Context``, such as a window's, is
             wrapped without taking ownership).
         size: ``(width, height)`` of the frames.
         samples: MSAA samples for the foreground; default from settings (4), clamped to the
@@ -97,7 +97,7 @@ class FrameRenderer:
     def render_to(self, scene: Scene, fbo: moderngl.Framebuffer, *, t: float | None = None,
                   top_down: bool = False) -> None:
         """Update the scene to time ``t`` (when given), draw it and composite into ``fbo``
-        (``top_down`` as for :meth:`Compositor.compose`)."""
+        (``top_down`` as for `Compositor.compose`)."""
         self.gl.make_current()
         if t is not None:
             scene.update(t)
@@ -137,7 +137,7 @@ class FrameRenderer:
         return self.output.read()
 
     def render_layers(self, scene: Scene, t: float | None = None) -> FrameLayers:
-        """Render a frame and its layers (see :class:`FrameLayers`), each read back from what
+        """Render a frame and its layers (see [`FrameLayers`][hybridscene.FrameLayers]), each read back from what
         the GPU computed for the frame."""
         from ..colors import linear_to_srgb
 

@@ -1,6 +1,6 @@
 """The layers a frame is composited from, back to front: one or two plates (the second fading
 in over the first) and the foreground. Small frozen records of GPU textures; the compositor
-(:class:`~hybridscene.compose.compositor.Compositor`) turns a list of them into a frame."""
+(`Compositor`) turns a list of them into a frame."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class PlateLayer:
     solid background."""
     mapping: np.ndarray
     """``(3, 3) float32``: a frame pixel's NDC ``(x, y, 1)`` -> texture coordinates
-    ``(u w, v w, w)`` (see :func:`hybridscene.scene.view.plate_mapping`)."""
+    ``(u w, v w, w)`` (see `hybridscene.scene.view.plate_mapping`)."""
     relief: moderngl.Texture | None = None
     """Parallax: RGBA16F linear premultiplied, the frame's size, GL row order; or ``None``."""
     opacity: float = 1.0
@@ -48,4 +48,4 @@ class ForegroundLayer:
 
 
 Layer = PlateLayer | ForegroundLayer
-"""Anything :meth:`Compositor.compose` takes."""
+"""Anything `Compositor.compose` takes."""

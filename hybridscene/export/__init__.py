@@ -1,6 +1,6 @@
 """Exports: drive a scene's frames, in order, into sinks (files, arrays, callbacks).
 
-:func:`render` writes a video, GIF, PNG sequence or still; :func:`frames` yields numpy frames.
+[`render`][hybridscene.render] writes a video, GIF, PNG sequence or still; [`frames`][hybridscene.frames] yields numpy frames.
 """
 
 from .driver import Progress, ProgressCallback, RenderResult, frames, render

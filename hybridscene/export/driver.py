@@ -1,6 +1,6 @@
-"""The export driver: :func:`render` (a scene's frames, in order, into a file or a sink, with
-progress and cancel) and :func:`frames` (an iterator of numpy frames). Both drive the frame
-function every output shares (:class:`~hybridscene.compose.FrameRenderer`) with a fixed-step
+"""The export driver: [`render`][hybridscene.render] (a scene's frames, in order, into a file or a sink, with
+progress and cancel) and [`frames`][hybridscene.frames] (an iterator of numpy frames). Both drive the frame
+function every output shares (`FrameRenderer`) with a fixed-step
 clock, so the same scene and seed give the same frames."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ ProgressCallback = Callable[[Progress], Any]
 
 @dataclasses.dataclass(frozen=True)
 class RenderResult:
-    """What :func:`render` wrote."""
+    """What [`render`][hybridscene.render] wrote."""
 
     path: str | None
     """The output path (``None`` when the sink was an object)."""
@@ -144,17 +144,17 @@ def render(
     Args:
         scene: what to draw.
         output: a path (``.mp4``/``.mov``/``.mkv``, ``.gif``, ``DIR/``, ``.png``/``.jpg``/``.webp``)
-            or an object implementing :class:`hybridscene.sinks.Sink`.
+            or an object implementing `hybridscene.sinks.Sink`.
         frames: length in frames; give this or ``seconds`` (default 4 seconds).
         seconds: length in seconds.
         fps: frames per second; frame ``i`` shows scene time ``start + i / fps``.
         size: ``(width, height)`` or ``"WxH"``; default: the plate's size. Video sizes are
             rounded down to even numbers with a warning.
         progress: ``True`` for a progress bar on stderr, or a callback receiving
-            :class:`Progress` after each frame (return ``False`` to cancel).
+            [`Progress`][hybridscene.Progress] after each frame (return ``False`` to cancel).
         ctx: a context to render on (default: a headless one, made and released here).
         samples: MSAA samples (default 4).
-        layers: a folder for per-frame layers (see :class:`hybridscene.sinks.LayerSink`).
+        layers: a folder for per-frame layers (see `hybridscene.sinks.LayerSink`).
         overlap: overlap rendering with read-back and encoding. ``True`` reads frames back
             through a ring of pixel buffers and encodes them on a worker thread while the next
             ones render; ``False`` renders, reads and writes one frame at a time. ``"auto"``
@@ -165,7 +165,7 @@ def render(
         sink_options: passed to the sink, e.g. ``crf=18, preset="medium"`` for video.
 
     Returns:
-        A :class:`RenderResult`.
+        A [`RenderResult`][hybridscene.RenderResult].
 
     Raises:
         Cancelled: the callback returned ``False``; nothing is left under the output name.

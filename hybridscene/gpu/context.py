@@ -1,11 +1,11 @@
 """The one place an OpenGL context is created, and its owner object.
 
 Headless contexts use EGL on Linux (Mesa llvmpipe without a GPU, NVIDIA's EGL with one), CGL on
-macOS and WGL on Windows, through moderngl/glcontext. :func:`create_context` returns a
-:class:`GLContext`: the ``moderngl.Context`` plus what hybridscene keeps per context (compiled
-programs, the default framebuffer), :meth:`GLContext.make_current` and :meth:`GLContext.release`.
+macOS and WGL on Windows, through moderngl/glcontext. [`create_context`][hybridscene.create_context] returns a
+[`GLContext`][hybridscene.GLContext]: the ``moderngl.Context`` plus what hybridscene keeps per context (compiled
+programs, the default framebuffer), [`GLContext.make_current`][hybridscene.GLContext.make_current] and [`GLContext.release`][hybridscene.GLContext.release].
 Renderers and compositors never create a context: they take a ``GLContext`` as their first
-argument. A window's context (moderngl-window) is wrapped with :meth:`GLContext.wrap`, which does
+argument. A window's context (moderngl-window) is wrapped with [`GLContext.wrap`][hybridscene.GLContext.wrap], which does
 not own it.
 """
 
@@ -46,7 +46,7 @@ class GLContext:
     Attributes:
         mgl: the ``moderngl.Context``, for your own GL calls.
         programs: compiled shader programs by key (see
-            :func:`hybridscene.gpu.programs.load_program`), released with this object.
+            `hybridscene.gpu.programs.load_program`), released with this object.
         owned: whether this object created the context (and so releases it and makes it
             current before drawing); ``False`` for a window's context from its toolkit.
     """
@@ -61,7 +61,7 @@ class GLContext:
 
     @classmethod
     def wrap(cls, ctx: GLContext | moderngl.Context) -> GLContext:
-        """``ctx`` itself if it is a :class:`GLContext`, else a non-owning wrapper of a
+        """``ctx`` itself if it is a [`GLContext`][hybridscene.GLContext], else a non-owning wrapper of a
         ``moderngl.Context`` (a window's, or one you made yourself)."""
         if isinstance(ctx, GLContext):
             return ctx
@@ -89,7 +89,7 @@ class GLContext:
 
     @property
     def software(self) -> bool:
-        """True on a CPU rasteriser (llvmpipe and the like); see :func:`is_software_renderer`."""
+        """True on a CPU rasteriser (llvmpipe and the like); see `is_software_renderer`."""
         return is_software_renderer(self.mgl)
 
     def make_current(self) -> None:
@@ -148,8 +148,8 @@ def create_context(
 
     On a machine with an NVIDIA GPU the context must run on NVIDIA's EGL, not on Mesa's CPU
     rasteriser: when EGL's first device is a CPU rasteriser, the other EGL devices are tried, and
-    if none is a GPU a :class:`~hybridscene.SoftwareRendererWarning` (or, with ``require_gpu``, a
-    :class:`~hybridscene.GPUError`) says what to install.
+    if none is a GPU a [`SoftwareRendererWarning`][hybridscene.SoftwareRendererWarning] (or, with ``require_gpu``, a
+    [`GPUError`][hybridscene.GPUError]) says what to install.
 
     Args:
         backend: glcontext backend (``"egl"``, ``"x11"``, ...); default ``HYBRIDSCENE_GL_BACKEND``
@@ -160,7 +160,7 @@ def create_context(
             ``HYBRIDSCENE_REQUIRE_GPU``.
 
     Returns:
-        A :class:`GLContext` that owns the new context: call ``release()`` when done, or use it
+        A [`GLContext`][hybridscene.GLContext] that owns the new context: call ``release()`` when done, or use it
         in a ``with`` block.
 
     Raises:
@@ -239,8 +239,8 @@ def nvidia_driver() -> str | None:
 
 
 def check_renderer(ctx: GLContext | moderngl.Context, *, where: str, require_gpu: bool | None = None, stacklevel: int = 2) -> None:
-    """Warn (:class:`~hybridscene.SoftwareRendererWarning`) when ``ctx`` runs on a CPU rasteriser
-    although an NVIDIA GPU is present; raise :class:`~hybridscene.GPUError` instead when
+    """Warn ([`SoftwareRendererWarning`][hybridscene.SoftwareRendererWarning]) when ``ctx`` runs on a CPU rasteriser
+    although an NVIDIA GPU is present; raise [`GPUError`][hybridscene.GPUError] instead when
     ``require_gpu`` (default ``HYBRIDSCENE_REQUIRE_GPU``) is set, GPU or not.
 
     Args:

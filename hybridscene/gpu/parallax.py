@@ -1,4 +1,4 @@
-"""Parallax on the GPU: draws a plate's relief (:mod:`hybridscene.plate.relief`) from a camera
+"""Parallax on the GPU: draws a plate's relief (`hybridscene.plate.relief`) from a camera
 that has left the plate's own position, once per frame, into a colour layer (linear,
 premultiplied, alpha 1 where the relief is) that the compositor lays over the sky-filled
 backdrop, and the relief's inverse view depth, which the foreground's occlusion test reads
@@ -35,7 +35,7 @@ _GL_DEPTH_CLAMP = 0x864F
 @dataclasses.dataclass(frozen=True)
 class ReliefView:
     """A plate's relief as one camera sees it this frame (textures the size of the frame, GL row
-    order, owned by the :class:`ParallaxRenderer`)."""
+    order, owned by the `ParallaxRenderer`)."""
 
     color: moderngl.Texture
     """RGBA16F linear premultiplied colour; alpha 1 where the relief is."""
@@ -79,14 +79,14 @@ class ParallaxRenderer:
     sky-filled backdrop. Per size: two render targets, for a plate and the one fading out.
 
     The meshes and the backdrop take a few hundred milliseconds of numpy per plate, so
-    :meth:`prefetch` computes them on a worker thread as soon as a plate that may need them is
+    `prefetch` computes them on a worker thread as soon as a plate that may need them is
     on screen; the first frame that draws the relief then only uploads them (GL stays on the
     calling thread) instead of stalling a preview for the whole computation.
 
     Args:
         gl: the context.
         max_columns: the relief mesh's grid resolution (see
-            :func:`hybridscene.plate.relief.relief_mesh`).
+            `hybridscene.plate.relief.relief_mesh`).
         depth_texture: ``depth_texture(plate)`` returns the plate's R32F depth texture when
             someone else already uploads it (the scene renderer, for occlusion), so it is not
             uploaded twice; that provider owns it.
@@ -119,7 +119,7 @@ class ParallaxRenderer:
         return future
 
     def backdrop(self, plate: Plate) -> moderngl.Texture:
-        """The plate's sky-filled sRGB texture (see :func:`hybridscene.plate.relief.sky_filled`)."""
+        """The plate's sky-filled sRGB texture (see `hybridscene.plate.relief.sky_filled`)."""
         tex = self._backdrops.get(plate)
         if tex is None:
             tex = self._backdrops[plate] = upload_image(self.gl, self.prefetch(plate).result().backdrop)

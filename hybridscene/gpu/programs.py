@@ -1,9 +1,9 @@
 """Shader programs from ``shaders/*.glsl``: one program per file, stages selected with
 ``#if defined VERTEX_SHADER`` / ``FRAGMENT_SHADER`` / ``GEOMETRY_SHADER``, shared snippets pulled in
 with ``#include "include/name.glsl"``. Programs are compiled once per context and cached on its
-:class:`~hybridscene.gpu.context.GLContext`.
+`GLContext`.
 
-Compile errors are raised as :class:`~hybridscene.errors.ShaderError` with the file and line of the
+Compile errors are raised as `ShaderError` with the file and line of the
 offending source (includes are tracked with ``#line`` directives and mapped back to file names).
 """
 

@@ -1,5 +1,5 @@
 """Pixels out of the GPU: the one function that reads a target into numpy (and the one place
-rows are flipped, see :mod:`hybridscene.gpu.textures`), and a ring of pixel buffers that lets a
+rows are flipped, see `hybridscene.gpu.textures`), and a ring of pixel buffers that lets a
 GPU copy frames out while it renders the next ones."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The scene renderer: draws a :class:`~hybridscene.scene.Scene`'s foreground into a
-:class:`ForegroundTarget`. It never creates a context or a window; it takes ``ctx``."""
+"""The scene renderer: draws a `Scene`'s foreground into a
+`ForegroundTarget`. It never creates a context or a window; it takes ``ctx``."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ ADDITIVE = (1, 1)
 class SceneRenderer:
     """Rasterises meshes with depth test, back-face culling and MSAA (per the target).
 
-    GPU copies of geometry are made on first use and kept while the :class:`Geometry` lives.
+    GPU copies of geometry are made on first use and kept while the [`Geometry`][hybridscene.Geometry] lives.
     """
 
     def __init__(self, gl: GLContext) -> None:
@@ -94,7 +94,7 @@ class SceneRenderer:
         (``shaders/include/occlusion.glsl``).
 
         ``plate_depth``: with parallax, the plate relief's inverse view depth for this view
-        (R32F, the target's size, from :class:`~hybridscene.gpu.parallax.ParallaxRenderer`),
+        (R32F, the target's size, from `ParallaxRenderer`),
         used for occlusion instead of the plate's own depth map.
         """
         self._screen_depth = plate_depth
@@ -132,7 +132,7 @@ class SceneRenderer:
                    plate_depth: moderngl.Texture | None = None) -> None:
         """Render view depth (metres) and object ids into ``fbo``'s RGBA32F attachment: the
         nearest surface with any coverage per pixel; cleared to 0 (no object). ``ids`` maps
-        ``id(node)`` to the id written; ``plate_depth`` as for :meth:`render`."""
+        ``id(node)`` to the id written; ``plate_depth`` as for `render`."""
         import moderngl
 
         self._screen_depth = plate_depth
@@ -158,7 +158,7 @@ class SceneRenderer:
         """Write the plate's depth as the occlusion test sees it (metres along the view axis,
         ``inf`` where there is none) into ``fbo``'s R32F attachment, in GL row order; the same
         shader function (``include/occlusion.glsl``) as the foreground's occlusion.
-        ``plate_depth`` as for :meth:`render`."""
+        ``plate_depth`` as for `render`."""
         import moderngl
 
         self._screen_depth = plate_depth

@@ -24,8 +24,8 @@ class ForegroundTarget:
     """Where the foreground is rasterised, with MSAA: attachment 0 is RGBA16F colour (linear,
     premultiplied), attachment 1 the shadow amount on the plate (R8, 0 = lit), plus depth.
 
-    ``samples > 1`` renders into multisampled renderbuffers and :meth:`resolve` averages them into
-    :attr:`color` and :attr:`shadow` (textures in GL row order), so edge pixels hold partial
+    ``samples > 1`` renders into multisampled renderbuffers and `resolve` averages them into
+    `color` and `shadow` (textures in GL row order), so edge pixels hold partial
     coverage and shadow edges are smooth.
     """
 
@@ -78,7 +78,7 @@ class ForegroundTarget:
         self.has_shadow = False
 
     def resolve(self) -> None:
-        """Average the samples into :attr:`color` (and :attr:`shadow` when the frame has
+        """Average the samples into `color` (and `shadow` when the frame has
         shadows); a no-op without MSAA."""
         if self._resolve_all is None:
             return
@@ -108,7 +108,7 @@ class ForegroundTarget:
 
 
 class OutputTarget:
-    """The final 8-bit sRGB frame, stored top row first (see :mod:`hybridscene.gpu.textures`)."""
+    """The final 8-bit sRGB frame, stored top row first (see `hybridscene.gpu.textures`)."""
 
     def __init__(self, gl: GLContext, size: tuple[int, int]) -> None:
         ctx = gl.mgl

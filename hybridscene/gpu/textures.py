@@ -7,7 +7,7 @@ image's top row and shaders sample images at ``(u, v_img)`` with ``v_img = 0`` a
 Offscreen output targets are written the same way (the compositor's ``u_top_down``), so reading
 them back needs no flip. Targets rasterised in GL's bottom-up order (the foreground, its depth and
 ids, the shadow amount, a window) are addressed with a flipped row inside ``composite.glsl`` and
-flipped on read-back in exactly one function, :func:`hybridscene.gpu.readback.read_pixels`.
+flipped on read-back in exactly one function, `hybridscene.gpu.readback.read_pixels`.
 """
 
 from __future__ import annotations

@@ -78,14 +78,14 @@ def preview(
     SIGTERM).
 
     Args:
-        source: a :class:`Scene`, or a scene file, which is rebuilt whenever it is saved (an
+        source: a [`Scene`][hybridscene.Scene], or a scene file, which is rebuilt whenever it is saved (an
             error in it is shown in the window, which keeps the last good scene).
         size: render size ``(width, height)`` or ``"WxH"`` (the window opens at it and
             letterboxes when resized); default: the file's ``SIZE``, else 1280x720.
         fps: the frame step of left/right and a cap on the frame rate; default: the file's
             ``FPS``, else 30 for stepping and the display's rate (vsync) for showing.
         stats: log ``fps=... frames=... frame_ms p50=... p90=... p99=... max=...`` (at INFO) on
-            exit; the returned :class:`PreviewStats` has the same figures (``hybridscene preview
+            exit; the returned [`PreviewStats`][hybridscene.PreviewStats] has the same figures (``hybridscene preview
             --stats`` prints its ``line()``).
         seconds: close by itself after this long (for scripts and tests).
         backend: the moderngl-window backend: ``pyglet`` (default), ``glfw``, ``pyqt5``,
@@ -100,7 +100,7 @@ def preview(
         prompt: passed as ``build_scene(prompt=...)``.
 
     Returns:
-        :class:`PreviewStats` of the frames shown.
+        [`PreviewStats`][hybridscene.PreviewStats] of the frames shown.
     """
     from ..scenefile import load_scene_file
     from ..sinks.window import WindowSink

@@ -1,8 +1,8 @@
 """The preview's controller: the scene on screen, its clock and the state the keys change
 (pause, step, restart, repaint the plate, screenshot, stats, layers), hot reload of a scene
 file, and the CPU views of the layers. Main thread only; the window is a
-:class:`~hybridscene.sinks.window.WindowSink`, the frames come from the shared
-:class:`~hybridscene.compose.FrameRenderer`."""
+`WindowSink`, the frames come from the shared
+`FrameRenderer`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Procedural "mountains and a river" plate: the offline, 'traditional method' background.
 
-:func:`paint_mountains` paints a sky, several layers of fractal ridges with aerial perspective, a
+`paint_mountains` paints a sky, several layers of fractal ridges with aerial perspective, a
 meadow and a river that winds from the bottom of the frame into a valley between the ridges. It is
 pure numpy, deterministic by seed, and returns an *exact* depth map for this camera:
 
@@ -406,7 +406,7 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
         ``depth`` (height, width) float32 view-space z in metres, ``inf`` for sky; ``info`` a
         JSON-able dict: ``variant``, ``fov_y``, ``camera_height``, ``horizon``, ``sun_direction``
         (unit, the way the sunlight travels: sun -> scene, like
-        :attr:`hybridscene.DirectionalLight.direction`), ``sun_color`` and ``sky_color`` (linear RGB), ``haze_color``,
+        [`DirectionalLight.direction`][hybridscene.DirectionalLight.direction]), ``sun_color`` and ``sky_color`` (linear RGB), ``haze_color``,
         ``focal_px``, ``seed``, ``ridge_depths`` (``[near_z, far_z]`` per card, nearest first),
         ``river_gap`` (``{"u": X/z, "column": px}`` of the valley the river flows out of).
     """

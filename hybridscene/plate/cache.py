@@ -47,7 +47,7 @@ _FORMAT = 1
 
 @dataclasses.dataclass(frozen=True)
 class CacheEntry:
-    """One cached plate, as listed by :meth:`PlateCache.entries`."""
+    """One cached plate, as listed by [`PlateCache.entries`][hybridscene.PlateCache.entries]."""
 
     key: str
     path: Path

@@ -3,9 +3,9 @@
 Any text-to-image family loads through ``AutoPipelineForText2Image.from_pretrained`` (SD 1.x/2.x,
 SDXL, SD-Turbo/SDXL-Turbo, LCM, ...), from a hub id (through the Hugging Face cache, honouring
 ``HF_HUB_OFFLINE``) or a local folder. Loaded pipelines are kept per (model, device, dtype) for
-the life of the :class:`DiffusionGenerator`, so painting again with a new seed does not reload.
+the life of the `DiffusionGenerator`, so painting again with a new seed does not reload.
 
-Speed options (:class:`~hybridscene.Acceleration`: ``torch.compile``, channels-last, the attention
+Speed options ([`Acceleration`][hybridscene.Acceleration]: ``torch.compile``, channels-last, the attention
 kernel) are applied once, when a pipeline is loaded; a replacement autoencoder such as TAESD
 (``PlateSpec.vae``) is passed to ``from_pretrained`` so the pipeline's scale factor follows it.
 """
@@ -117,7 +117,7 @@ class DiffusionGenerator:
     # 1. Loading -----------------------------------------------------------------------------
     def pipeline(self, resolved: ResolvedSpec) -> Any:
         """The loaded pipeline for a resolved spec (loaded once per model, autoencoder, device and
-        dtype), with :attr:`acceleration` applied."""
+        dtype), with `acceleration` applied."""
         key = (resolved.model.identity, resolved.vae_identity or "", resolved.device, resolved.dtype)
         pipe = self._pipes.get(key)
         if pipe is not None:

@@ -1,5 +1,5 @@
 """Model identities: what a plate's cache key records of the model that painted it, so the key
-changes when the weights change. A hub id resolves to ``hub:<id>@<commit>`` (:func:`hub_commit`,
+changes when the weights change. A hub id resolves to ``hub:<id>@<commit>`` (`hub_commit`,
 the one place a Hugging Face revision is resolved); a folder to ``local:<fingerprint>``, a content
 hash of its files.
 

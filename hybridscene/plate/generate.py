@@ -1,11 +1,11 @@
 """AI plates end to end: resolve the spec, look in the cache, generate on a miss, store.
 
-:func:`generate_plate` blocks (use it for exports and scripts); :class:`PlateWorker` and
-:func:`generate_plate_async` run generation in a separate process and hand back a future, so a
+[`generate_plate`][hybridscene.generate_plate] blocks (use it for exports and scripts); [`PlateWorker`][hybridscene.PlateWorker] and
+[`generate_plate_async`][hybridscene.generate_plate_async] run generation in a separate process and hand back a future, so a
 window or a render loop keeps drawing on the main thread meanwhile.
 
-:func:`background_plate` is what scene files call. Settings a scene file does not name (steps,
-guidance, scheduler, device, ...) come from the caller through :func:`plate_defaults`, a
+[`background_plate`][hybridscene.background_plate] is what scene files call. Settings a scene file does not name (steps,
+guidance, scheduler, device, ...) come from the caller through `plate_defaults`, a
 context-local default (``contextvars``) that ``load_scene_file(plate_options=...)`` and the CLI's
 ``--steps``, ``--guidance``, ... set, so a scene's plate takes them without the scene passing them.
 """
@@ -47,7 +47,7 @@ _DEPTH: dict[tuple[str, str], Any] = {}
 
 @dataclasses.dataclass(frozen=True)
 class PlateResult:
-    """What :func:`generate_plate` did."""
+    """What [`generate_plate`][hybridscene.generate_plate] did."""
 
     plate: Plate
     """The plate (image, depth when asked, metadata)."""
@@ -145,17 +145,17 @@ def generate_plate(
     ``generate_plate(prompt="Landscape with mountains and a river", model="CompVis/stable-diffusion-v1-4")``
 
     Args:
-        spec: a :class:`PlateSpec`, or give its fields as keywords.
-        cache: ``True`` for the default cache, a :class:`PlateCache`, or ``False`` to neither
+        spec: a [`PlateSpec`][hybridscene.PlateSpec], or give its fields as keywords.
+        cache: ``True`` for the default cache, a [`PlateCache`][hybridscene.PlateCache], or ``False`` to neither
             read nor write a cache.
         callback: ``callback(step, total)`` after each denoising step; return ``False`` to cancel
-            (raises :class:`~hybridscene.Cancelled`, nothing is cached).
+            (raises [`Cancelled`][hybridscene.Cancelled], nothing is cached).
         threads: torch CPU threads for generation.
         acceleration: how the model runs (``torch.compile``, channels-last, attention kernel);
             default the settings'. It does not change the cache key.
 
     Returns:
-        A :class:`PlateResult`. A hit imports neither torch nor diffusers.
+        A [`PlateResult`][hybridscene.PlateResult]. A hit imports neither torch nor diffusers.
     """
     t0 = time.perf_counter()
     # 1. Validate and resolve (small files only; raises before any model is loaded).
@@ -177,23 +177,23 @@ def generate_plate(
 
 PLATE_OPTIONS = ("steps", "guidance", "negative_prompt", "scheduler", "device", "dtype", "revision", "vae",
                  "depth_model", "depth_image", "depth_scale", "acceleration")
-"""The options :func:`plate_defaults` (and ``load_scene_file(plate_options=...)``) take: the
-:class:`PlateSpec` fields a scene file's :func:`background_plate` call does not decide itself
+"""The options `plate_defaults` (and ``load_scene_file(plate_options=...)``) take: the
+[`PlateSpec`][hybridscene.PlateSpec] fields a scene file's [`background_plate`][hybridscene.background_plate] call does not decide itself
 (it decides prompt, model, seed and size), and ``acceleration``."""
 
 
 @dataclasses.dataclass
 class PlateDefaults:
-    """The defaults in effect inside a :func:`plate_defaults` block (what it yields)."""
+    """The defaults in effect inside a `plate_defaults` block (what it yields)."""
 
     spec: dict[str, Any]
-    """:class:`PlateSpec` fields, by name (inner blocks merged over outer ones)."""
+    """[`PlateSpec`][hybridscene.PlateSpec] fields, by name (inner blocks merged over outer ones)."""
     acceleration: Acceleration | None
     """How the model runs; ``None``: the settings'."""
     callback: Callable[[int, int], Any] | None
     """Progress of denoising steps, for plates painted without a callback of their own."""
     used: int = 0
-    """How many AI plates :func:`background_plate` painted (or loaded) with these defaults."""
+    """How many AI plates [`background_plate`][hybridscene.background_plate] painted (or loaded) with these defaults."""
     parent: PlateDefaults | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -215,7 +215,7 @@ _DEFAULTS: contextvars.ContextVar[PlateDefaults | None] = contextvars.ContextVar
 def plate_defaults(
     *, acceleration: Acceleration | None = None, callback: Callable[[int, int], Any] | None = None, **options: Any
 ) -> Iterator[PlateDefaults]:
-    """Defaults for the AI plates :func:`background_plate` paints inside the block.
+    """Defaults for the AI plates [`background_plate`][hybridscene.background_plate] paints inside the block.
 
     ``with plate_defaults(steps=4, guidance=0.0): scene = build_scene(model="stabilityai/sd-turbo")``
 
@@ -225,18 +225,18 @@ def plate_defaults(
     ``contextvars``); values that are ``None`` are left unset.
 
     Args:
-        acceleration: how the model runs (:class:`~hybridscene.Acceleration`).
+        acceleration: how the model runs ([`Acceleration`][hybridscene.Acceleration]).
         callback: ``callback(step, total)`` for plates painted without a callback of their own.
-        options: :class:`PlateSpec` fields among :data:`PLATE_OPTIONS`: ``steps``, ``guidance``,
+        options: [`PlateSpec`][hybridscene.PlateSpec] fields among `PLATE_OPTIONS`: ``steps``, ``guidance``,
             ``negative_prompt``, ``scheduler``, ``device``, ``dtype``, ``revision``, ``vae``,
             ``depth_model``, ``depth_image``, ``depth_scale``.
 
     Yields:
-        The :class:`PlateDefaults` in effect; its ``used`` counts the AI plates painted with them
+        The `PlateDefaults` in effect; its ``used`` counts the AI plates painted with them
         (``load_scene_file`` uses it to report options no plate took).
 
     Raises:
-        ConfigError: an unknown option, or a value :class:`PlateSpec` refuses (checked on entry,
+        ConfigError: an unknown option, or a value [`PlateSpec`][hybridscene.PlateSpec] refuses (checked on entry,
             before any scene is built).
     """
     unknown = sorted(set(options) - set(PLATE_OPTIONS))
@@ -260,7 +260,7 @@ def plate_defaults(
 
 
 def current_plate_defaults() -> PlateDefaults | None:
-    """The :class:`PlateDefaults` of the innermost :func:`plate_defaults` block, or ``None``."""
+    """The `PlateDefaults` of the innermost `plate_defaults` block, or ``None``."""
     return _DEFAULTS.get()
 
 
@@ -289,20 +289,20 @@ def background_plate(
         seed: seeds the procedural painter or the diffusion model.
         model: a hub id or diffusers folder; ``None`` for the procedural plate.
         prompt: the text prompt, for ``model``.
-        steps: denoising steps for ``model`` (default: the enclosing :func:`plate_defaults`',
+        steps: denoising steps for ``model`` (default: the enclosing `plate_defaults`',
             else the model's).
         fov_y: vertical field of view in degrees (1..179) of the camera the plate is seen
             through. The procedural painter paints with it (default 50). An AI plate gets a
-            :class:`PlateCamera` with it (level, :data:`DEFAULT_CAMERA_HEIGHT` m above the ground,
+            [`PlateCamera`][hybridscene.PlateCamera] with it (level, `DEFAULT_CAMERA_HEIGHT` m above the ground,
             horizon centred), so the scene's default camera, occlusion and shadows match a lens
             the prompt implies; the model itself does not see it, and it is not part of the
             cache key. Default for AI plates: no camera (as before).
         style: the procedural style.
         callback: ``callback(step, total)`` after each denoising step (default: the enclosing
-            :func:`plate_defaults`').
+            `plate_defaults`').
 
     Settings of the AI plate not named here (guidance, scheduler, device, dtype, ...) and the
-    acceleration come from the enclosing :func:`plate_defaults` block, if any.
+    acceleration come from the enclosing `plate_defaults` block, if any.
     """
     if model is None:
         from .procedural import procedural_plate

@@ -44,7 +44,7 @@ def load_plate(
             grayscale PNG holding millimetres (0 = infinitely far). Must match the image size.
 
     Returns:
-        A :class:`Plate` with ``source="file"`` and ``meta["path"]``.
+        A [`Plate`][hybridscene.Plate] with ``source="file"`` and ``meta["path"]``.
     """
     path = Path(path)
     img = _open_image(path, "plate image")

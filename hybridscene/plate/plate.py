@@ -1,4 +1,4 @@
-"""The :class:`Plate`: a background image made once (painted, generated or loaded) and reused by
+"""The [`Plate`][hybridscene.Plate]: a background image made once (painted, generated or loaded) and reused by
 every frame, with an optional depth map and the metadata that says where it came from."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from ..errors import PlateError
 __all__ = ["META_VERSION", "Plate", "PlateCamera", "upgrade_meta"]
 
 META_VERSION = 2
-"""Version of the conventions of :attr:`Plate.meta`, stored beside metadata written to disk (the
-plate cache's ``plate.json``) so older files are read in today's conventions by :func:`upgrade_meta`.
+"""Version of the conventions of [`Plate.meta`][hybridscene.Plate.meta], stored beside metadata written to disk (the
+plate cache's ``plate.json``) so older files are read in today's conventions by `upgrade_meta`.
 
 * 1 (no version recorded): ``sun_direction`` pointed from the scene toward the sun.
 * 2: ``sun_direction`` is the way the light travels, like ``DirectionalLight.direction``.
@@ -37,8 +37,8 @@ class PlateCamera:
 
     @property
     def lens_shift(self) -> float:
-        """Vertical lens shift, in half-heights (see :func:`hybridscene.transforms.perspective`),
-        that puts a level camera's horizon at :attr:`horizon`."""
+        """Vertical lens shift, in half-heights (see `hybridscene.transforms.perspective`),
+        that puts a level camera's horizon at `horizon`."""
         return 1.0 - 2.0 * self.horizon
 
 
@@ -67,7 +67,7 @@ class Plate:
     settings, ... Procedural plates give the light they were painted with: ``sun_direction``
     (unit ``[x, y, z]``, world frame, the way the sunlight travels, from the sun toward the scene:
     the convention of ``DirectionalLight.direction``), ``sun_color`` and ``sky_color`` (linear RGB).
-    The conventions are versioned by :data:`META_VERSION`."""
+    The conventions are versioned by `META_VERSION`."""
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image)
@@ -128,7 +128,7 @@ class Plate:
 
 def upgrade_meta(meta: dict[str, Any], version: int | None) -> dict[str, Any]:
     """Plate metadata written with conventions ``version`` (``None``: written before versions
-    were recorded, i.e. 1), in today's (:data:`META_VERSION`). Returns a new dict."""
+    were recorded, i.e. 1), in today's (`META_VERSION`). Returns a new dict."""
     version = 1 if version is None else version
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= META_VERSION:
         raise PlateError(

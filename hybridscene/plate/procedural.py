@@ -35,8 +35,8 @@ def procedural_plate(
         horizon: horizon row as a fraction of the height from the top.
 
     Returns:
-        A :class:`Plate` whose ``camera`` describes the painting camera, so
-        :meth:`hybridscene.PerspectiveCamera.from_plate` can match it, and whose ``meta`` holds
+        A [`Plate`][hybridscene.Plate] whose ``camera`` describes the painting camera, so
+        [`PerspectiveCamera.from_plate`][hybridscene.PerspectiveCamera.from_plate] can match it, and whose ``meta`` holds
         the palette name (``variant``), ``sun_direction`` (unit ``[x, y, z]``, world frame, the
         way the sunlight travels, like ``DirectionalLight.direction``), ``sun_color`` and
         ``sky_color`` (linear RGB).

@@ -1,6 +1,6 @@
 """Camera geometry of plates, in numpy (no GL): where a plate's pixels lie.
 
-A plate knows the camera it was painted from (:class:`~hybridscene.PlateCamera`: level, at
+A plate knows the camera it was painted from ([`PlateCamera`][hybridscene.PlateCamera]: level, at
 ``height`` metres above the ground, looking down -Z, vertical field of view ``fov_y`` and the
 horizon's row). Image coordinates are ``(u, v)`` in 0..1 with ``v = 0`` at the image's top.
 """

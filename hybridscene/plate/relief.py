@@ -1,17 +1,17 @@
 """Parallax geometry: a plate as a relief, its pixels pushed out along their view rays to their
-depth, as triangle meshes in numpy (no GL; :class:`~hybridscene.gpu.parallax.ParallaxRenderer`
+depth, as triangle meshes in numpy (no GL; `ParallaxRenderer`
 draws them).
 
-A plate is a picture taken from one point: its camera (:class:`~hybridscene.PlateCamera`).
+A plate is a picture taken from one point: its camera ([`PlateCamera`][hybridscene.PlateCamera]).
 While the scene's camera stands there, turning and zooming are exact with a homography of the
-image (:func:`hybridscene.scene.view.plate_mapping`). Once the camera *moves*, near things
+image (`hybridscene.scene.view.plate_mapping`). Once the camera *moves*, near things
 must slide across far ones. With a depth map the plate becomes a 2.5D relief:
 
-- the front mesh (:func:`relief_mesh`): every pixel at its depth, exact to the pixel at depth
+- the front mesh (`relief_mesh`): every pixel at its depth, exact to the pixel at depth
   discontinuities (a near ridge over a far one);
-- a back layer (:func:`back_layer`): what lies behind each near ridge, guessed from the far side,
+- a back layer (`back_layer`): what lies behind each near ridge, guessed from the far side,
   which a moving camera looks into;
-- a backdrop (:func:`sky_filled`): the plate with its sky continued down behind the land, so a
+- a backdrop (`sky_filled`): the plate with its sky continued down behind the land, so a
   ridge that sinks as the camera climbs uncovers sky, not its own ghost.
 
 Disoccluded land (what the plate never saw, behind a near ridge) is stretched from its
@@ -35,7 +35,7 @@ __all__ = ["ReliefGeometry", "back_layer", "discontinuities", "relief_geometry",
 
 @dataclasses.dataclass(frozen=True)
 class ReliefGeometry:
-    """A plate's relief, computed once per plate (see :func:`relief_geometry`)."""
+    """A plate's relief, computed once per plate (see `relief_geometry`)."""
 
     vertices: np.ndarray
     """``(N, 3) float32`` world positions (metres) of the front mesh."""
@@ -58,10 +58,10 @@ def relief_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np
 
     A grid of vertices every ``ceil(width / max_columns)`` pixels (edges included), each pushed
     out along the plate camera's ray to the depth under it. Grid cells with a depth
-    discontinuity inside (a near ridge over a far one, see :func:`discontinuities`) are
+    discontinuity inside (a near ridge over a far one, see `discontinuities`) are
     replaced by one quad per pixel, and a quad across the discontinuity is flattened onto its
     nearer side: the silhouette stays exact to the pixel and nothing is stretched across the
-    gap when the camera moves (the back layer, :func:`back_layer`, fills it). Sky vertices next
+    gap when the camera moves (the back layer, `back_layer`, fills it). Sky vertices next
     to land take the land's depth (the fragment shader trims the silhouette); triangles with a
     sky vertex left are dropped.
 

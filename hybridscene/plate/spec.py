@@ -1,4 +1,4 @@
-"""What to generate (:class:`PlateSpec`) and its cache key.
+"""What to generate ([`PlateSpec`][hybridscene.PlateSpec]) and its cache key.
 
 Resolving a spec reads only small files (model configs, the Hugging Face cache's refs) and never
 imports torch, so a cache hit costs milliseconds. The key covers everything that changes pixels:
@@ -39,7 +39,7 @@ SCHEDULERS = {
     "unipc": "UniPCMultistepScheduler",
     "lcm": "LCMScheduler",
 }
-"""Scheduler names accepted by ``--scheduler`` and :class:`PlateSpec`, with their diffusers class."""
+"""Scheduler names accepted by ``--scheduler`` and [`PlateSpec`][hybridscene.PlateSpec], with their diffusers class."""
 
 _ALIASES = {"dpmpp": "dpm++", "dpm-solver++": "dpm++", "dpmsolver++": "dpm++", "euler_a": "euler-a",
             "euler-ancestral": "euler-a", "dpmpp-karras": "dpm++-karras"}
@@ -59,7 +59,7 @@ class PlateSpec:
         seed: seeds a ``torch.Generator``; the same spec gives the same pixels on the same device.
         steps: denoising steps (default 50; 1 for Turbo models, 4 for LCM).
         guidance: classifier-free guidance scale (default 7.5, 5.0 for SDXL, 0 for Turbo).
-        scheduler: one of :data:`SCHEDULERS` (``"default"`` keeps the model's).
+        scheduler: one of `SCHEDULERS` (``"default"`` keeps the model's).
         size: ``(width, height)`` to generate; must be a multiple of the model's factor (8 for SD).
             Default: the model's native size.
         resize_to: resize the generated image to this ``(width, height)`` (only when asked).
@@ -155,7 +155,7 @@ class ModelRef:
 
 @dataclasses.dataclass(frozen=True)
 class ResolvedSpec:
-    """A :class:`PlateSpec` with every default decided, and its cache key."""
+    """A [`PlateSpec`][hybridscene.PlateSpec] with every default decided, and its cache key."""
 
     spec: PlateSpec
     model: ModelRef

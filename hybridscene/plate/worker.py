@@ -1,7 +1,7 @@
 """Plate generation in a separate process, so GL and windows stay responsive on the main thread.
 
-A :class:`PlateWorker` owns one spawned process that keeps its pipelines loaded between
-requests. Requests run one at a time in order; each returns a :class:`PlateFuture`. The worker
+A [`PlateWorker`][hybridscene.PlateWorker] owns one spawned process that keeps its pipelines loaded between
+requests. Requests run one at a time in order; each returns a [`PlateFuture`][hybridscene.PlateFuture]. The worker
 writes the plate into the cache and the future reads it back (milliseconds), so no image crosses
 the process boundary through a pipe.
 """
@@ -80,7 +80,7 @@ class PlateFuture:
         return self._future.exception(timeout)
 
     def result(self, timeout: float | None = None) -> PlateResult:
-        """The :class:`PlateResult` (the plate read from the cache); raises what generation raised."""
+        """The [`PlateResult`][hybridscene.PlateResult] (the plate read from the cache); raises what generation raised."""
         if self._result is None:
             key, hit, seconds = self._future.result(timeout)
             cache = PlateCache(self._worker.cache.root)
@@ -228,7 +228,7 @@ _DEFAULT: PlateWorker | None = None
 
 
 def generate_plate_async(spec: PlateSpec | None = None, **spec_kwargs: Any) -> PlateFuture:
-    """Queue a plate on a shared background :class:`PlateWorker` (closed at exit)."""
+    """Queue a plate on a shared background [`PlateWorker`][hybridscene.PlateWorker] (closed at exit)."""
     global _DEFAULT
     if _DEFAULT is None or _DEFAULT._closed:
         _DEFAULT = PlateWorker()

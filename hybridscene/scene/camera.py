@@ -1,5 +1,5 @@
 """Cameras: where the foreground is seen from. Plain data; matrices come from
-:mod:`hybridscene.transforms`."""
+`hybridscene.transforms`."""
 
 from __future__ import annotations
 

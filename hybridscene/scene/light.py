@@ -49,7 +49,7 @@ class DirectionalLight(ColorFields):
     @classmethod
     def from_plate(cls, plate: Plate, **overrides: Any) -> DirectionalLight:
         """The sun a plate was painted with when its metadata says (procedural plates do);
-        otherwise estimated from its pixels (:func:`hybridscene.scene.estimate.estimate_light`).
+        otherwise estimated from its pixels (`hybridscene.scene.estimate.estimate_light`).
         Keywords override either."""
         meta = plate.meta
         kwargs: dict[str, Any] = {}

@@ -77,7 +77,7 @@ class Geometry:
         return len(self.indices)
 
     VERTEX_FORMAT = "3f 3f 2f 4f"
-    """Layout of :meth:`interleaved` rows: position, normal, uv, colour."""
+    """Layout of `interleaved` rows: position, normal, uv, colour."""
 
     def interleaved(self) -> np.ndarray:
         """``(N, 12) float32`` rows of position, normal, uv, colour, as the mesh shader reads them."""
@@ -256,7 +256,7 @@ def _open_texture(path: Path) -> np.ndarray:
 class Material(ColorFields):
     """How a surface looks.
 
-    Colours are sRGB-encoded (see :mod:`hybridscene.colors`); lighting happens in linear light.
+    Colours are sRGB-encoded (see `hybridscene.colors`); lighting happens in linear light.
     The base colour is ``color * texture * vertex colour``; alpha is
     ``opacity * texture alpha * vertex alpha``, composited premultiplied. Transparent meshes are
     drawn after opaque ones, sorted back to front.
@@ -275,7 +275,7 @@ class Material(ColorFields):
     shininess: float = 32.0
     """Blinn-Phong exponent: higher is a smaller, sharper highlight."""
     texture: Texture | Any = None
-    """A :class:`Texture`, or an image path / PIL image / array (converted on set)."""
+    """A [`Texture`][hybridscene.Texture], or an image path / PIL image / array (converted on set)."""
     vertex_colors: bool = True
     """Multiply by the geometry's vertex colours when it has them."""
 

@@ -17,7 +17,7 @@ __all__ = ["load_mesh"]
 
 
 def load_mesh(path: str | os.PathLike[str], *, name: str | None = None, **node_kwargs: Any) -> Node:
-    """Load a mesh file as a group :class:`Node` with one child per mesh in the file.
+    """Load a mesh file as a group [`Node`][hybridscene.Node] with one child per mesh in the file.
 
     The file's own transforms are applied; units are taken as metres. Materials come from the
     file (base colour, texture with alpha, vertex colours, emissive); change them afterwards

@@ -33,14 +33,14 @@ class Node:
     """A transform in the scene graph.
 
     Args:
-        name: optional name for :meth:`Scene.find`.
+        name: optional name for [`Scene.find`][hybridscene.Scene.find].
         mesh: a mesh to draw at this node.
-        sprite: a :class:`~hybridscene.Sprite` to draw at this node.
-        particles: a :class:`~hybridscene.ParticleEmitter` emitting from this node, or a
-            :class:`~hybridscene.SpriteSet` (with none of the three, the node is a pure
+        sprite: a [`Sprite`][hybridscene.Sprite] to draw at this node.
+        particles: a [`ParticleEmitter`][hybridscene.ParticleEmitter] emitting from this node, or a
+            [`SpriteSet`][hybridscene.SpriteSet] (with none of the three, the node is a pure
             transform: a group).
         position: ``(3,)`` metres, in the parent's frame.
-        rotation: unit quaternion ``(x, y, z, w)``; see :func:`hybridscene.quat_from_euler`.
+        rotation: unit quaternion ``(x, y, z, w)``; see [`quat_from_euler`][hybridscene.quat_from_euler].
         scale: a number or ``(3,)`` per-axis factors.
         visible: hidden nodes (and their children) are not drawn.
     """

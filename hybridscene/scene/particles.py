@@ -60,7 +60,7 @@ def _is_one_color(value: Any) -> bool:
 
 
 def _rgba(value: Any, what: str) -> np.ndarray:
-    """A colour (see :func:`_is_one_color`) as linear ``(r, g, b)`` and straight alpha."""
+    """A colour (see `_is_one_color`) as linear ``(r, g, b)`` and straight alpha."""
     if not _is_one_color(value):
         raise SceneError(f"{what} {value!r} is not a colour; use '#rrggbb', (r, g, b[, a]) or (colour, alpha)")
     if isinstance(value, str):
@@ -92,7 +92,7 @@ class ParticleEmitter:
         color: over life, one colour or ``(start, end)``; a colour is ``"#rrggbb"``,
             ``(r, g, b)``, ``(r, g, b, a)`` or ``(colour, alpha)``; blended in linear light.
         emit_box: half-extents ``(x, y, z)`` of a box particles are born in (default a point).
-        texture: an image (path, PIL image, array, :class:`Texture`); default a soft round dot.
+        texture: an image (path, PIL image, array, [`Texture`][hybridscene.Texture]); default a soft round dot.
         additive: add light instead of covering (glows, sparks, fireflies).
         seed: the random stream; the same seed gives the same particles.
         start: scene time of the first particle (seconds).
@@ -214,7 +214,7 @@ class Sprite:
     """A textured quad: facing the camera (``billboard=True``) or fixed in its node's XY plane.
 
     Args:
-        texture: image (path, PIL image, array or :class:`Texture`), alpha honoured.
+        texture: image (path, PIL image, array or [`Texture`][hybridscene.Texture]), alpha honoured.
         size: ``(width, height)`` in metres (default: 1 m high, the image's aspect).
         billboard: always face the camera.
         frames: ``(columns, rows)`` of a sprite sheet, read left to right, top to bottom.
@@ -263,7 +263,7 @@ class SpriteSet:
     once per frame (``on_frame``), so a frame costs one buffer upload, not a call per sprite.
 
     Args:
-        texture: image (path, PIL image, array or :class:`Texture`), alpha honoured.
+        texture: image (path, PIL image, array or [`Texture`][hybridscene.Texture]), alpha honoured.
         count: number of sprites ``N``.
         positions: ``(N, 3)`` metres in the node's frame (default all at the origin).
         sizes: ``(width, height)`` for all, or ``(N, 2)``, metres (default 1 m high at the
@@ -277,8 +277,8 @@ class SpriteSet:
 
     Sprites of a set always face the camera.
 
-    Attributes (writable arrays, shapes fixed at construction): :attr:`positions`,
-    :attr:`sizes`, :attr:`colors`, :attr:`phases`, :attr:`visible` (``(N,) bool``).
+    Attributes (writable arrays, shapes fixed at construction): `positions`,
+    `sizes`, `colors`, `phases`, `visible` (``(N,) bool``).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The :class:`Scene`: a plate, a camera, lights and a tree of nodes, plus per-frame callbacks.
+"""The [`Scene`][hybridscene.Scene]: a plate, a camera, lights and a tree of nodes, plus per-frame callbacks.
 Plain data; nothing here touches OpenGL."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["FrameCallback", "Scene"]
 log = logging.getLogger(__name__)
 
 def _plate_of(result: Any) -> Plate:
-    """A plate future's result: a :class:`Plate`, or a result object carrying one (``.plate``)."""
+    """A plate future's result: a [`Plate`][hybridscene.Plate], or a result object carrying one (``.plate``)."""
     return result if isinstance(result, Plate) else result.plate
 
 
@@ -37,20 +37,20 @@ class Scene:
 
     Args:
         plate: the background; ``None`` shows ``background`` instead.
-        camera: defaults to :meth:`PerspectiveCamera.from_plate` of the plate.
+        camera: defaults to [`PerspectiveCamera.from_plate`][hybridscene.PerspectiveCamera.from_plate] of the plate.
         sun: defaults to the plate's sun when it has one (procedural plates do).
         ambient: defaults to an ambient light tinted like the plate's sky.
         background: sRGB colour behind everything when there is no plate.
         occlusion: hide foreground fragments behind the plate's surface when the plate has depth
             (an object can fly behind a mountain). The plate's depth is taken as seen from the
             camera the plate was painted with (the default camera).
-        shadows: a :class:`ShadowCatcher`, ``True`` for the default one, ``False`` for none.
+        shadows: a [`ShadowCatcher`][hybridscene.ShadowCatcher], ``True`` for the default one, ``False`` for none.
             Default: on when the plate knows its camera (so its ground is known), else off.
         parallax: how a plate with depth follows a camera that moves. ``"auto"``: while the
             camera stands where the plate was painted from, the plate is mapped exactly (it
             pans and zooms as the camera turns); once the camera moves away, the plate is drawn
             as a surface displaced by its depth, so near ridges slide across far ones (see
-            :mod:`hybridscene.plate.relief`). ``True``: always the relief. ``False``: never
+            `hybridscene.plate.relief`). ``True``: always the relief. ``False``: never
             (the plate stays a backdrop at infinity).
     """
 
@@ -107,8 +107,8 @@ class Scene:
         """Show another plate, fading from the current one over ``crossfade`` seconds of scene
         time (blended in linear light).
 
-        ``plate`` may be a :class:`Plate` or a future from
-        :func:`hybridscene.generate_plate_async` / :meth:`PlateWorker.submit` (or any
+        ``plate`` may be a [`Plate`][hybridscene.Plate] or a future from
+        [`generate_plate_async`][hybridscene.generate_plate_async] / [`PlateWorker.submit`][hybridscene.PlateWorker.submit] (or any
         ``concurrent.futures.Future`` of a plate): the current plate
         (a placeholder) stays until the future is done, then the fade starts. A failed future is
         logged and the placeholder stays.
@@ -128,12 +128,12 @@ class Scene:
 
     @property
     def time(self) -> float:
-        """The scene time of the last :meth:`update`, in seconds."""
+        """The scene time of the last `update`, in seconds."""
         return self._time
 
     @property
     def waiting_for_plate(self) -> bool:
-        """True while a plate future given to :meth:`set_plate` has not arrived."""
+        """True while a plate future given to `set_plate` has not arrived."""
         return bool(self._pending)
 
     def wait_for_plates(self, timeout: float | None = None) -> None:
@@ -162,7 +162,7 @@ class Scene:
     # -- building ------------------------------------------------------------------------------
     def add(self, item: Node | Mesh | Sprite | SpriteSet | ParticleEmitter, *, parent: Node | None = None, **node_kwargs: Any) -> Node:
         """Add a node, or wrap a mesh, sprite or particle emitter in a new node (``node_kwargs``
-        go to :class:`Node`).
+        go to [`Node`][hybridscene.Node]).
 
         Returns the node, to animate it: ``cube = scene.add(Mesh.cube(), position=(0, 1, -5))``.
         """
@@ -197,7 +197,7 @@ class Scene:
         return callback
 
     def animate(self, target: Any, attribute: str, keys: Any, **options: Any) -> Any:
-        """Add a keyframe :class:`~hybridscene.animation.Track` (``easing=``, ``loop=``) and
+        """Add a keyframe `Track` (``easing=``, ``loop=``) and
         return it. Tracks run before the ``on_frame`` callbacks, in the order they were added."""
         from ..animation import Track
 

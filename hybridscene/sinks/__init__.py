@@ -1,7 +1,7 @@
 """Where frames go: video (H.264), GIF, a PNG sequence, a still image.
 
-:func:`open_sink` picks the sink from the output path; add your own by implementing the
-:class:`Sink` protocol and passing the object wherever a path is accepted.
+`open_sink` picks the sink from the output path; add your own by implementing the
+`Sink` protocol and passing the object wherever a path is accepted.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ __all__ = [
 _BY_EXTENSION: dict[str, type] = {ext: cls for cls in (VideoSink, GifSink, StillSink) for ext in cls.extensions}
 
 SUPPORTED_OUTPUTS = (*_BY_EXTENSION, "DIR/ (PNG sequence)")
-"""Every output the CLI and :func:`hybridscene.render` accept."""
+"""Every output the CLI and [`render`][hybridscene.render] accept."""
 
 
 def sink_class(path: str | os.PathLike[str]) -> type:
-    """The sink class for ``path``: by extension, or :class:`PngSequenceSink` for a folder
+    """The sink class for ``path``: by extension, or `PngSequenceSink` for a folder
     (a path ending in ``/`` or an existing directory)."""
     text = os.fspath(path)
     p = Path(text)
@@ -54,5 +54,5 @@ def sink_class(path: str | os.PathLike[str]) -> type:
 
 
 def open_sink(path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, **options: Any) -> Any:
-    """Open the sink for ``path`` (see :func:`sink_class`); ``options`` go to its constructor."""
+    """Open the sink for ``path`` (see `sink_class`); ``options`` go to its constructor."""
     return sink_class(path)(path, size=size, fps=fps, **options)

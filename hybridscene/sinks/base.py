@@ -1,9 +1,9 @@
-"""The :class:`Sink` protocol and the base of file sinks (written atomically with
-:mod:`hybridscene.atomic`).
+"""The `Sink` protocol and the base of file sinks (written atomically with
+`hybridscene.atomic`).
 
 A sink receives ``(H, W, 3) uint8`` frames and writes them somewhere. File sinks write to a
-temporary name beside the target and rename it into place only when :meth:`Sink.close` succeeds;
-:meth:`Sink.abort` (or an exception inside ``with``) removes the temporary file, so an
+temporary name beside the target and rename it into place only when `Sink.close` succeeds;
+`Sink.abort` (or an exception inside ``with``) removes the temporary file, so an
 interrupted render never leaves a broken file under the final name.
 """
 

@@ -21,7 +21,7 @@ class EncoderThread:
 
     Encoding releases the GIL (PyAV's colour conversion and libx264 run in C without it), so
     rendering and encoding overlap. At most ``depth`` frames wait; a failure in the sink is
-    raised on the GL thread at the next frame or at :meth:`finish`.
+    raised on the GL thread at the next frame or at `finish`.
     """
 
     def __init__(self, sink: Sink, depth: int = 4) -> None:

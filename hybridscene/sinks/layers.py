@@ -35,7 +35,7 @@ __all__ = ["LayerSink"]
 
 
 class LayerSink(PngSequenceSink):
-    """Writes :class:`~hybridscene.FrameLayers` into a folder, atomically (the folder
+    """Writes [`FrameLayers`][hybridscene.FrameLayers] into a folder, atomically (the folder
     appears whole when the render finishes)."""
 
     frame_file = re.compile(r"^(\d{5}\.[a-z_]+\.(png|npy)|ids\.json)$")

@@ -24,7 +24,7 @@ class VideoSink(FileSink):
 
     Args:
         path: output file; the container comes from the extension.
-        size: ``(width, height)``; both must be even for yuv420p (see :meth:`fit_size`).
+        size: ``(width, height)``; both must be even for yuv420p (see `fit_size`).
         fps: frames per second (fractional rates such as 29.97 are kept exact to 1/1001).
         crf: libx264 constant rate factor (lower = better; 20 is visually near-lossless for
             rendered content, 0 is lossless).

@@ -1,7 +1,7 @@
 """The window sink: frames shown in a desktop window (moderngl-window), letterboxed so resizing
 never distorts them, with a text overlay and screenshots. GL stays on the thread that opened it.
 
-The preview (:mod:`hybridscene.live`) drives it; the window itself knows nothing of scenes.
+The preview (`hybridscene.live`) drives it; the window itself knows nothing of scenes.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class WindowSink:
         size: the frame size; the window opens at it.
         title: the window title.
         backend: the moderngl-window backend (``pyglet``, ``glfw``, ...).
-        vsync: wait for the display's refresh on :meth:`swap`.
+        vsync: wait for the display's refresh on `swap`.
     """
 
     def __init__(self, size: tuple[int, int], *, title: str = "hybridscene", backend: str = "pyglet",
@@ -112,7 +112,7 @@ class WindowSink:
         return self.buffer_size == self.size
 
     def upload(self, image: np.ndarray) -> moderngl.Texture:
-        """A top-down ``(H, W, 3|4) uint8`` image as the texture :meth:`show` draws."""
+        """A top-down ``(H, W, 3|4) uint8`` image as the texture `show` draws."""
         self._image = self._upload(self._image, image)
         return self._image
 
