@@ -176,9 +176,9 @@ def _announce_compile(acceleration: Any, quiet: bool) -> None:
 
 def _check_length(frames: int | None, seconds: float | None) -> None:
     """The export's own check of --frames/--seconds, before a scene (and its plate) is built."""
-    from .export.driver import _frame_count
+    from .export import frame_count
 
-    _frame_count(frames, seconds, 30.0)
+    frame_count(frames, seconds)
 
 
 def _wrote(result: Any, build_seconds: float, *, rate: bool = False) -> str:

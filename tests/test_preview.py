@@ -311,3 +311,23 @@ def test_preview_msaa_defaults_to_none_on_a_cpu_rasteriser(ctx, monkeypatch):
     monkeypatch.setenv("HYBRIDSCENE_PREVIEW_MSAA", "lots")
     with pytest.raises(hs.ConfigError, match="HYBRIDSCENE_PREVIEW_MSAA='lots' is not an integer"):
         _preview_samples(ctx)
+
+
+def test_repainting_an_ai_plate_keeps_its_settings_but_the_seed(monkeypatch):
+    """R repaints with the next seed; the model, steps, guidance, negative prompt, autoencoder
+    and sizes are the plate's own (read from its metadata)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hybridscene.live import app
+    from hybridscene.plate import worker
+
+    asked = []
+    monkeypatch.setattr(worker, "generate_plate_async", lambda spec: asked.append(spec) or "future")
+    plate = hs.Plate(image=np.zeros((36, 64, 3), np.uint8), source="diffusers", prompt="a valley", seed=3,
+                     meta={"model": "some/model", "steps": 4, "guidance": 2.5, "negative_prompt": "fog",
+                           "vae": "madebyollin/taesd", "generated_size": [128, 72]})
+    with ThreadPoolExecutor(1) as pool:
+        assert app._regenerate(plate, 4, pool) == "future"
+    (spec,) = asked
+    assert (spec.prompt, spec.model, spec.seed, spec.steps, spec.guidance) == ("a valley", "some/model", 4, 4, 2.5)
+    assert (spec.negative_prompt, spec.vae, spec.size, spec.resize_to) == ("fog", "madebyollin/taesd", (128, 72), (64, 36))

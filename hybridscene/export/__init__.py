@@ -3,6 +3,6 @@
 [`render`][hybridscene.render] writes a video, GIF, PNG sequence or still; [`frames`][hybridscene.frames] yields numpy frames.
 """
 
-from .driver import Progress, ProgressCallback, RenderResult, frames, render
+from .driver import Progress, ProgressCallback, RenderResult, frame_count, frames, render
 
-__all__ = ["Progress", "ProgressCallback", "RenderResult", "frames", "render"]
+__all__ = ["Progress", "ProgressCallback", "RenderResult", "frame_count", "frames", "render"]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..sinks import Sink
     from ..sinks.layers import LayerSink
 
-__all__ = ["Progress", "ProgressCallback", "RenderResult", "frames", "render"]
+__all__ = ["Progress", "ProgressCallback", "RenderResult", "frame_count", "frames", "render"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,14 @@ class RenderResult:
         return self.frames / self.fps
 
 
-def _frame_count(frames: int | None, seconds: float | None, fps: float) -> int:
+def frame_count(frames: int | None = None, seconds: float | None = None, fps: float = 30.0) -> int:
+    """How many frames an export of ``frames`` or ``seconds`` (default 4 s) at ``fps`` has; the
+    check :func:`render` and :func:`frames` make first, for callers that want it before
+    building a scene.
+
+    Raises:
+        ConfigError: both given, or a length that is not positive.
+    """
     if frames is not None and seconds is not None:
         raise ConfigError("give either frames or seconds, not both")
     if frames is not None:
@@ -110,7 +117,7 @@ def frames(
     if not isinstance(scene, Scene):
         raise SceneError(f"frames() needs a hybridscene.Scene, got {type(scene).__name__}")
     clock = FixedStepClock(fps, start=start)
-    count = _frame_count(frames, seconds, clock.fps)
+    count = frame_count(frames, seconds, clock.fps)
     size = check_size(size) if size is not None else _default_size(scene)
     scene.wait_for_plates()
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
@@ -179,7 +186,7 @@ def render(
     if not isinstance(scene, Scene):
         raise SceneError(f"render() needs a hybridscene.Scene, got {type(scene).__name__}")
     clock = FixedStepClock(fps, start=start)
-    count = _frame_count(frames, seconds, clock.fps)
+    count = frame_count(frames, seconds, clock.fps)
     size = check_size(size) if size is not None else _default_size(scene)
     is_path = isinstance(output, (str, os.PathLike))
     if is_path:

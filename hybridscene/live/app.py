@@ -56,9 +56,11 @@ def _regenerate(plate: Plate, seed: int, pool: concurrent.futures.Executor) -> A
         from ..plate.spec import PlateSpec
         from ..plate.worker import generate_plate_async
 
-        generated = plate.meta.get("generated_size") or plate.size
-        spec = PlateSpec(prompt=plate.prompt or "", model=plate.meta["model"], seed=seed,
-                         steps=plate.meta.get("steps"), size=tuple(generated),
+        meta = plate.meta
+        generated = meta.get("generated_size") or plate.size
+        spec = PlateSpec(prompt=plate.prompt or "", model=meta["model"], seed=seed, steps=meta.get("steps"),
+                         guidance=meta.get("guidance"), negative_prompt=meta.get("negative_prompt"),
+                         vae=meta.get("vae"), size=tuple(generated),
                          resize_to=plate.size if tuple(generated) != plate.size else None)
         return generate_plate_async(spec)
     raise SceneError(f"this plate ({plate.source}) has no painter to run again; R works on procedural and AI plates")
