@@ -227,3 +227,11 @@ def test_surface_is_prepared_in_the_background_while_the_camera_is_at_rest(ctx, 
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
         r.render_frame(flat, 0.0)
         assert plate not in r.parallax._geometry  # parallax off: nothing prepared
+
+
+def test_a_relief_needs_depth_and_a_camera():
+    plate = layered_plate()
+    with pytest.raises(hs.PlateError, match=r"relief_mesh needs a plate with depth .* this plate has no depth"):
+        relief_mesh(hs.Plate(image=plate.image, camera=plate.camera))
+    with pytest.raises(hs.PlateError, match=r"back_layer needs .* this plate has no camera"):
+        back_layer(hs.Plate(image=plate.image, depth=plate.depth))

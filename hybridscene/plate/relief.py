@@ -69,12 +69,7 @@ def relief_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np
         ``(vertices, indices)``: ``(N, 3) float32`` world positions in metres and
         ``(M, 3) uint32`` triangles.
     """
-    if plate.depth is None or plate.camera is None:
-        raise PlateError("relief_mesh needs a plate with depth and a camera (PlateCamera); this plate has "
-                         f"{'no depth' if plate.depth is None else 'no camera'}")
-    depth = plate.depth.astype(np.float64)
-    threshold = _threshold(plate)
-    hdisc, vdisc = discontinuities(depth, threshold)
+    depth, threshold, (hdisc, vdisc) = _edges(plate, "relief_mesh")
     touched = np.zeros(depth.shape, bool)
     touched[:, :-1] |= hdisc
     touched[:, 1:] |= hdisc
@@ -108,12 +103,7 @@ def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.
     """
     from scipy import ndimage
 
-    if plate.depth is None or plate.camera is None:
-        raise PlateError("back_layer needs a plate with depth and a camera (PlateCamera); this plate has "
-                         f"{'no depth' if plate.depth is None else 'no camera'}")
-    depth = plate.depth.astype(np.float64)
-    threshold = _threshold(plate)
-    hdisc, vdisc = discontinuities(depth, threshold)
+    depth, threshold, (hdisc, vdisc) = _edges(plate, "back_layer")
     finite = np.isfinite(depth)
     with np.errstate(divide="ignore"):
         disparity = np.where(finite, 1.0 / depth, 0.0)
@@ -146,6 +136,17 @@ def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.
     near_band = ndimage.binary_dilation(near_band, iterations=1)
     verts, tris = _grid(plate, back_depth.astype(np.float64), lat_x, lat_y, near_band, threshold, smooth=True)
     return image, back_depth, verts.astype(np.float32), np.ascontiguousarray(tris, dtype=np.uint32)
+
+
+def _edges(plate: Plate, what: str) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]:
+    """The plate's depth (float64), its discontinuity threshold and its discontinuities; a
+    `PlateError` naming ``what`` when the plate has no depth or no camera."""
+    if plate.depth is None or plate.camera is None:
+        raise PlateError(f"{what} needs a plate with depth and a camera (PlateCamera); this plate has "
+                         f"{'no depth' if plate.depth is None else 'no camera'}")
+    depth = plate.depth.astype(np.float64)
+    threshold = _threshold(plate)
+    return depth, threshold, discontinuities(depth, threshold)
 
 
 def discontinuities(depth: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
