@@ -78,7 +78,7 @@ class RenderResult:
 
 def frame_count(frames: int | None = None, seconds: float | None = None, fps: float = 30.0) -> int:
     """How many frames an export of ``frames`` or ``seconds`` (default 4 s) at ``fps`` has; the
-    check :func:`render` and :func:`frames` make first, for callers that want it before
+    check [`render`][hybridscene.render] and [`frames`][hybridscene.frames] make first, for callers that want it before
     building a scene.
 
     Raises:
