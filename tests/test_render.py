@@ -233,3 +233,29 @@ def test_a_renderer_keeps_working_after_another_context_was_made(ctx, tmp_path):
         scene.add(hs.Mesh.cube(1.5, color="#e04020"), position=(0, 1.0, -5))
         after = r.render_frame(scene, 0.0)
     assert (after != before).any(axis=2).sum() > 20
+
+
+def test_a_moderngl_context_is_wrapped_without_taking_it_over(ctx):
+    """A plain moderngl.Context (a window's, or one made elsewhere) works; hybridscene releases
+    what it compiled on it, never the context itself."""
+    import moderngl
+
+    mgl = moderngl.create_standalone_context(backend="egl")
+    try:
+        scene = flat_scene()
+        scene.add(hs.Mesh.cube(1.0, color=ORANGE))
+        with mgl:
+            with hs.FrameRenderer(mgl, SIZE, samples=1) as r:
+                frame = r.render_frame(scene, 0.0)
+                assert not r.gl.owned and r.gl.mgl is mgl
+            assert r.gl.released and not r.gl.programs  # its programs are gone ...
+            h, w = frame.shape[:2]
+            assert tuple(frame[h // 2, w // 2]) != PLATE_RGB  # the cube is in the middle
+            frames = list(hs.frames(scene, frames=2, size=SIZE, ctx=mgl, samples=1))
+            np.testing.assert_array_equal(frames[0], frame)
+            assert mgl.error == "GL_NO_ERROR"  # ... and the context still works
+        with pytest.raises(hs.ConfigError, match="expected a GL context .* got str"):
+            hs.FrameRenderer("not a context", SIZE)
+    finally:
+        mgl.release()
+        ctx.make_current()

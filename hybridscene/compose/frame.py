@@ -76,6 +76,7 @@ class FrameRenderer:
 
     def __init__(self, ctx: GLContext | moderngl.Context, size: tuple[int, int], *, samples: int | None = None) -> None:
         gl = self.gl = GLContext.wrap(ctx)
+        self._wrapped = gl is not ctx  # a moderngl.Context: this renderer owns the wrapper (not the context)
         gl.make_current()
         self.size = check_size(size)
         samples = get_settings().msaa if samples is None else int(samples)
@@ -196,6 +197,8 @@ class FrameRenderer:
         self.parallax.release()
         self.compositor.release()
         self.scene_renderer.release()
+        if self._wrapped:
+            self.gl.release()  # the programs compiled here; the moderngl.Context stays the caller's
 
     def __enter__(self) -> FrameRenderer:
         return self

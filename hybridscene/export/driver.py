@@ -126,7 +126,7 @@ def frames(
             for t in clock.times(count):
                 yield renderer.render_frame(scene, t)
     finally:
-        if ctx is None:
+        if gl is not ctx:  # made here, or a wrapper made here of the caller's moderngl.Context
             gl.release()
 
 
@@ -245,7 +245,7 @@ def render(
             if bar is not None:
                 bar.close()
     finally:
-        if ctx is None:
+        if gl is not ctx:  # made here, or a wrapper made here of the caller's moderngl.Context
             gl.release()
     elapsed = time.perf_counter() - t0
     log.info("rendered %d frames at %dx%d in %.2f s", count, size[0], size[1], elapsed)
