@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "Acceleration", "Settings", "check_acceleration", "get_settings"]
+__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "Acceleration", "Settings", "check_acceleration", "check_samples", "get_settings"]
 
 
 def _default_cache_dir() -> Path:
@@ -134,8 +134,15 @@ class Settings:
             value = getattr(self, name)
             if value is None and name == "preview_msaa":
                 continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}; use 1 to disable MSAA")
+            check_samples(value, name)
+
+
+def check_samples(value: object, what: str = "samples") -> int:
+    """An MSAA sample count: 1 (off) or a power of two (2, 4, 8, 16, ...), which is what GL
+    drivers offer; a [`ConfigError`][hybridscene.ConfigError] naming ``what`` otherwise."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value & (value - 1):
+        raise ConfigError(f"{what} must be 1 (no MSAA) or a power of two such as 2, 4 or 8, got {value!r}")
+    return value
 
 
 def get_settings(**overrides: object) -> Settings:
@@ -147,8 +154,8 @@ def get_settings(**overrides: object) -> Settings:
     if env.get("HYBRIDSCENE_GL_BACKEND"):
         values["gl_backend"] = env["HYBRIDSCENE_GL_BACKEND"]
     for var, field, hint in (
-        ("HYBRIDSCENE_MSAA", "msaa", "set it to 1, 2 or 4"),
-        ("HYBRIDSCENE_PREVIEW_MSAA", "preview_msaa", "set it to 1, 2 or 4"),
+        ("HYBRIDSCENE_MSAA", "msaa", "set it to 1, 2, 4 or 8"),
+        ("HYBRIDSCENE_PREVIEW_MSAA", "preview_msaa", "set it to 1, 2, 4 or 8"),
         ("HYBRIDSCENE_GL_DEVICE", "gl_device", "set it to an EGL device index: 0, 1, ..."),
     ):
         if env.get(var):

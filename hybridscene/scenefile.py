@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
+import math
 import os
 import sys
 import traceback
@@ -39,6 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ._validate import check_size
 from .errors import ConfigError, SceneError
 from .scene import Scene
 
@@ -70,6 +72,9 @@ def _import(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise SceneError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except SystemExit as exc:
+        raise SceneError(f"{path}:{_line_in(path, exc)}: the scene file called sys.exit({exc.code!r}) while "
+                         "importing; a scene file defines build_scene() and does not exit") from None
     except Exception as exc:
         raise SceneError(f"{path}:{_line_in(path, exc)}: {type(exc).__name__}: {exc}") from exc
     finally:
@@ -140,6 +145,12 @@ def load_scene_file(
     with plate_defaults(**dict(plate_options or {})) as defaults:
         try:
             scene = build(**kwargs)
+        except SystemExit as exc:
+            raise SceneError(f"{path}:{_line_in(path, exc)}: build_scene() called sys.exit({exc.code!r}); "
+                             "return a hybridscene.Scene, or raise an exception with a message") from None
+        except MemoryError:
+            raise SceneError(f"{path}: build_scene() ran out of memory; make the scene smaller "
+                             "(fewer particles, smaller meshes or plate)") from None
         except Exception as exc:
             raise SceneError(f"{path}:{_line_in(path, exc)}: build_scene() failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(scene, Scene):
@@ -161,7 +172,7 @@ def load_scene_file(
         scene=scene,
         duration=_number(module, "DURATION", path),
         fps=_number(module, "FPS", path),
-        size=tuple(size) if size is not None else None,  # type: ignore[arg-type]
+        size=check_size(size, f"SIZE in {path}") if size is not None else None,
     )
 
 
@@ -169,8 +180,8 @@ def _number(module: ModuleType, name: str, path: Path) -> float | None:
     value = getattr(module, name, None)
     if value is None:
         return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise SceneError(f"{name} in {path} must be a positive number, got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise SceneError(f"{name} in {path} must be a positive finite number, got {value!r}")
     return float(value)
 
 

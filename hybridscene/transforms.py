@@ -156,8 +156,15 @@ def orthographic(left: float, right: float, bottom: float, top: float, near: flo
 
 
 def normal_matrix(model: np.ndarray) -> np.ndarray:
-    """``(3, 3) float32`` inverse-transpose of the upper 3x3, for transforming normals."""
-    return np.linalg.inv(model[:3, :3].astype(np.float64)).T.astype(np.float32)
+    """``(3, 3) float32`` for transforming normals: the inverse-transpose of the upper 3x3 up to
+    a positive factor (shaders normalise), computed as its cofactor matrix so that it exists for
+    every matrix: a node scaled to zero on an axis (a keyframe passing through 0) still gets
+    normals, and one scaled to zero on every axis gets zero normals (it draws nothing)."""
+    m = model[:3, :3].astype(np.float64)
+    c0, c1, c2 = m[:, 0], m[:, 1], m[:, 2]
+    cof = np.stack([np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)], axis=1)  # det(m) * inv(m).T
+    det = float(np.dot(c0, cof[:, 0]))
+    return (cof * (-1.0 if det < 0 else 1.0)).astype(np.float32)
 
 
 def gl_bytes(m: np.ndarray) -> bytes:

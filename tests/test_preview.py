@@ -331,3 +331,25 @@ def test_repainting_an_ai_plate_keeps_its_settings_but_the_seed(monkeypatch):
     (spec,) = asked
     assert (spec.prompt, spec.model, spec.seed, spec.steps, spec.guidance) == ("a valley", "some/model", 4, 4, 2.5)
     assert (spec.negative_prompt, spec.vae, spec.size, spec.resize_to) == ("fog", "madebyollin/taesd", (128, 72), (64, 36))
+
+
+def test_a_failing_scene_shows_its_error_and_keeps_the_last_good_frame(display, tmp_path):
+    """An on_frame callback that raises at some time: the error (file, line, time) goes to the
+    overlay and the log, the clock stops at the last time that drew, the window stays up."""
+    scene_file = tmp_path / "fails.py"
+    scene_file.write_text(SCENE.replace("{colour}", "#e02020").replace("    return scene\n", (
+        "    @scene.on_frame\n"
+        "    def late(t):\n"
+        "        if t > 0.3:\n"
+        "            raise ValueError('the late callback broke')\n"
+        "    return scene\n")))
+    win = Window(display, scene_file, tmp_path / "shots")
+    try:
+        time.sleep(1.5)
+        assert win.proc.poll() is None
+        assert red(win.screenshot()) > 100  # the last good frame, not a black window
+    finally:
+        rc, out, err = win.stop()
+    assert rc == 0, err
+    assert "fails.py:" in err and "on_frame callback late() failed at t=" in err and "the late callback broke" in err, err
+    assert "Traceback" not in err

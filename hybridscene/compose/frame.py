@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validate import check_size
-from ..config import get_settings
+from ..config import check_samples, get_settings
 from ..gpu.context import GLContext
 from ..gpu.parallax import ParallaxRenderer, ReliefView
 from ..gpu.readback import read_pixels
@@ -79,7 +79,7 @@ class FrameRenderer:
         self._wrapped = gl is not ctx  # a moderngl.Context: this renderer owns the wrapper (not the context)
         gl.make_current()
         self.size = check_size(size)
-        samples = get_settings().msaa if samples is None else int(samples)
+        samples = get_settings().msaa if samples is None else check_samples(samples)
         self.scene_renderer = SceneRenderer(gl)
         self.compositor = Compositor(gl)
         self.parallax = ParallaxRenderer(gl, depth_texture=self.scene_renderer.plate_depth_texture)

@@ -90,6 +90,8 @@ class PreviewApp:
         self.layer = 0
         self.show_stats = False
         self.error: str | None = None
+        self.scene_error: str | None = None  # the scene failed to draw (cleared by a reload or resume)
+        self.last_good: float | None = None  # the last scene time that drew
         self.notice: tuple[str, float] | None = None
         self.screenshot_requested = False
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscene-plate")
@@ -113,6 +115,8 @@ class PreviewApp:
             fn()
 
     def toggle_pause(self) -> None:
+        if self.scene_error is not None:  # resuming tries the scene again
+            self.error = self.scene_error = None
         if self.clock.paused:
             self.clock.resume()
         else:
@@ -183,7 +187,11 @@ class PreviewApp:
             log.error("%s", exc)
             return
         self.scene = loaded.scene
+        if self.scene_error is not None:  # paused by the failure: play the fixed scene
+            self.scene_error = None
+            self.clock.resume()
         self.error = None
+        self.last_good = None
         self.say(f"reloaded {self.path.name}")
         log.info("reloaded %s", self.path)
 
@@ -215,8 +223,9 @@ class PreviewApp:
 
     def overlay_lines(self, fps: float, frame_ms: float, t: float) -> tuple[list[str], tuple[int, int, int, int]] | None:
         if self.error is not None:
-            return ["scene file error (fix it and save; the last good scene keeps running):", *_wrap(self.error)], \
-                (255, 120, 110, 255)
+            head = ("scene error (fix the file and save, or press space to try again):" if self.scene_error
+                    else "scene file error (fix it and save; the last good scene keeps running):")
+            return [head, *_wrap(self.error)], (255, 120, 110, 255)
         lines = []
         if self.show_stats:
             lines.append(f"{fps:5.1f} frames/s  {frame_ms:5.1f} ms  t={t:6.2f} s  {LAYERS[self.layer]}"
@@ -232,7 +241,30 @@ class PreviewApp:
         return (lines, (255, 255, 255, 255)) if lines else None
 
     def draw(self, t: float) -> None:
-        """The frame at scene time ``t`` (or the chosen layer), letterboxed into the window."""
+        """The frame at scene time ``t`` (or the chosen layer), letterboxed into the window.
+
+        When the scene fails at ``t`` (an ``on_frame`` callback raises, say), the error goes to
+        the overlay, the clock pauses at the last time that drew, and that frame stays on screen
+        until the file is fixed and saved (or space resumes, to try again)."""
+        try:
+            self._draw(t)
+            self.last_good = t
+            return
+        except HybridSceneError as exc:
+            if self.scene_error != str(exc):
+                log.error("%s", exc)
+            self.error = self.scene_error = str(exc)
+        self.clock.pause()
+        if self.last_good is not None and self.last_good != t:
+            self.clock.seek(self.last_good)
+            try:
+                self._draw(self.last_good)
+                return
+            except HybridSceneError:
+                self.last_good = None
+        self.window.clear()
+
+    def _draw(self, t: float) -> None:
         window = self.window
         # At 1:1, the composite goes straight into the window (no copy).
         if LAYERS[self.layer] == "composite" and window.at_frame_size():

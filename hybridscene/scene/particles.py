@@ -76,6 +76,10 @@ def _rgba(value: Any, what: str) -> np.ndarray:
     return np.array([*srgb_to_linear(np.array(rgb)), a])
 
 
+MAX_PARTICLES = 5_000_000
+"""Live particles one emitter may keep (each costs about 60 bytes of arrays per frame)."""
+
+
 class ParticleEmitter:
     """Emits particles from its node's origin (in the node's frame: particles move with it).
 
@@ -153,6 +157,12 @@ class ParticleEmitter:
             if isinstance(max_particles, bool) or not isinstance(max_particles, int) or max_particles < 0:
                 raise SceneError(f"max_particles must be a non-negative integer, got {max_particles!r}")
             cap = min(cap, max_particles)
+        if cap > MAX_PARTICLES:
+            raise SceneError(
+                f"a particle emitter of rate {self.rate:g}/s living {max(self.lifetime):g} s keeps {cap:,} particles "
+                f"alive, more than {MAX_PARTICLES:,} (about {MAX_PARTICLES * 60 // 10**6} MB of arrays); lower the "
+                "rate or the lifetime, or set max_particles"
+            )
         self.max_particles = cap
 
     def state(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,6 +28,21 @@ def _plate_of(result: Any) -> Plate:
     return result if isinstance(result, Plate) else result.plate
 
 
+def _where(fn: Any, exc: BaseException) -> str:
+    """``file:line`` where ``fn`` failed: the last traceback frame in ``fn``'s file (its first
+    line when the traceback does not reach it)."""
+    import traceback
+
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return "scene"
+    line = code.co_firstlineno
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == code.co_filename and frame.lineno is not None:
+            line = frame.lineno
+    return f"{code.co_filename}:{line}"
+
+
 FrameCallback = Callable[[float], None]
 """Called as ``callback(t)`` with the scene time in seconds before each frame is drawn."""
 
@@ -227,7 +242,11 @@ class Scene:
         for track in self._tracks:
             track.apply(t)
         for cb in self._callbacks:
-            cb(t)
+            try:
+                cb(t)
+            except Exception as exc:
+                raise SceneError(f"{_where(cb, exc)}: on_frame callback {getattr(cb, '__name__', repr(cb))}() failed at "
+                                 f"t={t:.3f} s: {type(exc).__name__}: {exc}") from exc
 
     def visible_nodes(self) -> Iterator[tuple[Node, np.ndarray]]:
         """Every visible node with its ``(4, 4)`` world matrix (hidden subtrees skipped)."""

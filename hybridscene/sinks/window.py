@@ -137,6 +137,12 @@ class WindowSink:
         self._vao.render(moderngl.TRIANGLES, vertices=3)
         ctx.viewport = (0, 0, bw, bh)
 
+    def clear(self) -> None:
+        """Black the whole window."""
+        self.window.fbo.use()
+        self.gl.mgl.viewport = (0, 0, *self.buffer_size)
+        self.window.fbo.clear(0.0, 0.0, 0.0, 1.0)
+
     def overlay(self, lines: list[str], colour: tuple[int, int, int, int] = (255, 255, 255, 255)) -> None:
         """Text on a translucent box in the top-left corner (re-rendered only when it changes)."""
         import moderngl
