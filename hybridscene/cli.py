@@ -431,7 +431,7 @@ def cache_ls(as_json: bool) -> None:
     from .plate.cache import PlateCache
 
     store = PlateCache()
-    entries = list(store.entries())
+    entries = list(store.entries())  # a cache that is not a folder: one error line
     for e in entries:
         inputs = e.info.get("inputs", {})
         if as_json:
@@ -448,8 +448,10 @@ def cache_verify() -> None:
     """Check every entry's checksums; remove damaged ones (they are regenerated when next asked for)."""
     from .plate.cache import PlateCache
 
-    good, bad = PlateCache().verify()
+    store = PlateCache()
+    good, bad = store.verify()
     click.echo(f"{len(good)} plates verified, {len(bad)} damaged removed" + (f": {' '.join(bad)}" if bad else ""))
+    _cache_failures(store, "damaged plates")
 
 
 @cache.command("prune")
@@ -461,6 +463,7 @@ def cache_prune(max_size: str) -> None:
     store = PlateCache()
     removed = store.prune(parse_bytes(max_size))
     click.echo(f"removed {len(removed)} plates; {store.size() / 1e6:.2f} MB left")
+    _cache_failures(store, "plates")
 
 
 @cache.command("clear")
@@ -473,6 +476,21 @@ def cache_clear(yes: bool) -> None:
     if not yes:
         click.confirm(f"remove every plate in {store.plates}?", abort=True)
     click.echo(f"removed {store.clear()} plates")
+    _cache_failures(store, "plates")
+
+
+def _cache_failures(store: Any, what: str) -> None:
+    """Say what `PlateCache` could not remove: entries in use are a note, anything else one
+    error line (exit 1)."""
+    from .errors import PlateError
+
+    busy = [k for k, why in store.failures.items() if why == "in use by another process"]
+    if busy:
+        click.echo(f"note: skipped {len(busy)} {what} in use by another process: {' '.join(busy)}", err=True)
+    failed = {k: why for k, why in store.failures.items() if k not in busy}
+    if failed:
+        reasons = "; ".join(sorted(set(failed.values())))
+        raise PlateError(f"{len(failed)} {what} could not be removed from {store.root} ({reasons})")
 
 
 if __name__ == "__main__":  # pragma: no cover

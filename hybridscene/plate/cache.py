@@ -11,9 +11,19 @@ Layout under ``$HYBRIDSCENE_CACHE`` (default: the user cache folder)::
     fingerprints.json             remembered hashes of model files (see fingerprint.py)
 
 An entry is written into a temporary folder beside its final name and renamed into place, so a
-reader sees a whole entry or none. A read whose checksums do not match (a damaged disk, an edit,
-a half-copied folder) removes the entry and reports a miss, so the plate is generated again.
-Reading never imports torch.
+reader sees a whole entry or none. An entry is whole or it is a miss: a read whose ``plate.json``
+has the wrong shape (`_check_info`), whose files differ from those listed (one missing, one
+unlisted, a checksum mismatch), or whose depth is missing although its inputs asked for depth (a
+damaged disk, an edit, a half-copied folder) removes the entry and reports a miss, so the plate is
+generated again. Reading never imports torch.
+
+A cache that cannot be written (read-only, full, or ``HYBRIDSCENE_CACHE`` naming a file) still
+gives plates: `PlateCache.get_or_create` logs a warning that the plate was not cached and returns
+it. Maintenance (`verify`, `prune`, `clear`) counts only entries really removed and records the
+others, with the reason, in `PlateCache.failures`; an entry whose lock another process holds is
+skipped, never waited for. Temporaries a killed process left (``.KEY.*.part``, ``.trash``,
+``.old``) are removed when the cache is written to or cleared: folders being deleted at once,
+``.part`` folders once no process holds their entry's lock, or after an hour.
 """
 
 from __future__ import annotations
@@ -27,13 +37,14 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_dir, temp_name
+from ..atomic import atomic_dir, remove, temp_name
 from ..errors import ConfigError, PlateError
 from .plate import META_VERSION, Plate, upgrade_meta
 
@@ -43,6 +54,10 @@ log = logging.getLogger(__name__)
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 _FORMAT = 1
+_TEMP = re.compile(r"^\.(?P<name>.+?)\.(?:\d+@[A-Za-z0-9-]+\.)?[0-9a-f]{8}\.(?P<kind>part|trash|old)$")
+"""What ``atomic.temp_name`` makes: ``.NAME.[PID@HOST.]RANDOM.KIND``."""
+_STALE_S = 3600.0
+"""Seconds after which a ``.part`` temporary is taken as abandoned even if its lock is free."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +88,8 @@ class PlateCache:
 
         self.root = Path(root) if root is not None else get_settings().cache_dir
         self.plates = self.root / "plates"
+        self.failures: dict[str, str] = {}
+        """Entries the last `verify`, `prune` or `clear` could not remove: key → reason."""
 
     def entry_path(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -87,11 +104,24 @@ class PlateCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(path) + ".lock", timeout=timeout)
 
+    def check_root(self) -> None:
+        """Raise a one-line `PlateError` when the cache folder is a file (or under one)."""
+        for p in (self.root, *self.root.parents):
+            if p.exists():
+                if not p.is_dir():
+                    raise PlateError(
+                        f"the plate cache {str(self.root)!r} is not a folder ({str(p)!r} is a file); "
+                        "point HYBRIDSCENE_CACHE at a folder")
+                return
+
     # -- read ----------------------------------------------------------------------------------
     def get(self, key: str) -> Plate | None:
         """The plate for ``key``, verified; ``None`` when absent or damaged (then removed)."""
         path = self.entry_path(key)
-        if not path.is_dir():
+        try:
+            if not path.is_dir():
+                return None
+        except OSError:
             return None
         try:
             plate = self._read(path, key)
@@ -106,27 +136,23 @@ class PlateCache:
         return plate
 
     def _read(self, path: Path, key: str) -> Plate:
-        try:
-            info = json.loads((path / "plate.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise _Damaged(f"plate.json unreadable: {exc}") from None
-        if info.get("key") != key or info.get("format") != _FORMAT:
-            raise _Damaged("plate.json belongs to another key or format")
+        info = _check_info(_load_info(path), key)
+        on_disk = {f.name for f in path.iterdir() if f.name != "plate.json"}
+        if on_disk != set(info["files"]):
+            raise _Damaged(f"files {sorted(on_disk)} differ from those plate.json lists {sorted(info['files'])}")
         arrays = {}
-        for name, meta in info.get("files", {}).items():
+        for name, meta in info["files"].items():
             try:
                 data = (path / name).read_bytes()
             except OSError as exc:
-                raise _Damaged(f"{name} missing: {exc}") from None
-            if len(data) != meta.get("bytes") or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+                raise _Damaged(f"{name} unreadable: {exc}") from None
+            if len(data) != meta["bytes"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise _Damaged(f"{name} checksum mismatch")
             try:
                 arrays[name] = np.load(io.BytesIO(data), allow_pickle=False)
-            except ValueError as exc:
+            except (ValueError, EOFError, OSError) as exc:
                 raise _Damaged(f"{name} is not a numpy array: {exc}") from None
-        if "image.npy" not in arrays:
-            raise _Damaged("no image.npy")
-        plate_info = info.get("plate", {})
+        plate_info = info["plate"]
         try:
             return Plate(
                 image=arrays["image.npy"],
@@ -137,14 +163,19 @@ class PlateCache:
                 meta=dict(upgrade_meta(plate_info.get("meta", {}), plate_info.get("meta_version")),
                           cache_key=key, cache_entry=str(path)),
             )
-        except PlateError as exc:
+        except (PlateError, TypeError, ValueError) as exc:
             raise _Damaged(str(exc)) from None
 
     # -- write ---------------------------------------------------------------------------------
     def put(self, key: str, plate: Plate, *, inputs: dict[str, Any], timings: dict[str, float]) -> Path:
-        """Store ``plate`` under ``key`` atomically (replacing a damaged or older entry)."""
+        """Store ``plate`` under ``key`` atomically (replacing a damaged or older entry).
+
+        Raises:
+            OSError: the cache cannot be written (read-only, full); nothing is left half written.
+        """
         final = self.entry_path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._sweep(final.parent)
         with atomic_dir(final, error=PlateError) as tmp:
             files = {"image.npy": plate.image}
             if plate.depth is not None:
@@ -179,44 +210,74 @@ class PlateCache:
         """The cached plate, or ``create()``'s, stored first. Returns ``(plate, hit)``.
 
         Two processes asking for the same key at once generate it once: the second waits on the
-        lock and then reads what the first stored.
+        lock and then reads what the first stored. When the cache cannot be written (read-only,
+        full, not a folder), the new plate is returned uncached (no ``cache_entry`` in its
+        ``meta``) with a logged warning.
         """
         plate = self.get(key)
         if plate is not None:
             return plate, True
-        with self.lock(key):
+        try:
+            lock = self.lock(key)
+            lock.acquire()
+        except OSError as exc:
+            new = create()[0]
+            _not_cached(key, self.root, exc)
+            return new, False
+        try:
             plate = self.get(key)
             if plate is not None:
                 return plate, True
             new, inputs, timings = create()
-            path = self.put(key, new, inputs=inputs, timings=timings)
+            try:
+                self.put(key, new, inputs=inputs, timings=timings)
+            except (OSError, PlateError) as exc:
+                _not_cached(key, self.root, exc)
+                return new, False
+        finally:
+            lock.release()
         stored = self.get(key)
-        if stored is None:  # pragma: no cover - only if the disk fails between write and read
-            raise PlateError(f"the plate cache entry {path} could not be read back")
+        if stored is None:  # only if the disk fails between write and read
+            _not_cached(key, self.root, "it could not be read back")
+            return new, False
         return stored, False
 
     # -- maintenance ---------------------------------------------------------------------------
     def entries(self) -> Iterator[CacheEntry]:
-        """Every entry, oldest use first. Damaged ones are listed with ``info={}``."""
+        """Every entry, oldest use first. Damaged ones are listed with ``info={}``.
+
+        Raises:
+            PlateError: the cache folder is a file, or cannot be read.
+        """
+        self.check_root()
         if not self.plates.is_dir():
             return iter(())
         found = []
-        for shard in self.plates.iterdir():
-            if not shard.is_dir():
-                continue
-            for path in shard.iterdir():
-                if not path.is_dir() or not _KEY.match(path.name):
+        try:
+            for shard in self.plates.iterdir():
+                if not shard.is_dir():
                     continue
-                try:
-                    info = json.loads((path / "plate.json").read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    info = {}
-                size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-                found.append(CacheEntry(path.name, path, size, info.get("created", "?"), path.stat().st_mtime, info))
+                for path in shard.iterdir():
+                    if not path.is_dir() or not _KEY.match(path.name):
+                        continue
+                    try:
+                        info = _check_info(_load_info(path), path.name)
+                    except _Damaged:
+                        info = {}
+                    try:
+                        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+                        used = path.stat().st_mtime
+                    except OSError:  # removed meanwhile by another process
+                        continue
+                    found.append(CacheEntry(path.name, path, size, info.get("created", "?"), used, info))
+        except OSError as exc:
+            raise PlateError(f"cannot read the plate cache {str(self.root)!r}: {exc.strerror or exc}") from None
         return iter(sorted(found, key=lambda e: e.last_used))
 
     def verify(self) -> tuple[list[str], list[str]]:
-        """Check every entry; remove the damaged ones. Returns ``(good_keys, removed_keys)``."""
+        """Check every entry; remove the damaged ones. Returns ``(good_keys, removed_keys)``;
+        damaged entries that could not be removed are in `failures`."""
+        self.failures = {}
         good, bad = [], []
         for entry in list(self.entries()):
             try:
@@ -224,43 +285,150 @@ class PlateCache:
                 good.append(entry.key)
             except _Damaged as exc:
                 log.warning("removing damaged entry %s: %s", entry.key, exc)
-                self._discard(entry.path)
-                bad.append(entry.key)
+                if self._remove_entry(entry):
+                    bad.append(entry.key)
         return good, bad
 
     def prune(self, max_bytes: int) -> list[str]:
-        """Remove least recently used entries until the cache holds at most ``max_bytes``."""
+        """Remove least recently used entries until the cache holds at most ``max_bytes``.
+        Entries in use by another process (their lock is held) are skipped, noted in `failures`."""
+        self.failures = {}
         entries = list(self.entries())
+        self._sweep_all()
         total = sum(e.bytes for e in entries)
         removed = []
         for e in entries:
             if total <= max_bytes:
                 break
-            with self.lock(e.key, timeout=0):
-                self._discard(e.path)
-            total -= e.bytes
-            removed.append(e.key)
+            if self._remove_entry(e):
+                total -= e.bytes
+                removed.append(e.key)
         return removed
 
     def clear(self) -> int:
-        """Remove every entry; returns how many."""
+        """Remove every entry; returns how many were really removed (the others are in
+        `failures`)."""
+        self.failures = {}
         entries = list(self.entries())
-        for e in entries:
-            self._discard(e.path)
-        return len(entries)
+        self._sweep_all()
+        return sum(self._remove_entry(e) for e in entries)
 
     def size(self) -> int:
         return sum(e.bytes for e in self.entries())
 
+    def _remove_entry(self, entry: CacheEntry) -> bool:
+        """Remove one entry under its lock (not waiting for it); on failure note why in `failures`."""
+        from filelock import Timeout
+
+        try:
+            lock = self.lock(entry.key, timeout=0)
+            lock.acquire()
+        except Timeout:
+            self.failures[entry.key] = "in use by another process"
+            log.info("plate cache entry %s is in use by another process; left in place", entry.key)
+            return False
+        except OSError:  # no lock file possible (read-only): the removal itself says why
+            lock = None
+        try:
+            error = self._discard(entry.path)
+        finally:
+            if lock is not None:
+                lock.release()
+        if error is not None:
+            self.failures[entry.key] = error
+            return False
+        return True
+
     @staticmethod
-    def _discard(path: Path) -> None:
-        """Remove an entry: renamed aside first, so no reader sees it half deleted."""
+    def _discard(path: Path) -> str | None:
+        """Remove an entry: renamed aside first, so no reader sees it half deleted. Returns
+        ``None`` when it is gone, else why it could not be removed."""
         trash = temp_name(path, ".trash")
         try:
             os.rename(path, trash)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        shutil.rmtree(trash, ignore_errors=True)
+        return None
+
+    def _sweep_all(self) -> None:
+        self._sweep(self.root)
+        try:
+            shards = [p for p in self.plates.iterdir() if p.is_dir() and not _TEMP.match(p.name)]
         except OSError:
             return
-        shutil.rmtree(trash, ignore_errors=True)
+        for shard in shards:
+            self._sweep(shard)
+
+    def _sweep(self, folder: Path) -> None:
+        """Remove temporaries killed processes left in ``folder`` (a shard): ``.trash`` and
+        ``.old`` folders at once (they are only ever being deleted), ``.part`` ones when their
+        entry's lock is free or they are older than `_STALE_S`."""
+        from filelock import Timeout
+
+        try:
+            names = [p for p in folder.iterdir() if _TEMP.match(p.name)]
+        except OSError:
+            return
+        for p in names:
+            m = _TEMP.match(p.name)
+            assert m is not None
+            if m["kind"] == "part":
+                try:
+                    age = time.time() - p.stat().st_mtime
+                except OSError:
+                    continue
+                if age < _STALE_S:
+                    if not _KEY.match(m["name"]):
+                        continue
+                    try:
+                        with self.lock(m["name"], timeout=0):
+                            remove(p)
+                    except (Timeout, OSError):
+                        pass
+                    continue
+            try:
+                remove(p)
+            except OSError as exc:
+                log.debug("cannot remove stale temporary %s: %s", p, exc)
+
+
+def _not_cached(key: str, root: Path, why: object) -> None:
+    reason = getattr(why, "strerror", None) or str(why)
+    log.warning("plate %s was not cached: the plate cache %s cannot be written (%s)", key, root, reason)
+
+
+def _load_info(path: Path) -> Any:
+    try:
+        return json.loads((path / "plate.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _Damaged(f"plate.json unreadable: {exc}") from None
+
+
+def _check_info(info: Any, key: str) -> dict[str, Any]:
+    """``info`` (a parsed ``plate.json``) if it has the shape `PlateCache.put` writes, else
+    `_Damaged`: the one place its shape is checked."""
+    if not isinstance(info, dict):
+        raise _Damaged(f"plate.json holds a {type(info).__name__}, not an object")
+    if info.get("key") != key or info.get("format") != _FORMAT:
+        raise _Damaged("plate.json belongs to another key or format")
+    files = info.get("files")
+    if not isinstance(files, dict) or "image.npy" not in files:
+        raise _Damaged("plate.json lists no image.npy")
+    for name, meta in files.items():
+        if (name not in ("image.npy", "depth.npy") or not isinstance(meta, dict)
+                or not isinstance(meta.get("sha256"), str)
+                or not isinstance(meta.get("bytes"), int) or isinstance(meta.get("bytes"), bool)):
+            raise _Damaged(f"plate.json's entry for {name!r} is malformed")
+    inputs = info.get("inputs", {})
+    plate = info.get("plate", {})
+    if not isinstance(inputs, dict) or not isinstance(plate, dict) or not isinstance(plate.get("meta", {}), dict):
+        raise _Damaged("plate.json's inputs or plate section is malformed")
+    if inputs.get("depth") and "depth.npy" not in files:
+        raise _Damaged("the plate was made with depth but depth.npy is not listed")
+    return info
 
 
 class _Damaged(Exception):

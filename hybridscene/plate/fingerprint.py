@@ -4,8 +4,21 @@ the one place a Hugging Face revision is resolved); a folder to ``local:<fingerp
 hash of its files.
 
 Hashing gigabytes of weights takes seconds, so each file's hash is remembered in
-``<cache>/fingerprints.json`` by path, size, modification time and inode: a folder is hashed once,
-then only again when a file in it changes. Copies of a folder have the same fingerprint.
+``<cache>/fingerprints.json`` by path and a stamp of size, modification and status-change times
+(nanoseconds) and inode: a folder is hashed once, then only again when a file in it changes.
+Copies of a folder have the same fingerprint. A memo that is not what this module writes (a list,
+garbage, a half-written file) is ignored: everything is hashed again.
+
+The status-change time (``st_ctime_ns``) is what makes the stamp trustworthy: any write to a
+file, and any ``utime`` that resets its modification time, sets it to now, and it cannot be set
+back without changing the system clock. Residual risk: a file rewritten and then given the same
+ctime (only by a clock set back, or a file system restored from a snapshot with its inodes and
+times, or one with coarse timestamps rewritten within one tick keeping size and inode) keeps its
+remembered hash; delete ``fingerprints.json`` (or ``hybridscene cache clear``) to force re-hashing.
+
+Network calls to the Hugging Face Hub (`hub_commit`, and ``spec.py``'s config downloads) go
+through `hub_call`: bounded by ``HF_HUB_ETAG_TIMEOUT`` seconds (default 10), and a refused or
+timed-out connection is one `PlateError` line.
 """
 
 from __future__ import annotations
@@ -15,19 +28,21 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..atomic import atomic_path
 from ..errors import PlateError
 
-__all__ = ["folder_fingerprint", "hub_commit", "model_identity"]
+__all__ = ["folder_fingerprint", "hub_call", "hub_commit", "model_identity"]
 
 log = logging.getLogger(__name__)
 
 _SKIP = re.compile(r"(^|/)(\.|README|LICENSE)|\.(md|png|jpg|jpeg|gif|txt\.lock)$", re.I)
 _CHUNK = 8 * 1024 * 1024
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_T = TypeVar("_T")
 
 
 def _memo_path(cache_dir: Path | None) -> Path:
@@ -37,10 +52,19 @@ def _memo_path(cache_dir: Path | None) -> Path:
 
 
 def _load_memo(path: Path) -> dict[str, Any]:
+    """The memo, keeping only well-formed entries (path → ``{"stamp": [...], "sha256": hex}``)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        memo = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(memo, dict):
+        log.debug("ignoring fingerprint memo %s: not an object", path)
+        return {}
+    return {
+        k: v for k, v in memo.items()
+        if isinstance(v, dict) and isinstance(v.get("stamp"), list) and isinstance(v.get("sha256"), str)
+        and re.fullmatch(r"[0-9a-f]{64}", v["sha256"])
+    }
 
 
 def _save_memo(path: Path, memo: dict[str, Any]) -> None:
@@ -78,7 +102,7 @@ def folder_fingerprint(folder: Path, *, cache_dir: Path | None = None) -> str:
     for p in files:
         st = p.stat()
         real = str(p.resolve())
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         entry = memo.get(real)
         if entry is None or entry.get("stamp") != stamp:
             if st.st_size > 256 * 1024 * 1024 and hashed_bytes == 0:
@@ -114,16 +138,36 @@ def hub_commit(repo_id: str, revision: str | None = None) -> str:
     if constants.HF_HUB_OFFLINE:
         raise offline_error(repo_id, rev)
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
+    info = hub_call(repo_id, rev, lambda timeout: HfApi().model_info(repo_id, revision=rev, timeout=timeout))
+    return str(info.sha)
+
+
+def hub_call(repo_id: str, revision: str, call: Callable[[float], _T]) -> _T:
+    """``call(timeout)``: one request to the Hugging Face Hub, bounded by ``HF_HUB_ETAG_TIMEOUT``
+    seconds, its failures turned into one `PlateError` line.
+
+    Raises:
+        PlateError: no such model or revision, or the Hub refused, timed out or failed.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    timeout = float(constants.HF_HUB_ETAG_TIMEOUT)
     try:
-        return str(HfApi().model_info(repo_id, revision=rev).sha)
+        return call(timeout)
     except RepositoryNotFoundError:
         raise PlateError(f"no model {repo_id!r} on the Hugging Face Hub (or it is private: log in with `hf auth login`)") from None
     except RevisionNotFoundError:
-        raise PlateError(f"model {repo_id!r} has no revision {rev!r}") from None
-    except (HfHubHTTPError, OSError) as exc:
-        raise PlateError(f"cannot reach the Hugging Face Hub for {repo_id!r}: {exc}; set HF_HUB_OFFLINE=1 to use the cache only") from None
+        raise PlateError(f"model {repo_id!r} has no revision {revision!r}") from None
+    except Exception as exc:  # the HTTP client's connection, timeout and status errors
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "timed out" in detail.lower() or "timeout" in type(exc).__name__.lower():
+            detail = f"no answer within {timeout:g} s (HF_HUB_ETAG_TIMEOUT)"
+        raise PlateError(
+            f"cannot reach the Hugging Face Hub at {constants.ENDPOINT} for {repo_id!r}: {detail}; "
+            "check the connection, or set HF_HUB_OFFLINE=1 to use the cache only"
+        ) from None
 
 
 def offline_error(repo_id: str, revision: str) -> PlateError:

@@ -56,7 +56,7 @@ class PlateResult:
     cache_hit: bool
     """True when the plate came from the cache."""
     entry: Path | None
-    """The cache entry folder (``None`` with ``cache=False``)."""
+    """The cache entry folder (``None`` with ``cache=False``, or when the cache could not be written)."""
     seconds: float
     """Wall-clock seconds for the whole call."""
 
@@ -75,8 +75,28 @@ def _generator(threads: int | None, acceleration: Acceleration | None) -> Any:
     return _GENERATOR
 
 
+def _check_depth_image(resolved: ResolvedSpec) -> Any:
+    """The ``(H, W) float32`` depth of ``spec.depth_image``, loaded and checked against the size
+    the plate will have, before any model runs; ``None`` without a depth image."""
+    spec = resolved.spec
+    if not spec.depth_image:
+        return None
+    from .image import _load_depth
+
+    depth = _load_depth(spec.depth_image)
+    width, height = spec.resize_to or resolved.size
+    if depth.shape != (height, width):
+        raise ConfigError(
+            f"depth image {spec.depth_image!r} is {depth.shape[1]}x{depth.shape[0]} but the plate is "
+            f"{width}x{height}; give a depth image of the plate's size"
+        )
+    return depth
+
+
 def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, threads: int | None,
-           acceleration: Acceleration | None = None) -> tuple[Plate, dict[str, Any], dict[str, float]]:
+           acceleration: Acceleration | None = None,
+           depth_image: Any = None) -> tuple[Plate, dict[str, Any], dict[str, float]]:
+    """Paint ``resolved``; ``depth_image`` is `_check_depth_image`'s array, loaded beforehand."""
     import numpy as np
 
     spec = resolved.spec
@@ -98,14 +118,7 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
         depth = _DEPTH[key].estimate(image, scale=spec.depth_scale)
         timings["depth_s"] = round(time.perf_counter() - t1, 3)
     elif spec.depth_image:
-        from .image import _load_depth
-
-        depth = _load_depth(spec.depth_image)
-        if depth.shape != image.shape[:2]:
-            raise ConfigError(
-                f"depth image {spec.depth_image!r} is {depth.shape[1]}x{depth.shape[0]} but the plate is "
-                f"{image.shape[1]}x{image.shape[0]}; give a depth image of the plate's size"
-            )
+        depth = depth_image if depth_image is not None else _check_depth_image(resolved)
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     plate = Plate(
         image=image,
@@ -147,7 +160,8 @@ def generate_plate(
     Args:
         spec: a [`PlateSpec`][hybridscene.PlateSpec], or give its fields as keywords.
         cache: ``True`` for the default cache, a [`PlateCache`][hybridscene.PlateCache], or ``False`` to neither
-            read nor write a cache.
+            read nor write a cache. A cache that cannot be written (read-only, full, a file) costs
+            only the caching: the plate is returned with ``entry=None`` and a logged warning.
         callback: ``callback(step, total)`` after each denoising step; return ``False`` to cancel
             (raises [`Cancelled`][hybridscene.Cancelled], nothing is cached).
         threads: torch CPU threads for generation.
@@ -166,13 +180,15 @@ def generate_plate(
     check_acceleration(acceleration)
     store = (cache if isinstance(cache, PlateCache) else PlateCache()) if cache is not False else None
     resolved = resolve_spec(spec, cache_dir=store.root if store else None)
+    depth_image = _check_depth_image(resolved)  # a bad depth file fails now, not after painting
     # 2. The cache, or 3. the model.
     if store is None:
-        plate, _, _ = _paint(resolved, callback, threads, acceleration)
+        plate, _, _ = _paint(resolved, callback, threads, acceleration, depth_image)
         return PlateResult(plate, resolved.key, False, None, time.perf_counter() - t0)
-    plate, hit = store.get_or_create(resolved.key, lambda: _paint(resolved, callback, threads, acceleration))
+    plate, hit = store.get_or_create(resolved.key, lambda: _paint(resolved, callback, threads, acceleration, depth_image))
     log.info("plate %s: cache %s", resolved.key, "hit" if hit else "miss")
-    return PlateResult(plate, resolved.key, hit, store.entry_path(resolved.key), time.perf_counter() - t0)
+    entry = plate.meta.get("cache_entry")  # absent when the cache could not be written
+    return PlateResult(plate, resolved.key, hit, Path(entry) if entry else None, time.perf_counter() - t0)
 
 
 PLATE_OPTIONS = ("steps", "guidance", "negative_prompt", "scheduler", "device", "dtype", "revision", "vae",

@@ -174,10 +174,17 @@ class ResolvedSpec:
 
 # -- models --------------------------------------------------------------------------------------
 def _read_json(path: Path) -> dict[str, Any]:
+    """A model's JSON config, which must be an object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PlateError(f"cannot read {str(path)!r}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PlateError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}, not an object; the model folder is damaged "
+            "(save it again with pipe.save_pretrained(folder))"
+        )
+    return data
 
 
 def resolve_model(name: str, *, revision: str | None = None, cache_dir: Path | None = None) -> ModelRef:
@@ -206,7 +213,7 @@ def resolve_model(name: str, *, revision: str | None = None, cache_dir: Path | N
 def _resolve_hub(repo_id: str, revision: str | None) -> ModelRef:
     from huggingface_hub import constants
 
-    from .fingerprint import hub_commit, offline_error
+    from .fingerprint import hub_call, hub_commit, offline_error
 
     commit = hub_commit(repo_id, revision)
     snapshot = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
@@ -218,7 +225,7 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ModelRef:
     from huggingface_hub import hf_hub_download
 
     def fetch(rel: str) -> Path:
-        return Path(hf_hub_download(repo_id, rel, revision=commit))
+        return Path(hub_call(repo_id, commit, lambda timeout: hf_hub_download(repo_id, rel, revision=commit, etag_timeout=timeout)))
 
     return _model_ref(repo_id, f"hub:{repo_id}@{commit}", None, fetch)
 

@@ -49,7 +49,8 @@ def _worker_main(requests: Any, results: Any, cancel_id: Any, cache_root: str, t
                 spec, cache=cache, threads=threads, acceleration=acceleration,
                 callback=lambda step, total, rid=req_id: cancel_id.value != rid,
             )
-            results.put((req_id, "ok", result.key, result.cache_hit, time.perf_counter() - t0))
+            uncached = result.plate if result.entry is None else None  # the cache could not be written
+            results.put((req_id, "ok", result.key, result.cache_hit, time.perf_counter() - t0, uncached))
         except errors.HybridSceneError as exc:
             results.put((req_id, "error", type(exc).__name__, str(exc)))
         except Exception as exc:  # surfaced in the parent as a PlateError
@@ -82,7 +83,10 @@ class PlateFuture:
     def result(self, timeout: float | None = None) -> PlateResult:
         """The [`PlateResult`][hybridscene.PlateResult] (the plate read from the cache); raises what generation raised."""
         if self._result is None:
-            key, hit, seconds = self._future.result(timeout)
+            key, hit, seconds, uncached = self._future.result(timeout)
+            if uncached is not None:  # the worker could not write the cache: the plate came back itself
+                self._result = PlateResult(uncached, key, hit, None, seconds)
+                return self._result
             cache = PlateCache(self._worker.cache.root)
             plate = cache.get(key)
             if plate is None:
