@@ -388,3 +388,16 @@ def test_unreachable_hub_is_one_error_line(tmp_path, mode):
     assert time.monotonic() - t0 < 20
     line = _one_error(proc)
     assert "cannot reach the Hugging Face Hub" in line and f"127.0.0.1:{port}" in line
+
+
+def test_worker_hands_back_a_plate_it_could_not_cache(tmp_path):
+    from hybridscene.plate.worker import PlateFuture
+
+    class Worker:  # what PlateFuture reads of its worker
+        cache = PlateCache(tmp_path / "cache")
+
+    future = PlateFuture(Worker(), 1, hs.PlateSpec(prompt="p", model="m"))  # type: ignore[arg-type]
+    plate = _plate()
+    future._future.set_result((KEY, False, 0.5, plate))  # the message of a worker whose cache failed
+    result = future.result()
+    assert result.plate is plate and result.entry is None and result.key == KEY
