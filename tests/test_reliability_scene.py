@@ -147,3 +147,10 @@ def test_a_huge_plate_image_is_a_warning_in_our_words_or_a_clear_error(tmp_path,
     with pytest.raises(hs.PlateError, match=r"big\.png' is too large to open safely \(Image size \(2400 pixels\) "
                                             r"exceeds limit of 2000 pixels.*\); downscale it"):
         hs.load_plate(tmp_path / "big.png")
+
+
+def test_a_gl_version_override_is_named_not_blamed_on_a_missing_driver(tmp_path):
+    r, out = run_scene(tmp_path, env={"MESA_GL_VERSION_OVERRIDE": "2.1"})
+    line = one_error_line(r)
+    assert "MESA_GL_VERSION_OVERRIDE='2.1' is set; unset it" in line and "apt-get" not in line, line
+    assert not out.exists()

@@ -12,6 +12,7 @@ not own it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -324,6 +325,13 @@ def _explain(exc: Exception, backend: str | None, require: int, device: int | No
         return (
             f"unknown OpenGL backend {backend!r} ({text}); use 'egl' for headless rendering "
             "(unset HYBRIDSCENE_GL_BACKEND for the default)"
+        )
+    overrides = {k: os.environ[k] for k in ("MESA_GL_VERSION_OVERRIDE", "MESA_GLSL_VERSION_OVERRIDE") if os.environ.get(k)}
+    if overrides and ("createcontext" in low or "version" in low or "require" in low):
+        shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        return (
+            f"the OpenGL driver{where} refused a GL {require // 100}.{require % 100 // 10} core context ({text}) "
+            f"because {shown} is set; unset it (hybridscene needs GL {require // 100}.{require % 100 // 10} core)"
         )
     if "libegl" in low or ("egl" in low and ("cannot open" in low or "not found" in low)):
         return f"no EGL library found{where} ({text}); {_INSTALL_HINT}"
