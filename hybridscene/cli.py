@@ -35,6 +35,25 @@ def _setup_logging(verbose: int) -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def _fail_on_os_error(exc: OSError) -> None:
+    """One ``error:`` line for an ``OSError`` that reached the command line (typically writing
+    stdout to a full device or a closed pipe); stdout is then pointed at /dev/null so that
+    Python's flush at exit adds no second message."""
+    import os
+
+    from .atomic import os_error_message
+
+    where = exc.filename
+    if where is None:  # the library names its files (SinkError); a nameless write is to stdout
+        where = "standard output"
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+    click.echo(f"error: {os_error_message(exc, where)}", err=True)
+    sys.exit(1)
+
+
 class _Group(click.Group):
     """Turns library errors into one line on stderr and exit code 1 (no traceback)."""
 
@@ -46,6 +65,8 @@ class _Group(click.Group):
         except HybridSceneError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # stdout is /dev/full or a closed pipe (library writes raise SinkError)
+            _fail_on_os_error(exc)
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -66,12 +87,15 @@ def main(verbose: int) -> None:
 
 
 def _exit_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, so outputs in progress are removed like on Ctrl-C."""
+    """Turn SIGTERM and SIGHUP (the terminal closed) into SystemExit, so outputs in progress
+    are removed like on Ctrl-C."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None:
+                signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
 
 
 @main.command()
@@ -174,11 +198,19 @@ def _announce_compile(acceleration: Any, quiet: bool) -> None:
                    "the model, often for a minute or more", err=True)
 
 
-def _check_length(frames: int | None, seconds: float | None) -> None:
-    """The export's own check of --frames/--seconds, before a scene (and its plate) is built."""
+def _check_length(frames: int | None, seconds: float | None, fps: float | None = None) -> None:
+    """The export's own check of --frames/--seconds/--fps, before a scene (and its plate) is built."""
     from .export import frame_count
 
-    frame_count(frames, seconds)
+    frame_count(frames, seconds, *(() if fps is None else (fps,)))
+
+
+def _preflight(size: tuple[int, int], *, layers: bool = False) -> None:
+    """The export's size checks (driver limits, memory), before a plate is painted at ``size``."""
+    from .config import get_settings
+    from .gpu.targets import preflight_size
+
+    preflight_size(size, samples=get_settings().msaa, layers=layers)
 
 
 def _wrote(result: Any, build_seconds: float, *, rate: bool = False) -> str:
@@ -214,9 +246,10 @@ def demo(
     from .sinks import VideoSink, sink_class
 
     # 1. Validate (the library's checks, before the plate is painted).
-    _check_length(frames, seconds)
+    _check_length(frames, seconds, fps)
     if sink_class(output) is VideoSink:
         size = VideoSink.fit_size(size)  # the plate is painted at the frame size
+    _preflight(size)
     options = plate_opts.plate_options()
     if plate_opts.model is None and options:
         from .scenefile import _option
@@ -269,9 +302,15 @@ def render(
     from .sinks import VideoSink, sink_class
 
     # 1. Validate (the library's checks, before the scene and its plate are built).
-    _check_length(frames, seconds)
+    _check_length(frames, seconds, fps)
     output = output or os.path.splitext(os.path.basename(scene_file))[0] + ".mp4"
     out_cls = sink_class(output)
+    if layers is not None:
+        from ._validate import check_outputs_apart
+
+        check_outputs_apart(output, layers, ("-o", "--layers"))
+    if size is not None:
+        _preflight(size, layers=layers is not None)
     options = plate_opts.plate_options()
     _announce_compile(options.get("acceleration"), quiet)
     # 2. The scene and its plate, 3. the frames.
@@ -285,7 +324,8 @@ def render(
         size = VideoSink.fit_size(size)
     if frames is None and seconds is None:
         seconds = loaded.duration or 4.0
-    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps or loaded.fps or 30.0,
+    fps = (loaded.fps or 30.0) if fps is None else fps  # --fps 0 is an error, not the default
+    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps,
                           size=size, progress=not quiet, layers=layers)
     click.echo(_wrote(result, build_seconds), err=True)
 

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import check_finite, check_size
+from .._validate import MAX_FRAMES, check_finite, check_fps, check_outputs_apart, check_size
 from ..clock import FixedStepClock
 from ..compose.frame import FrameRenderer
 from ..errors import Cancelled, ConfigError, SceneError
 from ..gpu.context import GLContext, create_context
 from ..gpu.readback import ReadbackRing
+from ..gpu.targets import check_frame_size
 from ..scene import Scene
 from ..sinks.encoder import EncoderThread
 
@@ -82,16 +83,33 @@ def frame_count(frames: int | None = None, seconds: float | None = None, fps: fl
     building a scene.
 
     Raises:
-        ConfigError: both given, or a length that is not positive.
+        ConfigError: both given, a length that is not positive or longer than `MAX_FRAMES`
+            frames, or an ``fps`` outside the range `check_fps` allows.
     """
+    fps = check_fps(fps)
     if frames is not None and seconds is not None:
         raise ConfigError("give either frames or seconds, not both")
     if frames is not None:
         if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
             raise ConfigError(f"frames must be a positive integer, got {frames!r}")
-        return frames
-    secs = check_finite(4.0 if seconds is None else seconds, "seconds", positive=True)
-    return max(1, int(math.ceil(secs * fps - 1e-9)))
+        count = frames
+    else:
+        secs = check_finite(4.0 if seconds is None else seconds, "seconds", positive=True)
+        exact = secs * fps  # finite: seconds is finite and fps at most MAX_FPS
+        count = MAX_FRAMES + 1 if exact > MAX_FRAMES else max(1, int(math.ceil(exact - 1e-9)))
+    if count > MAX_FRAMES:
+        length = f"{frames} frames" if frames is not None else f"{seconds:g} s at {fps:g} fps"
+        raise ConfigError(f"{length} is more than the limit of {MAX_FRAMES:,} frames; render a shorter length "
+                          "(or in parts with start=)")
+    return count
+
+
+def _samples(samples: int | None) -> int:
+    """The MSAA samples `FrameRenderer` will ask for, for the size check (it checks them itself)."""
+    from ..config import get_settings
+
+    value = get_settings().msaa if samples is None else samples
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
 
 
 def _default_size(scene: Scene) -> tuple[int, int]:
@@ -116,12 +134,13 @@ def frames(
     """
     if not isinstance(scene, Scene):
         raise SceneError(f"frames() needs a hybridscene.Scene, got {type(scene).__name__}")
-    clock = FixedStepClock(fps, start=start)
+    clock = FixedStepClock(check_fps(fps), start=start)
     count = frame_count(frames, seconds, clock.fps)
     size = check_size(size) if size is not None else _default_size(scene)
     scene.wait_for_plates()
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
     try:
+        check_frame_size(gl, size, samples=_samples(samples))
         with FrameRenderer(gl, size, samples=samples) as renderer:
             for t in clock.times(count):
                 yield renderer.render_frame(scene, t)
@@ -185,7 +204,7 @@ def render(
         overlap = sink_options.pop("pipeline")
     if not isinstance(scene, Scene):
         raise SceneError(f"render() needs a hybridscene.Scene, got {type(scene).__name__}")
-    clock = FixedStepClock(fps, start=start)
+    clock = FixedStepClock(check_fps(fps), start=start)
     count = frame_count(frames, seconds, clock.fps)
     size = check_size(size) if size is not None else _default_size(scene)
     is_path = isinstance(output, (str, os.PathLike))
@@ -193,6 +212,8 @@ def render(
         cls = sink_class(output)
         if cls is VideoSink:
             size = VideoSink.fit_size(size)
+        if layers is not None:
+            check_outputs_apart(output, layers)
     if progress is not False and progress is not True and not callable(progress):
         raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
     if overlap not in (True, False, "auto"):
@@ -207,6 +228,7 @@ def render(
     t0 = time.perf_counter()
     gl.make_current()  # current for the whole export (the ring's buffers too)
     try:
+        check_frame_size(gl, size, samples=_samples(samples), layers=layers is not None)
         sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
         layer_sink = None
         if layers is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,10 +15,128 @@ if TYPE_CHECKING:
 
     from .context import GLContext
 
-__all__ = ["ColorMask", "ForegroundTarget", "OutputTarget"]
+__all__ = ["ColorMask", "ForegroundTarget", "OutputTarget", "available_memory", "check_frame_size", "frame_bytes",
+           "preflight_size", "size_limit"]
+
+PLATE_BYTES_PER_PIXEL = 150
+"""Peak memory of painting a plate at the frame size, per pixel (the procedural painter
+measured 140 bytes at 2048x1024): counted by `preflight_size` before a scene is built."""
 
 ColorMask = tuple[tuple[bool, bool, bool, bool], ...]
 """Per-attachment RGBA write masks of a framebuffer."""
+
+
+def size_limit(gl: GLContext) -> int:
+    """The largest frame side this GL implementation renders: the least of
+    ``GL_MAX_TEXTURE_SIZE``, ``GL_MAX_RENDERBUFFER_SIZE`` and ``GL_MAX_VIEWPORT_DIMS``."""
+    info = gl.mgl.info
+    limits = [int(info.get("GL_MAX_TEXTURE_SIZE", 16384)), int(info.get("GL_MAX_RENDERBUFFER_SIZE", 16384))]
+    dims = info.get("GL_MAX_VIEWPORT_DIMS")
+    if isinstance(dims, (tuple, list)) and dims:
+        limits.append(int(min(dims)))
+    return min(limits)
+
+
+def frame_bytes(size: tuple[int, int], samples: int, *, layers: bool = False, software: bool = True) -> int:
+    """An estimate of the memory one export of frames at ``size`` needs, in bytes.
+
+    Per pixel: the foreground's RGBA16F colour, R8 shadow and 32-bit depth once per MSAA sample
+    plus their resolved copies; the 8-bit output; the plate and the compositor's passes (about
+    16 bytes); on the host the read-back frames, the pixel-buffer ring and the encoder's queue
+    (about 24 bytes) and, with ``layers``, every layer read back (about 40 bytes). On a GPU
+    (``software=False``) only the host's part counts (graphics memory is the driver's to refuse).
+    """
+    w, h = size
+    s = max(1, int(samples))
+    gpu = s * (8 + 1 + 4) + (8 + 1 if s > 1 else 0) + 4 + 16
+    host = 24 + (40 if layers else 0)
+    return w * h * ((gpu if software else 0) + host)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still use: ``MemAvailable`` from ``/proc/meminfo``
+    (else physical memory from ``sysconf``), lowered to a cgroup's remaining limit; ``None``
+    when unknown."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, ValueError, OSError):
+            pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file, encoding="ascii") as f:
+                limit = f.read().strip()
+            with open(usage_file, encoding="ascii") as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:
+            found.append(max(0, int(limit) - usage))
+        break
+    return min(found) if found else None
+
+
+def check_frame_size(gl: GLContext, size: tuple[int, int], *, samples: int, layers: bool = False) -> None:
+    """Refuse, before any frame is drawn, a size the GL implementation cannot render
+    (`size_limit`) or whose frames would not fit in the memory left (`frame_bytes` against
+    `available_memory`).
+
+    Raises:
+        GPUError: naming the size and the limit.
+    """
+    w, h = size
+    limit = size_limit(gl)
+    if max(w, h) > limit:
+        raise GPUError(f"frame size {w}x{h} exceeds this OpenGL implementation's limit of {limit} pixels a side "
+                       "(GL_MAX_TEXTURE_SIZE, GL_MAX_RENDERBUFFER_SIZE, GL_MAX_VIEWPORT_DIMS); render smaller")
+    samples = max(1, min(int(samples), int(gl.mgl.max_samples)))
+    need = frame_bytes(size, samples, layers=layers, software=gl.software)
+    have = available_memory()
+    if have is not None and need > have:
+        msaa = f" with {samples}x MSAA" if samples > 1 else ""
+        raise GPUError(f"frame size {w}x{h}{msaa}{' and layers' if layers else ''} needs about {need / 2**30:.1f} GiB "
+                       f"of memory, but {have / 2**30:.1f} GiB is available; render smaller"
+                       f"{' or with fewer MSAA samples (HYBRIDSCENE_MSAA)' if samples > 1 else ''}")
+
+
+def preflight_size(size: tuple[int, int], *, samples: int, layers: bool = False) -> None:
+    """The size checks of `check_frame_size`, made before a scene and its plate are built
+    at ``size`` (painting a plate needs `PLATE_BYTES_PER_PIXEL` more). Sizes above 4096 on a
+    side open a short-lived headless context to read the driver's limits; smaller ones, which
+    every OpenGL 3.3 driver hybridscene runs on renders, check memory only.
+
+    Raises:
+        GPUError: naming the size and the limit.
+    """
+    w, h = size
+    need = w * h * PLATE_BYTES_PER_PIXEL + frame_bytes(size, samples, layers=layers, software=False)
+    have = available_memory()
+    if have is not None and need > have:
+        raise GPUError(f"frame size {w}x{h} needs about {need / 2**30:.1f} GiB of memory for its plate and frames, "
+                       f"but {have / 2**30:.1f} GiB is available; render smaller")
+    if max(w, h) > 4096:
+        from .context import create_context
+
+        with create_context() as gl:
+            check_frame_size(gl, size, samples=samples, layers=layers)
+            have = available_memory()
+            if have is not None and gl.software:  # the frames live in host memory with the plate
+                need += frame_bytes(size, samples, layers=layers, software=True)
+                if need > have:
+                    raise GPUError(f"frame size {w}x{h} needs about {need / 2**30:.1f} GiB of memory on this CPU "
+                                   f"rasteriser ({gl.info.get('GL_RENDERER', '?')}), but {have / 2**30:.1f} GiB "
+                                   "is available; render smaller")
 
 
 class ForegroundTarget:

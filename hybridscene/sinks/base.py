@@ -4,7 +4,11 @@
 A sink receives ``(H, W, 3) uint8`` frames and writes them somewhere. File sinks write to a
 temporary name beside the target and rename it into place only when `Sink.close` succeeds;
 `Sink.abort` (or an exception inside ``with``) removes the temporary file, so an
-interrupted render never leaves a broken file under the final name.
+interrupted render never leaves a broken file under the final name. Opening a file sink
+removes the temporaries of the same output left by dead processes (`remove_stale`); a
+symbolic link as the output is written through to its target. A failure of the file system
+(full disk, read-only or forbidden folder, ``ulimit -f``) while opening, writing or publishing
+is a [`SinkError`][hybridscene.SinkError] naming the path and the cause.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..atomic import remove, temp_name
+from ..atomic import final_path, remove, remove_stale, temp_name, translate_os_errors
+from .._validate import check_fps
 from ..errors import SinkError
 
 __all__ = ["FileSink", "Sink"]
@@ -51,21 +56,28 @@ class FileSink:
 
     def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float) -> None:
         self.path = Path(path)
+        self.target = final_path(self.path)
+        """The file (or folder) written: ``path``, or where a symbolic link there points."""
         self.size = size
-        self.fps = fps
+        self.fps = check_fps(fps)
         self.frames_written = 0
-        if not self.path.parent.exists():
-            raise SinkError(f"output folder {str(self.path.parent)!r} does not exist; create it first")
+        if not self.target.parent.exists():
+            raise SinkError(f"output folder {str(self.target.parent)!r} does not exist; create it first")
         self._check_target()
-        self.tmp_path = temp_name(self.path)
+        remove_stale(self.target)
+        self.tmp_path = temp_name(self.target)
         self._closed = False
+
+    def _os_errors(self) -> contextlib.AbstractContextManager[None]:
+        """An ``OSError`` inside becomes a `SinkError` naming the output and the cause."""
+        return translate_os_errors(self.path, SinkError)
 
     def _check_target(self) -> None:
         if self.path.is_dir():
             raise SinkError(f"output {str(self.path)!r} is a folder; give a file name such as out.mp4")
 
     def _publish(self) -> None:
-        os.replace(self.tmp_path, self.path)
+        os.replace(self.tmp_path, self.target)
 
     def _check(self, frame: np.ndarray) -> None:
         w, h = self.size
@@ -74,7 +86,8 @@ class FileSink:
 
     def write(self, frame: np.ndarray) -> None:
         self._check(frame)
-        self._write(frame)
+        with self._os_errors():
+            self._write(frame)
         self.frames_written += 1
 
     def close(self) -> None:
@@ -82,9 +95,12 @@ class FileSink:
             return
         self._closed = True
         try:
-            self._finish()
-            self._publish()
+            with self._os_errors():
+                self._finish()
+                self._publish()
         except BaseException:
+            with contextlib.suppress(Exception):
+                self._discard()
             remove(self.tmp_path)
             raise
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import BinaryIO
 
 import numpy as np
 
@@ -19,44 +20,55 @@ class GifSink(FileSink):
 
     GIF delays are whole centiseconds; frame delays alternate so the total length matches
     ``frames / fps`` to within 10 ms (30 fps gives 30, 30, 40, ... ms).
+
+    Frames are streamed: each is quantized, LZW-encoded and appended to the temporary file as it
+    arrives (with Pillow's GIF frame writer), so memory stays flat however long the animation
+    (Pillow's ``save_all`` would hold every frame until the end).
     """
 
     extensions = (".gif",)
 
     def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, loop: int = 0) -> None:
+        if isinstance(fps, (int, float)) and fps > 100:
+            raise SinkError(f"a GIF cannot play {fps:g} fps (its delays are whole hundredths of a second); "
+                            "use at most 100 fps, or write an MP4")
         super().__init__(path, size=size, fps=fps)
         self.loop = loop
-        self._frames: list = []
+        self._file: BinaryIO | None = None
+
+    def _delay_ms(self, i: int) -> int:
+        """The delay of frame ``i`` (see `durations_ms`)."""
+        end = int(round((i + 1) * 100.0 / self.fps)) * 10
+        start = int(round(i * 100.0 / self.fps)) * 10 if i else 0
+        return max(10, end - start)
 
     def _write(self, frame: np.ndarray) -> None:
-        from PIL import Image
+        from PIL import GifImagePlugin, Image
 
-        self._frames.append(Image.fromarray(frame, "RGB").quantize(colors=256, dither=Image.Dither.FLOYDSTEINBERG))
+        image = Image.fromarray(frame, "RGB").quantize(colors=256, dither=Image.Dither.FLOYDSTEINBERG)
+        if self._file is None:
+            self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in _finish or _discard
+            header, _ = GifImagePlugin.getheader(image, info={"loop": self.loop})
+            self._file.write(b"".join(header))
+        data = GifImagePlugin.getdata(image, duration=self._delay_ms(self.frames_written), disposal=1,
+                                      include_color_table=True)
+        self._file.write(b"".join(data))
 
     def durations_ms(self, count: int) -> list[int]:
         """Per-frame delays in ms, multiples of 10, summing to ``count / fps`` seconds."""
-        ends = [int(round((i + 1) * 100.0 / self.fps)) * 10 for i in range(count)]
-        starts = [0, *ends[:-1]]
-        return [max(10, e - s) for s, e in zip(starts, ends)]
+        return [self._delay_ms(i) for i in range(count)]
 
     def _finish(self) -> None:
-        if not self._frames:
+        if self._file is None:
             raise SinkError(f"no frames were written to {str(self.path)!r}")
-        first, rest = self._frames[0], self._frames[1:]
-        first.save(
-            self.tmp_path,
-            format="GIF",
-            save_all=True,
-            append_images=rest,
-            duration=self.durations_ms(len(self._frames)),
-            loop=self.loop,
-            disposal=1,
-            optimize=False,
-        )
-        self._frames.clear()
+        self._file.write(b";")  # the GIF trailer
+        self._file.close()
+        self._file = None
 
     def _discard(self) -> None:
-        self._frames.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class StillSink(FileSink):
@@ -97,17 +109,19 @@ class PngSequenceSink(FileSink):
     ) -> None:
         super().__init__(path, size=size, fps=fps)
         self.compress_level = compress_level
-        self.tmp_path.mkdir()
+        with self._os_errors():
+            self.tmp_path.mkdir()
 
     frame_file = re.compile(r"^\d{5}\.png$")
     """Names this sink writes: a folder holding only such files may be replaced."""
 
     def _check_target(self) -> None:
-        if not self.path.exists():
+        if not self.target.exists():
             return
-        if not self.path.is_dir():
+        if not self.target.is_dir():
             raise SinkError(f"{str(self.path)!r} is a file; a PNG sequence needs a folder")
-        others = sorted(p.name for p in self.path.iterdir() if not self.frame_file.match(p.name))
+        with self._os_errors():
+            others = sorted(p.name for p in self.target.iterdir() if not self.frame_file.match(p.name))
         if others:
             raise SinkError(
                 f"folder {str(self.path)!r} holds other files ({', '.join(others[:3])}); "
@@ -121,4 +135,4 @@ class PngSequenceSink(FileSink):
         Image.fromarray(frame, "RGB").save(name, format="PNG", compress_level=self.compress_level)
 
     def _publish(self) -> None:
-        publish_dir(self.tmp_path, self.path)
+        publish_dir(self.tmp_path, self.target)

@@ -44,6 +44,11 @@ class LayerSink(PngSequenceSink):
         raise TypeError("LayerSink takes whole frames' layers: use write_layers()")
 
     def write_layers(self, layers: FrameLayers) -> None:
+        with self._os_errors():
+            self._write_layers(layers)
+        self.frames_written += 1
+
+    def _write_layers(self, layers: FrameLayers) -> None:
         from PIL import Image
 
         i = self.frames_written
@@ -59,4 +64,3 @@ class LayerSink(PngSequenceSink):
         if layers.shadow is not None:
             Image.fromarray(layers.shadow, "L").save(d / f"{i:05d}.shadow.png", compress_level=level)
         (d / "ids.json").write_text(json.dumps({str(k): v for k, v in layers.names.items()}, indent=1))
-        self.frames_written += 1

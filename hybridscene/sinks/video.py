@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_size
+from ..atomic import os_error_message
 from ..errors import SinkError
 from .base import FileSink
 
@@ -63,6 +65,8 @@ class VideoSink(FileSink):
         options = {"movflags": "+faststart"} if container_format in ("mp4", "mov") else {}
         try:
             self._container = av.open(str(self.tmp_path), mode="w", format=container_format, options=options)
+        except OSError as exc:  # PyAV's errors carry the errno: a full disk, a read-only folder, ...
+            raise SinkError(os_error_message(exc, self.path)) from None
         except Exception as exc:
             raise SinkError(f"cannot write video to {str(self.path)!r}: {exc}") from None
         try:
@@ -89,8 +93,12 @@ class VideoSink(FileSink):
     @staticmethod
     def fit_size(size: tuple[int, int], *, warn: bool = True) -> tuple[int, int]:
         """The largest even size not above ``size`` (yuv420p needs even sizes); logs a warning
-        when it changes anything."""
-        w, h = size
+        when it changes anything.
+
+        Raises:
+            ConfigError: ``size`` is not two positive integers (0 or negative is never rounded up).
+        """
+        w, h = check_size(size)
         even = (max(2, w - w % 2), max(2, h - h % 2))
         if warn and even != (w, h):
             log.warning("video size %dx%d is not even; rendering %dx%d instead", w, h, *even)

@@ -1,0 +1,320 @@
+"""Reliability of outputs, driven through the command line as a user would (issue 12): output
+folders that collide, frame rates, sizes, unwritable and full disks, killed renders and their
+temporaries, symbolic links, stdout that cannot be written, and the GIF's memory.
+
+Each run checks: the exit status, exactly one ``error:`` line on stderr and no traceback, the
+previous output untouched, nothing under the final name unless complete, and no temporary left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCENE = """
+import hybridscene as hs
+
+SIZE = (64, 36)
+FPS = 10
+
+
+def build_scene(size=(64, 36), seed=0):
+    scene = hs.Scene(hs.background_plate(size, seed=seed))
+    scene.add(hs.Mesh.cube(1.0, color="#ff3300"), position=(0, 1.5, -6))
+    return scene
+"""
+
+OUTPUTS = ["out.mp4", "out.gif", "out.png", "seq/", "layers"]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+
+
+def hs(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hybridscene", *args], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def render(tmp: Path, out: str, *more: str, frames: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Render the test scene: ``out`` is a file, ``DIR/``, or ``layers`` (a PNG + --layers folder)."""
+    args = ["render", str(tmp / "scene.py"), "--frames", str(frames), "-q", "--size", "64x36"]
+    if out == "layers":
+        args += ["-o", str(tmp / "ok.png") if frames == 1 else str(tmp / "ok.mp4"), "--layers", str(tmp / "w" / "lay")]
+    else:
+        args += ["-o", f"{tmp / 'w'}/{out}"]  # keeps the / of DIR/
+    return hs(*args, *more, cwd=tmp, timeout=timeout)
+
+
+def one_error(r: subprocess.CompletedProcess, *words: str) -> str:
+    assert r.returncode != 0, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, r.stderr
+    for w in words:
+        assert w in errors[0], errors[0]
+    return errors[0]
+
+
+def temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith((".part", ".old")))
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    if path.is_dir():
+        return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+    return {path.name: path.read_bytes()}
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    (tmp_path / "scene.py").write_text(SCENE)
+    (tmp_path / "w").mkdir()
+    return tmp_path
+
+
+def _mount(folder: Path, options: str) -> None:
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({r.stderr.strip() or r.returncode}); needs root")
+
+
+@pytest.fixture
+def tmpfs(tmp: Path, request: pytest.FixtureRequest):
+    """``mount(options)`` mounts a tmpfs on ``tmp / "w"``; unmounted after the test."""
+    mounted = []
+
+    def mount(options: str) -> Path:
+        _mount(tmp / "w", options)
+        mounted.append(tmp / "w")
+        return tmp / "w"
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def _previous(tmp: Path, out: str) -> Path:
+    """Render a good output first; return its path (the folder for ``DIR/`` and layers)."""
+    r = render(tmp, out, frames=1 if out in ("out.png", "layers") else 2)
+    assert r.returncode == 0, r.stderr
+    return tmp / "w" / ("lay" if out == "layers" else out.rstrip("/"))
+
+
+def _fill(folder: Path) -> None:
+    """Fill the file system of ``folder`` to the last byte."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        for chunk in (65536, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * chunk):
+                    pass
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("out", OUTPUTS)
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_unwritable_output_is_one_line_and_keeps_the_previous_one(tmp, tmpfs, out, fault):
+    folder = tmpfs("size=2m")
+    final = _previous(tmp, out)
+    before = snapshot(final)
+    if fault == "full":
+        _fill(folder)
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    r = render(tmp, out, frames=3 if out != "out.png" and out != "layers" else 1)
+    cause = "no space left on device" if fault == "full" else "read-only file system"
+    line = one_error(r, cause)
+    assert final.name in line
+    assert snapshot(final) == before
+    assert temporaries(folder) == []
+
+
+@pytest.mark.gl
+def test_layers_into_the_output_folder_is_refused_up_front(tmp):
+    seq = tmp / "w" / "seq"
+    for layers in (seq, seq / "sub"):
+        r = hs("render", str(tmp / "scene.py"), "--frames", "2", "-q", "-o", f"{seq}/", "--layers", str(layers),
+               cwd=tmp)
+        one_error(r, "same or nested", "--layers")
+    assert not seq.exists()
+    r = render(tmp, "seq/", "--layers", str(tmp / "w" / "lay"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in seq.iterdir()) == ["00000.png", "00001.png"]
+    assert len(list((tmp / "w" / "lay").glob("*.composite.png"))) == 2
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--fps", "0"], ["fps", "positive"]),
+    (["--fps", "-3"], ["fps", "positive"]),
+    (["--fps", "1e9"], ["fps 1e+09", "1000"]),
+    (["--fps", "10000"], ["fps 10000", "1000"]),
+    (["--fps", "2000"], ["fps 2000", "1000"]),
+    (["--fps", "1e-9"], ["fps 1e-09", "0.01"]),
+    (["--fps", "nan"], ["fps", "positive"]),
+    (["--seconds", "1e300", "--fps", "1e10"], ["fps 1e+10"]),
+    (["--seconds", "1e300"], ["1,000,000 frames"]),
+    (["--frames", "2000000"], ["1,000,000 frames"]),
+    (["--size", "0x10"], ["--size", "positive"]),
+    (["--size", "16384x16384"], ["16384x16384", "GiB"]),
+    (["--size", "16385x16"], ["16385x16", "16384"]),
+])
+def test_bad_rates_lengths_and_sizes_are_refused_before_rendering(tmp, args, words):
+    out = tmp / "w" / "out.mp4"
+    t0 = time.perf_counter()
+    r = hs("render", str(tmp / "scene.py"), "-q", "-o", str(out), *args, cwd=tmp, timeout=60)
+    one_error(r, *words)
+    assert time.perf_counter() - t0 < 30
+    assert not out.exists() and temporaries(out.parent) == []
+
+
+@pytest.mark.gl
+def test_fps_limits_write_every_frame(tmp):
+    av = pytest.importorskip("av")
+    for fps in ("1000", "0.01", "29.97"):
+        r = hs("render", str(tmp / "scene.py"), "--frames", "3", "-q", "-o", str(tmp / "w" / "f.mp4"), "--fps", fps,
+               cwd=tmp)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(tmp / "w" / "f.mp4")) as c:
+            assert sum(1 for _ in c.decode(video=0)) == 3, fps
+
+
+@pytest.mark.gl
+def test_zero_size_in_the_scene_file_is_refused(tmp):
+    (tmp / "zero.py").write_text(SCENE.replace("SIZE = (64, 36)", "SIZE = (0, 0)"))
+    r = hs("render", str(tmp / "zero.py"), "--frames", "2", "-q", "-o", str(tmp / "w" / "z.mp4"), cwd=tmp)
+    one_error(r, "(0, 0)")
+    assert not (tmp / "w" / "z.mp4").exists()
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.mark.gl
+def test_stale_temporaries_of_dead_processes_are_removed_and_live_ones_kept(tmp):
+    from hybridscene.atomic import temp_name
+
+    w = tmp / "w"
+    dead, host = _dead_pid(), temp_name("x").name.split("@")[1].split(".")[0]
+    stale_file = w / f".out.mp4.{dead}@{host}.0123abcd.part"
+    stale_dir = w / f".seq.{dead}@{host}.4567cdef.part"
+    live = w / f".out.mp4.{os.getpid()}@{host}.89abcdef.part"
+    other_host = w / f".out.mp4.{dead}@elsewhere-x.89abcdef.part"
+    unrelated = w / f".other.mp4.{dead}@{host}.0123abcd.part"
+    stale_file.write_bytes(b"half")
+    stale_dir.mkdir()
+    (stale_dir / "00000.png").write_bytes(b"x")
+    for p in (live, other_host, unrelated):
+        p.write_bytes(b"keep")
+    assert render(tmp, "out.mp4").returncode == 0
+    assert render(tmp, "seq/").returncode == 0
+    assert not stale_file.exists() and not stale_dir.exists()
+    assert live.exists() and other_host.exists() and unrelated.exists()
+
+
+@pytest.mark.gl
+def test_stale_old_folder_of_an_interrupted_swap_is_put_back(tmp):
+    from hybridscene.atomic import temp_name
+
+    w = tmp / "w"
+    dead, host = _dead_pid(), temp_name("x").name.split("@")[1].split(".")[0]
+    old = w / f".seq.{dead}@{host}.0123abcd.old"  # killed between the two renames of publish_dir
+    old.mkdir()
+    (old / "00000.png").write_bytes(b"previous")
+    from hybridscene.atomic import remove_stale
+
+    remove_stale(w / "seq")
+    assert (w / "seq" / "00000.png").read_bytes() == b"previous" and not old.exists()
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
+def test_hangup_and_terminate_remove_the_output_in_progress(tmp, signum):
+    out = tmp / "w" / "out.mp4"
+    out.write_bytes(b"previous")
+    args = [sys.executable, "-m", "hybridscene", "render", str(tmp / "scene.py"), "--frames", "100000", "-o", str(out)]
+    p = subprocess.Popen(args, cwd=tmp, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not temporaries(out.parent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert temporaries(out.parent), "the render never started"
+    p.send_signal(signum)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    assert out.read_bytes() == b"previous" and temporaries(out.parent) == []
+
+
+@pytest.mark.gl
+def test_killed_render_leaves_a_temporary_the_next_render_removes(tmp):
+    out = tmp / "w" / "out.mp4"
+    args = [sys.executable, "-m", "hybridscene", "render", str(tmp / "scene.py"), "--frames", "100000", "-o", str(out)]
+    p = subprocess.Popen(args, cwd=tmp, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not temporaries(out.parent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.kill()
+    p.wait(timeout=30)
+    left = temporaries(out.parent)
+    assert left and str(p.pid) in left[0]
+    assert render(tmp, "out.mp4").returncode == 0
+    assert out.exists() and temporaries(out.parent) == []
+
+
+@pytest.mark.gl
+def test_a_symbolic_link_is_written_through(tmp):
+    target = tmp / "w" / "target.mp4"
+    target.write_bytes(b"previous")
+    link = tmp / "w" / "link.mp4"
+    link.symlink_to(target)
+    r = hs("render", str(tmp / "scene.py"), "--frames", "2", "-q", "-o", str(link), cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes()[4:8] == b"ftyp"
+    assert temporaries(tmp / "w") == []
+
+
+def test_stdout_that_cannot_be_written_is_one_line(tmp):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "hybridscene", "info", "--json"], cwd=tmp, env=_env(), stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    one_error(r, "no space left on device", "standard output")
+
+
+def test_gif_is_streamed_not_held_in_memory(tmp_path):
+    from PIL import Image
+
+    from hybridscene.sinks import GifSink
+
+    out = tmp_path / "a.gif"
+    frames = [np.full((36, 64, 3), (i * 40, 255 - i * 40, 90), np.uint8) for i in range(5)]
+    sink = GifSink(out, size=(64, 36), fps=30)
+    with sink:
+        for f in frames:
+            sink.write(f)
+            assert sink.tmp_path.exists() and not hasattr(sink, "_frames")
+    with Image.open(out) as im:
+        assert im.n_frames == 5 and im.info.get("loop") == 0
+        durations = []
+        for i in range(5):
+            im.seek(i)
+            durations.append(im.info["duration"])
+            assert np.abs(np.asarray(im.convert("RGB"), np.int16) - frames[i]).mean() < 3
+    assert durations == sink.durations_ms(5) == [30, 40, 30, 30, 40]
+    with pytest.raises(Exception, match="100 fps"):
+        GifSink(tmp_path / "b.gif", size=(64, 36), fps=120)
