@@ -318,3 +318,20 @@ def test_gif_is_streamed_not_held_in_memory(tmp_path):
     assert durations == sink.durations_ms(5) == [30, 40, 30, 30, 40]
     with pytest.raises(Exception, match="100 fps"):
         GifSink(tmp_path / "b.gif", size=(64, 36), fps=120)
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("out", ["out.mp4", "out.gif", "seq/"])
+def test_file_size_limit_is_one_line(tmp, out):
+    resource = pytest.importorskip("resource")
+    final = _previous(tmp, out)
+    before = snapshot(final)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))  # ulimit -f 8
+
+    args = ["render", str(tmp / "scene.py"), "--frames", "30", "--size", "256x144", "-q", "-o", f"{tmp / 'w'}/{out}"]
+    r = subprocess.run([sys.executable, "-m", "hybridscene", *args], cwd=tmp, env=_env(), capture_output=True,
+                       text=True, timeout=120, preexec_fn=limit)
+    one_error(r, "file too large", final.name)
+    assert snapshot(final) == before and temporaries(final.parent) == []
