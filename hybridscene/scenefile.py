@@ -73,6 +73,8 @@ def _import(path: Path) -> ModuleType:
     except SyntaxError as exc:
         raise SceneError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except SystemExit as exc:
+        if _from_signal(exc):
+            raise
         raise SceneError(f"{path}:{_line_in(path, exc)}: the scene file called sys.exit({exc.code!r}) while "
                          "importing; a scene file defines build_scene() and does not exit") from None
     except Exception as exc:
@@ -81,6 +83,15 @@ def _import(path: Path) -> ModuleType:
         if sys.path and sys.path[0] == str(path.parent):
             sys.path.pop(0)
     return module
+
+
+def _from_signal(exc: SystemExit) -> bool:
+    """An exit the command line's SIGTERM/SIGHUP/SIGINT handler raised (status 128 + signal):
+    the user stopping the run, which must stop it, not be reported as the scene's doing."""
+    import signal
+
+    codes = {128 + int(getattr(signal, name)) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)}
+    return exc.code in codes
 
 
 def _line_in(path: Path, exc: BaseException) -> str:
@@ -146,6 +157,8 @@ def load_scene_file(
         try:
             scene = build(**kwargs)
         except SystemExit as exc:
+            if _from_signal(exc):
+                raise
             raise SceneError(f"{path}:{_line_in(path, exc)}: build_scene() called sys.exit({exc.code!r}); "
                              "return a hybridscene.Scene, or raise an exception with a message") from None
         except MemoryError:

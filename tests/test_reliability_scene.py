@@ -154,3 +154,19 @@ def test_a_gl_version_override_is_named_not_blamed_on_a_missing_driver(tmp_path)
     line = one_error_line(r)
     assert "MESA_GL_VERSION_OVERRIDE='2.1' is set; unset it" in line and "apt-get" not in line, line
     assert not out.exists()
+
+
+def test_sigterm_while_build_scene_runs_stops_the_run_not_blamed_on_the_scene(tmp_path):
+    import signal
+    import time
+
+    path = tmp_path / "slow.py"
+    path.write_text(SCENE.format(head="", body="    import time\n    time.sleep(60)", tail="    pass"))
+    proc = subprocess.Popen([sys.executable, "-m", "hybridscene", "render", str(path), "-o", str(tmp_path / "o.png"),
+                             "--frames", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(3.0)  # importing and into build_scene's sleep
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "sys.exit" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "o.png").exists()
