@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import shutil
@@ -38,6 +39,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import HybridSceneError, SinkError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "atomic_dir",
@@ -162,6 +165,11 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HybridSceneError] =
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as exc:
+        remove(tmp)
+        if exc.filename is not None and Path(exc.filename) not in (tmp, final):
+            raise  # about another file: not ours to name
+        raise error(os_error_message(exc, final)) from exc
     except BaseException:
         remove(tmp)
         raise
@@ -202,9 +210,17 @@ def atomic_dir(path: str | os.PathLike[str], *, error: type[HybridSceneError] = 
 
 
 def remove(path: Path) -> None:
-    """Delete a file or folder if it exists (temporary leftovers)."""
-    with contextlib.suppress(FileNotFoundError):
+    """Delete a file or folder if it exists (temporary leftovers). Never raises: it runs while
+    another error is on its way (a read-only file system even refuses to unlink a file that is
+    not there), and a leftover it cannot remove is logged and swept by a later run."""
+    if not os.path.lexists(path):
+        return
+    try:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove the temporary %s: %s", path, exc.strerror or exc)

@@ -401,3 +401,14 @@ def test_worker_hands_back_a_plate_it_could_not_cache(tmp_path):
     future._future.set_result((KEY, False, 0.5, plate))  # the message of a worker whose cache failed
     result = future.result()
     assert result.plate is plate and result.entry is None and result.key == KEY
+
+
+def test_a_model_folder_copied_without_a_component_fails_before_loading(tiny_sd, tmp_path):
+    import shutil
+
+    partial = tmp_path / "partial-sd"
+    shutil.copytree(tiny_sd, partial)
+    shutil.rmtree(partial / "tokenizer")
+    with pytest.raises(hs.PlateError, match=r"has no 'tokenizer' \(model_index.json names transformers.CLIPTokenizer "
+                                            r"there\); copy the whole model folder"):
+        hs.generate_plate(prompt="mountains", model=str(partial), steps=1, size=(32, 32), device="cpu")

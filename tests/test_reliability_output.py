@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -335,3 +336,13 @@ def test_file_size_limit_is_one_line(tmp, out):
                        text=True, timeout=120, preexec_fn=limit)
     one_error(r, "file too large", final.name)
     assert snapshot(final) == before and temporaries(final.parent) == []
+
+
+def test_a_plate_saved_into_a_read_only_folder_names_the_file_not_its_temporary(tmpfs):
+    folder = tmpfs("ro,size=1m")
+    import hybridscene
+
+    plate = hybridscene.Plate.solid((10, 20, 30), (8, 8))
+    with pytest.raises(hybridscene.SinkError, match=rf"read-only file system writing {re.escape(str(folder / 'p.png'))}; "):
+        plate.save(str(folder / "p.png"))
+    assert list(folder.iterdir()) == []

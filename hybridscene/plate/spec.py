@@ -203,6 +203,7 @@ def resolve_model(name: str, *, revision: str | None = None, cache_dir: Path | N
             )
         from .fingerprint import model_identity
 
+        _check_components(path)
         return _model_ref(name, model_identity(str(path), cache_dir=cache_dir), path, lambda rel: path / rel)
     looks_local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
     if looks_local or not _HUB_ID.match(name):
@@ -228,6 +229,22 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ModelRef:
         return Path(hub_call(repo_id, commit, lambda timeout: hf_hub_download(repo_id, rel, revision=commit, etag_timeout=timeout)))
 
     return _model_ref(repo_id, f"hub:{repo_id}@{commit}", None, fetch)
+
+
+def _check_components(folder: Path) -> None:
+    """Every component ``model_index.json`` names (``"tokenizer": ["transformers",
+    "CLIPTokenizer"]``) has its subfolder with files, before anything is loaded: a folder copied
+    in part fails here in one line instead of deep inside the pipeline."""
+    config = _read_json(folder / "model_index.json")
+    for key, value in config.items():
+        if key.startswith("_") or not (isinstance(value, list) and len(value) == 2 and all(value)):
+            continue
+        sub = folder / key
+        if not sub.is_dir() or not any(sub.iterdir()):
+            raise PlateError(
+                f"model folder {str(folder)!r} has no {key!r} (model_index.json names {value[0]}.{value[1]} "
+                f"there); copy the whole model folder, or save it again with pipe.save_pretrained(folder)"
+            )
 
 
 def _model_ref(name: str, identity: str, folder: Path | None, file: Any) -> ModelRef:
