@@ -19,6 +19,10 @@ Importing this package loads neither torch/diffusers nor a window toolkit; they 
 the functions that need them.
 """
 
+from ._startup import install_interrupt_hook as _install_interrupt_hook
+
+_install_interrupt_hook()  # first: Ctrl-C while the command imports is one line, not a traceback
+
 from ._version import __version__
 from .clock import Clock, FixedStepClock, RealtimeClock
 from .config import Acceleration, Settings, get_settings

@@ -170,3 +170,35 @@ def test_sigterm_while_build_scene_runs_stops_the_run_not_blamed_on_the_scene(tm
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "sys.exit" not in err and "Traceback" not in err, err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(monkeypatch, capsys):
+    """Only the command installs the hook; it turns an uncaught KeyboardInterrupt into one line."""
+    from hybridscene import _startup
+
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/site-packages/app.py"])
+    assert not _startup.install_interrupt_hook()  # a program importing the library: untouched
+    assert sys.excepthook is sys.__excepthook__
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/hybridscene", "render", "x.py"])
+    assert _startup.install_interrupt_hook() and not _startup.install_interrupt_hook()  # once
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        sys.excepthook(*sys.exc_info())
+    err = capsys.readouterr().err
+    assert err == "\nhybridscene: interrupted\n"
+
+
+def test_ctrl_c_at_any_moment_of_startup_prints_no_traceback(tmp_path):
+    import signal
+    import time
+
+    for delay in (0.05, 0.2, 0.5):
+        proc = subprocess.Popen([sys.executable, "-m", "hybridscene", "info", "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, (delay, err)
