@@ -412,3 +412,15 @@ def test_a_model_folder_copied_without_a_component_fails_before_loading(tiny_sd,
     with pytest.raises(hs.PlateError, match=r"has no 'tokenizer' \(model_index.json names transformers.CLIPTokenizer "
                                             r"there\); copy the whole model folder"):
         hs.generate_plate(prompt="mountains", model=str(partial), steps=1, size=(32, 32), device="cpu")
+
+
+def test_json_and_listings_to_a_full_stdout_are_one_line(tmp_path, tiny_sd):
+    """`plate --json`, `cache ls --json` and `cache verify` with stdout on /dev/full."""
+    env = {"HYBRIDSCENE_CACHE": str(tmp_path / "c")}
+    with open("/dev/full", "w") as full:
+        for args in (("plate", "mountains", "--model", str(tiny_sd), "--steps", "1", "--size", "32x32",
+                      "--device", "cpu", "--json"), ("cache", "ls", "--json"), ("cache", "verify")):
+            proc = subprocess.run([sys.executable, "-m", "hybridscene", *args], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, env={**os.environ, **env}, timeout=120)
+            assert "no space left on device writing standard output" in _one_error(proc), args
+    assert len(list((tmp_path / "c" / "plates").glob("*/*/plate.json"))) == 1  # the plate was still cached
