@@ -1,0 +1,194 @@
+"""Render passes as one multi-channel OpenEXR file per frame: ``DIR/{i:05d}.exr``.
+
+Each file is a single-part scanline EXR (ZIP, lossless) whose channels follow the Nuke/Blender
+``layer.channel`` naming, so Nuke's Shuffle, Blender's compositor, OpenImageIO and DJV list the
+passes as layers. Only the passes of `FramePasses.passes` are written:
+
+==============================  =======  =================================================
+channels                        type     content
+==============================  =======  =================================================
+``R G B A``                     half     ``composite``: the final frame, linear light,
+                                         Rec.709 primaries; ``A = 1`` (so any viewer shows
+                                         the picture)
+``plate.R/G/B``                 half     the plate as fitted to the frame, before shadows,
+                                         linear
+``foreground.R/G/B/A``          half     linear RGB premultiplied by alpha; additive glows
+                                         have ``A = 0`` and colour > 0 (kept as written)
+``shadow.Y``                    half     linear multiplier of the plate, 1 = unshadowed
+``depth.Z``                     float    metres along the view axis to the nearest
+                                         foreground surface, ``inf`` where empty
+``plate_depth.Z``               float    metres along the view axis of the plate, ``inf`` sky
+``normals.X/Y/Z``               half     unit normal in OpenGL camera space (+x right, +y
+                                         up, +z towards the viewer), 0 where empty
+``flow.X/Y``                    half     forward optical flow in pixels, +x right, +y down
+``ids.id``                      float    node id as an exact integer (< 2**24), 0 = none
+==============================  =======  =================================================
+
+``DIR/ids.json`` maps every node id seen in the render to its name; each file also carries the
+table of the ids seen so far in its ``hybridscene/ids`` string attribute (JSON), and the frame's
+scene time in seconds in ``hybridscene/time`` (float).
+
+Recompositing: ``composite == foreground over (plate x shadow)`` (premultiplied *over*, linear
+light), to half-float precision. With OpenImageIO's ``oiiotool`` (leave out the second line when
+the file has no ``shadow.Y``)::
+
+    oiiotool 00000.exr --ch R=foreground.R,G=foreground.G,B=foreground.B,A=foreground.A \\
+        00000.exr --ch R=plate.R,G=plate.G,B=plate.B,A=1.0 \\
+        00000.exr --ch R=shadow.Y,G=shadow.Y,B=shadow.Y,A=1.0 --mul \\
+        --over -o recomposite.exr
+
+Camera attributes follow the definitions of OpenEXR's standard attributes
+(``ImfStandardAttributes.h``), not the raw OpenGL matrices, so tools that read them (Nuke
+scripts, OpenImageIO's ``worldtocamera``/``worldtoNDC``) get what the standard promises:
+
+- Imath's ``M44f`` multiplies row vectors (``p' = p M``, translation in the last row): the
+  matrices are stored *transposed* relative to our column-vector numpy matrices.
+- ``worldToCamera``: camera space is RenderMan's, left-handed, +x right, +y up, **+z forward**
+  (objects in front have z > 0), i.e. ``(F @ view).T`` with ``F = diag(1, 1, -1, 1)``.
+- ``worldToNDC``: NDC is the image plane with (0, 0) the top-left and (1, 1) the bottom-right
+  corner of the display window, +y down, after division by w; i.e. ``(S @ projection @ view).T``
+  with ``S = [[.5, 0, 0, .5], [0, -.5, 0, .5], [0, 0, 1, 0], [0, 0, 0, 1]]`` (z keeps the OpenGL
+  clip depth, which NDC ignores).
+
+The OpenGL matrices of `CameraInfo` come back exactly::
+
+    view = F @ worldToCamera.T
+    projection = inv(S) @ worldToNDC.T @ inv(view)
+
+The header also has ``chromaticities`` (Rec.709/sRGB primaries, D65 white).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import SinkError
+from .images import PngSequenceSink
+
+if TYPE_CHECKING:
+    from ..compose.passes import FramePasses
+
+__all__ = ["ExrLayerSink"]
+
+REC709_CHROMATICITIES: tuple[float, ...] = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+"""Red, green, blue and white (D65) CIE xy, as OpenEXR's ``chromaticities`` attribute orders them."""
+
+FLIP_Z = np.diag([1.0, 1.0, -1.0, 1.0])
+"""OpenGL camera space (looking down -z) <-> OpenEXR/RenderMan camera space (looking down +z)."""
+
+CLIP_TO_NDC = np.array([[0.5, 0.0, 0.0, 0.5], [0.0, -0.5, 0.0, 0.5], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+"""OpenGL clip space (x, y in -1..1 after division by w, +y up) -> OpenEXR NDC (0..1, +y down)."""
+
+MAX_EXACT_ID = 2**24
+"""Integers below this are exact in float32 (the ``ids.id`` channel)."""
+
+# pass -> (layer, channel names, numpy dtype of the channel); in `ALL_PASSES` order
+_LAYOUT: dict[str, tuple[str, tuple[str, ...], type]] = {
+    "composite": ("", ("R", "G", "B"), np.float16),
+    "plate": ("plate", ("R", "G", "B"), np.float16),
+    "plate_depth": ("plate_depth", ("Z",), np.float32),
+    "foreground": ("foreground", ("R", "G", "B", "A"), np.float16),
+    "depth": ("depth", ("Z",), np.float32),
+    "ids": ("ids", ("id",), np.float32),
+    "shadow": ("shadow", ("Y",), np.float16),
+    "normals": ("normals", ("X", "Y", "Z"), np.float16),
+    "flow": ("flow", ("X", "Y"), np.float16),
+}
+
+
+def exr_camera_matrices(view: np.ndarray, projection: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(worldToCamera, worldToNDC)`` as stored in the header: ``(4, 4) float32``, row-vector
+    (Imath) layout, OpenEXR's camera and NDC spaces (see the module docstring)."""
+    view = np.asarray(view, dtype=np.float64)
+    projection = np.asarray(projection, dtype=np.float64)
+    world_to_camera = (FLIP_Z @ view).T
+    world_to_ndc = (CLIP_TO_NDC @ projection @ view).T
+    return np.ascontiguousarray(world_to_camera, np.float32), np.ascontiguousarray(world_to_ndc, np.float32)
+
+
+def _import_openexr() -> Any:
+    try:
+        import OpenEXR
+    except ImportError as exc:
+        raise SinkError('EXR output needs the OpenEXR package; install it with: pip install "hybridscene[exr]"') from exc
+    return OpenEXR
+
+
+class ExrLayerSink(PngSequenceSink):
+    """Writes `FramePasses` as one multi-channel
+    OpenEXR file per frame into a folder, atomically (the folder appears whole when the render
+    finishes). See the module docstring for the channels and attributes."""
+
+    frame_file = re.compile(r"^(\d{5}\.exr|ids\.json)$")
+
+    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float) -> None:
+        self._exr = _import_openexr()  # before any folder is made: a missing package is one line
+        super().__init__(path, size=size, fps=fps)
+        self._names: dict[int, str] = {}
+        self._compression = getattr(self._exr, "ZIP_COMPRESSION", None) or self._exr.PIZ_COMPRESSION
+
+    def write(self, frame: np.ndarray) -> None:  # pragma: no cover - use write_passes
+        raise TypeError("ExrLayerSink takes whole frames' passes: use write_passes()")
+
+    def write_passes(self, fp: FramePasses) -> None:
+        """Write ``fp`` as ``DIR/{i:05d}.exr`` (``i`` = frames written so far).
+
+        Raises:
+            SinkError: a pass of the wrong shape, an id too large for the float ``ids.id``
+                channel, or a failure of the file system.
+        """
+        channels = self._channels(fp)
+        self._names.update({int(k): str(v) for k, v in fp.names.items()})
+        header = self._header(fp)
+        buffer = io.BytesIO()
+        try:
+            self._exr.File(header, channels).write(buffer)
+        except Exception as exc:  # the library's own errors (RuntimeError) carry no path
+            raise SinkError(f"cannot encode frame {self.frames_written} of {str(self.path)!r} as EXR: {exc}") from exc
+        with self._os_errors():
+            (self.tmp_path / f"{self.frames_written:05d}.exr").write_bytes(buffer.getvalue())
+        self.frames_written += 1
+
+    def _finish(self) -> None:
+        table = {str(k): v for k, v in sorted(self._names.items())}
+        (self.tmp_path / "ids.json").write_text(json.dumps(table, indent=1))
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _header(self, fp: FramePasses) -> dict[str, Any]:
+        world_to_camera, world_to_ndc = exr_camera_matrices(fp.camera.view, fp.camera.projection)
+        return {
+            "type": self._exr.scanlineimage,
+            "compression": self._compression,
+            "chromaticities": REC709_CHROMATICITIES,
+            "worldToCamera": world_to_camera,
+            "worldToNDC": world_to_ndc,
+            "hybridscene/ids": json.dumps({str(k): v for k, v in sorted(self._names.items())}),
+            "hybridscene/time": float(fp.time),
+        }
+
+    def _channels(self, fp: FramePasses) -> dict[str, np.ndarray]:
+        w, h = self.size
+        out: dict[str, np.ndarray] = {}
+        for name, (layer, names, dtype) in _LAYOUT.items():
+            if name not in fp.passes:
+                continue
+            data = np.asarray(fp.passes[name])
+            want = (h, w) if len(names) == 1 else (h, w, len(names))
+            if data.shape != want:
+                raise SinkError(f"pass {name!r} has shape {data.shape}; the EXR sink of {str(self.path)!r} "
+                                f"expects {want} (a {w}x{h} render)")
+            if name == "ids" and data.size and int(data.max()) >= MAX_EXACT_ID:
+                raise SinkError(f"node id {int(data.max())} is too large for the float ids.id channel "
+                                f"(at most {MAX_EXACT_ID - 1}); the scene has too many nodes for EXR ids")
+            planes = [data] if data.ndim == 2 else [data[..., c] for c in range(len(names))]
+            for channel, plane in zip(names, planes, strict=True):
+                out[f"{layer}.{channel}" if layer else channel] = np.ascontiguousarray(plane, dtype=dtype)
+            if name == "composite":
+                out["A"] = np.ones((h, w), dtype=dtype)
+        return out
