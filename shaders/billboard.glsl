@@ -20,6 +20,16 @@ out vec2 v_corner;
 out vec2 v_uv;
 out vec4 v_color;
 out float v_view_depth;
+#if defined AUX_OUTPUT
+in vec3 in_motion;           // per instance: displacement by the next frame, node frame (flow)
+uniform mat4 u_model_next;   // the node, camera and lens at the next frame
+uniform mat4 u_view_next;
+uniform mat4 u_proj_next;
+out vec4 v_clip_now;
+out vec4 v_clip_next;
+out vec3 v_view_normal;
+out vec3 v_view_pos;
+#endif
 
 void main() {
     vec4 view_pos;
@@ -34,6 +44,20 @@ void main() {
     v_color = in_color;
     v_view_depth = -view_pos.z;
     gl_Position = u_proj * view_pos;
+#if defined AUX_OUTPUT
+    vec4 view_next;
+    if (u_billboard) {
+        view_next = u_view_next * (u_model_next * vec4(in_center + in_motion, 1.0));
+        view_next.xy += in_corner * in_size;
+        v_view_normal = vec3(0.0, 0.0, 1.0);
+    } else {
+        view_next = u_view_next * (u_model_next * vec4(in_center + in_motion + vec3(in_corner * in_size, 0.0), 1.0));
+        v_view_normal = transpose(inverse(mat3(u_view * u_model))) * vec3(0.0, 0.0, 1.0);
+    }
+    v_clip_now = gl_Position;
+    v_clip_next = u_proj_next * view_next;
+    v_view_pos = view_pos.xyz;
+#endif
 }
 
 #elif defined FRAGMENT_SHADER
@@ -50,7 +74,17 @@ uniform sampler2D u_texture;    // sRGB texture, row 0 = image top
 uniform bool u_additive;
 uniform float u_object_id;      // for the AUX_OUTPUT variant (layers)
 
+#if defined AUX_OUTPUT
+#include "include/motion.glsl"
+in vec4 v_clip_now;
+in vec4 v_clip_next;
+in vec3 v_view_normal;
+in vec3 v_view_pos;
+layout(location = 0) out vec4 f_color;   // (view depth m, object id, flow x, flow y)
+layout(location = 1) out vec4 f_normal;  // camera-space unit normal, facing the viewer
+#else
 out vec4 f_color;
+#endif
 
 void main() {
     if (occluded_by_plate(v_view_depth)) discard;
@@ -66,7 +100,9 @@ void main() {
     }
     if (alpha <= 0.001) discard;
 #if defined AUX_OUTPUT
-    f_color = vec4(v_view_depth, u_object_id, 0.0, 1.0);
+    f_color = vec4(v_view_depth, u_object_id, flow_pixels(v_clip_now, v_clip_next));
+    vec3 n = normalize(v_view_normal);
+    f_normal = vec4(dot(n, v_view_pos) > 0.0 ? -n : n, 1.0);
     return;
 #endif
     rgb = min(rgb, vec3(1.0));

@@ -3,7 +3,8 @@
 // linear by the sampler), encoded to sRGB once. One full-screen triangle, no vertex buffer.
 // Optional inputs are compiled in by defines, not switched by uniforms: a software rasteriser
 // (llvmpipe) runs both sides of a branch, so an unused cross-fade would cost a second plate
-// lookup on every pixel. Defines: HAS_SHADOW, HAS_PARALLAX, CROSSFADE, HAS_PARALLAX_PREV.
+// lookup on every pixel. Defines: HAS_SHADOW, HAS_PARALLAX, CROSSFADE, HAS_PARALLAX_PREV,
+// LINEAR_OUTPUT (no sRGB encoding: float targets for render passes).
 #include "include/colour.glsl"
 
 #if defined VERTEX_SHADER
@@ -54,7 +55,11 @@ void main() {
 #endif
     vec4 fg = texelFetch(u_foreground, fg_px, 0);
     vec4 c = over(fg, vec4(plate, 1.0));
+#if defined LINEAR_OUTPUT
+    f_color = vec4(c.rgb, 1.0);  // a float target: the composite pass, linear light
+#else
     f_color = vec4(linear_to_srgb(c.rgb), 1.0);
+#endif
 }
 
 #endif

@@ -21,6 +21,12 @@ out vec3 v_world;
 out vec2 v_uv;
 out vec4 v_color;
 out float v_view_depth;
+#if defined AUX_OUTPUT
+uniform mat4 u_model_next;      // world-from-local at the next frame (flow)
+uniform mat4 u_view_proj_next;  // clip-from-world at the next frame
+out vec4 v_clip_now;
+out vec4 v_clip_next;
+#endif
 
 void main() {
     vec4 world = u_model * vec4(in_position, 1.0);
@@ -30,6 +36,10 @@ void main() {
     v_color = in_color;
     v_view_depth = -(u_view * world).z;
     gl_Position = u_view_proj * world;
+#if defined AUX_OUTPUT
+    v_clip_now = gl_Position;
+    v_clip_next = u_view_proj_next * (u_model_next * vec4(in_position, 1.0));
+#endif
 }
 
 #elif defined FRAGMENT_SHADER
@@ -59,15 +69,26 @@ uniform vec3 u_ambient_color;   // sRGB-encoded
 uniform float u_ambient_intensity;
 uniform float u_object_id;      // for the AUX_OUTPUT variant (layers)
 
+#if defined AUX_OUTPUT
+#include "include/motion.glsl"
+in vec4 v_clip_now;
+in vec4 v_clip_next;
+uniform mat4 u_view;            // view-from-world (normals into camera space)
+layout(location = 0) out vec4 f_color;   // (view depth m, object id, flow x, flow y)
+layout(location = 1) out vec4 f_normal;  // camera-space unit normal, facing the viewer
+#else
 out vec4 f_color;
+#endif
 
 void main() {
     if (occluded_by_plate(v_view_depth)) discard;
 #if defined AUX_OUTPUT
-    // Layers: view depth and object id of the nearest surface with any coverage.
+    // Passes: view depth, object id, flow and normal of the nearest surface with any coverage.
     float cover = u_opacity * (u_use_texture ? texture(u_texture, vec2(v_uv.x, 1.0 - v_uv.y)).a : 1.0);
     if (cover <= 0.0) discard;
-    f_color = vec4(v_view_depth, u_object_id, 0.0, 1.0);
+    f_color = vec4(v_view_depth, u_object_id, flow_pixels(v_clip_now, v_clip_next));
+    vec3 n = normalize(mat3(u_view) * v_normal);
+    f_normal = vec4(gl_FrontFacing ? n : -n, 1.0);
     return;
 #endif
     vec3 albedo = srgb_to_linear(u_base_color);

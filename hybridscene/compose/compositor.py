@@ -42,13 +42,13 @@ class Compositor:
         self._solid: dict[tuple[float, float, float], moderngl.Texture] = {}
         self._empty: moderngl.Texture | None = None
 
-    def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool
+    def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool, linear: bool = False
                  ) -> tuple[moderngl.Program, moderngl.VertexArray]:
         """The composite program with only the inputs this frame uses compiled in."""
-        key = (shadow, parallax, crossfade, parallax_prev)
+        key = (shadow, parallax, crossfade, parallax_prev, linear)
         entry = self._variants.get(key)
         if entry is None:
-            names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV")
+            names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV", "LINEAR_OUTPUT")
             prog = load_program(self.gl, "composite", defines={n: 1 for n, on in zip(names, key) if on})
             for name, unit in (("u_plate", 0), ("u_foreground", 1), ("u_plate_prev", 2), ("u_shadow", 3),
                                ("u_parallax", 4), ("u_parallax_prev", 5)):
@@ -77,7 +77,8 @@ class Compositor:
             return PlateLayer(tex, _SOLID_MAPPING, opacity=opacity)
         return PlateLayer(self.plate_texture(plate), plate_mapping(plate, camera, size), opacity=opacity)
 
-    def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True) -> None:
+    def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True,
+                linear: bool = False) -> None:
         """Write ``layers`` (back to front: one or two `PlateLayer`, then at most one
         `ForegroundLayer`) into ``target``.
 
@@ -85,6 +86,7 @@ class Compositor:
             target: the framebuffer, whose size the layers' textures have.
             top_down: store the image's top row first (offscreen targets, read back without a
                 flip); ``False`` for GL's order (a window).
+            linear: write linear light (a float target, for render passes) instead of sRGB.
         """
         import moderngl
 
@@ -102,7 +104,7 @@ class Compositor:
         fg = foregrounds[0] if foregrounds else None
         shadow = fg.shadow if fg is not None else None
         prog, vao = self._variant(shadow is not None, current.relief is not None, previous is not None,
-                                  previous is not None and previous.relief is not None)
+                                  previous is not None and previous.relief is not None, linear)
         ctx = self.gl.mgl
         target.use()
         ctx.viewport = (0, 0, *target.size)

@@ -11,7 +11,7 @@ nearer; 4. the compositor lays them together in linear light.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,10 @@ from ..gpu.targets import ForegroundTarget, OutputTarget
 from ..scene import Scene
 from ..scene.view import uses_parallax
 from .compositor import Compositor
+from .instances import Registry, instances_of
 from .layers import ForegroundLayer, PlateLayer
+from .motion import background_flow, camera_info, look_ahead
+from .passes import FramePasses, InstanceInfo, check_passes
 
 if TYPE_CHECKING:
     import moderngl
@@ -88,7 +91,11 @@ class FrameRenderer:
         self._plates: list[PlateLayer] = []
         self._relief: ReliefView | None = None  # the current plate's relief this frame
         self._aux: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        self._normals: moderngl.Texture | None = None  # the aux target's second attachment
         self._plate_depth: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        self._linear: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        self.registry = Registry()
+        """Node ids (``ids`` pass) and instance track ids, stable over this renderer's frames."""
 
     @property
     def samples(self) -> int:
@@ -137,42 +144,141 @@ class FrameRenderer:
         self.render_to(scene, self.output.fbo, t=t, top_down=True)
         return self.output.read()
 
+    def render_passes(self, scene: Scene, t: float | None = None, *, passes: Any = None, dt: float = 1 / 30,
+                      labels: bool = False) -> FramePasses:
+        """Render a frame and the chosen render passes, each read back from what the GPU
+        computed for the frame (see `hybridscene.compose.passes` for the arrays).
+
+        Args:
+            passes: pass names (a list, ``"all"`` or comma-separated; default
+                `DEFAULT_PASSES`); only these are rendered and read back.
+            dt: seconds to the next frame (``1 / fps``), for ``flow``: the scene is posed at
+                ``t + dt`` and back (`Scene.pose_at`).
+            labels: also count each instance's visible, unoccluded and plate-hidden pixels
+                (``FramePasses.instances``; two extra single-sample draws per instance).
+        """
+        chosen = check_passes(passes)
+        frame = self.render_frame(scene, t)
+        t = scene.time if t is None else float(t)
+        fg = self.foreground
+        out: dict[str, np.ndarray] = {}
+        cam = camera_info(scene, self.size)
+        # 1. Colour: the composite and the plate again in linear light into a float target.
+        if "composite" in chosen or "plate" in chosen:
+            tex, fbo = self._linear = self._linear or self._float_target(4)
+            if "composite" in chosen:
+                self.compositor.compose([*self._plates, ForegroundLayer(fg.color, fg.shadow if fg.has_shadow else None)],
+                                        fbo, top_down=True, linear=True)
+                out["composite"] = np.ascontiguousarray(read_pixels(tex)[..., :3])
+            if "plate" in chosen:
+                self.compositor.compose(self._plates, fbo, top_down=True, linear=True)
+                out["plate"] = np.ascontiguousarray(read_pixels(tex)[..., :3])
+        if "foreground" in chosen:
+            out["foreground"] = fg.read_premultiplied()
+        if "shadow" in chosen and fg.has_shadow:
+            out["shadow"] = 1.0 - fg.read_shadow().astype(np.float32) / 255.0
+        # 2. The plate's depth as the occlusion test saw it (the same shader function).
+        screen_depth = self._relief.inverse_depth if self._relief is not None else None
+        has_depth = scene.plate is not None and scene.plate.depth is not None
+        plate_depth = None
+        if has_depth and ("plate_depth" in chosen or "flow" in chosen):
+            pd_tex, pd_fbo = self._plate_depth = self._plate_depth or self._float_target(1)
+            self.scene_renderer.render_plate_depth(scene, pd_fbo, plate_depth=screen_depth)
+            plate_depth = np.array(read_pixels(pd_tex, gl_rows=True))
+            if "plate_depth" in chosen:
+                out["plate_depth"] = plate_depth
+        # 3. Data of the nearest foreground surface: depth, id, flow, normal (one draw, two targets).
+        instances = None
+        if labels or {"depth", "ids", "normals", "flow"} & set(chosen):
+            drawn = [n for n, _ in scene.visible_nodes() if n.mesh is not None or n.sprite is not None or n.particles is not None]
+            ids = {id(n): self.registry.node_id(n) for n in drawn}
+            nxt = after = None
+            if "flow" in chosen:
+                nxt, after = look_ahead(scene, t, dt, self.size)
+            aux_tex, aux_fbo = self._aux = self._aux or self._aux_target()
+            self.scene_renderer.render_aux(scene, aux_fbo, ids, plate_depth=screen_depth,
+                                           next_frame=nxt)
+            aux = read_pixels(aux_tex, gl_rows=True)
+            ids_img = np.round(aux[..., 1]).astype(np.uint32)
+            empty = ids_img == 0
+            if "ids" in chosen or labels:
+                out["ids"] = ids_img
+            if "depth" in chosen:
+                out["depth"] = np.where(empty, np.inf, aux[..., 0]).astype(np.float32)
+            if "normals" in chosen:
+                assert self._normals is not None
+                normals = read_pixels(self._normals, gl_rows=True)[..., :3].astype(np.float32)
+                normals[empty] = 0.0
+                out["normals"] = normals
+            if after is not None:
+                depth_for_flow = plate_depth if scene.parallax is not False else None
+                flow = background_flow(cam, after, depth_for_flow, scene.camera)
+                flow[~empty] = aux[..., 2:4][~empty]
+                out["flow"] = flow
+            if labels:
+                instances = self._count_instances(scene, ids, ids_img, screen_depth)
+            if "ids" not in chosen:
+                out.pop("ids", None)
+        return FramePasses(time=t, frame=np.array(frame), passes=out, names=dict(self.registry.names), camera=cam,
+                           instances=instances)
+
+    def _count_instances(self, scene: Scene, ids: dict[int, int], ids_img: np.ndarray,
+                         screen_depth: moderngl.Texture | None) -> tuple[InstanceInfo, ...]:
+        """Per instance: visible pixels (from the ``ids`` pass), and two draws of it alone,
+        without and with the plate's occlusion (amodal pixels, and those the plate hides)."""
+        assert self._aux is not None
+        _, fbo = self._aux
+        occludes = scene.occlusion and scene.plate is not None and scene.plate.depth is not None
+        out = []
+        for inst in instances_of(scene):
+            only = {id(n) for n, _ in inst.members}
+            node_ids = tuple(sorted(ids[i] for i in only))
+            counts = []
+            for occlusion in ((False, True) if occludes else (False,)):
+                self.scene_renderer.render_aux(scene, fbo, ids, plate_depth=screen_depth, only=only, occlusion=occlusion)
+                counts.append(int(np.count_nonzero(read_pixels(fbo, components=1, dtype="f4") > 0)))
+            amodal = counts[0]
+            hidden = amodal - counts[1] if occludes else 0
+            bbox = inst.bbox_local()
+            world = np.asarray(inst.root_world, np.float64)
+            corners = None
+            if bbox is not None:
+                box = np.array([[x, y, z, 1.0] for x in bbox[:, 0] for y in bbox[:, 1] for z in bbox[:, 2]])
+                corners = (box @ world.T)[:, :3]
+            out.append(InstanceInfo(
+                track_id=self.registry.track_id(inst.root), name=inst.root.name or f"node-{ids.get(id(inst.root), 0)}",
+                category=inst.category, node_ids=node_ids, world=world, bbox_local=bbox, bbox_world=corners,
+                visible_pixels=int(np.count_nonzero(np.isin(ids_img, node_ids))), amodal_pixels=amodal,
+                hidden_by_plate=max(hidden, 0)))
+        return tuple(out)
+
     def render_layers(self, scene: Scene, t: float | None = None) -> FrameLayers:
-        """Render a frame and its layers (see [`FrameLayers`][hybridscene.FrameLayers]), each read back from what
-        the GPU computed for the frame."""
+        """Render a frame and its 8-bit layers (see [`FrameLayers`][hybridscene.FrameLayers]);
+        `render_passes` gives the same in floating point, and more passes."""
         from ..colors import linear_to_srgb
 
-        composite = self.render_frame(scene, t)
-        w, h = self.size
-        fg = self.foreground
-        # The plate alone: the same plate layers without the foreground.
-        self.compositor.compose(self._plates, self.output.fbo, top_down=True)
-        plate_img = np.array(self.output.read())
+        fp = self.render_passes(scene, t, passes=("plate", "plate_depth", "foreground", "depth", "ids", "shadow"))
+        p = fp.passes
+        h, w = fp.frame.shape[:2]
+        plate_img = np.round(linear_to_srgb(np.clip(p["plate"], 0, 1)) * 255).astype(np.uint8)
         # Foreground: premultiplied linear float -> straight sRGB 8-bit.
-        prem = fg.read_premultiplied()
+        prem = p["foreground"]
         alpha = prem[..., 3:4]
         straight = np.divide(prem[..., :3], alpha, out=np.zeros_like(prem[..., :3]), where=alpha > 1e-6)
         fg_rgba = np.empty((h, w, 4), np.uint8)
         fg_rgba[..., :3] = np.round(linear_to_srgb(np.clip(straight, 0, 1)) * 255)
         fg_rgba[..., 3] = np.round(np.clip(alpha[..., 0], 0, 1) * 255)
-        shadow = (255 - fg.read_shadow()).astype(np.uint8) if fg.has_shadow else None
-        # Depth and ids: a second, single-sample pass of the same scene.
-        drawn = [n for n, _ in scene.visible_nodes() if n.mesh is not None or n.sprite is not None or n.particles is not None]
-        ids = {id(n): i + 1 for i, n in enumerate(drawn)}
-        names = {i + 1: (n.name or f"node-{i + 1}") for i, n in enumerate(drawn)}
-        screen_depth = self._relief.inverse_depth if self._relief is not None else None
-        aux_tex, aux_fbo = self._aux = self._aux or self._float_target(4, depth=True)
-        self.scene_renderer.render_aux(scene, aux_fbo, ids, plate_depth=screen_depth)
-        aux = read_pixels(aux_tex, gl_rows=True)
-        ids_img = np.round(aux[..., 1]).astype(np.uint16)
-        depth = np.where(ids_img > 0, aux[..., 0], np.inf).astype(np.float32)
-        # The plate's depth as the occlusion test saw it (the same shader function).
-        plate_depth = None
-        if scene.plate is not None and scene.plate.depth is not None:
-            pd_tex, pd_fbo = self._plate_depth = self._plate_depth or self._float_target(1)
-            self.scene_renderer.render_plate_depth(scene, pd_fbo, plate_depth=screen_depth)
-            plate_depth = np.array(read_pixels(pd_tex, gl_rows=True))
-        return FrameLayers(np.array(composite), plate_img, plate_depth, fg_rgba, depth, ids_img, shadow, names)
+        shadow = np.round(p["shadow"] * 255).astype(np.uint8) if "shadow" in p else None
+        ids = np.minimum(p["ids"], 65535).astype(np.uint16)
+        names = {i: n for i, n in fp.names.items() if i <= 65535}
+        return FrameLayers(fp.frame, plate_img, p.get("plate_depth"), fg_rgba, p["depth"], ids, shadow, names)
+
+    def _aux_target(self) -> tuple[moderngl.Texture, moderngl.Framebuffer]:
+        """RGBA32F (depth, id, flow) and RGBA16F normals, with a depth buffer; single sample."""
+        ctx = self.gl.mgl
+        tex = ctx.texture(self.size, 4, dtype="f4")
+        self._normals = ctx.texture(self.size, 4, dtype="f2")
+        return tex, ctx.framebuffer([tex, self._normals], ctx.depth_renderbuffer(self.size))
 
     def _float_target(self, components: int, *, depth: bool = False) -> tuple[moderngl.Texture, moderngl.Framebuffer]:
         ctx = self.gl.mgl
@@ -182,16 +288,17 @@ class FrameRenderer:
     def release(self) -> None:
         """Free every GPU resource this renderer made (not the context)."""
         self.gl.make_current()
-        for target in (self._aux, self._plate_depth):
+        for target in (self._aux, self._plate_depth, self._linear):
             if target is not None:
                 tex, fbo = target
                 self.gl.unbind([fbo])
-                depth = fbo.depth_attachment
+                attachments = [fbo.depth_attachment, *fbo.color_attachments]
                 fbo.release()
-                for attachment in (depth, tex):
+                for attachment in attachments:
                     if attachment is not None:
                         attachment.release()
-        self._aux = self._plate_depth = None
+        self._aux = self._plate_depth = self._linear = None
+        self._normals = None
         self.output.release()
         self.foreground.release()
         self.parallax.release()

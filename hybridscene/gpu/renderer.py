@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 _SHADING_CODE = {"lambert": 0, "blinn-phong": 1, "unlit": 2}
 
-__all__ = ["ADDITIVE", "PREMULTIPLIED_OVER", "SceneRenderer"]
+__all__ = ["ADDITIVE", "PREMULTIPLIED_OVER", "NextFrame", "SceneRenderer"]
 
 PREMULTIPLIED_OVER = (1, 0x0303)
 """Blend function ``(GL_ONE, GL_ONE_MINUS_SRC_ALPHA)``: premultiplied colour *over* what is
@@ -33,6 +34,23 @@ there. Not moderngl's ``PREMULTIPLIED_ALPHA``, which is ``(SRC_ALPHA, ONE)``."""
 
 ADDITIVE = (1, 1)
 """Blend function ``(GL_ONE, GL_ONE)``: light added (glows, additive particles)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NextFrame:
+    """Where things are one frame later, for the optical-flow pass of `SceneRenderer.render_aux`."""
+
+    view_proj: np.ndarray
+    """``(4, 4)`` clip-from-world of the camera at the next frame (this frame's aspect)."""
+    view: np.ndarray
+    """``(4, 4)`` view-from-world at the next frame."""
+    proj: np.ndarray
+    """``(4, 4)`` clip-from-view at the next frame."""
+    worlds: dict[int, np.ndarray]
+    """``id(node)`` -> ``(4, 4)`` world matrix at the next frame (a node missing keeps its own)."""
+    motion: dict[int, np.ndarray]
+    """``id(node)`` -> ``(N, 3)`` per-particle displacement in the node's frame, in the order of
+    its ``instances(t)`` (a node missing, or a count that differs, moves rigidly with its node)."""
 
 
 class SceneRenderer:
@@ -66,6 +84,8 @@ class SceneRenderer:
         self._shadow_depth: moderngl.Texture | None = None
         self._screen_depth: moderngl.Texture | None = None  # the relief's inverse depth, this frame (parallax)
         self._batch_owners: list[_BatchSlot] = []
+        self._next: NextFrame | None = None  # render_aux's options, for the draws it makes
+        self._occlusion: bool | None = None
         self._batches_used = 0
 
     def _buffers(self, geometry: Geometry) -> tuple[moderngl.Buffer, moderngl.Buffer, dict[int, moderngl.VertexArray]]:
@@ -129,13 +149,24 @@ class SceneRenderer:
         target.resolve()
 
     def render_aux(self, scene: Scene, fbo: moderngl.Framebuffer, ids: dict[int, int], *,
-                   plate_depth: moderngl.Texture | None = None) -> None:
-        """Render view depth (metres) and object ids into ``fbo``'s RGBA32F attachment: the
-        nearest surface with any coverage per pixel; cleared to 0 (no object). ``ids`` maps
-        ``id(node)`` to the id written; ``plate_depth`` as for `render`."""
+                   plate_depth: moderngl.Texture | None = None, next_frame: NextFrame | None = None,
+                   only: set[int] | None = None, occlusion: bool | None = None) -> None:
+        """Render the data passes of the nearest surface with any coverage per pixel, cleared
+        to 0 (no object): attachment 0 (RGBA32F) ``(view depth m, object id, flow x, flow y)``,
+        attachment 1 (when ``fbo`` has it) the camera-space normal.
+
+        Args:
+            ids: ``id(node)`` -> the id written.
+            plate_depth: as for `render`.
+            next_frame: the scene one frame later (flow); ``None``: no motion, flow 0.
+            only: draw only these nodes (``id(node)``); default all.
+            occlusion: override the scene's ``occlusion`` (``False``: the plate hides nothing).
+        """
         import moderngl
 
         self._screen_depth = plate_depth
+        self._next = next_frame
+        self._occlusion = occlusion
         ctx = self.ctx
         w, h = fbo.size
         fbo.use()
@@ -147,11 +178,15 @@ class SceneRenderer:
         proj = cam.projection_matrix(w / h)
         view = cam.view_matrix()
         drawables, billboards = _split(scene)
+        if only is not None:
+            drawables = [d for d in drawables if id(d[0]) in only]
+            billboards = [d for d in billboards if id(d[0]) in only]
         self._draw_meshes(self.aux_program, scene, drawables, view, proj @ view, (w, h), depth_writes_clear=True, ids=ids)
         if billboards:
             self._draw_billboards(self.billboard_aux_program, scene, billboards, view, proj, (w, h), ids=ids)
         ctx.depth_mask = True
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+        self._next = self._occlusion = None
 
     def render_plate_depth(self, scene: Scene, fbo: moderngl.Framebuffer, *,
                            plate_depth: moderngl.Texture | None = None) -> None:
@@ -177,9 +212,11 @@ class SceneRenderer:
 
         ctx = self.ctx
         cam = scene.camera
-        self._bind_occlusion(prog, scene, size, scene.occlusion)
+        self._bind_occlusion(prog, scene, size, self._occlusion_on(scene))
         _write(prog, "u_view", transforms.gl_bytes(view))
         _write(prog, "u_view_proj", transforms.gl_bytes(view_proj))
+        _write(prog, "u_view_proj_next", transforms.gl_bytes(view_proj if self._next is None else self._next.view_proj))
+        _set(prog, "u_half_size", (size[0] / 2.0, size[1] / 2.0))
         _set(prog, "u_camera_position", tuple(float(v) for v in cam.position))
         _set(prog, "u_sun_direction", tuple(float(v) for v in scene.sun.direction))
         _set(prog, "u_sun_color", scene.sun.rgb["color"])
@@ -207,9 +244,14 @@ class SceneRenderer:
         import moderngl
 
         ctx = self.ctx
-        self._bind_occlusion(prog, scene, size, scene.occlusion)
+        self._bind_occlusion(prog, scene, size, self._occlusion_on(scene))
         _write(prog, "u_view", transforms.gl_bytes(view))
         _write(prog, "u_proj", transforms.gl_bytes(proj))
+        nxt = self._next
+        _write(prog, "u_view_next", transforms.gl_bytes(view if nxt is None else nxt.view))
+        _write(prog, "u_proj_next", transforms.gl_bytes(proj if nxt is None else nxt.proj))
+        _set(prog, "u_half_size", (size[0] / 2.0, size[1] / 2.0))
+        motion_columns = "in_motion" in prog
         _set(prog, "u_texture", 2)
         ctx.disable(moderngl.CULL_FACE)
         ctx.depth_mask = ids is not None  # the aux pass keeps the nearest quad's depth and id
@@ -238,8 +280,9 @@ class SceneRenderer:
                 batch.append([float(world[0, 3]), float(world[1, 3]), float(world[2, 3]), *row])
                 continue
             flush()
-            self._draw_instances(prog, node.sprite, world, np.array([[0.0, 0.0, 0.0, *row]], np.float32),
-                                 billboard=sp.billboard, texture=sp.texture, additive=False,
+            single = [0.0, 0.0, 0.0, *row] + ([0.0, 0.0, 0.0] if motion_columns else [])
+            self._draw_instances(prog, node.sprite, world, np.array([single], np.float32),
+                                 billboard=sp.billboard, texture=sp.texture, additive=False, node=node,
                                  object_id=ids.get(id(node), 0) if ids else 0)
         flush()
         # Then each emitter or sprite set: one instanced draw, sorted back to front.
@@ -250,17 +293,22 @@ class SceneRenderer:
             pos, size, color, uv = em.instances(t)
             if len(pos) == 0:
                 continue
+            move = nxt.motion.get(id(node)) if nxt is not None else None
+            if move is None or move.shape != pos.shape:
+                move = np.zeros_like(pos)
             if not em.additive:
                 z = pos @ (view @ world)[2, :3].astype(np.float32)
                 order = np.argsort(z, kind="stable")  # most negative view z (farthest) first
-                pos, size, color = pos[order], size[order], color[order]
+                pos, size, color, move = pos[order], size[order], color[order], move[order]
                 uv = uv[order] if uv is not None else None
-            data = np.empty((len(pos), 13), np.float32)
+            data = np.empty((len(pos), 16 if motion_columns else 13), np.float32)
+            if motion_columns:
+                data[:, 13:16] = move
             data[:, 0:3] = pos
             data[:, 3:5] = size
             data[:, 5:9] = color
             data[:, 9:13] = (0.0, 0.0, 1.0, 1.0) if uv is None else uv
-            self._draw_instances(prog, em, world, data, billboard=True, texture=em.texture, additive=em.additive,
+            self._draw_instances(prog, em, world, data, billboard=True, texture=em.texture, additive=em.additive, node=node,
                                  object_id=ids.get(id(node), 0) if ids else 0)
         ctx.depth_mask = True
         ctx.blend_func = PREMULTIPLIED_OVER
@@ -274,7 +322,7 @@ class SceneRenderer:
         return self._batch_owners[self._batches_used - 1]
 
     def _draw_instances(self, prog: moderngl.Program, owner: object, world: np.ndarray, data: np.ndarray, *, billboard: bool,
-                        texture: Texture | None, additive: bool, object_id: int = 0) -> None:
+                        texture: Texture | None, additive: bool, object_id: int = 0, node: Node | None = None) -> None:
         import moderngl
 
         ctx = self.ctx
@@ -290,13 +338,15 @@ class SceneRenderer:
         buf, _, vaos = entry
         vao = vaos.get(prog.glo)
         if vao is None:
+            fmt, names = "3f 2f 4f 4f", ("in_center", "in_size", "in_color", "in_uv_rect")
+            if data.shape[1] == 16:  # the aux pass: per-instance motion (flow)
+                fmt, names = fmt + " 3f", (*names, "in_motion")
             vao = vaos[prog.glo] = ctx.vertex_array(prog, [
-                (self._corners, "2f", "in_corner"),
-                _layout(prog, buf, "3f 2f 4f 4f/i", ("in_center", "in_size", "in_color", "in_uv_rect")),
-            ])
+                (self._corners, "2f", "in_corner"), _layout(prog, buf, fmt + "/i", names)])
         buf.write(data.tobytes())  # one upload per emitter per frame
         _set(prog, "u_object_id", float(object_id))
         _write(prog, "u_model", transforms.gl_bytes(world))
+        _write(prog, "u_model_next", transforms.gl_bytes(self._next_world(node, world)))
         _set(prog, "u_billboard", bool(billboard))
         _set(prog, "u_additive", bool(additive))
         _set(prog, "u_use_texture", texture is not None)
@@ -311,6 +361,7 @@ class SceneRenderer:
         mat = node.mesh.material
         geometry = node.mesh.geometry
         _write(prog, "u_model", transforms.gl_bytes(world))
+        _write(prog, "u_model_next", transforms.gl_bytes(self._next_world(node, world)))
         _write(prog, "u_normal_matrix", transforms.gl_bytes(transforms.normal_matrix(world)))
         _set(prog, "u_base_color", mat.color_rgb)
         _set(prog, "u_emissive", mat.emissive_rgb)
@@ -325,6 +376,14 @@ class SceneRenderer:
         if ids is not None:
             _set(prog, "u_object_id", float(ids.get(id(node), 0)))
         self._vao(geometry, prog).render(moderngl.TRIANGLES)
+
+    def _next_world(self, node: Node | None, world: np.ndarray) -> np.ndarray:
+        if self._next is None or node is None:
+            return world
+        return self._next.worlds.get(id(node), world)
+
+    def _occlusion_on(self, scene: Scene) -> bool:
+        return scene.occlusion if self._occlusion is None else self._occlusion
 
     def _texture(self, texture: Texture) -> moderngl.Texture:
         tex = self._textures.get(texture)

@@ -43,6 +43,9 @@ class Node:
         rotation: unit quaternion ``(x, y, z, w)``; see [`quat_from_euler`][hybridscene.quat_from_euler].
         scale: a number or ``(3,)`` per-axis factors.
         visible: hidden nodes (and their children) are not drawn.
+        category: the label class of this node and its descendants that have none of their
+            own, which together are one *instance* in labels (an aircraft built from parts
+            under one node is one instance); see `hybridscene.compose.instances`.
     """
 
     def __init__(
@@ -56,8 +59,10 @@ class Node:
         rotation: Any = None,
         scale: Any = 1.0,
         visible: bool = True,
+        category: str | None = None,
     ) -> None:
         self.name = name
+        self.category = category
         self.mesh = mesh
         self.sprite = sprite
         self.particles = particles
@@ -67,6 +72,17 @@ class Node:
         self.visible = bool(visible)
         self._parent: Node | None = None
         self._children: list[Node] = []
+
+    @property
+    def category(self) -> str | None:
+        """Label class (a non-empty string) or ``None``."""
+        return self._category
+
+    @category.setter
+    def category(self, value: str | None) -> None:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise SceneError(f"{self._label()} category must be a non-empty string or None, got {value!r}")
+        self._category = value.strip() if value is not None else None
 
     # -- transform, validated on every set ---------------------------------------------------
     @property

@@ -165,13 +165,11 @@ class ParticleEmitter:
             )
         self.max_particles = cap
 
-    def state(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The live particles at scene time ``t``: ``positions (N, 3)`` in the node's frame,
-        ``sizes (N,)`` metres, ``colors (N, 4)`` linear RGB + straight alpha (all float32)."""
+    def _live(self, t: float) -> tuple[list[np.ndarray], np.ndarray, np.ndarray] | None:
+        """The particles alive at ``t``, oldest first: their random draws, ages and lifetimes."""
         local = float(t) - self.start
-        empty = (np.zeros((0, 3), np.float32), np.zeros(0, np.float32), np.zeros((0, 4), np.float32))
         if local < 0 or self.rate <= 0:
-            return empty
+            return None
         newest = math.floor(local * self.rate)
         oldest = max(0, math.floor((local - max(self.lifetime)) * self.rate))
         idx = np.arange(max(oldest, newest - self.max_particles + 1), newest + 1, dtype=np.int64)
@@ -181,9 +179,11 @@ class ParticleEmitter:
         age = local - born
         alive = (age >= 0) & (age < life)
         if not alive.any():
-            return empty
-        age, life = age[alive], life[alive]
-        u = [x[alive] for x in u]
+            return None
+        return [x[alive] for x in u], age[alive], life[alive]
+
+    def _positions(self, u: list[np.ndarray], age: np.ndarray) -> np.ndarray:
+        """Positions in the node's frame of particles with random draws ``u`` at ``age`` seconds."""
         # Initial velocity: the base velocity's direction tilted within the spread cone.
         speed = float(np.linalg.norm(self.velocity)) * (1.0 + self.speed_jitter * (2 * u[1] - 1))
         base = self.velocity / (np.linalg.norm(self.velocity) or 1.0)
@@ -205,9 +205,26 @@ class ParticleEmitter:
         if self.drag > 0:
             k = self.drag
             decay = (1 - np.exp(-k * tau)) / k
-            pos = p0 + g / k * tau + (v0 - g / k) * decay
-        else:
-            pos = p0 + v0 * tau + 0.5 * g * tau**2
+            return p0 + g / k * tau + (v0 - g / k) * decay
+        return p0 + v0 * tau + 0.5 * g * tau**2
+
+    def motion(self, t: float, dt: float) -> np.ndarray:
+        """``(N, 3) float32``: how far each particle of `state` ``(t)`` moves by ``t + dt``, in
+        the node's frame (for the optical-flow pass)."""
+        live = self._live(t)
+        if live is None:
+            return np.zeros((0, 3), np.float32)
+        u, age, _ = live
+        return (self._positions(u, age + dt) - self._positions(u, age)).astype(np.float32)
+
+    def state(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The live particles at scene time ``t``: ``positions (N, 3)`` in the node's frame,
+        ``sizes (N,)`` metres, ``colors (N, 4)`` linear RGB + straight alpha (all float32)."""
+        live = self._live(t)
+        if live is None:
+            return (np.zeros((0, 3), np.float32), np.zeros(0, np.float32), np.zeros((0, 4), np.float32))
+        u, age, life = live
+        pos = self._positions(u, age)
         x = (age / life)[:, None]
         sizes = self.size[0] + (self.size[1] - self.size[0]) * x[:, 0]
         colors = self.color_start + (self.color_end - self.color_start) * x

@@ -239,6 +239,13 @@ class Scene:
                 except Exception as exc:
                     log.error("plate generation failed; keeping the current plate: %s", exc)
             self._pending = still
+        self.pose_at(t)
+
+    def pose_at(self, t: float) -> None:
+        """Apply the keyframe tracks and run the ``on_frame`` callbacks for time ``t``, without
+        swapping plates or starting fades; `update` does this after those. The optical-flow
+        pass calls it to look one frame ahead and back, so callbacks should set state from
+        ``t`` (as every example does) rather than accumulate per call."""
         for track in self._tracks:
             track.apply(t)
         for cb in self._callbacks:
