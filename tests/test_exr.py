@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from hybridscene.errors import SinkError
 oiio = pytest.importorskip("OpenImageIO")
 pytest.importorskip("OpenEXR")
 
-from hybridscene.sinks.exr import ExrLayerSink  # noqa: E402 - after the skips
+from hybridscene.sinks.exr import ExrLayerSink, cryptomatte_id, murmurhash3_32  # noqa: E402 - after the skips
 
 W, H = 32, 24
 NAMES = {1: "cube", 2: "glass", 7: "sparks", 70001: "far_node"}
@@ -169,12 +170,14 @@ def test_channels_types_and_values(written):
     ch, spec = read_exr(folder / "00000.exr")
     expected = {"R", "G", "B", "A", "plate.R", "plate.G", "plate.B", "foreground.R", "foreground.G", "foreground.B",
                 "foreground.A", "shadow.Y", "depth.Z", "plate_depth.Z", "normals.X", "normals.Y", "normals.Z",
-                "flow.X", "flow.Y", "ids.id"}
+                "flow.X", "flow.Y", "ids.id", "CryptoObject00.R", "CryptoObject00.G", "CryptoObject00.B",
+                "CryptoObject00.A"}
     assert set(spec.channelnames) == expected and len(spec.channelnames) == len(expected)
     assert (spec.width, spec.height) == (W, H)
     types = {name: str(spec.channelformat(i)) for i, name in enumerate(spec.channelnames)}
-    assert {n for n, t in types.items() if t == "float"} == {"depth.Z", "plate_depth.Z", "ids.id"}
-    assert {n for n, t in types.items() if t != "float"} == expected - {"depth.Z", "plate_depth.Z", "ids.id"}
+    floats = {"depth.Z", "plate_depth.Z", "ids.id"} | {f"CryptoObject00.{c}" for c in "RGBA"}
+    assert {n for n, t in types.items() if t == "float"} == floats
+    assert {n for n, t in types.items() if t != "float"} == expected - floats
     assert set(types.values()) == {"half", "float"}
     assert spec.get_string_attribute("compression") in ("zip", "piz")
 
@@ -278,7 +281,54 @@ def test_no_composite_means_no_rgba(tmp_path):
     folder = tmp_path / "depthonly"
     write_frames(folder, [make_passes(passes=("depth", "ids"))])
     _, spec = read_exr(folder / "00000.exr")
+    assert set(spec.channelnames) == {"depth.Z", "ids.id"} | {f"CryptoObject00.{c}" for c in "RGBA"}
+    folder2 = tmp_path / "nocrypto"
+    with ExrLayerSink(folder2, size=(W, H), fps=24, cryptomatte=False) as sink:
+        sink.write_passes(make_passes(passes=("depth", "ids")))
+    _, spec = read_exr(folder2 / "00000.exr")
     assert set(spec.channelnames) == {"depth.Z", "ids.id"}
+
+
+# -- Cryptomatte ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "hex_id"), [
+    # from the manifest of Psyop/Cryptomatte's sample image bunny_CryptoObject (the reference)
+    ("bunny", "13851a76"), ("bush", "f763d090"), ("flowerA.flowerA_petal1.:1065", "7f0e5296"),
+    ("flowerA.flowerA_petal1.:2261", "00af91ae"),
+])
+def test_cryptomatte_ids_match_the_reference_manifest(name, hex_id):
+    assert struct.pack(">f", cryptomatte_id(name)).hex() == hex_id
+
+
+def test_murmurhash3_reference_vectors():
+    assert murmurhash3_32(b"") == 0
+    assert murmurhash3_32(b"The quick brown fox jumps over the lazy dog") == 0x2E4FF723
+    assert murmurhash3_32(b"Hello, world!", 1234) == 0xFAF6CDB3
+
+
+def test_cryptomatte_layer_decodes_to_the_ids(written):
+    """Decode as Nuke's cryptomatte_utilities does: manifest hex -> float id -> name per pixel."""
+    folder, fp = written
+    ch, spec = read_exr(folder / "00001.exr")
+    keys = {a.name.split("/")[1] for a in spec.extra_attribs if a.name.startswith("cryptomatte/")}
+    assert len(keys) == 1
+    key = keys.pop()
+    assert key == struct.pack(">f", cryptomatte_id("CryptoObject")).hex()[:7]
+    assert spec.getattribute(f"cryptomatte/{key}/name") == "CryptoObject"
+    assert spec.getattribute(f"cryptomatte/{key}/hash") == "MurmurHash3_32"
+    assert spec.getattribute(f"cryptomatte/{key}/conversion") == "uint32_to_float32"
+    manifest = json.loads(spec.getattribute(f"cryptomatte/{key}/manifest"))
+    assert set(manifest) == {"cube", "glass", "sparks", "late", "far_node"}
+    to_name = {struct.unpack(">f", bytes.fromhex(h))[0]: n for n, h in manifest.items()}
+    ids = fp.passes["ids"]
+    names = {**NAMES, 9: "late"}
+    for y in range(H):
+        for x in range(W):
+            value, coverage = ch["CryptoObject00.R"][y, x], ch["CryptoObject00.G"][y, x]
+            if ids[y, x] == 0:
+                assert value == 0 and coverage == 0
+            else:
+                assert coverage == 1.0 and to_name[float(value)] == names[int(ids[y, x])]
+    assert not ch["CryptoObject00.B"].any() and not ch["CryptoObject00.A"].any()
 
 
 # -- 3. atomic folder, refusals, missing package -----------------------------------------------

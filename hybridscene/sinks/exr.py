@@ -22,6 +22,9 @@ channels                        type     content
                                          up, +z towards the viewer), 0 where empty
 ``flow.X/Y``                    half     forward optical flow in pixels, +x right, +y down
 ``ids.id``                      float    node id as an exact integer (< 2**24), 0 = none
+``CryptoObject00.R/G/B/A``      float    Cryptomatte of the node names (with ``ids``; one
+                                         name per pixel, coverage 1): R = name hash, G = 1,
+                                         B = A = 0; 0 everywhere where ``ids`` is 0
 ==============================  =======  =================================================
 
 ``DIR/ids.json`` maps every node id seen in the render to its name; each file also carries the
@@ -56,6 +59,14 @@ The OpenGL matrices of `CameraInfo` come back exactly::
     projection = inv(S) @ worldToNDC.T @ inv(view)
 
 The header also has ``chromaticities`` (Rec.709/sRGB primaries, D65 white).
+
+Cryptomatte (specification 1.2, as Nuke's, Blender's and Fusion's keyers read it): node names
+are hashed with MurmurHash3_x86_32 (seed 0, UTF-8), the hash's bits read as a float32 after
+flipping one exponent bit when they would be a denormal, inf or NaN; the header holds
+``cryptomatte/<key>/name = CryptoObject``, ``/hash = MurmurHash3_32``, ``/conversion =
+uint32_to_float32`` and ``/manifest`` (JSON name -> 8-digit hex of those float bits), ``<key>``
+being the first 7 hex digits of the hashed layer name. The ids pass has one node per pixel and no
+antialiased edges, so one rank (coverage 1) describes every pixel exactly.
 """
 
 from __future__ import annotations
@@ -64,6 +75,7 @@ import io
 import json
 import os
 import re
+import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,6 +99,55 @@ CLIP_TO_NDC = np.array([[0.5, 0.0, 0.0, 0.5], [0.0, -0.5, 0.0, 0.5], [0.0, 0.0, 
 
 MAX_EXACT_ID = 2**24
 """Integers below this are exact in float32 (the ``ids.id`` channel)."""
+
+CRYPTO_LAYER = "CryptoObject"
+"""The Cryptomatte layer name (Blender's and Arnold's name for per-object mattes)."""
+
+
+def murmurhash3_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3_x86_32 of ``data`` as an unsigned 32-bit integer (what Cryptomatte hashes)."""
+    c1, c2, mask = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
+    h = seed & mask
+    n = len(data) // 4 * 4
+    for (k,) in struct.iter_unpack("<I", data[:n]):
+        k = (k * c1) & mask
+        k = ((k << 15) | (k >> 17)) & mask
+        h ^= (k * c2) & mask
+        h = ((h << 13) | (h >> 19)) & mask
+        h = (h * 5 + 0xE6546B64) & mask
+    tail = data[n:]
+    if tail:
+        k = int.from_bytes(tail, "little")
+        k = (k * c1) & mask
+        k = ((k << 15) | (k >> 17)) & mask
+        h ^= (k * c2) & mask
+    h ^= len(data)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & mask
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & mask
+    h ^= h >> 16
+    return h
+
+
+def cryptomatte_bits(name: str) -> int:
+    """The float32 bits of ``name``'s Cryptomatte id: its MurmurHash3 with one exponent bit
+    flipped when the exponent is all zeros or all ones (no denormal, inf or NaN ids)."""
+    h = murmurhash3_32(name.encode("utf-8"))
+    if (h >> 23) & 0xFF in (0, 0xFF):
+        h ^= 1 << 23
+    return h
+
+
+def cryptomatte_id(name: str) -> float:
+    """``name``'s Cryptomatte id as the float the ``CryptoObject`` channels hold."""
+    return struct.unpack("<f", struct.pack("<I", cryptomatte_bits(name)))[0]
+
+
+def node_name(node_id: int, names: dict[int, str]) -> str:
+    """The name Cryptomatte hashes for a node id (``node<id>`` for an id without a name)."""
+    return names.get(node_id, f"node{node_id}")
+
 
 # pass -> (layer, channel names, numpy dtype of the channel); in `ALL_PASSES` order
 _LAYOUT: dict[str, tuple[str, tuple[str, ...], type]] = {
@@ -121,16 +182,21 @@ def _import_openexr() -> Any:
 
 
 class ExrLayerSink(PngSequenceSink):
-    """Writes `FramePasses` as one multi-channel
-    OpenEXR file per frame into a folder, atomically (the folder appears whole when the render
-    finishes). See the module docstring for the channels and attributes."""
+    """Writes `FramePasses` as one multi-channel OpenEXR file per frame into a folder,
+    atomically (the folder appears whole when the render finishes); see the module docstring for
+    the channels and attributes. Use as a context manager and call `write_passes` per frame."""
 
     frame_file = re.compile(r"^(\d{5}\.exr|ids\.json)$")
 
-    def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, cryptomatte: bool = True
+    ) -> None:
+        """``cryptomatte``: also write ``CryptoObject00`` from the ``ids`` pass (see the module
+        docstring)."""
         self._exr = _import_openexr()  # before any folder is made: a missing package is one line
         super().__init__(path, size=size, fps=fps)
         self._names: dict[int, str] = {}
+        self.cryptomatte = cryptomatte
         self._compression = getattr(self._exr, "ZIP_COMPRESSION", None) or self._exr.PIZ_COMPRESSION
 
     def write(self, frame: np.ndarray) -> None:  # pragma: no cover - use write_passes
@@ -146,6 +212,8 @@ class ExrLayerSink(PngSequenceSink):
         channels = self._channels(fp)
         self._names.update({int(k): str(v) for k, v in fp.names.items()})
         header = self._header(fp)
+        if self.cryptomatte and "ids" in fp.passes:
+            self._add_cryptomatte(np.asarray(fp.passes["ids"]), channels, header)
         buffer = io.BytesIO()
         try:
             self._exr.File(header, channels).write(buffer)
@@ -171,6 +239,22 @@ class ExrLayerSink(PngSequenceSink):
             "hybridscene/ids": json.dumps({str(k): v for k, v in sorted(self._names.items())}),
             "hybridscene/time": float(fp.time),
         }
+
+    def _add_cryptomatte(self, ids: np.ndarray, channels: dict[str, np.ndarray], header: dict[str, Any]) -> None:
+        """``CryptoObject00.R/G/B/A`` and the ``cryptomatte/<key>/...`` attributes for ``ids``."""
+        present, inverse = np.unique(ids, return_inverse=True)
+        bits = np.array([0 if i == 0 else cryptomatte_bits(node_name(int(i), self._names)) for i in present],
+                        dtype=np.uint32)
+        hashed = bits[inverse.reshape(ids.shape)].view(np.float32)
+        coverage = (ids != 0).astype(np.float32)
+        zeros = np.zeros(ids.shape, np.float32)
+        channels.update({f"{CRYPTO_LAYER}00.R": np.ascontiguousarray(hashed), f"{CRYPTO_LAYER}00.G": coverage,
+                         f"{CRYPTO_LAYER}00.B": zeros, f"{CRYPTO_LAYER}00.A": zeros.copy()})
+        manifest = {node_name(i, self._names): f"{cryptomatte_bits(node_name(i, self._names)):08x}"
+                    for i in sorted({*self._names, *(int(i) for i in present if i)})}
+        key = "cryptomatte/" + f"{cryptomatte_bits(CRYPTO_LAYER):08x}"[:7]
+        header.update({f"{key}/name": CRYPTO_LAYER, f"{key}/hash": "MurmurHash3_32",
+                       f"{key}/conversion": "uint32_to_float32", f"{key}/manifest": json.dumps(manifest, sort_keys=True)})
 
     def _channels(self, fp: FramePasses) -> dict[str, np.ndarray]:
         w, h = self.size
