@@ -38,7 +38,7 @@ __all__ = ["Randomizer"]
 
 T = TypeVar("T")
 _UP = np.array([0.0, 1.0, 0.0])
-_EDGE = 1e9
+_EDGE = 0.1
 """A pixel is on a depth edge when a second difference of inverse depth across it exceeds this
 fraction of its own inverse depth (0 on any plane; an object's silhouette gives about 1)."""
 
