@@ -282,11 +282,19 @@ def demo(
 @_plate_options(model_help="Paint the plate with this model: passed to build_scene(model=...).",
                 seed_default=None, seed_help="Passed to build_scene(seed=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
-@click.option("--layers", default=None, help="Also write per-frame layers for compositing into this folder.")
+@click.option("--layers", default=None, metavar="DIR", help="Also write per-frame render passes for compositing into this folder.")
+@click.option("--passes", default=None, metavar="LIST",
+              help="Passes for --layers, comma-separated: composite, plate, plate_depth, foreground, depth, ids, "
+                   "shadow, normals, flow; or all [default: all but normals and flow].")
+@click.option("--layer-format", type=click.Choice(["png", "exr"]), default="png", show_default=True,
+              help="--layers as PNG and .npy files, or one multi-layer OpenEXR per frame (linear, half float).")
+@click.option("--labels", default=None, metavar="DIR",
+              help="Also write ground-truth labels here: COCO coco.json, cameras.json, objects.json, the frames.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
     scene_file: str, output: str | None, seconds: float | None, frames: int | None, fps: float | None,
-    size: tuple[int, int] | None, prompt: str | None, layers: str | None, quiet: bool, plate_opts: _PlateOptions,
+    size: tuple[int, int] | None, prompt: str | None, layers: str | None, passes: str | None, layer_format: str,
+    labels: str | None, quiet: bool, plate_opts: _PlateOptions,
 ) -> None:
     """Render a scene file (a .py defining build_scene()) to video, GIF, PNG or a PNG sequence.
 
@@ -305,12 +313,9 @@ def render(
     _check_length(frames, seconds, fps)
     output = output or os.path.splitext(os.path.basename(scene_file))[0] + ".mp4"
     out_cls = sink_class(output)
-    if layers is not None:
-        from ._validate import check_outputs_apart
-
-        check_outputs_apart(output, layers, ("-o", "--layers"))
+    _check_pass_outputs(output, layers, passes, layer_format, labels)
     if size is not None:
-        _preflight(size, layers=layers is not None)
+        _preflight(size, layers=layers is not None or labels is not None)
     options = plate_opts.plate_options()
     _announce_compile(options.get("acceleration"), quiet)
     # 2. The scene and its plate, 3. the frames.
@@ -326,8 +331,30 @@ def render(
         seconds = loaded.duration or 4.0
     fps = (loaded.fps or 30.0) if fps is None else fps  # --fps 0 is an error, not the default
     result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps,
-                          size=size, progress=not quiet, layers=layers)
+                          size=size, progress=not quiet, layers=layers, passes=passes, layer_format=layer_format,
+                          labels=labels)
     click.echo(_wrote(result, build_seconds), err=True)
+
+
+def _check_pass_outputs(output: str, layers: str | None, passes: str | None, layer_format: str,
+                        labels: str | None) -> None:
+    """--layers, --passes, --layer-format and --labels make sense together, before any work."""
+    from ._validate import check_outputs_apart
+    from .compose.passes import check_passes
+
+    if layers is None and (passes is not None or layer_format != "png"):
+        raise click.UsageError(f"{'--passes' if passes is not None else '--layer-format'} chooses what --layers writes; "
+                               "add --layers DIR")
+    check_passes(passes)
+    for folder, name in ((layers, "--layers"), (labels, "--labels")):
+        if folder is not None:
+            check_outputs_apart(output, folder, ("-o", name))
+    if layers is not None and labels is not None:
+        check_outputs_apart(layers, labels, ("--layers", "--labels"))
+    if layer_format == "exr":
+        from .sinks.exr import require_openexr
+
+        require_openexr()
 
 
 @main.command()

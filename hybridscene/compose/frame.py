@@ -28,7 +28,7 @@ from .compositor import Compositor
 from .instances import Registry, instances_of
 from .layers import ForegroundLayer, PlateLayer
 from .motion import background_flow, camera_info, look_ahead
-from .passes import FramePasses, InstanceInfo, check_passes
+from .passes import FramePasses, InstanceInfo, check_passes, srgb8, straight_srgba8
 
 if TYPE_CHECKING:
     import moderngl
@@ -155,14 +155,15 @@ class FrameRenderer:
             dt: seconds to the next frame (``1 / fps``), for ``flow``: the scene is posed at
                 ``t + dt`` and back (`Scene.pose_at`).
             labels: also count each instance's visible, unoccluded and plate-hidden pixels
-                (``FramePasses.instances``; two extra single-sample draws per instance).
+                (``FramePasses.instances``; two extra single-sample draws per instance); the
+                ``ids`` pass comes with them.
         """
         chosen = check_passes(passes)
         frame = self.render_frame(scene, t)
         t = scene.time if t is None else float(t)
         fg = self.foreground
         out: dict[str, np.ndarray] = {}
-        cam = camera_info(scene, self.size)
+        cam = camera_info(scene.camera, self.size)
         # 1. Colour: the composite and the plate again in linear light into a float target.
         if "composite" in chosen or "plate" in chosen:
             tex, fbo = self._linear = self._linear or self._float_target(4)
@@ -217,8 +218,6 @@ class FrameRenderer:
                 out["flow"] = flow
             if labels:
                 instances = self._count_instances(scene, ids, ids_img, screen_depth)
-            if "ids" not in chosen:
-                out.pop("ids", None)
         return FramePasses(time=t, frame=np.array(frame), passes=out, names=dict(self.registry.names), camera=cam,
                            instances=instances)
 
@@ -255,19 +254,10 @@ class FrameRenderer:
     def render_layers(self, scene: Scene, t: float | None = None) -> FrameLayers:
         """Render a frame and its 8-bit layers (see [`FrameLayers`][hybridscene.FrameLayers]);
         `render_passes` gives the same in floating point, and more passes."""
-        from ..colors import linear_to_srgb
-
         fp = self.render_passes(scene, t, passes=("plate", "plate_depth", "foreground", "depth", "ids", "shadow"))
         p = fp.passes
-        h, w = fp.frame.shape[:2]
-        plate_img = np.round(linear_to_srgb(np.clip(p["plate"], 0, 1)) * 255).astype(np.uint8)
-        # Foreground: premultiplied linear float -> straight sRGB 8-bit.
-        prem = p["foreground"]
-        alpha = prem[..., 3:4]
-        straight = np.divide(prem[..., :3], alpha, out=np.zeros_like(prem[..., :3]), where=alpha > 1e-6)
-        fg_rgba = np.empty((h, w, 4), np.uint8)
-        fg_rgba[..., :3] = np.round(linear_to_srgb(np.clip(straight, 0, 1)) * 255)
-        fg_rgba[..., 3] = np.round(np.clip(alpha[..., 0], 0, 1) * 255)
+        plate_img = srgb8(p["plate"])
+        fg_rgba = straight_srgba8(p["foreground"])
         shadow = np.round(p["shadow"] * 255).astype(np.uint8) if "shadow" in p else None
         ids = np.minimum(p["ids"], 65535).astype(np.uint16)
         names = {i: n for i, n in fp.names.items() if i <= 65535}

@@ -15,15 +15,14 @@ import numpy as np
 
 from ..gpu.renderer import NextFrame
 from ..scene import Scene
-from ..scene.camera import OrthographicCamera
+from ..scene.camera import OrthographicCamera, PerspectiveCamera
 from .passes import CameraInfo
 
 __all__ = ["background_flow", "camera_info", "look_ahead"]
 
 
-def camera_info(scene: Scene, size: tuple[int, int]) -> CameraInfo:
-    """The scene camera's matrices now, for a frame of ``size``."""
-    cam = scene.camera
+def camera_info(cam: PerspectiveCamera | OrthographicCamera, size: tuple[int, int]) -> CameraInfo:
+    """A camera's matrices now, for a frame of ``size``."""
     return CameraInfo(view=np.asarray(cam.view_matrix(), np.float64),
                       projection=np.asarray(cam.projection_matrix(size[0] / size[1]), np.float64), size=size)
 
@@ -36,7 +35,7 @@ def look_ahead(scene: Scene, t: float, dt: float, size: tuple[int, int]) -> tupl
     scene.pose_at(t + dt)
     try:
         worlds = {id(node): world for node, world in scene.visible_nodes()}
-        camera = camera_info(scene, size)
+        camera = camera_info(scene.camera, size)
         for node in scene.root.walk():
             group = node.particles
             if group is not None and not hasattr(group, "motion"):  # a SpriteSet: positions set per frame

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["ALL_PASSES", "DEFAULT_PASSES", "CameraInfo", "FramePasses", "InstanceInfo", "check_passes"]
+__all__ = ["ALL_PASSES", "DEFAULT_PASSES", "CameraInfo", "FramePasses", "InstanceInfo", "check_passes", "srgb8",
+           "straight_srgba8"]
 
 ALL_PASSES: tuple[str, ...] = ("composite", "plate", "plate_depth", "foreground", "depth", "ids", "shadow",
                                "normals", "flow")
@@ -76,11 +77,11 @@ class CameraInfo:
     """The camera of one frame, in the conventions datasets and compositors use."""
 
     view: np.ndarray
-    """``(4, 4) float64`` camera-from-world (OpenGL: the camera looks down -z, +y up); the EXR
-    ``worldToCamera`` attribute."""
+    """``(4, 4) float64`` camera-from-world (OpenGL: the camera looks down -z, +y up). EXR files
+    carry it as ``worldToCamera`` converted to OpenEXR's conventions (see `hybridscene.sinks.exr`)."""
     projection: np.ndarray
-    """``(4, 4) float64`` clip-from-camera (OpenGL, depth -1..1); ``projection @ view`` is the
-    EXR ``worldToNDC`` attribute."""
+    """``(4, 4) float64`` clip-from-camera (OpenGL, depth -1..1); EXR's ``worldToNDC`` is
+    ``projection @ view`` converted to OpenEXR's 0..1, y-down NDC."""
     size: tuple[int, int]
     """``(width, height)`` of the frame in pixels."""
 
@@ -165,3 +166,21 @@ class FramePasses:
     def size(self) -> tuple[int, int]:
         h, w = self.frame.shape[:2]
         return w, h
+
+
+def srgb8(linear: np.ndarray) -> np.ndarray:
+    """Linear light (any shape, clipped to 0..1) -> 8-bit sRGB, rounded (as the GPU encodes)."""
+    from ..colors import linear_to_srgb
+
+    return np.round(linear_to_srgb(np.clip(linear, 0.0, 1.0)) * 255.0).astype(np.uint8)
+
+
+def straight_srgba8(premultiplied: np.ndarray) -> np.ndarray:
+    """``(H, W, 4)`` linear premultiplied RGBA -> 8-bit sRGB with straight alpha (a PNG's
+    convention). Light with zero alpha (additive glows) has no straight colour and is lost."""
+    alpha = premultiplied[..., 3:4]
+    straight = np.divide(premultiplied[..., :3], alpha, out=np.zeros_like(premultiplied[..., :3]), where=alpha > 1e-6)
+    out = np.empty(premultiplied.shape[:2] + (4,), np.uint8)
+    out[..., :3] = srgb8(straight)
+    out[..., 3] = np.round(np.clip(alpha[..., 0], 0.0, 1.0) * 255.0)
+    return out

@@ -20,6 +20,7 @@ import numpy as np
 from .._validate import MAX_FRAMES, check_finite, check_fps, check_outputs_apart, check_size
 from ..clock import FixedStepClock
 from ..compose.frame import FrameRenderer
+from ..compose.passes import check_passes
 from ..errors import Cancelled, ConfigError, SceneError
 from ..gpu.context import GLContext, create_context
 from ..gpu.readback import ReadbackRing
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     import moderngl
 
     from ..sinks import Sink
-    from ..sinks.layers import LayerSink
 
 __all__ = ["Progress", "ProgressCallback", "RenderResult", "frame_count", "frames", "render"]
 
@@ -162,6 +162,9 @@ def render(
     ctx: GLContext | moderngl.Context | None = None,
     samples: int | None = None,
     layers: str | os.PathLike[str] | None = None,
+    passes: Any = None,
+    layer_format: str = "png",
+    labels: str | os.PathLike[str] | None = None,
     overlap: bool | str = "auto",
     **sink_options: Any,
 ) -> RenderResult:
@@ -180,7 +183,15 @@ def render(
             [`Progress`][hybridscene.Progress] after each frame (return ``False`` to cancel).
         ctx: a context to render on (default: a headless one, made and released here).
         samples: MSAA samples (default 4).
-        layers: a folder for per-frame layers (see `hybridscene.sinks.LayerSink`).
+        layers: a folder for per-frame render passes (see `hybridscene.sinks.LayerSink` and
+            `hybridscene.sinks.exr`).
+        passes: which passes ``layers`` gets: names (a list or comma-separated), ``"all"``;
+            default `DEFAULT_PASSES` (see `hybridscene.compose.passes`). Only these are
+            rendered and read back.
+        layer_format: ``"png"`` (PNG and ``.npy`` files per pass) or ``"exr"`` (one multi-layer
+            OpenEXR per frame, linear half float; needs ``hybridscene[exr]``).
+        labels: a folder for ground-truth labels (COCO ``coco.json``, ``cameras.json``,
+            ``objects.json`` and the frames; see `hybridscene.sinks.labels`).
         overlap: overlap rendering with read-back and encoding. ``True`` reads frames back
             through a ring of pixel buffers and encodes them on a worker thread while the next
             ones render; ``False`` renders, reads and writes one frame at a time. ``"auto"``
@@ -208,12 +219,20 @@ def render(
     count = frame_count(frames, seconds, clock.fps)
     size = check_size(size) if size is not None else _default_size(scene)
     is_path = isinstance(output, (str, os.PathLike))
+    chosen = check_passes(passes)
+    if passes is not None and layers is None:
+        raise ConfigError("passes= chooses what layers= writes; give layers=DIR too")
+    if layer_format not in ("png", "exr"):
+        raise ConfigError(f"layer_format must be 'png' or 'exr', got {layer_format!r}")
     if is_path:
         cls = sink_class(output)
         if cls is VideoSink:
             size = VideoSink.fit_size(size)
-        if layers is not None:
-            check_outputs_apart(output, layers)
+        for folder, name in ((layers, "layers"), (labels, "labels")):
+            if folder is not None:
+                check_outputs_apart(output, folder, ("output", name))
+    if layers is not None and labels is not None:
+        check_outputs_apart(layers, labels, ("layers", "labels"))
     if progress is not False and progress is not True and not callable(progress):
         raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
     if overlap not in (True, False, "auto"):
@@ -228,13 +247,22 @@ def render(
     t0 = time.perf_counter()
     gl.make_current()  # current for the whole export (the ring's buffers too)
     try:
-        check_frame_size(gl, size, samples=_samples(samples), layers=layers is not None)
+        check_frame_size(gl, size, samples=_samples(samples), layers=layers is not None or labels is not None)
         sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
-        layer_sink = None
-        if layers is not None:
-            from ..sinks.layers import LayerSink
+        pass_sinks: list[tuple[Any, tuple[str, ...]]] = []
+        try:
+            if layers is not None:
+                pass_sinks.append(_layer_sink(layers, layer_format, chosen, size, clock.fps))
+            if labels is not None:
+                from ..sinks.labels import LabelSink
 
-            layer_sink = LayerSink(layers, size=size, fps=clock.fps)
+                pass_sinks.append((LabelSink(labels, size=size, fps=clock.fps, plate_camera=_plate_camera(scene)), ("ids",)))
+        except BaseException:
+            for other, _ in pass_sinks:
+                other.abort()
+            if is_path:
+                sink.abort()
+            raise
         try:
             if progress is True:
                 from tqdm.auto import tqdm
@@ -242,9 +270,10 @@ def render(
                 desc = os.path.basename(os.fspath(output).rstrip("/")) if is_path else "render"
                 bar = tqdm(total=count, unit="frame", desc=desc)
             # 4. Render, write, report.
-            overlapped = layer_sink is None and (overlap is True or (overlap == "auto" and not gl.software))
+            overlapped = not pass_sinks and (overlap is True or (overlap == "auto" and not gl.software))
             with FrameRenderer(gl, size, samples=samples) as renderer:
-                write = _overlapped_writer(gl, renderer, sink) if overlapped else _writer(renderer, sink, layer_sink)
+                write = (_overlapped_writer(gl, renderer, sink) if overlapped
+                         else _writer(renderer, sink, pass_sinks, 1.0 / clock.fps, labels is not None))
                 with write as write_frame:
                     for i, t in enumerate(clock.times(count)):
                         write_frame(scene, t)
@@ -256,12 +285,12 @@ def render(
                                 raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
             # 5. Publish.
             sink.close()
-            if layer_sink is not None:
-                layer_sink.close()
+            for other, _ in pass_sinks:
+                other.close()
         except BaseException:
             sink.abort()
-            if layer_sink is not None:
-                layer_sink.abort()
+            for other, _ in pass_sinks:
+                other.abort()
             raise
         finally:
             if bar is not None:
@@ -279,17 +308,50 @@ def render(
 FrameWriter = Callable[[Scene, float], None]
 
 
+def _layer_sink(folder: Any, layer_format: str, chosen: tuple[str, ...], size: tuple[int, int],
+                fps: float) -> tuple[Any, tuple[str, ...]]:
+    """The sink for ``layers=`` and the passes the renderer must compute for it."""
+    if layer_format == "exr":
+        from ..sinks.exr import ExrLayerSink
+
+        return ExrLayerSink(folder, size=size, fps=fps), chosen
+    from ..sinks.layers import LayerSink
+
+    png = LayerSink(folder, size=size, fps=fps, passes=chosen)
+    return png, png.render_passes
+
+
+def _plate_camera(scene: Scene) -> dict[str, Any] | None:
+    """The camera the scene's plate was painted with, for ``cameras.json`` (``None`` without a plate)."""
+    from ..compose.motion import camera_info
+    from ..scene.camera import PerspectiveCamera
+
+    plate = scene.plate
+    if plate is None:
+        return None
+    info = camera_info(PerspectiveCamera.from_plate(plate), plate.size)
+    cam = plate.camera
+    return {"known": cam is not None, "width": plate.size[0], "height": plate.size[1],
+            "fov_y_degrees": None if cam is None else cam.fov_y, "height_m": None if cam is None else cam.height,
+            "horizon": None if cam is None else cam.horizon, "K": info.K.tolist(),
+            "world_from_camera_opengl": info.world_from_camera_gl.tolist(),
+            "world_from_camera_opencv": info.world_from_camera_cv.tolist()}
+
+
 @contextlib.contextmanager
-def _writer(renderer: FrameRenderer, sink: Sink, layer_sink: LayerSink | None) -> Iterator[FrameWriter]:
-    """One frame at a time: render, read back, write (with its layers when asked)."""
+def _writer(renderer: FrameRenderer, sink: Sink, pass_sinks: list[tuple[Any, tuple[str, ...]]], dt: float,
+            labels: bool) -> Iterator[FrameWriter]:
+    """One frame at a time: render, read back, write (with its passes and labels when asked)."""
+    wanted = tuple(sorted({p for _, own in pass_sinks for p in own}))
 
     def write(scene: Scene, t: float) -> None:
-        if layer_sink is None:
+        if not pass_sinks:
             sink.write(renderer.render_frame(scene, t))
             return
-        frame_layers = renderer.render_layers(scene, t)
-        sink.write(frame_layers.composite)
-        layer_sink.write_layers(frame_layers)
+        fp = renderer.render_passes(scene, t, passes=wanted or ("ids",), dt=dt, labels=labels)
+        sink.write(fp.frame)
+        for other, own in pass_sinks:
+            other.write_passes(dataclasses.replace(fp, passes={k: v for k, v in fp.passes.items() if k in own}))
 
     yield write
 

@@ -173,7 +173,7 @@ def exr_camera_matrices(view: np.ndarray, projection: np.ndarray) -> tuple[np.nd
     return np.ascontiguousarray(world_to_camera, np.float32), np.ascontiguousarray(world_to_ndc, np.float32)
 
 
-def _import_openexr() -> Any:
+def require_openexr() -> Any:
     try:
         import OpenEXR
     except ImportError as exc:
@@ -193,7 +193,7 @@ class ExrLayerSink(PngSequenceSink):
     ) -> None:
         """``cryptomatte``: also write ``CryptoObject00`` from the ``ids`` pass (see the module
         docstring)."""
-        self._exr = _import_openexr()  # before any folder is made: a missing package is one line
+        self._exr = require_openexr()  # before any folder is made: a missing package is one line
         super().__init__(path, size=size, fps=fps)
         self._names: dict[int, str] = {}
         self.cryptomatte = cryptomatte
