@@ -43,22 +43,22 @@ def moving_box_scene(speed_x=3.0, plate=True):
 
 def test_flow_of_a_moving_object_and_a_still_camera(ctx):
     fps = 10.0
-    scene = moving_box_scene(speed_x=3.0)
+    scene = moving_box_scene(speed_x=10.0)
     with FrameRenderer(ctx, SIZE, samples=1) as r:
         fp = r.render_passes(scene, 0.2, passes="depth,ids,flow", dt=1 / fps)
     flow, ids, depth = fp.passes["flow"], fp.passes["ids"], fp.passes["depth"]
     on_box = ids == 1
     assert on_box.sum() > 100
-    # The box's front face (depth ~7.5 m) moves 0.3 m per frame: fx * 0.3 / depth pixels.
+    # The box's front face (depth ~7.5 m) moves 1 m per frame: fx * 1 / depth pixels (~16).
     fx = fp.camera.K[0, 0]
-    expected = fx * 0.3 / depth[on_box]
+    expected = fx * 1.0 / depth[on_box]
     front = np.abs(depth[on_box] - depth[on_box].min()) < 0.05
     assert np.abs(flow[on_box][:, 0] - expected)[front].max() < 0.5
     assert np.abs(flow[on_box][:, 1]).max() < 0.5
     # The camera stands still: the plate does not move.
     assert not flow[~on_box].any()
     # The pose is restored after looking one frame ahead.
-    assert np.allclose(scene.find("box").position, (-1.0 + 3.0 * 0.2, 2.0, -8.0))
+    assert np.allclose(scene.find("box").position, (-1.0 + 10.0 * 0.2, 2.0, -8.0))
 
 
 def test_flow_of_the_plate_under_a_moving_camera(ctx):
@@ -66,17 +66,18 @@ def test_flow_of_the_plate_under_a_moving_camera(ctx):
     cam = scene.camera
     scene.on_frame(lambda t: (setattr(cam, "position", (0.5 * t, 2.0, 0.0)), setattr(cam, "target", (0.5 * t, 2.0, -1.0))))
     with FrameRenderer(ctx, SIZE, samples=1) as r:
-        fp = r.render_passes(scene, 0.0, passes="plate_depth,ids,flow", dt=0.5)
-    flow, pd, ids = fp.passes["flow"], fp.passes["plate_depth"], fp.passes["ids"]
-    # The camera moves 0.25 m to the right: a plate point at depth d moves fx * 0.25 / d to the left.
+        fp = r.render_passes(scene, 0.0, passes="plate_depth,depth,ids,flow", dt=2.0)
+    flow, pd, ids, depth = fp.passes["flow"], fp.passes["plate_depth"], fp.passes["ids"], fp.passes["depth"]
+    # The camera moves 1 m to the right: a plate point at depth d moves fx * 1 / d to the left.
     fx = fp.camera.K[0, 0]
     ground = (ids == 0) & np.isfinite(pd)
     assert ground.sum() > 1000
-    assert np.abs(flow[ground][:, 0] + fx * 0.25 / pd[ground]).max() < 0.5
+    assert np.abs(flow[ground][:, 0] + fx * 1.0 / pd[ground]).max() < 0.5
     sky = (ids == 0) & np.isinf(pd)
     assert sky.any() and np.abs(flow[sky]).max() < 1e-3  # infinitely far: no parallax
-    # The box stands still in the world, so it too moves left in the image.
-    assert np.median(flow[ids == 1][:, 0]) == pytest.approx(-fx * 0.25 / 7.5, abs=0.5)
+    # The box stands still in the world, so it too moves left in the image (~16 px).
+    box = ids == 1
+    assert np.abs(flow[box][:, 0] + fx * 1.0 / depth[box]).max() < 0.5
 
 
 def test_normals_depth_ids_and_only_chosen_passes(ctx):
