@@ -55,7 +55,7 @@ from .plate import (
     procedural_plate,
 )
 from .animation import Track
-from .compose import FrameLayers, FrameRenderer
+from .compose import CameraInfo, FrameLayers, FramePasses, FrameRenderer, InstanceInfo, check_passes
 from .export import Progress, RenderResult, frames, render
 from .scenefile import SceneFile, load_scene_file
 from .scene import (
@@ -68,6 +68,7 @@ from .scene import (
     OrthographicCamera,
     ParticleEmitter,
     PerspectiveCamera,
+    Randomizer,
     Scene,
     ShadowCatcher,
     Sprite,
@@ -81,18 +82,21 @@ from .transforms import quat_from_axis_angle, quat_from_euler
 __all__ = [
     "Acceleration",
     "AmbientLight",
+    "CameraInfo",
     "Cancelled",
     "Clock",
     "ConfigError",
     "DirectionalLight",
     "FixedStepClock",
     "FrameLayers",
+    "FramePasses",
     "FrameRenderer",
     "GLContext",
     "GPUError",
     "Geometry",
     "HybridSceneError",
     "HybridSceneWarning",
+    "InstanceInfo",
     "Material",
     "Mesh",
     "Node",
@@ -109,6 +113,7 @@ __all__ = [
     "PlateWorker",
     "PreviewStats",
     "Progress",
+    "Randomizer",
     "RealtimeClock",
     "RenderResult",
     "Scene",
@@ -126,6 +131,7 @@ __all__ = [
     "UnsupportedOutputError",
     "__version__",
     "background_plate",
+    "check_passes",
     "create_context",
     "frames",
     "generate_plate",

@@ -4,5 +4,7 @@
 from .compositor import Compositor
 from .frame import FrameLayers, FrameRenderer
 from .layers import ForegroundLayer, Layer, PlateLayer
+from .passes import ALL_PASSES, DEFAULT_PASSES, CameraInfo, FramePasses, InstanceInfo, check_passes
 
-__all__ = ["Compositor", "ForegroundLayer", "FrameLayers", "FrameRenderer", "Layer", "PlateLayer"]
+__all__ = ["ALL_PASSES", "DEFAULT_PASSES", "CameraInfo", "Compositor", "ForegroundLayer", "FrameLayers", "FramePasses",
+           "FrameRenderer", "InstanceInfo", "Layer", "PlateLayer", "check_passes"]

@@ -6,6 +6,7 @@ from .mesh import Geometry, Material, Mesh, Texture
 from .meshfile import load_mesh
 from .node import Node
 from .particles import ParticleEmitter, Sprite, SpriteSet
+from .randomize import Randomizer
 from .scene import FrameCallback, Scene
 from .shadow import ShadowCatcher
 
@@ -20,6 +21,7 @@ __all__ = [
     "OrthographicCamera",
     "ParticleEmitter",
     "PerspectiveCamera",
+    "Randomizer",
     "Scene",
     "ShadowCatcher",
     "Sprite",
