@@ -4,7 +4,6 @@ answers at once and never imports torch or a window toolkit."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 
 import click
 
+from ._cli_options import _PlateOptions, _plate_options
 from ._version import __version__
 
 
@@ -112,84 +112,6 @@ def info(as_json: bool, exact: bool) -> None:
     width = max(len(k) for k in data)
     for key, value in data.items():
         click.echo(f"{key:<{width}}  {value}")
-
-
-class _PlateOptions:
-    """The plate options ``plate``, ``demo``, ``render`` and ``preview`` share, as parsed by
-    `_plate_options` (defaults, like ``--scheduler default``, count as not given)."""
-
-    NAMES = ("model", "seed", "steps", "guidance", "negative", "scheduler", "device", "dtype", "revision", "vae",
-             "compile_mode", "channels_last", "attention", "depth_model")
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.model: str | None = values["model"]
-        self.seed: int | None = values["seed"]
-        self._values = values
-
-    def spec_fields(self) -> dict[str, Any]:
-        """The ``PlateSpec`` fields given on the command line."""
-        v = self._values
-        fields = {"steps": v["steps"], "guidance": v["guidance"], "negative_prompt": v["negative"],
-                  "revision": v["revision"], "vae": v["vae"], "depth_model": v["depth_model"],
-                  "scheduler": None if v["scheduler"] == "default" else v["scheduler"],
-                  "device": None if v["device"] == "auto" else v["device"],
-                  "dtype": None if v["dtype"] == "auto" else v["dtype"]}
-        return {k: value for k, value in fields.items() if value is not None}
-
-    def acceleration(self) -> Any:
-        """The settings' ``Acceleration`` with the command line's changes; ``None`` when none."""
-        import dataclasses
-
-        from .config import get_settings
-
-        v = self._values
-        changes: dict[str, Any] = {}
-        if v["compile_mode"] is not None:
-            mode = v["compile_mode"].lower()
-            changes["compile"] = None if mode in ("off", "none", "no") else mode
-        if v["channels_last"] is not None:
-            changes["channels_last"] = v["channels_last"]
-        if v["attention"] is not None:
-            changes["attention"] = v["attention"].lower()
-        return dataclasses.replace(get_settings().acceleration, **changes) if changes else None
-
-    def plate_options(self) -> dict[str, Any]:
-        """``spec_fields()`` plus ``acceleration`` when given: ``load_scene_file(plate_options=...)``."""
-        acceleration = self.acceleration()
-        return {**self.spec_fields(), **({"acceleration": acceleration} if acceleration is not None else {})}
-
-
-def _plate_options(*, model_help: str, seed_default: int | None, seed_help: str | None) -> Callable[[Any], Any]:
-    """Add the shared plate options to a command; it receives them as one ``plate_opts`` argument.
-    The model and seed differ per command only in their default and help."""
-    options = [
-        click.option("--model", default=None, help=model_help),
-        click.option("--seed", type=int, default=seed_default, show_default=seed_default is not None, help=seed_help),
-        click.option("--steps", type=int, default=None, help="Denoising steps [default: the model's: 50, Turbo 1, LCM 4]."),
-        click.option("--guidance", type=float, default=None, help="Guidance scale [default: 7.5, SDXL 5, Turbo 0]."),
-        click.option("--negative", default=None, help="Negative prompt."),
-        click.option("--scheduler", default="default", show_default=True, help="default, euler, euler-a, dpm++, dpm++-karras, ddim, pndm, unipc, lcm."),
-        click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu), cuda, mps or cpu."),
-        click.option("--dtype", default="auto", show_default=True, help="auto (float16 on GPU, float32 on CPU), float32, float16, bfloat16."),
-        click.option("--revision", default=None, help="Branch, tag or commit of a hub model."),
-        click.option("--vae", default=None, help="A replacement autoencoder (hub id or folder), e.g. madebyollin/taesd: a tiny, fast decoder."),
-        click.option("--compile", "compile_mode", default=None, help="torch.compile the denoiser: default, reduce-overhead, max-autotune [default: $HYBRIDSCENE_TORCH_COMPILE or off]."),
-        click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory layout for UNet and VAE [default: $HYBRIDSCENE_CHANNELS_LAST or off]."),
-        click.option("--attention", default=None, help="sdpa (torch picks), sdpa-flash, sdpa-efficient, sdpa-cudnn, sdpa-math or eager [default: $HYBRIDSCENE_ATTENTION or sdpa]."),
-        click.option("--depth-model", default=None, help="Depth-estimation model (hub id or folder) for a depth map."),
-    ]
-
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            kwargs["plate_opts"] = _PlateOptions({name: kwargs.pop(name) for name in _PlateOptions.NAMES})
-            return command(*args, **kwargs)
-
-        for option in reversed(options):
-            wrapper = option(wrapper)
-        return wrapper
-
-    return decorate
 
 
 def _announce_compile(acceleration: Any, quiet: bool) -> None:
@@ -355,6 +277,46 @@ def _check_pass_outputs(output: str, layers: str | None, passes: str | None, lay
         from .sinks.exr import require_openexr
 
         require_openexr()
+
+
+@main.command()
+@click.argument("scene_file", metavar="SCENE.py")
+@click.option("--count", type=int, required=True, help="Number of items (variations) to make.")
+@click.option("--out", required=True, metavar="DIR", help="Dataset folder; an existing dataset is resumed.")
+@click.option("--prompts", default=None, metavar="FILE",
+              help="Text file, one prompt per line: item k gets build_scene(prompt=line k mod lines).")
+@click.option("--seconds", type=float, default=None, help="Length of each item [default: the file's DURATION, else 4].")
+@click.option("--frames", type=int, default=None, help="Length in frames (instead of --seconds).")
+@click.option("--fps", type=float, default=None, help="Frames per second [default: the file's FPS, else 30].")
+@click.option("--size", callback=_size, default=None, help="WIDTHxHEIGHT [default: the file's SIZE, else 1280x720].")
+@_plate_options(model_help="Paint the plates with this model: passed to build_scene(model=...).",
+                seed_default=0, seed_help="Item k gets build_scene(seed=SEED + k).")
+@click.option("--passes", default="depth,ids,normals,flow", show_default=True, metavar="LIST",
+              help="Render passes per item, comma-separated (see render --passes) or all.")
+@click.option("--layer-format", type=click.Choice(["png", "exr"]), default="png", show_default=True,
+              help="Passes as PNG and .npy files, or one multi-layer OpenEXR per frame.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def dataset(
+    scene_file: str, count: int, out: str, prompts: str | None, seconds: float | None, frames: int | None,
+    fps: float | None, size: tuple[int, int] | None, passes: str, layer_format: str, quiet: bool,
+    plate_opts: _PlateOptions,
+) -> None:
+    """Render COUNT variations of a scene file as a labelled dataset: DIR/000000/labels (COCO,
+    cameras, objects, frames) and passes, DIR/coco.json, DIR/manifest.json.
+
+    Item k gets build_scene(seed=SEED + k) and a prompt from --prompts. Each item appears whole;
+    rerunning the command resumes (finished, intact items are skipped).
+    """
+    from .export.dataset import make_dataset
+
+    options = plate_opts.plate_options()
+    _announce_compile(options.get("acceleration"), quiet)
+    result = make_dataset(scene_file, out, count=count, seed=plate_opts.seed or 0, prompts=prompts,
+                          model=plate_opts.model, plate_options=options, frames=frames, seconds=seconds, fps=fps,
+                          size=size, passes=passes, layer_format=layer_format, progress=not quiet)
+    per_item = f", {result.seconds / result.done:.2f} s per item" if result.done else ""
+    click.echo(f"wrote {result.out}: {result.items} items ({result.done} made, {result.skipped} already done) "
+               f"in {result.seconds:.1f} s{per_item}", err=True)
 
 
 @main.command()
