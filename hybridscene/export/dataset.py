@@ -165,7 +165,9 @@ def _jsonable(value: Any) -> Any:
 
 def _scene_digest(path: Path) -> str:
     if not path.is_file():
-        raise SceneError(f"scene file {str(path)!r} does not exist; check the path")
+        raise ConfigError(f"scene file {str(path)!r} does not exist; check the path")
+    if path.suffix != ".py":
+        raise ConfigError(f"scene file {str(path)!r} is not a .py file; give a Python file defining build_scene()")
     with translate_os_errors(path, ConfigError):
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -298,9 +300,9 @@ def make_dataset(
         A `DatasetResult`.
 
     Raises:
-        ConfigError: a bad count, prompts, length, size or passes; ``out`` made with other
-            parameters, or not a dataset.
-        SceneError: the scene file is missing or fails (the message names the item and seed).
+        ConfigError: a bad count, prompts, length, size or passes; a missing scene file; ``out``
+            made with other parameters, or not a dataset.
+        SceneError: the scene file fails to import or build (the message names the item and seed).
         Cancelled: the callback returned ``False``; finished items stay, the current one is not.
     """
     from .._validate import check_fps, check_size
