@@ -70,6 +70,11 @@ def digests(out: Path) -> dict[str, str]:
     return {name: entry["digest"] for name, entry in manifest["items"].items()}
 
 
+def listing(out: Path) -> list[str]:
+    """What ``out`` holds, less the lock file of the one-run-at-a-time lock."""
+    return sorted(p.name for p in out.iterdir() if p.name != ".lock")
+
+
 def stats(folder: Path) -> dict[str, tuple[int, int]]:
     return {p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -85,7 +90,7 @@ def test_three_items_with_labels_passes_manifest_and_one_coco_file(scene_file, t
     assert (result.done, result.skipped, result.items) == (3, 0, 3) and result.seconds > 0
     assert [(p.item, p.finished, p.total, p.skipped) for p in seen] == [(0, 1, 3, False), (1, 2, 3, False),
                                                                         (2, 3, 3, False)]
-    assert sorted(p.name for p in out.iterdir()) == ["000000", "000001", "000002", "coco.json", "manifest.json"]
+    assert listing(out) == ["000000", "000001", "000002", "coco.json", "manifest.json"]
     for k in range(3):
         item = out / f"{k:06d}"
         coco = COCO(str(item / "labels" / "coco.json"))
@@ -132,7 +137,7 @@ def test_a_killed_run_resumes_without_redoing_finished_items(scene_file, tmp_pat
         if proc.stderr:
             proc.stderr.close()
     # Killed while building item 1: item 0 is complete, item 1 only a temporary folder.
-    names = sorted(p.name for p in out.iterdir())
+    names = listing(out)
     assert "000001" not in names and "000002" not in names
     assert "000000" in names and "manifest.json" in names
     leftovers = [n for n in names if n not in ("000000", "manifest.json")]
@@ -145,7 +150,7 @@ def test_a_killed_run_resumes_without_redoing_finished_items(scene_file, tmp_pat
     assert r.returncode == 0, r.stderr
     assert f"wrote {out}: 3 items (2 made, 1 already done)" in r.stderr
     assert stats(out / "000000") == before  # not rewritten
-    assert sorted(p.name for p in out.iterdir()) == ["000000", "000001", "000002", "coco.json", "manifest.json"]
+    assert listing(out) == ["000000", "000001", "000002", "coco.json", "manifest.json"]
     resumed = digests(out)
     assert resumed["000000"] == first["000000"]
 
@@ -202,8 +207,14 @@ def test_a_folder_that_is_not_a_dataset_is_refused(scene_file, tmp_path):
     (out / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a hybridscene dataset"):
         make_dataset(scene_file, out, count=1, frames=1, size=(96, 54))
-    with pytest.raises(ConfigError, match="scene file"):
+    with pytest.raises(ConfigError, match="scene file .* does not exist"):
         make_dataset(tmp_path / "nope.py", tmp_path / "d2", count=1)
+    from filelock import FileLock
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    with FileLock(busy / ".lock"), pytest.raises(ConfigError, match="another run is writing the dataset"):
+        make_dataset(scene_file, busy, count=1, frames=1, size=(96, 54))
 
 
 @pytest.mark.ai

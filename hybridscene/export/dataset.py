@@ -207,16 +207,13 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
 
 
-_TEMP = re.compile(r"^\.(\d{6}|manifest\.json|coco\.json)\.\d+@[A-Za-z0-9-]+\.[0-9a-f]{8}\.[a-z]+$")
+_TEMP = re.compile(r"^(\.(\d{6}|manifest\.json|coco\.json)\.\d+@[A-Za-z0-9-]+\.[0-9a-f]{8}\.[a-z]+|\.lock)$")
 _ITEM = re.compile(r"^\d{6}$")
 
 
 def _open_manifest(out: Path, params: dict[str, Any], count: int) -> dict[str, Any]:
     """The manifest of ``out`` (made, or read and checked against ``params`` and ``count``)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file; give a folder for the dataset")
     with translate_os_errors(out, SinkError):
-        out.mkdir(parents=True, exist_ok=True)
         path = out / MANIFEST
         if not path.exists():
             others = sorted(e.name for e in os.scandir(out) if not _TEMP.match(e.name))
@@ -338,8 +335,37 @@ def make_dataset(
         "passes": list(chosen), "layer_format": layer_format,
     })
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; give a folder for the dataset")
+    with translate_os_errors(out, SinkError):
+        out.mkdir(parents=True, exist_ok=True)
 
-    # 2. Open (or resume) the dataset: stale temporaries of killed runs go first.
+    # 2. One run at a time per folder (a second one would race for the same items).
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(out / ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(f"another run is writing the dataset {str(out)!r}; wait for it to finish or use a new "
+                          "--out") from None
+    try:
+        done, skipped = _run(scene_path, out, params, count, prompt_list, seed=seed, model=model,
+                             plate_options=options, frames=frames, seconds=seconds, fps=fps, size=size,
+                             passes=chosen, layer_format=layer_format, progress=progress, t0=t0)
+    finally:
+        lock.release()
+    elapsed = time.perf_counter() - t0
+    log.info("dataset %s: %d items rendered, %d skipped in %.2f s", out, done, skipped, elapsed)
+    return DatasetResult(out=out, done=done, skipped=skipped, seconds=elapsed)
+
+
+def _run(scene_path: Path, out: Path, params: dict[str, Any], count: int, prompt_list: list[str] | None, *,
+         seed: int, model: str | None, plate_options: dict[str, Any], frames: int | None, seconds: float | None,
+         fps: float | None, size: tuple[int, int] | None, passes: tuple[str, ...], layer_format: str,
+         progress: bool | DatasetProgressCallback, t0: float) -> tuple[int, int]:
+    """Steps 3-6 of `make_dataset`, with the folder locked; returns ``(done, skipped)``."""
+    # 3. Open (or resume) the dataset: stale temporaries of killed runs go first.
     manifest = _open_manifest(out, params, count)
     for name in [f"{k:06d}" for k in range(count)] + [MANIFEST, "coco.json"]:
         for stale in remove_stale(out / name):
@@ -359,7 +385,7 @@ def make_dataset(
             item_params.pop("prompts")
             entry = manifest["items"].get(name)
             final = out / name
-            # 3. A finished item whose files still match its digest is kept.
+            # 4. A finished item whose files still match its digest is kept.
             was_skipped = _is_complete(final, entry, item_params)
             if was_skipped:
                 skipped += 1
@@ -370,13 +396,13 @@ def make_dataset(
                     remove(final)
                     manifest["items"].pop(name, None)
                     _write_manifest(out, manifest)
-                # 4. Render the item into a temporary folder, then rename it into place.
+                # 5. Render the item into a temporary folder, then rename it into place.
                 if ctx is None:
                     from ..gpu.context import create_context
 
                     ctx = create_context()
-                entry = _make_item(scene_path, out, name, item_params, model=model, plate_options=options,
-                                   frames=frames, seconds=seconds, fps=fps, size=size, passes=chosen,
+                entry = _make_item(scene_path, out, name, item_params, model=model, plate_options=plate_options,
+                                   frames=frames, seconds=seconds, fps=fps, size=size, passes=passes,
                                    layer_format=layer_format, ctx=ctx)
                 manifest["items"][name] = entry
                 _write_manifest(out, manifest)
@@ -394,14 +420,12 @@ def make_dataset(
         if ctx is not None:
             ctx.release()
 
-    # 5. One COCO file for the whole dataset.
+    # 6. One COCO file for the whole dataset.
     from ..sinks.labels import merge_coco
 
     merge_coco([(out / f"{k:06d}" / "labels" / "coco.json", f"{k:06d}/labels") for k in range(count)],
                out / "coco.json")
-    elapsed = time.perf_counter() - t0
-    log.info("dataset %s: %d items rendered, %d skipped in %.2f s", out, done, skipped, elapsed)
-    return DatasetResult(out=out, done=done, skipped=skipped, seconds=elapsed)
+    return done, skipped
 
 
 def _is_complete(final: Path, entry: Any, item_params: dict[str, Any]) -> bool:
