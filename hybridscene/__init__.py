@@ -56,7 +56,7 @@ from .plate import (
 )
 from .animation import Track
 from .compose import CameraInfo, FrameLayers, FramePasses, FrameRenderer, InstanceInfo, check_passes
-from .export import Progress, RenderResult, frames, render
+from .export import DatasetProgress, DatasetResult, Progress, RenderResult, frames, make_dataset, render
 from .scenefile import SceneFile, load_scene_file
 from .scene import (
     AmbientLight,
@@ -86,6 +86,8 @@ __all__ = [
     "Cancelled",
     "Clock",
     "ConfigError",
+    "DatasetProgress",
+    "DatasetResult",
     "DirectionalLight",
     "FixedStepClock",
     "FrameLayers",
@@ -140,6 +142,7 @@ __all__ = [
     "load_mesh",
     "load_plate",
     "load_scene_file",
+    "make_dataset",
     "preview",
     "procedural_plate",
     "quat_from_axis_angle",
