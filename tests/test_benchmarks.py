@@ -37,3 +37,13 @@ def test_export_benchmark_reports_its_ratios():
     assert data["results"]["export (pipelined)"]["fps"] > 0
     assert data["ratios"]["export / render only"] > 0
     assert data["machine"]["gl_renderer"]
+
+
+def test_passes_benchmark_reports_every_configuration():
+    data = run("bench_passes.py", "--frames", "2", "--size", "160x90", "--dataset-items", "1")
+    results = data["results"]
+    for fmt in ("png", "exr"):
+        for passes in ("composite", "default", "all"):
+            assert results[f"{fmt} {passes}"]["fps"] > 0 and results[f"{fmt} {passes}"]["bytes_per_frame"] > 0
+    assert results["exr all"]["bytes_per_frame"] > results["exr composite"]["bytes_per_frame"]
+    assert results["dataset"]["seconds_per_item"] > 0
