@@ -72,7 +72,7 @@ class Window:
         try:
             out = self._xdotool("search", "--sync", "--onlyvisible", "--name", re.escape(scene_file.name))
             self.wid = out.split()[0]
-            self.screenshot()  # the loop runs and takes keys before a test sends any
+            self.screenshot(retry_s=2.0)  # the loop runs and takes keys before a test sends any
         except BaseException:
             self.proc.kill()
             self.proc.communicate()
@@ -89,17 +89,21 @@ class Window:
             self._xdotool("key", name)  # XTEST, to the focused window, like a keyboard
         time.sleep(0.3)
 
-    def screenshot(self) -> np.ndarray:
+    def screenshot(self, retry_s: float = 15.0) -> np.ndarray:
         """Press S and read the PNG it writes (pressing again if the window was still busy
-        starting when the key arrived)."""
+        starting when the key arrived). The first press to a just-opened window is often lost
+        (pyglet on Xvfb), never late, so the start-up check presses again after ``retry_s`` = 2 s
+        rather than waiting 15 s each time."""
         before = set(self.shots.glob("*.png")) if self.shots.exists() else set()
-        for _attempt in range(4):
+        for _attempt in range(4 if retry_s >= 15 else int(60 / retry_s)):
             self.key("s")
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + retry_s
             while time.monotonic() < deadline:
                 new = (set(self.shots.glob("*.png")) if self.shots.exists() else set()) - before
                 if new:
-                    with Image.open(new.pop()) as img:
+                    if _attempt:
+                        time.sleep(1.0)  # a press that was only slow writes its PNG before the next `before`
+                    with Image.open(max(new)) as img:
                         return np.asarray(img.convert("RGB")).astype(int)
                 assert self.proc.poll() is None, self.proc.communicate()[1]
                 time.sleep(0.05)
