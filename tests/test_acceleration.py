@@ -2,9 +2,7 @@
 replacement autoencoder (TAESD), on tiny random-weight pipelines built at test time."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -150,17 +148,27 @@ def test_an_autoencoder_of_another_latent_space_is_refused(tiny_sd, tmp_path):
 
 
 def test_cli_plate_with_speed_options(tiny_sd, tiny_taesd, isolated_cache):
-    env = dict(os.environ, HYBRIDSCENE_CACHE=str(isolated_cache), OMP_NUM_THREADS="1")
-    args = [sys.executable, "-m", "hybridscene", "plate", PROMPT, "--model", str(tiny_sd), "--size", "32x32",
+    """In this process (click's runner keeps stdout and stderr apart): a new process would only
+    add seconds of importing torch and loading the model."""
+    from click.testing import CliRunner
+
+    from hybridscene.cli import main
+
+    def run(args):
+        r = CliRunner().invoke(main, args, env={"HYBRIDSCENE_CACHE": str(isolated_cache)})
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception  # no traceback
+        return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
+
+    args = ["plate", PROMPT, "--model", str(tiny_sd), "--size", "32x32",
             "--steps", "2", "--vae", str(tiny_taesd), "--channels-last", "--attention", "sdpa-math", "--json"]
-    out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=240)
+    out = run(args)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["cache"] == "miss" and data["size"] == [32, 32]
     stored = json.loads((Path(data["entry"]) / "plate.json").read_text())
     assert stored["plate"]["meta"]["acceleration"] == {"compile": None, "channels_last": True, "attention": "sdpa-math"}
     assert stored["plate"]["meta"]["vae"] == str(tiny_taesd)
-    bad = subprocess.run(args[:-6] + ["--compile", "fast"], capture_output=True, text=True, env=env, timeout=120)
+    bad = run(args[:-6] + ["--compile", "fast"])
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1].endswith(
         "unknown torch.compile mode 'fast'; use one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs (or None for no compile)"

@@ -265,7 +265,22 @@ def test_cli_empty_prompt(tiny_sd):
     assert r.returncode == 1 and "the prompt is empty" in r.stderr and "Traceback" not in r.stderr
 
 
+def in_process(*args, env=None):
+    """The command in this process (click's runner: exit code, stdout and stderr apart), for
+    tests about what a command prints and stores, where a new process would only add seconds of
+    importing torch and loading the model."""
+    from click.testing import CliRunner
+
+    from hybridscene.cli import main
+
+    r = CliRunner().invoke(main, list(args), env=env)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception  # an uncaught exception: a traceback for a user
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
+
+
 def test_cli_plate_json_output_and_cache_commands(tiny_sd, tmp_path, isolated_cache):
+    cli = in_process
     env = {"HYBRIDSCENE_CACHE": str(isolated_cache)}
     out = tmp_path / "generated_image.png"
     base = ["plate", PROMPT, "--model", str(tiny_sd), "--size", "32x32", "--steps", "2", "--json"]
@@ -295,8 +310,8 @@ def test_cli_plate_json_output_and_cache_commands(tiny_sd, tmp_path, isolated_ca
 
 def test_demo_with_an_ai_plate(tiny_sd, tmp_path):
     out = tmp_path / "demo.png"
-    r = cli("demo", "--model", str(tiny_sd), "--prompt", PROMPT, "--steps", "2", "--frames", "1",
-            "--size", "64x36", "-o", str(out), "-q")
+    r = in_process("demo", "--model", str(tiny_sd), "--prompt", PROMPT, "--steps", "2", "--frames", "1",
+                   "--size", "64x36", "-o", str(out), "-q")
     assert r.returncode == 0, r.stderr
     from PIL import Image
 
