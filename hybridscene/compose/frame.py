@@ -151,14 +151,15 @@ class FrameRenderer:
 
         Args:
             passes: pass names (a list, ``"all"`` or comma-separated; default
-                `DEFAULT_PASSES`); only these are rendered and read back.
+                `DEFAULT_PASSES`; ``()`` for none: the frame, and labels when asked); only these
+                are rendered and read back.
             dt: seconds to the next frame (``1 / fps``), for ``flow``: the scene is posed at
                 ``t + dt`` and back (`Scene.pose_at`).
             labels: also count each instance's visible, unoccluded and plate-hidden pixels
                 (``FramePasses.instances``; two extra single-sample draws per instance); the
                 ``ids`` pass comes with them.
         """
-        chosen = check_passes(passes)
+        chosen = () if isinstance(passes, (tuple, list)) and not passes else check_passes(passes)
         frame = self.render_frame(scene, t)
         t = scene.time if t is None else float(t)
         fg = self.foreground

@@ -348,7 +348,7 @@ def _writer(renderer: FrameRenderer, sink: Sink, pass_sinks: list[tuple[Any, tup
         if not pass_sinks:
             sink.write(renderer.render_frame(scene, t))
             return
-        fp = renderer.render_passes(scene, t, passes=wanted or ("ids",), dt=dt, labels=labels)
+        fp = renderer.render_passes(scene, t, passes=wanted, dt=dt, labels=labels)
         sink.write(fp.frame)
         for other, own in pass_sinks:
             other.write_passes(dataclasses.replace(fp, passes={k: v for k, v in fp.passes.items() if k in own}))
