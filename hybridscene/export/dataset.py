@@ -1,5 +1,5 @@
 """Datasets: many seeded variations of one scene file, rendered as labelled items
-([`make_dataset`][hybridscene.export.dataset.make_dataset]).
+([`make_dataset`][hybridscene.make_dataset]).
 
 The on-disk layout::
 
@@ -68,7 +68,7 @@ _COCO_CLOCK_FIELDS = ("date_created", "year")
 
 @dataclasses.dataclass(frozen=True)
 class DatasetResult:
-    """What [`make_dataset`][hybridscene.export.dataset.make_dataset] did."""
+    """What [`make_dataset`][hybridscene.make_dataset] did."""
 
     out: Path
     """The dataset folder."""
