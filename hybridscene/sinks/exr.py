@@ -242,10 +242,14 @@ class ExrLayerSink(PngSequenceSink):
 
     def _add_cryptomatte(self, ids: np.ndarray, channels: dict[str, np.ndarray], header: dict[str, Any]) -> None:
         """``CryptoObject00.R/G/B/A`` and the ``cryptomatte/<key>/...`` attributes for ``ids``."""
-        present, inverse = np.unique(ids, return_inverse=True)
-        bits = np.array([0 if i == 0 else cryptomatte_bits(node_name(int(i), self._names)) for i in present],
-                        dtype=np.uint32)
-        hashed = bits[inverse.reshape(ids.shape)].view(np.float32)
+        # Ids are node numbers, small and dense: a table indexed by id beats sorting the pixels.
+        flat = ids.ravel()
+        present = np.flatnonzero(np.bincount(flat))
+        table = np.zeros(int(present[-1]) + 1 if present.size else 1, np.uint32)
+        for i in present:
+            if i:
+                table[i] = cryptomatte_bits(node_name(int(i), self._names))
+        hashed = table[ids].view(np.float32)
         coverage = (ids != 0).astype(np.float32)
         zeros = np.zeros(ids.shape, np.float32)
         channels.update({f"{CRYPTO_LAYER}00.R": np.ascontiguousarray(hashed), f"{CRYPTO_LAYER}00.G": coverage,
