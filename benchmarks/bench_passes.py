@@ -3,7 +3,9 @@
     python benchmarks/bench_passes.py [--scene examples/glossy.py] [--frames 12] [--size 1280x720]
                                       [--dataset-items 2]
 
-Figures per configuration: frames/s of `hs.render` into a sink that discards the frames (so
+Figures per configuration: frames/s of `FrameRenderer.render_passes` alone (rendered and read
+back into numpy, no files) for ``composite``, the default passes and ``all``; frames/s of
+`hs.render` into a sink that discards the frames (so
 encoding a video does not hide the passes' cost) with ``layers=`` written as PNG or EXR, for
 ``--passes composite``, the default passes and ``all``, and the bytes each frame's files take;
 the same render without layers as the baseline; then seconds per item of
@@ -63,6 +65,16 @@ def main() -> None:
             t0 = time.perf_counter()
             hs.render(scene, NullSink(), frames=args.frames, fps=30, size=size, ctx=gl)
             results["no layers"] = {"fps": round(args.frames / (time.perf_counter() - t0), 2)}
+            # Rendering and reading back alone (no files): what each choice costs the GPU side.
+            from hybridscene.compose.frame import FrameRenderer
+
+            with FrameRenderer(gl, size) as renderer:
+                renderer.render_passes(scene, 0.0, passes="all")
+                for passes in ("composite", "default", "all"):
+                    t0 = time.perf_counter()
+                    for i in range(args.frames):
+                        renderer.render_passes(scene, i / 30, passes=passes, dt=1 / 30)
+                    results[f"in memory {passes}"] = {"fps": round(args.frames / (time.perf_counter() - t0), 2)}
             for fmt in ("png", "exr"):
                 for passes in ("composite", "default", "all"):
                     out = tmp / f"{fmt}-{passes}"

@@ -285,8 +285,11 @@ def make_dataset(
         plate_options: settings of the AI plate (``steps``, ``guidance``, ...; see
             `load_scene_file`). ``acceleration`` changes speed, not the dataset, and is not
             recorded.
-        frames, seconds, fps, size: the length and frame size of every item (defaults: the
-            scene file's ``DURATION``/``FPS``/``SIZE``, else 4 s, 30 fps, 1280x720).
+        frames: the length of every item in frames (or give ``seconds``; default: the scene
+            file's ``DURATION``, else 4 s).
+        seconds: the length of every item in seconds.
+        fps: frames per second (default: the file's ``FPS``, else 30).
+        size: ``(width, height)`` or ``"WxH"`` (default: the file's ``SIZE``, else 1280x720).
         passes: render passes per item (names, comma-separated or ``"all"``; see
             `hybridscene.compose.passes`).
         layer_format: ``"png"`` or ``"exr"`` for the passes.
