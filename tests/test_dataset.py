@@ -35,9 +35,6 @@ SIZE = (96, 54)
 
 def build_scene(size=(96, 54), seed=0, model=None, prompt=None):
     marker = os.environ.get("DATASET_TEST_MARKER")
-    if marker and seed == 1 and not os.path.exists(marker):
-        open(marker, "w").close()
-        time.sleep(120)  # killed here by the test
     plate = hs.procedural_plate("mountains", size=size, seed=3)
     scene = hs.Scene(plate)
     scene.add(hs.Mesh.cube(1.6, color="#e4572e"), position=((seed % 3) - 1.0, 2.2, -12), category="box")
@@ -46,6 +43,9 @@ def build_scene(size=(96, 54), seed=0, model=None, prompt=None):
     @scene.on_frame
     def animate(t):
         ball.position = (1.8 - 3 * t, 1.6, -12)
+        if marker and seed == 1 and t > 0.04 and not os.path.exists(marker):
+            open(marker, "w").close()  # item 1's first frame is written; the second is being drawn
+            time.sleep(120)  # killed here by the test
 
     return scene
 '''
@@ -142,6 +142,7 @@ def test_a_killed_run_resumes_without_redoing_finished_items(scene_file, tmp_pat
     assert "000000" in names and "manifest.json" in names
     leftovers = [n for n in names if n not in ("000000", "manifest.json")]
     assert leftovers and all(n.startswith(".000001.") and n.endswith(".part") for n in leftovers), names
+    assert any(p.is_file() for p in (out / leftovers[0]).rglob("*"))  # killed half-way through the item's files
     first = digests(out)
     assert list(first) == ["000000"] and item_digest(out / "000000")[0] == first["000000"]
     before = stats(out / "000000")
@@ -240,3 +241,29 @@ def build_scene(size=(64, 36), seed=0, model=None, prompt="a valley"):
     # cache), "a lake" once.
     assert steps.count(1) == 2 and steps == sorted(steps[: len(steps) // 2]) * 2, steps
     assert len(list((isolated_cache / "plates").glob("*/*/plate.json"))) == 2
+
+
+def test_an_item_published_but_not_recorded_is_redone(scene_file, tmp_path, monkeypatch):
+    """Killed between renaming an item into place and recording it in the manifest: the rerun
+    does not trust the unrecorded folder and renders it again, to the same digest."""
+    import hybridscene.export.dataset as dataset
+
+    out = tmp_path / "data"
+    real = dataset._write_manifest
+    calls = []
+
+    def dies_after_the_first_item(path, manifest):
+        calls.append(1)
+        if len(calls) == 2:  # 1: the new dataset, 2: after item 0 was renamed into place
+            raise KeyboardInterrupt
+        real(path, manifest)
+
+    monkeypatch.setattr(dataset, "_write_manifest", dies_after_the_first_item)
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(scene_file, out, count=2, frames=2, size=(96, 54))
+    assert (out / "000000").is_dir() and "000000" not in digests(out)
+    monkeypatch.setattr(dataset, "_write_manifest", real)
+    result = make_dataset(scene_file, out, count=2, frames=2, size=(96, 54))
+    assert (result.done, result.skipped) == (2, 0)
+    clean = make_dataset(scene_file, tmp_path / "clean", count=2, frames=2, size=(96, 54))
+    assert clean.done == 2 and digests(out) == digests(tmp_path / "clean")

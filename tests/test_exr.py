@@ -175,7 +175,7 @@ def test_channels_types_and_values(written):
     assert set(spec.channelnames) == expected and len(spec.channelnames) == len(expected)
     assert (spec.width, spec.height) == (W, H)
     types = {name: str(spec.channelformat(i)) for i, name in enumerate(spec.channelnames)}
-    floats = {"depth.Z", "plate_depth.Z", "ids.id"} | {f"CryptoObject00.{c}" for c in "RGBA"}
+    floats = {"depth.Z", "plate_depth.Z", "ids.id", "flow.X", "flow.Y"} | {f"CryptoObject00.{c}" for c in "RGBA"}
     assert {n for n, t in types.items() if t == "float"} == floats
     assert {n for n, t in types.items() if t != "float"} == expected - floats
     assert set(types.values()) == {"half", "float"}
@@ -374,3 +374,11 @@ def test_missing_openexr_is_one_line(tmp_path, monkeypatch):
     message = str(info.value)
     assert 'pip install "hybridscene[exr]"' in message and "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cryptomatte_names_nodes_that_share_a_name_apart():
+    from hybridscene.sinks.exr import crypto_names, node_name
+
+    names = {1: "bird", 2: "bird", 3: "tree"}
+    assert crypto_names(names) == {1: "bird#1", 2: "bird#2", 3: "tree"}
+    assert node_name(3, names) == "tree" and node_name(9, names) == "node9"

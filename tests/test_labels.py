@@ -73,8 +73,9 @@ def test_coco_masks_equal_the_ids_pass_and_cocoeval_is_perfect(tmp_path, ctx):
     assert np.allclose(cv_pose, gl_pose @ np.diag([1, -1, -1, 1]))
     assert np.allclose(gl_pose[:3, 3], (0, 4.0, 0))  # the plate's camera, 4 m up
     k = np.array(f0["K"])
-    assert k[0, 2] == pytest.approx(SIZE[0] / 2) and k[1, 1] == pytest.approx(SIZE[1] / 2 / np.tan(np.radians(25)))
+    assert k[0, 2] == pytest.approx((SIZE[0] - 1) / 2) and k[1, 1] == pytest.approx(SIZE[1] / 2 / np.tan(np.radians(25)))
     assert cams["plate_camera"]["fov_y_degrees"] == 50.0
+    assert all(f["plate_camera"] == cams["plate_camera"] for f in cams["frames"])  # per frame: plates can swap
 
 
 def test_an_object_passing_behind_a_ridge(tmp_path, ctx):
@@ -87,10 +88,10 @@ def test_an_object_passing_behind_a_ridge(tmp_path, ctx):
     info = hs.compose.motion.camera_info(cam, SIZE)
     k = info.K
     z = 4000.0
-    x = (144 + 0.5 - k[0, 2]) / k[0, 0] * z
+    x = (144 - k[0, 2]) / k[0, 0] * z  # OpenCV pixel coordinates: pixel centres at integers
     rows = np.linspace(12, 70, 8)  # skyline of that column: row 35
     ball = scene.add(hs.Mesh.sphere(250.0, color="#ff0000"), name="balloon", category="balloon")
-    scene.on_frame(lambda t: setattr(ball, "position", (x, 4.0 - (rows[min(int(round(t)), 7)] + 0.5 - k[1, 2]) / k[1, 1] * z, -z)))
+    scene.on_frame(lambda t: setattr(ball, "position", (x, 4.0 - (rows[min(int(round(t)), 7)] - k[1, 2]) / k[1, 1] * z, -z)))
     hs.render(scene, tmp_path / "f.gif", frames=8, fps=1, size=SIZE, ctx=ctx, labels=tmp_path / "L")
     objects = json.loads((tmp_path / "L" / "objects.json").read_text())
     per_frame = [f["objects"][0] for f in objects["frames"]]
@@ -102,6 +103,9 @@ def test_an_object_passing_behind_a_ridge(tmp_path, ctx):
     assert any(0 < v < 1 for v in vis)  # partly behind the ridge
     assert hidden[-1] == amodal[-1] and vis[-1] == 0  # wholly behind it
     assert all(b <= a for a, b in zip(vis, vis[1:]))  # sinking: ever less visible
+    share = [h / a for h, a in zip(hidden, amodal)]
+    assert all(b >= a for a, b in zip(share, share[1:]))  # ever more of it hidden by the plate
+    assert any(0 < h < a for h, a in zip(hidden, amodal)) and hidden[-1] > hidden[0]
     assert all(o["visible_pixels"] + o["hidden_by_plate"] == o["amodal_pixels"] for o in per_frame)
     coco = coco_api.COCO(str(tmp_path / "L" / "coco.json"))
     annotated = {coco.imgs[a["image_id"]]["frame_index"] for a in coco.anns.values()}

@@ -283,7 +283,7 @@ def test_cameras_read_back_in_both_conventions(labels):
         assert (cam["width"], cam["height"]) == (W, H)
         k = np.asarray(cam["K"])
         np.testing.assert_allclose(k, fp.camera.K)
-        assert k[0, 2] == pytest.approx(W / 2) and k[1, 2] == pytest.approx(H / 2)
+        assert k[0, 2] == pytest.approx((W - 1) / 2) and k[1, 2] == pytest.approx((H - 1) / 2)  # OpenCV pixel centres
         gl, cv = np.asarray(cam["world_from_camera_opengl"]), np.asarray(cam["world_from_camera_opencv"])
         np.testing.assert_allclose(gl, np.linalg.inv(fp.camera.view))
         np.testing.assert_allclose(cv, gl @ np.diag([1.0, -1.0, -1.0, 1.0]))
@@ -294,7 +294,8 @@ def test_cameras_read_back_in_both_conventions(labels):
         uv = (k @ x_cv[:3])[:2] / x_cv[2]
         clip = fp.camera.projection @ fp.camera.view @ world
         ndc = clip[:2] / clip[3]
-        np.testing.assert_allclose(uv, [(ndc[0] + 1) / 2 * W, (1 - ndc[1]) / 2 * H], atol=1e-9)
+        # (OpenCV pixel coordinates: the top-left pixel's centre is (0, 0), its corner (-0.5, -0.5))
+        np.testing.assert_allclose(uv, [(ndc[0] + 1) / 2 * W - 0.5, (1 - ndc[1]) / 2 * H - 0.5], atol=1e-9)
 
 
 def test_without_images_file_names_still_name_the_frames(tmp_path):

@@ -31,6 +31,11 @@ def test_check_passes_names_defaults_all_and_errors():
     assert "'motion'" in msg and "normals" in msg and "flow" in msg and "\n" not in msg
     with pytest.raises(hs.ConfigError, match="no pass chosen"):
         check_passes(" , ")
+    with pytest.raises(hs.ConfigError, match="'bogus'"):
+        check_passes("all,bogus")
+    with pytest.raises(hs.ConfigError, match="got 5"):
+        check_passes(5)
+    assert check_passes("default,flow") == (*DEFAULT_PASSES, "flow")
 
 
 def moving_box_scene(speed_x=3.0, plate=True):
@@ -78,6 +83,22 @@ def test_flow_of_the_plate_under_a_moving_camera(ctx):
     # The box stands still in the world, so it too moves left in the image (~16 px).
     box = ids == 1
     assert np.abs(flow[box][:, 0] + fx * 1.0 / depth[box]).max() < 0.5
+
+
+def test_a_plate_without_a_camera_stays_put_under_a_moving_camera(ctx):
+    """A plate with no known camera (a picture loaded from a file) is fitted to the frame and
+    does not move when the camera does: its flow is zero; the objects' is not."""
+    import dataclasses
+
+    scene = moving_box_scene(speed_x=0.0)
+    scene.plate = dataclasses.replace(scene.plate, camera=None)
+    cam = scene.camera
+    scene.on_frame(lambda t: (setattr(cam, "position", (0.5 * t, 2.0, 0.0)), setattr(cam, "target", (0.5 * t, 2.0, -1.0))))
+    with FrameRenderer(ctx, SIZE, samples=1) as r:
+        fp = r.render_passes(scene, 0.0, passes="ids,flow", dt=2.0)
+    flow, ids = fp.passes["flow"], fp.passes["ids"]
+    assert not flow[ids == 0].any()
+    assert np.median(flow[ids == 1][:, 0]) < -5
 
 
 def test_normals_depth_ids_and_only_chosen_passes(ctx):

@@ -23,11 +23,12 @@ from ..gpu.readback import read_pixels
 from ..gpu.renderer import SceneRenderer
 from ..gpu.targets import ForegroundTarget, OutputTarget
 from ..scene import Scene
+from ..scene.camera import PerspectiveCamera
 from ..scene.view import uses_parallax
 from .compositor import Compositor
 from .instances import Registry, instances_of
 from .layers import ForegroundLayer, PlateLayer
-from .motion import background_flow, camera_info, look_ahead
+from .motion import background_flow, camera_info, look_ahead, next_frame
 from .passes import FramePasses, InstanceInfo, check_passes, srgb8, straight_srgba8
 
 if TYPE_CHECKING:
@@ -160,7 +161,13 @@ class FrameRenderer:
                 ``ids`` pass comes with them.
         """
         chosen = () if isinstance(passes, (tuple, list)) and not passes else check_passes(passes)
+        # Flow looks one frame ahead first; the frame's own update then poses the scene at t, so
+        # the frame and every pass see it as they would without flow.
+        peek = look_ahead(scene, float(t) + dt, self.size) if "flow" in chosen and t is not None else None
         frame = self.render_frame(scene, t)
+        if "flow" in chosen and t is None:  # no update to come back with: pose it back here
+            peek = look_ahead(scene, scene.time + dt, self.size)
+            scene.pose_at(scene.time)
         t = scene.time if t is None else float(t)
         fg = self.foreground
         out: dict[str, np.ndarray] = {}
@@ -194,9 +201,7 @@ class FrameRenderer:
         if labels or {"depth", "ids", "normals", "flow"} & set(chosen):
             drawn = [n for n, _ in scene.visible_nodes() if n.mesh is not None or n.sprite is not None or n.particles is not None]
             ids = {id(n): self.registry.node_id(n) for n in drawn}
-            nxt = after = None
-            if "flow" in chosen:
-                nxt, after = look_ahead(scene, t, dt, self.size)
+            nxt = next_frame(scene, peek, t, dt) if peek is not None else None
             aux_tex, aux_fbo = self._aux = self._aux or self._aux_target()
             self.scene_renderer.render_aux(scene, aux_fbo, ids, plate_depth=screen_depth,
                                            next_frame=nxt)
@@ -212,9 +217,12 @@ class FrameRenderer:
                 normals = read_pixels(self._normals, gl_rows=True)[..., :3].astype(np.float32)
                 normals[empty] = 0.0
                 out["normals"] = normals
-            if after is not None:
-                depth_for_flow = plate_depth if scene.parallax is not False else None
-                flow = background_flow(cam, after, depth_for_flow, scene.camera)
+            if peek is not None:
+                plate = scene.plate
+                if plate is None or plate.camera is None or not isinstance(scene.camera, PerspectiveCamera):
+                    flow = np.zeros(empty.shape + (2,), np.float32)  # fitted to the frame: it stays put
+                else:  # seen through its own camera: at its depth when drawn as a relief, else at infinity
+                    flow = background_flow(cam, peek.camera, plate_depth if scene.parallax is not False else None)
                 flow[~empty] = aux[..., 2:4][~empty]
                 out["flow"] = flow
             if labels:
@@ -239,6 +247,7 @@ class FrameRenderer:
                 counts.append(int(np.count_nonzero(read_pixels(fbo, components=1, dtype="f4") > 0)))
             amodal = counts[0]
             hidden = amodal - counts[1] if occludes else 0
+            track = self.registry.track_id(inst.root)
             bbox = inst.bbox_local()
             world = np.asarray(inst.root_world, np.float64)
             corners = None
@@ -246,7 +255,7 @@ class FrameRenderer:
                 box = np.array([[x, y, z, 1.0] for x in bbox[:, 0] for y in bbox[:, 1] for z in bbox[:, 2]])
                 corners = (box @ world.T)[:, :3]
             out.append(InstanceInfo(
-                track_id=self.registry.track_id(inst.root), name=inst.root.name or f"node-{ids.get(id(inst.root), 0)}",
+                track_id=track, name=inst.root.name or f"instance-{track}",
                 category=inst.category, node_ids=node_ids, world=world, bbox_local=bbox, bbox_world=corners,
                 visible_pixels=int(np.count_nonzero(np.isin(ids_img, node_ids))), amodal_pixels=amodal,
                 hidden_by_plate=max(hidden, 0)))

@@ -11,6 +11,8 @@ the world point the plate shows there and projected with the next frame's camera
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..gpu.renderer import NextFrame
@@ -18,7 +20,7 @@ from ..scene import Scene
 from ..scene.camera import OrthographicCamera, PerspectiveCamera
 from .passes import CameraInfo
 
-__all__ = ["background_flow", "camera_info", "look_ahead"]
+__all__ = ["Peek", "background_flow", "camera_info", "look_ahead", "next_frame"]
 
 
 def camera_info(cam: PerspectiveCamera | OrthographicCamera, size: tuple[int, int]) -> CameraInfo:
@@ -27,21 +29,33 @@ def camera_info(cam: PerspectiveCamera | OrthographicCamera, size: tuple[int, in
                       projection=np.asarray(cam.projection_matrix(size[0] / size[1]), np.float64), size=size)
 
 
-def look_ahead(scene: Scene, t: float, dt: float, size: tuple[int, int]) -> tuple[NextFrame, CameraInfo]:
-    """Pose the scene at ``t + dt``, record where every node, particle and the camera are, and
-    pose it back at ``t`` (with `Scene.pose_at`: tracks and ``on_frame`` callbacks, no plate
-    swaps)."""
-    snapshot: dict[int, np.ndarray] = {}
-    scene.pose_at(t + dt)
-    try:
-        worlds = {id(node): world for node, world in scene.visible_nodes()}
-        camera = camera_info(scene.camera, size)
-        for node in scene.root.walk():
-            group = node.particles
-            if group is not None and not hasattr(group, "motion"):  # a SpriteSet: positions set per frame
-                snapshot[id(node)] = np.array(group.instances(t + dt)[0], np.float32)
-    finally:
-        scene.pose_at(t)
+@dataclasses.dataclass(frozen=True)
+class Peek:
+    """Where things are at the next frame's time (from `look_ahead`)."""
+
+    worlds: dict[int, np.ndarray]
+    camera: CameraInfo
+    sprites: dict[int, np.ndarray]
+    """``id(node)`` -> positions of a `SpriteSet` (set per frame by callbacks)."""
+
+
+def look_ahead(scene: Scene, t_next: float, size: tuple[int, int]) -> Peek:
+    """Pose the scene at ``t_next`` (`Scene.pose_at`: tracks and ``on_frame`` callbacks, no
+    plate swaps) and record where every node, sprite and the camera are. The caller then poses
+    it at the frame's own time (`Scene.update`) before drawing anything, so the frame and all
+    its passes see the scene exactly as without flow."""
+    scene.pose_at(t_next)
+    worlds = {id(node): world for node, world in scene.visible_nodes()}
+    sprites = {}
+    for node in scene.root.walk():
+        group = node.particles
+        if group is not None and not hasattr(group, "motion"):  # a SpriteSet: positions set per frame
+            sprites[id(node)] = np.array(group.instances(t_next)[0], np.float32)
+    return Peek(worlds, camera_info(scene.camera, size), sprites)
+
+
+def next_frame(scene: Scene, peek: Peek, t: float, dt: float) -> NextFrame:
+    """The `NextFrame` for the scene as it is now (at ``t``), from what `look_ahead` saw at ``t + dt``."""
     motion: dict[int, np.ndarray] = {}
     for node in scene.root.walk():
         group = node.particles
@@ -49,23 +63,23 @@ def look_ahead(scene: Scene, t: float, dt: float, size: tuple[int, int]) -> tupl
             continue
         if hasattr(group, "motion"):  # a ParticleEmitter: a function of time
             motion[id(node)] = group.motion(t, dt)
-        elif id(node) in snapshot:
+        elif id(node) in peek.sprites:
             now = group.instances(t)[0]
-            if snapshot[id(node)].shape == now.shape:
-                motion[id(node)] = snapshot[id(node)] - now
-    view, proj = camera.view, camera.projection
+            if peek.sprites[id(node)].shape == now.shape:
+                motion[id(node)] = peek.sprites[id(node)] - now
+    view, proj = peek.camera.view, peek.camera.projection
     return NextFrame(view_proj=(proj @ view).astype(np.float32), view=view.astype(np.float32),
-                     proj=proj.astype(np.float32), worlds=worlds, motion=motion), camera
+                     proj=proj.astype(np.float32), worlds=peek.worlds, motion=motion)
 
 
-def background_flow(now: CameraInfo, after: CameraInfo, depth: np.ndarray | None,
-                    scene_camera: object = None) -> np.ndarray:
-    """``(H, W, 2) float32`` forward flow of the plate: each pixel's point (at ``depth``,
-    metres along the view axis, ``inf`` = infinitely far; ``None``: the whole plate infinitely
-    far, as a plate without depth is drawn) projected with ``after``. Zero for a camera that
-    does not move, and for orthographic cameras (whose plate does not move with them)."""
+def background_flow(now: CameraInfo, after: CameraInfo, depth: np.ndarray | None) -> np.ndarray:
+    """``(H, W, 2) float32`` forward flow of a plate drawn through its own camera: each pixel's
+    point (at ``depth``, metres along the view axis, ``inf`` = infinitely far; ``None``: the
+    whole plate infinitely far, as a plate drawn without parallax is) projected with ``after``.
+    Zero for a camera that does not move. (A plate fitted to the frame, without a camera or
+    under an orthographic camera, stays put: its flow is zero, see `FrameRenderer`.)"""
     w, h = now.size
-    if isinstance(scene_camera, OrthographicCamera) or now.orthographic or (
+    if now.orthographic or (
             np.allclose(now.view, after.view, atol=1e-9) and np.allclose(now.projection, after.projection, atol=1e-12)):
         return np.zeros((h, w, 2), np.float32)
     # float32 throughout: about 60 bytes per pixel at the peak, exact to a thousandth of a pixel.

@@ -55,20 +55,24 @@ def check_passes(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """
     if value is None:
         return DEFAULT_PASSES
+    items = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
     if isinstance(value, str):
         names = [p.strip() for p in value.split(",") if p.strip()]
+    elif items is not None and all(isinstance(p, str) for p in items):
+        names = [p.strip() for p in items]
     else:
-        names = [str(p).strip() for p in value]
-    if "all" in names:
-        return ALL_PASSES
-    if "default" in names:
-        names = [n for n in names if n != "default"] + list(DEFAULT_PASSES)
-    unknown = [n for n in names if n not in ALL_PASSES]
+        raise ConfigError(f"passes must be names (a list of strings or comma-separated), 'default' or 'all', "
+                          f"got {value!r}")
+    unknown = [n for n in names if n not in (*ALL_PASSES, "all", "default")]
     if unknown:
         raise ConfigError(f"unknown pass {unknown[0]!r}; choose from {', '.join(ALL_PASSES)}, default or all "
                           "(comma-separated, e.g. --passes composite,depth,ids)")
     if not names:
         raise ConfigError(f"no pass chosen; give one or more of {', '.join(ALL_PASSES)}, default or all")
+    if "all" in names:
+        return ALL_PASSES
+    if "default" in names:
+        names += list(DEFAULT_PASSES)
     return tuple(p for p in ALL_PASSES if p in names)
 
 
@@ -97,15 +101,17 @@ class CameraInfo:
 
     @property
     def K(self) -> np.ndarray:  # noqa: N802 - the name every vision paper uses
-        """``(3, 3)`` OpenCV intrinsics in pixels (pixel centres at ``+0.5``) for a perspective
-        camera; for an orthographic one the same layout maps camera x/y (metres) to pixels."""
+        """``(3, 3)`` OpenCV intrinsics in pixels for a perspective camera: pixel ``(u, v)`` (column,
+        row, from the top-left) has its centre at the integer coordinates, as in OpenCV, so a
+        centred camera has ``cx = (w - 1) / 2``. (For an orthographic camera the same layout maps
+        camera x/y in metres to pixels.)"""
         w, h = self.size
         p = self.projection
         k = np.eye(3)
         k[0, 0] = p[0, 0] * w / 2
         k[1, 1] = p[1, 1] * h / 2
-        k[0, 2] = w / 2 * (1 - p[0, 2])
-        k[1, 2] = h / 2 * (1 + p[1, 2])
+        k[0, 2] = w / 2 * (1 - p[0, 2]) - 0.5
+        k[1, 2] = h / 2 * (1 + p[1, 2]) - 0.5
         return k
 
     @property
@@ -159,8 +165,11 @@ class FramePasses:
     """Node id (``ids`` pass) -> node name, for every node drawn so far in this render."""
     camera: CameraInfo
     instances: tuple[InstanceInfo, ...] | None = None
-    """Labelled instances in the frame (those with ``amodal_pixels > 0``), when labels were asked for."""
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Every labelled instance among the scene's visible nodes, when labels were asked for: also
+    those outside the frame or wholly hidden (their pixel counts are 0)."""
+    plate_camera: dict[str, Any] | None = None
+    """The camera the frame's plate was painted with, as ``cameras.json`` records it (JSON-ready;
+    set by the export driver when labels are written)."""
 
     @property
     def size(self) -> tuple[int, int]:

@@ -220,8 +220,9 @@ def render(
     size = check_size(size) if size is not None else _default_size(scene)
     is_path = isinstance(output, (str, os.PathLike))
     chosen = check_passes(passes)
-    if passes is not None and layers is None:
-        raise ConfigError("passes= chooses what layers= writes; give layers=DIR too")
+    if (passes is not None or layer_format != "png") and layers is None:
+        what = "passes=" if passes is not None else "layer_format="
+        raise ConfigError(f"{what} chooses what layers= writes; give layers=DIR too")
     if layer_format not in ("png", "exr"):
         raise ConfigError(f"layer_format must be 'png' or 'exr', got {layer_format!r}")
     if is_path:
@@ -343,12 +344,18 @@ def _writer(renderer: FrameRenderer, sink: Sink, pass_sinks: list[tuple[Any, tup
             labels: bool) -> Iterator[FrameWriter]:
     """One frame at a time: render, read back, write (with its passes and labels when asked)."""
     wanted = tuple(sorted({p for _, own in pass_sinks for p in own}))
+    plate_cameras: dict[int, Any] = {}  # id(plate) -> its camera record (plates swap mid-render)
 
     def write(scene: Scene, t: float) -> None:
         if not pass_sinks:
             sink.write(renderer.render_frame(scene, t))
             return
         fp = renderer.render_passes(scene, t, passes=wanted, dt=dt, labels=labels)
+        if labels:
+            key = id(scene.plate)
+            if key not in plate_cameras:
+                plate_cameras[key] = (scene.plate, _plate_camera(scene))
+            fp = dataclasses.replace(fp, plate_camera=plate_cameras[key][1])
         sink.write(fp.frame)
         for other, own in pass_sinks:
             other.write_passes(dataclasses.replace(fp, passes={k: v for k, v in fp.passes.items() if k in own}))

@@ -20,7 +20,8 @@ channels                        type     content
 ``plate_depth.Z``               float    metres along the view axis of the plate, ``inf`` sky
 ``normals.X/Y/Z``               half     unit normal in OpenGL camera space (+x right, +y
                                          up, +z towards the viewer), 0 where empty
-``flow.X/Y``                    half     forward optical flow in pixels, +x right, +y down
+``flow.X/Y``                    float    forward optical flow in pixels, +x right, +y down
+                                         (float: half would round a 600 px flow to 0.5 px)
 ``ids.id``                      float    node id as an exact integer (< 2**24), 0 = none
 ``CryptoObject00.R/G/B/A``      float    Cryptomatte of the node names (with ``ids``; one
                                          name per pixel, coverage 1): R = name hash, G = 1,
@@ -145,8 +146,17 @@ def cryptomatte_id(name: str) -> float:
 
 
 def node_name(node_id: int, names: dict[int, str]) -> str:
-    """The name Cryptomatte hashes for a node id (``node<id>`` for an id without a name)."""
-    return names.get(node_id, f"node{node_id}")
+    """The name Cryptomatte hashes for a node id: its node name; ``name#<id>`` when several
+    nodes share that name (so each can be picked alone); ``node<id>`` without a name."""
+    return crypto_names(names).get(node_id, f"node{node_id}")
+
+
+def crypto_names(names: dict[int, str]) -> dict[int, str]:
+    """`node_name` of every id of ``names`` at once."""
+    import collections
+
+    counts = collections.Counter(names.values())
+    return {i: f"{n}#{i}" if counts[n] > 1 else n for i, n in names.items()}
 
 
 # pass -> (layer, channel names, numpy dtype of the channel); in `ALL_PASSES` order
@@ -159,7 +169,7 @@ _LAYOUT: dict[str, tuple[str, tuple[str, ...], type]] = {
     "ids": ("ids", ("id",), np.float32),
     "shadow": ("shadow", ("Y",), np.float16),
     "normals": ("normals", ("X", "Y", "Z"), np.float16),
-    "flow": ("flow", ("X", "Y"), np.float16),
+    "flow": ("flow", ("X", "Y"), np.float32),
 }
 
 
@@ -243,18 +253,19 @@ class ExrLayerSink(PngSequenceSink):
     def _add_cryptomatte(self, ids: np.ndarray, channels: dict[str, np.ndarray], header: dict[str, Any]) -> None:
         """``CryptoObject00.R/G/B/A`` and the ``cryptomatte/<key>/...`` attributes for ``ids``."""
         # Ids are node numbers, small and dense: a table indexed by id beats sorting the pixels.
+        crypto = crypto_names(self._names)
         flat = ids.ravel()
         present = np.flatnonzero(np.bincount(flat))
         table = np.zeros(int(present[-1]) + 1 if present.size else 1, np.uint32)
         for i in present:
             if i:
-                table[i] = cryptomatte_bits(node_name(int(i), self._names))
+                table[i] = cryptomatte_bits(crypto.get(int(i), f"node{int(i)}"))
         hashed = table[ids].view(np.float32)
         coverage = (ids != 0).astype(np.float32)
         zeros = np.zeros(ids.shape, np.float32)
         channels.update({f"{CRYPTO_LAYER}00.R": np.ascontiguousarray(hashed), f"{CRYPTO_LAYER}00.G": coverage,
                          f"{CRYPTO_LAYER}00.B": zeros, f"{CRYPTO_LAYER}00.A": zeros.copy()})
-        manifest = {node_name(i, self._names): f"{cryptomatte_bits(node_name(i, self._names)):08x}"
+        manifest = {crypto.get(i, f"node{i}"): f"{cryptomatte_bits(crypto.get(i, f'node{i}')):08x}"
                     for i in sorted({*self._names, *(int(i) for i in present if i)})}
         key = "cryptomatte/" + f"{cryptomatte_bits(CRYPTO_LAYER):08x}"[:7]
         header.update({f"{key}/name": CRYPTO_LAYER, f"{key}/hash": "MurmurHash3_32",

@@ -45,7 +45,8 @@ CONVENTIONS = {
               "(NDC depth -1..1).",
     "opencv": "world_from_camera_opencv: the same pose with OpenCV axes +x right, +y down, looking down +z "
               "(= world_from_camera_opengl @ diag(1, -1, -1, 1)); K is the 3x3 OpenCV intrinsic matrix in "
-              "pixels, origin at the top-left corner of the top-left pixel (pixel centres at +0.5).",
+              "pixels, OpenCV's pixel coordinates: the centre of the top-left pixel is (0, 0), x right, y down "
+              "(so a centred camera has cx = (width - 1) / 2).",
     "units": "metres; image size in pixels; time in seconds of scene time",
 }
 
@@ -271,6 +272,7 @@ class LabelSink(PngSequenceSink):
             "world_from_camera_opengl": _matrix(cam.world_from_camera_gl, f"frame {i} camera pose"),
             "world_from_camera_opencv": _matrix(cam.world_from_camera_cv, f"frame {i} camera pose"),
             "projection_opengl": _matrix(cam.projection, f"frame {i} projection"),
+            "plate_camera": fp.plate_camera if fp.plate_camera is not None else self.plate_camera,
         })
 
         instances = fp.instances or ()
