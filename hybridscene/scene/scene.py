@@ -244,8 +244,8 @@ class Scene:
     def pose_at(self, t: float) -> None:
         """Apply the keyframe tracks and run the ``on_frame`` callbacks for time ``t``, without
         swapping plates or starting fades; `update` does this after those. The optical-flow
-        pass calls it to look one frame ahead and back, so callbacks should set state from
-        ``t`` (as every example does) rather than accumulate per call."""
+        pass calls it to look one frame ahead before the frame's own `update`, so callbacks
+        should set state from ``t`` (as every example does) rather than accumulate per call."""
         for track in self._tracks:
             track.apply(t)
         for cb in self._callbacks:
