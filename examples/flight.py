@@ -18,7 +18,8 @@ FPS = 30
 
 def balloon(scene, name, colour, position, rise):
     """A hot-air balloon (envelope, skirt and basket) rising ``rise`` metres over the film."""
-    body = scene.add(hs.Node(name=name, position=position))
+    # One labelled instance (--labels): the node with a category, with its parts.
+    body = scene.add(hs.Node(name=name, position=position, category="balloon"))
     look = dict(shading="blinn-phong", specular=0.25, shininess=24)
     scene.add(hs.Mesh.sphere(5.0, color=colour, **look), parent=body, position=(0, 9.0, 0), scale=(1, 1.15, 1))
     scene.add(hs.Mesh.cone(3.4, 4.0, color=colour, **look), parent=body, position=(0, 3.6, 0),
@@ -46,7 +47,7 @@ def build_scene(size=(1280, 720), seed=0, model=None, prompt="Landscape with mou
     scene.add(hs.ParticleEmitter(rate=40, lifetime=(3.0, 5.0), velocity=(1.2, 0.25, 0.3), spread=35.0,
                                  speed_jitter=0.5, gravity=(0.0, -0.05, 0.0), drag=0.1, size=(0.06, 0.03),
                                  color=(("#fff8e8", 0.95), ("#ffffff", 0.0)), emit_box=(8.0, 4.0, 14.0),
-                                 seed=3, start=-5.0), position=(-3.0, 5.0, -12.0))
+                                 seed=3, start=-5.0), position=(-3.0, 5.0, -12.0), name="seeds")
     return scene
 
 
