@@ -237,6 +237,7 @@ class FrameRenderer:
         assert self._aux is not None
         _, fbo = self._aux
         occludes = scene.occlusion and scene.plate is not None and scene.plate.depth is not None
+        per_id = np.bincount(ids_img.ravel())  # visible pixels of every node id, in one pass
         out = []
         for inst in instances_of(scene):
             only = {id(n) for n, _ in inst.members}
@@ -257,7 +258,7 @@ class FrameRenderer:
             out.append(InstanceInfo(
                 track_id=track, name=inst.root.name or f"instance-{track}",
                 category=inst.category, node_ids=node_ids, world=world, bbox_local=bbox, bbox_world=corners,
-                visible_pixels=int(np.count_nonzero(np.isin(ids_img, node_ids))), amodal_pixels=amodal,
+                visible_pixels=int(sum(per_id[i] for i in node_ids if i < len(per_id))), amodal_pixels=amodal,
                 hidden_by_plate=max(hidden, 0)))
         return tuple(out)
 
