@@ -39,6 +39,9 @@ def test_coco_masks_equal_the_ids_pass_and_cocoeval_is_perfect(tmp_path, ctx):
     objects = json.loads((labels / "objects.json").read_text())
     tracks = {int(k): v for k, v in objects["objects"].items()}
     assert sorted(v["name"] for v in tracks.values()) == ["aircraft", "ball_1", "ball_2"]
+    ball = next(o for o in objects["frames"][0]["objects"] if tracks[o["track_id"]]["name"] == "ball_1")
+    box = np.array(ball["bbox_world"])  # a sphere of radius 0.6 at (1.5, 1.0, -9)
+    assert np.allclose(box.min(0), (0.9, 0.4, -9.6), atol=0.02) and np.allclose(box.max(0), (2.1, 1.6, -8.4), atol=0.02)
     assert len(coco.getImgIds()) == 3
     for img in coco.loadImgs(coco.getImgIds()):
         i = img["frame_index"]

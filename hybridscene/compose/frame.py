@@ -26,7 +26,7 @@ from ..scene import Scene
 from ..scene.camera import PerspectiveCamera
 from ..scene.view import uses_parallax
 from .compositor import Compositor
-from .instances import Registry, instances_of
+from .instances import Registry, box_corners, instances_of
 from .layers import ForegroundLayer, PlateLayer
 from .motion import background_flow, camera_info, look_ahead, next_frame
 from .passes import FramePasses, InstanceInfo, check_passes, srgb8, straight_srgba8
@@ -253,8 +253,7 @@ class FrameRenderer:
             world = np.asarray(inst.root_world, np.float64)
             corners = None
             if bbox is not None:
-                box = np.array([[x, y, z, 1.0] for x in bbox[:, 0] for y in bbox[:, 1] for z in bbox[:, 2]])
-                corners = (box @ world.T)[:, :3]
+                corners = (box_corners(bbox[0], bbox[1]) @ world.T)[:, :3]
             out.append(InstanceInfo(
                 track_id=track, name=inst.root.name or f"instance-{track}",
                 category=inst.category, node_ids=node_ids, world=world, bbox_local=bbox, bbox_world=corners,

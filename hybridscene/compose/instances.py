@@ -16,7 +16,7 @@ import numpy as np
 
 from ..scene import Node, Scene
 
-__all__ = ["Instance", "Registry", "default_category", "instances_of"]
+__all__ = ["Instance", "Registry", "box_corners", "default_category", "instances_of"]
 
 _TRAILING_NUMBER = re.compile(r"[\s_\-.#]*\d+$")
 
@@ -24,6 +24,11 @@ _TRAILING_NUMBER = re.compile(r"[\s_\-.#]*\d+$")
 def default_category(name: str | None) -> str:
     """The category of an uncategorised node called ``name``."""
     return _TRAILING_NUMBER.sub("", name or "").strip() or "object"
+
+
+def box_corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``(8, 4) float64`` homogeneous corners of the axis-aligned box ``lo``..``hi``."""
+    return np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
 
 
 def _drawn(node: Node) -> bool:
@@ -49,8 +54,7 @@ class Instance:
             if node.mesh is None:
                 continue
             lo, hi = node.mesh.geometry.bounds
-            box = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-            corners.append(box @ (to_root @ world.astype(np.float64)).T)
+            corners.append(box_corners(lo, hi) @ (to_root @ world.astype(np.float64)).T)
         if not corners:
             return None
         pts = np.concatenate(corners)[:, :3]
