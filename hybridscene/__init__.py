@@ -24,7 +24,7 @@ from ._startup import install_interrupt_hook as _install_interrupt_hook
 _install_interrupt_hook()  # first: Ctrl-C while the command imports is one line, not a traceback
 
 from ._version import __version__
-from .clock import Clock, FixedStepClock, RealtimeClock
+from .clock import Clock, FixedStepClock, RealtimeClock, frame_time
 from .config import Acceleration, Settings, get_settings
 from .errors import (
     Cancelled,
@@ -57,7 +57,7 @@ from .plate import (
 from .animation import Track
 from .compose import CameraInfo, FrameLayers, FramePasses, FrameRenderer, InstanceInfo, check_passes
 from .export import DatasetProgress, DatasetResult, Progress, RenderResult, frames, make_dataset, render
-from .scenefile import SceneFile, load_scene_file
+from .scenefile import SceneFile, SceneSource, load_scene_file
 from .scene import (
     AmbientLight,
     DirectionalLight,
@@ -121,6 +121,7 @@ __all__ = [
     "Scene",
     "SceneError",
     "SceneFile",
+    "SceneSource",
     "Settings",
     "ShaderError",
     "ShadowCatcher",
@@ -135,6 +136,7 @@ __all__ = [
     "background_plate",
     "check_passes",
     "create_context",
+    "frame_time",
     "frames",
     "generate_plate",
     "generate_plate_async",

@@ -1,7 +1,9 @@
 """Clocks: where scene time comes from. Time is always injected, never read inside a scene.
 
-* [`FixedStepClock`][hybridscene.FixedStepClock] gives frame ``i`` the time ``start + i / fps`` exactly, so an export of
-  the same scene and seed is identical frame for frame, however slow the machine is.
+* [`FixedStepClock`][hybridscene.FixedStepClock] gives frame ``i`` the time [`frame_time`][hybridscene.frame_time]
+  ``(i, fps, start)`` = ``start + i / fps``, computed from the integer index (never by adding
+  steps), so an export of the same scene and seed is identical frame for frame however slow the
+  machine is, and frames ``a..b`` rendered alone (a shard) are the same as in a whole render.
 * [`RealtimeClock`][hybridscene.RealtimeClock] follows the wall clock (for a live preview), with pause and stepping.
 
 Both satisfy the [`Clock`][hybridscene.Clock] protocol, so tests can drive a scene with a fake clock.
@@ -15,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from .errors import ConfigError
 
-__all__ = ["Clock", "FixedStepClock", "RealtimeClock"]
+__all__ = ["Clock", "FixedStepClock", "RealtimeClock", "frame_time"]
 
 
 @runtime_checkable
@@ -33,8 +35,20 @@ def _check_fps(fps: float) -> float:
     return float(fps)
 
 
+def frame_time(index: int, fps: float, start: float = 0.0) -> float:
+    """The scene time of frame ``index``: ``start + index / fps`` seconds.
+
+    The one place frame times are computed: exports, passes, labels, datasets, shards and the
+    preview's frame stepping all call it with the integer index, so frame 1234 has the same time
+    whether a render starts at frame 0 or at frame 1200 (adding ``1 / fps`` per frame, or starting
+    at ``start=1200 / fps``, differs in the last bits for about a quarter of the frames at 30 fps).
+    """
+    return start + index / fps
+
+
 class FixedStepClock:
-    """Frame-exact time for exports: frame ``i`` is at ``start + i / fps`` seconds."""
+    """Frame-exact time for exports: frame ``i`` is at [`frame_time`][hybridscene.frame_time]
+    ``(i, fps, start)`` seconds."""
 
     def __init__(self, fps: float, *, start: float = 0.0) -> None:
         self.fps = _check_fps(fps)
@@ -42,16 +56,22 @@ class FixedStepClock:
         self.frame = 0
 
     def time(self) -> float:
-        return self.start + self.frame / self.fps
+        return frame_time(self.frame, self.fps, self.start)
 
     def tick(self) -> float:
         """Advance one frame and return the new time."""
         self.frame += 1
         return self.time()
 
-    def times(self, frames: int) -> Iterator[float]:
-        """The times of ``frames`` consecutive frames from frame 0."""
-        return (self.start + i / self.fps for i in range(frames))
+    def time_of(self, index: int) -> float:
+        """The time of frame ``index`` (an integer, counted from frame 0 at ``start``)."""
+        return frame_time(index, self.fps, self.start)
+
+    def times(self, frames: int | range) -> Iterator[float]:
+        """The times of ``frames`` consecutive frames from frame 0, or of the frames of a
+        ``range`` of indices (a shard: ``range(1200, 1500)``)."""
+        indices = frames if isinstance(frames, range) else range(frames)
+        return (frame_time(i, self.fps, self.start) for i in indices)
 
 
 class RealtimeClock:

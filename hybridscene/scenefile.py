@@ -44,7 +44,7 @@ from ._validate import check_size
 from .errors import ConfigError, SceneError
 from .scene import Scene
 
-__all__ = ["SceneFile", "load_scene_file"]
+__all__ = ["SceneFile", "SceneSource", "load_scene_file"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +56,50 @@ class SceneFile:
     duration: float | None
     fps: float | None
     size: tuple[int, int] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneSource:
+    """A scene file and the arguments of its ``build_scene``: a recipe any process can build
+    the same scene from. Ray's workers receive this, never a `Scene` (whose callbacks are
+    closures of the file that made it).
+
+    ``hs.SceneSource("examples/flight.py", options={"seed": 3}, plate_options={"steps": 4})``
+    """
+
+    path: str
+    """The ``.py`` file (made absolute)."""
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Keyword arguments of ``build_scene`` (``size``, ``seed``, ``model``, ``prompt``, ...)."""
+    plate_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Plate options (see `load_scene_file`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", str(Path(self.path).resolve()))
+        object.__setattr__(self, "options", {k: v for k, v in dict(self.options).items() if v is not None})
+        object.__setattr__(self, "plate_options", dict(self.plate_options))
+        if not Path(self.path).is_file():
+            raise SceneError(f"scene file {self.path!r} does not exist; check the path")
+
+    def load(self) -> SceneFile:
+        """Import the file and build the scene (`load_scene_file`)."""
+        return load_scene_file(self.path, plate_options=self.plate_options, **self.options)
+
+    def sha256(self) -> str:
+        """The sha256 of the file's contents, to tell whether two runs built the same scene."""
+        import hashlib
+
+        try:
+            return hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise SceneError(f"cannot read the scene file {self.path!r}: {exc}") from None
+
+    def describe(self) -> dict[str, Any]:
+        """What a manifest records about the scene: the file, its digest and the options."""
+        return {"file": self.path, "sha256": self.sha256(),
+                "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options.items()
+                            if isinstance(v, (str, int, float, bool, tuple, list))},
+                "plate_options": {k: v for k, v in self.plate_options.items() if isinstance(v, (str, int, float, bool))}}
 
 
 def _import(path: Path) -> ModuleType:

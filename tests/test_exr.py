@@ -159,7 +159,7 @@ def written(tmp_path_factory) -> tuple[Path, FramePasses]:
 # -- 1. channels, values and attributes as OpenImageIO reads them ------------------------------
 def test_folder_holds_the_frames_and_the_id_table(written):
     folder, _ = written
-    assert sorted(p.name for p in folder.iterdir()) == ["00000.exr", "00001.exr", "ids.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["00000.exr", "00001.exr", "ids.json", "manifest.json"]
     table = json.loads((folder / "ids.json").read_text())
     assert table == {"1": "cube", "2": "glass", "7": "sparks", "9": "late", "70001": "far_node"}
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "a temporary was left"
@@ -353,7 +353,7 @@ def test_a_previous_exr_folder_is_replaced(tmp_path):
     folder = tmp_path / "out"
     write_frames(folder, [make_passes(), make_passes(0.5)])
     write_frames(folder, [make_passes(1.0)])
-    assert sorted(p.name for p in folder.iterdir()) == ["00000.exr", "ids.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["00000.exr", "ids.json", "manifest.json"]
 
 
 def test_wrong_pass_shape_and_plain_frames_are_refused(tmp_path):

@@ -300,7 +300,7 @@ def test_cameras_read_back_in_both_conventions(labels):
 
 def test_without_images_file_names_still_name_the_frames(tmp_path):
     write_labels(tmp_path / "labels", frames=2, images=False)
-    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["cameras.json", "coco.json", "objects.json"]
+    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["cameras.json", "coco.json", "manifest.json", "objects.json"]
     coco = json.loads((tmp_path / "labels" / "coco.json").read_text())
     assert [im["file_name"] for im in coco["images"]] == ["images/00000.png", "images/00001.png"]
     assert json.loads((tmp_path / "labels" / "cameras.json").read_text())["plate_camera"] is None

@@ -175,7 +175,7 @@ def test_png_layers_write_only_chosen_passes_and_float_extras(tmp_path, ctx):
     hs.render(scene, tmp_path / "f.png", frames=1, fps=10, size=SIZE, layers=tmp_path / "L",
               passes="composite,ids,normals,flow", ctx=ctx)
     names = sorted(p.name for p in (tmp_path / "L").iterdir())
-    assert names == ["00000.composite.png", "00000.flow.npy", "00000.ids.png", "00000.normals.npy", "ids.json"]
+    assert names == ["00000.composite.png", "00000.flow.npy", "00000.ids.png", "00000.normals.npy", "ids.json", "manifest.json"]
     assert json.loads((tmp_path / "L" / "ids.json").read_text()) == {"1": "box"}
     flow = np.load(tmp_path / "L" / "00000.flow.npy")
     assert flow.shape == (SIZE[1], SIZE[0], 2) and flow.dtype == np.float32

@@ -151,7 +151,7 @@ def test_layers_into_the_output_folder_is_refused_up_front(tmp):
     assert not seq.exists()
     r = render(tmp, "seq/", "--layers", str(tmp / "w" / "lay"))
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in seq.iterdir()) == ["00000.png", "00001.png"]
+    assert sorted(p.name for p in seq.iterdir()) == ["00000.png", "00001.png", "manifest.json"]
     assert len(list((tmp / "w" / "lay").glob("*.composite.png"))) == 2
 
 

@@ -93,7 +93,7 @@ def test_png_sequence_is_lossless_and_replaces_only_frame_folders(tmp_path, ctx)
     out = tmp_path / "seq"
     hs.render(moving_scene(), f"{out}/", frames=3, ctx=ctx)
     names = sorted(os.listdir(out))
-    assert names == ["00000.png", "00001.png", "00002.png"]
+    assert names == ["00000.png", "00001.png", "00002.png", "manifest.json"]
     rendered = list(hs.frames(moving_scene(), frames=3, ctx=ctx))
     for name, want in zip(names, rendered):
         with Image.open(out / name) as img:
@@ -201,7 +201,7 @@ def test_pipelined_export_writes_the_same_frames_in_order(tmp_path, ctx):
     hs.render(moving_scene(), f"{piped}/", frames=7, fps=10, ctx=ctx, overlap=True)
     hs.render(moving_scene(), f"{plain}/", frames=7, fps=10, ctx=ctx, overlap=False)
     names = sorted(p.name for p in piped.iterdir())
-    assert names == [f"{i:05d}.png" for i in range(7)] == sorted(p.name for p in plain.iterdir())
+    assert names == [*(f"{i:05d}.png" for i in range(7)), "manifest.json"] == sorted(p.name for p in plain.iterdir())
     frames = [np.asarray(Image.open(piped / n)) for n in names]
     for n, frame in zip(names, frames):
         np.testing.assert_array_equal(frame, np.asarray(Image.open(plain / n)))

@@ -199,6 +199,7 @@ class FrameRenderer:
         # 3. Data of the nearest foreground surface: depth, id, flow, normal (one draw, two targets).
         instances = None
         if labels or {"depth", "ids", "normals", "flow"} & set(chosen):
+            self.registry.register(scene)
             drawn = [n for n, _ in scene.visible_nodes() if n.mesh is not None or n.sprite is not None or n.particles is not None]
             ids = {id(n): self.registry.node_id(n) for n in drawn}
             nxt = next_frame(scene, peek, t, dt) if peek is not None else None

@@ -84,7 +84,7 @@ def instances_of(scene: Scene) -> list[Instance]:
 
 class Registry:
     """Numbers that stay the same over a render: node ids (``ids`` pass, from 1) and instance
-    track ids (from 1), in order of first appearance. Holds the nodes so a number is never
+    track ids (from 1), in scene-graph order (`register`), then in order of first appearance. Holds the nodes so a number is never
     reused by a new object at the same address."""
 
     def __init__(self) -> None:
@@ -105,3 +105,17 @@ class Registry:
         if entry is None:
             entry = self._tracks[id(root)] = (root, len(self._tracks) + 1)
         return entry[1]
+
+    def register(self, scene: Scene) -> None:
+        """Number every drawn node of ``scene`` (hidden ones too) and its instance, in scene-graph
+        order, before the first frame: the numbers then depend on the scene, not on which frames
+        were rendered, so a shard that starts at frame 1200 numbers the nodes as a whole render
+        does. Nodes added later (by a callback) get the next numbers when first drawn."""
+        for node in scene.root.walk():
+            if not _drawn(node):
+                continue
+            self.node_id(node)
+            root: Node | None = node
+            while root is not None and root.category is None:
+                root = root.parent
+            self.track_id(node if root is None else root)

@@ -18,22 +18,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validate import MAX_FRAMES, check_finite, check_fps, check_outputs_apart, check_size
-from ..clock import FixedStepClock
+from ..clock import FixedStepClock, frame_time
 from ..compose.frame import FrameRenderer
 from ..compose.passes import check_passes
 from ..errors import Cancelled, ConfigError, SceneError
-from ..gpu.context import GLContext, create_context
+from ..gpu.context import GLContext, create_context, gl_info
 from ..gpu.readback import ReadbackRing
 from ..gpu.targets import check_frame_size
 from ..scene import Scene
 from ..sinks.encoder import EncoderThread
+from .shards import frame_range, parse_frames, parse_shard
 
 if TYPE_CHECKING:
     import moderngl
 
+    from ..scenefile import SceneSource
     from ..sinks import Sink
 
-__all__ = ["Progress", "ProgressCallback", "RenderResult", "frame_count", "frames", "render"]
+__all__ = ["Outputs", "Progress", "ProgressCallback", "RenderPlan", "RenderResult", "frame_count", "frames", "plan_render",
+           "render"]
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ def _default_size(scene: Scene) -> tuple[int, int]:
 def frames(
     scene: Scene,
     *,
-    frames: int | None = None,
+    frames: int | range | None = None,
     seconds: float | None = None,
     fps: float = 30.0,
     size: tuple[int, int] | str | None = None,
@@ -127,7 +130,8 @@ def frames(
     ctx: GLContext | moderngl.Context | None = None,
     samples: int | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield ``(H, W, 3) uint8`` frames at fixed steps of ``1 / fps`` seconds from ``start``.
+    """Yield ``(H, W, 3) uint8`` frames at fixed steps of ``1 / fps`` seconds from ``start``
+    (``frames=range(a, b)``: frames ``a`` to ``b - 1`` of the whole, at their own times).
 
     Creates (and releases) a headless context unless ``ctx`` is given. Consume it on the thread
     that created it (GL contexts are per thread).
@@ -135,29 +139,108 @@ def frames(
     if not isinstance(scene, Scene):
         raise SceneError(f"frames() needs a hybridscene.Scene, got {type(scene).__name__}")
     clock = FixedStepClock(check_fps(fps), start=start)
-    count = frame_count(frames, seconds, clock.fps)
+    frames = parse_frames(frames, "frames")
+    indices, _ = frame_range(frames, None, 0 if isinstance(frames, range) else frame_count(frames, seconds, clock.fps))
     size = check_size(size) if size is not None else _default_size(scene)
     scene.wait_for_plates()
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
     try:
         check_frame_size(gl, size, samples=_samples(samples))
         with FrameRenderer(gl, size, samples=samples) as renderer:
-            for t in clock.times(count):
+            for t in clock.times(indices):
                 yield renderer.render_frame(scene, t)
     finally:
         if gl is not ctx:  # made here, or a wrapper made here of the caller's moderngl.Context
             gl.release()
 
 
+@dataclasses.dataclass(frozen=True)
+class RenderPlan:
+    """A render's checked settings: what every process of a render (this one, or Ray's
+    workers) needs to draw and write the same frames."""
+
+    indices: range
+    """The frame indices drawn (``range(count)``, a ``frames=range(a, b)`` or a shard's)."""
+    total: int | None
+    """Frames of the whole render (``None`` when a range was given)."""
+    shard: tuple[int, int] | None
+    fps: float
+    start: float
+    size: tuple[int, int]
+    samples: int | None
+    passes: tuple[str, ...]
+    """Passes the renderer computes (for ``layers``/``labels``; ``()`` for frames only)."""
+    layers: Any
+    layer_passes: tuple[str, ...]
+    """The passes ``layers`` holds."""
+    layer_format: str
+    labels: Any
+
+    def time(self, i: int) -> float:
+        """The scene time of frame ``i`` (`frame_time`)."""
+        return frame_time(i, self.fps, self.start)
+
+    @property
+    def wants_passes(self) -> bool:
+        return self.layers is not None or self.labels is not None
+
+
+def plan_render(scene: Any, output: Any, *, frames: Any = None, seconds: float | None = None, fps: float = 30.0,
+                size: Any = None, start: float = 0.0, shard: Any = None, samples: int | None = None,
+                layers: Any = None, passes: Any = None, layer_format: str = "png", labels: Any = None,
+                default_size: tuple[int, int] | None = None) -> tuple[RenderPlan, type | None]:
+    """Check a render's arguments (before any expensive work) into a `RenderPlan`, with the
+    output's sink class (``None`` for a sink object)."""
+    from ..sinks import PngSequenceSink, VideoSink, sink_class
+
+    fps = check_fps(fps)
+    start = check_finite(start, "start")
+    frames = parse_frames(frames, "frames")
+    shard = parse_shard(shard, "shard")
+    count = 0 if isinstance(frames, range) else frame_count(frames, seconds, fps)
+    if isinstance(frames, range) and seconds is not None:
+        raise ConfigError("give either a frame range or seconds, not both")
+    indices, total = frame_range(frames, shard, count)
+    size = check_size(size) if size is not None else (default_size or _default_size(scene))
+    is_path = isinstance(output, (str, os.PathLike))
+    chosen = check_passes(passes)
+    if (passes is not None or layer_format != "png") and layers is None:
+        what = "passes=" if passes is not None else "layer_format="
+        raise ConfigError(f"{what} chooses what layers= writes; give layers=DIR too")
+    if layer_format not in ("png", "exr"):
+        raise ConfigError(f"layer_format must be 'png' or 'exr', got {layer_format!r}")
+    cls = None
+    if is_path:
+        cls = sink_class(output)
+        if cls is VideoSink:
+            size = VideoSink.fit_size(size)
+        if shard is not None and not issubclass(cls, PngSequenceSink):
+            raise ConfigError(f"a shard writes a PNG sequence that `hybridscene assemble` joins: give a folder "
+                              f"(-o DIR/), not {os.fspath(output)!r}")
+        for folder, name in ((layers, "layers"), (labels, "labels")):
+            if folder is not None:
+                check_outputs_apart(output, folder, ("output", name))
+    if layers is not None and labels is not None:
+        check_outputs_apart(layers, labels, ("layers", "labels"))
+    computed = chosen
+    if layers is not None and layer_format == "png":
+        computed = tuple(p for p in chosen if p != "composite")  # composite.png is the displayed frame itself
+    wanted = tuple(sorted(set(computed if layers is not None else ()) | ({"ids"} if labels is not None else set())))
+    plan = RenderPlan(indices=indices, total=total, shard=shard, fps=fps, start=start, size=size, samples=samples,
+                      passes=wanted, layers=layers, layer_passes=chosen, layer_format=layer_format, labels=labels)
+    return plan, cls
+
+
 def render(
-    scene: Scene,
+    scene: Scene | SceneSource,
     output: str | os.PathLike[str] | Sink,
     *,
-    frames: int | None = None,
+    frames: int | range | str | None = None,
     seconds: float | None = None,
     fps: float = 30.0,
     size: tuple[int, int] | str | None = None,
     start: float = 0.0,
+    shard: tuple[int, int] | str | None = None,
     progress: bool | ProgressCallback = False,
     ctx: GLContext | moderngl.Context | None = None,
     samples: int | None = None,
@@ -166,19 +249,29 @@ def render(
     layer_format: str = "png",
     labels: str | os.PathLike[str] | None = None,
     overlap: bool | str = "auto",
+    manifest: dict[str, Any] | None = None,
+    ray: Any = None,
     **sink_options: Any,
 ) -> RenderResult:
     """Render a scene into a video, GIF, PNG sequence or still image.
 
     Args:
-        scene: what to draw.
+        scene: what to draw: a [`Scene`][hybridscene.Scene], or a
+            [`SceneSource`][hybridscene.SceneSource] (a scene file and its arguments), which
+            ``ray=`` needs: every worker builds the scene itself.
         output: a path (``.mp4``/``.mov``/``.mkv``, ``.gif``, ``DIR/``, ``.png``/``.jpg``/``.webp``)
             or an object implementing `hybridscene.sinks.Sink`.
-        frames: length in frames; give this or ``seconds`` (default 4 seconds).
+        frames: length in frames, or a half-open ``range(a, b)`` (or ``"a:b"``) of frame indices:
+            frames ``a`` to ``b - 1``, at their times in the whole render and, in a folder, named
+            by their index; give a count or ``seconds`` (default 4 seconds) or a range.
         seconds: length in seconds.
-        fps: frames per second; frame ``i`` shows scene time ``start + i / fps``.
+        fps: frames per second; frame ``i`` shows scene time ``start + i / fps`` (`frame_time`).
         size: ``(width, height)`` or ``"WxH"``; default: the plate's size. Video sizes are
             rounded down to even numbers with a warning.
+        start: scene time of frame 0, in seconds.
+        shard: ``(k, n)`` or ``"k/n"``: render only shard ``k`` (from 0) of ``n`` contiguous,
+            near-equal parts of the frames, into a folder (``DIR/``), for
+            [`assemble`][hybridscene.assemble] to join.
         progress: ``True`` for a progress bar on stderr, or a callback receiving
             [`Progress`][hybridscene.Progress] after each frame (return ``False`` to cancel).
         ctx: a context to render on (default: a headless one, made and released here).
@@ -199,6 +292,13 @@ def render(
             encoder thread competes with the rasteriser's threads for the same cores and
             measured 0.85-0.97x of one frame at a time on 2 cores. (Called ``pipeline`` before
             0.2; that name still works, with a ``DeprecationWarning``.)
+        manifest: fields added to the ``manifest.json`` of folder outputs (see
+            `hybridscene.sinks.manifest`; the command line records the scene file there).
+        ray: render on a Ray cluster: ``True`` (connect to ``RAY_ADDRESS`` or the session
+            already started, else start a local one), an address (``"auto"``,
+            ``"ray://head:10001"``, ``"10.0.0.5:6379"``) or a
+            [`RayExecutor`][hybridscene.RayExecutor] (workers, chunk size). Needs
+            ``hybridscene[ray]`` and a `SceneSource`. The output is identical to rendering here.
         sink_options: passed to the sink, e.g. ``crf=18, preset="medium"`` for video.
 
     Returns:
@@ -207,33 +307,25 @@ def render(
     Raises:
         Cancelled: the callback returned ``False``; nothing is left under the output name.
     """
-    from ..sinks import VideoSink, sink_class
+    from ..scenefile import SceneSource
 
     # 1. Validate everything before any expensive work.
     if "pipeline" in sink_options:
         warnings.warn("render(pipeline=...) is now called overlap=...", DeprecationWarning, stacklevel=2)
         overlap = sink_options.pop("pipeline")
+    if ray is not None and ray is not False:
+        from ..cluster import render_on_ray
+
+        return render_on_ray(scene, output, ray=ray, frames=frames, seconds=seconds, fps=fps, size=size, start=start,
+                             shard=shard, progress=progress, samples=samples, layers=layers, passes=passes,
+                             layer_format=layer_format, labels=labels, manifest=manifest, **sink_options)
+    if isinstance(scene, SceneSource):
+        scene = scene.load().scene
     if not isinstance(scene, Scene):
         raise SceneError(f"render() needs a hybridscene.Scene, got {type(scene).__name__}")
-    clock = FixedStepClock(check_fps(fps), start=start)
-    count = frame_count(frames, seconds, clock.fps)
-    size = check_size(size) if size is not None else _default_size(scene)
-    is_path = isinstance(output, (str, os.PathLike))
-    chosen = check_passes(passes)
-    if (passes is not None or layer_format != "png") and layers is None:
-        what = "passes=" if passes is not None else "layer_format="
-        raise ConfigError(f"{what} chooses what layers= writes; give layers=DIR too")
-    if layer_format not in ("png", "exr"):
-        raise ConfigError(f"layer_format must be 'png' or 'exr', got {layer_format!r}")
-    if is_path:
-        cls = sink_class(output)
-        if cls is VideoSink:
-            size = VideoSink.fit_size(size)
-        for folder, name in ((layers, "layers"), (labels, "labels")):
-            if folder is not None:
-                check_outputs_apart(output, folder, ("output", name))
-    if layers is not None and labels is not None:
-        check_outputs_apart(layers, labels, ("layers", "labels"))
+    plan, cls = plan_render(scene, output, frames=frames, seconds=seconds, fps=fps, size=size, start=start,
+                            shard=shard, samples=samples, layers=layers, passes=passes, layer_format=layer_format,
+                            labels=labels)
     if progress is not False and progress is not True and not callable(progress):
         raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
     if overlap not in (True, False, "auto"):
@@ -242,83 +334,169 @@ def render(
     # 2. Plates still being generated are waited for (an export never depends on timing).
     scene.wait_for_plates()
 
-    # 3. Open the GPU, then the output (a temporary file until the end).
+    # 3. Open the GPU, then the outputs (temporary files until the end).
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
-    bar = None
-    t0 = time.perf_counter()
     gl.make_current()  # current for the whole export (the ring's buffers too)
     try:
-        check_frame_size(gl, size, samples=_samples(samples), layers=layers is not None or labels is not None)
-        sink = cls(output, size=size, fps=clock.fps, **sink_options) if is_path else output
-        pass_sinks: list[tuple[Any, tuple[str, ...]]] = []
-        try:
-            if layers is not None:
-                pass_sinks.append(_layer_sink(layers, layer_format, chosen, size, clock.fps))
-            if labels is not None:
-                from ..sinks.labels import LabelSink
-
-                pass_sinks.append((LabelSink(labels, size=size, fps=clock.fps, plate_camera=_plate_camera(scene)), ("ids",)))
-        except BaseException:
-            for other, _ in pass_sinks:
-                other.abort()
-            if is_path:
-                sink.abort()
-            raise
-        try:
-            if progress is True:
-                from tqdm.auto import tqdm
-
-                desc = os.path.basename(os.fspath(output).rstrip("/")) if is_path else "render"
-                bar = tqdm(total=count, unit="frame", desc=desc)
+        check_frame_size(gl, plan.size, samples=_samples(samples), layers=plan.wants_passes)
+        extra = {"gl": {k: str(v) for k, v in gl_info(gl.mgl).items() if k in ("vendor", "renderer", "version")},
+                 **(manifest or {})}
+        with Outputs(plan, output, cls, sink_options, plate_camera=_plate_camera(scene) if labels is not None else None,
+                     manifest=extra, progress=progress) as outputs:
             # 4. Render, write, report.
-            overlapped = not pass_sinks and (overlap is True or (overlap == "auto" and not gl.software))
-            with FrameRenderer(gl, size, samples=samples) as renderer:
-                write = (_overlapped_writer(gl, renderer, sink) if overlapped
-                         else _writer(renderer, sink, pass_sinks, 1.0 / clock.fps, labels is not None))
-                with write as write_frame:
-                    for i, t in enumerate(clock.times(count)):
-                        write_frame(scene, t)
-                        if bar is not None:
-                            bar.update(1)
-                        elif callable(progress):
-                            info = Progress(frame=i + 1, total=count, t=t, elapsed=time.perf_counter() - t0)
-                            if progress(info) is False:
-                                raise Cancelled(f"render cancelled by the progress callback after {i + 1} of {count} frames")
-            # 5. Publish.
-            sink.close()
-            for other, _ in pass_sinks:
-                other.close()
-        except BaseException:
-            sink.abort()
-            for other, _ in pass_sinks:
-                other.abort()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+            overlapped = not plan.wants_passes and (overlap is True or (overlap == "auto" and not gl.software))
+            with FrameRenderer(gl, plan.size, samples=samples) as renderer:
+                if overlapped:
+                    with _overlapped_writer(gl, renderer, outputs.sink) as write_frame:
+                        for i in plan.indices:
+                            write_frame(scene, plan.time(i))
+                            outputs.count(i)
+                else:
+                    draw = FrameDrawer(renderer, plan)
+                    for i in plan.indices:
+                        outputs.write(i, draw(scene, i))
     finally:
         if gl is not ctx:  # made here, or a wrapper made here of the caller's moderngl.Context
             gl.release()
-    elapsed = time.perf_counter() - t0
-    log.info("rendered %d frames at %dx%d in %.2f s", count, size[0], size[1], elapsed)
-    return RenderResult(
-        path=os.fspath(output) if is_path else None, frames=count, fps=clock.fps, size=size, seconds=elapsed
-    )
+    result = outputs.result()
+    log.info("rendered %d frames at %dx%d in %.2f s", result.frames, result.size[0], result.size[1], result.seconds)
+    return result
+
+
+class FrameDrawer:
+    """Draws frame ``i`` of a plan: the displayed frame, or its `FramePasses` when the plan
+    writes layers or labels (with the plate's camera for the labels). The same code runs here
+    and in Ray's workers, so both give the same frames."""
+
+    def __init__(self, renderer: FrameRenderer, plan: RenderPlan) -> None:
+        self.renderer = renderer
+        self.plan = plan
+        self._plate_cameras: dict[int, Any] = {}  # id(plate) -> (plate, its camera record)
+
+    def __call__(self, scene: Scene, i: int) -> Any:
+        t = self.plan.time(i)
+        if not self.plan.wants_passes:
+            return self.renderer.render_frame(scene, t)
+        fp = self.renderer.render_passes(scene, t, passes=self.plan.passes, dt=1.0 / self.plan.fps,
+                                         labels=self.plan.labels is not None)
+        if self.plan.labels is not None:
+            key = id(scene.plate)
+            if key not in self._plate_cameras:  # plates swap mid-render
+                self._plate_cameras[key] = (scene.plate, _plate_camera(scene))
+            fp = dataclasses.replace(fp, plate_camera=self._plate_cameras[key][1])
+        return fp
+
+
+class Outputs:
+    """A render's sinks (the output, ``layers``, ``labels``), opened under temporary names,
+    fed frames in order, published together on success and discarded on any error."""
+
+    def __init__(self, plan: RenderPlan, output: Any, cls: type | None, sink_options: dict[str, Any], *,
+                 plate_camera: dict[str, Any] | None, manifest: dict[str, Any], progress: Any) -> None:
+        from ..sinks import PngSequenceSink
+
+        self.plan = plan
+        self.output = output
+        self.progress = progress
+        first = plan.indices.start
+        options = dict(sink_options)
+        if cls is not None and issubclass(cls, PngSequenceSink) and first:
+            options["first_frame"] = first
+        self.sink = cls(output, size=plan.size, fps=plan.fps, **options) if cls is not None else output
+        self.pass_sinks: list[tuple[Any, tuple[str, ...]]] = []
+        try:
+            if plan.layers is not None:
+                self.pass_sinks.append(_layer_sink(plan.layers, plan.layer_format, plan.layer_passes, plan.size,
+                                                   plan.fps, first))
+            if plan.labels is not None:
+                from ..sinks.labels import LabelSink
+
+                self.pass_sinks.append((LabelSink(plan.labels, size=plan.size, fps=plan.fps, plate_camera=plate_camera,
+                                                  first_frame=first), ("ids",)))
+        except BaseException:
+            self.abort()
+            raise
+        info = {"total": plan.total, "shard": list(plan.shard) if plan.shard else None, "start_time": plan.start,
+                **manifest}
+        for sink in (self.sink, *(s for s, _ in self.pass_sinks)):
+            if isinstance(sink, PngSequenceSink):
+                sink.manifest.update(info)
+        self.done = 0
+        self.t0 = time.perf_counter()
+        self.bar: Any = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            desc = os.path.basename(os.fspath(output).rstrip("/")) if cls is not None else "render"
+            self.bar = tqdm(total=len(plan.indices), unit="frame", desc=desc)
+
+    def write(self, i: int, item: Any) -> None:
+        """Write frame ``i``: an ``(H, W, 3) uint8`` frame or its `FramePasses`."""
+        if isinstance(item, np.ndarray):
+            self.sink.write(item)
+        else:
+            self.sink.write(item.frame)
+            for other, own in self.pass_sinks:
+                other.write_passes(dataclasses.replace(item, passes={k: v for k, v in item.passes.items() if k in own}))
+        self.count(i)
+
+    def count(self, i: int) -> None:
+        """Frame ``i`` is done: the progress bar or callback (which may cancel)."""
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif callable(self.progress):
+            total = len(self.plan.indices)
+            info = Progress(frame=self.done, total=total, t=self.plan.time(i), elapsed=time.perf_counter() - self.t0)
+            if self.progress(info) is False:
+                raise Cancelled(f"render cancelled by the progress callback after {self.done} of {total} frames")
+
+    def close(self) -> None:
+        self.sink.close()
+        for other, _ in self.pass_sinks:
+            other.close()
+
+    def abort(self) -> None:
+        for other, _ in self.pass_sinks:
+            other.abort()
+        self.sink.abort()
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        try:
+            if kind is None:
+                self.close()
+            else:
+                self.abort()
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+        self.seconds = time.perf_counter() - self.t0
+
+    def result(self) -> RenderResult:
+        is_path = self.sink is not self.output
+        return RenderResult(path=os.fspath(self.output) if is_path else None, frames=self.done, fps=self.plan.fps,
+                            size=self.plan.size, seconds=self.seconds)
 
 
 FrameWriter = Callable[[Scene, float], None]
 
 
 def _layer_sink(folder: Any, layer_format: str, chosen: tuple[str, ...], size: tuple[int, int],
-                fps: float) -> tuple[Any, tuple[str, ...]]:
-    """The sink for ``layers=`` and the passes the renderer must compute for it."""
+                fps: float, first: int) -> tuple[Any, tuple[str, ...]]:
+    """The sink for ``layers=`` and the passes it writes."""
     if layer_format == "exr":
         from ..sinks.exr import ExrLayerSink
 
-        return ExrLayerSink(folder, size=size, fps=fps), chosen
+        return ExrLayerSink(folder, size=size, fps=fps, first_frame=first), chosen
     from ..sinks.layers import LayerSink
 
-    png = LayerSink(folder, size=size, fps=fps, passes=chosen)
+    png = LayerSink(folder, size=size, fps=fps, passes=chosen, first_frame=first)
     return png, png.render_passes
 
 
@@ -337,30 +515,6 @@ def _plate_camera(scene: Scene) -> dict[str, Any] | None:
             "horizon": None if cam is None else cam.horizon, "K": info.K.tolist(),
             "world_from_camera_opengl": info.world_from_camera_gl.tolist(),
             "world_from_camera_opencv": info.world_from_camera_cv.tolist()}
-
-
-@contextlib.contextmanager
-def _writer(renderer: FrameRenderer, sink: Sink, pass_sinks: list[tuple[Any, tuple[str, ...]]], dt: float,
-            labels: bool) -> Iterator[FrameWriter]:
-    """One frame at a time: render, read back, write (with its passes and labels when asked)."""
-    wanted = tuple(sorted({p for _, own in pass_sinks for p in own}))
-    plate_cameras: dict[int, Any] = {}  # id(plate) -> its camera record (plates swap mid-render)
-
-    def write(scene: Scene, t: float) -> None:
-        if not pass_sinks:
-            sink.write(renderer.render_frame(scene, t))
-            return
-        fp = renderer.render_passes(scene, t, passes=wanted, dt=dt, labels=labels)
-        if labels:
-            key = id(scene.plate)
-            if key not in plate_cameras:
-                plate_cameras[key] = (scene.plate, _plate_camera(scene))
-            fp = dataclasses.replace(fp, plate_camera=plate_cameras[key][1])
-        sink.write(fp.frame)
-        for other, own in pass_sinks:
-            other.write_passes(dataclasses.replace(fp, passes={k: v for k, v in fp.passes.items() if k in own}))
-
-    yield write
 
 
 @contextlib.contextmanager

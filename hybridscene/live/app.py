@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..clock import RealtimeClock
+from ..clock import RealtimeClock, frame_time
 from ..compose.frame import FrameRenderer
 from ..config import get_settings
 from ..errors import HybridSceneError, SceneError
@@ -127,7 +127,7 @@ class PreviewApp:
         self.clock.pause()
         t = self.clock.time()
         i = round(t * self.fps) + frames  # land on the export's frame grid
-        self.clock.seek(max(0.0, i / self.fps))
+        self.clock.seek(frame_time(max(0, i), self.fps))
 
     def restart(self) -> None:
         self.clock.seek(0.0)

@@ -83,6 +83,7 @@ import numpy as np
 
 from ..errors import SinkError
 from .images import PngSequenceSink
+from .manifest import frame_digest
 
 if TYPE_CHECKING:
     from ..compose.passes import FramePasses
@@ -197,14 +198,16 @@ class ExrLayerSink(PngSequenceSink):
     the channels and attributes. Use as a context manager and call `write_passes` per frame."""
 
     frame_file = re.compile(r"^(\d{5}\.exr|ids\.json)$")
+    kind = "exr"
 
     def __init__(
-        self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, cryptomatte: bool = True
+        self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, cryptomatte: bool = True,
+        first_frame: int = 0,
     ) -> None:
         """``cryptomatte``: also write ``CryptoObject00`` from the ``ids`` pass (see the module
-        docstring)."""
+        docstring). ``first_frame``: the index of the first frame (files are named by index)."""
         self._exr = require_openexr()  # before any folder is made: a missing package is one line
-        super().__init__(path, size=size, fps=fps)
+        super().__init__(path, size=size, fps=fps, first_frame=first_frame)
         self._names: dict[int, str] = {}
         self.cryptomatte = cryptomatte
         self._compression = getattr(self._exr, "ZIP_COMPRESSION", None) or self._exr.PIZ_COMPRESSION
@@ -213,7 +216,7 @@ class ExrLayerSink(PngSequenceSink):
         raise TypeError("ExrLayerSink takes whole frames' passes: use write_passes()")
 
     def write_passes(self, fp: FramePasses) -> None:
-        """Write ``fp`` as ``DIR/{i:05d}.exr`` (``i`` = frames written so far).
+        """Write ``fp`` as ``DIR/{i:05d}.exr`` (``i`` = the frame's index, `index`).
 
         Raises:
             SinkError: a pass of the wrong shape, an id too large for the float ``ids.id``
@@ -228,9 +231,10 @@ class ExrLayerSink(PngSequenceSink):
         try:
             self._exr.File(header, channels).write(buffer)
         except Exception as exc:  # the library's own errors (RuntimeError) carry no path
-            raise SinkError(f"cannot encode frame {self.frames_written} of {str(self.path)!r} as EXR: {exc}") from exc
+            raise SinkError(f"cannot encode frame {self.index} of {str(self.path)!r} as EXR: {exc}") from exc
         with self._os_errors():
-            (self.tmp_path / f"{self.frames_written:05d}.exr").write_bytes(buffer.getvalue())
+            (self.tmp_path / f"{self.index:05d}.exr").write_bytes(buffer.getvalue())
+        self.digests.append(frame_digest(fp.frame))
         self.frames_written += 1
 
     def _finish(self) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from ..atomic import publish_dir
 from ..errors import SinkError
 from .base import FileSink
+from .manifest import MANIFEST, build_manifest, frame_digest, write_manifest
 
 __all__ = ["GifSink", "PngSequenceSink", "StillSink"]
 
@@ -104,16 +105,34 @@ class PngSequenceSink(FileSink):
     (anything else is an error, so no unrelated file is ever deleted).
     """
 
+    kind = "frames"
+    """What the folder holds, for its ``manifest.json`` (see `hybridscene.sinks.manifest`)."""
+
     def __init__(
-        self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, compress_level: int = 3
+        self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, compress_level: int = 3,
+        first_frame: int = 0,
     ) -> None:
+        """``first_frame``: the index of the first frame written (a shard's start): frame files
+        are named by their index in the whole render."""
+        if isinstance(first_frame, bool) or not isinstance(first_frame, int) or first_frame < 0:
+            raise SinkError(f"first_frame must be a frame index >= 0, got {first_frame!r}")
         super().__init__(path, size=size, fps=fps)
         self.compress_level = compress_level
+        self.first_frame = first_frame
+        self.digests: list[str] = []
+        """sha256 of each written frame's pixels, in order (see `frame_digest`)."""
+        self.manifest: dict[str, Any] = {}
+        """Fields added to the folder's ``manifest.json`` (the render's range, GL, scene)."""
         with self._os_errors():
             self.tmp_path.mkdir()
 
     frame_file = re.compile(r"^\d{5}\.png$")
-    """Names this sink writes: a folder holding only such files may be replaced."""
+    """Names this sink writes: a folder holding only such files (and ``manifest.json``) may be replaced."""
+
+    @property
+    def index(self) -> int:
+        """The index (in the whole render) of the next frame to write."""
+        return self.first_frame + self.frames_written
 
     def _check_target(self) -> None:
         if not self.target.exists():
@@ -121,7 +140,8 @@ class PngSequenceSink(FileSink):
         if not self.target.is_dir():
             raise SinkError(f"{str(self.path)!r} is a file; a PNG sequence needs a folder")
         with self._os_errors():
-            others = sorted(p.name for p in self.target.iterdir() if not self.frame_file.match(p.name))
+            others = sorted(p.name for p in self.target.iterdir()
+                            if not self.frame_file.match(p.name) and p.name != MANIFEST)
         if others:
             raise SinkError(
                 f"folder {str(self.path)!r} holds other files ({', '.join(others[:3])}); "
@@ -131,8 +151,11 @@ class PngSequenceSink(FileSink):
     def _write(self, frame: np.ndarray) -> None:
         from PIL import Image
 
-        name = self.tmp_path / f"{self.frames_written:05d}.png"
+        name = self.tmp_path / f"{self.index:05d}.png"
         Image.fromarray(frame, "RGB").save(name, format="PNG", compress_level=self.compress_level)
+        self.digests.append(frame_digest(frame))
 
     def _publish(self) -> None:
+        write_manifest(self.tmp_path, build_manifest(kind=self.kind, start=self.first_frame, digests=self.digests,
+                                                     size=self.size, fps=self.fps, extra=self.manifest))
         publish_dir(self.tmp_path, self.target)

@@ -33,6 +33,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import ConfigError, SinkError
 from .images import PngSequenceSink
+from .manifest import frame_digest
 
 if TYPE_CHECKING:
     from ..compose.passes import FramePasses, InstanceInfo
@@ -205,15 +206,16 @@ class LabelSink(PngSequenceSink):
 
     frame_file = re.compile(r"^(images|coco\.json|cameras\.json|objects\.json)$")
     image_file = re.compile(r"^\d{5}\.png$")
+    kind = "labels"
 
     def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, images: bool = True,
-                 plate_camera: dict[str, Any] | None = None, compress_level: int = 3) -> None:
+                 plate_camera: dict[str, Any] | None = None, compress_level: int = 3, first_frame: int = 0) -> None:
         if plate_camera is not None:
             try:
                 json.dumps(plate_camera, allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"plate_camera must be a JSON-ready dict of finite numbers: {exc}") from exc
-        super().__init__(path, size=size, fps=fps, compress_level=compress_level)
+        super().__init__(path, size=size, fps=fps, compress_level=compress_level, first_frame=first_frame)
         self.images = bool(images)
         self.plate_camera = plate_camera
         self._images: list[dict[str, Any]] = []
@@ -251,10 +253,11 @@ class LabelSink(PngSequenceSink):
             raise SinkError("LabelSink needs the frame's instances; render with labels asked for")
         with self._os_errors():
             self._write_passes(fp, ids)
+        self.digests.append(frame_digest(fp.frame))
         self.frames_written += 1
 
     def _write_passes(self, fp: FramePasses, ids: np.ndarray) -> None:
-        i = self.frames_written
+        i = self.index
         w, h = self.size
         time = _number(fp.time, f"frame {i} time")
         file_name = f"images/{i:05d}.png"

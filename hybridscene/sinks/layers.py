@@ -36,6 +36,7 @@ import numpy as np
 from ..compose.passes import DEFAULT_PASSES, check_passes, srgb8, straight_srgba8
 from ..errors import SinkError
 from .images import PngSequenceSink
+from .manifest import frame_digest
 
 if TYPE_CHECKING:
     import os
@@ -56,11 +57,12 @@ class LayerSink(PngSequenceSink):
     """
 
     frame_file = re.compile(r"^(\d{5}\.[a-z_]+\.(png|npy)|ids\.json)$")
+    kind = "layers"
 
     def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, passes: Any = None,
-                 compress_level: int = 3) -> None:
+                 compress_level: int = 3, first_frame: int = 0) -> None:
         self.passes = check_passes(passes) if passes is not None else DEFAULT_PASSES
-        super().__init__(path, size=size, fps=fps, compress_level=compress_level)
+        super().__init__(path, size=size, fps=fps, compress_level=compress_level, first_frame=first_frame)
         self._names: dict[int, str] = {}
 
     @property
@@ -76,13 +78,14 @@ class LayerSink(PngSequenceSink):
         """Write one frame's passes (those of this sink's ``passes`` that ``fp`` has)."""
         with self._os_errors():
             self._write_passes(fp)
+        self.digests.append(frame_digest(fp.frame))
         self.frames_written += 1
 
     def write_layers(self, layers: FrameLayers) -> None:
         """Write one frame of 8-bit [`FrameLayers`][hybridscene.FrameLayers] (0.2's API)."""
         from PIL import Image
 
-        i, d, level = self.frames_written, self.tmp_path, self.compress_level
+        i, d, level = self.index, self.tmp_path, self.compress_level
         with self._os_errors():
             Image.fromarray(layers.composite, "RGB").save(d / f"{i:05d}.composite.png", compress_level=level)
             Image.fromarray(layers.plate, "RGB").save(d / f"{i:05d}.plate.png", compress_level=level)
@@ -95,12 +98,13 @@ class LayerSink(PngSequenceSink):
                 Image.fromarray(layers.shadow, "L").save(d / f"{i:05d}.shadow.png", compress_level=level)
             self._names.update(layers.names)
             self._write_names()
+        self.digests.append(frame_digest(layers.composite))
         self.frames_written += 1
 
     def _write_passes(self, fp: FramePasses) -> None:
         from PIL import Image
 
-        i, d, level = self.frames_written, self.tmp_path, self.compress_level
+        i, d, level = self.index, self.tmp_path, self.compress_level
         p = fp.passes
 
         def png(name: str, image: Image.Image) -> None:
