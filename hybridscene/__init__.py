@@ -56,7 +56,18 @@ from .plate import (
 )
 from .animation import Track
 from .compose import CameraInfo, FrameLayers, FramePasses, FrameRenderer, InstanceInfo, check_passes
-from .export import DatasetProgress, DatasetResult, Progress, RenderResult, frames, make_dataset, render
+from .export import (
+    AssembleResult,
+    DatasetProgress,
+    DatasetResult,
+    Progress,
+    RenderResult,
+    assemble,
+    frames,
+    make_dataset,
+    render,
+)
+from .cluster import RayExecutor
 from .scenefile import SceneFile, SceneSource, load_scene_file
 from .scene import (
     AmbientLight,
@@ -82,6 +93,7 @@ from .transforms import quat_from_axis_angle, quat_from_euler
 __all__ = [
     "Acceleration",
     "AmbientLight",
+    "AssembleResult",
     "CameraInfo",
     "Cancelled",
     "Clock",
@@ -116,6 +128,7 @@ __all__ = [
     "PreviewStats",
     "Progress",
     "Randomizer",
+    "RayExecutor",
     "RealtimeClock",
     "RenderResult",
     "Scene",
@@ -133,6 +146,7 @@ __all__ = [
     "Track",
     "UnsupportedOutputError",
     "__version__",
+    "assemble",
     "background_plate",
     "check_passes",
     "create_context",

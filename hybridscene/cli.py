@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ._cli_options import _PlateOptions, _plate_options
+from ._cli_scale import _scale_options, _ScaleOptions, assemble
 from ._version import __version__
 
 
@@ -198,12 +199,14 @@ def demo(
 @click.argument("scene_file", metavar="SCENE.py")
 @click.option("-o", "--output", default=None, help="Output: .mp4, .gif, .png (one frame) or DIR/ [default: SCENE.mp4].")
 @click.option("--seconds", type=float, default=None, help="Length [default: the file's DURATION, else 4].")
-@click.option("--frames", type=int, default=None, help="Length in frames (instead of --seconds).")
+@click.option("--frames", default=None, metavar="N|A:B",
+              help="Length in frames (instead of --seconds), or only frames A to B-1 of the film (a half-open range).")
 @click.option("--fps", type=float, default=None, help="Frames per second [default: the file's FPS, else 30].")
 @click.option("--size", callback=_size, default=None, help="WIDTHxHEIGHT [default: the file's SIZE, else 1280x720].")
 @_plate_options(model_help="Paint the plate with this model: passed to build_scene(model=...).",
                 seed_default=None, seed_help="Passed to build_scene(seed=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
+@_scale_options(what="frames")
 @click.option("--layers", default=None, metavar="DIR", help="Also write per-frame render passes for compositing into this folder.")
 @click.option("--passes", default=None, metavar="LIST",
               help="Passes for --layers, comma-separated: composite, plate, plate_depth, foreground, depth, ids, "
@@ -214,25 +217,28 @@ def demo(
               help="Also write ground-truth labels here: COCO coco.json, cameras.json, objects.json, the frames.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
-    scene_file: str, output: str | None, seconds: float | None, frames: int | None, fps: float | None,
+    scene_file: str, output: str | None, seconds: float | None, frames: str | None, fps: float | None,
     size: tuple[int, int] | None, prompt: str | None, layers: str | None, passes: str | None, layer_format: str,
-    labels: str | None, quiet: bool, plate_opts: _PlateOptions,
+    labels: str | None, quiet: bool, plate_opts: _PlateOptions, scale: _ScaleOptions,
 ) -> None:
     """Render a scene file (a .py defining build_scene()) to video, GIF, PNG or a PNG sequence.
 
     The plate options (--steps, --guidance, ...) reach the AI plate the file paints with
-    hs.background_plate(size, model=model, ...).
+    hs.background_plate(size, model=model, ...). --frames A:B or --shard K/N render part of the
+    film into a folder that `hybridscene assemble` joins; --ray renders on a Ray cluster.
     """
     import os
     import time
 
     from .export import render as render_scene
+    from .export.shards import parse_frames
     from .plate.generate import plate_defaults
-    from .scenefile import load_scene_file
+    from .scenefile import SceneSource, load_scene_file
     from .sinks import VideoSink, sink_class
 
     # 1. Validate (the library's checks, before the scene and its plate are built).
-    _check_length(frames, seconds, fps)
+    length = parse_frames(frames)
+    _check_length(None if isinstance(length, range) else length, seconds, fps)
     output = output or os.path.splitext(os.path.basename(scene_file))[0] + ".mp4"
     out_cls = sink_class(output)
     _check_pass_outputs(output, layers, passes, layer_format, labels)
@@ -240,21 +246,27 @@ def render(
         _preflight(size, layers=layers is not None or labels is not None)
     options = plate_opts.plate_options()
     _announce_compile(options.get("acceleration"), quiet)
-    # 2. The scene and its plate, 3. the frames.
+    source = SceneSource(scene_file, options={"size": size, "seed": plate_opts.seed, "model": plate_opts.model,
+                                              "prompt": prompt}, plate_options=options)
+    # 2. The scene and its plate (here, or on the cluster), 3. the frames.
     t0 = time.perf_counter()
-    with _step_bar(quiet) as on_step, plate_defaults(callback=on_step):
-        loaded = load_scene_file(scene_file, size=size, seed=plate_opts.seed, model=plate_opts.model, prompt=prompt,
-                                 plate_options=options)
+    if scale.ray is None:
+        with _step_bar(quiet) as on_step, plate_defaults(callback=on_step):
+            loaded = load_scene_file(scene_file, size=size, seed=plate_opts.seed, model=plate_opts.model,
+                                     prompt=prompt, plate_options=options)
+        scene, defaults = loaded.scene, (loaded.duration, loaded.fps, loaded.size)
+    else:
+        scene, defaults = source, source.defaults()
     build_seconds = time.perf_counter() - t0
-    size = size or loaded.size or (1280, 720)
+    size = size or defaults[2] or (1280, 720)
     if out_cls is VideoSink:
         size = VideoSink.fit_size(size)
-    if frames is None and seconds is None:
-        seconds = loaded.duration or 4.0
-    fps = (loaded.fps or 30.0) if fps is None else fps  # --fps 0 is an error, not the default
-    result = render_scene(loaded.scene, output, seconds=seconds, frames=frames, fps=fps,
+    if length is None and seconds is None:
+        seconds = defaults[0] or 4.0
+    fps = (defaults[1] or 30.0) if fps is None else fps  # --fps 0 is an error, not the default
+    result = render_scene(scene, output, seconds=seconds, frames=length, fps=fps, shard=scale.shard,
                           size=size, progress=not quiet, layers=layers, passes=passes, layer_format=layer_format,
-                          labels=labels)
+                          labels=labels, manifest={"scene": source.describe()}, ray=scale.executor())
     click.echo(_wrote(result, build_seconds), err=True)
 
 
@@ -521,6 +533,8 @@ def _cache_failures(store: Any, what: str) -> None:
         reasons = "; ".join(sorted(set(failed.values())))
         raise PlateError(f"{len(failed)} {what} could not be removed from {store.root} ({reasons})")
 
+
+main.add_command(assemble)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -85,6 +85,15 @@ class SceneSource:
         """Import the file and build the scene (`load_scene_file`)."""
         return load_scene_file(self.path, plate_options=self.plate_options, **self.options)
 
+    def defaults(self) -> tuple[float | None, float | None, tuple[int, int] | None]:
+        """The file's ``(DURATION, FPS, SIZE)`` (``None`` when not set), importing it without
+        building the scene (no plate is painted)."""
+        path = Path(self.path)
+        module = _import(path)
+        size = getattr(module, "SIZE", None)
+        return (_number(module, "DURATION", path), _number(module, "FPS", path),
+                check_size(size, f"SIZE in {path}") if size is not None else None)
+
     def sha256(self) -> str:
         """The sha256 of the file's contents, to tell whether two runs built the same scene."""
         import hashlib

@@ -191,6 +191,12 @@ class ParallaxRenderer:
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
         ctx.enable_direct(_GL_DEPTH_CLAMP)  # distant ridges beyond the far plane still draw
+        # Trilinear, set every frame: a relief shrinks parts of the plate, and the compositor
+        # changes this texture's filter for flat frames, which must not leak into the next frame
+        # (a frame's pixels depend on its index only, not on the frames drawn before it).
+        trilinear = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        if plate_texture.filter != trilinear:
+            plate_texture.filter = trilinear
         for mesh in meshes:  # back layer first; the depth test sorts them
             (mesh.color or plate_texture).use(0)
             mesh.depth.use(1)

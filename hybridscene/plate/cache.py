@@ -242,6 +242,37 @@ class PlateCache:
             return new, False
         return stored, False
 
+    # -- moving entries between caches (Ray's object store) ------------------------------------
+    def export_entry(self, key: str) -> dict[str, bytes] | None:
+        """The files of ``key``'s entry (verified), to install in another machine's cache with
+        `install_entry`; ``None`` when absent or damaged."""
+        if self.get(key) is None:
+            return None
+        path = self.entry_path(key)
+        try:
+            return {f.name: f.read_bytes() for f in path.iterdir() if f.is_file()}
+        except OSError:
+            return None
+
+    def install_entry(self, key: str, files: dict[str, bytes]) -> bool:
+        """Store an entry `export_entry` gave, atomically, unless this cache has it already.
+        Returns ``True`` when it was installed. A damaged copy is refused (`PlateError`)."""
+        if self.get(key) is not None:
+            return False
+        final = self.entry_path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock(key):
+            if self.get(key) is not None:
+                return False
+            with atomic_dir(final, error=PlateError) as tmp:
+                for name, data in files.items():
+                    if "/" in name or name.startswith("."):
+                        raise PlateError(f"plate entry {key}: bad file name {name!r}")
+                    (tmp / name).write_bytes(data)
+            if self.get(key) is None:  # checksums did not match: get() removed it
+                raise PlateError(f"plate entry {key} arrived damaged; it will be painted again")
+        return True
+
     # -- maintenance ---------------------------------------------------------------------------
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry, oldest use first. Damaged ones are listed with ``info={}``.

@@ -187,8 +187,27 @@ def generate_plate(
         return PlateResult(plate, resolved.key, False, None, time.perf_counter() - t0)
     plate, hit = store.get_or_create(resolved.key, lambda: _paint(resolved, callback, threads, acceleration, depth_image))
     log.info("plate %s: cache %s", resolved.key, "hit" if hit else "miss")
+    used = _USED.get()
+    if used is not None:
+        used.append((store, resolved.key))
     entry = plate.meta.get("cache_entry")  # absent when the cache could not be written
     return PlateResult(plate, resolved.key, hit, Path(entry) if entry else None, time.perf_counter() - t0)
+
+
+_USED: contextvars.ContextVar[list[tuple[PlateCache, str]] | None] = contextvars.ContextVar("hybridscene_plates_used",
+                                                                                            default=None)
+
+
+@contextlib.contextmanager
+def record_plates() -> Iterator[list[tuple[PlateCache, str]]]:
+    """Collect ``(cache, key)`` of every plate `generate_plate` paints or loads through a cache
+    inside the block (Ray's plate workers ship those cache entries to the render workers)."""
+    used: list[tuple[PlateCache, str]] = []
+    token = _USED.set(used)
+    try:
+        yield used
+    finally:
+        _USED.reset(token)
 
 
 PLATE_OPTIONS = ("steps", "guidance", "negative_prompt", "scheduler", "device", "dtype", "revision", "vae",

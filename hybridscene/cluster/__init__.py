@@ -1,0 +1,142 @@
+"""Rendering and datasets on a Ray cluster (``hybridscene[ray]``), with output identical to a
+run in one process.
+
+``hs.render(hs.SceneSource("film.py"), "film.mp4", frames=3000, ray=True)`` or
+``hybridscene render film.py -o film.mp4 --ray [ADDRESS]``:
+
+1. **Plates.** One plate worker builds the scene once and so paints each distinct AI plate once,
+   into its plate cache. It asks Ray for a GPU (``num_gpus=1``) when the cluster has one, else a
+   CPU, and is released before the frames start. The cache entries it used travel through Ray's
+   object store into each render worker's cache (nothing is copied when the workers share the
+   cache folder, e.g. ``HYBRIDSCENE_CACHE`` on a network file system).
+2. **Frames.** Render workers (Ray actors, one CPU each) each create their own EGL context
+   (a context is never shipped), build the scene from the scene file with the same arguments
+   (a `SceneSource`; scene objects with callbacks are never shipped) and render chunks of
+   frames. Frame ``i`` is at `frame_time` ``(i, fps, start)`` wherever it is drawn.
+3. **Output.** The driver (this process) takes the chunks in frame order and writes them
+   through the usual sinks: a video is encoded once, in order; PNG sequences, layers and labels
+   are written exactly as a local render writes them. At most ``workers * queue`` chunks are in
+   flight, so the driver holds a few chunks at a time however long the film.
+4. **Failures.** A worker that dies is restarted by Ray (``max_restarts``) and its unfinished
+   chunks are run again (``max_task_retries``); frames depend only on their index, so the output
+   is still complete and identical.
+
+`make_dataset(..., ray=...)` sends whole items to the workers, which write them into the
+dataset folder (shared by every node) as a local run does; the driver keeps the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any
+
+from ..errors import ConfigError, HybridSceneError
+
+__all__ = ["RayExecutor", "require_ray"]
+
+log = logging.getLogger(__name__)
+
+INSTALL = 'pip install "hybridscene[ray]"'
+
+
+def require_ray() -> Any:
+    """Import Ray, or raise a one-line `ConfigError` with the install command."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"--ray (ray=) needs Ray, which is not installed; install it with: {INSTALL}") from None
+    return ray
+
+
+@dataclasses.dataclass(frozen=True)
+class RayExecutor:
+    """How a render or dataset runs on Ray; pass it as ``ray=`` (``ray=True`` is
+    ``RayExecutor()``, ``ray="host:6379"`` is ``RayExecutor(address="host:6379")``).
+
+    ``hs.render(hs.SceneSource("film.py"), "film.mp4", ray=hs.RayExecutor(workers=8, chunk=16))``
+    """
+
+    address: str | None = None
+    """The cluster (``"auto"``, ``"ray://head:10001"``, ``"10.0.0.5:6379"``); ``None``: the Ray
+    session this process already started, else ``RAY_ADDRESS``, else a new local Ray with this
+    machine's cores."""
+    workers: int | None = None
+    """Render workers (one CPU each); default: the cluster's CPUs."""
+    chunk: int = 8
+    """Frames per task. Larger chunks cost less per frame in Ray; smaller ones spread a short
+    render over more workers and hold less in memory."""
+    queue: int = 2
+    """Chunks queued per worker (backpressure: at most ``workers * queue`` in flight)."""
+    cpus_per_worker: float = 1.0
+    """CPUs Ray reserves per render worker (a CPU rasteriser uses them; on a GPU node 1 is plenty)."""
+    plate_gpus: float | None = None
+    """GPUs the plate worker asks for; default 1 when the cluster has a GPU, else 0 (a CPU)."""
+    retries: int = 3
+    """Restarts of a dead worker, and re-runs of its unfinished chunks."""
+    runtime_env: dict[str, Any] | None = None
+    """Ray's ``runtime_env`` for the workers (e.g. ``{"working_dir": "."}`` to ship the scene
+    file's folder to a cluster without a shared file system)."""
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "chunk", "queue", "retries"):
+            value = getattr(self, name)
+            low = 0 if name == "retries" else 1
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise ConfigError(f"RayExecutor({name}={value!r}): give an integer >= {low}")
+        if self.address is not None and not isinstance(self.address, str):
+            raise ConfigError(f"RayExecutor(address={self.address!r}): give an address string such as 'auto'")
+
+    @classmethod
+    def of(cls, ray: Any) -> RayExecutor:
+        """``ray=`` as given to `render` or `make_dataset`, as an executor."""
+        if isinstance(ray, RayExecutor):
+            return ray
+        if ray is True:
+            return cls()
+        if isinstance(ray, str):
+            return cls(address=None if ray in ("", "local") else ray)
+        raise ConfigError(f"ray= must be True, an address string or a hybridscene.RayExecutor, got {ray!r}")
+
+    def connect(self) -> Any:
+        """The ``ray`` module, connected: the session already started in this process, else
+        ``address`` (or ``RAY_ADDRESS``), else a new local Ray with this machine's cores."""
+        ray = require_ray()
+        if ray.is_initialized():
+            return ray
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
+                                  "include_dashboard": False}
+        if self.runtime_env is not None:
+            kwargs["runtime_env"] = self.runtime_env
+        try:
+            if address is None:
+                ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+            else:
+                kwargs.pop("include_dashboard")
+                ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a local Ray"
+            raise HybridSceneError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}; check the "
+                                   "address (ray status on the head node prints it)") from None
+        return ray
+
+    def worker_count(self, ray: Any) -> int:
+        """``workers``, or as many as the cluster's CPUs allow."""
+        if self.workers is not None:
+            return self.workers
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        return max(1, int(cpus // self.cpus_per_worker))
+
+    def gpus_for_plates(self, ray: Any) -> float:
+        if self.plate_gpus is not None:
+            return float(self.plate_gpus)
+        return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def render_on_ray(scene: Any, output: Any, *, ray: Any, **kwargs: Any) -> Any:
+    """`hybridscene.render` with ``ray=``: see the module docstring."""
+    from .render import render_on_ray as run
+
+    return run(scene, output, executor=RayExecutor.of(ray), **kwargs)

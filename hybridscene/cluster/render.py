@@ -1,0 +1,115 @@
+"""The driver side of ``render(..., ray=...)`` (see `hybridscene.cluster`)."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from typing import Any
+
+from ..errors import ConfigError, HybridSceneError, SceneError
+from ..export.driver import Outputs, RenderResult, plan_render
+from .workers import RenderWorker, cause, prepare
+
+log = logging.getLogger(__name__)
+
+
+def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None, seconds: float | None = None,
+                  fps: float = 30.0, size: Any = None, start: float = 0.0, shard: Any = None,
+                  progress: Any = False, samples: int | None = None, layers: Any = None, passes: Any = None,
+                  layer_format: str = "png", labels: Any = None, manifest: dict[str, Any] | None = None,
+                  **sink_options: Any) -> RenderResult:
+    from ..scenefile import SceneSource
+
+    # 1. Validate here, before Ray starts (the size is checked again once the plate is known).
+    if not isinstance(scene, SceneSource):
+        raise SceneError(f"ray= renders a scene file on every worker: give hs.SceneSource(path, options=...), not "
+                         f"a {type(scene).__name__} (scene objects hold callbacks, which cannot be shipped)")
+    if shard is not None:
+        raise ConfigError("shard= renders one part in this process; ray= renders every part on the cluster: give one")
+    if progress is not False and progress is not True and not callable(progress):
+        raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
+    checks = dict(frames=frames, seconds=seconds, fps=fps, size=size, start=start, samples=samples, layers=layers,
+                  passes=passes, layer_format=layer_format, labels=labels)
+    plan_render(None, output, default_size=(1280, 720), **checks)
+    if layer_format == "exr":
+        from ..sinks.exr import require_openexr
+
+        require_openexr()
+    ray = executor.connect()
+    t0 = time.perf_counter()
+
+    # 2. Plates: one worker builds the scene (on a GPU when the cluster has one) and ships the
+    #    cache entries of the plates it painted or loaded.
+    gpus = executor.gpus_for_plates(ray)
+    remote_prepare = ray.remote(prepare).options(num_gpus=gpus, num_cpus=0 if gpus else 1,
+                                                 max_retries=executor.retries, runtime_env=executor.runtime_env)
+    try:
+        prepared = ray.get(remote_prepare.remote(scene, labels is not None))
+    except Exception as exc:
+        raise cause(exc) from None
+    default = prepared["size"] or prepared["plate_size"] or (1280, 720)
+    plan, cls = plan_render(None, output, default_size=tuple(default), **checks)
+    plates_ref = ray.put(prepared["plates"])
+    log.info("plates ready in %.2f s (%d cache entries)", time.perf_counter() - t0, len(prepared["plates"]))
+
+    # 3. Render workers, then 4. the chunks, written in order as they come.
+    count = min(executor.worker_count(ray), max(1, -(-len(plan.indices) // executor.chunk)))
+    actor = ray.remote(RenderWorker).options(num_cpus=executor.cpus_per_worker, max_restarts=executor.retries,
+                                             max_task_retries=executor.retries, runtime_env=executor.runtime_env)
+    workers = [actor.remote(scene, prepared["sha256"], plan, plates_ref) for _ in range(count)]
+    try:
+        try:
+            gl = ray.get(workers[0].info.remote())
+        except Exception as exc:
+            raise cause(exc) from None
+        extra = {"gl": gl, "ray": {"workers": count, "chunk": executor.chunk}, **(manifest or {})}
+        with Outputs(plan, output, cls, sink_options, plate_camera=prepared["plate_camera"], manifest=extra,
+                     progress=progress) as outputs:
+            _run(ray, workers, plan, executor, outputs)
+    finally:
+        for w in workers:
+            ray.kill(w)
+    result = outputs.result()
+    log.info("rendered %d frames on %d Ray workers in %.2f s", result.frames, count, result.seconds)
+    return result
+
+
+def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Outputs) -> None:
+    """Submit chunks round-robin, at most ``workers * queue`` in flight; write them in order."""
+    indices = plan.indices
+    chunks = [indices[i:i + executor.chunk] for i in range(0, len(indices), executor.chunk)]
+    pending: collections.deque[tuple[range, Any]] = collections.deque()
+    limit = len(workers) * executor.queue
+    submitted = 0
+
+    def submit() -> None:
+        nonlocal submitted
+        chunk = chunks[submitted]
+        worker = workers[submitted % len(workers)]
+        pending.append((chunk, worker.render.remote(chunk.start, chunk.stop)))
+        submitted += 1
+
+    try:
+        while submitted < len(chunks) and len(pending) < limit:
+            submit()
+        while pending:
+            chunk, ref = pending.popleft()
+            try:
+                items = ray.get(ref)
+            except Exception as exc:
+                raise cause(exc) from None
+            if submitted < len(chunks):
+                submit()  # keep the workers busy while this chunk is written
+            for i, item in zip(chunk, items):
+                outputs.write(i, item)
+            del items
+    except BaseException:
+        for _, ref in pending:
+            try:
+                ray.cancel(ref)
+            except Exception:  # already finished, or the worker is gone
+                continue
+        raise
+    if outputs.done != len(indices):  # pragma: no cover - a bug, not a user error
+        raise HybridSceneError(f"Ray returned {outputs.done} of {len(indices)} frames")

@@ -1,0 +1,125 @@
+"""What runs inside Ray's worker processes: plain classes and functions, made remote by the
+driver (`hybridscene.cluster.render`), so importing this module never imports Ray.
+
+Everything GL is created here, in the worker, on the thread that uses it; nothing GL and no
+`Scene` crosses a process boundary: workers receive a `SceneSource`, a `RenderPlan` and plate
+cache entries, and send back frames (``uint8`` arrays) or `FramePasses`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from ..errors import HybridSceneError, SceneError
+
+log = logging.getLogger(__name__)
+
+
+def install_plates(entries: dict[str, dict[str, bytes] | None]) -> int:
+    """Put the plate cache entries a plate worker shipped into this node's cache (skipped when
+    the cache already has them, e.g. a shared cache folder). Returns how many were installed."""
+    from ..plate.cache import PlateCache
+
+    cache = PlateCache()
+    return sum(1 for key, files in entries.items() if files is not None and cache.install_entry(key, files))
+
+
+def check_source(source: Any, sha256: str) -> None:
+    """Refuse to render from a scene file that differs from the driver's."""
+    if source.sha256() != sha256:
+        raise SceneError(f"the scene file {source.path} on this Ray node differs from the driver's; give every node "
+                         "the same file (a shared folder, or RayExecutor(runtime_env={'working_dir': ...}))")
+
+
+def prepare(source: Any, with_labels: bool) -> dict[str, Any]:
+    """Build the scene once (painting its AI plates into the cache, on this worker's GPU when Ray
+    gave it one) and return what the driver and the render workers need: the file's defaults,
+    the plate's size and camera, and the cache entries of the plates used."""
+    from ..export.driver import _plate_camera
+    from ..plate.generate import record_plates
+
+    with record_plates() as used:
+        loaded = source.load()
+    scene = loaded.scene
+    scene.wait_for_plates()
+    entries = {key: cache.export_entry(key) for cache, key in used}
+    plate = scene.plate
+    return {"sha256": source.sha256(), "duration": loaded.duration, "fps": loaded.fps, "size": loaded.size,
+            "plate_size": plate.size if plate is not None else None,
+            "plate_camera": _plate_camera(scene) if with_labels and plate is not None else None,
+            "plates": entries, "node": os.uname().nodename}
+
+
+class RenderWorker:
+    """A Ray actor: one EGL context, the scene built from its file, and a `FrameDrawer`;
+    `render` draws a chunk of frames. Ray re-runs ``__init__`` when it restarts a dead worker."""
+
+    def __init__(self, source: Any, sha256: str, plan: Any, plates: dict[str, Any]) -> None:
+        from ..compose.frame import FrameRenderer
+        from ..export.driver import FrameDrawer, _samples
+        from ..gpu.context import create_context
+        from ..gpu.targets import check_frame_size
+
+        install_plates(plates)
+        check_source(source, sha256)
+        self.scene = source.load().scene
+        self.scene.wait_for_plates()
+        self.gl = create_context()
+        self.gl.make_current()
+        check_frame_size(self.gl, plan.size, samples=_samples(plan.samples), layers=plan.wants_passes)
+        self.renderer = FrameRenderer(self.gl, plan.size, samples=plan.samples)
+        self.draw = FrameDrawer(self.renderer, plan)
+        self.chunks = 0
+
+    def render(self, start: int, stop: int) -> list[Any]:
+        """Frames ``start`` to ``stop - 1``: arrays, or `FramePasses` when the plan asks for passes."""
+        self.gl.make_current()
+        out = [self.draw(self.scene, i) for i in range(start, stop)]
+        self.chunks += 1
+        return out
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def info(self) -> dict[str, Any]:
+        """The GL renderer, for the manifest."""
+        from ..gpu.context import gl_info
+
+        return {k: str(v) for k, v in gl_info(self.gl.mgl).items() if k in ("vendor", "renderer", "version")}
+
+
+class DatasetWorker:
+    """A Ray actor for `make_dataset`: one EGL context; `make_item` builds, renders and
+    publishes one item into the dataset folder (which every node must see)."""
+
+    def __init__(self) -> None:
+        from ..gpu.context import create_context
+
+        self.gl = create_context()
+
+    def make_item(self, plates: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        from ..export.dataset import _make_item
+
+        install_plates(plates)
+        self.gl.make_current()
+        return _make_item(ctx=self.gl, **kwargs)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def cause(exc: BaseException) -> BaseException:
+    """The library error inside a Ray error (so the command line prints its one line), or a
+    `HybridSceneError` that says what happened on the cluster."""
+    inner = getattr(exc, "cause", None)
+    if isinstance(inner, HybridSceneError):
+        return inner
+    name = type(exc).__name__
+    first = (str(inner) if inner is not None else str(exc)).strip().splitlines()
+    text = first[-1] if first else name
+    if "ActorDied" in name or "ActorError" in name or "WorkerCrashed" in name:
+        return HybridSceneError(f"a Ray worker died and its retries ran out ({text[:200]}); see the worker logs "
+                                "(ray logs) and raise RayExecutor(retries=...)")
+    return HybridSceneError(f"a Ray worker failed: {text[:300]}")
