@@ -307,17 +307,19 @@ def _check_pass_outputs(output: str, layers: str | None, passes: str | None, lay
               help="Render passes per item, comma-separated (see render --passes) or all.")
 @click.option("--layer-format", type=click.Choice(["png", "exr"]), default="png", show_default=True,
               help="Passes as PNG and .npy files, or one multi-layer OpenEXR per frame.")
+@_scale_options(what="items")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def dataset(
     scene_file: str, count: int, out: str, prompts: str | None, seconds: float | None, frames: int | None,
     fps: float | None, size: tuple[int, int] | None, passes: str, layer_format: str, quiet: bool,
-    plate_opts: _PlateOptions,
+    plate_opts: _PlateOptions, scale: _ScaleOptions,
 ) -> None:
     """Render COUNT variations of a scene file as a labelled dataset: DIR/000000/labels (COCO,
     cameras, objects, frames) and passes, DIR/coco.json, DIR/manifest.json.
 
     Item k gets build_scene(seed=SEED + k) and a prompt from --prompts. Each item appears whole;
-    rerunning the command resumes (finished, intact items are skipped).
+    rerunning the command resumes (finished, intact items are skipped). --shard K/N makes part of
+    the items (shards may share DIR); --ray makes them on a Ray cluster.
     """
     from .export.dataset import make_dataset
 
@@ -325,7 +327,8 @@ def dataset(
     _announce_compile(options.get("acceleration"), quiet)
     result = make_dataset(scene_file, out, count=count, seed=plate_opts.seed or 0, prompts=prompts,
                           model=plate_opts.model, plate_options=options, frames=frames, seconds=seconds, fps=fps,
-                          size=size, passes=passes, layer_format=layer_format, progress=not quiet)
+                          size=size, passes=passes, layer_format=layer_format, progress=not quiet,
+                          shard=scale.shard, ray=scale.executor())
     per_item = f", {result.seconds / result.done:.2f} s per item" if result.done else ""
     click.echo(f"wrote {result.out}: {result.items} items ({result.done} made, {result.skipped} already done) "
                f"in {result.seconds:.1f} s{per_item}", err=True)

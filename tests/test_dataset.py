@@ -71,8 +71,8 @@ def digests(out: Path) -> dict[str, str]:
 
 
 def listing(out: Path) -> list[str]:
-    """What ``out`` holds, less the lock file of the one-run-at-a-time lock."""
-    return sorted(p.name for p in out.iterdir() if p.name != ".lock")
+    """What ``out`` holds, less the manifest's lock file and the folder of the items' locks."""
+    return sorted(p.name for p in out.iterdir() if p.name not in (".lock", ".locks"))
 
 
 def stats(folder: Path) -> dict[str, tuple[int, int]]:
@@ -214,7 +214,9 @@ def test_a_folder_that_is_not_a_dataset_is_refused(scene_file, tmp_path):
 
     busy = tmp_path / "busy"
     busy.mkdir()
-    with FileLock(busy / ".lock"), pytest.raises(ConfigError, match="another run is writing the dataset"):
+    (busy / ".locks").mkdir()
+    with FileLock(busy / ".locks" / "000000.lock"), pytest.raises(ConfigError, match="another run is writing the "
+                                                                                    "dataset .* .item 000000"):
         make_dataset(scene_file, busy, count=1, frames=1, size=(96, 54))
 
 

@@ -99,10 +99,13 @@ class DatasetWorker:
 
         self.gl = create_context()
 
-    def make_item(self, plates: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    def make_item(self, prepared: dict[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Make one item; ``prepared`` is what `prepare` returned on a plate worker (its plate
+        cache entries are installed here first), or ``None`` to paint the plate here."""
         from ..export.dataset import _make_item
 
-        install_plates(plates)
+        if prepared is not None:
+            install_plates(prepared["plates"])
         self.gl.make_current()
         return _make_item(ctx=self.gl, **kwargs)
 

@@ -36,6 +36,7 @@ the plate gets a new plate per item, by design.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -43,7 +44,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,7 +208,7 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
 
 
-_TEMP = re.compile(r"^(\.(\d{6}|manifest\.json|coco\.json)\.\d+@[A-Za-z0-9-]+\.[0-9a-f]{8}\.[a-z]+|\.lock)$")
+_TEMP = re.compile(r"^(\.(\d{6}|manifest\.json|coco\.json)\.\d+@[A-Za-z0-9-]+\.[0-9a-f]{8}\.[a-z]+|\.lock|\.locks)$")
 _ITEM = re.compile(r"^\d{6}$")
 
 
@@ -268,6 +269,8 @@ def make_dataset(
     passes: Any = DEFAULT_DATASET_PASSES,
     layer_format: str = "png",
     progress: bool | DatasetProgressCallback = False,
+    shard: tuple[int, int] | str | None = None,
+    ray: Any = None,
 ) -> DatasetResult:
     """Render ``count`` variations of a scene file into ``out`` as a labelled dataset (see the
     module docstring for the layout, resuming and digests).
@@ -295,6 +298,13 @@ def make_dataset(
         layer_format: ``"png"`` or ``"exr"`` for the passes.
         progress: ``True`` for a bar over items on stderr, or a callback receiving
             `DatasetProgress` after each item (return ``False`` to stop).
+        shard: ``(k, n)`` or ``"k/n"``: make only shard ``k`` (from 0) of ``n`` contiguous,
+            near-equal parts of the items, e.g. one task of a Slurm array. Shards may run at once
+            on machines that share ``out``: each item, and the manifest, is locked while written;
+            the run that finishes the last item writes ``coco.json``.
+        ray: make the items on a Ray cluster (``True``, an address or a
+            [`RayExecutor`][hybridscene.RayExecutor]); the workers write the items into ``out``,
+            which every node must see. The items and digests are those of a run here.
 
     Returns:
         A `DatasetResult`.
@@ -343,37 +353,107 @@ def make_dataset(
     with translate_os_errors(out, SinkError):
         out.mkdir(parents=True, exist_ok=True)
 
-    # 2. One run at a time per folder (a second one would race for the same items).
-    from filelock import FileLock, Timeout
+    from .shards import parse_shard, shard_range
 
-    lock = FileLock(out / ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise ConfigError(f"another run is writing the dataset {str(out)!r}; wait for it to finish or use a new "
-                          "--out") from None
-    try:
-        done, skipped = _run(scene_path, out, params, count, prompt_list, seed=seed, model=model,
-                             plate_options=options, frames=frames, seconds=seconds, fps=fps, size=size,
-                             passes=chosen, layer_format=layer_format, progress=progress, t0=t0)
-    finally:
-        lock.release()
+    shard = parse_shard(shard, "shard")
+    items = shard_range(shard[0], shard[1], count) if shard is not None else range(count)
+    if ray is not None and ray is not False and shard is not None:
+        raise ConfigError("shard= makes one part of the items here; ray= makes all of them on the cluster: give one")
+
+    # 2. Items are locked one by one (shards and Ray workers share the folder); the manifest is
+    #    read and rewritten under the folder's lock.
+    done, skipped = _run(scene_path, out, params, count, items, prompt_list, seed=seed, model=model,
+                         plate_options=options, frames=frames, seconds=seconds, fps=fps, size=size,
+                         passes=chosen, layer_format=layer_format, progress=progress, t0=t0, ray=ray)
     elapsed = time.perf_counter() - t0
     log.info("dataset %s: %d items rendered, %d skipped in %.2f s", out, done, skipped, elapsed)
     return DatasetResult(out=out, done=done, skipped=skipped, seconds=elapsed)
 
 
-def _run(scene_path: Path, out: Path, params: dict[str, Any], count: int, prompt_list: list[str] | None, *,
-         seed: int, model: str | None, plate_options: dict[str, Any], frames: int | None, seconds: float | None,
-         fps: float | None, size: tuple[int, int] | None, passes: tuple[str, ...], layer_format: str,
-         progress: bool | DatasetProgressCallback, t0: float) -> tuple[int, int]:
-    """Steps 3-6 of `make_dataset`, with the folder locked; returns ``(done, skipped)``."""
+@contextlib.contextmanager
+def _locked(out: Path, name: str | None = None) -> Iterator[None]:
+    """The folder's manifest lock (``name=None``, waited for), or item ``name``'s (not waited
+    for: another run making the same item is an error)."""
+    from filelock import FileLock, Timeout
+
+    if name is not None:
+        with translate_os_errors(out, SinkError):
+            (out / ".locks").mkdir(exist_ok=True)
+    lock = FileLock(out / (".lock" if name is None else f".locks/{name}.lock"))
+    try:
+        lock.acquire(timeout=120 if name is None else 0)
+    except Timeout:
+        what = "its manifest" if name is None else f"item {name}"
+        raise ConfigError(f"another run is writing the dataset {str(out)!r} ({what}); wait for it to finish or use a "
+                          "new --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _record(out: Path, name: str, entry: dict[str, Any] | None) -> dict[str, Any]:
+    """Set (or, with ``None``, drop) item ``name`` in the manifest on disk, under the lock, and
+    return the manifest: other shards and workers write theirs into the same file."""
+    with _locked(out):
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        if entry is None:
+            manifest["items"].pop(name, None)
+        else:
+            manifest["items"][name] = entry
+        manifest["items"] = dict(sorted(manifest["items"].items()))
+        _write_manifest(out, manifest)
+    return manifest
+
+
+def item_params_of(params: dict[str, Any], k: int, seed: int, prompt_list: list[str] | None) -> dict[str, Any]:
+    """The recorded parameters of item ``k``."""
+    item = {**params, "seed": seed + k, "prompt": prompt_list[k % len(prompt_list)] if prompt_list else None}
+    item.pop("prompts")
+    return item
+
+
+def _run(scene_path: Path, out: Path, params: dict[str, Any], count: int, items: range,
+         prompt_list: list[str] | None, *, seed: int, model: str | None, plate_options: dict[str, Any],
+         frames: int | None, seconds: float | None, fps: float | None, size: tuple[int, int] | None,
+         passes: tuple[str, ...], layer_format: str, progress: bool | DatasetProgressCallback, t0: float,
+         ray: Any = None) -> tuple[int, int]:
+    """Steps 3-6 of `make_dataset`; returns ``(done, skipped)``."""
     # 3. Open (or resume) the dataset: stale temporaries of killed runs go first.
-    manifest = _open_manifest(out, params, count)
-    for name in [f"{k:06d}" for k in range(count)] + [MANIFEST, "coco.json"]:
+    with _locked(out):
+        manifest = _open_manifest(out, params, count)
+    for name in [f"{k:06d}" for k in items] + [MANIFEST, "coco.json"]:
         for stale in remove_stale(out / name):
             log.info("removed %s, left by a killed run", stale)
+    make = dict(scene_path=scene_path, out=out, model=model, plate_options=plate_options, frames=frames,
+                seconds=seconds, fps=fps, size=size, passes=passes, layer_format=layer_format)
+    if ray is not None and ray is not False:
+        from ..cluster.dataset import make_items_on_ray
 
+        done, skipped = make_items_on_ray(ray, manifest, items, lambda k: item_params_of(params, k, seed, prompt_list),
+                                          make, progress=progress, t0=t0)
+    else:
+        done, skipped = _make_here(manifest, items, lambda k: item_params_of(params, k, seed, prompt_list), make,
+                                   progress=progress, t0=t0)
+
+    # 6. One COCO file for the whole dataset, by the run that finds every item done.
+    from ..sinks.labels import merge_coco
+
+    with _locked(out):
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        if all(f"{k:06d}" in manifest["items"] for k in range(count)):
+            merge_coco([(out / f"{k:06d}" / "labels" / "coco.json", f"{k:06d}/labels") for k in range(count)],
+                       out / "coco.json")
+        else:
+            log.info("dataset %s: %d of %d items done; coco.json is written by the run that makes the last one",
+                     out, len(manifest["items"]), count)
+    return done, skipped
+
+
+def _make_here(manifest: dict[str, Any], items: range, item_params: Callable[[int], dict[str, Any]],
+               make: dict[str, Any], *, progress: Any, t0: float) -> tuple[int, int]:
+    """Steps 4-5 in this process, item after item."""
+    out = make["out"]
     bar = None
     ctx: GLContext | None = None
     done = skipped = 0
@@ -381,54 +461,47 @@ def _run(scene_path: Path, out: Path, params: dict[str, Any], count: int, prompt
         if progress is True:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=count, unit="item", desc=out.name or "dataset")
-        for k in range(count):
+            bar = tqdm(total=len(items), unit="item", desc=out.name or "dataset")
+        for n, k in enumerate(items, 1):
             name = f"{k:06d}"
-            item_params = {**params, "seed": seed + k, "prompt": prompt_list[k % len(prompt_list)] if prompt_list else None}
-            item_params.pop("prompts")
-            entry = manifest["items"].get(name)
-            final = out / name
+            params = item_params(k)
             # 4. A finished item whose files still match its digest is kept.
-            was_skipped = _is_complete(final, entry, item_params)
+            was_skipped = _is_complete(out / name, manifest["items"].get(name), params)
             if was_skipped:
                 skipped += 1
                 log.info("item %s: complete, skipped", name)
             else:
-                if os.path.lexists(final):
-                    log.info("item %s: damaged or unrecorded, rendering it again", name)
-                    remove(final)
-                    manifest["items"].pop(name, None)
-                    _write_manifest(out, manifest)
-                # 5. Render the item into a temporary folder, then rename it into place.
-                if ctx is None:
-                    from ..gpu.context import create_context
+                with _locked(out, name):
+                    _clear_item(out, name)
+                    # 5. Render the item into a temporary folder, then rename it into place.
+                    if ctx is None:
+                        from ..gpu.context import create_context
 
-                    ctx = create_context()
-                entry = _make_item(scene_path, out, name, item_params, model=model, plate_options=plate_options,
-                                   frames=frames, seconds=seconds, fps=fps, size=size, passes=passes,
-                                   layer_format=layer_format, ctx=ctx)
-                manifest["items"][name] = entry
-                _write_manifest(out, manifest)
+                        ctx = create_context()
+                    entry = _make_item(name=name, item_params=params, ctx=ctx, **make)
+                    manifest = _record(out, name, entry)
                 done += 1
             if bar is not None:
                 bar.update(1)
             elif callable(progress):
-                info = DatasetProgress(item=k, finished=k + 1, total=count, skipped=was_skipped,
+                info = DatasetProgress(item=k, finished=n, total=len(items), skipped=was_skipped,
                                        elapsed=time.perf_counter() - t0)
                 if progress(info) is False:
-                    raise Cancelled(f"dataset cancelled by the progress callback after {k + 1} of {count} items")
+                    raise Cancelled(f"dataset cancelled by the progress callback after {n} of {len(items)} items")
     finally:
         if bar is not None:
             bar.close()
         if ctx is not None:
             ctx.release()
-
-    # 6. One COCO file for the whole dataset.
-    from ..sinks.labels import merge_coco
-
-    merge_coco([(out / f"{k:06d}" / "labels" / "coco.json", f"{k:06d}/labels") for k in range(count)],
-               out / "coco.json")
     return done, skipped
+
+
+def _clear_item(out: Path, name: str) -> None:
+    """Remove a damaged or unrecorded item before it is made again."""
+    if os.path.lexists(out / name):
+        log.info("item %s: damaged or unrecorded, rendering it again", name)
+        remove(out / name)
+        _record(out, name, None)
 
 
 def _is_complete(final: Path, entry: Any, item_params: dict[str, Any]) -> bool:
@@ -441,7 +514,7 @@ def _is_complete(final: Path, entry: Any, item_params: dict[str, Any]) -> bool:
     return digest == entry.get("digest")
 
 
-def _make_item(scene_path: Path, out: Path, name: str, item_params: dict[str, Any], *, model: str | None,
+def _make_item(*, scene_path: Path, out: Path, name: str, item_params: dict[str, Any], model: str | None,
                plate_options: dict[str, Any], frames: int | None, seconds: float | None, fps: float | None,
                size: tuple[int, int] | None, passes: tuple[str, ...], layer_format: str,
                ctx: GLContext) -> dict[str, Any]:

@@ -1,0 +1,106 @@
+"""The driver side of ``make_dataset(..., ray=...)`` (see `hybridscene.cluster`): whole items
+go to Ray workers, which write them into the dataset folder exactly as a local run does; the
+driver locks the items it hands out, records each finished one in the manifest, and reports
+progress as items finish."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..atomic import remove_stale
+from ..errors import Cancelled
+from . import RayExecutor
+from .workers import DatasetWorker, cause, prepare
+
+log = logging.getLogger(__name__)
+
+
+def make_items_on_ray(ray_arg: Any, manifest: dict[str, Any], items: range,
+                      item_params: Callable[[int], dict[str, Any]], make: dict[str, Any], *, progress: Any,
+                      t0: float) -> tuple[int, int]:
+    """Steps 4-5 of `make_dataset` on Ray; returns ``(done, skipped)``."""
+    from ..export.dataset import DatasetProgress, _clear_item, _is_complete, _locked, _record
+    from ..scenefile import SceneSource
+
+    executor = RayExecutor.of(ray_arg)
+    out = make["out"]
+    todo, skipped = [], 0
+    for k in items:
+        name = f"{k:06d}"
+        if _is_complete(out / name, manifest["items"].get(name), item_params(k)):
+            skipped += 1
+        else:
+            todo.append(k)
+    if not todo:
+        return 0, skipped
+    ray = executor.connect()
+    gpus = executor.gpus_for_plates(ray)
+    count = min(executor.worker_count(ray), len(todo))
+    actor = ray.remote(DatasetWorker).options(num_cpus=executor.cpus_per_worker, max_restarts=executor.retries,
+                                              max_task_retries=executor.retries, runtime_env=executor.runtime_env)
+    remote_prepare = ray.remote(prepare).options(num_gpus=gpus, num_cpus=0, max_retries=executor.retries,
+                                                 runtime_env=executor.runtime_env) if gpus else None
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), initial=skipped, unit="item", desc=out.name or "dataset")
+    done = 0
+    with contextlib.ExitStack() as locks:
+        for k in todo:  # every item handed out is this run's until it is recorded
+            locks.enter_context(_locked(out, f"{k:06d}"))
+            _clear_item(out, f"{k:06d}")
+        workers = [actor.remote() for _ in range(count)]
+        pending: dict[Any, int] = {}
+        queue = list(todo)
+        try:
+            def submit(n: int) -> None:
+                k = queue.pop(0)
+                params = item_params(k)
+                prepared: Any = None
+                if remote_prepare is not None:  # the plate on a GPU worker first; its cache entry follows the item
+                    source = SceneSource(make["scene_path"], options={"size": make["size"], "seed": params["seed"],
+                                                                      "model": make["model"], "prompt": params["prompt"]},
+                                         plate_options=make["plate_options"])
+                    prepared = remote_prepare.remote(source, False)
+                ref = workers[n % count].make_item.remote(prepared, {**make, "name": f"{k:06d}", "item_params": params})
+                pending[ref] = k
+
+            submitted = 0
+            while queue and len(pending) < count * executor.queue:
+                submit(submitted)
+                submitted += 1
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                k = pending.pop(ready[0])
+                try:
+                    entry = ray.get(ready[0])
+                except Exception as exc:
+                    raise cause(exc) from None
+                _record(out, f"{k:06d}", entry)
+                done += 1
+                if queue:
+                    submit(submitted)
+                    submitted += 1
+                if bar is not None:
+                    bar.update(1)
+                elif callable(progress):
+                    finished = skipped + done
+                    info = DatasetProgress(item=k, finished=finished, total=len(items), skipped=False,
+                                           elapsed=time.perf_counter() - t0)
+                    if progress(info) is False:
+                        raise Cancelled(f"dataset cancelled by the progress callback after {finished} of "
+                                        f"{len(items)} items")
+        finally:
+            for w in workers:
+                ray.kill(w)
+            if bar is not None:
+                bar.close()
+            for k in todo:  # temporaries of workers that died mid-item
+                remove_stale(out / f"{k:06d}")
+    log.info("dataset %s: %d items made on %d Ray workers", out, done, count)
+    return done, skipped
