@@ -25,11 +25,11 @@ $(VENV)/.runtime: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet -e .
 	touch $@
 
-# Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai, preview, docs and
-# dev extras; the window tests need an X server and key presses (Debian's xvfb and xdotool).
+# Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai, preview, ray, docs
+# and dev extras; the window tests need an X server and key presses (Debian's xvfb and xdotool).
 $(VENV)/.testenv: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet "$(TORCH_TEST_PIN)"
-	$(PIP) install --quiet -e ".[ai,preview,docs,dev]"
+	$(PIP) install --quiet -e ".[ai,preview,ray,docs,dev]"
 	touch $@ $(VENV)/.runtime
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

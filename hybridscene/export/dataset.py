@@ -24,8 +24,9 @@ length, size, passes, format) are fixed when ``DIR`` is made; a rerun with other
 error, except ``count``, which may grow (new items are added).
 
 Digests: sha256 over the sorted relative paths and contents of an item's files, except that the
-wall-clock fields of a COCO file's ``info`` (``date_created``, ``year``) are left out; so the same
-command in two folders gives items with equal digests.
+wall-clock fields of a COCO file's ``info`` (``date_created``, ``year``) and the folders'
+``manifest.json`` (which record the machine: GL renderer, versions) are left out; so the same
+command in two folders, or on Ray's workers, gives items with equal digests.
 
 Plates: a scene that paints its plate with ``hs.background_plate(size, model=model, ...)`` goes
 through the plate cache, so each distinct plate spec (model, prompt, seed, size, settings) is
@@ -193,9 +194,10 @@ def _file_bytes(path: Path) -> bytes:
 
 def item_digest(folder: str | os.PathLike[str]) -> tuple[str, int]:
     """``("sha256:<hex>", files)``: a digest of every file under ``folder`` (sorted relative
-    paths and contents; COCO ``info`` dates left out) and how many files there are."""
+    paths and contents; COCO ``info`` dates and ``manifest.json`` files left out) and how many
+    files there are."""
     root = Path(folder)
-    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
     h = hashlib.sha256()
     for rel in files:
         h.update(rel.encode("utf-8") + b"\0")

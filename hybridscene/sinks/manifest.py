@@ -46,22 +46,22 @@ def frame_digest(frame: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(frame, np.uint8).tobytes()).hexdigest()
 
 
+_PACKAGES = ("numpy", "moderngl", "pillow", "av", "openexr", "torch", "diffusers")
+
+
 def versions() -> dict[str, str]:
-    """The versions that decide a frame's pixels: hybridscene, Python and the packages that draw
-    and encode (those imported; none is imported here)."""
+    """The versions that decide a frame's pixels: hybridscene, Python and the installed packages
+    that draw, encode and paint (read from their metadata; nothing is imported)."""
     import importlib.metadata
-    import sys
 
     from .._version import __version__
 
     out = {"hybridscene": __version__, "python": platform.python_version()}
-    for dist, module in (("numpy", "numpy"), ("moderngl", "moderngl"), ("pillow", "PIL"), ("av", "av"),
-                         ("openexr", "OpenEXR"), ("torch", "torch"), ("diffusers", "diffusers")):
-        if module in sys.modules:
-            try:
-                out[dist] = importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                continue
+    for dist in _PACKAGES:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
     return out
 
 
