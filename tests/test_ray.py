@@ -201,7 +201,7 @@ def test_chunks_in_flight_never_exceed_workers_times_queue():
         def __init__(self):
             self.render = self
 
-        def remote(self, start, stop):
+        def remote(self, start, stop, plates):
             state["in_flight"] += 1
             state["peak"] = max(state["peak"], state["in_flight"])
             return Ref(start, stop)
@@ -225,7 +225,7 @@ def test_chunks_in_flight_never_exceed_workers_times_queue():
     plan = RenderPlan(indices=range(5, 105), total=None, shard=None, fps=30.0, start=0.0, size=(2, 2), samples=None,
                       passes=(), layers=None, layer_passes=(), layer_format="png", labels=None)
     out = Out()
-    _run(FakeRay(), [Worker(), Worker(), Worker()], plan, hs.RayExecutor(chunk=4, queue=2), out)
+    _run(FakeRay(), [Worker(), Worker(), Worker()], plan, hs.RayExecutor(chunk=4, queue=2), out, {})
     assert out.written == list(range(5, 105))
     assert state["peak"] == 6  # 3 workers x 2 queued chunks, never more
 

@@ -110,6 +110,9 @@ class RayExecutor:
                                   "include_dashboard": False}
         if self.runtime_env is not None:
             kwargs["runtime_env"] = self.runtime_env
+        quiet = _QuietTokenNotice()
+        notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        notice.addFilter(quiet)  # "token authentication is enabled": Ray's secure default, not news
         try:
             if address is None:
                 ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
@@ -120,6 +123,8 @@ class RayExecutor:
             where = address or "a local Ray"
             raise HybridSceneError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}; check the "
                                    "address (ray status on the head node prints it)") from None
+        finally:
+            notice.removeFilter(quiet)
         return ray
 
     def worker_count(self, ray: Any) -> int:
@@ -133,6 +138,11 @@ class RayExecutor:
         if self.plate_gpus is not None:
             return float(self.plate_gpus)
         return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+class _QuietTokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Token authentication is enabled" not in record.getMessage()
 
 
 def render_on_ray(scene: Any, output: Any, *, ray: Any, **kwargs: Any) -> Any:

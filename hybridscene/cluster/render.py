@@ -57,16 +57,16 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
     count = min(executor.worker_count(ray), max(1, -(-len(plan.indices) // executor.chunk)))
     actor = ray.remote(RenderWorker).options(num_cpus=executor.cpus_per_worker, max_restarts=executor.retries,
                                              max_task_retries=executor.retries, runtime_env=executor.runtime_env)
-    workers = [actor.remote(scene, prepared["sha256"], plan, plates_ref) for _ in range(count)]
+    workers = [actor.remote(scene, prepared["sha256"], plan) for _ in range(count)]
     try:
         try:
-            gl = ray.get(workers[0].info.remote())
+            gl = ray.get(workers[0].info.remote(plates_ref))
         except Exception as exc:
             raise cause(exc) from None
         extra = {"gl": gl, "ray": {"workers": count, "chunk": executor.chunk}, **(manifest or {})}
         with Outputs(plan, output, cls, sink_options, plate_camera=prepared["plate_camera"], manifest=extra,
                      progress=progress) as outputs:
-            _run(ray, workers, plan, executor, outputs)
+            _run(ray, workers, plan, executor, outputs, plates_ref)
     finally:
         for w in workers:
             ray.kill(w)
@@ -75,7 +75,7 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
     return result
 
 
-def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Outputs) -> None:
+def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Outputs, plates: Any) -> None:
     """Submit chunks round-robin, at most ``workers * queue`` in flight; write them in order."""
     indices = plan.indices
     chunks = [indices[i:i + executor.chunk] for i in range(0, len(indices), executor.chunk)]
@@ -87,7 +87,7 @@ def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Output
         nonlocal submitted
         chunk = chunks[submitted]
         worker = workers[submitted % len(workers)]
-        pending.append((chunk, worker.render.remote(chunk.start, chunk.stop)))
+        pending.append((chunk, worker.render.remote(chunk.start, chunk.stop, plates)))
         submitted += 1
 
     try:

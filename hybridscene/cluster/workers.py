@@ -54,40 +54,52 @@ def prepare(source: Any, with_labels: bool) -> dict[str, Any]:
 
 class RenderWorker:
     """A Ray actor: one EGL context, the scene built from its file, and a `FrameDrawer`;
-    `render` draws a chunk of frames. Ray re-runs ``__init__`` when it restarts a dead worker."""
+    `render` draws a chunk of frames. It is set up on its first call, which carries the plate
+    cache entries (so a worker Ray restarts after a crash sets itself up again from the call it
+    retries, and nothing large sits in its constructor's arguments)."""
 
-    def __init__(self, source: Any, sha256: str, plan: Any, plates: dict[str, Any]) -> None:
+    def __init__(self, source: Any, sha256: str, plan: Any) -> None:
+        self.source, self.sha256, self.plan = source, sha256, plan
+        self.scene: Any = None
+        self.chunks = 0
+
+    def _setup(self, plates: dict[str, Any]) -> None:
         from ..compose.frame import FrameRenderer
         from ..export.driver import FrameDrawer, _samples
         from ..gpu.context import create_context
         from ..gpu.targets import check_frame_size
 
         install_plates(plates)
-        check_source(source, sha256)
-        self.scene = source.load().scene
-        self.scene.wait_for_plates()
+        check_source(self.source, self.sha256)
+        scene = self.source.load().scene
+        scene.wait_for_plates()
         self.gl = create_context()
         self.gl.make_current()
+        plan = self.plan
         check_frame_size(self.gl, plan.size, samples=_samples(plan.samples), layers=plan.wants_passes)
         self.renderer = FrameRenderer(self.gl, plan.size, samples=plan.samples)
         self.draw = FrameDrawer(self.renderer, plan)
-        self.chunks = 0
+        self.scene = scene
 
-    def render(self, start: int, stop: int) -> list[Any]:
+    def render(self, start: int, stop: int, plates: dict[str, Any]) -> list[Any]:
         """Frames ``start`` to ``stop - 1``: arrays, or `FramePasses` when the plan asks for passes."""
+        if self.scene is None:
+            self._setup(plates)
         self.gl.make_current()
         out = [self.draw(self.scene, i) for i in range(start, stop)]
         self.chunks += 1
         return out
 
-    def pid(self) -> int:
-        return os.getpid()
-
-    def info(self) -> dict[str, Any]:
-        """The GL renderer, for the manifest."""
+    def info(self, plates: dict[str, Any]) -> dict[str, Any]:
+        """Set up, and return the GL renderer for the manifest."""
         from ..gpu.context import gl_info
 
+        if self.scene is None:
+            self._setup(plates)
         return {k: str(v) for k, v in gl_info(self.gl.mgl).items() if k in ("vendor", "renderer", "version")}
+
+    def pid(self) -> int:
+        return os.getpid()
 
 
 class DatasetWorker:
