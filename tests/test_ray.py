@@ -147,7 +147,7 @@ def test_dataset_on_ray_makes_the_same_items_and_digests(cluster, tmp_path):
     assert {k: v["digest"] for k, v in items[0].items()} == {k: v["digest"] for k, v in items[1].items()}
     assert files(tmp_path / "ray" / "000001") == files(tmp_path / "here" / "000001")
     assert (tmp_path / "ray" / "coco.json").is_file()
-    again = hs.make_dataset(scene, tmp_path / "ray", ray=True, **kw)  # complete: nothing to do
+    again = hs.make_dataset(scene, tmp_path / "ray", ray=hs.RayExecutor(), **kw)  # complete: nothing to do
     assert (again.done, again.skipped) == (0, 3)
 
 
@@ -170,9 +170,9 @@ def test_the_command_line_renders_on_the_cluster_in_ray_address(cluster, tmp_pat
 def test_a_scene_object_or_a_shard_with_ray_is_one_line(cluster, tmp_path):
     scene = source().load().scene
     with pytest.raises(hs.SceneError, match="SceneSource"):
-        hs.render(scene, tmp_path / "x.mp4", frames=2, ray=True)
+        hs.render(scene, tmp_path / "x.mp4", frames=2, ray=hs.RayExecutor())
     with pytest.raises(hs.ConfigError, match="give one"):
-        hs.render(source(), f"{tmp_path}/x/", frames=4, shard=(0, 2), ray=True)
+        hs.render(source(), f"{tmp_path}/x/", frames=4, shard=(0, 2), ray=hs.RayExecutor())
     assert not (tmp_path / "x.mp4").exists()
 
 
@@ -181,7 +181,7 @@ def test_a_failing_scene_on_a_worker_is_its_own_one_line_error(cluster, tmp_path
     bad.write_text("import hybridscene as hs\n\ndef build_scene(size=(96, 64), seed=0):\n"
                    "    raise ValueError('no scene today')\n")
     with pytest.raises(hs.SceneError, match="no scene today"):
-        hs.render(hs.SceneSource(bad), f"{tmp_path}/out/", frames=2, size=(96, 64), ray=True)
+        hs.render(hs.SceneSource(bad), f"{tmp_path}/out/", frames=2, size=(96, 64), ray=hs.RayExecutor())
     assert not (tmp_path / "out").exists()
 
 
@@ -228,6 +228,14 @@ def test_chunks_in_flight_never_exceed_workers_times_queue():
     _run(FakeRay(), [Worker(), Worker(), Worker()], plan, hs.RayExecutor(chunk=4, queue=2), out, {})
     assert out.written == list(range(5, 105))
     assert state["peak"] == 6  # 3 workers x 2 queued chunks, never more
+
+
+def test_ray_takes_an_executor(tmp_path):
+    with pytest.raises(hs.ConfigError, match=r"ray= takes a hybridscene.RayExecutor.*got True"):
+        hs.render(source(), tmp_path / "x.mp4", frames=2, ray=True)
+    with pytest.raises(hs.ConfigError, match=r"RayExecutor\(chunk=0\)"):
+        hs.RayExecutor(chunk=0)
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def test_ray_without_the_extra_is_one_line_with_the_install_command(tmp_path):

@@ -1,7 +1,7 @@
 """Rendering and datasets on a Ray cluster (``hybridscene[ray]``), with output identical to a
 run in one process.
 
-``hs.render(hs.SceneSource("film.py"), "film.mp4", frames=3000, ray=True)`` or
+``hs.render(hs.SceneSource("film.py"), "film.mp4", frames=3000, ray=hs.RayExecutor())`` or
 ``hybridscene render film.py -o film.mp4 --ray [ADDRESS]``:
 
 1. **Plates.** One plate worker builds the scene once and so paints each distinct AI plate once,
@@ -52,8 +52,10 @@ def require_ray() -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class RayExecutor:
-    """How a render or dataset runs on Ray; pass it as ``ray=`` (``ray=True`` is
-    ``RayExecutor()``, ``ray="host:6379"`` is ``RayExecutor(address="host:6379")``).
+    """How a render or dataset runs on Ray; pass it as ``ray=`` to [`render`][hybridscene.render]
+    or [`make_dataset`][hybridscene.make_dataset] (``ray=hs.RayExecutor()``: a local Ray, or the
+    cluster in ``RAY_ADDRESS``; ``hs.RayExecutor(address="auto")``: the cluster this machine
+    belongs to).
 
     ``hs.render(hs.SceneSource("film.py"), "film.mp4", ray=hs.RayExecutor(workers=8, chunk=16))``
     """
@@ -88,16 +90,18 @@ class RayExecutor:
         if self.address is not None and not isinstance(self.address, str):
             raise ConfigError(f"RayExecutor(address={self.address!r}): give an address string such as 'auto'")
 
-    @classmethod
-    def of(cls, ray: Any) -> RayExecutor:
-        """``ray=`` as given to `render` or `make_dataset`, as an executor."""
-        if isinstance(ray, RayExecutor):
-            return ray
-        if ray is True:
-            return cls()
-        if isinstance(ray, str):
-            return cls(address=None if ray in ("", "local") else ray)
-        raise ConfigError(f"ray= must be True, an address string or a hybridscene.RayExecutor, got {ray!r}")
+    def render(self, scene: Any, output: Any, **kwargs: Any) -> Any:
+        """What ``hs.render(scene, output, ray=self, **kwargs)`` runs (see the module docstring)."""
+        from .render import render_on_ray
+
+        return render_on_ray(scene, output, executor=self, **kwargs)
+
+    def make_items(self, manifest: dict[str, Any], items: range, item_params: Any, make: dict[str, Any], *,
+                   progress: Any, t0: float) -> tuple[int, int]:
+        """What ``hs.make_dataset(..., ray=self)`` runs: the items to make, on the workers."""
+        from .dataset import make_items_on_ray
+
+        return make_items_on_ray(self, manifest, items, item_params, make, progress=progress, t0=t0)
 
     def connect(self) -> Any:
         """The ``ray`` module, connected: the session already started in this process, else
@@ -143,10 +147,3 @@ class RayExecutor:
 class _QuietTokenNotice(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "Token authentication is enabled" not in record.getMessage()
-
-
-def render_on_ray(scene: Any, output: Any, *, ray: Any, **kwargs: Any) -> Any:
-    """`hybridscene.render` with ``ray=``: see the module docstring."""
-    from .render import render_on_ray as run
-
-    return run(scene, output, executor=RayExecutor.of(ray), **kwargs)

@@ -13,20 +13,18 @@ from typing import Any
 
 from ..atomic import remove_stale
 from ..errors import Cancelled
-from . import RayExecutor
 from .workers import DatasetWorker, cause, prepare
 
 log = logging.getLogger(__name__)
 
 
-def make_items_on_ray(ray_arg: Any, manifest: dict[str, Any], items: range,
+def make_items_on_ray(executor: Any, manifest: dict[str, Any], items: range,
                       item_params: Callable[[int], dict[str, Any]], make: dict[str, Any], *, progress: Any,
                       t0: float) -> tuple[int, int]:
     """Steps 4-5 of `make_dataset` on Ray; returns ``(done, skipped)``."""
     from ..export.dataset import DatasetProgress, _clear_item, _is_complete, _locked, _record
     from ..scenefile import SceneSource
 
-    executor = RayExecutor.of(ray_arg)
     out = make["out"]
     todo, skipped = [], 0
     for k in items:

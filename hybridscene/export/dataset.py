@@ -304,8 +304,7 @@ def make_dataset(
             near-equal parts of the items, e.g. one task of a Slurm array. Shards may run at once
             on machines that share ``out``: each item, and the manifest, is locked while written;
             the run that finishes the last item writes ``coco.json``.
-        ray: make the items on a Ray cluster (``True``, an address or a
-            [`RayExecutor`][hybridscene.RayExecutor]); the workers write the items into ``out``,
+        ray: make the items on a Ray cluster (a [`RayExecutor`][hybridscene.RayExecutor]); the workers write the items into ``out``,
             which every node must see. The items and digests are those of a run here.
 
     Returns:
@@ -359,8 +358,12 @@ def make_dataset(
 
     shard = parse_shard(shard, "shard")
     items = shard_range(shard[0], shard[1], count) if shard is not None else range(count)
-    if ray is not None and ray is not False and shard is not None:
-        raise ConfigError("shard= makes one part of the items here; ray= makes all of them on the cluster: give one")
+    if ray is not None:
+        from .driver import _executor
+
+        _executor(ray)
+        if shard is not None:
+            raise ConfigError("shard= makes one part of the items here; ray= makes all of them on the cluster: give one")
 
     # 2. Items are locked one by one (shards and Ray workers share the folder); the manifest is
     #    read and rewritten under the folder's lock.
@@ -429,11 +432,9 @@ def _run(scene_path: Path, out: Path, params: dict[str, Any], count: int, items:
             log.info("removed %s, left by a killed run", stale)
     make = dict(scene_path=scene_path, out=out, model=model, plate_options=plate_options, frames=frames,
                 seconds=seconds, fps=fps, size=size, passes=passes, layer_format=layer_format)
-    if ray is not None and ray is not False:
-        from ..cluster.dataset import make_items_on_ray
-
-        done, skipped = make_items_on_ray(ray, manifest, items, lambda k: item_params_of(params, k, seed, prompt_list),
-                                          make, progress=progress, t0=t0)
+    if ray is not None:
+        done, skipped = ray.make_items(manifest, items, lambda k: item_params_of(params, k, seed, prompt_list), make,
+                                       progress=progress, t0=t0)
     else:
         done, skipped = _make_here(manifest, items, lambda k: item_params_of(params, k, seed, prompt_list), make,
                                    progress=progress, t0=t0)

@@ -294,11 +294,12 @@ def render(
             0.2; that name still works, with a ``DeprecationWarning``.)
         manifest: fields added to the ``manifest.json`` of folder outputs (see
             `hybridscene.sinks.manifest`; the command line records the scene file there).
-        ray: render on a Ray cluster: ``True`` (connect to ``RAY_ADDRESS`` or the session
-            already started, else start a local one), an address (``"auto"``,
-            ``"ray://head:10001"``, ``"10.0.0.5:6379"``) or a
-            [`RayExecutor`][hybridscene.RayExecutor] (workers, chunk size). Needs
-            ``hybridscene[ray]`` and a `SceneSource`. The output is identical to rendering here.
+        ray: render on a Ray cluster: a [`RayExecutor`][hybridscene.RayExecutor]
+            (``hs.RayExecutor()`` connects to the Ray session already started, else
+            ``RAY_ADDRESS``, else starts a local Ray; ``address="auto"`` or
+            ``"ray://head:10001"`` names a cluster; it also sets the workers and chunk size).
+            Needs ``hybridscene[ray]`` and a `SceneSource`. The output is identical to
+            rendering here.
         sink_options: passed to the sink, e.g. ``crf=18, preset="medium"`` for video.
 
     Returns:
@@ -313,12 +314,10 @@ def render(
     if "pipeline" in sink_options:
         warnings.warn("render(pipeline=...) is now called overlap=...", DeprecationWarning, stacklevel=2)
         overlap = sink_options.pop("pipeline")
-    if ray is not None and ray is not False:
-        from ..cluster import render_on_ray
-
-        return render_on_ray(scene, output, ray=ray, frames=frames, seconds=seconds, fps=fps, size=size, start=start,
-                             shard=shard, progress=progress, samples=samples, layers=layers, passes=passes,
-                             layer_format=layer_format, labels=labels, manifest=manifest, **sink_options)
+    if ray is not None:
+        return _executor(ray).render(scene, output, frames=frames, seconds=seconds, fps=fps, size=size, start=start,
+                                     shard=shard, progress=progress, samples=samples, layers=layers, passes=passes,
+                                     layer_format=layer_format, labels=labels, manifest=manifest, **sink_options)
     if isinstance(scene, SceneSource):
         scene = scene.load().scene
     if not isinstance(scene, Scene):
@@ -361,6 +360,15 @@ def render(
     result = outputs.result()
     log.info("rendered %d frames at %dx%d in %.2f s", result.frames, result.size[0], result.size[1], result.seconds)
     return result
+
+
+def _executor(ray: Any) -> Any:
+    """``ray=``: an executor such as [`RayExecutor`][hybridscene.RayExecutor] (anything with
+    ``render`` and ``make_items``; the export layer never imports Ray's)."""
+    if not callable(getattr(ray, "render", None)) or not callable(getattr(ray, "make_items", None)):
+        raise ConfigError(f"ray= takes a hybridscene.RayExecutor, e.g. ray=hs.RayExecutor() or "
+                          f"hs.RayExecutor(address='auto'), got {ray!r}")
+    return ray
 
 
 class FrameDrawer:

@@ -140,9 +140,12 @@ def _check_cover(parts: list[tuple[Path, dict[str, Any]]]) -> range:
             if m.get(key) != first.get(key):
                 raise SinkError(f"{path} differs from {parts[0][0]} in {what} ({m.get(key)!r} vs {first.get(key)!r}); "
                                 "give the parts of one render")
-        scene_a, scene_b = (first.get("scene") or {}).get("sha256"), (m.get("scene") or {}).get("sha256")
-        if scene_a and scene_b and scene_a != scene_b:
-            raise SinkError(f"{path} was rendered from another scene file than {parts[0][0]}; give the parts of one render")
+        scene_a, scene_b = first.get("scene") or {}, m.get("scene") or {}
+        for key, what in (("sha256", "scene file"), ("options", "build_scene arguments (--seed, --model...)"),
+                          ("plate_options", "plate options")):
+            if key in scene_a and key in scene_b and scene_a[key] != scene_b[key]:
+                raise SinkError(f"{path} was rendered with other {what} than {parts[0][0]}; give the parts of one "
+                                "render")
     expect = 0 if first.get("total") is not None else first["frames"]["start"]
     for prev_path, (path, m) in zip([None, *(p for p, _ in parts[:-1])], parts):
         start, stop = m["frames"]["start"], m["frames"]["stop"]
