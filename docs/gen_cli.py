@@ -49,7 +49,14 @@ NOTES = {
 PNG sequence). Odd sizes for video are rounded down to even with a warning. With `--model` the
 plate is painted by a text-to-image model (and cached) at the frame's aspect.""",
     "render": """\
-The scene file is described in [scene files](scene-files.md).""",
+The scene file is described in [scene files](scene-files.md); `--frames A:B`, `--shard K/N` and
+`--ray` in [scaling out](scale.md).""",
+    "assemble": """\
+Every folder a render writes carries a `manifest.json` (its frames, their digests, the machine);
+see [scaling out](scale.md#shards-without-ray).""",
+    "dataset": """\
+Shards may run at once into one `--out` folder on a shared file system; see
+[scaling out](scale.md#shards-without-ray) and [datasets](passes.md#datasets).""",
     "preview": """\
 Keys and options are described in [the preview window](preview.md).""",
     "plate": """\
@@ -83,6 +90,7 @@ FOOTER = """\
 | `HYBRIDSCENE_TORCH_COMPILE` | `torch.compile` mode for AI plates: `default`, `reduce-overhead`, `max-autotune` (unset: off) |
 | `HYBRIDSCENE_CHANNELS_LAST` | `1`: channels-last layout for the UNet and VAE |
 | `HYBRIDSCENE_ATTENTION` | `sdpa` (default), `sdpa-flash`, `sdpa-efficient`, `sdpa-cudnn`, `sdpa-math` or `eager` |
+| `RAY_ADDRESS` | the Ray cluster `--ray` without an address joins (unset: a local Ray on this machine's cores) |
 | `HF_HUB_OFFLINE`, `HF_HOME`, `HF_HUB_CACHE` | Hugging Face cache and offline mode, honoured as usual |
 """
 
