@@ -73,22 +73,39 @@ class SceneSource:
     """Keyword arguments of ``build_scene`` (``size``, ``seed``, ``model``, ``prompt``, ...)."""
     plate_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Plate options (see `load_scene_file`)."""
+    relative: str | None = dataclasses.field(default=None, compare=False)
+    """``path`` relative to the folder it was made in (when under it): where another machine
+    looks when ``path`` does not exist there, e.g. in the copy of that folder Ray's
+    ``runtime_env={"working_dir": "."}`` ships to each worker (set automatically)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "path", str(Path(self.path).resolve()))
+        resolved = Path(self.path).resolve()
+        object.__setattr__(self, "path", str(resolved))
         object.__setattr__(self, "options", {k: v for k, v in dict(self.options).items() if v is not None})
         object.__setattr__(self, "plate_options", dict(self.plate_options))
-        if not Path(self.path).is_file():
+        if not resolved.is_file():
             raise SceneError(f"scene file {self.path!r} does not exist; check the path")
+        if self.relative is None:
+            try:
+                object.__setattr__(self, "relative", resolved.relative_to(Path.cwd().resolve()).as_posix())
+            except ValueError:  # not under the current folder
+                pass
+
+    def local_path(self) -> Path:
+        """The file on this machine: ``path``, else ``relative`` under the current folder."""
+        path = Path(self.path)
+        if not path.is_file() and self.relative is not None and Path(self.relative).is_file():
+            return Path(self.relative).resolve()
+        return path
 
     def load(self) -> SceneFile:
         """Import the file and build the scene (`load_scene_file`)."""
-        return load_scene_file(self.path, plate_options=self.plate_options, **self.options)
+        return load_scene_file(self.local_path(), plate_options=self.plate_options, **self.options)
 
     def defaults(self) -> tuple[float | None, float | None, tuple[int, int] | None]:
         """The file's ``(DURATION, FPS, SIZE)`` (``None`` when not set), importing it without
         building the scene (no plate is painted)."""
-        path = Path(self.path)
+        path = self.local_path()
         module = _import(path)
         size = getattr(module, "SIZE", None)
         return (_number(module, "DURATION", path), _number(module, "FPS", path),
@@ -99,9 +116,11 @@ class SceneSource:
         import hashlib
 
         try:
-            return hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+            return hashlib.sha256(self.local_path().read_bytes()).hexdigest()
         except OSError as exc:
-            raise SceneError(f"cannot read the scene file {self.path!r}: {exc}") from None
+            raise SceneError(f"cannot read the scene file {self.path!r} on this machine ({exc.strerror or exc}); give "
+                             "every machine the file at that path, or under the driver's folder with Ray's "
+                             "runtime_env={'working_dir': '.'}") from None
 
     def describe(self) -> dict[str, Any]:
         """What a manifest records about the scene: the file, its digest and the options."""

@@ -60,13 +60,18 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
     workers = [actor.remote(scene, prepared["sha256"], plan) for _ in range(count)]
     try:
         try:
-            gl = ray.get(workers[0].info.remote(plates_ref))
+            gls = ray.get([w.info.remote([plates_ref]) for w in workers])  # every worker set up: its GL renderer
         except Exception as exc:
             raise cause(exc) from None
-        extra = {"gl": gl, "ray": {"workers": count, "chunk": executor.chunk}, **(manifest or {})}
+        renderers = sorted({g["renderer"] for g in gls})
+        if len(renderers) > 1:
+            log.warning("the Ray workers draw with different GL renderers (%s): frames may differ from a render on "
+                        "one of them", ", ".join(renderers))
+        extra = {"gl": gls[0], "ray": {"workers": count, "chunk": executor.chunk, "gl_renderers": renderers},
+                 "scene": scene.describe(), **(manifest or {})}
         with Outputs(plan, output, cls, sink_options, plate_camera=prepared["plate_camera"], manifest=extra,
                      progress=progress) as outputs:
-            _run(ray, workers, plan, executor, outputs, plates_ref)
+            _run(ray, workers, plan, executor, outputs, [plates_ref])
     finally:
         for w in workers:
             ray.kill(w)

@@ -54,22 +54,25 @@ def prepare(source: Any, with_labels: bool) -> dict[str, Any]:
 
 class RenderWorker:
     """A Ray actor: one EGL context, the scene built from its file, and a `FrameDrawer`;
-    `render` draws a chunk of frames. It is set up on its first call, which carries the plate
-    cache entries (so a worker Ray restarts after a crash sets itself up again from the call it
-    retries, and nothing large sits in its constructor's arguments)."""
+    `render` draws a chunk of frames. It is set up on its first call, which carries a reference
+    to the plate cache entries (so a worker Ray restarts after a crash sets itself up again from
+    the call it retries, and nothing large sits in its constructor's arguments or travels with
+    every chunk)."""
 
     def __init__(self, source: Any, sha256: str, plan: Any) -> None:
         self.source, self.sha256, self.plan = source, sha256, plan
         self.scene: Any = None
         self.chunks = 0
 
-    def _setup(self, plates: dict[str, Any]) -> None:
+    def _setup(self, plates: list[Any]) -> None:
+        import ray
+
         from ..compose.frame import FrameRenderer
         from ..export.driver import FrameDrawer, _samples
         from ..gpu.context import create_context
         from ..gpu.targets import check_frame_size
 
-        install_plates(plates)
+        install_plates(ray.get(plates[0]))  # a reference in a list: fetched only here, not with every chunk
         check_source(self.source, self.sha256)
         scene = self.source.load().scene
         scene.wait_for_plates()
@@ -81,7 +84,7 @@ class RenderWorker:
         self.draw = FrameDrawer(self.renderer, plan)
         self.scene = scene
 
-    def render(self, start: int, stop: int, plates: dict[str, Any]) -> list[Any]:
+    def render(self, start: int, stop: int, plates: list[Any]) -> list[Any]:
         """Frames ``start`` to ``stop - 1``: arrays, or `FramePasses` when the plan asks for passes."""
         if self.scene is None:
             self._setup(plates)
@@ -90,7 +93,7 @@ class RenderWorker:
         self.chunks += 1
         return out
 
-    def info(self, plates: dict[str, Any]) -> dict[str, Any]:
+    def info(self, plates: list[Any]) -> dict[str, Any]:
         """Set up, and return the GL renderer for the manifest."""
         from ..gpu.context import gl_info
 

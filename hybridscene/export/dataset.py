@@ -11,6 +11,8 @@ The on-disk layout::
                              (the frames themselves: no video is written)
     DIR/000000/passes/       the chosen render passes (PNG/.npy files, or one EXR per frame)
     DIR/000001/ ...
+    DIR/.lock, DIR/.locks/   the manifest's lock and one lock per item being made (shards, Ray
+                             workers and reruns may share DIR)
 
 Item ``k`` is built from ``build_scene(seed=seed + k, prompt=prompts[k % len(prompts)],
 model=model, size=size)`` (see `hybridscene.scenefile`). It is rendered into a hidden temporary

@@ -319,6 +319,7 @@ def render(
                                      shard=shard, progress=progress, samples=samples, layers=layers, passes=passes,
                                      layer_format=layer_format, labels=labels, manifest=manifest, **sink_options)
     if isinstance(scene, SceneSource):
+        manifest = {"scene": scene.describe(), **(manifest or {})}
         scene = scene.load().scene
     if not isinstance(scene, Scene):
         raise SceneError(f"render() needs a hybridscene.Scene, got {type(scene).__name__}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ from ..errors import ConfigError, SinkError
 from ..sinks.manifest import MANIFEST, frame_digest, read_manifest
 
 __all__ = ["AssembleResult", "assemble", "frame_range", "parse_frames", "parse_shard", "shard_range"]
+
+log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
@@ -146,6 +149,10 @@ def _check_cover(parts: list[tuple[Path, dict[str, Any]]]) -> range:
             if key in scene_a and key in scene_b and scene_a[key] != scene_b[key]:
                 raise SinkError(f"{path} was rendered with other {what} than {parts[0][0]}; give the parts of one "
                                 "render")
+    renderers = sorted({str((m.get("gl") or {}).get("renderer")) for _, m in parts if m.get("gl")})
+    if len(renderers) > 1:
+        log.warning("the parts were drawn with different GL renderers (%s): their frames may differ from a render on "
+                    "one of them", ", ".join(renderers))
     expect = 0 if first.get("total") is not None else first["frames"]["start"]
     for prev_path, (path, m) in zip([None, *(p for p, _ in parts[:-1])], parts):
         start, stop = m["frames"]["start"], m["frames"]["stop"]
