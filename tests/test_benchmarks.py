@@ -47,3 +47,19 @@ def test_passes_benchmark_reports_every_configuration():
             assert results[f"{fmt} {passes}"]["fps"] > 0 and results[f"{fmt} {passes}"]["bytes_per_frame"] > 0
     assert results["exr all"]["bytes_per_frame"] > results["exr composite"]["bytes_per_frame"]
     assert results["dataset"]["seconds_per_item"] > 0
+
+
+def test_scale_benchmark_reports_workers_overhead_and_estimate():
+    pytest.importorskip("ray")
+    data = run("bench_scale.py", "--size", "96x64", "--frames", "4", "--chunk", "2", "--overhead-frames", "8",
+               "--film-frames", "100")
+    assert data["lp_num_threads"] == {"driver": "1", "ray_worker": "1"}
+    results = data["results"]
+    assert results["no ray"]["fps_steady"] > 0
+    for key in ("ray 1 worker", "ray 2 workers"):
+        assert results[key]["fps_steady"] > 0 and results[key]["first_frame_s"] > 0
+    assert data["ray_init_s"] > 0 and results["ray overhead"]["noop_round_trip_s"] > 0
+    assert results["driver write"]["png_s_per_frame"] > 0 and results["driver write"]["mp4_s_per_frame"] > 0
+    assert data["speedup"]["steady"] > 0
+    assert data["estimate"]["predicted"]["sink png"]["machines"]["32"]["speedup"] > 0
+    assert data["machine"]["gl_renderer"]
