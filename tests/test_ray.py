@@ -93,8 +93,22 @@ def test_ray_render_equals_a_local_render(cluster, tmp_path):
         m_ray = json.loads((ray_out / part / "manifest.json").read_text())
         m_here = json.loads((here / part / "manifest.json").read_text())
         assert m_ray["digests"] == m_here["digests"] and len(m_ray["digests"]) == 14
-        assert m_ray["ray"] == {"workers": 3, "chunk": 3, "gl_renderers": [m_here["gl"]["renderer"]]}
+        assert m_ray["ray"] == {"workers": 3, "chunk": 3, "gl_renderers": [m_here["gl"]["renderer"]],
+                                "written_by": "workers"}  # this machine: every worker sees the folders
         assert m_ray["scene"]["file"].endswith("flight.py")
+
+
+def test_when_the_driver_writes_the_folders_they_are_the_same(cluster, tmp_path):
+    """``write="driver"``: frames and passes travel to the driver, which writes the files."""
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "here").mkdir()
+    hs.render(source(), f"{tmp_path}/ray/frames/", frames=6, size=SIZE, labels=tmp_path / "ray" / "labels",
+              ray=hs.RayExecutor(workers=2, chunk=2, write="driver"))
+    hs.render(source().load().scene, f"{tmp_path}/here/frames/", frames=6, size=SIZE,
+              labels=tmp_path / "here" / "labels")
+    for part in ("frames", "labels"):
+        assert files(tmp_path / "ray" / part) == files(tmp_path / "here" / part)
+        assert json.loads((tmp_path / "ray" / part / "manifest.json").read_text())["ray"]["written_by"] == "driver"
 
 
 def test_ray_mp4_decodes_to_the_local_frames(cluster, tmp_path):
@@ -203,7 +217,7 @@ def test_chunks_in_flight_never_exceed_workers_times_queue():
         def __init__(self):
             self.render = self
 
-        def remote(self, start, stop, plates):
+        def remote(self, start, stop, plates, write):
             state["in_flight"] += 1
             state["peak"] = max(state["peak"], state["in_flight"])
             return Ref(start, stop)
@@ -237,6 +251,8 @@ def test_ray_takes_an_executor(tmp_path):
         hs.render(source(), tmp_path / "x.mp4", frames=2, ray=True)
     with pytest.raises(hs.ConfigError, match=r"RayExecutor\(chunk=0\)"):
         hs.RayExecutor(chunk=0)
+    with pytest.raises(hs.ConfigError, match=r"write='both'.*'auto', 'workers' or 'driver'"):
+        hs.RayExecutor(write="both")
     assert not (tmp_path / "x.mp4").exists()
 
 

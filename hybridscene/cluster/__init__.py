@@ -13,10 +13,14 @@ run in one process.
    (a context is never shipped), build the scene from the scene file with the same arguments
    (a `SceneSource`; scene objects with callbacks are never shipped) and render chunks of
    frames. Frame ``i`` is at `frame_time` ``(i, fps, start)`` wherever it is drawn.
-3. **Output.** The driver (this process) takes the chunks in frame order and writes them
-   through the usual sinks: a video is encoded once, in order; PNG sequences, layers and labels
-   are written exactly as a local render writes them. At most ``workers * queue`` chunks are in
-   flight, so the driver holds a few chunks at a time however long the film.
+3. **Output.** A video is encoded by the driver (this process), once, in frame order, from the
+   frames the workers send. The files of folder outputs (PNG sequences, layers, labels) are
+   written by the workers straight into the output's temporary folder when every worker sees it
+   (a shared file system; ``RayExecutor(write=)``), with the same code as a local render, and
+   only small records (digests, labels) come back; otherwise the driver writes them from the
+   frames and passes sent. The driver takes the chunks in frame order, keeps the manifest, and
+   publishes every output at the end. At most ``workers * queue`` chunks are in flight, so the
+   driver holds a few chunks at a time however long the film.
 4. **Failures.** A worker that dies is restarted by Ray (``max_restarts``) and its unfinished
    chunks are run again (``max_task_retries``); frames depend only on their index, so the output
    is still complete and identical.
@@ -75,6 +79,12 @@ class RayExecutor:
     """CPUs Ray reserves per render worker (a CPU rasteriser uses them; on a GPU node 1 is plenty)."""
     plate_gpus: float | None = None
     """GPUs the plate worker asks for; default 1 when the cluster has a GPU, else 0 (a CPU)."""
+    write: str = "auto"
+    """Who writes the files of folder outputs (PNG sequence, layers, labels): ``"workers"``, into
+    the output's temporary folder, which they must see (a file system every node mounts), with
+    only small records sent back; ``"driver"``, from the frames and passes the workers send;
+    ``"auto"``: the workers when every one of them sees the folders, else the driver. A video is
+    always encoded by the driver, once, in order."""
     retries: int = 3
     """Restarts of a dead worker, and re-runs of its unfinished chunks."""
     runtime_env: dict[str, Any] | None = None
@@ -87,6 +97,8 @@ class RayExecutor:
             low = 0 if name == "retries" else 1
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ConfigError(f"RayExecutor({name}={value!r}): give an integer >= {low}")
+        if self.write not in ("auto", "workers", "driver"):
+            raise ConfigError(f"RayExecutor(write={self.write!r}): give 'auto', 'workers' or 'driver'")
         if self.address is not None and not isinstance(self.address, str):
             raise ConfigError(f"RayExecutor(address={self.address!r}): give an address string such as 'auto'")
 

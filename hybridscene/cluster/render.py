@@ -53,35 +53,46 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
     plates_ref = ray.put(prepared["plates"])
     log.info("plates ready in %.2f s (%d cache entries)", time.perf_counter() - t0, len(prepared["plates"]))
 
-    # 3. Render workers, then 4. the chunks, written in order as they come.
+    # 3. The outputs (temporary until the end), the render workers, 4. the chunks in order.
     count = min(executor.worker_count(ray), max(1, -(-len(plan.indices) // executor.chunk)))
     actor = ray.remote(RenderWorker).options(num_cpus=executor.cpus_per_worker, max_restarts=executor.retries,
                                              max_task_retries=executor.retries, runtime_env=executor.runtime_env)
-    workers = [actor.remote(scene, prepared["sha256"], plan) for _ in range(count)]
-    try:
+    with Outputs(plan, output, cls, sink_options, plate_camera=prepared["plate_camera"], manifest={},
+                 progress=progress) as outputs:
+        writers = outputs.folder_sinks() if executor.write != "driver" else {}
+        workers = [actor.remote(scene, prepared["sha256"], plan, writers) for _ in range(count)]
         try:
-            gls = ray.get([w.info.remote([plates_ref]) for w in workers])  # every worker set up: its GL renderer
-        except Exception as exc:
-            raise cause(exc) from None
-        renderers = sorted({g["renderer"] for g in gls})
-        if len(renderers) > 1:
-            log.warning("the Ray workers draw with different GL renderers (%s): frames may differ from a render on "
-                        "one of them", ", ".join(renderers))
-        extra = {"gl": gls[0], "ray": {"workers": count, "chunk": executor.chunk, "gl_renderers": renderers},
-                 "scene": scene.describe(), **(manifest or {})}
-        with Outputs(plan, output, cls, sink_options, plate_camera=prepared["plate_camera"], manifest=extra,
-                     progress=progress) as outputs:
-            _run(ray, workers, plan, executor, outputs, [plates_ref])
-    finally:
-        for w in workers:
-            ray.kill(w)
+            try:  # every worker sets up: its GL renderer, and whether it sees the output folders
+                infos = ray.get([w.info.remote([plates_ref]) for w in workers])
+            except Exception as exc:
+                raise cause(exc) from None
+            renderers = sorted({info["gl"]["renderer"] for info in infos})
+            if len(renderers) > 1:
+                log.warning("the Ray workers draw with different GL renderers (%s): frames may differ from a render "
+                            "on one of them", ", ".join(renderers))
+            write = bool(writers) and all(info["shared"] for info in infos)
+            if executor.write == "workers" and writers and not write:
+                raise ConfigError("RayExecutor(write='workers'): some workers do not see the output folders; put "
+                                  "them on a file system every node mounts, or use write='auto'")
+            extra = {"gl": infos[0]["gl"], "ray": {"workers": count, "chunk": executor.chunk,
+                                                   "gl_renderers": renderers, "written_by": "workers" if write
+                                                   else "driver"},
+                     "scene": scene.describe(), **(manifest or {})}
+            for sink, _ in outputs.folder_sinks().values():
+                sink.manifest.update(extra)
+            _run(ray, workers, plan, executor, outputs, [plates_ref], write)
+        finally:
+            for w in workers:
+                ray.kill(w)
     result = outputs.result()
     log.info("rendered %d frames on %d Ray workers in %.2f s", result.frames, count, result.seconds)
     return result
 
 
-def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Outputs, plates: Any) -> None:
-    """Submit chunks round-robin, at most ``workers * queue`` in flight; write them in order."""
+def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Outputs, plates: Any,
+         write: bool = False) -> None:
+    """Submit chunks round-robin, at most ``workers * queue`` in flight; write them (or, when
+    the workers wrote the files, accept their records) in order."""
     indices = plan.indices
     chunks = [indices[i:i + executor.chunk] for i in range(0, len(indices), executor.chunk)]
     pending: collections.deque[tuple[range, Any]] = collections.deque()
@@ -92,7 +103,7 @@ def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Output
         nonlocal submitted
         chunk = chunks[submitted]
         worker = workers[submitted % len(workers)]
-        pending.append((chunk, worker.render.remote(chunk.start, chunk.stop, plates)))
+        pending.append((chunk, worker.render.remote(chunk.start, chunk.stop, plates, write)))
         submitted += 1
 
     try:
@@ -107,7 +118,10 @@ def _run(ray: Any, workers: list[Any], plan: Any, executor: Any, outputs: Output
             if submitted < len(chunks):
                 submit()  # keep the workers busy while this chunk is written
             for i, item in zip(chunk, items):
-                outputs.write(i, item)
+                if write:
+                    outputs.accept(i, *item)
+                else:
+                    outputs.write(i, item)
             del items
     except BaseException:
         for _, ref in pending:

@@ -59,8 +59,10 @@ class RenderWorker:
     the call it retries, and nothing large sits in its constructor's arguments or travels with
     every chunk)."""
 
-    def __init__(self, source: Any, sha256: str, plan: Any) -> None:
-        self.source, self.sha256, self.plan = source, sha256, plan
+    def __init__(self, source: Any, sha256: str, plan: Any, writers: dict[str, Any]) -> None:
+        """``writers``: copies of the driver's folder sinks (`Outputs.folder_sinks`), whose files
+        this worker writes into their temporary folders when it sees them (a shared folder)."""
+        self.source, self.sha256, self.plan, self.writers = source, sha256, plan, writers
         self.scene: Any = None
         self.chunks = 0
 
@@ -84,22 +86,44 @@ class RenderWorker:
         self.draw = FrameDrawer(self.renderer, plan)
         self.scene = scene
 
-    def render(self, start: int, stop: int, plates: list[Any]) -> list[Any]:
-        """Frames ``start`` to ``stop - 1``: arrays, or `FramePasses` when the plan asks for passes."""
+    def render(self, start: int, stop: int, plates: list[Any], write: bool = False) -> list[Any]:
+        """Frames ``start`` to ``stop - 1``: arrays, or `FramePasses` when the plan asks for
+        passes; with ``write``, ``(frame or None, records)`` per frame after writing the frame's
+        files for every folder sink (the frame itself only when the output is not a folder)."""
         if self.scene is None:
             self._setup(plates)
         self.gl.make_current()
-        out = [self.draw(self.scene, i) for i in range(start, stop)]
+        out = []
+        for i in range(start, stop):
+            item = self.draw(self.scene, i)
+            out.append(self._write(i, item) if write else item)
         self.chunks += 1
         return out
 
+    def _write(self, i: int, item: Any) -> tuple[Any, dict[str, Any]]:
+        import dataclasses
+
+        import numpy as np
+
+        frame = item if isinstance(item, np.ndarray) else item.frame
+        records = {}
+        for slot, (sink, own) in self.writers.items():
+            part = frame if own is None else dataclasses.replace(
+                item, passes={k: v for k, v in item.passes.items() if k in own})
+            with sink._os_errors():
+                records[slot] = sink.files(i, part)
+        return (None if "output" in self.writers else frame), records
+
     def info(self, plates: list[Any]) -> dict[str, Any]:
-        """Set up, and return the GL renderer for the manifest."""
+        """Set up; return the GL renderer (for the manifest) and whether this worker sees the
+        temporary folders of the driver's folder outputs (``shared``)."""
         from ..gpu.context import gl_info
 
         if self.scene is None:
             self._setup(plates)
-        return {k: str(v) for k, v in gl_info(self.gl.mgl).items() if k in ("vendor", "renderer", "version")}
+        gl = {k: str(v) for k, v in gl_info(self.gl.mgl).items() if k in ("vendor", "renderer", "version")}
+        shared = bool(self.writers) and all(sink.tmp_path.is_dir() for sink, _ in self.writers.values())
+        return {"gl": gl, "shared": shared}
 
     def pid(self) -> int:
         return os.getpid()

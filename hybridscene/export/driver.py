@@ -449,6 +449,30 @@ class Outputs:
                 other.write_passes(dataclasses.replace(item, passes={k: v for k, v in item.passes.items() if k in own}))
         self.count(i)
 
+    def folder_sinks(self) -> dict[str, tuple[Any, tuple[str, ...] | None]]:
+        """The sinks whose files another process may write (`PngSequenceSink.files`), by slot:
+        ``"output"`` for a PNG sequence (with ``None``: it takes the displayed frame), ``"0"``,
+        ``"1"`` for the ``layers``/``labels`` sinks with the passes each takes."""
+        from ..sinks import PngSequenceSink
+
+        out: dict[str, tuple[Any, tuple[str, ...] | None]] = {}
+        if isinstance(self.sink, PngSequenceSink):
+            out["output"] = (self.sink, None)
+        for k, (other, own) in enumerate(self.pass_sinks):
+            out[str(k)] = (other, own)
+        return out
+
+    def accept(self, i: int, frame: np.ndarray | None, records: dict[str, Any]) -> None:
+        """Frame ``i``, its files written elsewhere: the records of `folder_sinks` (and the
+        displayed frame for an output whose files were not)."""
+        if "output" in records:
+            self.sink.accept(records["output"])
+        else:
+            self.sink.write(frame)
+        for k, (other, _) in enumerate(self.pass_sinks):
+            other.accept(records[str(k)])
+        self.count(i)
+
     def count(self, i: int) -> None:
         """Frame ``i`` is done: the progress bar or callback (which may cancel)."""
         self.done += 1

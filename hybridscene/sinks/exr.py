@@ -222,27 +222,43 @@ class ExrLayerSink(PngSequenceSink):
             SinkError: a pass of the wrong shape, an id too large for the float ``ids.id``
                 channel, or a failure of the file system.
         """
+        self.accept(self.files(self.index, fp))
+
+    def files(self, i: int, fp: Any) -> dict[str, Any]:
+        """Write frame ``i``'s EXR file; return its record (see `PngSequenceSink.files`)."""
         channels = self._channels(fp)
-        self._names.update({int(k): str(v) for k, v in fp.names.items()})
-        header = self._header(fp)
+        names = {**self._names, **{int(k): str(v) for k, v in fp.names.items()}}
+        header = self._header(fp, names)
         if self.cryptomatte and "ids" in fp.passes:
-            self._add_cryptomatte(np.asarray(fp.passes["ids"]), channels, header)
+            self._add_cryptomatte(np.asarray(fp.passes["ids"]), channels, header, names)
         buffer = io.BytesIO()
         try:
             self._exr.File(header, channels).write(buffer)
         except Exception as exc:  # the library's own errors (RuntimeError) carry no path
-            raise SinkError(f"cannot encode frame {self.index} of {str(self.path)!r} as EXR: {exc}") from exc
+            raise SinkError(f"cannot encode frame {i} of {str(self.path)!r} as EXR: {exc}") from exc
         with self._os_errors():
-            (self.tmp_path / f"{self.index:05d}.exr").write_bytes(buffer.getvalue())
-        self.digests.append(frame_digest(fp.frame))
-        self.frames_written += 1
+            (self.tmp_path / f"{i:05d}.exr").write_bytes(buffer.getvalue())
+        return {"digest": frame_digest(fp.frame), "names": names}
+
+    def accept(self, record: dict[str, Any]) -> None:
+        self._names.update(record["names"])
+        super().accept(record)
+
+    def __getstate__(self) -> dict[str, Any]:  # a copy for Ray's workers: the module is imported there
+        state = dict(self.__dict__)
+        state.pop("_exr", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._exr = require_openexr()
 
     def _finish(self) -> None:
         table = {str(k): v for k, v in sorted(self._names.items())}
         (self.tmp_path / "ids.json").write_text(json.dumps(table, indent=1))
 
     # -- pieces --------------------------------------------------------------------------------
-    def _header(self, fp: FramePasses) -> dict[str, Any]:
+    def _header(self, fp: FramePasses, names: dict[int, str]) -> dict[str, Any]:
         world_to_camera, world_to_ndc = exr_camera_matrices(fp.camera.view, fp.camera.projection)
         return {
             "type": self._exr.scanlineimage,
@@ -250,14 +266,15 @@ class ExrLayerSink(PngSequenceSink):
             "chromaticities": REC709_CHROMATICITIES,
             "worldToCamera": world_to_camera,
             "worldToNDC": world_to_ndc,
-            "hybridscene/ids": json.dumps({str(k): v for k, v in sorted(self._names.items())}),
+            "hybridscene/ids": json.dumps({str(k): v for k, v in sorted(names.items())}),
             "hybridscene/time": float(fp.time),
         }
 
-    def _add_cryptomatte(self, ids: np.ndarray, channels: dict[str, np.ndarray], header: dict[str, Any]) -> None:
+    def _add_cryptomatte(self, ids: np.ndarray, channels: dict[str, np.ndarray], header: dict[str, Any],
+                         names: dict[int, str]) -> None:
         """``CryptoObject00.R/G/B/A`` and the ``cryptomatte/<key>/...`` attributes for ``ids``."""
         # Ids are node numbers, small and dense: a table indexed by id beats sorting the pixels.
-        crypto = crypto_names(self._names)
+        crypto = crypto_names(names)
         flat = ids.ravel()
         present = np.flatnonzero(np.bincount(flat))
         table = np.zeros(int(present[-1]) + 1 if present.size else 1, np.uint32)
@@ -270,7 +287,7 @@ class ExrLayerSink(PngSequenceSink):
         channels.update({f"{CRYPTO_LAYER}00.R": np.ascontiguousarray(hashed), f"{CRYPTO_LAYER}00.G": coverage,
                          f"{CRYPTO_LAYER}00.B": zeros, f"{CRYPTO_LAYER}00.A": zeros.copy()})
         manifest = {crypto.get(i, f"node{i}"): f"{cryptomatte_bits(crypto.get(i, f'node{i}')):08x}"
-                    for i in sorted({*self._names, *(int(i) for i in present if i)})}
+                    for i in sorted({*names, *(int(i) for i in present if i)})}
         key = "cryptomatte/" + f"{cryptomatte_bits(CRYPTO_LAYER):08x}"[:7]
         header.update({f"{key}/name": CRYPTO_LAYER, f"{key}/hash": "MurmurHash3_32",
                        f"{key}/conversion": "uint32_to_float32", f"{key}/manifest": json.dumps(manifest, sort_keys=True)})

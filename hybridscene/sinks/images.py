@@ -148,12 +148,29 @@ class PngSequenceSink(FileSink):
                 "choose an empty or new folder for the PNG sequence"
             )
 
-    def _write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray) -> None:
+        self._check(frame)
+        with self._os_errors():
+            record = self.files(self.index, frame)
+        self.accept(record)
+
+    # -- a frame's files, and the record of them ----------------------------------------------
+    # A frame is written in two steps: `files` writes its files into the temporary folder and
+    # returns a small record, changing nothing in the sink; `accept` adds the record (in frame
+    # order). `write` does both; Ray's workers run `files` on a copy of the sink, in a folder the
+    # driver also sees, and the driver `accept`s what they return.
+    def files(self, i: int, frame: Any) -> dict[str, Any]:
+        """Write frame ``i``'s files into the temporary folder; return its record."""
         from PIL import Image
 
-        name = self.tmp_path / f"{self.index:05d}.png"
-        Image.fromarray(frame, "RGB").save(name, format="PNG", compress_level=self.compress_level)
-        self.digests.append(frame_digest(frame))
+        Image.fromarray(frame, "RGB").save(self.tmp_path / f"{i:05d}.png", format="PNG",
+                                           compress_level=self.compress_level)
+        return {"digest": frame_digest(frame)}
+
+    def accept(self, record: dict[str, Any]) -> None:
+        """Add the record `files` returned for the next frame (`index`)."""
+        self.digests.append(record["digest"])
+        self.frames_written += 1
 
     def _publish(self) -> None:
         write_manifest(self.tmp_path, build_manifest(kind=self.kind, start=self.first_frame, digests=self.digests,

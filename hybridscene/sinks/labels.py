@@ -242,6 +242,13 @@ class LabelSink(PngSequenceSink):
 
     def write_passes(self, fp: FramePasses) -> None:
         """Add one frame: its image (when ``images``), masks, camera and objects."""
+        with self._os_errors():
+            record = self.files(self.index, fp)
+        self.accept(record)
+
+    def files(self, i: int, fp: Any) -> dict[str, Any]:
+        """Write frame ``i``'s image and compute its labels (masks, camera, objects); return them
+        as its record (see `PngSequenceSink.files`)."""
         self._check(fp.frame)
         ids = fp.passes.get("ids")
         if ids is None:
@@ -251,14 +258,6 @@ class LabelSink(PngSequenceSink):
             raise SinkError(f"LabelSink expects a ({h}, {w}) ids pass, got {ids.shape}")
         if fp.instances is None:
             raise SinkError("LabelSink needs the frame's instances; render with labels asked for")
-        with self._os_errors():
-            self._write_passes(fp, ids)
-        self.digests.append(frame_digest(fp.frame))
-        self.frames_written += 1
-
-    def _write_passes(self, fp: FramePasses, ids: np.ndarray) -> None:
-        i = self.index
-        w, h = self.size
         time = _number(fp.time, f"frame {i} time")
         file_name = f"images/{i:05d}.png"
         if self.images:
@@ -266,24 +265,22 @@ class LabelSink(PngSequenceSink):
 
             Image.fromarray(fp.frame, "RGB").save(self.tmp_path / file_name, format="PNG",
                                                   compress_level=self.compress_level)
-        self._images.append({"id": i + 1, "file_name": file_name, "width": w, "height": h,
-                             "frame_index": i, "time": time})
+        image = {"id": i + 1, "file_name": file_name, "width": w, "height": h, "frame_index": i, "time": time}
         cam = fp.camera
         cw, ch = cam.size
-        self._cameras.append({
+        camera = {
             "frame_index": i, "time": time, "K": _matrix(cam.K, f"frame {i} K"), "width": int(cw), "height": int(ch),
             "world_from_camera_opengl": _matrix(cam.world_from_camera_gl, f"frame {i} camera pose"),
             "world_from_camera_opencv": _matrix(cam.world_from_camera_cv, f"frame {i} camera pose"),
             "projection_opengl": _matrix(cam.projection, f"frame {i} projection"),
             "plate_camera": fp.plate_camera if fp.plate_camera is not None else self.plate_camera,
-        })
-
+        }
         instances = fp.instances or ()
         masks = self._masks(ids, instances, i)
-        objects = []
+        objects, annotations, names = [], [], {}
         for inst, (rle, area, bbox) in zip(instances, masks):
             track = int(inst.track_id)
-            self._objects.setdefault(track, {"name": str(inst.name), "category": str(inst.category)})
+            names.setdefault(track, {"name": str(inst.name), "category": str(inst.category)})
             amodal = int(inst.amodal_pixels)
             visibility = _number(area / amodal if amodal else 0.0, f"frame {i} track {track} visibility")
             objects.append({
@@ -294,12 +291,22 @@ class LabelSink(PngSequenceSink):
                 "visibility": visibility,
             })
             if area > 0:
-                self._annotations.append({
+                annotations.append({
                     "image_id": i + 1, "category": str(inst.category), "segmentation": rle, "area": float(area),
                     "bbox": bbox, "iscrowd": 0, "track_id": track, "visibility": visibility,
                     "hidden_by_plate": int(inst.hidden_by_plate), "amodal_area": float(amodal),
                 })
-        self._frames.append({"frame_index": i, "time": time, "objects": objects})
+        return {"digest": frame_digest(fp.frame), "image": image, "camera": camera, "annotations": annotations,
+                "frame": {"frame_index": i, "time": time, "objects": objects}, "objects": names}
+
+    def accept(self, record: dict[str, Any]) -> None:
+        self._images.append(record["image"])
+        self._cameras.append(record["camera"])
+        self._annotations.extend(record["annotations"])
+        self._frames.append(record["frame"])
+        for track, info in record["objects"].items():
+            self._objects.setdefault(int(track), info)
+        super().accept(record)
 
     def _masks(self, ids: np.ndarray, instances: tuple[InstanceInfo, ...], i: int) -> list[tuple]:
         """``(rle, area, bbox)`` of each instance's mask (``ids`` in its ``node_ids``)."""

@@ -77,9 +77,20 @@ class LayerSink(PngSequenceSink):
     def write_passes(self, fp: FramePasses) -> None:
         """Write one frame's passes (those of this sink's ``passes`` that ``fp`` has)."""
         with self._os_errors():
-            self._write_passes(fp)
-        self.digests.append(frame_digest(fp.frame))
-        self.frames_written += 1
+            record = self.files(self.index, fp)
+        self.accept(record)
+
+    def files(self, i: int, fp: Any) -> dict[str, Any]:
+        """Write frame ``i``'s pass files; return its record (see `PngSequenceSink.files`)."""
+        self._write_passes(i, fp)
+        return {"digest": frame_digest(fp.frame), "names": dict(fp.names) if "ids" in self.passes else {}}
+
+    def accept(self, record: dict[str, Any]) -> None:
+        if record["names"]:
+            self._names.update(record["names"])
+            with self._os_errors():
+                self._write_names()
+        super().accept(record)
 
     def write_layers(self, layers: FrameLayers) -> None:
         """Write one frame of 8-bit [`FrameLayers`][hybridscene.FrameLayers] (0.2's API)."""
@@ -101,10 +112,10 @@ class LayerSink(PngSequenceSink):
         self.digests.append(frame_digest(layers.composite))
         self.frames_written += 1
 
-    def _write_passes(self, fp: FramePasses) -> None:
+    def _write_passes(self, i: int, fp: FramePasses) -> None:
         from PIL import Image
 
-        i, d, level = self.index, self.tmp_path, self.compress_level
+        d, level = self.tmp_path, self.compress_level
         p = fp.passes
 
         def png(name: str, image: Image.Image) -> None:
@@ -129,9 +140,6 @@ class LayerSink(PngSequenceSink):
                 png(name, Image.fromarray(ids.astype(np.uint16)))
             else:  # plate_depth, depth, normals, flow: float arrays
                 np.save(d / f"{i:05d}.{name}.npy", np.ascontiguousarray(p[name], np.float32))
-        if "ids" in self.passes:
-            self._names.update(fp.names)
-            self._write_names()
 
     def _write_names(self) -> None:
         text = json.dumps({str(k): v for k, v in sorted(self._names.items())}, indent=1)
