@@ -13,8 +13,10 @@ with the workers for the cores): wall seconds, the time to the first frame, stea
 (after the first chunk is written, from the progress callback's timestamps) and the fixed cost
 (wall seconds less the frames at the steady rate). Ray's cost per chunk, two ways: a tiny render
 (64x36) with chunks of 1 against chunks of 16 on one worker, and round trips of a no-op actor
-method. The driver's serial cost per frame of writing a PNG sequence and an H.264 video at
-``--size`` (the driver writes every frame, in order: Amdahl's serial part). Then the estimate
+method. The same renders into a PNG sequence, whose files the workers write (only digests come
+back). The cost per frame of writing a PNG sequence and an H.264 video at ``--size`` in one
+process (a video is encoded by the driver, in order: Amdahl's serial part; a PNG sequence is
+written by the workers when they see the folder, else by the driver). Then the estimate
 
     T(N) = S + F * max((t_frame + o / C) / (N * w), t_write)
 
@@ -96,6 +98,22 @@ def timed_render(ray_mod, scene: str, size, frames: int, workers: int, chunk: in
             "_per_frame": 1 / steady, "_sink": sink}
 
 
+def timed_png(scene: str, size, frames: int, workers: int, chunk: int, folder: Path) -> dict:
+    """The same render into a PNG sequence, whose files the workers write themselves (a folder
+    they see: this machine), with only digests coming back to the driver."""
+    clock = Clock()
+    source = hs.SceneSource(scene, options={"size": size})
+    hs.render(source, f"{folder}/", frames=frames, size=size, progress=clock,
+              ray=hs.RayExecutor(workers=workers, chunk=chunk))
+    wall = time.perf_counter() - clock.t0
+    steady = clock.steady_fps(min(frames, chunk))
+    written_by = json.loads((folder / "manifest.json").read_text())["ray"]["written_by"]
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"workers": workers, "chunk": chunk, "frames": frames, "output": "PNG sequence", "written_by": written_by,
+            "wall_s": round(wall, 3), "fps_wall": round(frames / wall, 2), "fps_steady": round(steady, 2),
+            "_per_frame": 1 / steady}
+
+
 def write_cost(kept: list, size, tmp: Path) -> dict:
     """The driver's seconds per frame to write a PNG sequence and an H.264 MP4 of these frames."""
     from hybridscene.sinks.images import PngSequenceSink
@@ -163,6 +181,15 @@ def main() -> None:
                 kept = r["_sink"].kept
             results[f"ray {w} worker{'s' if w > 1 else ''}"] = r
 
+        # A PNG sequence: the workers write the files (only digests travel to the driver).
+        png_dir = Path(tempfile.mkdtemp(prefix="bench_scale_png_"))
+        try:
+            for w in counts:
+                results[f"ray {w} worker{'s' if w > 1 else ''} png"] = timed_png(
+                    scene_path, size, args.frames, w, args.chunk, png_dir / f"w{w}")
+        finally:
+            shutil.rmtree(png_dir, ignore_errors=True)
+
         # Ray's cost per chunk: a tiny render, chunks of 1 against chunks of 16, one worker.
         tiny = {}
         for c in (1, 16):
@@ -202,13 +229,17 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     # Speed-ups measured here.
-    rays = [v for k, v in results.items() if k.startswith("ray ") and "workers" in v]
+    pngs = [v for k, v in results.items() if k.startswith("ray ") and k.endswith(" png")]
+    rays = [v for k, v in results.items() if k.startswith("ray ") and "workers" in v and not k.endswith(" png")]
     one, top = rays[0], rays[-1]
     speedup = {"steady": round(top["fps_steady"] / one["fps_steady"], 3),
                "wall": round(top["fps_wall"] / one["fps_wall"], 3),
                f"{top['workers']} workers steady / no ray": round(top["fps_steady"] / base_fps, 3),
                f"{one['workers']} worker steady / no ray": round(one["fps_steady"] / base_fps, 3),
                "goal": 1.7, "met": top["fps_steady"] / one["fps_steady"] >= 1.7}
+    if len(pngs) > 1:
+        speedup["png sequence, workers write: steady"] = round(pngs[-1]["fps_steady"] / pngs[0]["fps_steady"], 3)
+        speedup["png sequence, workers write: wall"] = round(pngs[-1]["fps_wall"] / pngs[0]["fps_wall"], 3)
 
     # The N-machine estimate: machines like this one, w workers each; the driver writes serially.
     w = top["workers"]
@@ -220,19 +251,23 @@ def main() -> None:
              "S_s": round(S, 3), "S_parts": {"ray_init_s": round(startup, 3), "render_fixed_s": top["fixed_cost_s"]},
              "F": F, "t_frame_s": round(t_frame, 5), "o_s": round(per_chunk, 5), "C": args.chunk, "w": w,
              "e": round(efficiency, 3), "predicted": {}}
-    for sink in ("none", "png", "mp4"):
-        t_write = 0.0 if sink == "none" else results["driver write"][f"{sink}_s_per_frame"]
-
-        def T(n: int, t_write=t_write) -> float:
-            return S + F * max((t_frame + per_chunk / args.chunk) / (n * w * efficiency), t_write)
+    png_s = results["driver write"]["png_s_per_frame"]
+    # (name, a worker's seconds per frame, the driver's serial seconds per frame)
+    cases = [("none", t_frame, 0.0), ("mp4", t_frame, results["driver write"]["mp4_s_per_frame"]),
+             ("png, workers write", t_frame + png_s, 0.0), ("png, driver writes", t_frame, png_s)]
+    for sink, t_worker, t_write in cases:
+        def T(n: int, t_worker=t_worker, t_write=t_write) -> float:
+            return S + F * max((t_worker + per_chunk / args.chunk) / (n * w * efficiency), t_write)
 
         rows = {str(n): {"seconds": round(T(n), 1), "speedup": round(T(1) / T(n), 2)} for n in (1, 2, 4, 8, 16, 32)}
-        saturates = (t_frame + per_chunk / args.chunk) / (w * efficiency * t_write) if t_write else None
-        model["predicted"][f"sink {sink}"] = {"t_write_s": t_write, "machines": rows,
+        saturates = (t_worker + per_chunk / args.chunk) / (w * efficiency * t_write) if t_write else None
+        model["predicted"][f"sink {sink}"] = {"t_worker_s": round(t_worker, 5), "t_write_s": t_write, "machines": rows,
                                               "saturates_at_machines": round(saturates, 1) if saturates else None}
 
     for r in rays:
         r.pop("_per_frame"), r.pop("_sink")
+    for r in pngs:
+        r.pop("_per_frame")
     json.dump({"benchmark": "scale", "scene": Path(args.scene).name, "size": args.size, "frames": args.frames,
                "chunk": args.chunk, "workers": counts, "lp_num_threads": {"driver": os.environ["LP_NUM_THREADS"],
                                                                          "ray_worker": worker_env},

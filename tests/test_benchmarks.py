@@ -61,5 +61,8 @@ def test_scale_benchmark_reports_workers_overhead_and_estimate():
     assert data["ray_init_s"] > 0 and results["ray overhead"]["noop_round_trip_s"] > 0
     assert results["driver write"]["png_s_per_frame"] > 0 and results["driver write"]["mp4_s_per_frame"] > 0
     assert data["speedup"]["steady"] > 0
-    assert data["estimate"]["predicted"]["sink png"]["machines"]["32"]["speedup"] > 0
+    for key in ("ray 1 worker png", "ray 2 workers png"):
+        assert results[key]["written_by"] == "workers" and results[key]["fps_steady"] > 0
+    for sink in ("none", "mp4", "png, workers write", "png, driver writes"):
+        assert data["estimate"]["predicted"][f"sink {sink}"]["machines"]["32"]["speedup"] > 0
     assert data["machine"]["gl_renderer"]

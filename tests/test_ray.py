@@ -265,3 +265,24 @@ def test_ray_without_the_extra_is_one_line_with_the_install_command(tmp_path):
     assert r.stderr.strip().splitlines() == [
         'error: --ray (ray=) needs Ray, which is not installed; install it with: pip install "hybridscene[ray]"']
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_the_driver_refuses_to_publish_a_frame_a_worker_reported_but_did_not_write(tmp_path):
+    """A worker writes a frame's files with a copy of the driver's sink and reports a record; the
+    driver checks the files are there before it publishes the folder."""
+    import pickle
+
+    from hybridscene.sinks import PngSequenceSink
+
+    sink = PngSequenceSink(tmp_path / "seq", size=(4, 2), fps=30, first_frame=10)
+    copy = pickle.loads(pickle.dumps(sink))  # what Ray sends a worker
+    frames = [np.full((2, 4, 3), 40 * k, np.uint8) for k in range(3)]
+    for i, frame in enumerate(frames, 10):
+        sink.accept(copy.files(i, frame))
+    sink.check_files()
+    assert sink.digests == [hs.sinks.manifest.frame_digest(f) for f in frames]
+    (sink.tmp_path / "00011.png").unlink()
+    with pytest.raises(hs.SinkError, match=r"00011.png of .* is missing.*frame 11"):
+        sink.check_files()
+    sink.abort()
+    assert not (tmp_path / "seq").exists()

@@ -81,6 +81,9 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
             for sink, _ in outputs.folder_sinks().values():
                 sink.manifest.update(extra)
             _run(ray, workers, plan, executor, outputs, [plates_ref], write)
+            if write:  # the driver checks what the workers reported before anything is published
+                for sink, _ in outputs.folder_sinks().values():
+                    sink.check_files()
         finally:
             for w in workers:
                 ray.kill(w)

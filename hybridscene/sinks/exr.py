@@ -240,6 +240,9 @@ class ExrLayerSink(PngSequenceSink):
             (self.tmp_path / f"{i:05d}.exr").write_bytes(buffer.getvalue())
         return {"digest": frame_digest(fp.frame), "names": names}
 
+    def frame_files(self, i: int) -> list[str]:
+        return [f"{i:05d}.exr"]
+
     def accept(self, record: dict[str, Any]) -> None:
         self._names.update(record["names"])
         super().accept(record)

@@ -172,6 +172,23 @@ class PngSequenceSink(FileSink):
         self.digests.append(record["digest"])
         self.frames_written += 1
 
+    def frame_files(self, i: int) -> list[str]:
+        """The files `files` always writes for frame ``i`` (relative to the folder)."""
+        return [f"{i:05d}.png"]
+
+    def check_files(self) -> None:
+        """Check that every accepted frame's files are in the temporary folder (written by
+        another process: Ray's workers), before the folder is published.
+
+        Raises:
+            SinkError: a file is missing.
+        """
+        for i in range(self.first_frame, self.index):
+            for name in self.frame_files(i):
+                if not (self.tmp_path / name).is_file():
+                    raise SinkError(f"{name} of {str(self.path)!r} is missing, although a worker reported frame {i} "
+                                    "written; is the output folder on a file system every node sees?")
+
     def _publish(self) -> None:
         write_manifest(self.tmp_path, build_manifest(kind=self.kind, start=self.first_frame, digests=self.digests,
                                                      size=self.size, fps=self.fps, extra=self.manifest))

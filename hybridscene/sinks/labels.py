@@ -299,6 +299,9 @@ class LabelSink(PngSequenceSink):
         return {"digest": frame_digest(fp.frame), "image": image, "camera": camera, "annotations": annotations,
                 "frame": {"frame_index": i, "time": time, "objects": objects}, "objects": names}
 
+    def frame_files(self, i: int) -> list[str]:
+        return [f"images/{i:05d}.png"] if self.images else []
+
     def accept(self, record: dict[str, Any]) -> None:
         self._images.append(record["image"])
         self._cameras.append(record["camera"])

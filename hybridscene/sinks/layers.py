@@ -85,6 +85,9 @@ class LayerSink(PngSequenceSink):
         self._write_passes(i, fp)
         return {"digest": frame_digest(fp.frame), "names": dict(fp.names) if "ids" in self.passes else {}}
 
+    def frame_files(self, i: int) -> list[str]:
+        return [f"{i:05d}.composite.png"] if "composite" in self.passes else []
+
     def accept(self, record: dict[str, Any]) -> None:
         if record["names"]:
             self._names.update(record["names"])
