@@ -64,7 +64,7 @@ def test_render_options_override_and_write_a_png_sequence(tmp_path):
     r = cli("render", str(path), "-o", f"{out}/", "--frames", "3", "--size", "48x32", "--seed", "2", "-q")
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["00000.png", "00001.png", "00002.png"]
+    assert names == ["00000.png", "00001.png", "00002.png", "manifest.json"]
     with Image.open(out / "00000.png") as a, Image.open(out / "00002.png") as b:
         assert a.size == (48, 32) and a.tobytes() != b.tobytes()  # the cube moved
 
