@@ -96,5 +96,5 @@ def assemble(parts: tuple[str, ...], output: str, crf: int | None, no_verify: bo
     finally:
         if bar is not None:
             bar.close()
-    click.echo(f"wrote {result.path}: {result.frames} frames from {result.parts} parts, "
+    click.echo(f"wrote {result.path}: {result.frames} frames from {result.parts} part{'s' if result.parts != 1 else ''}, "
                f"{result.size[0]}x{result.size[1]} at {result.fps:g} fps in {result.seconds:.1f} s", err=True)
