@@ -269,3 +269,32 @@ def test_an_item_published_but_not_recorded_is_redone(scene_file, tmp_path, monk
     assert (result.done, result.skipped) == (2, 0)
     clean = make_dataset(scene_file, tmp_path / "clean", count=2, frames=2, size=(96, 54))
     assert clean.done == 2 and digests(out) == digests(tmp_path / "clean")
+
+
+def test_shards_run_at_once_into_one_folder_make_the_whole_dataset(scene_file, tmp_path):
+    """Two `--shard K/2` processes at once on one folder: each makes its items, locked one by
+    one; the manifest ends up with every item, and the run that finishes last writes coco.json.
+    The items and digests are those of a run without shards."""
+    out = tmp_path / "sharded"
+    procs = [subprocess.Popen([sys.executable, "-m", "hybridscene", "dataset", str(scene_file), "--out", str(out),
+                               *ARGS, "--shard", f"{k}/2"], stderr=subprocess.PIPE, text=True) for k in range(2)]
+    errors = [p.communicate(timeout=180)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert "2 items (2 made" in errors[0] or "1 items (1 made" in errors[0], errors
+    assert listing(out) == ["000000", "000001", "000002", "coco.json", "manifest.json"]
+    make_dataset(scene_file, tmp_path / "whole", count=3, frames=2, size=(96, 54))
+    assert digests(out) == digests(tmp_path / "whole")
+    assert len(COCO(str(out / "coco.json")).getImgIds()) == 6
+
+
+def test_one_shard_alone_leaves_coco_json_to_the_last_one(scene_file, tmp_path):
+    out = tmp_path / "data"
+    first = make_dataset(scene_file, out, count=3, frames=2, size=(96, 54), shard=(1, 2))
+    assert (first.done, first.skipped) == (2, 0)  # items 1 and 2 (shard 1 of 2 of 3 items)
+    assert listing(out) == ["000001", "000002", "manifest.json"]
+    second = make_dataset(scene_file, out, count=3, frames=2, size=(96, 54), shard="0/2")
+    assert (second.done, second.skipped) == (1, 0)
+    assert listing(out) == ["000000", "000001", "000002", "coco.json", "manifest.json"]
+    with pytest.raises(ConfigError, match=r"--shard 0/5|5 shards of 3"):
+        make_dataset(scene_file, tmp_path / "d2", count=3, frames=2, size=(96, 54), shard=(0, 5))
+    assert not (tmp_path / "d2").exists()

@@ -6,6 +6,7 @@ output is still complete and identical."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -133,19 +134,24 @@ def _render_worker_pids() -> list[int]:
 
 
 def test_a_worker_killed_mid_render_is_retried_and_the_output_is_identical(cluster, tmp_path):
-    killed = []
+    """Every render worker is killed (SIGKILL) right after the driver hands out a chunk; Ray
+    restarts them (new processes) and runs their unfinished chunks again."""
+    before, killed, restarted = set(_render_worker_pids()), [], set()
 
-    def kill_one(p: hs.Progress) -> None:
-        # After the first chunk is written, kill a worker while it renders a later chunk.
-        if p.frame == 2 and not killed:
-            pids = _render_worker_pids()
+    def kill_all(p: hs.Progress) -> None:
+        if p.frame == 2 and not killed:  # chunk 0 written, chunks 1 and 2 handed out (queue=1)
+            pids = [pid for pid in _render_worker_pids() if pid not in before]
             assert pids, "no Ray render worker process found"
-            os.kill(pids[-1], signal.SIGKILL)
-            killed.append(pids[-1])
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            killed.extend(pids)
+        elif killed:
+            restarted.update(set(_render_worker_pids()) - before - set(killed))
 
-    result = hs.render(source(), f"{tmp_path}/ray/", frames=16, size=SIZE, progress=kill_one,
-                       ray=hs.RayExecutor(workers=2, chunk=2, queue=3))
+    result = hs.render(source(), f"{tmp_path}/ray/", frames=16, size=SIZE, progress=kill_all,
+                       ray=hs.RayExecutor(workers=2, chunk=2, queue=1))
     assert killed and result.frames == 16
+    assert restarted, "Ray did not start new worker processes after the kill"
     hs.render(source().load().scene, f"{tmp_path}/here/", frames=16, size=SIZE)
     assert files(tmp_path / "ray") == files(tmp_path / "here")
     assert sorted(p.name for p in (tmp_path / "ray").iterdir())[:16] == [f"{i:05d}.png" for i in range(16)]
@@ -202,6 +208,37 @@ def test_a_failing_scene_on_a_worker_is_its_own_one_line_error(cluster, tmp_path
 
 
 # -- without a cluster -------------------------------------------------------------------------
+
+@pytest.mark.ai
+def test_a_render_worker_without_the_plate_workers_gpu_finds_its_plate(tiny_sd, tmp_path, monkeypatch):
+    """The plate worker paints for its own device (a GPU: cuda, float16); a render worker on a
+    CPU-only node asks for the same device and dtype, so it computes the same cache key and loads
+    the shipped entry instead of painting the plate again. Run in-process: the devices are faked."""
+    from hybridscene.cluster.workers import install_plates, painted_like, prepare
+    from hybridscene.plate import generate
+
+    scene_file = tmp_path / "valley.py"
+    scene_file.write_text("import hybridscene as hs\n\ndef build_scene(size=(64, 32), seed=0, model=None):\n"
+                          "    return hs.Scene(hs.background_plate(size, seed=3, model=model, prompt='a valley'))\n")
+    src = hs.SceneSource(scene_file, options={"model": str(tiny_sd)}, plate_options={"steps": 1, "dtype": "float32"})
+    # On the "GPU node": auto resolves to cuda; painting is real but runs on the CPU.
+    real_paint = generate._paint
+    monkeypatch.setattr("hybridscene.info.guess_torch_device", lambda: "cuda")
+    monkeypatch.setattr(generate, "_paint", lambda resolved, *a: real_paint(
+        dataclasses.replace(resolved, device="cpu"), *a))
+    prepared = prepare(src, src.sha256(), False)
+    assert prepared["painted_for"] == {"device": "cuda", "dtype": "float32"} and len(prepared["plates"]) == 1
+    # On the "CPU node": a new, empty cache; auto resolves to cpu; painting would be an error.
+    monkeypatch.setenv("HYBRIDSCENE_CACHE", str(tmp_path / "node-cache"))
+    monkeypatch.setattr("hybridscene.info.guess_torch_device", lambda: None)
+    monkeypatch.setattr(generate, "_paint", lambda *a: pytest.fail("the render worker painted the plate again"))
+    assert install_plates(prepared["plates"]) == 1
+    scene = painted_like(src, prepared).load().scene
+    assert scene.plate.meta["cache_key"] == next(iter(prepared["plates"]))
+    with pytest.raises(pytest.fail.Exception, match="painted the plate again"):
+        src.load()  # without painted_like: another key, and a second painting
+
+
 
 def test_chunks_in_flight_never_exceed_workers_times_queue():
     """The driver's loop against a fake Ray: at most workers * queue chunks are submitted and

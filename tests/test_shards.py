@@ -413,3 +413,53 @@ def test_manifest_of_the_library_render_without_scene_file(shards12):
     assert m["versions"]["hybridscene"] == hs.__version__ and m["gl"]["renderer"]
     assert m["shard"] == [1, 3] and m["total"] == 12 and m["frames"] == {"start": 4, "stop": 8}
     assert [frame_digest(_png(shards12 / "p1" / f"{i:05d}.png")) for i in range(4, 8)] == m["digests"]
+
+
+# -- parts never delete other parts; assemble checks label images and node ids ------------------
+
+
+def test_a_part_into_a_folder_holding_other_frames_is_refused(shards12, ctx, tmp_path):
+    """Writing frames 4:8 into a folder holding 0:12 would delete frames 0-3 and 8-11; a rerun of
+    the same part into its own folder is fine."""
+    whole = tmp_path / "whole"
+    shutil.copytree(shards12 / "whole", whole)
+    before = _files(whole)
+    with pytest.raises(hs.ConfigError, match=r"holds frames 0\.\.11 of an earlier render; writing frames 4:8") as info:
+        hs.render(_scene("fireflies.py"), _folder(whole), frames=range(4, 8), size=SIZE, ctx=ctx)
+    assert "\n" not in str(info.value) and _files(whole) == before
+    again = tmp_path / "p1"
+    shutil.copytree(shards12 / "p1", again)
+    hs.render(_scene("fireflies.py"), _folder(again), frames=12, shard=(1, 3), size=SIZE, ctx=ctx)
+    assert _manifest(again)["digests"] == _manifest(shards12 / "p1")["digests"]
+
+
+def test_a_changed_label_image_is_refused(flight_passes, tmp_path):
+    parts = []
+    for k in range(3):
+        shutil.copytree(flight_passes / f"s{k}" / "labels", tmp_path / f"l{k}")
+        parts.append(tmp_path / f"l{k}")
+    image = tmp_path / "l1" / "images" / "00003.png"
+    pixels = _png(image).copy()
+    pixels[0, 0] ^= 1
+    Image.fromarray(pixels).save(image)
+    (tmp_path / "o").mkdir()
+    with pytest.raises(hs.SinkError, match=r"frame 3 .*00003.png.* does not match the digest"):
+        hs.assemble(parts, tmp_path / "o" / "labels")
+    assert list((tmp_path / "o").iterdir()) == []
+    hs.assemble(parts, tmp_path / "o" / "unchecked", verify=False)  # --no-verify joins them
+    assert (tmp_path / "o" / "unchecked" / "coco.json").is_file()
+
+
+def test_parts_that_number_nodes_differently_are_refused(flight_passes, tmp_path):
+    parts = []
+    for k in range(3):
+        shutil.copytree(flight_passes / f"s{k}" / "layers", tmp_path / f"y{k}")
+        parts.append(tmp_path / f"y{k}")
+    ids = json.loads((tmp_path / "y2" / "ids.json").read_text())
+    first = next(iter(ids))
+    ids[first] = "someone-else"
+    (tmp_path / "y2" / "ids.json").write_text(json.dumps(ids))
+    (tmp_path / "o").mkdir()
+    with pytest.raises(hs.SinkError, match=rf"node id {first} is .* in one part and 'someone-else'"):
+        hs.assemble(parts, tmp_path / "o" / "layers")
+    assert list((tmp_path / "o").iterdir()) == []

@@ -122,6 +122,10 @@ class RayExecutor:
         if ray.is_initialized():
             return ray
         address = self.address or os.environ.get("RAY_ADDRESS") or None
+        if address is not None:
+            _check_reachable(address)
+        # Ray's C++ core logs every failed connection attempt as a warning on stderr; errors stay.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                                   "include_dashboard": False}
         if self.runtime_env is not None:
@@ -154,6 +158,23 @@ class RayExecutor:
         if self.plate_gpus is not None:
             return float(self.plate_gpus)
         return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line error, at once, for a ``host:port`` (or ``ray://host:port``) nothing answers
+    on; Ray itself would retry for minutes. ``"auto"`` and other forms are left to Ray."""
+    import socket
+
+    text = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise HybridSceneError(f"cannot reach Ray at {address} ({exc.strerror or exc}); check the address (ray status "
+                               "on the head node prints it) and that the port is open") from None
 
 
 class _QuietTokenNotice(logging.Filter):

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError, HybridSceneError, SceneError
 from ..export.driver import Outputs, RenderResult, plan_render
-from .workers import RenderWorker, cause, prepare
+from .workers import RenderWorker, cause, painted_like, prepare
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,13 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
     gpus = executor.gpus_for_plates(ray)
     remote_prepare = ray.remote(prepare).options(num_gpus=gpus, num_cpus=0 if gpus else 1,
                                                  max_retries=executor.retries, runtime_env=executor.runtime_env)
+    sha256 = scene.sha256()  # the driver's file: every worker must build from the same one
     try:
-        prepared = ray.get(remote_prepare.remote(scene, labels is not None))
+        prepared = ray.get(remote_prepare.remote(scene, sha256, labels is not None))
     except Exception as exc:
         raise cause(exc) from None
-    default = prepared["size"] or prepared["plate_size"] or (1280, 720)
+    scene = painted_like(scene, prepared)
+    default = prepared["plate_size"] or (1280, 720)  # as a local render: the plate's size
     plan, cls = plan_render(None, output, default_size=tuple(default), **checks)
     plates_ref = ray.put(prepared["plates"])
     log.info("plates ready in %.2f s (%d cache entries)", time.perf_counter() - t0, len(prepared["plates"]))
@@ -60,7 +62,7 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
     with Outputs(plan, output, cls, sink_options, plate_camera=prepared["plate_camera"], manifest={},
                  progress=progress) as outputs:
         writers = outputs.folder_sinks() if executor.write != "driver" else {}
-        workers = [actor.remote(scene, prepared["sha256"], plan, writers) for _ in range(count)]
+        workers = [actor.remote(scene, sha256, plan, writers) for _ in range(count)]
         try:
             try:  # every worker sets up: its GL renderer, and whether it sees the output folders
                 infos = ray.get([w.info.remote([plates_ref]) for w in workers])
@@ -78,6 +80,8 @@ def render_on_ray(scene: Any, output: Any, *, executor: Any, frames: Any = None,
                                                    "gl_renderers": renderers, "written_by": "workers" if write
                                                    else "driver"},
                      "scene": scene.describe(), **(manifest or {})}
+            if prepared["painted_for"]:
+                extra["ray"]["plates_painted_for"] = prepared["painted_for"]
             for sink, _ in outputs.folder_sinks().values():
                 sink.manifest.update(extra)
             _run(ray, workers, plan, executor, outputs, [plates_ref], write)

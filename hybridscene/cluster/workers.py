@@ -33,23 +33,37 @@ def check_source(source: Any, sha256: str) -> None:
                          "the same file (a shared folder, or RayExecutor(runtime_env={'working_dir': ...}))")
 
 
-def prepare(source: Any, with_labels: bool) -> dict[str, Any]:
+def prepare(source: Any, sha256: str, with_labels: bool) -> dict[str, Any]:
     """Build the scene once (painting its AI plates into the cache, on this worker's GPU when Ray
-    gave it one) and return what the driver and the render workers need: the file's defaults,
-    the plate's size and camera, and the cache entries of the plates used."""
+    gave it one) and return what the driver and the render workers need: the plate's size and
+    camera, the cache entries of the plates used, and the device and dtype they were painted
+    for (part of their cache keys: a render worker without a GPU must ask for the same ones to
+    find them, never paint them again)."""
     from ..export.driver import _plate_camera
     from ..plate.generate import record_plates
 
+    check_source(source, sha256)
     with record_plates() as used:
         loaded = source.load()
     scene = loaded.scene
     scene.wait_for_plates()
-    entries = {key: cache.export_entry(key) for cache, key in used}
+    entries = {key: cache.export_entry(key) for cache, key, _, _ in used}
     plate = scene.plate
-    return {"sha256": source.sha256(), "duration": loaded.duration, "fps": loaded.fps, "size": loaded.size,
-            "plate_size": plate.size if plate is not None else None,
+    painted = {"device": used[0][2], "dtype": used[0][3]} if used else {}
+    return {"plate_size": plate.size if plate is not None else None,
             "plate_camera": _plate_camera(scene) if with_labels and plate is not None else None,
-            "plates": entries, "node": os.uname().nodename}
+            "plates": entries, "painted_for": painted, "node": os.uname().nodename}
+
+
+def painted_like(source: Any, prepared: dict[str, Any] | None) -> Any:
+    """``source`` asking its AI plates for the device and dtype the plate worker painted them
+    for (unless it names them itself), so that a worker computes the same cache keys."""
+    import dataclasses
+
+    if not prepared or not prepared.get("painted_for"):
+        return source
+    options = {**prepared["painted_for"], **source.plate_options}
+    return dataclasses.replace(source, plate_options=options)
 
 
 class RenderWorker:
@@ -140,11 +154,25 @@ class DatasetWorker:
 
     def make_item(self, prepared: dict[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Make one item; ``prepared`` is what `prepare` returned on a plate worker (its plate
-        cache entries are installed here first), or ``None`` to paint the plate here."""
+        cache entries are installed here first, and asked for with the same device and dtype),
+        or ``None`` to paint the plate here."""
+        import hashlib
+
         from ..export.dataset import _make_item
 
+        path = kwargs["scene_path"]
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise SceneError(f"cannot read the scene file {str(path)!r} on this Ray node ({exc.strerror or exc}); give "
+                             "every node the file at that path") from None
+        if digest != kwargs["item_params"]["scene_sha256"]:
+            raise SceneError(f"the scene file {path} on this Ray node differs from the driver's; give every node the "
+                             "same file")
         if prepared is not None:
             install_plates(prepared["plates"])
+            if prepared.get("painted_for"):
+                kwargs = {**kwargs, "plate_options": {**prepared["painted_for"], **kwargs["plate_options"]}}
         self.gl.make_current()
         return _make_item(ctx=self.gl, **kwargs)
 

@@ -350,12 +350,6 @@ def make_dataset(
         "frames": frames, "seconds": seconds, "fps": fps, "size": list(size) if size else None,
         "passes": list(chosen), "layer_format": layer_format,
     })
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file; give a folder for the dataset")
-    with translate_os_errors(out, SinkError):
-        out.mkdir(parents=True, exist_ok=True)
-
     from .shards import parse_shard, shard_range
 
     shard = parse_shard(shard, "shard")
@@ -366,6 +360,12 @@ def make_dataset(
         _executor(ray)
         if shard is not None:
             raise ConfigError("shard= makes one part of the items here; ray= makes all of them on the cluster: give one")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; give a folder for the dataset")
+    with translate_os_errors(out, SinkError):
+        out.mkdir(parents=True, exist_ok=True)
+
 
     # 2. Items are locked one by one (shards and Ray workers share the folder); the manifest is
     #    read and rewritten under the folder's lock.

@@ -27,7 +27,7 @@ from ..gpu.readback import ReadbackRing
 from ..gpu.targets import check_frame_size
 from ..scene import Scene
 from ..sinks.encoder import EncoderThread
-from .shards import frame_range, parse_frames, parse_shard
+from .shards import check_part_target, frame_range, parse_frames, parse_shard
 
 if TYPE_CHECKING:
     import moderngl
@@ -408,6 +408,13 @@ class Outputs:
         self.output = output
         self.progress = progress
         first = plan.indices.start
+        if plan.total is None or len(plan.indices) != plan.total:  # a part: never delete other parts' frames
+            folders = [plan.layers, plan.labels]
+            if cls is not None and issubclass(cls, PngSequenceSink):
+                folders.append(output)
+            for folder in folders:
+                if folder is not None:
+                    check_part_target(folder, plan.indices)
         options = dict(sink_options)
         if cls is not None and issubclass(cls, PngSequenceSink) and first:
             options["first_frame"] = first

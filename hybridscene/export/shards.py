@@ -114,6 +114,37 @@ def frame_range(frames: int | range | None, shard: tuple[int, int] | None, count
     return range(count), count
 
 
+def check_part_target(folder: Any, indices: range) -> None:
+    """Refuse to write part of a render (a range or a shard) into a folder that holds frames
+    outside it: replacing the folder would delete them. A rerun of the same part is fine.
+
+    Raises:
+        ConfigError: the folder holds other frames, in one line naming them.
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        return
+    held: set[int] = set()
+    manifest = path / MANIFEST
+    try:
+        if manifest.is_file():
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            held.update(range(int(m["frames"]["start"]), int(m["frames"]["stop"])))
+        for sub in (path, path / "images"):
+            if sub.is_dir():
+                held.update(int(m.group(1)) for e in os.scandir(sub) if (m := _INDEXED.match(e.name)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not a folder this library wrote: the sink's own check refuses it
+    outside = sorted(held - set(indices))
+    if outside:
+        raise ConfigError(f"{str(folder)!r} holds frames {outside[0]}..{outside[-1]} of an earlier render; writing "
+                          f"frames {indices.start}:{indices.stop} there would delete them: give each part its own "
+                          "folder (and join them with hybridscene assemble)")
+
+
+_INDEXED = re.compile(r"^(\d{5,})\.")
+
+
 # -- assembling --------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +238,8 @@ def assemble(
     elif kind in ("layers", "exr", "labels"):
         if sink_options:
             raise ConfigError(f"{', '.join(sink_options)}: options of a video; --{kind} folders are joined as files")
+        if verify:
+            _verify_folders(loaded, kind, progress)
         count = _assemble_folders(loaded, Path(output), kind, cover)
     else:
         raise SinkError(f"{loaded[0][0]} holds {kind!r}, which assemble does not join")
@@ -279,7 +312,11 @@ def _assemble_folders(loaded: list[tuple[Path, dict[str, Any]]], output: Path, k
         ids: dict[str, str] = {}
         for folder, _ in loaded:
             if (folder / "ids.json").is_file():
-                ids.update(_read_json(folder / "ids.json"))
+                for key, name in _read_json(folder / "ids.json").items():
+                    if ids.setdefault(key, name) != name:
+                        raise SinkError(f"node id {key} is {ids[key]!r} in one part and {name!r} in {folder}: the parts "
+                                        "number their objects differently (a scene that adds nodes while it plays); "
+                                        "render it whole, or without shards")
         if ids:
             (tmp / "ids.json").write_text(json.dumps(dict(sorted(ids.items(), key=lambda kv: int(kv[0]))), indent=1))
         if kind == "labels":
@@ -289,6 +326,34 @@ def _assemble_folders(loaded: list[tuple[Path, dict[str, Any]]], output: Path, k
                     "digests": [d for _, m in loaded for d in m["digests"]]}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return len(cover)
+
+
+def _verify_folders(loaded: list[tuple[Path, dict[str, Any]]], kind: str,
+                    progress: Callable[[int, int], Any] | None) -> None:
+    """Check each frame's displayed image against its digest where the folder holds it
+    (``composite.png`` of layers, ``images/`` of labels; an EXR holds linear light, not the
+    8-bit frame, and is not checked)."""
+    from PIL import Image
+
+    total = sum(len(m["digests"]) for _, m in loaded)
+    done = 0
+    for folder, m in loaded:
+        for j, digest in enumerate(m["digests"]):
+            i = m["frames"]["start"] + j
+            path = folder / (f"images/{i:05d}.png" if kind == "labels" else f"{i:05d}.composite.png")
+            done += 1
+            if kind == "exr" or not path.is_file():
+                continue
+            try:
+                with Image.open(path) as im:
+                    frame = np.asarray(im.convert("RGB"))
+            except (OSError, ValueError) as exc:
+                raise SinkError(f"cannot read frame {i} ({path}): {exc}") from None
+            if frame_digest(frame) != digest:
+                raise SinkError(f"frame {i} ({path}) does not match the digest in {folder / MANIFEST}: the file "
+                                "changed or is damaged; render that part again")
+            if progress is not None:
+                progress(done, total)
 
 
 def _read_json(path: Path) -> Any:

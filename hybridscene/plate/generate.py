@@ -189,20 +189,21 @@ def generate_plate(
     log.info("plate %s: cache %s", resolved.key, "hit" if hit else "miss")
     used = _USED.get()
     if used is not None:
-        used.append((store, resolved.key))
+        used.append((store, resolved.key, resolved.device, resolved.dtype))
     entry = plate.meta.get("cache_entry")  # absent when the cache could not be written
     return PlateResult(plate, resolved.key, hit, Path(entry) if entry else None, time.perf_counter() - t0)
 
 
-_USED: contextvars.ContextVar[list[tuple[PlateCache, str]] | None] = contextvars.ContextVar("hybridscene_plates_used",
-                                                                                            default=None)
+_USED: contextvars.ContextVar[list[tuple[PlateCache, str, str, str]] | None] = contextvars.ContextVar(
+    "hybridscene_plates_used", default=None)
 
 
 @contextlib.contextmanager
-def record_plates() -> Iterator[list[tuple[PlateCache, str]]]:
-    """Collect ``(cache, key)`` of every plate `generate_plate` paints or loads through a cache
-    inside the block (Ray's plate workers ship those cache entries to the render workers)."""
-    used: list[tuple[PlateCache, str]] = []
+def record_plates() -> Iterator[list[tuple[PlateCache, str, str, str]]]:
+    """Collect ``(cache, key, device, dtype)`` of every plate `generate_plate` paints or loads
+    through a cache inside the block (Ray's plate workers ship those cache entries to the render
+    workers, which ask for the same device and dtype, so they compute the same keys)."""
+    used: list[tuple[PlateCache, str, str, str]] = []
     token = _USED.set(used)
     try:
         yield used

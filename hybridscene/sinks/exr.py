@@ -197,7 +197,7 @@ class ExrLayerSink(PngSequenceSink):
     atomically (the folder appears whole when the render finishes); see the module docstring for
     the channels and attributes. Use as a context manager and call `write_passes` per frame."""
 
-    frame_file = re.compile(r"^(\d{5}\.exr|ids\.json)$")
+    frame_file = re.compile(r"^(\d{5,}\.exr|ids\.json)$")
     kind = "exr"
 
     def __init__(

@@ -126,7 +126,7 @@ class PngSequenceSink(FileSink):
         with self._os_errors():
             self.tmp_path.mkdir()
 
-    frame_file = re.compile(r"^\d{5}\.png$")
+    frame_file = re.compile(r"^\d{5,}\.png$")
     """Names this sink writes: a folder holding only such files (and ``manifest.json``) may be replaced."""
 
     @property

@@ -205,7 +205,7 @@ class LabelSink(PngSequenceSink):
     """
 
     frame_file = re.compile(r"^(images|coco\.json|cameras\.json|objects\.json)$")
-    image_file = re.compile(r"^\d{5}\.png$")
+    image_file = re.compile(r"^\d{5,}\.png$")
     kind = "labels"
 
     def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, images: bool = True,

@@ -56,7 +56,7 @@ class LayerSink(PngSequenceSink):
             [`check_passes`][hybridscene.check_passes]).
     """
 
-    frame_file = re.compile(r"^(\d{5}\.[a-z_]+\.(png|npy)|ids\.json)$")
+    frame_file = re.compile(r"^(\d{5,}\.[a-z_]+\.(png|npy)|ids\.json)$")
     kind = "layers"
 
     def __init__(self, path: str | os.PathLike[str], *, size: tuple[int, int], fps: float, passes: Any = None,
@@ -86,7 +86,10 @@ class LayerSink(PngSequenceSink):
         return {"digest": frame_digest(fp.frame), "names": dict(fp.names) if "ids" in self.passes else {}}
 
     def frame_files(self, i: int) -> list[str]:
-        return [f"{i:05d}.composite.png"] if "composite" in self.passes else []
+        # plate_depth and shadow are written only when the frame has them
+        ext = {"plate": "png", "foreground": "png", "composite": "png", "ids": "png", "depth": "npy",
+               "normals": "npy", "flow": "npy"}
+        return [f"{i:05d}.{p}.{ext[p]}" for p in self.passes if p in ext]
 
     def accept(self, record: dict[str, Any]) -> None:
         if record["names"]:
