@@ -51,18 +51,17 @@ def test_passes_benchmark_reports_every_configuration():
 
 def test_scale_benchmark_reports_workers_overhead_and_estimate():
     pytest.importorskip("ray")
-    data = run("bench_scale.py", "--size", "96x64", "--frames", "4", "--chunk", "2", "--overhead-frames", "8",
-               "--film-frames", "100")
+    # One configuration of workers (2): every figure and the estimate, in half the time of two.
+    data = run("bench_scale.py", "--size", "96x64", "--frames", "4", "--chunk", "2", "--workers", "2",
+               "--overhead-frames", "4", "--film-frames", "100")
     assert data["lp_num_threads"] == {"driver": "1", "ray_worker": "1"}
     results = data["results"]
     assert results["no ray"]["fps_steady"] > 0
-    for key in ("ray 1 worker", "ray 2 workers"):
-        assert results[key]["fps_steady"] > 0 and results[key]["first_frame_s"] > 0
+    assert results["ray 2 workers"]["fps_steady"] > 0 and results["ray 2 workers"]["first_frame_s"] > 0
     assert data["ray_init_s"] > 0 and results["ray overhead"]["noop_round_trip_s"] > 0
     assert results["driver write"]["png_s_per_frame"] > 0 and results["driver write"]["mp4_s_per_frame"] > 0
     assert data["speedup"]["steady"] > 0
-    for key in ("ray 1 worker png", "ray 2 workers png"):
-        assert results[key]["written_by"] == "workers" and results[key]["fps_steady"] > 0
+    assert results["ray 2 workers png"]["written_by"] == "workers" and results["ray 2 workers png"]["fps_steady"] > 0
     for sink in ("none", "mp4", "png, workers write", "png, driver writes"):
         assert data["estimate"]["predicted"][f"sink {sink}"]["machines"]["32"]["speedup"] > 0
     assert data["machine"]["gl_renderer"]
