@@ -77,6 +77,12 @@ class Track:
         easing: an `EASINGS` name or a function, for every segment; or a list, one per
             segment (``len(keys) - 1``).
         loop: ``"clamp"`` (hold the ends), ``"repeat"`` or ``"pingpong"``.
+        orient: for a ``"position"`` track, ``"path"`` also turns the target to face along its
+            path at every time (the direction of motion, from the track itself, so a plane or a
+            bird points where it flies); ``None`` (default) leaves its rotation alone.
+        up: the up direction kept while facing along the path.
+        forward: the object's front axis (``"+z"``, glTF's convention; ``"-z"``, ...; or a
+            vector), as in [`Node.look_at`][hybridscene.Node.look_at].
     """
 
     def __init__(
@@ -87,6 +93,9 @@ class Track:
         *,
         easing: str | Callable[[float], float] | Sequence[str | Callable[[float], float]] = "linear",
         loop: str = "clamp",
+        orient: str | None = None,
+        up: Any = (0.0, 1.0, 0.0),
+        forward: Any = "+z",
     ) -> None:
         if not hasattr(target, attribute):
             raise SceneError(f"{type(target).__name__} has no attribute {attribute!r} to animate")
@@ -110,6 +119,16 @@ class Track:
             if len(easing) != len(keys) - 1:
                 raise SceneError(f"{len(keys) - 1} segments need {len(keys) - 1} easings, got {len(easing)}")
             self.easings = [ease(e) for e in easing]
+        if orient not in (None, "path"):
+            raise SceneError(f"orient must be 'path' or None, got {orient!r}")
+        if orient == "path" and (attribute != "position" or not hasattr(target, "rotation")):
+            raise SceneError(f"orient='path' turns a node along its path: animate a node's 'position' with it, "
+                             f"not {type(target).__name__}.{attribute}")
+        self.orient = orient
+        if orient is not None:
+            from .transforms import axis
+
+            self.up, self.forward = axis(up, "up"), axis(forward, "forward")
 
     @staticmethod
     def _kind(attribute: str, value: Any) -> str:
@@ -141,6 +160,10 @@ class Track:
 
     def value_at(self, t: float) -> Any:
         """The interpolated value at scene time ``t`` (as the attribute takes it)."""
+        return self._decode(self._raw_at(t))
+
+    def _raw_at(self, t: float) -> np.ndarray:
+        """The interpolated value at ``t`` in the track's own float64 encoding."""
         t = self._local_time(float(t))
         i = int(np.searchsorted(self.times, t, side="right")) - 1
         if i < 0:
@@ -152,7 +175,7 @@ class Track:
             w = self.easings[i]((t - t0) / (t1 - t0))
             a, b = self.values[i], self.values[i + 1]
             v = _slerp(a, b, w) if self.kind == "quaternion" else a + (b - a) * w
-        return self._decode(v)
+        return v
 
     def _decode(self, v: np.ndarray) -> Any:
         if self.kind == "color":
@@ -162,8 +185,41 @@ class Track:
         return v.astype(np.float32)
 
     def apply(self, t: float) -> None:
-        """Set the attribute to its value at time ``t``."""
+        """Set the attribute to its value at time ``t`` (and, with ``orient="path"``, the
+        target's rotation to face along the path there)."""
         setattr(self.target, self.attribute, self.value_at(t))
+        if self.orient == "path":
+            direction = self.direction_at(t)
+            if direction is not None:
+                from .transforms import quat_look_rotation
+
+                try:
+                    self.target.rotation = quat_look_rotation(direction, self.up, self.forward)
+                except SceneError:  # moving straight along up: keep the rotation of this pose
+                    pass
+
+    def direction_at(self, t: float) -> np.ndarray | None:
+        """The direction of motion at time ``t`` (a unit vector), from the track alone, so that it
+        depends on ``t`` only: the difference across a small step around ``t`` (one-sided at the
+        ends), else the direction of ``t``'s segment; ``None`` when the keys do not move."""
+        span = self.duration or 1.0
+        h = 1e-3 * span
+        start, end = float(self.times[0]), float(self.times[-1])
+        t = float(t)
+        if self.loop == "clamp":
+            t = min(max(t, start), end)
+        a = self._raw_at(t - h if self.loop != "clamp" or t - h >= start else t)
+        b = self._raw_at(t + h if self.loop != "clamp" or t + h <= end else t)
+        d = b - a
+        if float(np.linalg.norm(d)) > 1e-9 * max(1.0, float(np.abs(a).max())):
+            return d / np.linalg.norm(d)
+        local = self._local_time(t)
+        i = min(max(int(np.searchsorted(self.times, local, side="right")) - 1, 0), len(self.values) - 2)
+        if i < 0:
+            return None
+        d = self.values[i + 1] - self.values[i]
+        n = float(np.linalg.norm(d))
+        return d / n if n > 0 else None
 
     @property
     def duration(self) -> float:

@@ -121,6 +121,79 @@ def compose(position: Vec3, rotation: np.ndarray, scale: Vec3) -> np.ndarray:
     )
 
 
+_AXES = {"+x": (1.0, 0.0, 0.0), "-x": (-1.0, 0.0, 0.0), "+y": (0.0, 1.0, 0.0), "-y": (0.0, -1.0, 0.0),
+         "+z": (0.0, 0.0, 1.0), "-z": (0.0, 0.0, -1.0)}
+
+
+def axis(value: str | Vec3, what: str = "forward") -> np.ndarray:
+    """A unit axis from ``"+x"``, ``"-z"``, ... or a vector."""
+    if isinstance(value, str):
+        try:
+            return np.array(_AXES[value.lower()], np.float64)
+        except KeyError:
+            raise ConfigError(f"{what} {value!r} is not an axis; use one of {', '.join(_AXES)} or a vector") from None
+    v = np.asarray(_floats(value), np.float64)
+    n = float(np.linalg.norm(v)) if v.shape == (3,) else 0.0
+    if not math.isfinite(n) or n == 0.0:
+        raise ConfigError(f"{what} must be a finite non-zero vector (x, y, z) or an axis name, got {value!r}")
+    return v / n
+
+
+def _basis(forward: np.ndarray, up: np.ndarray) -> np.ndarray | None:
+    """Columns (right, up, forward) of a right-handed frame whose third axis is ``forward``
+    (unit) and whose second is as near ``up`` as possible; ``None`` when they are parallel."""
+    right = np.cross(up, forward)
+    n = float(np.linalg.norm(right))
+    if n < 1e-9:
+        return None
+    right /= n
+    return np.stack([right, np.cross(forward, right), forward], axis=1)
+
+
+def quat_from_matrix(m: np.ndarray) -> np.ndarray:
+    """The unit quaternion ``(x, y, z, w)`` of a ``(3, 3)`` rotation matrix."""
+    m = np.asarray(m, np.float64)
+    tr = m[0, 0] + m[1, 1] + m[2, 2]
+    if tr > 0:
+        s = 2.0 * math.sqrt(tr + 1.0)
+        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = (0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = ((m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s)
+    out = np.array(q, np.float64)
+    out /= np.linalg.norm(out)
+    return (out if out[3] >= 0 else -out).astype(np.float32)
+
+
+def quat_look_rotation(direction: Vec3, up: Vec3 = (0.0, 1.0, 0.0), forward: str | Vec3 = "+z") -> np.ndarray:
+    """The rotation that turns the object's ``forward`` axis (``"+z"``: glTF's front) to
+    ``direction`` and keeps its up axis as near ``up`` as it can.
+
+    Raises:
+        SceneError: ``direction`` is zero, or parallel to ``up`` (say another ``up``).
+    """
+    d = np.asarray(_floats(direction), np.float64)
+    n = float(np.linalg.norm(d))
+    if not math.isfinite(n) or n == 0.0:
+        raise SceneError(f"cannot face a zero or non-finite direction {d.tolist()}; give a target away from the object")
+    up_a = axis(up, "up")
+    f = axis(forward, "forward")
+    world = _basis(d / n, up_a)
+    if world is None:
+        raise SceneError(f"the direction {np.round(d / n, 4).tolist()} is along up {up_a.tolist()}; pass another up, "
+                         "e.g. up=(0, 0, -1)")
+    # The object's own frame with `forward` as its third axis (its up: +y, else +z for a y forward).
+    local = _basis(f, np.array((0.0, 1.0, 0.0))) if abs(f[1]) < 0.999 else _basis(f, np.array((0.0, 0.0, 1.0)))
+    assert local is not None
+    return quat_from_matrix(world @ local.T)
+
+
 def look_at(eye: Vec3, target: Vec3, up: Vec3 = (0.0, 1.0, 0.0)) -> np.ndarray:
     """``view_from_world`` for a camera at ``eye`` looking at ``target``, ``(4, 4) float32``."""
     eye_a = np.asarray(eye, np.float64)

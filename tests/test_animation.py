@@ -86,3 +86,82 @@ def test_scene_applies_tracks_before_callbacks_each_frame():
     assert seen == [1.0] and scene.camera.fov_y == pytest.approx(50.0)
     scene.update(0.0)  # any order: a function of time only
     assert cube.position[0] == 0.0 and scene.camera.fov_y == pytest.approx(40.0)
+
+
+# -- orientation: look_at and facing along the path ---------------------------------------------
+
+
+def _front(node: hs.Node, forward=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """Where the node's front axis points in the world."""
+    return node.world_matrix()[:3, :3].astype(np.float64) @ np.asarray(forward, np.float64)
+
+
+def test_look_at_turns_the_front_axis_to_the_target_and_keeps_up():
+    node = hs.Node(position=(1.0, 2.0, 3.0))
+    assert node.look_at((4.0, 2.0, -1.0)) is node
+    np.testing.assert_allclose(_front(node), np.array([3.0, 0.0, -4.0]) / 5.0, atol=1e-6)
+    np.testing.assert_allclose(node.world_matrix()[:3, 1], [0.0, 1.0, 0.0], atol=1e-6)  # still upright
+    node.look_at((1.0, 2.0, -9.0), forward="-z")  # a camera-like front
+    np.testing.assert_allclose(_front(node, (0, 0, -1)), [0.0, 0.0, -1.0], atol=1e-6)
+    node.look_at((1.0, 7.0, 3.0), up=(0.0, 0.0, -1.0), forward="+x")  # straight up, with another up
+    np.testing.assert_allclose(_front(node, (1, 0, 0)), [0.0, 1.0, 0.0], atol=1e-6)
+
+
+def test_look_at_takes_the_parents_into_account():
+    parent = hs.Node(position=(5.0, 0.0, 0.0), rotation=hs.quat_from_euler(y=90), scale=2.0)
+    child = hs.Node(position=(0.0, 0.0, 1.0))
+    parent.add(child)
+    target = np.array([0.0, 3.0, -20.0])
+    child.look_at(target)
+    eye = child.world_matrix()[:3, 3].astype(np.float64)
+    want = (target - eye) / np.linalg.norm(target - eye)
+    got = _front(child)
+    np.testing.assert_allclose(got / np.linalg.norm(got), want, atol=1e-5)
+
+
+def test_look_at_errors_are_one_line():
+    node = hs.Node("plane", position=(0, 1, 0))
+    with pytest.raises(hs.SceneError, match=r"node 'plane' cannot look at \[0.0, 1.0, 0.0\]: it is the node's own position"):
+        node.look_at((0, 1, 0))
+    with pytest.raises(hs.SceneError, match=r"is along up .* pass another up"):
+        node.look_at((0, 9, 0))
+    with pytest.raises(hs.ConfigError, match=r"forward 'sideways' is not an axis"):
+        node.look_at((0, 0, -5), forward="sideways")
+
+
+def test_a_track_can_face_along_its_path_and_depends_on_the_time_only():
+    scene = hs.Scene(None)
+    plane = scene.add(hs.Mesh.cube(1.0), name="plane")
+    track = scene.animate(plane, "position", [(0, (0, 0, 0)), (2, (10, 0, 0)), (4, (10, 0, -10))], orient="path",
+                          easing="ease-in-out")
+    track.apply(1.0)
+    np.testing.assert_allclose(_front(plane), [1.0, 0.0, 0.0], atol=1e-6)  # flying along +x
+    track.apply(3.0)
+    np.testing.assert_allclose(_front(plane), [0.0, 0.0, -1.0], atol=1e-6)  # then along -z
+    at_3 = plane.rotation.copy()
+    for t in (0.5, 2.0, 3.7, 0.0):  # any history
+        track.apply(t)
+    track.apply(3.0)
+    np.testing.assert_array_equal(plane.rotation, at_3)
+    track.apply(0.0)  # at rest at the first key (ease-in): the first segment's direction
+    np.testing.assert_allclose(_front(plane), [1.0, 0.0, 0.0], atol=1e-4)
+    with pytest.raises(hs.SceneError, match="orient='path' turns a node along its path"):
+        scene.animate(plane.mesh.material, "color", [(0, "#ff0000"), (1, "#00ff00")], orient="path")
+    with pytest.raises(hs.SceneError, match="orient must be 'path' or None"):
+        scene.animate(plane, "position", [(0, (0, 0, 0)), (1, (1, 0, 0))], orient="velocity")
+
+
+@pytest.mark.gl
+def test_a_long_body_facing_its_path_is_seen_side_on(ctx):
+    """A rod 4 m long along its front axis crosses the frame from left to right: facing along the
+    path it is seen side-on (wide); left unturned it points at the camera (a small square)."""
+    def width(orient):
+        scene = hs.Scene(None, shadows=False)
+        rod = scene.add(hs.Mesh.cube(1.0, color="#ffffff", shading="unlit"), scale=(0.3, 0.3, 4.0))
+        scene.animate(rod, "position", [(0, (-6, 0, -12)), (1, (6, 0, -12))], orient=orient)
+        frame = next(iter(hs.frames(scene, frames=range(15, 16), fps=30, size=(160, 90), ctx=ctx)))
+        cols = np.flatnonzero((frame.astype(int).sum(axis=2) > 600).any(axis=0))
+        return int(cols[-1] - cols[0] + 1) if cols.size else 0
+
+    side_on, head_on = width("path"), width(None)
+    assert head_on > 0 and side_on > 3 * head_on, (side_on, head_on)

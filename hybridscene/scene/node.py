@@ -152,6 +152,29 @@ class Node:
         for c in self._children:
             yield from c.walk()
 
+    # -- orientation -----------------------------------------------------------------------------
+    def look_at(self, target: Any, *, up: Any = (0.0, 1.0, 0.0), forward: str | Any = "+z") -> Node:
+        """Turn the node so that its ``forward`` axis points at ``target`` (a point in world
+        coordinates) with its up axis as near ``up`` as it can; returns the node.
+
+        ``forward`` is the model's front: ``"+z"`` (glTF's convention, the default), ``"-z"``
+        (a camera's), any ``"+x"``... or a vector. The node's parents are taken into account.
+
+        Raises:
+            SceneError: the target is the node's own position, or straight along ``up``.
+        """
+        target_w = _vec3(target, f"look_at target of {self._label()}").astype(np.float64)
+        parent = self._parent.world_matrix().astype(np.float64) if self._parent is not None else np.eye(4)
+        eye_w = parent @ np.append(self._position.astype(np.float64), 1.0)
+        direction = target_w - eye_w[:3]
+        if float(np.linalg.norm(direction)) < 1e-9:
+            raise SceneError(f"{self._label()} cannot look at {target_w.tolist()}: it is the node's own position")
+        # Into the parent's frame: rotations there are relative to it.
+        inv = np.linalg.inv(parent[:3, :3])
+        up_p = inv @ transforms.axis(up, "up")
+        self.rotation = transforms.quat_look_rotation(inv @ direction, up_p, forward)
+        return self
+
     # -- matrices --------------------------------------------------------------------------------
     def local_matrix(self) -> np.ndarray:
         """``(4, 4) float32`` parent-from-local."""
