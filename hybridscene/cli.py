@@ -264,9 +264,16 @@ def render(
     if length is None and seconds is None:
         seconds = defaults[0] or 4.0
     fps = (defaults[1] or 30.0) if fps is None else fps  # --fps 0 is an error, not the default
+    t1 = time.perf_counter()
     result = render_scene(scene, output, seconds=seconds, frames=length, fps=fps, shard=scale.shard,
                           size=size, progress=not quiet, layers=layers, passes=passes, layer_format=layer_format,
                           labels=labels, manifest={"scene": source.describe()}, ray=scale.executor())
+    if scale.ray is not None:  # the scene and plate were built on the cluster, inside the render
+        total = time.perf_counter() - t1
+        click.echo(f"wrote {result.path}: {result.frames} frames, {result.size[0]}x{result.size[1]} at "
+                   f"{result.fps:g} fps in {total:.1f} s on Ray (Ray and plates "
+                   f"{total - result.seconds:.1f} s, workers and frames {result.seconds:.1f} s)", err=True)
+        return
     click.echo(_wrote(result, build_seconds), err=True)
 
 

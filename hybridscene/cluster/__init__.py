@@ -124,8 +124,6 @@ class RayExecutor:
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         if address is not None:
             _check_reachable(address)
-        # Ray's C++ core logs every failed connection attempt as a warning on stderr; errors stay.
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                                   "include_dashboard": False}
         if self.runtime_env is not None:
