@@ -3,8 +3,10 @@ the plate options every command that paints a plate takes, parsed into one `_Pla
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -86,3 +88,26 @@ def _plate_options(*, model_help: str, seed_default: int | None, seed_help: str 
         return wrapper
 
     return decorate
+
+
+@contextlib.contextmanager
+def _progress_bar(quiet: bool, *, unit: str, desc: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``callback(done, total)`` that drives a progress bar on stderr (made on the first call,
+    none when ``quiet``), closed when the block ends: denoising steps, frames assembled."""
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()

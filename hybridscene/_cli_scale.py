@@ -76,25 +76,11 @@ def assemble(parts: tuple[str, ...], output: str, crf: int | None, no_verify: bo
     Checks that the parts come from one render and hold every frame exactly once, then encodes
     the frames once (video, GIF) or joins the folders (PNG frames, --layers, --labels).
     """
+    from ._cli_options import _progress_bar
     from .export.shards import assemble as join
 
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if quiet:
-            return
-        if bar is None:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, unit="frame", desc="assemble")
-        bar.update(done - bar.n)
-
-    try:
+    with _progress_bar(quiet, unit="frame", desc="assemble") as progress:
         result = join(list(parts), output, verify=not no_verify, progress=progress,
                       **({"crf": crf} if crf is not None else {}))
-    finally:
-        if bar is not None:
-            bar.close()
     click.echo(f"wrote {result.path}: {result.frames} frames from {result.parts} part{'s' if result.parts != 1 else ''}, "
                f"{result.size[0]}x{result.size[1]} at {result.fps:g} fps in {result.seconds:.1f} s", err=True)

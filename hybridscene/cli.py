@@ -7,12 +7,12 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from ._cli_options import _PlateOptions, _plate_options
+from ._cli_options import _PlateOptions, _plate_options, _progress_bar
 from ._cli_scale import _scale_options, _ScaleOptions, assemble
 from ._version import __version__
 
@@ -380,26 +380,9 @@ def preview(
         click.echo(result.line())
 
 
-@contextlib.contextmanager
-def _step_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+def _step_bar(quiet: bool) -> contextlib.AbstractContextManager[Callable[[int, int], None]]:
     """A ``callback(step, total)`` that drives a progress bar of denoising steps on stderr."""
-    bar = None
-
-    def on_step(step: int, total: int) -> None:
-        nonlocal bar
-        if quiet:
-            return
-        if bar is None:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, unit="step", desc="plate", file=sys.stderr)
-        bar.update(step - bar.n)
-
-    try:
-        yield on_step
-    finally:
-        if bar is not None:
-            bar.close()
+    return _progress_bar(quiet, unit="step", desc="plate")
 
 
 def _generate_with_progress(spec: Any, *, quiet: bool, cache: bool = True, acceleration: Any = None) -> Any:
