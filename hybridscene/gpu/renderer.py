@@ -97,7 +97,7 @@ class SceneRenderer:
         vbo, ibo, vaos = self._buffers(geometry)
         vao = vaos.get(program.glo)
         if vao is None:
-            layout = [_layout(program, vbo, Geometry.VERTEX_FORMAT, ("in_position", "in_normal", "in_uv", "in_color"))]
+            layout = [_layout(program, vbo, Geometry.VERTEX_FORMAT, Geometry.VERTEX_ATTRIBUTES)]
             vao = vaos[program.glo] = self.ctx.vertex_array(program, layout, index_buffer=ibo, index_element_size=4)
         return vao
 

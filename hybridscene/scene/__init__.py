@@ -8,7 +8,7 @@ from .node import Node
 from .particles import ParticleEmitter, Sprite, SpriteSet
 from .randomize import Randomizer
 from .scene import FrameCallback, Scene
-from .shadow import ShadowCatcher
+from .shadow import ReflectionCatcher, ShadowCatcher
 
 __all__ = [
     "AmbientLight",
@@ -23,6 +23,7 @@ __all__ = [
     "PerspectiveCamera",
     "Randomizer",
     "Scene",
+    "ReflectionCatcher",
     "ShadowCatcher",
     "Sprite",
     "SpriteSet",

@@ -3,20 +3,15 @@ the renderer the first time a geometry is drawn."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..colors import Color, ColorFields
 from ..errors import SceneError
+from .material import SHADING, Material, Texture
 
 __all__ = ["SHADING", "Geometry", "Material", "Mesh", "Texture"]
-
-SHADING = ("lambert", "blinn-phong", "unlit")
 
 
 class Geometry:
@@ -30,9 +25,14 @@ class Geometry:
         uvs: ``(N, 2) float32`` texture coordinates, ``(0, 0)`` = the image's bottom-left (the
             OBJ/glTF-after-flip convention); default 0.
         colors: ``(N, 3|4)`` vertex colours, sRGB-encoded floats in 0..1 or uint8; default white.
+        uvs1: ``(N, 2) float32`` a second set of texture coordinates (glTF ``TEXCOORD_1``, for
+            textures with ``texcoord=1``); default: the same as ``uvs``.
+        tangents: ``(N, 4) float32`` unit tangents along +u with the bitangent's sign in ``w``
+            (glTF ``TANGENT``), for normal maps; computed from ``uvs`` when omitted.
     """
 
-    def __init__(self, positions: Any, normals: Any = None, indices: Any = None, *, uvs: Any = None, colors: Any = None) -> None:
+    def __init__(self, positions: Any, normals: Any = None, indices: Any = None, *, uvs: Any = None, colors: Any = None,
+                 uvs1: Any = None, tangents: Any = None) -> None:
         pos = np.ascontiguousarray(positions, dtype=np.float32)
         if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) == 0:
             raise SceneError(f"positions must be a non-empty (N, 3) array, got shape {pos.shape}")
@@ -55,11 +55,22 @@ class Geometry:
         uv = np.zeros((len(pos), 2), np.float32) if uvs is None else np.ascontiguousarray(uvs, dtype=np.float32)
         if uv.shape != (len(pos), 2):
             raise SceneError(f"uvs must be ({len(pos)}, 2), got shape {uv.shape}")
+        uv1 = uv if uvs1 is None else np.ascontiguousarray(uvs1, dtype=np.float32)
+        if uv1.shape != (len(pos), 2):
+            raise SceneError(f"uvs1 must be ({len(pos)}, 2), got shape {uv1.shape}")
+        tan = None
+        if tangents is not None:
+            tan = np.ascontiguousarray(tangents, dtype=np.float32)
+            if tan.shape != (len(pos), 4) or not np.isfinite(tan).all():
+                raise SceneError(f"tangents must be a finite ({len(pos)}, 4) array (xyz, handedness w), got shape {tan.shape}")
         self.has_colors = colors is not None
         col = np.ones((len(pos), 4), np.float32) if colors is None else _rgba(colors, len(pos))
-        for arr in (pos, nrm, idx, uv, col):
-            arr.setflags(write=False)
+        for arr in (pos, nrm, idx, uv, uv1, col, tan):
+            if arr is not None:
+                arr.setflags(write=False)
         self.positions, self.normals, self.indices, self.uvs, self.colors = pos, nrm, idx, uv, col
+        self.uvs1 = uv1
+        self._tangents = tan
 
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -76,12 +87,26 @@ class Geometry:
     def triangle_count(self) -> int:
         return len(self.indices)
 
-    VERTEX_FORMAT = "3f 3f 2f 4f"
-    """Layout of `interleaved` rows: position, normal, uv, colour."""
+    @property
+    def tangents(self) -> np.ndarray:
+        """``(N, 4) float32`` tangents (xyz along +u, w = +-1 the bitangent's handedness): the
+        given ones, else computed once from ``uvs`` (per-triangle UV gradients accumulated per
+        vertex, made orthogonal to the normal); an arbitrary perpendicular where UVs are degenerate."""
+        if self._tangents is None:
+            self._tangents = _vertex_tangents(self.positions, self.normals, self.uvs, self.indices)
+            self._tangents.setflags(write=False)
+        return self._tangents
+
+    VERTEX_FORMAT = "3f 3f 2f 4f 2f 4f"
+    """Layout of `interleaved` rows: position, normal, uv, colour, uv1, tangent."""
+
+    VERTEX_ATTRIBUTES = ("in_position", "in_normal", "in_uv", "in_color", "in_uv1", "in_tangent")
+    """The shader attribute names of `VERTEX_FORMAT`'s columns."""
 
     def interleaved(self) -> np.ndarray:
-        """``(N, 12) float32`` rows of position, normal, uv, colour, as the mesh shader reads them."""
-        return np.ascontiguousarray(np.hstack([self.positions, self.normals, self.uvs, self.colors]), dtype=np.float32)
+        """``(N, 18) float32`` rows of position, normal, uv, colour, uv1, tangent, as the mesh shader reads them."""
+        return np.ascontiguousarray(np.hstack([self.positions, self.normals, self.uvs, self.colors, self.uvs1, self.tangents]),
+                                    dtype=np.float32)
 
     # -- primitives -----------------------------------------------------------------------------
     @classmethod
@@ -204,116 +229,34 @@ def _vertex_normals(pos: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-class Texture:
-    """An image for a material: ``(H, W, 3|4) uint8`` sRGB, top row first, alpha straight.
-
-    Build one from a file path, a PIL image or an array; the GPU copy is made on first use.
-    """
-
-    def __init__(self, image: Any) -> None:
-        source = None
-        if isinstance(image, (str, os.PathLike)):
-            source = str(image)
-            image = _open_texture(Path(image))
-        if not isinstance(image, np.ndarray):
-            try:
-                mode = "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
-                image = np.asarray(image.convert(mode))
-            except AttributeError:
-                raise SceneError(f"a texture must be an image file, a PIL image or an array, got {type(image).__name__}") from None
-        arr = np.ascontiguousarray(image)
-        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4) or 0 in arr.shape:
-            raise SceneError(f"texture array must be (H, W, 3|4) uint8, got {arr.shape} {arr.dtype}")
-        arr.setflags(write=False)
-        self.image = arr
-        self.source = source
-        self.has_alpha = arr.shape[2] == 4 and bool((arr[..., 3] < 255).any())
-        """True when some pixel is not fully opaque (decided once, not per frame)."""
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return int(self.image.shape[1]), int(self.image.shape[0])
-
-    def __repr__(self) -> str:
-        return f"Texture({self.size[0]}x{self.size[1]}{', ' + repr(self.source) if self.source else ''})"
-
-
-def _open_texture(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise SceneError(f"texture file {str(path)!r} does not exist; check the path")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            mode = "RGBA" if "A" in img.getbands() or "transparency" in img.info else "RGB"
-            return np.asarray(img.convert(mode))
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise SceneError(f"texture file {str(path)!r} is not an image ({exc}); use PNG, JPEG or WebP") from None
-
-
-@dataclasses.dataclass(eq=False)
-class Material(ColorFields):
-    """How a surface looks.
-
-    Colours are sRGB-encoded (see `hybridscene.colors`); lighting happens in linear light.
-    The base colour is ``color * texture * vertex colour``; alpha is
-    ``opacity * texture alpha * vertex alpha``, composited premultiplied. Transparent meshes are
-    drawn after opaque ones, sorted back to front.
-    """
-
-    color: Color = (0.8, 0.8, 0.8)
-    """Base (albedo) colour."""
-    opacity: float = 1.0
-    """0 = invisible, 1 = opaque."""
-    emissive: Color = (0.0, 0.0, 0.0)
-    """Light the surface gives off regardless of lights."""
-    shading: str = "lambert"
-    """``"lambert"`` (diffuse), ``"blinn-phong"`` (diffuse + specular highlight) or ``"unlit"``."""
-    specular: float = 0.5
-    """Strength of the Blinn-Phong highlight (0..1)."""
-    shininess: float = 32.0
-    """Blinn-Phong exponent: higher is a smaller, sharper highlight."""
-    texture: Texture | Any = None
-    """A [`Texture`][hybridscene.Texture], or an image path / PIL image / array (converted on set)."""
-    vertex_colors: bool = True
-    """Multiply by the geometry's vertex colours when it has them."""
-
-    _color_fields = ("color", "emissive")
-    _color_label = "material"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "opacity":
-            v = float(value)
-            if not 0.0 <= v <= 1.0:
-                raise SceneError(f"material opacity must be in 0..1, got {value!r}")
-            value = v
-        elif name == "shading" and value not in SHADING:
-            raise SceneError(f"unknown shading {value!r}; choose one of {', '.join(SHADING)}")
-        elif name in ("specular", "shininess"):
-            v = float(value)
-            if not (0.0 <= v <= 1.0 if name == "specular" else 1.0 <= v <= 4096.0):
-                limits = "0..1" if name == "specular" else "1..4096"
-                raise SceneError(f"material {name} must be in {limits}, got {value!r}")
-            value = v
-        elif name == "texture" and value is not None and not isinstance(value, Texture):
-            value = Texture(value)
-        super().__setattr__(name, value)
-
-    @property
-    def color_rgb(self) -> tuple[float, float, float]:
-        """Base colour as sRGB floats in 0..1."""
-        return self.rgb["color"]
-
-    @property
-    def emissive_rgb(self) -> tuple[float, float, float]:
-        """Emissive colour as sRGB floats in 0..1."""
-        return self.rgb["emissive"]
-
-    @property
-    def transparent(self) -> bool:
-        """Drawn in the sorted, back-to-front pass."""
-        return self.opacity < 1.0 or (self.texture is not None and self.texture.has_alpha)
+def _vertex_tangents(pos: np.ndarray, nrm: np.ndarray, uv: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    p = pos.astype(np.float64)
+    t = uv.astype(np.float64)
+    i0, i1, i2 = idx[:, 0], idx[:, 1], idx[:, 2]
+    e1, e2 = p[i1] - p[i0], p[i2] - p[i0]
+    d1, d2 = t[i1] - t[i0], t[i2] - t[i0]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    ok = np.abs(det) > 1e-12
+    r = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)[:, None]
+    sdir = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * r  # d position / d u
+    tdir = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * r  # d position / d v
+    tan1 = np.zeros_like(p)
+    tan2 = np.zeros_like(p)
+    for k in range(3):
+        np.add.at(tan1, idx[:, k], sdir)
+        np.add.at(tan2, idx[:, k], tdir)
+    n = nrm.astype(np.float64)
+    tang = tan1 - n * np.sum(n * tan1, axis=1, keepdims=True)  # Gram-Schmidt
+    length = np.linalg.norm(tang, axis=1, keepdims=True)
+    bad = length[:, 0] < 1e-12
+    if bad.any():  # no usable UVs: any unit vector perpendicular to the normal
+        a = np.where(np.abs(n[bad, 0:1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+        fallback = np.cross(n[bad], a)
+        tang[bad] = fallback
+        length[bad] = np.linalg.norm(fallback, axis=1, keepdims=True)
+    tang /= np.maximum(length, 1e-12)
+    w = np.where(np.sum(np.cross(n, tang) * tan2, axis=1) < 0.0, -1.0, 1.0)
+    return np.ascontiguousarray(np.hstack([tang, w[:, None]]), dtype=np.float32)
 
 
 class Mesh:

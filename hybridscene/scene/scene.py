@@ -17,9 +17,16 @@ from .light import AmbientLight, DirectionalLight
 from .mesh import Mesh
 from .node import Node
 from .particles import ParticleEmitter, Sprite, SpriteSet
-from .shadow import ShadowCatcher
+from .shadow import ReflectionCatcher, ShadowCatcher
 
-__all__ = ["FrameCallback", "Scene"]
+__all__ = ["TONEMAPS", "FrameCallback", "Scene"]
+
+TONEMAPS = ("agx", "aces", "neutral", "none")
+"""Tone curves for the foreground: ``"agx"`` (Blender's AgX: filmic, gentle on saturated
+colours), ``"aces"`` (the ACES filmic fit), ``"neutral"`` (Khronos PBR Neutral: colours up to
+about 0.8 kept as they are, only highlights rolled off) and ``"none"`` (clipped at 1)."""
+
+ENVIRONMENTS = ("auto", "plate", "ambient")
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,21 @@ class Scene:
             as a surface displaced by its depth, so near ridges slide across far ones (see
             `hybridscene.plate.relief`). ``True``: always the relief. ``False``: never
             (the plate stays a backdrop at infinity).
+        exposure: exposure of the foreground's lighting in stops (EV): light is multiplied by
+            ``2 ** exposure`` before tone mapping.
+        tonemap: one of `TONEMAPS`, the curve that takes the foreground's scene-referred light
+            (a white surface in full sun is several times brighter than 1) to display values
+            before it is composited over the display-referred plate. ``"none"`` clips at 1.
+        environment: the light from all around (image-based light) for the foreground.
+            ``"plate"``: the plate placed on a sphere around the scene where its camera sees
+            it, sky continued above and ground below (built once per plate, on the GPU, and
+            cached with it); ``"ambient"``: a uniform environment of the ``ambient`` light's
+            colour and intensity (the flat ambient of the simple shadings); an
+            `Environment`; ``"auto"`` (default): the plate's when there is a plate and no
+            ``ambient`` was given, else the ambient light.
+        environment_intensity: multiplies the plate's environment (1 = as bright as painted).
+        reflections: a [`ReflectionCatcher`][hybridscene.ReflectionCatcher], ``True`` for the
+            default one, ``False`` for none. Default: on when the plate has a water mask.
     """
 
     def __init__(
@@ -80,6 +102,11 @@ class Scene:
         occlusion: bool = True,
         shadows: ShadowCatcher | bool | None = None,
         parallax: bool | str = "auto",
+        exposure: float = 0.0,
+        tonemap: str = "agx",
+        environment: Any = "auto",
+        environment_intensity: float = 1.0,
+        reflections: ReflectionCatcher | bool | None = None,
     ) -> None:
         if plate is not None and not isinstance(plate, Plate):
             raise SceneError(f"plate must be a hybridscene.Plate, got {type(plate).__name__}")
@@ -99,6 +126,18 @@ class Scene:
         if shadows is not False and not isinstance(shadows, ShadowCatcher):
             raise SceneError(f"shadows must be a ShadowCatcher, True or False, got {shadows!r}")
         self.shadows: ShadowCatcher | None = shadows or None
+        self._ambient_given = ambient is not None
+        self.exposure = exposure
+        self.tonemap = tonemap
+        self.environment = environment
+        self.environment_intensity = environment_intensity
+        if reflections is None:
+            reflections = plate is not None and getattr(plate, "water", None) is not None
+        if reflections is True:
+            reflections = ReflectionCatcher()
+        if reflections is not False and not isinstance(reflections, ReflectionCatcher):
+            raise SceneError(f"reflections must be a ReflectionCatcher, True or False, got {reflections!r}")
+        self.reflections: ReflectionCatcher | None = reflections or None
         self.root = Node("root")
         self._callbacks: list[FrameCallback] = []
         self._tracks: list[Any] = []
@@ -116,6 +155,68 @@ class Scene:
         if value not in ("auto", True, False) or isinstance(value, (int, float)) and not isinstance(value, bool):
             raise SceneError(f"parallax must be 'auto', True or False, got {value!r}")
         self._parallax = value
+
+    @property
+    def exposure(self) -> float:
+        """Foreground exposure in stops (EV)."""
+        return self._exposure
+
+    @exposure.setter
+    def exposure(self, value: float) -> None:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not -20.0 <= v <= 20.0:
+            raise SceneError(f"exposure must be a number of stops in -20..20, got {value!r}")
+        self._exposure = v
+
+    @property
+    def tonemap(self) -> str:
+        """The foreground's tone curve, one of `TONEMAPS`."""
+        return self._tonemap
+
+    @tonemap.setter
+    def tonemap(self, value: str) -> None:
+        if value not in TONEMAPS:
+            raise SceneError(f"unknown tonemap {value!r}; choose one of {', '.join(TONEMAPS)}")
+        self._tonemap = value
+
+    @property
+    def environment(self) -> Any:
+        """``"auto"``, ``"plate"``, ``"ambient"`` or an `Environment`: see the class docs."""
+        return self._environment
+
+    @environment.setter
+    def environment(self, value: Any) -> None:
+        if not (isinstance(value, str) and value in ENVIRONMENTS) and not hasattr(value, "radiance_levels"):
+            raise SceneError(f"environment must be one of {', '.join(map(repr, ENVIRONMENTS))} or an Environment, got {value!r}")
+        self._environment = value
+
+    @property
+    def environment_intensity(self) -> float:
+        """Multiplier of the plate's environment."""
+        return self._environment_intensity
+
+    @environment_intensity.setter
+    def environment_intensity(self, value: float) -> None:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not 0.0 <= v < float("inf"):
+            raise SceneError(f"environment_intensity must be a finite number >= 0, got {value!r}")
+        self._environment_intensity = v
+
+    def environment_source(self) -> Any:
+        """What lights the foreground from all around this frame: ``"plate"`` (the current
+        plate's environment), ``"ambient"`` (uniform, the ambient light) or an `Environment`."""
+        env = self._environment
+        if env == "auto":
+            return "plate" if self.plate is not None and not self._ambient_given else "ambient"
+        if env == "plate" and self.plate is None:
+            return "ambient"
+        return env
 
     # -- plates that change --------------------------------------------------------------------
     def set_plate(self, plate: Any, *, crossfade: float = 0.0) -> None:

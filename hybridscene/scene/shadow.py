@@ -1,14 +1,18 @@
-"""The shadow catcher: an invisible ground plane that receives the foreground's shadows and
-darkens the plate under them."""
+"""The shadow catcher (an invisible ground plane that receives the foreground's shadows and
+darkens the plate under them) and the reflection catcher (the plate's water mirroring the
+foreground)."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
+
+import numpy as np
 
 from .._validate import check_finite
 from ..errors import SceneError
 
-__all__ = ["ShadowCatcher"]
+__all__ = ["ReflectionCatcher", "ShadowCatcher"]
 
 
 @dataclasses.dataclass
@@ -38,3 +42,42 @@ class ShadowCatcher:
             raise SceneError(f"shadow softness must be >= 0 metres, got {self.softness!r}")
         if not isinstance(self.resolution, int) or not 64 <= self.resolution <= 8192:
             raise SceneError(f"shadow resolution must be an integer in 64..8192, got {self.resolution!r}")
+
+
+@dataclasses.dataclass
+class ReflectionCatcher:
+    """Mirror images of the foreground in the plate's water, like the shadow catcher: an
+    invisible, level water surface that shows what stands above it, mirrored, wherever the
+    plate has water.
+
+    Args:
+        height: the water's height ``y`` in metres (the plate's ground / water is ``y = 0``).
+        strength: how much of the mirror image shows over the painted water (0..1, linear light).
+        falloff: the reflection fades with the mirrored point's depth below the water: at
+            ``falloff`` metres it is ``1/e`` as strong (0 = no fading).
+        mask: where the water is: ``None`` for the plate's own water mask (``Plate.water``;
+            procedural plates give one), or a ``(H, W)`` array in the plate's pixels, 0..1
+            (floats) or bool, for plates that do not know their water.
+    """
+
+    height: float = 0.0
+    strength: float = 0.7
+    falloff: float = 1.5
+    mask: Any = None
+
+    def __post_init__(self) -> None:
+        self.height = check_finite(self.height, "reflection height")
+        self.strength = check_finite(self.strength, "reflection strength")
+        if not 0.0 <= self.strength <= 1.0:
+            raise SceneError(f"reflection strength must be in 0..1, got {self.strength!r}")
+        self.falloff = check_finite(self.falloff, "reflection falloff")
+        if self.falloff < 0.0:
+            raise SceneError(f"reflection falloff must be >= 0 metres, got {self.falloff!r}")
+        if self.mask is not None:
+            m = np.asarray(self.mask)
+            if m.ndim != 2 or 0 in m.shape or not (m.dtype == bool or np.issubdtype(m.dtype, np.number)):
+                raise SceneError(f"reflection mask must be an (H, W) array of 0..1 or bool, got shape {m.shape} {m.dtype}")
+            m = m.astype(np.float32)
+            if not np.isfinite(m).all() or m.min() < 0.0 or m.max() > 1.0:
+                raise SceneError("reflection mask values must be in 0..1")
+            self.mask = m
