@@ -241,16 +241,17 @@ class EnvironmentRenderer:
         data = self.brdf_lut().read(alignment=1)
         return np.frombuffer(data, np.float16).reshape(LUT_SIZE, LUT_SIZE, 2).astype(np.float32)
 
-    def bind(self, prog: moderngl.Program, env: Environment) -> None:
+    def bind(self, prog: moderngl.Program, env: Environment, *, intensity: float = 1.0) -> None:
         """Bind ``env`` for ``prog`` (a program including ``include/environment.glsl``): its
         radiance on unit `RADIANCE_UNIT`, the table on `BRDF_UNIT`, and every ``u_env_*``
-        uniform the program has."""
+        uniform the program has. ``intensity`` multiplies ``env.intensity`` (a scene's
+        ``environment_intensity``, without a new `Environment` and a new upload)."""
         self.textures(env).use(RADIANCE_UNIT)
         self.brdf_lut().use(BRDF_UNIT)
         values: dict[str, Any] = {
             "u_env_radiance": RADIANCE_UNIT,
             "u_brdf_lut": BRDF_UNIT,
-            "u_env_intensity": float(env.intensity),
+            "u_env_intensity": float(env.intensity) * float(intensity),
             "u_env_max_lod": env.max_lod,
         }
         for name, value in values.items():
