@@ -4,7 +4,7 @@
 // (an sRGB texture, decoded to linear by the sampler). Elsewhere it is filled plausibly:
 // * left, right and behind: the plate mirrored (azimuths beyond the frame fold back into it, the
 //   direction straight behind the camera shows the plate's middle), so the fill is continuous;
-// * above the frame: the plate's top row at that azimuth, blurred more and more and fading
+// * above the frame: the plate's top row at that azimuth, blurred more and more (no streaks) and fading
 //   toward the mean sky colour with elevation (the zenith is the mean sky);
 // * below the frame: the bottom row fading toward the mean ground colour (the nadir).
 
@@ -47,13 +47,13 @@ void main() {
         // 3. Above the frame: the top row, fading to the mean sky by the zenith.
         float top = atan(u_horizon * cos(p) / u_focal.y);  // elevation of the top edge here
         float t = clamp((el - top) / max(HALF_PI - top, 1e-3), 0.0, 1.0);
-        vec3 row = textureLod(u_plate, vec2(u, 0.0), edge_lod + 3.0 * t).rgb;
-        c = mix(row, u_sky_mean, smoothstep(0.0, 0.7, t));
+        vec3 row = textureLod(u_plate, vec2(u, 0.0), edge_lod + 5.0 * sqrt(t)).rgb;
+        c = mix(row, u_sky_mean, smoothstep(0.0, 0.6, t));
     } else if (v > 1.0) {
         // 4. Below the frame: the bottom row, fading to the mean ground by the nadir.
         float bottom = atan((u_horizon - 1.0) * cos(p) / u_focal.y);
         float t = clamp((bottom - el) / max(bottom + HALF_PI, 1e-3), 0.0, 1.0);
-        vec3 row = textureLod(u_plate, vec2(u, 1.0), edge_lod + 3.0 * t).rgb;
+        vec3 row = textureLod(u_plate, vec2(u, 1.0), edge_lod + 5.0 * sqrt(t)).rgb;
         c = mix(row, u_ground_mean, smoothstep(0.0, 0.5, t));
     } else {
         // 5. Inside: the plate, softened toward the blurred edge rows over the outer 4 %.
