@@ -1,8 +1,9 @@
 #version 330 core
 // Environment, step 4: the split-sum BRDF lookup table (Karis 2013), into an RG16F target:
 // texel (i, j) holds (scale, bias) for N.V = i / (n - 1) and perceptual roughness j / (n - 1),
-// so that the specular is prefiltered * (F0 * scale + bias). GGX with Schlick-Smith visibility,
-// k = alpha / 2 (alpha = roughness^2), importance-sampled with a fixed Hammersley set.
+// so that the specular is prefiltered * (F0 * scale + bias). GGX (alpha = roughness^2) with the
+// height-correlated Smith visibility (Heitz 2014; the mesh shader's direct light uses the same),
+// importance-sampled with a fixed Hammersley set.
 
 #if defined VERTEX_SHADER
 
@@ -17,8 +18,9 @@ uniform vec2 u_size;  // the table's size in texels
 
 out vec4 f_color;
 
-float g1(float n_dot_x, float k) {
-    return n_dot_x / (n_dot_x * (1.0 - k) + k);
+// V = G / (4 N.L N.V), height-correlated Smith.
+float visibility(float n_dot_v, float n_dot_l, float a2) {
+    return 0.5 / (n_dot_l * sqrt(n_dot_v * n_dot_v * (1.0 - a2) + a2) + n_dot_v * sqrt(n_dot_l * n_dot_l * (1.0 - a2) + a2));
 }
 
 void main() {
@@ -27,7 +29,7 @@ void main() {
     float n_dot_v = max(cell.x / last.x, 1e-3);
     float roughness = cell.y / last.y;
     float alpha = roughness * roughness;
-    float k = alpha * 0.5;
+    float a2 = alpha * alpha;
     vec3 v = vec3(sqrt(1.0 - n_dot_v * n_dot_v), 0.0, n_dot_v);
     float scale = 0.0;
     float bias = 0.0;
@@ -39,7 +41,8 @@ void main() {
         if (n_dot_l <= 0.0) continue;
         float n_dot_h = max(h.z, 1e-6);
         float v_dot_h = max(dot(v, h), 0.0);
-        float g_vis = g1(n_dot_v, k) * g1(n_dot_l, k) * v_dot_h / (n_dot_h * n_dot_v);
+        // f N.L / pdf with pdf = D (n.h) / (4 v.h): D cancels.
+        float g_vis = 4.0 * visibility(n_dot_v, n_dot_l, a2) * n_dot_l * v_dot_h / n_dot_h;
         float fc = pow(1.0 - v_dot_h, 5.0);
         scale += (1.0 - fc) * g_vis;
         bias += fc * g_vis;

@@ -97,10 +97,9 @@ def probe(ctx, probe_dir, renderer, env, *, mode, size=(64, 32), roughness=0.0):
 
 
 def split_sum_reference(n_dot_v: float, roughness: float, n: int = 400) -> float:
-    """Directional albedo of GGX with Karis's Schlick-Smith G (k = alpha / 2) and F = 1, by a
-    midpoint rule over the hemisphere (no importance sampling: independent of the shader)."""
+    """Directional albedo of GGX with the height-correlated Smith G and F = 1, by a midpoint rule
+    over the hemisphere (no importance sampling: independent of the shader)."""
     a = roughness * roughness
-    k = a / 2
     th = (np.arange(n) + 0.5) / n * np.pi / 2
     ph = (np.arange(2 * n) + 0.5) / (2 * n) * 2 * np.pi
     t, p = np.meshgrid(th, ph, indexing="ij")
@@ -110,8 +109,9 @@ def split_sum_reference(n_dot_v: float, roughness: float, n: int = 400) -> float
     h /= np.linalg.norm(h, axis=-1, keepdims=True)
     nh, nl = h[..., 2], ldir[..., 2]
     d = a * a / (np.pi * (nh * nh * (a * a - 1) + 1) ** 2)
-    g1 = lambda x: x / (x * (1 - k) + k)  # noqa: E731
-    f = d * g1(nl) * g1(n_dot_v) / (4 * nl * n_dot_v)
+    lam = lambda c: (-1 + np.sqrt(1 + a * a * (1 - c * c) / (c * c))) / 2  # noqa: E731  Smith's Lambda
+    g = 1 / (1 + lam(nl) + lam(n_dot_v))
+    f = d * g / (4 * nl * n_dot_v)
     solid = np.sin(t) * (np.pi / 2 / n) * (2 * np.pi / (2 * n))
     return float((f * nl * solid).sum())
 
@@ -363,13 +363,10 @@ def test_for_plate_is_built_once_and_kept_beside_the_cache_entry(ctx, renderer, 
     assert back is not env
     assert all(np.array_equal(a, b) for a, b in zip(back.radiance_levels, env.radiance_levels))
     assert np.array_equal(back.sh, env.sh)
-    # Other build options are not served from the file.
-    other = EnvironmentRenderer(ctx, size=(32, 16), levels=4, samples=8)
+    # Other build options are not served from the file (and override the renderer's per call).
     monkeypatch.undo()
-    try:
-        assert other.for_plate(second).size == (32, 16)
-    finally:
-        other.release()
+    assert renderer.for_plate(second, size=(32, 16), samples=8).size == (32, 16)
+    assert renderer.for_plate(second).size == (64, 32)
 
 
 def test_a_damaged_sidecar_is_rebuilt_with_a_warning(ctx, renderer, plate, tmp_path, caplog):
@@ -407,4 +404,8 @@ def test_renderer_input_errors(ctx):
         r.from_plate("mountains")
     with pytest.raises(SceneError, match=r"must be \(H, 2H, 3\) RGB"):
         r.from_equirect(np.zeros((8, 16, 4), np.float32))
+    with pytest.raises(SceneError, match="multiple of 4 for 3 levels; use 8x4"):
+        r.from_equirect(np.zeros((6, 12, 3), np.float32), levels=3)
+    with pytest.raises(SceneError, match="levels must be an int in 1..12, got 0"):
+        r.from_plate(hs.Plate.solid((1, 2, 3), (8, 8)), levels=0)
     r.release()

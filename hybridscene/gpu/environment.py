@@ -99,11 +99,7 @@ class EnvironmentRenderer:
 
     def __init__(self, gl: GLContext, *, size: tuple[int, int] = DEFAULT_SIZE, levels: int = DEFAULT_LEVELS,
                  samples: int = DEFAULT_SAMPLES) -> None:
-        self.size = _check_size(size, levels)
-        self.levels = levels
-        if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 4096:
-            raise SceneError(f"environment samples must be an int in 1..4096, got {samples!r}; {DEFAULT_SAMPLES} is the default")
-        self.samples = samples
+        self.size, self.levels, self.samples = _options(size, levels, samples)
         self.gl = gl
         self.ctx = gl.mgl
         self._textures: weakref.WeakKeyDictionary[Environment, moderngl.Texture] = weakref.WeakKeyDictionary()
@@ -111,21 +107,23 @@ class EnvironmentRenderer:
         self._vaos: dict[str, moderngl.VertexArray] = {}
 
     # -- building ------------------------------------------------------------------------------
-    def from_plate(self, plate: Plate) -> Environment:
+    def from_plate(self, plate: Plate, *, size: tuple[int, int] | None = None, levels: int | None = None,
+                   samples: int | None = None) -> Environment:
         """The environment around ``plate`` as its camera saw it (a plate without a camera is
-        taken as `PerspectiveCamera.from_plate` takes it: 50 degrees, horizon in the middle)."""
+        taken as `PerspectiveCamera.from_plate` takes it: 50 degrees, horizon in the middle).
+        ``size``, ``levels``, ``samples``: this build's, instead of the renderer's."""
         if not isinstance(plate, Plate):
             raise SceneError(f"from_plate needs a hybridscene Plate, got {type(plate).__name__}; "
                              "for a panorama use from_equirect")
+        (w, h), levels, samples = self._options(size, levels, samples)
         t0 = time.perf_counter()
         import moderngl
 
         self.gl.make_current()
         cam = plate.camera or _DEFAULT_CAMERA
         pw, ph = plate.size
-        w, h = self.size
         focal = (ph / 2) / np.tan(np.radians(cam.fov_y) / 2)  # pixels
-        sky, ground = _sky_and_ground(plate.image, cam.horizon)
+        sky, ground = _sky_and_ground(plate.image, cam.horizon, plate.depth)
         plate_tex = upload_image(self.gl, plate.image)
         source = self.ctx.texture((w, h), 4, dtype="f2")
         fbo = self.ctx.framebuffer([source])
@@ -142,23 +140,24 @@ class EnvironmentRenderer:
             source.build_mipmaps()
             source.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
             source.repeat_x, source.repeat_y = True, False
-            env = self._finish(source)
+            env = self._finish(source, levels, samples)
         finally:
             self.gl.unbind([fbo])
             fbo.release()
             source.release()
             plate_tex.release()
         log.info("environment of %r built in %.0f ms (%dx%d, %d levels, %d samples)", plate,
-                 1000 * (time.perf_counter() - t0), w, h, self.levels, self.samples)
+                 1000 * (time.perf_counter() - t0), w, h, levels, samples)
         return env
 
-    def from_equirect(self, image: Any) -> Environment:
+    def from_equirect(self, image: Any, *, levels: int | None = None, samples: int | None = None) -> Environment:
         """An environment from an equirect panorama: ``(H, 2H, 3)`` uint8 (sRGB) or float (linear
         radiance), GGX-prefiltered on the GPU. Its levels have the image's size (``H`` a multiple
         of ``2 ** (levels - 1)``), not the renderer's ``size``."""
         import moderngl
 
-        radiance = equirect_radiance(image, self.levels)
+        _, levels, samples = self._options(None, levels, samples)
+        radiance = equirect_radiance(image, levels)
         t0 = time.perf_counter()
         self.gl.make_current()
         h, w = radiance.shape[:2]
@@ -167,20 +166,22 @@ class EnvironmentRenderer:
             source.build_mipmaps()
             source.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
             source.repeat_x, source.repeat_y = True, False
-            env = self._finish(source)
+            env = self._finish(source, levels, samples)
         finally:
             source.release()
         log.info("environment from a %dx%d equirect built in %.0f ms", w, h, 1000 * (time.perf_counter() - t0))
         return env
 
-    def for_plate(self, plate: Plate) -> Environment:
+    def for_plate(self, plate: Plate, *, size: tuple[int, int] | None = None, levels: int | None = None,
+                  samples: int | None = None) -> Environment:
         """``plate``'s environment, built once per plate (and build options) per process and, for
         a plate from the plate cache, kept on disk beside its entry (`sidecar_path`) and read
         from there by the next process. A damaged file there is rebuilt (with a warning); a
         folder that cannot be written is fine (nothing is stored)."""
         if not isinstance(plate, Plate):
             raise SceneError(f"for_plate needs a hybridscene Plate, got {type(plate).__name__}")
-        options = (*self.size, self.levels, self.samples)
+        (w, h), levels, samples = self._options(size, levels, samples)
+        options = (w, h, levels, samples)
         per_plate = _by_plate.setdefault(plate, {})
         env = per_plate.get(options)
         if env is not None:
@@ -189,7 +190,7 @@ class EnvironmentRenderer:
         if path is not None and path.exists():
             env = _read_sidecar(path, options)
         if env is None:
-            env = self.from_plate(plate)
+            env = self.from_plate(plate, size=(w, h), levels=levels, samples=samples)
             if path is not None and path.parent.is_dir():
                 _write_sidecar(path, env, options)
         per_plate[options] = env
@@ -294,7 +295,12 @@ class EnvironmentRenderer:
         self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         vao.render(moderngl.TRIANGLES, vertices=3)
 
-    def _finish(self, source: moderngl.Texture) -> Environment:
+    def _options(self, size: Any, levels: int | None, samples: int | None) -> tuple[tuple[int, int], int, int]:
+        """This call's options, the renderer's where not given, validated."""
+        return _options(self.size if size is None else size, self.levels if levels is None else levels,
+                        self.samples if samples is None else samples)
+
+    def _finish(self, source: moderngl.Texture, levels: int, samples: int) -> Environment:
         """Steps 2 and 3 from a mipmapped source (bound to unit 0): the prefiltered levels (read
         back, and written into the kept radiance texture on the GPU) and the SH coefficients."""
         import moderngl
@@ -304,23 +310,23 @@ class EnvironmentRenderer:
         source.use(0)
         source_lods = int(np.log2(max(w, h)))
         out = ctx.texture((w, h), 3, dtype="f2")
-        out.build_mipmaps(0, self.levels - 1)  # allocates the levels
-        levels = []
+        out.build_mipmaps(0, levels - 1)  # allocates the levels
+        arrays = []
         prog = load_program(self.gl, "env_prefilter")
         prog["u_source"].value = 0
-        prog["u_samples"].value = self.samples
+        prog["u_samples"].value = samples
         prog["u_source_max_lod"].value = float(source_lods)
-        for k in range(self.levels):
+        for k in range(levels):
             lw, lh = max(1, w >> k), max(1, h >> k)
             target = ctx.texture((lw, lh), 4, dtype="f2")
             fbo = ctx.framebuffer([target])
             buf = ctx.buffer(reserve=lw * lh * 3 * 2)
             try:
-                prog["u_roughness"].value = k / (self.levels - 1) if self.levels > 1 else 0.0
+                prog["u_roughness"].value = k / (levels - 1) if levels > 1 else 0.0
                 self._pass(prog, fbo)
                 fbo.read_into(buf, components=3, dtype="f2", alignment=1)
                 out.write(buf, level=k, alignment=1)  # GPU to GPU
-                levels.append(np.frombuffer(buf.read(), np.float16).reshape(lh, lw, 3).copy())
+                arrays.append(np.frombuffer(buf.read(), np.float16).reshape(lh, lw, 3).copy())
             finally:
                 self.gl.unbind([fbo])
                 fbo.release()
@@ -329,7 +335,7 @@ class EnvironmentRenderer:
         out.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         out.repeat_x, out.repeat_y = True, False
         sh = self._sh(source, w)
-        env = Environment(levels, sh)
+        env = Environment(arrays, sh)
         self._textures[env] = out
         return env
 
@@ -351,14 +357,29 @@ class EnvironmentRenderer:
         return np.frombuffer(data, np.float32).reshape(9, 4)[:, :3].copy()
 
 
-def _sky_and_ground(image: np.ndarray, horizon: float) -> tuple[np.ndarray, np.ndarray]:
-    """Linear mean colours of the plate's sky (the upper half of the rows above the horizon, at
-    least the top row) and ground (the lower half of those below it, at least the bottom row),
-    from a subsample of at most ~200 rows."""
+def _options(size: Any, levels: Any, samples: Any) -> tuple[tuple[int, int], int, int]:
+    """Validated build options: ``((width, height), levels, samples)``."""
+    checked = _check_size(size, levels)
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 4096:
+        raise SceneError(f"environment samples must be an int in 1..4096, got {samples!r}; {DEFAULT_SAMPLES} is the default")
+    return checked, levels, samples
+
+
+def _sky_and_ground(image: np.ndarray, horizon: float, depth: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Linear mean colours of the plate's sky (its pixels of infinite depth when the depth says,
+    else the upper half of the rows above the horizon, at least the top row) and ground (the
+    lower half of the rows below the horizon, at least the bottom row), from a subsample of at
+    most ~200 rows."""
     step = max(1, image.shape[0] // 200)
     img = image[::step, ::step]
-    h = img.shape[0]
     decode = srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
+    if depth is not None:
+        sky_mask = np.isinf(depth[::step, ::step])
+        if sky_mask.sum() >= 16:
+            sky = decode[img[sky_mask]].reshape(-1, 3).mean(0)
+            return sky, _sky_and_ground(image, horizon)[1]
+    h = img.shape[0]
     hz = min(max(float(horizon), 0.0), 1.0)
     sky_rows = max(1, int(h * hz * 0.5))
     ground_from = min(h - 1, int(h * (1.0 + hz) * 0.5))
