@@ -187,7 +187,7 @@ class EnvironmentRenderer:
         if env is not None:
             return env
         path = sidecar_path(plate)
-        if path is not None and path.exists():
+        if path is not None:
             env = _read_sidecar(path, options)
         if env is None:
             env = self.from_plate(plate, size=(w, h), levels=levels, samples=samples)
@@ -393,10 +393,16 @@ def _read_sidecar(path: Path, options: tuple[int, ...]) -> Environment | None:
     the file is damaged) when there is none to use."""
     try:
         data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("ignoring the environment cache %s (%s); building it again", path, exc.strerror or exc)
+        return None
+    try:
         env = Environment.from_bytes(data, what=repr(str(path)))
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             stored = tuple(int(v) for v in z["options"]) if "options" in z.files else None
-    except (OSError, SceneError) as exc:
+    except (SceneError, ValueError, TypeError) as exc:
         log.warning("ignoring the environment cache %s (%s); building it again", path, exc)
         return None
     if stored != options:
