@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["Color", "ColorFields", "linear_to_srgb", "parse_color", "srgb_to_linear"]
+__all__ = ["Color", "ColorFields", "linear_to_srgb", "parse_color", "srgb_to_linear", "tonemap"]
 
 Color = Union[str, Sequence[float], Sequence[int]]
 
@@ -78,3 +78,46 @@ class ColorFields:
                 object.__setattr__(self, "rgb", {})
             self.__dict__["rgb"][name] = rgb
         super().__setattr__(name, value)
+
+
+_AGX_INSET = np.array([[0.842479062253094, 0.0784335999999992, 0.0792237451477643],
+                       [0.0423282422610123, 0.878468636469772, 0.0791661274605434],
+                       [0.0423756549057051, 0.0784336, 0.879142973793104]])
+_AGX_OUTSET = np.array([[1.19687900512017, -0.0980208811401368, -0.0990297440797205],
+                        [-0.0528968517574562, 1.15190312990417, -0.0989611768448433],
+                        [-0.0529716355144438, -0.0980434501171241, 1.15107367264116]])
+_ACES_IN = np.array([[0.59719, 0.35458, 0.04823], [0.07600, 0.90834, 0.01566], [0.02840, 0.13383, 0.83777]])
+_ACES_OUT = np.array([[1.60475, -0.53108, -0.07367], [-0.10208, 1.10813, -0.00605], [-0.00327, -0.07276, 1.07602]])
+
+
+def tonemap(x: np.ndarray, curve: str = "agx") -> np.ndarray:
+    """Apply a foreground tone curve (one of ``hybridscene.TONEMAPS``) to ``(..., 3)`` linear
+    scene-referred RGB; returns linear display RGB in 0..1. The numpy twin of
+    ``shaders/include/tonemap.glsl`` (what ``Scene(tonemap=...)`` does on the GPU)."""
+    c = np.maximum(np.asarray(x, np.float64), 0.0)
+    if curve == "none":
+        return np.minimum(c, 1.0)
+    if curve == "agx":
+        lo, hi = -12.47393, 4.026069
+        v = (np.clip(np.log2(np.maximum(c @ _AGX_INSET.T, 1e-10)), lo, hi) - lo) / (hi - lo)
+        v2 = v * v
+        v4 = v2 * v2
+        v = 15.5 * v4 * v2 - 40.14 * v4 * v + 31.96 * v4 - 6.868 * v2 * v + 0.4298 * v2 + 0.1191 * v - 0.00232
+        return np.clip(v @ _AGX_OUTSET.T, 0.0, 1.0) ** 2.2
+    if curve == "aces":
+        v = (c / 0.6) @ _ACES_IN.T
+        v = (v * (v + 0.0245786) - 0.000090537) / (v * (0.983729 * v + 0.4329510) + 0.238081)
+        return np.clip(v @ _ACES_OUT.T, 0.0, 1.0)
+    if curve == "neutral":
+        start, d = 0.76, 0.24
+        low = c.min(axis=-1, keepdims=True)
+        c = c - np.where(low < 0.08, low - 6.25 * low * low, 0.04)
+        peak = c.max(axis=-1, keepdims=True)
+        new_peak = 1.0 - d * d / (peak + d - start)
+        safe = np.maximum(peak, 1e-12)
+        g = 1.0 - 1.0 / (0.15 * (peak - new_peak) + 1.0)
+        squeezed = c * (new_peak / safe) * (1.0 - g) + new_peak * g
+        return np.where(peak < start, c, squeezed)
+    from .errors import SceneError
+
+    raise SceneError(f"unknown tonemap {curve!r}; choose one of agx, aces, neutral, none")
