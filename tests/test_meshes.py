@@ -150,16 +150,22 @@ def test_ply_stl_glb_load_with_normals_and_colors(ctx, tmp_path, ext):
     path = tmp_path / f"box.{ext}"
     path.write_bytes(box.export(file_type=ext))
     group = hs.load_mesh(path)
-    geometry = group.children[0].mesh.geometry
+    mesh = group.children[0].mesh
+    geometry = mesh.geometry
     assert geometry.triangle_count == 12
     assert np.allclose(np.linalg.norm(geometry.normals, axis=1), 1, atol=1e-4)
+    # No material in the file: the default one (pbr, 0.8 grey); the colours are the file's.
+    assert (mesh.material.shading, mesh.material.color) == ("pbr", (0.8, 0.8, 0.8))
+    assert geometry.has_colors == (ext != "stl")
+    mesh.material.shading = "unlit"  # the loader's colours, whatever the lighting
     scene = flat_scene()
-    scene.add(group, )
+    scene.tonemap = "none"
+    scene.add(group)
     frame = render(ctx, scene)
     if ext == "stl":
-        assert np.abs(frame[60, 80] - linear_to_srgb8(srgb_to_linear(0.8))).max() <= 1
+        assert np.abs(frame[60, 80] - round(0.8 * 255)).max() <= 1
     else:
-        assert frame[60, 80, 0] > 200 and frame[60, 80, 1] < 30
+        assert frame[60, 80].tolist() == [204, 0, 0]  # red vertex colours times the 0.8 grey
 
 
 @pytest.mark.parametrize(
