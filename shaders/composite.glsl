@@ -4,7 +4,8 @@
 // Optional inputs are compiled in by defines, not switched by uniforms: a software rasteriser
 // (llvmpipe) runs both sides of a branch, so an unused cross-fade would cost a second plate
 // lookup on every pixel. Defines: HAS_SHADOW, HAS_PARALLAX, CROSSFADE, HAS_PARALLAX_PREV,
-// LINEAR_OUTPUT (no sRGB encoding: float targets for render passes).
+// HAS_REFLECTION (the foreground mirrored in the plate's water, laid over the plate before the
+// shadows), LINEAR_OUTPUT (no sRGB encoding: float targets for render passes).
 #include "include/colour.glsl"
 
 #if defined VERTEX_SHADER
@@ -22,6 +23,8 @@ uniform sampler2D u_shadow;      // R8 shadow amount on the plate (0 = lit), sam
 uniform sampler2D u_parallax;    // parallax: the plate drawn as a displaced surface, RGBA16F linear
 uniform sampler2D u_parallax_prev;//   premultiplied, same layout as u_foreground; u_plate is then
                                  //   the sky-filled backdrop behind it
+uniform sampler2D u_reflection;  // the reflection catcher: RGBA16F linear premultiplied, faded and
+                                 //   masked by the water already, same layout as u_foreground
 uniform mat3 u_plate_from_ndc;   // NDC (x, y, 1) -> plate image (u w, v w, w), v = 0 at the top
 uniform mat3 u_prev_from_ndc;
 uniform float u_plate_weight;    // 1 = only u_plate; less while a cross-fade runs
@@ -49,6 +52,9 @@ void main() {
     prev = over(texelFetch(u_parallax_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
 #endif
     plate = mix(prev, plate, u_plate_weight);  // linear light
+#endif
+#if defined HAS_REFLECTION
+    plate = over(texelFetch(u_reflection, fg_px, 0), vec4(plate, 1.0)).rgb;
 #endif
 #if defined HAS_SHADOW
     plate *= 1.0 - texelFetch(u_shadow, fg_px, 0).r;  // linear light

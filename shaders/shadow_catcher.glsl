@@ -1,8 +1,15 @@
 #version 330 core
 // Shadow catcher: an invisible ground plane that receives the foreground's shadows. It writes
-// only the shadow amount (0 = lit, `u_strength` = fully shadowed) to colour attachment 1; the
-// compositor darkens the plate by it in linear light. Soft edges: percentage-closer filtering
-// over a (2r+1)^2 grid of hardware depth comparisons.
+// only the shadow amount (0 = lit, 1 = black) to colour attachment 1; the compositor darkens
+// the plate by it in linear light. Two parts, each compiled in by a define (a software
+// rasteriser runs both sides of a branch):
+// - HAS_SUN: the sun's shadow, soft-edged by percentage-closer filtering over a (2r+1)^2 grid
+//   of hardware depth comparisons; `u_strength` = fully shadowed.
+// - HAS_CONTACT: contact shadow (ambient occlusion) under what rests on the ground, from the
+//   contact map: depth of the meshes seen from below the plane, i.e. each ground point's
+//   clearance. Taps over a disc of the contact radius; each tap occludes by how little room
+//   there is above it, weighted by its nearness.
+// They combine as 1 - (1 - sun) (1 - contact).
 
 #if defined VERTEX_SHADER
 
@@ -10,13 +17,24 @@ in vec3 in_position;             // world, on the plane
 uniform mat4 u_view_proj;        // camera clip-from-world
 uniform mat4 u_view;             // camera view-from-world
 uniform mat4 u_light_view_proj;  // light clip-from-world
+uniform mat4 u_contact_view_proj;// contact map clip-from-world (orthographic, from below)
 
 out vec4 v_light;
+out vec2 v_contact;
 out float v_view_depth;
 
 void main() {
     vec4 world = vec4(in_position, 1.0);
+#if defined HAS_SUN
     v_light = u_light_view_proj * world;
+#else
+    v_light = vec4(0.0);
+#endif
+#if defined HAS_CONTACT
+    v_contact = (u_contact_view_proj * world).xy * 0.5 + 0.5;
+#else
+    v_contact = vec2(0.0);
+#endif
     v_view_depth = -(u_view * world).z;
     gl_Position = u_view_proj * world;
 }
@@ -26,23 +44,23 @@ void main() {
 #include "include/occlusion.glsl"
 
 in vec4 v_light;
+in vec2 v_contact;
 in float v_view_depth;
 
 uniform sampler2DShadow u_shadow_map;
 uniform float u_strength;
 uniform float u_softness;          // PCF radius in shadow-map texels (taps are spread over it)
 uniform float u_bias;
+uniform sampler2D u_contact_map;   // depth 0..1 over clearance -r..+r; 1 = nothing within r
+uniform float u_contact;           // contact shadow strength
+uniform float u_contact_taps;      // the contact radius in contact-map uv units
 
 layout(location = 0) out vec4 f_color;   // masked off
 layout(location = 1) out float f_shadow;
 
-void main() {
-    // Where the plate shows something nearer than the ground here (a ridge, a tree), the
-    // ground is hidden and catches no shadow (a looser tolerance: the plane and the plate's
-    // painted ground are the same surface).
-    if (u_occlusion && plate_depth_here() < v_view_depth * 0.98) discard;
+float sun_shadow() {
     vec3 p = v_light.xyz / v_light.w * 0.5 + 0.5;
-    if (any(lessThan(p.xy, vec2(0.0))) || any(greaterThan(p.xy, vec2(1.0)))) discard;  // outside the map: lit
+    if (any(lessThan(p.xy, vec2(0.0))) || any(greaterThan(p.xy, vec2(1.0)))) return 0.0;  // outside the map: lit
     vec2 texel = 1.0 / vec2(textureSize(u_shadow_map, 0));
     int r = int(ceil(min(u_softness, 1.0)));  // 3x3 bilinear-PCF taps spread over the radius
     float lit = 0.0;
@@ -54,8 +72,46 @@ void main() {
             n += 1.0;
         }
     }
+    return u_strength * (1.0 - lit / n);
+}
+
+// Occlusion by a tap's clearance (depth 0..1 over -r..+r): 1 at or below the ground, 0 at r.
+float closeness(vec2 uv) {
+    return clamp(2.0 - 2.0 * texture(u_contact_map, uv).r, 0.0, 1.0);
+}
+
+const int CONTACT_TAPS = 12;
+
+float contact_shadow() {
+    // A Vogel (golden-angle) disc: even cover with few taps; weights fall off linearly with
+    // the distance from the shaded point, and the centre tap counts fully.
+    float sum = closeness(v_contact);
+    float weight = 1.0;
+    for (int i = 0; i < CONTACT_TAPS; ++i) {
+        float rho = sqrt((float(i) + 0.5) / float(CONTACT_TAPS));
+        float a = float(i) * 2.39996323;
+        float w = 1.0 - rho;
+        sum += w * closeness(v_contact + u_contact_taps * rho * vec2(cos(a), sin(a)));
+        weight += w;
+    }
+    return u_contact * sum / weight;
+}
+
+void main() {
+    // Where the plate shows something nearer than the ground here (a ridge, a tree), the
+    // ground is hidden and catches no shadow (a looser tolerance: the plane and the plate's
+    // painted ground are the same surface).
+    if (u_occlusion && plate_depth_here() < v_view_depth * 0.98) discard;
+    float lit = 1.0;
+#if defined HAS_SUN
+    lit *= 1.0 - sun_shadow();
+#endif
+#if defined HAS_CONTACT
+    lit *= 1.0 - contact_shadow();
+#endif
+    if (lit >= 1.0) discard;
     f_color = vec4(0.0);
-    f_shadow = u_strength * (1.0 - lit / n);
+    f_shadow = 1.0 - lit;
 }
 
 #endif

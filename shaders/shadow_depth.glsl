@@ -1,5 +1,6 @@
 #version 330 core
-// Shadow map: depth of the foreground seen from the sun (orthographic). No colour.
+// Depth of the foreground from an orthographic view, no colour: the shadow map (seen from the
+// sun) and the contact map (seen from below the shadow catcher's plane).
 
 #if defined VERTEX_SHADER
 

@@ -93,3 +93,48 @@ def test_shadow_catcher_validates():
         hs.ShadowCatcher(softness=-1)
     with pytest.raises(hs.SceneError, match="resolution"):
         hs.ShadowCatcher(resolution=10)
+
+
+def contact_scene(sun=(0, -1, 0), y=0.4, **catcher):
+    plate = hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA)
+    scene = hs.Scene(plate, sun=hs.DirectionalLight(direction=sun), shadows=hs.ShadowCatcher(**catcher))
+    scene.add(hs.Mesh.cube(0.8, color="#ff0000"), position=(0.0, y, -6.0))  # y = 0.4: resting on the ground
+    return scene
+
+
+def shadow_amount(ctx, scene):
+    """(H, W) uint8 shadow amount on the plate (0 = lit), top row first."""
+    with hs.FrameRenderer(ctx, (W, H)) as r:
+        r.render_frame(scene, 0.0)
+        return r.foreground.read_shadow().astype(int)
+
+
+@pytest.mark.parametrize("sun", [(0, -1, 0), (0.3, 0.2, 0.93)], ids=["overhead", "below-the-horizon-behind"])
+def test_contact_shadow_under_an_object_resting_on_the_ground(ctx, sun):
+    beside, far = ground_pixel(0.45, -6.0), ground_pixel(1.5, -6.0)  # 5 cm and 1.1 m from the cube's side
+    with_contact = shadow_amount(ctx, contact_scene(sun))
+    without = shadow_amount(ctx, contact_scene(sun, contact=0.0))
+    assert with_contact[beside] > without[beside] + 20
+    assert with_contact[far] == 0 and without[far] == 0
+    if sun[1] > 0:  # no sun shadow: only the contact shadow, around the footprint
+        assert without.max() == 0
+        ys, xs = np.nonzero(with_contact)
+        r0, c0 = ground_pixel(-0.8, -6.0)
+        r1, c1 = ground_pixel(0.8, -6.0)
+        assert c0 - 2 <= xs.min() and xs.max() <= c1 + 2  # within contact_radius (+ a pixel) of the sides
+
+
+def test_no_contact_shadow_under_an_object_high_above_the_ground(ctx):
+    low_sun = (0.3, 0.2, 0.93)  # below the horizon: no sun shadow either
+    assert shadow_amount(ctx, contact_scene(low_sun, y=2.0)).max() == 0
+    # Within contact_radius of the ground, it darkens a little (less than when resting on it).
+    touching = shadow_amount(ctx, contact_scene(low_sun))[ground_pixel(0.45, -6.0)]
+    hovering = shadow_amount(ctx, contact_scene(low_sun, y=0.55))[ground_pixel(0.45, -6.0)]
+    assert 0 < hovering < touching
+
+
+def test_contact_shadow_validates():
+    with pytest.raises(hs.SceneError, match="contact shadow strength must be in 0..1"):
+        hs.ShadowCatcher(contact=2)
+    with pytest.raises(hs.SceneError, match=r"contact shadow radius must be in \(0, 100\] metres"):
+        hs.ShadowCatcher(contact_radius=0)

@@ -42,16 +42,16 @@ class Compositor:
         self._solid: dict[tuple[float, float, float], moderngl.Texture] = {}
         self._empty: moderngl.Texture | None = None
 
-    def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool, linear: bool = False
-                 ) -> tuple[moderngl.Program, moderngl.VertexArray]:
+    def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool, linear: bool = False,
+                 reflection: bool = False) -> tuple[moderngl.Program, moderngl.VertexArray]:
         """The composite program with only the inputs this frame uses compiled in."""
-        key = (shadow, parallax, crossfade, parallax_prev, linear)
+        key = (shadow, parallax, crossfade, parallax_prev, linear, reflection)
         entry = self._variants.get(key)
         if entry is None:
-            names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV", "LINEAR_OUTPUT")
+            names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV", "LINEAR_OUTPUT", "HAS_REFLECTION")
             prog = load_program(self.gl, "composite", defines={n: 1 for n, on in zip(names, key) if on})
             for name, unit in (("u_plate", 0), ("u_foreground", 1), ("u_plate_prev", 2), ("u_shadow", 3),
-                               ("u_parallax", 4), ("u_parallax_prev", 5)):
+                               ("u_parallax", 4), ("u_parallax_prev", 5), ("u_reflection", 6)):
                 if name in prog:
                     prog[name].value = unit
             entry = self._variants[key] = (prog, self.gl.mgl.vertex_array(prog, []))
@@ -80,7 +80,8 @@ class Compositor:
     def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True,
                 linear: bool = False) -> None:
         """Write ``layers`` (back to front: one or two `PlateLayer`, then at most one
-        `ForegroundLayer`) into ``target``.
+        `ForegroundLayer`) into ``target``: ``foreground over ((reflection over plate) x (1 -
+        shadow))`` in linear light.
 
         Args:
             target: the framebuffer, whose size the layers' textures have.
@@ -103,15 +104,16 @@ class Compositor:
             previous, current, weight = None, plates[-1], 1.0
         fg = foregrounds[0] if foregrounds else None
         shadow = fg.shadow if fg is not None else None
+        reflection = fg.reflection if fg is not None else None
         prog, vao = self._variant(shadow is not None, current.relief is not None, previous is not None,
-                                  previous is not None and previous.relief is not None, linear)
+                                  previous is not None and previous.relief is not None, linear, reflection is not None)
         ctx = self.gl.mgl
         target.use()
         ctx.viewport = (0, 0, *target.size)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
         _choose_filter(current.texture, current.mapping, target.size)
         current.texture.use(0)
-        (fg.color if fg is not None else self._transparent(target.size)).use(1)
+        (fg.color if fg is not None else self.transparent(target.size)).use(1)
         if previous is not None:
             _choose_filter(previous.texture, previous.mapping, target.size)
             previous.texture.use(2)
@@ -121,14 +123,17 @@ class Compositor:
                 previous.relief.use(5)
         if shadow is not None:
             shadow.use(3)
+        if reflection is not None:
+            reflection.use(6)
         if current.relief is not None:
             current.relief.use(4)
         prog["u_plate_from_ndc"].write(transforms.gl_bytes(current.mapping))
         prog["u_top_down"].value = bool(top_down)
         vao.render(moderngl.TRIANGLES, vertices=3)
 
-    def _transparent(self, size: tuple[int, int]) -> moderngl.Texture:
-        """An empty foreground of ``size`` (for frames of plates only)."""
+    def transparent(self, size: tuple[int, int]) -> moderngl.Texture:
+        """An empty foreground of ``size`` (RGBA16F, all zero; for frames of plates only), owned
+        by the compositor."""
         if self._empty is None or self._empty.size != size:
             if self._empty is not None:
                 self._empty.release()

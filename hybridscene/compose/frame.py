@@ -5,7 +5,8 @@ target. Export, the preview window, stills and layer files all go through
 Per frame: 1. the scene is updated to ``t``; 2. each plate on screen becomes a
 `PlateLayer` (drawn as a relief when the camera has moved,
 see `hybridscene.gpu.parallax`); 3. the foreground is rasterised, hidden where the plate is
-nearer; 4. the compositor lays them together in linear light.
+nearer; 4. the foreground's reflection in the plate's water, when the scene has a reflection
+catcher (`hybridscene.gpu.reflection`); 5. the compositor lays them together in linear light.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..config import check_samples, get_settings
 from ..gpu.context import GLContext
 from ..gpu.parallax import ParallaxRenderer, ReliefView
 from ..gpu.readback import read_pixels
+from ..gpu.reflection import ReflectionPass
 from ..gpu.renderer import SceneRenderer
 from ..gpu.targets import ForegroundTarget, OutputTarget
 from ..scene import Scene
@@ -48,7 +50,8 @@ class FrameLayers:
     composite: np.ndarray
     """``(H, W, 3) uint8`` sRGB: the final frame."""
     plate: np.ndarray
-    """``(H, W, 3) uint8`` sRGB: the plate as fitted to the frame, before shadows."""
+    """``(H, W, 3) uint8`` sRGB: the plate as fitted to the frame, with the foreground's
+    reflection in its water (a reflection catcher), before shadows."""
     plate_depth: np.ndarray | None
     """``(H, W) float32`` metres along the view axis (``inf`` sky): the plate's depth as the
     occlusion test saw it this frame; ``None`` when the plate has no depth."""
@@ -85,6 +88,7 @@ class FrameRenderer:
         self.size = check_size(size)
         samples = get_settings().msaa if samples is None else check_samples(samples)
         self.scene_renderer = SceneRenderer(gl)
+        self.reflection = ReflectionPass(self.scene_renderer)
         self.compositor = Compositor(gl)
         self.parallax = ParallaxRenderer(gl, depth_texture=self.scene_renderer.plate_depth_texture)
         self.foreground = ForegroundTarget(gl, self.size, samples=samples)
@@ -95,6 +99,7 @@ class FrameRenderer:
         self._normals: moderngl.Texture | None = None  # the aux target's second attachment
         self._plate_depth: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
         self._linear: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        self._reflection: moderngl.Texture | None = None  # this frame's reflection catcher, or None
         self.registry = Registry()
         """Node ids (``ids`` pass) and instance track ids, stable over this renderer's frames."""
 
@@ -113,9 +118,13 @@ class FrameRenderer:
         self._plates = self._plate_layers(scene)
         depth = self._relief.inverse_depth if self._relief is not None else None
         self.scene_renderer.render(scene, self.foreground, plate_depth=depth)
+        self._reflection = self.reflection.render(scene, self.size) if scene.reflections is not None else None
+        self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=top_down)
+
+    def _foreground_layer(self) -> ForegroundLayer:
+        """This frame's foreground, its shadows and its reflection, as the compositor takes them."""
         fg = self.foreground
-        self.compositor.compose([*self._plates, ForegroundLayer(fg.color, fg.shadow if fg.has_shadow else None)],
-                                fbo, top_down=top_down)
+        return ForegroundLayer(fg.color, fg.shadow if fg.has_shadow else None, self._reflection)
 
     def _plate_layers(self, scene: Scene) -> list[PlateLayer]:
         """The plates on screen, back to front: the one fading out (when a cross-fade runs),
@@ -176,11 +185,12 @@ class FrameRenderer:
         if "composite" in chosen or "plate" in chosen:
             tex, fbo = self._linear = self._linear or self._float_target(4)
             if "composite" in chosen:
-                self.compositor.compose([*self._plates, ForegroundLayer(fg.color, fg.shadow if fg.has_shadow else None)],
-                                        fbo, top_down=True, linear=True)
+                self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=True, linear=True)
                 out["composite"] = np.ascontiguousarray(read_pixels(tex)[..., :3])
-            if "plate" in chosen:
-                self.compositor.compose(self._plates, fbo, top_down=True, linear=True)
+            if "plate" in chosen:  # with the reflection, so the composite is fg over (plate x shadow)
+                mirrored = [ForegroundLayer(self.compositor.transparent(self.size), reflection=self._reflection)] \
+                    if self._reflection is not None else []
+                self.compositor.compose([*self._plates, *mirrored], fbo, top_down=True, linear=True)
                 out["plate"] = np.ascontiguousarray(read_pixels(tex)[..., :3])
         if "foreground" in chosen:
             out["foreground"] = fg.read_premultiplied()
@@ -304,6 +314,8 @@ class FrameRenderer:
         self.foreground.release()
         self.parallax.release()
         self.compositor.release()
+        self.reflection.release()
+        self._reflection = None
         self.scene_renderer.release()
         if self._wrapped:
             self.gl.release()  # the programs compiled here; the moderngl.Context stays the caller's

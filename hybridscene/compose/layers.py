@@ -38,13 +38,17 @@ class PlateLayer:
 
 @dataclasses.dataclass(frozen=True)
 class ForegroundLayer:
-    """The rasterised foreground, on top of the plates."""
+    """The rasterised foreground, on top of the plates (with its shadows and reflections on them)."""
 
     color: moderngl.Texture
     """RGBA16F linear premultiplied, the frame's size, GL row order."""
     shadow: moderngl.Texture | None = None
     """R8 shadow amount on the plates (0 = lit), laid out like ``color``; ``None`` without
     shadows."""
+    reflection: moderngl.Texture | None = None
+    """RGBA16F linear premultiplied: the foreground mirrored in the plate's water, already
+    faded and masked by the water (`hybridscene.gpu.reflection`), laid out like ``color``;
+    laid over the plates before the shadows. ``None`` without reflections."""
 
 
 Layer = PlateLayer | ForegroundLayer

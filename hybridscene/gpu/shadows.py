@@ -1,6 +1,6 @@
-"""Shadows on the plate's ground: a shadow map from the sun, then the catcher plane (an invisible
-ground that writes only how much light the foreground takes away, which the compositor
-multiplies into the plate in linear light)."""
+"""Shadows on the plate's ground: a shadow map from the sun and a contact map from below the
+ground, then the catcher plane (an invisible ground that writes only how much light the
+foreground takes away, which the compositor multiplies into the plate in linear light)."""
 
 from __future__ import annotations
 
@@ -20,87 +20,168 @@ __all__ = ["ShadowPass"]
 
 
 class ShadowPass:
-    """The shadow map and the shadow catcher of a [`SceneRenderer`][hybridscene.gpu.renderer.SceneRenderer]
-    (``owner``, whose geometry buffers and occlusion uniforms it shares). Owned by the renderer, released with it."""
+    """The shadow map, the contact map and the shadow catcher of a
+    [`SceneRenderer`][hybridscene.gpu.renderer.SceneRenderer] (``owner``, whose geometry buffers
+    and occlusion uniforms it shares). Owned by the renderer, released with it.
+
+    Per frame: a. the sun's shadow map (skipped when the sun is at or below the horizon or the
+    shadow strength is 0); b. the contact map: the meshes near the ground seen from below the
+    catcher plane (orthographic, looking up), whose depth is each ground point's clearance
+    (skipped when ``contact`` is 0 or nothing comes within ``contact_radius`` of the ground);
+    c. the catcher quad, covering both, writes ``1 - (1 - sun) (1 - contact)``. The catcher
+    program is compiled with only the parts a frame uses (``HAS_SUN``, ``HAS_CONTACT``).
+    """
+
+    CONTACT_MAX_SIZE = 512
+    """Largest side of the contact map in texels (it aims at 4 texels per ``contact_radius``)."""
 
     def __init__(self, owner: Any) -> None:
         self.owner = owner
         gl = owner.gl
         ctx = self.ctx = gl.mgl
         self.shadow_program = load_program(gl, "shadow_depth")
-        self.catcher_program = load_program(gl, "shadow_catcher")
         self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
-        self._catcher_vao = ctx.vertex_array(self.catcher_program, [(self._catcher_vbo, "3f", "in_position")])
+        self._catchers: dict[tuple[bool, bool], tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._shadow_size = 0
         self._shadow_fbo_obj: moderngl.Framebuffer | None = None
         self._shadow_depth: moderngl.Texture | None = None
+        self._contact_size = 0
+        self._contact_fbo_obj: moderngl.Framebuffer | None = None
+        self._contact_depth: moderngl.Texture | None = None
+
+    @property
+    def catcher_program(self) -> moderngl.Program:
+        """The catcher with the sun's shadow only (the variant of earlier versions)."""
+        return self._catcher(True, False)[0]
+
+    def _catcher(self, sun: bool, contact: bool) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        entry = self._catchers.get((sun, contact))
+        if entry is None:
+            defines = {name: 1 for name, on in (("HAS_SUN", sun), ("HAS_CONTACT", contact)) if on}
+            prog = load_program(self.owner.gl, "shadow_catcher", defines=defines)
+            vao = self.ctx.vertex_array(prog, [(self._catcher_vbo, "3f", "in_position")])
+            entry = self._catchers[(sun, contact)] = (prog, vao)
+        return entry
 
     def render(
         self, scene: Scene, drawables: list[tuple[Node, np.ndarray]], view: np.ndarray, view_proj: np.ndarray,
         target: ForegroundTarget,
     ) -> None:
-        """Render the shadow map from the sun, then the catcher plane's shadow amount into
-        ``target``'s shadow attachment."""
+        """Render the shadow map from the sun and the contact map from below the ground, then
+        the catcher plane's shadow amount into ``target``'s shadow attachment."""
         import moderngl
 
         catcher = scene.shadows
         assert catcher is not None
         ctx = self.ctx
-        # a. Fit an orthographic light box around the meshes.
-        corners = np.concatenate([_world_corners(node.mesh.geometry, world) for node, world in drawables])
-        center = (corners.min(axis=0) + corners.max(axis=0)) / 2.0
-        radius = float(np.linalg.norm(corners - center, axis=1).max()) * 1.05 + 1e-3
+        plane = float(catcher.height)
+        corners = [_world_corners(node.mesh.geometry, world) for node, world in drawables]
+        everything = np.concatenate(corners)
+        rects: list[tuple[float, float, float, float]] = []  # (x0, z0, x1, z1) the catcher must cover
+
+        # a. The sun: an orthographic light box fitted around the meshes.
         light_dir = np.asarray(scene.sun.direction, np.float64)
-        if light_dir[1] > -0.02:  # the sun at or below the horizon casts no shadow on the ground
+        sun = catcher.strength > 0.0 and light_dir[1] <= -0.02  # at or below the horizon: no shadow
+        if sun:
+            center = (everything.min(axis=0) + everything.max(axis=0)) / 2.0
+            radius = float(np.linalg.norm(everything - center, axis=1).max()) * 1.05 + 1e-3
+            up = (0.0, 1.0, 0.0) if abs(light_dir[1]) < 0.99 else (0.0, 0.0, -1.0)
+            eye = center - light_dir * (radius * 2.0)
+            light_view = transforms.look_at(eye, center, up)
+            # Far enough for the ground where the shadows fall; depth beyond it clamps to "behind".
+            reach = radius * 3.0 + abs((center[1] - plane) / light_dir[1]) + radius
+            light_proj = transforms.orthographic(-radius, radius, -radius, radius, radius * 0.5, reach)
+            light_vp = light_proj @ light_view
+            fbo = self._shadow_fbo(catcher.resolution)
+            fbo.use()
+            ctx.viewport = (0, 0, catcher.resolution, catcher.resolution)
+            fbo.clear(depth=1.0)
+            ctx.enable(moderngl.DEPTH_TEST)
+            ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+            self._draw_depth(drawables, light_vp)
+            # The shadow of the meshes' bounding sphere on the plane (an ellipse stretched by
+            # the sun's slant), plus the penumbra.
+            hit = center + light_dir * ((center[1] - plane) / -light_dir[1])
+            half = radius / max(abs(float(light_dir[1])), 0.2) + catcher.softness
+            rects.append((hit[0] - half, hit[2] - half, hit[0] + half, hit[2] + half))
+
+        # b. Contact: the meshes within contact_radius of the plane, seen from below it. The
+        #    depth range spans plane - r .. plane + r, so geometry resting on (or sunk a little
+        #    into) the ground is caught; the clearance is depth * 2r - r.
+        r = float(catcher.contact_radius)
+        near_ground = [(d, c) for d, c in zip(drawables, corners) if c[:, 1].min() < plane + r] \
+            if catcher.contact > 0.0 else []
+        contact = bool(near_ground)
+        if contact:
+            pts = np.concatenate([c for _, c in near_ground])
+            x0, z0 = pts[:, 0].min() - r, pts[:, 2].min() - r
+            x1, z1 = pts[:, 0].max() + r, pts[:, 2].max() + r
+            rects.append((x0, z0, x1, z1))
+            side = max(x1 - x0, z1 - z0)
+            cx, cz = (x0 + x1) / 2.0, (z0 + z1) / 2.0
+            size = self._contact_map_size(side, r)
+            # Looking up (+Y) from below the plane, image up = -Z (away from the camera).
+            contact_view = transforms.look_at((cx, plane - r, cz), (cx, plane, cz), (0.0, 0.0, -1.0))
+            contact_proj = transforms.orthographic(-side / 2, side / 2, -side / 2, side / 2, 0.0, 2.0 * r)
+            contact_vp = contact_proj @ contact_view
+            fbo = self._contact_fbo(size)
+            fbo.use()
+            ctx.viewport = (0, 0, size, size)
+            fbo.clear(depth=1.0)
+            ctx.enable(moderngl.DEPTH_TEST)
+            ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+            self._draw_depth([d for d, _ in near_ground], contact_vp)
+        if not rects:
             return
-        up = (0.0, 1.0, 0.0) if abs(light_dir[1]) < 0.99 else (0.0, 0.0, -1.0)
-        eye = center - light_dir * (radius * 2.0)
-        light_view = transforms.look_at(eye, center, up)
-        # Far enough for the ground where the shadows fall; depth beyond it clamps to "behind".
-        reach = radius * 3.0 + abs((center[1] - catcher.height) / light_dir[1]) + radius
-        light_proj = transforms.orthographic(-radius, radius, -radius, radius, radius * 0.5, reach)
-        light_vp = light_proj @ light_view
 
-        # b. The shadow map.
-        fbo = self._shadow_fbo(catcher.resolution)
-        fbo.use()
-        ctx.viewport = (0, 0, catcher.resolution, catcher.resolution)
-        fbo.clear(depth=1.0)
-        ctx.enable(moderngl.DEPTH_TEST)
-        ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-        sprog = self.shadow_program
-        sprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
-        for node, world in drawables:
-            sprog["u_model"].write(transforms.gl_bytes(world))
-            self.owner._vao(node.mesh.geometry, self.shadow_program).render(moderngl.TRIANGLES)
-
-        # c. The catcher: a square on the plane around the shadow of the meshes' bounding sphere
-        #    (an ellipse stretched by the sun's slant), plus the penumbra.
-        t = (center[1] - catcher.height) / -light_dir[1]
-        hit = center + light_dir * t
-        half = radius / max(abs(float(light_dir[1])), 0.2) + catcher.softness
-        quad = np.array(
-            [[hit[0] - half, catcher.height, hit[2] - half], [hit[0] + half, catcher.height, hit[2] - half],
-             [hit[0] - half, catcher.height, hit[2] + half], [hit[0] + half, catcher.height, hit[2] + half]],
-            dtype=np.float32,
-        )
+        # c. The catcher: a square on the plane covering the sun's shadow and the contact area.
+        x0, z0 = min(q[0] for q in rects), min(q[1] for q in rects)
+        x1, z1 = max(q[2] for q in rects), max(q[3] for q in rects)
+        quad = np.array([[x0, plane, z0], [x1, plane, z0], [x0, plane, z1], [x1, plane, z1]], dtype=np.float32)
         self._catcher_vbo.write(quad.tobytes())
         target.bind(target.SHADOW_ONLY)
         ctx.viewport = (0, 0, *target.size)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
-        cprog = self.catcher_program
-        self._shadow_depth.use(0)
-        cprog["u_shadow_map"].value = 0
+        cprog, vao = self._catcher(sun, contact)
         self.owner._bind_occlusion(cprog, scene, target.size, True)  # the plate always hides its own ground
         cprog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         cprog["u_view"].write(transforms.gl_bytes(view))
-        cprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
-        cprog["u_strength"].value = float(catcher.strength)
-        # Penumbra in metres -> filter radius in shadow-map texels (the map spans 2 * radius).
-        cprog["u_softness"].value = float(catcher.softness) / 2.0 * catcher.resolution / (2.0 * radius)
-        cprog["u_bias"].value = 0.0015
-        self._catcher_vao.render(moderngl.TRIANGLE_STRIP)
+        if sun:
+            assert self._shadow_depth is not None
+            self._shadow_depth.use(0)
+            cprog["u_shadow_map"].value = 0
+            cprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
+            cprog["u_strength"].value = float(catcher.strength)
+            # Penumbra in metres -> filter radius in shadow-map texels (the map spans 2 * radius).
+            cprog["u_softness"].value = float(catcher.softness) / 2.0 * catcher.resolution / (2.0 * radius)
+            cprog["u_bias"].value = 0.0015
+        if contact:
+            assert self._contact_depth is not None
+            self._contact_depth.use(2)
+            cprog["u_contact_map"].value = 2
+            cprog["u_contact_view_proj"].write(transforms.gl_bytes(contact_vp))
+            cprog["u_contact"].value = float(catcher.contact)
+            cprog["u_contact_taps"].value = r / side  # the radius in contact-map uv units
+        vao.render(moderngl.TRIANGLE_STRIP)
         target.has_shadow = True
+
+    def _draw_depth(self, drawables: list[tuple[Node, np.ndarray]], clip_from_world: np.ndarray) -> None:
+        import moderngl
+
+        sprog = self.shadow_program
+        sprog["u_light_view_proj"].write(transforms.gl_bytes(clip_from_world))
+        for node, world in drawables:
+            sprog["u_model"].write(transforms.gl_bytes(world))
+            self.owner._vao(node.mesh.geometry, sprog).render(moderngl.TRIANGLES)
+
+    def _contact_map_size(self, side: float, radius: float) -> int:
+        """A power of two from 64 to `CONTACT_MAX_SIZE` giving about 4 texels per ``radius``
+        (powers of two, so a moving object rarely reallocates the map)."""
+        want = 4.0 * side / radius
+        size = 64
+        while size < want and size < self.CONTACT_MAX_SIZE:
+            size *= 2
+        return size
 
     def _shadow_fbo(self, size: int) -> moderngl.Framebuffer:
         if self._shadow_size != size:
@@ -117,12 +198,32 @@ class ShadowPass:
             self._shadow_size = size
         return self._shadow_fbo_obj
 
+    def _contact_fbo(self, size: int) -> moderngl.Framebuffer:
+        if self._contact_size != size:
+            import moderngl
+
+            if self._contact_fbo_obj is not None:
+                self._contact_fbo_obj.release()
+                self._contact_depth.release()
+            self._contact_depth = self.ctx.depth_texture((size, size))
+            self._contact_depth.compare_func = ""  # read as values (the clearance), not compared
+            self._contact_depth.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            self._contact_depth.repeat_x = self._contact_depth.repeat_y = False
+            self._contact_fbo_obj = self.ctx.framebuffer(depth_attachment=self._contact_depth)
+            self._contact_size = size
+        return self._contact_fbo_obj
+
     def release(self) -> None:
-        if self._shadow_fbo_obj is not None:
-            self._shadow_fbo_obj.release()
-            self._shadow_depth.release()
-            self._shadow_fbo_obj = None
-        self._catcher_vao.release()
+        for fbo, tex in ((self._shadow_fbo_obj, self._shadow_depth), (self._contact_fbo_obj, self._contact_depth)):
+            if fbo is not None:
+                fbo.release()
+                tex.release()
+        self._shadow_fbo_obj = self._contact_fbo_obj = None
+        self._shadow_depth = self._contact_depth = None
+        self._shadow_size = self._contact_size = 0
+        for _prog, vao in self._catchers.values():
+            vao.release()
+        self._catchers.clear()
         self._catcher_vbo.release()
 
 

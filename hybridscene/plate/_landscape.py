@@ -2,7 +2,8 @@
 
 `paint_mountains` paints a sky, several layers of fractal ridges with aerial perspective, a
 meadow and a river that winds from the bottom of the frame into a valley between the ridges. It is
-pure numpy, deterministic by seed, and returns an *exact* depth map for this camera:
+pure numpy, deterministic by seed, and returns an *exact* depth map for this camera (and the
+river's coverage of each pixel, `paint_mountains_and_water`):
 
 * World: metres, right-handed, +Y up; the camera sits at ``(0, camera_height, 0)`` looking down -Z,
   level (no pitch). The ground / water level is ``y = 0``.
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VARIANTS", "paint_mountains"]
+__all__ = ["VARIANTS", "paint_mountains", "paint_mountains_and_water"]
 
 _H_REF = 4.0  # eye height (m) the ridge profiles are designed for (independent of camera_height)
 _LEAN = 0.3  # card depth grows by _LEAN metres per metre of height (cards lean back)
@@ -309,8 +310,9 @@ def _river(rng: np.random.Generator, cam: dict[str, float], H: int, u_half: floa
 def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: dict[str, Any],
                   sun: tuple[float, ...], sun_rgb: np.ndarray, amb: np.ndarray, noise: _Noise,
                   u: np.ndarray, river: dict[str, np.ndarray], layers: list[dict[str, Any]],
-                  canvas: np.ndarray, off: int) -> np.ndarray:
-    """Colour (N, 3) of the ground plane at pixels (rr, cc): meadow, shore and river."""
+                  canvas: np.ndarray, off: int) -> tuple[np.ndarray, np.ndarray]:
+    """Colour (N, 3) of the ground plane at pixels (rr, cc): meadow, shore and river; and how
+    much of each pixel is water (N,), 0..1."""
     f, cy, h = cam["f"], cam["cy"], cam["h"]
     v = rr.astype(np.float32) + 0.5
     z = (f * h / (v - cy)).astype(np.float32)
@@ -354,7 +356,7 @@ def _shade_ground(rr: np.ndarray, cc: np.ndarray, cam: dict[str, float], pal: di
         col[wet] += (_water(wet, rr, cc, v, z, x, fpz, cam, pal, sun, sun_rgb, amb, noise, uu,
                             layers, canvas, off) - col[wet]) * aw[wet, None]
     tr = np.exp(-z * (pal["haze"] + pal["mist"]) / 1000.0)[:, None]
-    return col * tr + pal["haze_col"][cc] * (1.0 - tr)
+    return col * tr + pal["haze_col"][cc] * (1.0 - tr), aw
 
 
 def _water(i: np.ndarray, rr: np.ndarray, cc: np.ndarray, v: np.ndarray, z: np.ndarray,
@@ -391,7 +393,17 @@ def _water(i: np.ndarray, rr: np.ndarray, cc: np.ndarray, v: np.ndarray, z: np.n
 def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50.0,
                     camera_height: float = 4.0, horizon: float = 0.45
                     ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Paint a mountain-and-river landscape with an exact depth map.
+    """Paint a mountain-and-river landscape with an exact depth map: ``(image, depth, info)``
+    of `paint_mountains_and_water`."""
+    image, depth, _, info = paint_mountains_and_water(width, height, seed, fov_y=fov_y,
+                                                      camera_height=camera_height, horizon=horizon)
+    return image, depth, info
+
+
+def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: float = 50.0,
+                              camera_height: float = 4.0, horizon: float = 0.45
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Paint a mountain-and-river landscape with an exact depth map and its water mask.
 
     Args:
         width, height: image size in pixels (positive ints).
@@ -402,8 +414,10 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
         horizon: horizon row as a fraction of the height from the top, in (0, 1).
 
     Returns:
-        ``(image, depth, info)``: ``image`` (height, width, 3) uint8 sRGB, row 0 at the top;
-        ``depth`` (height, width) float32 view-space z in metres, ``inf`` for sky; ``info`` a
+        ``(image, depth, water, info)``: ``image`` (height, width, 3) uint8 sRGB, row 0 at the top;
+        ``depth`` (height, width) float32 view-space z in metres, ``inf`` for sky; ``water``
+        (height, width) float32, how much of each pixel shows the river (0..1, anti-aliased at
+        its banks; 0 where a ridge hides it); ``info`` a
         JSON-able dict: ``variant``, ``fov_y``, ``camera_height``, ``horizon``, ``sun_direction``
         (unit, the way the sunlight travels: sun -> scene, like
         [`DirectionalLight.direction`][hybridscene.DirectionalLight.direction]), ``sun_color`` and ``sky_color`` (linear RGB), ``haze_color``,
@@ -491,10 +505,12 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
 
     # 3. Ground and river (ground plane y = 0) where the cards leave it visible.
     rr, cc = np.nonzero((vrow > cy) & (vis > 0))
+    water = np.zeros((H, W), np.float32)
     if rr.size:
-        col = _shade_ground(rr, cc, cam, pal, sun, sun_rgb, amb, noise, u, river, layers,
-                            canvas, off)
+        col, wet = _shade_ground(rr, cc, cam, pal, sun, sun_rgb, amb, noise, u, river, layers,
+                                 canvas, off)
         canvas[rr + off, cc] += col * vis[rr, cc][:, None]
+        water[rr, cc] = np.clip(wet * vis[rr, cc], 0.0, 1.0)
 
     # 4. Tone (soft shoulder), sRGB encode, ordered dither, quantise.
     lin = canvas[off:]
@@ -514,4 +530,4 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
         "ridge_depths": [[L["z"], L["z"] + _LEAN * float(L["H"].max())] for L in layers],
         "river_gap": {"u": gap, "column": cx + f * gap},
     }
-    return image, depth, info
+    return image, depth, water, info

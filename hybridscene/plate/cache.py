@@ -5,6 +5,8 @@ Layout under ``$HYBRIDSCENE_CACHE`` (default: the user cache folder)::
     plates/ab/ab12...ef/          one entry per key (32 hex digits of SHA-256 of the inputs)
         image.npy                 (H, W, 3) uint8 sRGB: raw, so a hit loads in milliseconds
         depth.npy                 (H, W) float32 metres, when the plate has depth
+        water.npy                 (H, W) float32 0..1 water mask, when the plate has one (an
+                                  entry without it, from before masks existed, reads as None)
         plate.json                inputs, timings, the plate's metadata (with its conventions'
                                   version, ``plate.META_VERSION``), and a SHA-256 per file
     plates/ab/ab12...ef.lock      cross-process lock (filelock) held while generating
@@ -56,6 +58,8 @@ _KEY = re.compile(r"^[0-9a-f]{32}$")
 _FORMAT = 1
 _TEMP = re.compile(r"^\.(?P<name>.+?)\.(?:\d+@[A-Za-z0-9-]+\.)?[0-9a-f]{8}\.(?P<kind>part|trash|old)$")
 """What ``atomic.temp_name`` makes: ``.NAME.[PID@HOST.]RANDOM.KIND``."""
+_ARRAYS = ("image.npy", "depth.npy", "water.npy")
+"""The array files an entry may hold (``water.npy`` since water masks; older entries lack it)."""
 _STALE_S = 3600.0
 """Seconds after which a ``.part`` temporary is taken as abandoned even if its lock is free."""
 
@@ -157,6 +161,7 @@ class PlateCache:
             return Plate(
                 image=arrays["image.npy"],
                 depth=arrays.get("depth.npy"),
+                water=arrays.get("water.npy"),
                 source=plate_info.get("source", "diffusers"),
                 prompt=plate_info.get("prompt"),
                 seed=plate_info.get("seed"),
@@ -180,6 +185,8 @@ class PlateCache:
             files = {"image.npy": plate.image}
             if plate.depth is not None:
                 files["depth.npy"] = plate.depth
+            if plate.water is not None:
+                files["water.npy"] = plate.water
             checksums = {}
             for name, arr in files.items():
                 buf = io.BytesIO()
@@ -449,7 +456,7 @@ def _check_info(info: Any, key: str) -> dict[str, Any]:
     if not isinstance(files, dict) or "image.npy" not in files:
         raise _Damaged("plate.json lists no image.npy")
     for name, meta in files.items():
-        if (name not in ("image.npy", "depth.npy") or not isinstance(meta, dict)
+        if (name not in _ARRAYS or not isinstance(meta, dict)
                 or not isinstance(meta.get("sha256"), str)
                 or not isinstance(meta.get("bytes"), int) or isinstance(meta.get("bytes"), bool)):
             raise _Damaged(f"plate.json's entry for {name!r} is malformed")

@@ -1,5 +1,6 @@
 """The [`Plate`][hybridscene.Plate]: a background image made once (painted, generated or loaded) and reused by
-every frame, with an optional depth map and the metadata that says where it came from."""
+every frame, with an optional depth map, an optional water mask and the metadata that says where
+it came from."""
 
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ class Plate:
     (unit ``[x, y, z]``, world frame, the way the sunlight travels, from the sun toward the scene:
     the convention of ``DirectionalLight.direction``), ``sun_color`` and ``sky_color`` (linear RGB).
     The conventions are versioned by `META_VERSION`."""
+    water: np.ndarray | None = None
+    """``(H, W) float32`` 0..1: how much of each pixel is water (a river, a lake, the sea), laid
+    out like ``image``; ``None`` when unknown. Procedural plates paint their river into it; the
+    reflection catcher ([`ReflectionCatcher`][hybridscene.ReflectionCatcher]) mirrors the
+    foreground in it."""
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image)
@@ -92,6 +98,22 @@ class Plate:
                 raise PlateError("plate depth must be positive (inf for sky) and contain no NaN")
             depth.setflags(write=False)
             object.__setattr__(self, "depth", depth)
+        if self.water is not None:
+            raw = np.asarray(self.water)
+            if raw.dtype != bool and not np.issubdtype(raw.dtype, np.number):
+                raise PlateError(f"plate water mask must be an (H, W) array of 0..1 or bool, got dtype {raw.dtype}")
+            water = np.ascontiguousarray(raw, dtype=np.float32)
+            if water.shape != image.shape[:2]:
+                raise PlateError(
+                    f"plate water mask has shape {water.shape} but the image is {image.shape[:2]}; "
+                    "the mask must be (H, W) like the image"
+                )
+            if not np.isfinite(water).all() or (water < 0).any() or (water > 1).any():
+                raise PlateError("plate water mask values must be in 0..1 (1 = water) and contain no NaN")
+            if water is raw:
+                water = water.copy()  # read-only below: never freeze the caller's array
+            water.setflags(write=False)
+            object.__setattr__(self, "water", water)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -123,7 +145,8 @@ class Plate:
         extra = f", prompt={self.prompt!r}" if self.prompt else ""
         seed = f", seed={self.seed}" if self.seed is not None else ""
         depth = ", depth" if self.depth is not None else ""
-        return f"Plate({w}x{h}, source={self.source!r}{extra}{seed}{depth})"
+        water = ", water" if self.water is not None else ""
+        return f"Plate({w}x{h}, source={self.source!r}{extra}{seed}{depth}{water})"
 
 
 def upgrade_meta(meta: dict[str, Any], version: int | None) -> dict[str, Any]:

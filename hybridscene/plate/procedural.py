@@ -23,7 +23,7 @@ def procedural_plate(
     camera_height: float = 4.0,
     horizon: float = 0.45,
 ) -> Plate:
-    """Paint a plate with an exact depth map.
+    """Paint a plate with an exact depth map and a water mask.
 
     Args:
         style: ``"mountains"``: sky, layered fractal ridges with aerial perspective, a river.
@@ -35,7 +35,8 @@ def procedural_plate(
         horizon: horizon row as a fraction of the height from the top.
 
     Returns:
-        A [`Plate`][hybridscene.Plate] whose ``camera`` describes the painting camera, so
+        A [`Plate`][hybridscene.Plate] whose ``water`` marks the river (so a scene mirrors
+        its foreground there by default), whose ``camera`` describes the painting camera, so
         [`PerspectiveCamera.from_plate`][hybridscene.PerspectiveCamera.from_plate] can match it, and whose ``meta`` holds
         the palette name (``variant``), ``sun_direction`` (unit ``[x, y, z]``, world frame, the
         way the sunlight travels, like ``DirectionalLight.direction``), ``sun_color`` and
@@ -44,11 +45,11 @@ def procedural_plate(
     if style not in PROCEDURAL_STYLES:
         raise ConfigError(f"unknown procedural style {style!r}; choose one of {PROCEDURAL_STYLES}")
     width, height = check_size(size)
-    from ._landscape import paint_mountains
+    from ._landscape import paint_mountains_and_water
 
     t0 = time.perf_counter()
     try:
-        image, depth, info = paint_mountains(
+        image, depth, water, info = paint_mountains_and_water(
             width, height, seed, fov_y=fov_y, camera_height=camera_height, horizon=horizon
         )
     except ValueError as exc:
@@ -57,6 +58,7 @@ def procedural_plate(
     return Plate(
         image=image,
         depth=depth,
+        water=water,
         source=f"procedural:{style}",
         prompt="Landscape with mountains and a river",
         seed=seed,

@@ -25,12 +25,20 @@ class ShadowCatcher:
             linear light, ``1 - strength``).
         softness: width of the soft edge (penumbra) on the ground, in metres (0 = hard).
         resolution: shadow-map size in texels (square).
+        contact: strength of the contact shadow (ambient occlusion) under objects that touch
+            or nearly touch the ground, whatever the sun does: 0 = none, 1 = black where an
+            object rests on the ground. It combines with the sun's shadow
+            (``1 - (1 - sun) (1 - contact)``).
+        contact_radius: how far the contact shadow reaches, in metres: around an object's
+            footprint, and how high above the ground an object still darkens it.
     """
 
     height: float = 0.0
     strength: float = 0.6
     softness: float = 0.15
     resolution: int = 2048
+    contact: float = 0.5
+    contact_radius: float = 0.3
 
     def __post_init__(self) -> None:
         self.height = check_finite(self.height, "shadow catcher height")
@@ -42,6 +50,12 @@ class ShadowCatcher:
             raise SceneError(f"shadow softness must be >= 0 metres, got {self.softness!r}")
         if not isinstance(self.resolution, int) or not 64 <= self.resolution <= 8192:
             raise SceneError(f"shadow resolution must be an integer in 64..8192, got {self.resolution!r}")
+        self.contact = check_finite(self.contact, "contact shadow strength")
+        if not 0.0 <= self.contact <= 1.0:
+            raise SceneError(f"contact shadow strength must be in 0..1, got {self.contact!r}")
+        self.contact_radius = check_finite(self.contact_radius, "contact shadow radius")
+        if not 0.0 < self.contact_radius <= 100.0:
+            raise SceneError(f"contact shadow radius must be in (0, 100] metres, got {self.contact_radius!r}")
 
 
 @dataclasses.dataclass

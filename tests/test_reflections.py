@@ -1,0 +1,167 @@
+"""The reflection catcher: the foreground mirrored in the plate's water, and the water masks
+that say where it is (hand-made, procedural, cached)."""
+
+import numpy as np
+import pytest
+
+import hybridscene as hs
+from hybridscene.plate.cache import PlateCache
+
+W, H = 160, 120
+GREY = (110, 120, 130)
+CAMERA = hs.PlateCamera(fov_y=50.0, height=2.0, horizon=0.5)
+F = (H / 2) / np.tan(np.radians(25))
+Z = -10.0  # where the sphere stands
+
+
+def ground_row(z, y=0.0):
+    """Row where the point (0, y, z) appears for CAMERA."""
+    return int(H * CAMERA.horizon + F * (CAMERA.height - y) / -z)
+
+
+def ground_col(x, z):
+    return int(W / 2 + F * x / -z)
+
+
+def river_mask(half_width=1.5):
+    """Water on the ground where |x| < half_width metres (a straight river down the view)."""
+    rows = np.arange(H)[:, None] + 0.5
+    cols = np.arange(W)[None, :] + 0.5
+    below = rows > H / 2
+    z = np.where(below, F * CAMERA.height / np.maximum(rows - H / 2, 1e-6), np.inf)
+    x = (cols - W / 2) * z / F
+    return (below & (np.abs(x) < half_width)).astype(np.float32)
+
+
+def scene_with_sphere(reflections=None, *, water=True, color="#ff2020", **kw):
+    plate = hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA, water=river_mask() if water else None)
+    scene = hs.Scene(plate, sun=hs.DirectionalLight(direction=(0.3, -0.6, -0.7)), shadows=False,
+                     reflections=reflections, **kw)
+    scene.add(hs.Mesh.sphere(0.5, color=color, shading="unlit"), position=(0.0, 0.5, Z))
+    return scene
+
+
+def render(ctx, scene):
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        return r.render_frame(scene, 0.0).astype(int)
+
+
+@pytest.mark.gl
+def test_a_sphere_on_the_water_is_mirrored_below_it_on_the_water_only(ctx):
+    scene = scene_with_sphere()
+    assert scene.reflections is not None  # on by default: the plate has water
+    frame = render(ctx, scene)
+    plain = render(ctx, scene_with_sphere(False))
+    c = W // 2
+    near, far = ground_row(Z) + 3, ground_row(Z, -0.9)
+    redness = frame[..., 0] - frame[..., 2]
+    assert redness[near, c] > (plain[near, c, 0] - plain[near, c, 2]) + 30, (frame[near, c], plain[near, c])
+    # Fading with depth below the water: further down the mirror image is less red.
+    assert redness[near, c] > redness[far, c] > plain[far, c, 0] - plain[far, c, 2]
+    # Below the mirror image, and on land beside it, the plate is untouched.
+    assert frame[ground_row(Z, -1.5), c].tolist() == list(GREY)
+    land = river_mask() == 0
+    assert (frame[land & (np.arange(H)[:, None] > H / 2)] == plain[land & (np.arange(H)[:, None] > H / 2)]).all()
+
+
+@pytest.mark.gl
+def test_the_mirror_image_shows_only_where_the_mask_says_water(ctx):
+    # The sphere stands on land (x = 3 m, outside the river): no reflection anywhere.
+    scene = scene_with_sphere()
+    scene.root.children[0].position = (3.0, 0.5, Z)
+    frame = render(ctx, scene)
+    plain = render(ctx, scene_with_sphere(False).root and _moved(scene_with_sphere(False)))
+    assert (frame == plain).all()
+    # A mask of the scene's own (no water in the plate) puts it back.
+    mask = np.zeros((H, W), np.float32)
+    mask[H // 2:, :] = 1.0
+    own = scene_with_sphere(hs.ReflectionCatcher(mask=mask), water=False)
+    own.root.children[0].position = (3.0, 0.5, Z)
+    frame = render(ctx, own)
+    r, c = ground_row(Z) + 3, ground_col(3.0, Z)
+    assert frame[r, c, 0] - frame[r, c, 2] > 30
+
+
+def _moved(scene):
+    scene.root.children[0].position = (3.0, 0.5, Z)
+    return scene
+
+
+@pytest.mark.gl
+def test_without_reflections_the_plate_is_exactly_the_plate(ctx):
+    scene = scene_with_sphere(False)
+    assert scene.reflections is None
+    frame = render(ctx, scene)
+    r, c = ground_row(Z) + 3, W // 2
+    assert frame[r, c].tolist() == list(GREY)
+    # No mesh: nothing to mirror, the frame is the plate.
+    empty = hs.Scene(hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA, water=river_mask()),
+                     shadows=False)
+    assert (render(ctx, empty) == GREY).all()
+
+
+@pytest.mark.gl
+def test_every_output_shows_the_reflection(ctx):
+    scene = scene_with_sphere()
+    r, c = ground_row(Z) + 3, W // 2
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as fr:
+        frame = fr.render_frame(scene, 0.0).astype(int)
+        layers = fr.render_layers(scene, 0.0)
+        passes = fr.render_passes(scene, 0.0, passes=("composite", "plate"))
+    assert layers.composite[r, c].tolist() == frame[r, c].tolist()
+    assert layers.plate[r, c, 0] - layers.plate[r, c, 2] > 30  # the plate layer carries it, under the shadows
+    assert np.allclose(passes.passes["composite"][r, c], passes.passes["plate"][r, c], atol=1e-3)
+
+
+def test_plate_water_mask_is_validated_and_read_only():
+    image = np.zeros((4, 6, 3), np.uint8)
+    plate = hs.Plate(image=image, water=np.ones((4, 6), bool))
+    assert plate.water.dtype == np.float32 and not plate.water.flags.writeable
+    assert "water" in repr(plate)
+    with pytest.raises(hs.PlateError, match=r"water mask has shape \(4, 5\)"):
+        hs.Plate(image=image, water=np.ones((4, 5), np.float32))
+    with pytest.raises(hs.PlateError, match="water mask values must be in 0..1"):
+        hs.Plate(image=image, water=np.full((4, 6), 2.0))
+    assert hs.Plate(image=image).water is None
+
+
+def test_a_procedural_plate_knows_where_its_river_is():
+    plate = hs.procedural_plate(size=(160, 90), seed=1)
+    water = plate.water
+    assert water is not None and water.shape == (90, 160) and not water.flags.writeable
+    wet = water > 0.5
+    rows = np.arange(90)[:, None]
+    land = (water == 0) & (rows > 0.45 * 90 + 2) & (plate.depth < 1000)
+    assert wet.sum() > 200 and land.sum() > 200
+    assert not wet[: int(0.45 * 90)].any()  # never above the horizon
+    # Water pixels look like water: bluer than the meadow.
+    img = plate.image.astype(float)
+    share = img[..., 2] / img.sum(axis=2).clip(1)
+    assert share[wet].mean() > share[land].mean() + 0.07
+    assert hs.Scene(plate).reflections is not None  # a scene mirrors in it by default
+
+
+def test_the_water_mask_survives_the_plate_cache(tmp_path):
+    cache = PlateCache(tmp_path)
+    mask = np.zeros((8, 12), np.float32)
+    mask[5:, 3:9] = 0.75
+    plate = hs.Plate(image=np.full((8, 12, 3), 9, np.uint8), water=mask, source="diffusers")
+    key = "0" * 32
+    cache.put(key, plate, inputs={}, timings={})
+    back = cache.get(key)
+    assert back is not None and np.array_equal(back.water, mask)
+    # An entry from before water masks (no water.npy) reads as a plate without one.
+    cache.put("1" * 32, hs.Plate(image=plate.image, source="diffusers"), inputs={}, timings={})
+    assert cache.get("1" * 32).water is None
+    assert cache.verify() == (sorted(["0" * 32, "1" * 32]), []) or set(cache.verify()[0]) == {"0" * 32, "1" * 32}
+
+
+def test_reflection_catcher_validates():
+    with pytest.raises(hs.SceneError, match="reflection strength must be in 0..1"):
+        hs.ReflectionCatcher(strength=2)
+    with pytest.raises(hs.SceneError, match="reflection falloff must be >= 0 metres"):
+        hs.ReflectionCatcher(falloff=-1)
+    with pytest.raises(hs.SceneError, match="reflection mask must be an"):
+        hs.ReflectionCatcher(mask=np.zeros((2, 2, 3)))
+    with pytest.raises(hs.SceneError, match="reflections must be a ReflectionCatcher"):
+        hs.Scene(reflections="yes")
