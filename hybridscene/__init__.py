@@ -39,7 +39,9 @@ from .errors import (
     SoftwareRendererWarning,
     UnsupportedOutputError,
 )
+from .colors import tonemap
 from .gpu.context import GLContext, create_context
+from .gpu.environment import EnvironmentRenderer
 from .plate import (
     Plate,
     PlateCache,
@@ -82,12 +84,14 @@ from .scene import (
     Randomizer,
     ReflectionCatcher,
     Scene,
+    TONEMAPS,
     ShadowCatcher,
     Sprite,
     SpriteSet,
     Texture,
     load_mesh,
 )
+from .scene.environment import Environment
 from .live import PreviewStats, preview
 from .transforms import quat_from_axis_angle, quat_from_euler
 
@@ -102,6 +106,8 @@ __all__ = [
     "DatasetProgress",
     "DatasetResult",
     "DirectionalLight",
+    "Environment",
+    "EnvironmentRenderer",
     "FixedStepClock",
     "FrameLayers",
     "FramePasses",
@@ -144,6 +150,7 @@ __all__ = [
     "SoftwareRendererWarning",
     "Sprite",
     "SpriteSet",
+    "TONEMAPS",
     "Texture",
     "Track",
     "UnsupportedOutputError",
@@ -166,4 +173,5 @@ __all__ = [
     "quat_from_axis_angle",
     "quat_from_euler",
     "render",
+    "tonemap",
 ]

@@ -15,28 +15,16 @@ from ..scene import Geometry, Node, Scene
 from ..scene.camera import OrthographicCamera
 from ..scene.mesh import Texture
 from ..scene.view import plate_mapping
+from .materials import MaterialPrograms
 from .programs import load_program
 from .shadows import ShadowPass
 from .targets import ForegroundTarget
-from .textures import upload_depth, upload_image
+from .textures import upload_depth
 
 if TYPE_CHECKING:
     import moderngl
 
     from .context import GLContext
-
-_SHADING_CODE = {"lambert": 0, "blinn-phong": 1, "unlit": 2, "pbr": 3}
-_TONEMAP_CODE = {"none": 0, "agx": 1, "aces": 2, "neutral": 3}
-# Material texture fields -> (define, sampler uniform, texture unit). Units 0-1 are the shadow
-# map and the plate's depth, 2 the base colour, 5-6 the environment (gpu/environment.py).
-_TEXTURE_SLOTS = {
-    "texture": ("BASE_TEXTURE", "u_texture", 2),
-    "metallic_roughness_texture": ("MR_TEXTURE", "u_mr_texture", 7),
-    "normal_texture": ("NORMAL_TEXTURE", "u_normal_texture", 8),
-    "occlusion_texture": ("OCCLUSION_TEXTURE", "u_occlusion_texture", 9),
-    "emissive_texture": ("EMISSIVE_TEXTURE", "u_emissive_texture", 10),
-}
-_WRAP = {"repeat": (True, False), "clamp": (False, False), "mirror": (True, True)}
 
 __all__ = ["ADDITIVE", "PREMULTIPLIED_OVER", "NextFrame", "SceneRenderer"]
 
@@ -74,17 +62,14 @@ class SceneRenderer:
     def __init__(self, gl: GLContext) -> None:
         self.gl = gl
         ctx = self.ctx = gl.mgl
-        self._programs: dict[tuple[Any, ...], moderngl.Program] = {}
         self.program = load_program(gl, "mesh")  # the default variant (pbr, no textures, no tone curve)
-        self._env: Any = None  # the EnvironmentRenderer, made when a lit mesh is first drawn
-        self._ambient_envs: dict[tuple[float, float, float], Any] = {}
+        self.materials = MaterialPrograms(gl)
         self._frame_env: tuple[Any, float] | None = None
         self._bound: set[int] = set()
         self.aux_program = load_program(gl, "mesh", defines={"AUX_OUTPUT": 1})
         self._geometry: weakref.WeakKeyDictionary[
             Geometry, tuple[moderngl.Buffer, moderngl.Buffer, dict[int, moderngl.VertexArray]]] = weakref.WeakKeyDictionary()
         self._depth: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
-        self._textures: weakref.WeakKeyDictionary[Texture, moderngl.Texture] = weakref.WeakKeyDictionary()
         self.billboard_program = load_program(gl, "billboard")
         self.billboard_aux_program = load_program(gl, "billboard", defines={"AUX_OUTPUT": 1})
         self.plate_depth_program = load_program(gl, "plate_depth")
@@ -135,7 +120,7 @@ class SceneRenderer:
         w, h = target.size
         drawables, billboards = _split(scene)
         # The environment first: building a plate's (once) draws into targets of its own.
-        self._frame_env = self._environment(scene) if any(d[0].mesh.material.shading != "unlit" for d in drawables) else None
+        self._frame_env = self.materials.environment(scene) if any(d[0].mesh.material.shading != "unlit" for d in drawables) else None
         target.clear()
         ctx.viewport = (0, 0, w, h)
         cam = scene.camera
@@ -233,10 +218,10 @@ class SceneRenderer:
         clear = [d for d in drawables if d[0].mesh.material.transparent]
         clear.sort(key=lambda d: float((view @ d[1][:, 3])[2]))  # most negative view z = farthest first
         if prog is None:  # group by program: fewer switches (the order of opaque draws does not matter)
-            opaque.sort(key=lambda d: self._mesh_program(d[0].mesh.material, scene).glo)
+            opaque.sort(key=lambda d: self.materials.program(d[0].mesh.material, scene).glo)
         culling = None
         for node, world in opaque:
-            p = prog or self._mesh_program(node.mesh.material, scene)
+            p = prog or self.materials.program(node.mesh.material, scene)
             self._use(p, frame)
             cull = not node.mesh.material.two_sided
             if cull != culling:
@@ -246,7 +231,7 @@ class SceneRenderer:
         if clear:
             ctx.depth_mask = depth_writes_clear
             for node, world in clear:
-                p = prog or self._mesh_program(node.mesh.material, scene)
+                p = prog or self.materials.program(node.mesh.material, scene)
                 self._use(p, frame)
                 cull = not node.mesh.material.two_sided  # blended: see the back of a glass object through its front
                 if cull != culling:
@@ -255,19 +240,6 @@ class SceneRenderer:
                 self._draw(p, node, world, ids)
             ctx.depth_mask = True
         ctx.disable(moderngl.CULL_FACE)
-
-    def _mesh_program(self, mat: Any, scene: Scene) -> moderngl.Program:
-        """The mesh program variant for a material: only the textures and shading it uses compiled in."""
-        textures = tuple(getattr(mat, name) is not None for name in _TEXTURE_SLOTS)
-        key = (mat.shading, textures, mat.blend_mode == "mask", scene.tonemap)
-        prog = self._programs.get(key)
-        if prog is None:
-            defines: dict[str, Any] = {"SHADING": _SHADING_CODE[mat.shading], "TONEMAP": _TONEMAP_CODE[scene.tonemap]}
-            defines.update({slot[0]: 1 for slot, on in zip(_TEXTURE_SLOTS.values(), textures) if on})
-            if key[2]:
-                defines["ALPHA_MASK"] = 1
-            prog = self._programs[key] = load_program(self.gl, "mesh", defines=defines)
-        return prog
 
     def _use(self, prog: moderngl.Program, frame: tuple[Scene, np.ndarray, np.ndarray, tuple[int, int]]) -> None:
         """Set the frame's uniforms (camera, lights, environment, occlusion) of ``prog`` once per draw call of `_draw_meshes`."""
@@ -286,38 +258,7 @@ class SceneRenderer:
         _set(prog, "u_sun_color", scene.sun.rgb["color"])
         _set(prog, "u_sun_intensity", float(scene.sun.intensity))
         _set(prog, "u_exposure", float(2.0 ** scene.exposure))
-        for _, uniform, unit in _TEXTURE_SLOTS.values():
-            _set(prog, uniform, unit)
-        if self._frame_env is not None and "u_env_sh" in prog:
-            env, intensity = self._frame_env
-            self._env.bind(prog, env, intensity=intensity)
-
-    def _environment(self, scene: Scene) -> tuple[Any, float]:
-        """``(Environment, intensity)`` lighting the scene's lit meshes this frame, with its
-        textures made now (they draw into framebuffers of their own: not while a target is bound)."""
-        env, intensity = self._pick_environment(scene)
-        self._env.textures(env)
-        self._env.brdf_lut()
-        return env, intensity
-
-    def _pick_environment(self, scene: Scene) -> tuple[Any, float]:
-        if self._env is None:
-            from .environment import EnvironmentRenderer
-
-            self._env = EnvironmentRenderer(self.gl)
-        source = scene.environment_source()
-        if source == "plate":
-            assert scene.plate is not None
-            return self._env.for_plate(scene.plate), scene.environment_intensity
-        if source == "ambient":
-            rgb = scene.ambient.rgb["color"]
-            env = self._ambient_envs.get(rgb)
-            if env is None:
-                from ..scene.environment import Environment
-
-                env = self._ambient_envs[rgb] = Environment.uniform(rgb)
-            return env, float(scene.ambient.intensity)
-        return source, 1.0
+        self.materials.bind_frame(prog, self._frame_env)
 
     def _draw_billboards(
         self, prog: moderngl.Program, scene: Scene, nodes: list[tuple[Node, np.ndarray]], view: np.ndarray, proj: np.ndarray,
@@ -433,7 +374,7 @@ class SceneRenderer:
         _set(prog, "u_additive", bool(additive))
         _set(prog, "u_use_texture", texture is not None)
         if texture is not None:
-            self._texture(texture).use(2)
+            self.materials.texture(texture).use(2)
         ctx.blend_func = ADDITIVE if additive else PREMULTIPLIED_OVER
         vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=len(data))
 
@@ -445,30 +386,7 @@ class SceneRenderer:
         _write(prog, "u_model", transforms.gl_bytes(world))
         _write(prog, "u_model_next", transforms.gl_bytes(self._next_world(node, world)))
         _write(prog, "u_normal_matrix", transforms.gl_bytes(transforms.normal_matrix(world)))
-        _set(prog, "u_base_color", mat.color_rgb)
-        _set(prog, "u_emissive", mat.emissive_rgb)
-        _set(prog, "u_emissive_strength", float(mat.emissive_strength))
-        _set(prog, "u_opacity", float(mat.opacity))
-        _set(prog, "u_metallic", float(mat.metallic))
-        _set(prog, "u_roughness", float(mat.roughness))
-        _set(prog, "u_specular", float(mat.specular))
-        _set(prog, "u_shininess", float(mat.shininess))
-        _set(prog, "u_normal_scale", float(mat.normal_scale))
-        _set(prog, "u_occlusion_strength", float(mat.occlusion_strength))
-        _set(prog, "u_alpha_cutoff", float(mat.alpha_cutoff))
-        _set(prog, "u_alpha_mask", mat.blend_mode == "mask")
-        _set(prog, "u_use_vertex_color", bool(mat.vertex_colors and geometry.has_colors))
-        _set(prog, "u_use_texture", mat.texture is not None)
-        # Per texture slot: bit 0 = second uv set, bit 1 = mirrored along s, bit 2 = along t.
-        modes = [0, 0, 0, 0, 0]
-        for i, (name, (_, _, unit)) in enumerate(_TEXTURE_SLOTS.items()):
-            tex = getattr(mat, name)
-            if tex is not None:
-                self._texture(tex, srgb=name in ("texture", "emissive_texture")).use(unit)
-                modes[i] = tex.texcoord | (2 if tex.wrap[0] == "mirror" else 0) | (4 if tex.wrap[1] == "mirror" else 0)
-        if "u_tex_modes" in prog:
-            uniform = prog["u_tex_modes"]  # the compiler may keep only the slots this variant reads
-            uniform.write(np.array(modes[:uniform.array_length], np.int32).tobytes())
+        self.materials.bind(prog, mat, geometry)
         if ids is not None:
             _set(prog, "u_object_id", float(ids.get(id(node), 0)))
         self._vao(geometry, prog).render(moderngl.TRIANGLES)
@@ -480,23 +398,6 @@ class SceneRenderer:
 
     def _occlusion_on(self, scene: Scene) -> bool:
         return scene.occlusion if self._occlusion is None else self._occlusion
-
-    def _texture(self, texture: Texture, *, srgb: bool = True) -> moderngl.Texture:
-        """``texture`` on the GPU (sRGB-decoding for colours, linear for data), with its sampler."""
-        key = texture if srgb else _LinearKey.of(texture)
-        tex = self._textures.get(key)
-        if tex is None:
-            import moderngl
-
-            tex = self._textures[key] = upload_image(self.gl, texture.image, srgb=srgb, mipmaps=texture.mipmaps)
-            # Mirrored repeat is done in the shader (u_mirror) on a repeating texture.
-            tex.repeat_x, tex.repeat_y = (_WRAP[w][0] for w in texture.wrap)
-            mag = moderngl.NEAREST if texture.filter == "nearest" else moderngl.LINEAR
-            if texture.mipmaps:
-                tex.filter = (moderngl.NEAREST_MIPMAP_LINEAR if mag == moderngl.NEAREST else moderngl.LINEAR_MIPMAP_LINEAR, mag)
-            else:
-                tex.filter = (mag, mag)
-        return tex
 
     def plate_depth_texture(self, plate: Plate) -> moderngl.Texture:
         """The plate's R32F depth texture (metres, inf = sky), uploaded once per plate."""
@@ -529,10 +430,7 @@ class SceneRenderer:
 
     def release(self) -> None:
         self.shadows.release()
-        if self._env is not None:
-            self._env.release()
-            self._env = None
-        self._ambient_envs.clear()
+        self.materials.release()
         self._plate_depth_vao.release()
         for buf, _, vaos in list(self._instances.values()):
             for vao in vaos.values():
@@ -540,29 +438,15 @@ class SceneRenderer:
             buf.release()
         self._instances.clear()
         self._corners.release()
-        for tex in list(self._depth.values()) + list(self._textures.values()):
+        for tex in self._depth.values():
             tex.release()
         self._depth.clear()
-        self._textures.clear()
         for vbo, ibo, vaos in list(self._geometry.values()):
             for vao in vaos.values():
                 vao.release()
             vbo.release()
             ibo.release()
         self._geometry.clear()
-
-
-class _LinearKey:
-    """A weak-referenceable key for the linear (data) upload of a texture, alive while it is."""
-
-    _keys: weakref.WeakKeyDictionary[Texture, _LinearKey] = weakref.WeakKeyDictionary()
-
-    @classmethod
-    def of(cls, texture: Texture) -> _LinearKey:
-        key = cls._keys.get(texture)
-        if key is None:
-            key = cls._keys[texture] = cls()
-        return key
 
 
 class _BatchSlot:

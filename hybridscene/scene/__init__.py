@@ -7,10 +7,11 @@ from .meshfile import load_mesh
 from .node import Node
 from .particles import ParticleEmitter, Sprite, SpriteSet
 from .randomize import Randomizer
-from .scene import FrameCallback, Scene
+from .scene import TONEMAPS, FrameCallback, Scene
 from .shadow import ReflectionCatcher, ShadowCatcher
 
 __all__ = [
+    "TONEMAPS",
     "AmbientLight",
     "DirectionalLight",
     "FrameCallback",
@@ -22,8 +23,8 @@ __all__ = [
     "ParticleEmitter",
     "PerspectiveCamera",
     "Randomizer",
-    "Scene",
     "ReflectionCatcher",
+    "Scene",
     "ShadowCatcher",
     "Sprite",
     "SpriteSet",
