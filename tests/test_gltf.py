@@ -629,3 +629,43 @@ def test_box_textured_in_pbr_keeps_the_texture_pattern(ctx):
             assert lit[2] > lit[1] > lit[0]
         elif tuple(texel) == (92, 135, 39):  # hills: green the strongest
             assert lit[1] > lit[0] > lit[2]
+
+
+@pytest.mark.gl
+def test_mask_cuts_out_and_emissive_glows(ctx, tmp_path):
+    w = GltfWriter()
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., :3] = (255, 255, 255)
+    rgba[..., 3] = [[50, 255], [160, 255]]  # top-left cut away (0.2 < 0.5), bottom-left kept (0.63)
+    tex = w.texture(w.image(rgba), {"magFilter": 9728, "minFilter": 9728, "wrapS": 33071, "wrapT": 33071})
+    cutout = w.add("materials", {"alphaMode": "MASK", "pbrMetallicRoughness": {"baseColorTexture": {"index": tex}},
+                                 "extensions": {"KHR_materials_unlit": {}}})
+    glow = w.add("materials", {"emissiveFactor": [1.0, 0.0, 0.0],
+                               "pbrMetallicRoughness": {"baseColorFactor": [0, 0, 0, 1], "metallicFactor": 0.0}})
+    left = w.node(name="cutout", translation=[-1.2, 0, 0],
+                  mesh=w.mesh(w.primitive(QUAD_POS, QUAD_IDX, normals=QUAD_N, uvs=QUAD_UV, material=cutout)))
+    right = w.node(name="glow", translation=[1.2, 0, 0], scale=[0.5, 0.5, 0.5],
+                   mesh=w.mesh(w.primitive(QUAD_POS, QUAD_IDX, normals=QUAD_N, material=glow)))
+    w.scene(left, right)
+    model = hs.load_mesh(w.write(tmp_path / "mask.gltf"))
+    scene = flat_scene()
+    scene.tonemap = "none"
+    scene.add(model)
+    frame = render(ctx, scene)
+    # The cutout quad covers about x 23..75, y 34..86; the glowing one x 98..124, y 47..73.
+    assert frame[45, 36].tolist() == list(PLATE_RGB)  # alpha 0.2: cut away
+    assert frame[75, 36].tolist() == [255, 255, 255]  # alpha 0.63: opaque, not blended
+    assert frame[45, 62].tolist() == [255, 255, 255]
+    r, g, b = frame[60, 111]  # the black, red-glowing quad
+    assert r > 200 and g < 30 and b < 30
+
+
+def test_texture_transform_is_a_warning(tmp_path):
+    w = GltfWriter()
+    tex = w.texture(w.image(TEXELS))
+    mat = w.add("materials", {"pbrMetallicRoughness": {"baseColorTexture": {
+        "index": tex, "extensions": {"KHR_texture_transform": {"scale": [2, 2]}}}}})
+    w.scene(w.node(mesh=w.mesh(w.primitive(QUAD_POS, QUAD_IDX, uvs=QUAD_UV, material=mat))))
+    with pytest.warns(HybridSceneWarning, match="transform.gltf: texture 0 .* KHR_texture_transform"):
+        model = hs.load_mesh(w.write(tmp_path / "transform.gltf"))
+    assert mesh_nodes(model)[0].mesh.material.texture is not None

@@ -37,7 +37,7 @@ import numpy as np
 from .. import transforms
 from ..colors import linear_to_srgb
 from ..errors import HybridSceneWarning, SceneError
-from .gltf_animation import Animation, Channel
+from .gltf_animation import Animation, read_animations
 from .material import Material, Texture
 from .mesh import Geometry, Mesh
 from .node import Node
@@ -305,6 +305,9 @@ class _Reader:
             label += f" (image {source}{', ' + repr(what) if what else ''})"
         elif tex.get("name"):
             label += f" ({tex['name']!r})"
+        if "KHR_texture_transform" in info.get("extensions", {}):
+            self.warn(("transform", index), f"{label} used as the {slot} of {material} has a KHR_texture_transform, "
+                                            "which is not supported; it is drawn without the transform")
         problem = None
         if texcoord not in (0, 1):
             problem = f"it reads TEXCOORD_{texcoord}; only TEXCOORD_0 and TEXCOORD_1 are supported"
@@ -496,7 +499,7 @@ class _Reader:
             stack.extend((c, node) for c in reversed(nodes[i].get("children", [])))
         if triangles == 0:
             raise _Bad("contains no triangles")
-        return self._animations(made)
+        return read_animations(self._list("animations"), made, self.accessor, self.warn)
 
     def _node(self, i: int) -> tuple[Node, int]:
         info = self._item("nodes", i)
@@ -521,44 +524,6 @@ class _Reader:
                 for k, mesh in enumerate(meshes):
                     node.add(Node(f"{name}/{k}", mesh=mesh))
         return node, count
-
-    # -- animations -------------------------------------------------------------------------------
-    def _animations(self, nodes: list[Node | None]) -> dict[str, Animation]:
-        out: dict[str, Animation] = {}
-        for a, info in enumerate(self._list("animations")):
-            name = str(info.get("name") or f"animation{a}")
-            if name in out:
-                name = f"{name}#{a}"
-            samplers = info.get("samplers", [])
-            channels = []
-            for c, ch in enumerate(info.get("channels", [])):
-                target = ch.get("target", {})
-                path = target.get("path")
-                where = f"animation {a} ({name!r}) channel {c}"
-                if path == "weights":
-                    self.warn(("weights", a), f"{where} animates morph target weights, which are not supported; skipped")
-                    continue
-                if path not in ("translation", "rotation", "scale"):
-                    self.warn(("path", a, path), f"{where} animates {path!r}, which is not supported; skipped")
-                    continue
-                if "node" not in target:
-                    continue  # glTF: a channel without a node is for an extension; ignore it
-                node_index = target["node"]
-                self._item("nodes", node_index)
-                node = nodes[node_index]
-                if node is None:
-                    continue  # the node is not in the loaded scene
-                s = ch["sampler"]
-                if not isinstance(s, int) or not 0 <= s < len(samplers):
-                    raise _Bad(f"{where} refers to sampler {s}, but the animation has {len(samplers)}")
-                sampler = samplers[s]
-                try:
-                    channels.append(Channel(node, path, self.accessor(sampler["input"]), self.accessor(sampler["output"]),
-                                            sampler.get("interpolation", "LINEAR")))
-                except SceneError as exc:
-                    raise _Bad(f"{where}: {exc}") from None
-            out[name] = Animation(name, channels)
-        return out
 
 
 def _srgb(linear: Any) -> tuple[float, float, float]:

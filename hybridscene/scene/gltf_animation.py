@@ -13,7 +13,7 @@ channel gives exactly the file's value. Players are functions of time only, like
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from ..animation import _slerp
 from ..errors import SceneError
 
-__all__ = ["INTERPOLATIONS", "Animation", "AnimationPlayer", "Channel", "play"]
+__all__ = ["INTERPOLATIONS", "Animation", "AnimationPlayer", "Channel", "play", "read_animations"]
 
 INTERPOLATIONS = ("STEP", "LINEAR", "CUBICSPLINE")
 _WIDTH = {"translation": 3, "rotation": 4, "scale": 3}
@@ -208,3 +208,49 @@ def play(scene: Any, node: Any, name: str | None = None, *, loop: bool = True, s
     player.apply(scene.time)
     return player
 
+
+
+def read_animations(animations: list, nodes: Sequence[Any], accessor: Callable[[int], np.ndarray],
+                    warn: Callable[[Any, str], None]) -> dict[str, Animation]:
+    """The glTF ``animations`` list as `Animation`s by name (unnamed: ``"animation<i>"``).
+
+    ``nodes[i]`` is the `Node` made for glTF node ``i`` (``None`` when it is not in the loaded
+    scene: its channels are dropped); ``accessor(i)`` reads accessor ``i``; ``warn(key, message)``
+    reports channels that cannot be played (morph target weights), once per key.
+
+    Raises:
+        SceneError: a channel refers to a missing sampler or node, or its keys are malformed.
+    """
+    out: dict[str, Animation] = {}
+    for a, info in enumerate(animations):
+        name = str(info.get("name") or f"animation{a}")
+        if name in out:
+            name = f"{name}#{a}"
+        samplers = info.get("samplers", [])
+        channels = []
+        for c, ch in enumerate(info.get("channels", [])):
+            target = ch.get("target", {})
+            path = target.get("path")
+            where = f"animation {a} ({name!r}) channel {c}"
+            if path not in _WIDTH:
+                what = "morph target weights" if path == "weights" else repr(path)
+                warn((a, path), f"{where} animates {what}, which {'is' if path != 'weights' else 'are'} not supported; "
+                                "skipped")
+                continue
+            if "node" not in target:
+                continue  # glTF: a channel without a node is for an extension; ignore it
+            node_index, s = target["node"], ch["sampler"]
+            if not isinstance(node_index, int) or not 0 <= node_index < len(nodes):
+                raise SceneError(f"{where} targets node {node_index}, but the file has {len(nodes)} nodes")
+            if not isinstance(s, int) or not 0 <= s < len(samplers):
+                raise SceneError(f"{where} refers to sampler {s}, but the animation has {len(samplers)}")
+            if nodes[node_index] is None:
+                continue  # the node is not in the loaded scene
+            sampler = samplers[s]
+            try:
+                channels.append(Channel(nodes[node_index], path, accessor(sampler["input"]), accessor(sampler["output"]),
+                                        sampler.get("interpolation", "LINEAR")))
+            except SceneError as exc:
+                raise SceneError(f"{where}: {exc}") from None
+        out[name] = Animation(name, channels)
+    return out
