@@ -150,7 +150,12 @@ TEXELS = np.array([[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [255, 255, 0]]], np
 def textured_quad(tmp_path, *, texcoord=0, glb=False, external=False, name="quad"):
     """A 2x2 quad facing +Z with the 2x2 TEXELS texture (nearest, clamp), read through TEXCOORD_<texcoord>."""
     w = GltfWriter()
-    tex = w.texture(w.image(TEXELS), {"magFilter": 9728, "minFilter": 9728, "wrapS": 33071, "wrapT": 33071})
+    if external:  # an image file beside the glTF, its name URI-encoded
+        Image.fromarray(TEXELS).save(tmp_path / "the texels.png")
+        image = w.image(TEXELS, uri="the%20texels.png")
+    else:
+        image = w.image(TEXELS)
+    tex = w.texture(image, {"magFilter": 9728, "minFilter": 9728, "wrapS": 33071, "wrapT": 33071})
     mat = w.add("materials", {"pbrMetallicRoughness": {"baseColorTexture": {"index": tex, "texCoord": texcoord},
                                                        "metallicFactor": 0.0}})
     uvs, uvs1 = (QUAD_UV, None) if texcoord == 0 else (np.zeros((4, 2)), QUAD_UV)
@@ -548,11 +553,14 @@ def test_obj_mtl_maps_onto_the_material(tmp_path):
     assert metal.texture is None and metal.normal_texture is not None and metal.normal_scale == pytest.approx(0.7)
 
 
-@pytest.mark.parametrize("ext", ["stl", "ply"])
+@pytest.mark.parametrize("ext", ["stl", "ply", "obj"])
 def test_files_without_materials_get_the_default_material(tmp_path, ext):
     box = trimesh.creation.box(extents=(1, 1, 1))
     path = tmp_path / f"box.{ext}"
-    path.write_bytes(box.export(file_type=ext))
+    if ext == "obj":  # texture coordinates but no MTL (trimesh would make up a 0.4 grey material)
+        path.write_text(OBJ.replace("mtllib quad.mtl\n", "").replace("usemtl painted\n", "").replace("usemtl metal\n", ""))
+    else:
+        path.write_bytes(box.export(file_type=ext))
     model = hs.load_mesh(path)
     mat, ref = model.children[0].mesh.material, hs.Material()
     fields = ("shading", "color", "opacity", "metallic", "roughness", "alpha_mode", "double_sided", "texture")

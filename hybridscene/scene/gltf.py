@@ -78,6 +78,8 @@ def read_gltf(path: Path, group: Node) -> dict[str, Animation]:
         raise SceneError(msg if path.name in msg else f"glTF file {str(path)!r}: {msg}") from None
     except _Bad as exc:
         raise SceneError(f"glTF file {str(path)!r}: {exc}") from None
+    except OSError as exc:
+        raise SceneError(f"cannot read mesh file {str(path)!r}: {exc.strerror or exc}") from None
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, struct.error, OverflowError) as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         raise SceneError(f"glTF file {str(path)!r} is malformed ({what})") from None

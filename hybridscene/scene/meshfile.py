@@ -126,8 +126,9 @@ def _convert(tm: Any, path: Path, mtl: _ObjMaterials | None) -> Mesh:
         uv = getattr(visual, "uv", None)
         if uv is not None and len(uv) == len(vertices):
             uvs = np.asarray(uv, np.float32)
-        if mtl is not None and mtl.has(getattr(source, "name", None)):
-            material = mtl.material(source.name)
+        if mtl is not None:  # OBJ: only what its MTL says (trimesh invents a grey one when there is none)
+            if mtl.has(getattr(source, "name", None)):
+                material = mtl.material(source.name)
         else:
             _apply_trimesh_material(material, source, path)
     elif kind == "vertex":
