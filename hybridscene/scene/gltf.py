@@ -458,13 +458,12 @@ class _Reader:
         except SceneError as exc:
             raise _Bad(f"{where}: {exc}") from None
         if tangents is None and material.normal_texture is not None and material.normal_texture.texcoord == 1:
-            # Tangents follow the normal map's own texture coordinates (Geometry uses uvs otherwise).
+            # Tangents follow the normal map's own texture coordinates (Geometry computes them from
+            # uvs, on first use, otherwise).
             from .mesh import _vertex_tangents
 
             geometry._tangents = _vertex_tangents(geometry.positions, geometry.normals, geometry.uvs1, geometry.indices)
             geometry._tangents.setflags(write=False)
-        elif tangents is None and material.normal_texture is not None:
-            _ = geometry.tangents  # computed now, from the uvs, so a bad mesh fails at load time
         return Mesh(geometry, material)
 
     # -- nodes ------------------------------------------------------------------------------------
