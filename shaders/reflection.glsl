@@ -3,12 +3,15 @@
 // program about the water plane) by strength x water mask x exp(-depth below the water /
 // falloff). Drawn with the blend function (ZERO, SRC_ALPHA) over the mirror image, so only
 // alpha is written here; scissored to the image's screen rectangle. One full-screen triangle.
+// Where the plate's depth puts something in front of the water, the image is hidden.
 
 #if defined VERTEX_SHADER
 
 #include "include/fullscreen_vertex.glsl"
 
 #elif defined FRAGMENT_SHADER
+
+#include "include/occlusion.glsl"
 
 uniform sampler2D u_depth;         // the mirror image's depth buffer, GL row order
 uniform sampler2D u_water;         // R8 water mask, 0..1, row 0 = plate image top
@@ -17,6 +20,8 @@ uniform mat3 u_water_from_ndc;     // NDC -> water mask (u w, v w, w) where the 
 uniform float u_height;            // the water plane, world y
 uniform float u_strength;
 uniform float u_inv_falloff;       // 1 / falloff metres; 0 = no fading
+uniform vec3 u_camera_position;    // world
+uniform vec3 u_camera_forward;     // world, unit: the view axis
 
 out vec4 f_scale;
 
@@ -29,6 +34,13 @@ void main() {
     float below = max(u_height - world.y / world.w, 0.0);
     vec3 q = u_water_from_ndc * vec3(ndc, 1.0);
     float water = q.z > 0.0 ? texture(u_water, q.xy / q.z).r : 0.0;
+    if (u_occlusion) {
+        // The oblique near plane is the water: NDC z = -1 is where this pixel's ray meets it.
+        // Where the plate shows something nearer (a bank, a ridge), the water is hidden.
+        vec4 s = u_world_from_clip * vec4(ndc, -1.0, 1.0);
+        float surface = dot(s.xyz / s.w - u_camera_position, u_camera_forward);
+        if (plate_depth_here() < surface * 0.98) water = 0.0;
+    }
     f_scale = vec4(0.0, 0.0, 0.0, u_strength * water * exp(-below * u_inv_falloff));
 }
 

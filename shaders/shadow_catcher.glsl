@@ -5,10 +5,9 @@
 // rasteriser runs both sides of a branch):
 // - HAS_SUN: the sun's shadow, soft-edged by percentage-closer filtering over a (2r+1)^2 grid
 //   of hardware depth comparisons; `u_strength` = fully shadowed.
-// - HAS_CONTACT: contact shadow (ambient occlusion) under what rests on the ground, from the
-//   contact map: depth of the meshes seen from below the plane, i.e. each ground point's
-//   clearance. Taps over a disc of the contact radius; each tap occludes by how little room
-//   there is above it, weighted by its nearness.
+// - HAS_CONTACT: contact shadow (ambient occlusion) under what rests on the ground: one
+//   bilinear lookup of the occlusion contact_ao.glsl computed over the contact map (the meshes
+//   seen from below the plane), times `u_contact`.
 // They combine as 1 - (1 - sun) (1 - contact).
 
 #if defined VERTEX_SHADER
@@ -51,9 +50,8 @@ uniform sampler2DShadow u_shadow_map;
 uniform float u_strength;
 uniform float u_softness;          // PCF radius in shadow-map texels (taps are spread over it)
 uniform float u_bias;
-uniform sampler2D u_contact_map;   // depth 0..1 over clearance -r..+r; 1 = nothing within r
+uniform sampler2D u_contact_ao;    // occlusion 0..1 over the contact map (contact_ao.glsl)
 uniform float u_contact;           // contact shadow strength
-uniform float u_contact_taps;      // the contact radius in contact-map uv units
 
 layout(location = 0) out vec4 f_color;   // masked off
 layout(location = 1) out float f_shadow;
@@ -75,26 +73,8 @@ float sun_shadow() {
     return u_strength * (1.0 - lit / n);
 }
 
-// Occlusion by a tap's clearance (depth 0..1 over -r..+r): 1 at or below the ground, 0 at r.
-float closeness(vec2 uv) {
-    return clamp(2.0 - 2.0 * texture(u_contact_map, uv).r, 0.0, 1.0);
-}
-
-const int CONTACT_TAPS = 12;
-
 float contact_shadow() {
-    // A Vogel (golden-angle) disc: even cover with few taps; weights fall off linearly with
-    // the distance from the shaded point, and the centre tap counts fully.
-    float sum = closeness(v_contact);
-    float weight = 1.0;
-    for (int i = 0; i < CONTACT_TAPS; ++i) {
-        float rho = sqrt((float(i) + 0.5) / float(CONTACT_TAPS));
-        float a = float(i) * 2.39996323;
-        float w = 1.0 - rho;
-        sum += w * closeness(v_contact + u_contact_taps * rho * vec2(cos(a), sin(a)));
-        weight += w;
-    }
-    return u_contact * sum / weight;
+    return u_contact * texture(u_contact_ao, v_contact).r;
 }
 
 void main() {

@@ -9,10 +9,11 @@ then scales each pixel by ``strength x water mask x exp(-depth below the water /
 depth below the water read back from the depth buffer. The compositor lays the result over the
 plate, under the shadows and the foreground (``HAS_REFLECTION`` in ``composite.glsl``).
 
-The plate's own depth does not hide the mirror image: the water mask does (a ridge or a bank in
-front of the water is not water), and the mask is looked up where the pixel's ray meets the
-water plane, as the plate's camera saw that point (`water_mapping`), so it stays on the water
-when the camera moves (parallax).
+What hides the mirror image: the water mask (a ridge or a bank in front of the water is not
+water), looked up where the pixel's ray meets the water plane as the plate's camera saw that
+point (`water_mapping`, so it stays on the water when the camera moves), and the plate's depth
+where it shows something nearer than that point of the water (``include/occlusion.glsl``,
+with the scene's ``occlusion``).
 """
 
 from __future__ import annotations
@@ -116,8 +117,7 @@ class ReflectionPass:
         gl = owner.gl
         self.gl = gl
         self.ctx = gl.mgl
-        self.fade_program = load_program(gl, "reflection")
-        self._fade_vao = self.ctx.vertex_array(self.fade_program, [])
+        self._fade: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
         self.color: moderngl.Texture | None = None
         """The last reflection: RGBA16F linear premultiplied, already faded and masked by the
         water, the frame's size, GL row order."""
@@ -199,23 +199,32 @@ class ReflectionPass:
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         ctx.enable(moderngl.BLEND)
         ctx.blend_func = _SCALE
-        prog = self.fade_program
+        prog, vao = self._fade_pass()
+        owner._bind_occlusion(prog, scene, size, scene.occlusion)  # the plate's depth: unit 1
         self._depth.use(0)
-        self._mask_texture(scene.plate if catcher.mask is None else None, mask).use(1)
+        self._mask_texture(scene.plate if catcher.mask is None else None, mask).use(2)
         prog["u_depth"].value = 0
-        prog["u_water"].value = 1
+        prog["u_water"].value = 2
         prog["u_world_from_clip"].write(transforms.gl_bytes(np.linalg.inv(view_proj).astype(np.float32)))
         water_plate = scene.plate if scene.plate is not None else _Shape(mask.shape)
         prog["u_water_from_ndc"].write(transforms.gl_bytes(water_mapping(water_plate, cam, size, plane)))
         prog["u_height"].value = plane
         prog["u_strength"].value = float(catcher.strength)
         prog["u_inv_falloff"].value = 1.0 / catcher.falloff if catcher.falloff > 0.0 else 0.0
-        self._fade_vao.render(moderngl.TRIANGLES, vertices=3)
+        prog["u_camera_position"].value = tuple(float(v) for v in cam.position)
+        prog["u_camera_forward"].value = tuple(float(v) for v in -view[2, :3])
+        vao.render(moderngl.TRIANGLES, vertices=3)
         self._fade_fbo.scissor = None
         self._fade_fbo.use()  # applies the cleared scissor
         ctx.disable(moderngl.BLEND)
         ctx.blend_func = _OVER
         return self.color
+
+    def _fade_pass(self) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        if self._fade is None:
+            prog = load_program(self.gl, "reflection")
+            self._fade = (prog, self.ctx.vertex_array(prog, []))
+        return self._fade
 
     def _ensure(self, size: tuple[int, int]) -> None:
         if self.color is not None and self.color.size == size:
@@ -279,7 +288,9 @@ class ReflectionPass:
         for _ref, tex in self._user_masks.values():
             tex.release()
         self._user_masks.clear()
-        self._fade_vao.release()
+        if self._fade is not None:
+            self._fade[1].release()
+            self._fade = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,12 +28,13 @@ class ShadowPass:
     shadow strength is 0); b. the contact map: the meshes near the ground seen from below the
     catcher plane (orthographic, looking up), whose depth is each ground point's clearance
     (skipped when ``contact`` is 0 or nothing comes within ``contact_radius`` of the ground);
-    c. the catcher quad, covering both, writes ``1 - (1 - sun) (1 - contact)``. The catcher
+    then the occlusion over that map (``contact_ao.glsl``); c. the catcher quad, covering
+    both, writes ``1 - (1 - sun) (1 - contact)``. The catcher
     program is compiled with only the parts a frame uses (``HAS_SUN``, ``HAS_CONTACT``).
     """
 
     CONTACT_MAX_SIZE = 512
-    """Largest side of the contact map in texels (it aims at 4 texels per ``contact_radius``)."""
+    """Largest side of the contact map in texels (it aims at 8 texels per ``contact_radius``)."""
 
     def __init__(self, owner: Any) -> None:
         self.owner = owner
@@ -48,6 +49,9 @@ class ShadowPass:
         self._contact_size = 0
         self._contact_fbo_obj: moderngl.Framebuffer | None = None
         self._contact_depth: moderngl.Texture | None = None
+        self._contact_ao: moderngl.Texture | None = None
+        self._contact_ao_fbo: moderngl.Framebuffer | None = None
+        self._ao_pass: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
 
     @property
     def catcher_program(self) -> moderngl.Program:
@@ -131,6 +135,15 @@ class ShadowPass:
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
             self._draw_depth([d for d, _ in near_ground], contact_vp)
+            # The occlusion over the map, so the catcher reads it with one lookup per pixel.
+            assert self._contact_ao_fbo is not None and self._contact_depth is not None
+            self._contact_ao_fbo.use()
+            ctx.disable(moderngl.DEPTH_TEST)
+            aprog, avao = self._contact_ao_pass()
+            self._contact_depth.use(0)
+            aprog["u_contact_map"].value = 0
+            aprog["u_radius"].value = r / side
+            avao.render(moderngl.TRIANGLES, vertices=3)
         if not rects:
             return
 
@@ -156,12 +169,11 @@ class ShadowPass:
             cprog["u_softness"].value = float(catcher.softness) / 2.0 * catcher.resolution / (2.0 * radius)
             cprog["u_bias"].value = 0.0015
         if contact:
-            assert self._contact_depth is not None
-            self._contact_depth.use(2)
-            cprog["u_contact_map"].value = 2
+            assert self._contact_ao is not None
+            self._contact_ao.use(2)
+            cprog["u_contact_ao"].value = 2
             cprog["u_contact_view_proj"].write(transforms.gl_bytes(contact_vp))
             cprog["u_contact"].value = float(catcher.contact)
-            cprog["u_contact_taps"].value = r / side  # the radius in contact-map uv units
         vao.render(moderngl.TRIANGLE_STRIP)
         target.has_shadow = True
 
@@ -175,9 +187,9 @@ class ShadowPass:
             self.owner._vao(node.mesh.geometry, sprog).render(moderngl.TRIANGLES)
 
     def _contact_map_size(self, side: float, radius: float) -> int:
-        """A power of two from 64 to `CONTACT_MAX_SIZE` giving about 4 texels per ``radius``
+        """A power of two from 64 to `CONTACT_MAX_SIZE` giving about 8 texels per ``radius``
         (powers of two, so a moving object rarely reallocates the map)."""
-        want = 4.0 * side / radius
+        want = 8.0 * side / radius
         size = 64
         while size < want and size < self.CONTACT_MAX_SIZE:
             size *= 2
@@ -198,29 +210,48 @@ class ShadowPass:
             self._shadow_size = size
         return self._shadow_fbo_obj
 
+    def _contact_ao_pass(self) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        if self._ao_pass is None:
+            prog = load_program(self.owner.gl, "contact_ao")
+            self._ao_pass = (prog, self.ctx.vertex_array(prog, []))
+        return self._ao_pass
+
     def _contact_fbo(self, size: int) -> moderngl.Framebuffer:
+        """The contact map's framebuffer (depth only) at ``size``; the occlusion target beside it."""
         if self._contact_size != size:
             import moderngl
 
-            if self._contact_fbo_obj is not None:
-                self._contact_fbo_obj.release()
-                self._contact_depth.release()
-            self._contact_depth = self.ctx.depth_texture((size, size))
+            self._release_contact()
+            ctx = self.ctx
+            self._contact_depth = ctx.depth_texture((size, size))
             self._contact_depth.compare_func = ""  # read as values (the clearance), not compared
-            self._contact_depth.filter = (moderngl.LINEAR, moderngl.LINEAR)
-            self._contact_depth.repeat_x = self._contact_depth.repeat_y = False
-            self._contact_fbo_obj = self.ctx.framebuffer(depth_attachment=self._contact_depth)
+            self._contact_ao = ctx.texture((size, size), 1)
+            for tex in (self._contact_depth, self._contact_ao):
+                tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+                tex.repeat_x = tex.repeat_y = False
+            self._contact_fbo_obj = ctx.framebuffer(depth_attachment=self._contact_depth)
+            self._contact_ao_fbo = ctx.framebuffer([self._contact_ao])
             self._contact_size = size
         return self._contact_fbo_obj
 
+    def _release_contact(self) -> None:
+        for r in (self._contact_ao_fbo, self._contact_fbo_obj, self._contact_ao, self._contact_depth):
+            if r is not None:
+                r.release()
+        self._contact_ao_fbo = self._contact_fbo_obj = None
+        self._contact_ao = self._contact_depth = None
+        self._contact_size = 0
+
     def release(self) -> None:
-        for fbo, tex in ((self._shadow_fbo_obj, self._shadow_depth), (self._contact_fbo_obj, self._contact_depth)):
-            if fbo is not None:
-                fbo.release()
-                tex.release()
-        self._shadow_fbo_obj = self._contact_fbo_obj = None
-        self._shadow_depth = self._contact_depth = None
-        self._shadow_size = self._contact_size = 0
+        if self._shadow_fbo_obj is not None:
+            self._shadow_fbo_obj.release()
+            self._shadow_depth.release()
+        self._shadow_fbo_obj = self._shadow_depth = None
+        self._shadow_size = 0
+        self._release_contact()
+        if self._ao_pass is not None:
+            self._ao_pass[1].release()
+            self._ao_pass = None
         for _prog, vao in self._catchers.values():
             vao.release()
         self._catchers.clear()
