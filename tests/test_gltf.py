@@ -390,6 +390,8 @@ def test_node_hierarchy_transforms_and_names(tmp_path):
     assert np.allclose(leaf_node.local_matrix(), m, atol=1e-6)  # the matrix, decomposed and composed again
     assert np.allclose(leaf_node.world_matrix(), hs.transforms.compose((5, -1, 0), np.array([0, 0, 0, 1.0]), (1, 1, 1)) @ m, atol=1e-5)
     assert c.mesh is not None and leaf_node.mesh is not None and c.mesh.geometry.triangle_count == 2
+    # One glTF mesh used by two nodes: one geometry and material, two Mesh objects.
+    assert c.mesh is not leaf_node.mesh and c.mesh.geometry is leaf_node.mesh.geometry
 
 
 # -- animation --------------------------------------------------------------------------------------------

@@ -117,6 +117,7 @@ class _Reader:
         self._images: dict[int, np.ndarray | str] = {}
         self._textures: dict[tuple[int, int], Texture | None] = {}
         self._materials: dict[int, Material] = {}
+        self._meshes: dict[int, list[Mesh]] = {}
         self._warned: set[Any] = set()
 
     def _glb(self, data: bytes) -> dict:
@@ -387,14 +388,18 @@ class _Reader:
 
     # -- meshes -----------------------------------------------------------------------------------
     def primitives(self, mesh_index: int) -> list[Mesh]:
-        info = self._item("meshes", mesh_index)
-        out = []
-        for k, prim in enumerate(info.get("primitives", [])):
-            where = f"mesh {mesh_index}" + (f" ({info['name']!r})" if info.get("name") else "") + f" primitive {k}"
-            mesh = self._primitive(prim, where)
-            if mesh is not None:
-                out.append(mesh)
-        return out
+        """One `Mesh` per drawable primitive; nodes that use the same glTF mesh share its
+        geometries and materials (each node gets its own `Mesh` objects)."""
+        if mesh_index not in self._meshes:
+            info = self._item("meshes", mesh_index)
+            out = []
+            for k, prim in enumerate(info.get("primitives", [])):
+                where = f"mesh {mesh_index}" + (f" ({info['name']!r})" if info.get("name") else "") + f" primitive {k}"
+                mesh = self._primitive(prim, where)
+                if mesh is not None:
+                    out.append(mesh)
+            self._meshes[mesh_index] = out
+        return [Mesh(m.geometry, m.material) for m in self._meshes[mesh_index]]
 
     def _primitive(self, prim: dict, where: str) -> Mesh | None:
         mode = int(prim.get("mode", 4))
