@@ -679,3 +679,26 @@ def test_texture_transform_is_a_warning(tmp_path):
     with pytest.warns(HybridSceneWarning, match="transform.gltf: texture 0 .* KHR_texture_transform"):
         model = hs.load_mesh(w.write(tmp_path / "transform.gltf"))
     assert mesh_nodes(model)[0].mesh.material.texture is not None
+
+
+@pytest.mark.gl
+def test_an_animated_node_moves_in_rendered_frames(ctx, tmp_path):
+    w = GltfWriter()
+    white = w.add("materials", {"extensions": {"KHR_materials_unlit": {}}})
+    node = w.node(name="slider", scale=[0.3, 0.3, 0.3],
+                  mesh=w.mesh(w.primitive(QUAD_POS, QUAD_IDX, normals=QUAD_N, material=white)))
+    w.scene(node)
+    w.add("animations", {"name": "Slide", "channels": [{"sampler": 0, "target": {"node": node, "path": "translation"}}],
+                         "samplers": [{"input": w.accessor(np.array([0.0, 2.0], np.float32)),
+                                       "output": w.accessor(np.array([[-1.5, 0, 0], [1.5, 0, 0]], np.float32))}]})
+    model = hs.load_mesh(w.write(tmp_path / "slide.glb", glb=True))
+    scene = flat_scene()
+    scene.tonemap = "none"
+    scene.add(model)
+    model.play(scene, "Slide", loop=False, start=1.0)
+    # x = -1.5 m is about 39 px left of the centre; the quad is about 15 px wide.
+    left, mid, right = (render(ctx, scene, t)[60, [41, 80, 119]].tolist() for t in (0.0, 2.0, 9.0))
+    white_px, plate = [255, 255, 255], list(PLATE_RGB)
+    assert left == [white_px, plate, plate]  # before start: the first key
+    assert mid == [plate, white_px, plate]  # halfway
+    assert right == [plate, plate, white_px]  # after the end: the last key holds
