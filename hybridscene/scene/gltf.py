@@ -17,7 +17,7 @@ Conventions, stated once:
   node per primitive (``"<node>/<k>"``) under it.
 
 Anything malformed or unsupported is one `SceneError` line naming the file; a texture that cannot
-be used is a `GltfWarning` naming the file and the texture, and the material keeps the rest.
+be used is a `MeshFileWarning` naming the file and the texture, and the material keeps the rest.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ from .material import Material, Texture
 from .mesh import Geometry, Mesh
 from .node import Node
 
-__all__ = ["GltfWarning", "read_gltf"]
+__all__ = ["MeshFileWarning", "read_gltf"]
 
 
-class GltfWarning(HybridSceneWarning):
-    """Part of a glTF file could not be used (a texture, a skin, a points primitive); the rest loaded."""
+class MeshFileWarning(HybridSceneWarning):
+    """Part of a mesh file could not be used (a texture, a material library, a skin, a points
+    primitive); the rest loaded. The message names the file and the part."""
 
 
 class _Bad(Exception):
@@ -162,7 +163,7 @@ class _Reader:
     def warn(self, key: Any, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(f"{self.label}: {message}", GltfWarning, stacklevel=4)
+            warnings.warn(f"{self.label}: {message}", MeshFileWarning, stacklevel=4)
 
     # -- bytes ----------------------------------------------------------------------------------
     def _uri_bytes(self, uri: str, what: str) -> bytes:

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import HybridSceneWarning, SceneError
+from ..errors import SceneError
+from .gltf import MeshFileWarning, read_gltf
 from .gltf_animation import Animation, AnimationPlayer
 from .mesh import Geometry, Material, Mesh, Texture
 from .node import Node
@@ -34,10 +35,6 @@ from .node import Node
 __all__ = ["MeshFileWarning", "Model", "load_mesh"]
 
 GLTF_SUFFIXES = (".gltf", ".glb")
-
-
-class MeshFileWarning(HybridSceneWarning):
-    """Part of a mesh file (a texture, a material library) could not be used; the rest loaded."""
 
 
 class Model(Node):
@@ -87,8 +84,6 @@ def load_mesh(path: str | os.PathLike[str], *, name: str | None = None, **node_k
     if not path.is_file():
         raise SceneError(f"mesh file {str(path)!r} does not exist; check the path")
     if path.suffix.lower() in GLTF_SUFFIXES:
-        from .gltf import read_gltf
-
         model = Model(name or path.stem, source=path, **node_kwargs)
         model.animations.update(read_gltf(path, model))
         return model
