@@ -59,15 +59,16 @@ def linear_to_srgb8(c):
     return np.round(s * 255).astype(int)
 
 
-def flat_scene(plate=None, *, size=(160, 120), ambient=0.0, sun_dir=(0.0, 0.0, -1.0), sun_intensity=1.0):
-    """A scene with a camera at z=5 looking at the origin, a white sun shining along -Z (so a face
-    looking at the camera gets exactly its albedo) and no ambient light."""
+def flat_scene(plate=None, *, size=(160, 120), ambient=0.0, sun_dir=(0.0, 0.0, -1.0), sun_intensity=1.0, tonemap="none"):
+    """A scene with a camera at z=5 looking at the origin, a white sun shining along -Z (so a
+    Lambert face looking at the camera gets exactly its albedo), no ambient light and no tone curve."""
     plate = plate if plate is not None else hs.Plate.solid(PLATE_RGB, size)
     return hs.Scene(
         plate,
         camera=hs.PerspectiveCamera(fov_y=50.0, position=(0, 0, 5), target=(0, 0, 0)),
         sun=hs.DirectionalLight(direction=sun_dir, color=(1.0, 1.0, 1.0), intensity=sun_intensity),
         ambient=hs.AmbientLight(color=(1.0, 1.0, 1.0), intensity=ambient),
+        tonemap=tonemap,
     )
 
 

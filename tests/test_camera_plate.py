@@ -59,7 +59,7 @@ def test_occlusion_follows_a_turned_camera(ctx):
     for factor, visible in ((0.5, True), (2.0, False)):
         scene = hs.Scene(plate, camera=turned)
         d = d0 * factor
-        scene.add(hs.Mesh.cube(0.02 * d, color="#ff0000", emissive="#ff0000"), position=pixel_to_world(plate, r, c, d))
+        scene.add(hs.Mesh.cube(0.02 * d, color="#ff0000", shading="unlit"), position=pixel_to_world(plate, r, c, d))
         frame = render(ctx, scene, size=(W, H)).astype(int)
         red = (frame[..., 0] > 200) & (frame[..., 1] < 60) & (frame[..., 2] < 60)
         assert (red.sum() >= 9) if visible else (red.sum() == 0)

@@ -51,7 +51,7 @@ def test_object_in_front_of_a_ridge_shows_and_behind_it_hides(ctx, plate, factor
     d = d0 * factor
     scene = hs.Scene(plate, sun=hs.DirectionalLight(direction=(0, 0, -1), color=(1.0, 1.0, 1.0), intensity=1.0),
                      ambient=hs.AmbientLight(intensity=0.0))
-    scene.add(hs.Mesh.cube(0.02 * d, color=RED, emissive=RED), position=pixel_to_world(plate, r, c, d))
+    scene.add(hs.Mesh.cube(0.02 * d, color=RED, shading="unlit"), position=pixel_to_world(plate, r, c, d))
     frame = render(ctx, scene).astype(int)
     red = (frame[..., 0] > 200) & (frame[..., 1] < 60) & (frame[..., 2] < 60)
     if visible:
@@ -68,7 +68,7 @@ def test_occlusion_follows_the_ridge_line(ctx, plate):
     d = d0 * 1.5
     x, y, z = pixel_to_world(plate, r, c, d)
     scene = hs.Scene(plate)
-    scene.add(hs.Mesh.cube(1.0, color=RED, emissive=RED), position=(x, y, z), scale=(d, 0.4 * d, 1.0))
+    scene.add(hs.Mesh.cube(1.0, color=RED, shading="unlit"), position=(x, y, z), scale=(d, 0.4 * d, 1.0))
     frame = render(ctx, scene).astype(int)
     red = (frame[..., 0] > 200) & (frame[..., 1] < 80)
     depth = plate.depth
@@ -85,13 +85,13 @@ def test_occlusion_can_be_turned_off_and_plates_without_depth_never_occlude(ctx,
     r, c, d0 = ridge_pixel(plate)
     d = d0 * 2
     for scene in (hs.Scene(plate, occlusion=False), hs.Scene(hs.Plate(image=plate.image, camera=plate.camera))):
-        scene.add(hs.Mesh.cube(0.04 * d, color=RED, emissive=RED), position=pixel_to_world(plate, r, c, d))
+        scene.add(hs.Mesh.cube(0.04 * d, color=RED, shading="unlit"), position=pixel_to_world(plate, r, c, d))
         frame = render(ctx, scene).astype(int)
         assert frame[r, c, 0] > 200 and frame[r, c, 1] < 60
 
 
 def test_objects_below_the_ground_are_hidden(ctx, plate):
     scene = hs.Scene(plate)
-    scene.add(hs.Mesh.cube(2.0, color=RED, emissive=RED), position=(0.0, -3.0, -20.0))  # sunk into the ground
+    scene.add(hs.Mesh.cube(2.0, color=RED, shading="unlit"), position=(0.0, -3.0, -20.0))  # sunk into the ground
     frame = render(ctx, scene).astype(int)
     assert ((frame[..., 0] > 200) & (frame[..., 1] < 60) & (frame[..., 2] < 60)).sum() == 0

@@ -19,7 +19,7 @@ def render(ctx, scene, size=SIZE, t=0.0, **kw):
 
 def test_object_color_where_it_must_be_and_plate_elsewhere(ctx):
     scene = flat_scene()
-    scene.add(hs.Mesh.cube(1.0, color=ORANGE))
+    scene.add(hs.Mesh.cube(1.0, color=ORANGE, shading="lambert"))
     frame = render(ctx, scene)
     assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
     # The front face looks straight at the sun's light: its colour is exactly the albedo.
@@ -32,7 +32,7 @@ def test_object_color_where_it_must_be_and_plate_elsewhere(ctx):
 
 def test_edge_pixels_are_antialiased_between_object_and_plate(ctx):
     scene = flat_scene()
-    scene.add(hs.Mesh.cube(1.0, color=ORANGE), rotation=hs.quat_from_euler(z=17))
+    scene.add(hs.Mesh.cube(1.0, color=ORANGE, shading="lambert"), rotation=hs.quat_from_euler(z=17))
     with hs.FrameRenderer(ctx, SIZE) as r:
         assert r.samples == min(4, ctx.mgl.max_samples)
         frame = r.render_frame(scene, 0.0).astype(int)
@@ -73,7 +73,7 @@ def test_lambert_shading_follows_the_sun_angle(ctx):
 
 def test_image_orientation_top_is_top_and_left_is_left(ctx):
     scene = flat_scene()
-    scene.add(hs.Mesh.cube(0.4, color=(1.0, 0.0, 0.0)), position=(-1.2, 0.8, 0))  # up-left
+    scene.add(hs.Mesh.cube(0.4, color=(1.0, 0.0, 0.0), shading="lambert"), position=(-1.2, 0.8, 0))  # up-left
     frame = render(ctx, scene).astype(int)
     red = (frame[..., 0] > 200) & (frame[..., 2] < 50)
     ys, xs = np.nonzero(red)
@@ -88,8 +88,8 @@ def test_image_orientation_top_is_top_and_left_is_left(ctx):
 def test_depth_test_hides_the_farther_object_whatever_the_order(ctx):
     for order in (0, 1):
         scene = flat_scene()
-        near = hs.Mesh.cube(1.0, color=(0.0, 1.0, 0.0))
-        far = hs.Mesh.cube(2.0, color=(1.0, 0.0, 0.0))
+        near = hs.Mesh.cube(1.0, color=(0.0, 1.0, 0.0), shading="lambert")
+        far = hs.Mesh.cube(2.0, color=(1.0, 0.0, 0.0), shading="lambert")
         items = [(near, (0, 0, 1)), (far, (0, 0, -2))]
         for mesh, pos in items[:: 1 if order else -1]:
             scene.add(mesh, position=pos)
@@ -108,7 +108,7 @@ def test_parent_transform_moves_children_on_screen(ctx):
 
 def test_animation_callback_and_determinism(ctx):
     scene = flat_scene()
-    cube = scene.add(hs.Mesh.cube(1.0, color=ORANGE))
+    cube = scene.add(hs.Mesh.cube(1.0, color=ORANGE, shading="lambert"))
 
     @scene.on_frame
     def move(t):
@@ -230,7 +230,7 @@ def test_a_renderer_keeps_working_after_another_context_was_made(ctx, tmp_path):
         hs.render(scene, tmp_path / "own.png", frames=1)  # creates, uses and releases its own context
         assert (r.render_frame(scene, 0.0) == before).all()
         scene.shadows = hs.ShadowCatcher()  # a composite variant compiled only now
-        scene.add(hs.Mesh.cube(1.5, color="#e04020"), position=(0, 1.0, -5))
+        scene.add(hs.Mesh.cube(1.5, color="#e04020", shading="lambert"), position=(0, 1.0, -5))
         after = r.render_frame(scene, 0.0)
     assert (after != before).any(axis=2).sum() > 20
 
@@ -243,7 +243,7 @@ def test_a_moderngl_context_is_wrapped_without_taking_it_over(ctx):
     mgl = moderngl.create_standalone_context(backend="egl")
     try:
         scene = flat_scene()
-        scene.add(hs.Mesh.cube(1.0, color=ORANGE))
+        scene.add(hs.Mesh.cube(1.0, color=ORANGE, shading="lambert"))
         with mgl:
             with hs.FrameRenderer(mgl, SIZE, samples=1) as r:
                 frame = r.render_frame(scene, 0.0)
