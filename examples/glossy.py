@@ -1,4 +1,5 @@
-"""A glossy torus and a bouncing ball over the meadow in the midday sun, casting soft shadows.
+"""A gold torus and a bouncing chrome ball over the meadow in the midday sun: physically based
+materials lit by the plate itself (the ball mirrors its sky and its land), with soft shadows.
 
     hybridscene render examples/glossy.py -o glossy.mp4
 """
@@ -26,7 +27,7 @@ def torus(major=1.0, minor=0.35, segments=96, sides=32):
     a = (i * cols + j).ravel()
     b, c = a + cols, a + 1
     d = b + 1
-    idx = np.concatenate([np.stack([a, c, b], 1), np.stack([c, d, b], 1)])
+    idx = np.concatenate([np.stack([a, b, c], 1), np.stack([c, b, d], 1)])
     uv = np.stack([uu / (2 * math.pi), vv / (2 * math.pi)], -1)
     return hs.Geometry(pos.reshape(-1, 3), normal.reshape(-1, 3), idx, uvs=uv.reshape(-1, 2))
 
@@ -35,9 +36,9 @@ def build_scene(size=(1280, 720), seed=5, model=None, prompt="A green meadow by 
     # seed 5 paints the midday palette: a high sun, short shadows on the meadow
     scene = hs.Scene(hs.background_plate(size, seed=seed, model=model, prompt=prompt),
                      shadows=hs.ShadowCatcher(strength=0.55, softness=0.3))
-    ring = scene.add(hs.Mesh(torus(), color="#d9a441", shading="blinn-phong", specular=0.9, shininess=96),
+    ring = scene.add(hs.Mesh(torus(), color="#f2c15a", metallic=1.0, roughness=0.25),
                      position=(0.6, 2.2, -9.0), name="ring")
-    orb = scene.add(hs.Mesh.sphere(0.45, color="#3b6fb6", shading="blinn-phong", specular=0.7, shininess=64),
+    orb = scene.add(hs.Mesh.sphere(0.45, color="#eeeeee", metallic=1.0, roughness=0.04),
                     position=(-2.2, 1.0, -8.0), name="orb")
 
     @scene.on_frame

@@ -17,7 +17,8 @@ says how to fix it::
 Warnings derive from [`HybridSceneWarning`][hybridscene.HybridSceneWarning] (a ``UserWarning``)::
 
     HybridSceneWarning
-    └── SoftwareRendererWarning   OpenGL fell back to a CPU rasteriser although a GPU is present
+    ├── SoftwareRendererWarning   OpenGL fell back to a CPU rasteriser although a GPU is present
+    └── MeshFileWarning           part of a mesh file (a texture, a skin) could not be used
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "GPUError",
     "HybridSceneError",
     "HybridSceneWarning",
+    "MeshFileWarning",
     "PlateError",
     "SceneError",
     "ShaderError",
@@ -81,3 +83,8 @@ class SoftwareRendererWarning(HybridSceneWarning):
     """OpenGL runs on a CPU rasteriser (Mesa llvmpipe) although an NVIDIA GPU is present: frames
     are 10-100x slower than they should be. The message says what to install. Set
     ``HYBRIDSCENE_REQUIRE_GPU=1`` to make it a [`GPUError`][hybridscene.GPUError] instead."""
+
+
+class MeshFileWarning(HybridSceneWarning):
+    """Part of a mesh file could not be used (a texture, a material library, a skin, a points
+    primitive); the rest loaded. The message names the file and the part."""

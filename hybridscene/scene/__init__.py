@@ -3,7 +3,8 @@
 from .camera import OrthographicCamera, PerspectiveCamera
 from .light import AmbientLight, DirectionalLight
 from .mesh import Geometry, Material, Mesh, Texture
-from .meshfile import load_mesh
+from .gltf_animation import Animation, AnimationPlayer
+from .meshfile import Model, load_mesh
 from .node import Node
 from .particles import ParticleEmitter, Sprite, SpriteSet
 from .randomize import Randomizer
@@ -11,13 +12,15 @@ from .scene import TONEMAPS, FrameCallback, Scene
 from .shadow import ReflectionCatcher, ShadowCatcher
 
 __all__ = [
-    "TONEMAPS",
     "AmbientLight",
+    "Animation",
+    "AnimationPlayer",
     "DirectionalLight",
     "FrameCallback",
     "Geometry",
     "Material",
     "Mesh",
+    "Model",
     "Node",
     "OrthographicCamera",
     "ParticleEmitter",
@@ -28,6 +31,7 @@ __all__ = [
     "ShadowCatcher",
     "Sprite",
     "SpriteSet",
+    "TONEMAPS",
     "Texture",
     "load_mesh",
 ]

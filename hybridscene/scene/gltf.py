@@ -36,18 +36,13 @@ import numpy as np
 
 from .. import transforms
 from ..colors import linear_to_srgb
-from ..errors import HybridSceneWarning, SceneError
+from ..errors import MeshFileWarning, SceneError
 from .gltf_animation import Animation, read_animations
 from .material import Material, Texture
 from .mesh import Geometry, Mesh
 from .node import Node
 
 __all__ = ["MeshFileWarning", "read_gltf"]
-
-
-class MeshFileWarning(HybridSceneWarning):
-    """Part of a mesh file could not be used (a texture, a material library, a skin, a points
-    primitive); the rest loaded. The message names the file and the part."""
 
 
 class _Bad(Exception):

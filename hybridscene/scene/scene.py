@@ -322,6 +322,18 @@ class Scene:
         track.apply(self._time)
         return track
 
+    def play(self, node: Node, name: str | None = None, *, loop: bool = True, speed: float = 1.0,
+             start: float = 0.0) -> Any:
+        """Play a glTF animation of ``node`` (a [`Model`][hybridscene.Model] from
+        [`load_mesh`][hybridscene.load_mesh]) on the scene clock: ``name`` picks one of
+        ``node.animations`` (default: the first), ``loop`` repeats it, ``speed`` scales time,
+        ``start`` is the scene time it begins at. Returns the
+        [`AnimationPlayer`][hybridscene.AnimationPlayer]; like tracks, it poses the nodes from
+        the time alone, so any frame can be rendered on its own."""
+        from .gltf_animation import play
+
+        return play(self, node, name, loop=loop, speed=speed, start=start)
+
     # -- per frame -----------------------------------------------------------------------------
     def update(self, t: float) -> None:
         """Bring the scene to time ``t`` seconds: swap in plates that arrived, apply the keyframe
