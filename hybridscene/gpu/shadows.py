@@ -53,11 +53,6 @@ class ShadowPass:
         self._contact_ao_fbo: moderngl.Framebuffer | None = None
         self._ao_pass: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
 
-    @property
-    def catcher_program(self) -> moderngl.Program:
-        """The catcher with the sun's shadow only (the variant of earlier versions)."""
-        return self._catcher(True, False)[0]
-
     def _catcher(self, sun: bool, contact: bool) -> tuple[moderngl.Program, moderngl.VertexArray]:
         entry = self._catchers.get((sun, contact))
         if entry is None:

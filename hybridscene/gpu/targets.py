@@ -42,7 +42,8 @@ def frame_bytes(size: tuple[int, int], samples: int, *, layers: bool = False, so
 
     Per pixel: the foreground's RGBA16F colour, R8 shadow and 32-bit depth once per MSAA sample
     plus their resolved copies; the 8-bit output; the plate and the compositor's passes (about
-    16 bytes); on the host the read-back frames, the pixel-buffer ring and the encoder's queue
+    16 bytes); the reflection catcher's RGBA16F colour and depth (12 bytes, counted whether or
+    not a scene has one); on the host the read-back frames, the pixel-buffer ring and the encoder's queue
     (about 24 bytes) and, with ``layers`` (render passes or labels), the passes' float targets
     (about 48 bytes) and every pass read back with the plate's flow computed on the host (about
     160 bytes at most, with every pass). On a GPU (``software=False``) only the host's part
@@ -50,7 +51,7 @@ def frame_bytes(size: tuple[int, int], samples: int, *, layers: bool = False, so
     """
     w, h = size
     s = max(1, int(samples))
-    gpu = s * (8 + 1 + 4) + (8 + 1 if s > 1 else 0) + 4 + 16 + (48 if layers else 0)
+    gpu = s * (8 + 1 + 4) + (8 + 1 if s > 1 else 0) + 4 + 16 + 12 + (48 if layers else 0)
     host = 24 + (160 if layers else 0)
     return w * h * ((gpu if software else 0) + host)
 

@@ -70,8 +70,13 @@ class ReflectionCatcher:
         falloff: the reflection fades with the mirrored point's depth below the water: at
             ``falloff`` metres it is ``1/e`` as strong (0 = no fading).
         mask: where the water is: ``None`` for the plate's own water mask (``Plate.water``;
-            procedural plates give one), or a ``(H, W)`` array in the plate's pixels, 0..1
-            (floats) or bool, for plates that do not know their water.
+            procedural plates give one), or a ``(H, W)`` array over the plate's image (any
+            resolution: it is stretched over the plate), 0..1 (floats) or bool, for plates that
+            do not know their water.
+
+    The meshes are mirrored (sprites and particles are not), lit as they are lit above the
+    water, and show only where the mask has water and nothing of the plate stands in front of
+    it. Without a water mask (no ``mask`` and none in the plate) nothing is drawn.
     """
 
     height: float = 0.0
