@@ -240,11 +240,10 @@ def _vertex_tangents(pos: np.ndarray, nrm: np.ndarray, uv: np.ndarray, idx: np.n
     r = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)[:, None]
     sdir = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * r  # d position / d u
     tdir = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * r  # d position / d v
-    tan1 = np.zeros_like(p)
-    tan2 = np.zeros_like(p)
-    for k in range(3):
-        np.add.at(tan1, idx[:, k], sdir)
-        np.add.at(tan2, idx[:, k], tdir)
+    flat = idx.reshape(-1)  # every corner of every triangle, with its triangle's gradients
+    n_vert = len(p)
+    tan1 = np.stack([np.bincount(flat, np.repeat(sdir[:, c], 3), minlength=n_vert) for c in range(3)], 1)
+    tan2 = np.stack([np.bincount(flat, np.repeat(tdir[:, c], 3), minlength=n_vert) for c in range(3)], 1)
     n = nrm.astype(np.float64)
     tang = tan1 - n * np.sum(n * tan1, axis=1, keepdims=True)  # Gram-Schmidt
     length = np.linalg.norm(tang, axis=1, keepdims=True)
