@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import transforms
 from ..scene import Geometry, Material, Scene
 from ..scene.mesh import Texture
 from .programs import load_program
@@ -86,14 +87,19 @@ class MaterialPrograms:
             return env, float(scene.ambient.intensity)
         return source, 1.0
 
-    def bind_frame(self, prog: moderngl.Program, env: tuple[Any, float] | None) -> None:
+    def bind_frame(self, prog: moderngl.Program, env: tuple[Any, float] | None, *, mirrored: bool = False) -> None:
         """Texture units of the material slots, and the frame's environment (``(Environment,
-        intensity)`` from `environment`), for ``prog``."""
+        intensity)`` from `environment`), for ``prog``. ``mirrored``: the meshes are drawn
+        mirrored in the water (y flipped), so the environment is looked up mirrored too (the
+        mirror image of a sphere's top is lit by the sky, not by the ground)."""
         for _, uniform, unit in TEXTURE_SLOTS.values():
             if uniform in prog:
                 prog[uniform].value = unit
         if env is not None and "u_env_sh" in prog:
             self._env.bind(prog, env[0], intensity=env[1])
+            if mirrored and "u_env_rotation" in prog:
+                flip = np.asarray(env[0].rotation, np.float64) @ np.diag([1.0, -1.0, 1.0])
+                prog["u_env_rotation"].write(transforms.gl_bytes(flip))
 
     def bind(self, prog: moderngl.Program, mat: Material, geometry: Geometry) -> None:
         """``mat``'s uniforms and textures for ``prog`` (a variant from `program`, or the aux pass's)."""

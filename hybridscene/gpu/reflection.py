@@ -184,11 +184,13 @@ class ReflectionPass:
         ctx.front_face = "cw"  # the mirror turns the winding around
         saved = owner._occlusion
         owner._occlusion = False  # the water mask hides what the plate puts in front of the water
+        owner.mirrored = True  # ... and the environment lights the image mirrored, like the sun
         try:
             owner._draw_meshes(None, _MirroredScene(scene), drawables, view.astype(np.float32),
                                view_proj.astype(np.float32), size, depth_writes_clear=False)
         finally:
             owner._occlusion = saved
+            owner.mirrored = False
             ctx.front_face = "ccw"
             ctx.depth_mask = True
 

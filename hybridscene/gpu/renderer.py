@@ -65,6 +65,9 @@ class SceneRenderer:
         self.program = load_program(gl, "mesh")  # the default variant (pbr, no textures, no tone curve)
         self.materials = MaterialPrograms(gl)
         self._frame_env: tuple[Any, float] | None = None
+        self.mirrored = False
+        """Meshes are being drawn mirrored in the plate's water (`hybridscene.gpu.reflection`):
+        the environment is looked up mirrored as well."""
         self._bound: set[int] = set()
         self.aux_program = load_program(gl, "mesh", defines={"AUX_OUTPUT": 1})
         self._geometry: weakref.WeakKeyDictionary[
@@ -258,7 +261,7 @@ class SceneRenderer:
         _set(prog, "u_sun_color", scene.sun.rgb["color"])
         _set(prog, "u_sun_intensity", float(scene.sun.intensity))
         _set(prog, "u_exposure", float(2.0 ** scene.exposure))
-        self.materials.bind_frame(prog, self._frame_env)
+        self.materials.bind_frame(prog, self._frame_env, mirrored=self.mirrored)
 
     def _draw_billboards(
         self, prog: moderngl.Program, scene: Scene, nodes: list[tuple[Node, np.ndarray]], view: np.ndarray, proj: np.ndarray,
