@@ -217,3 +217,26 @@ def test_reflection_catcher_validates():
         hs.ReflectionCatcher(mask=np.zeros((2, 2, 3)))
     with pytest.raises(hs.SceneError, match="reflections must be a ReflectionCatcher"):
         hs.Scene(reflections="yes")
+
+
+@pytest.mark.gl
+def test_the_mirror_image_is_lit_by_the_mirrored_environment(ctx):
+    """A diffuse white sphere under a blue sky over green ground: its top is blue-lit, its
+    underside green-lit; the mirror image near the waterline shows the underside, so it is
+    greener than the image of the top further down (which is the sphere's top, mirrored)."""
+    from hybridscene.scene.environment import Environment
+
+    img = np.zeros((32, 64, 3), np.float32)
+    img[:16] = (0.05, 0.1, 0.9)
+    img[16:] = (0.1, 0.8, 0.05)
+    scene = scene_with_sphere(hs.ReflectionCatcher(strength=1.0, falloff=0.0), color="white",
+                              environment=Environment.from_equirect(img), tonemap="none")
+    node = scene.root.children[0]
+    node.mesh.material.shading = "lambert"
+    scene.sun.intensity = 0.0
+    frame = render(ctx, scene)
+    c = W // 2
+    top = frame[ground_row(Z, 0.9), c]              # the real sphere's top: blue-lit
+    image_near = frame[ground_row(Z) + 2, c]        # the mirror image of its underside
+    assert top[2] > top[1] + 40
+    assert image_near[1] > image_near[2] + 40, (top, image_near)
