@@ -138,3 +138,23 @@ def test_contact_shadow_validates():
         hs.ShadowCatcher(contact=2)
     with pytest.raises(hs.SceneError, match=r"contact shadow radius must be in \(0, 100\] metres"):
         hs.ShadowCatcher(contact_radius=0)
+
+
+def test_a_cutout_material_casts_the_shadow_of_its_cutout(ctx):
+    """A horizontal card 1.2 m up, its texture opaque on the left half only (alpha mode mask),
+    the sun overhead: the ground under its left half is shadowed, under its right half not."""
+    tex = np.full((4, 4, 4), 255, np.uint8)
+    tex[:, 2:, 3] = 0
+    shadows = {}
+    for mode in ("mask", "opaque"):
+        scene = hs.Scene(hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA),
+                         sun=hs.DirectionalLight(direction=(0, -1, 0)), shadows=hs.ShadowCatcher(softness=0.0, contact=0.0))
+        card = hs.Mesh.plane(1.6, 1.6, color="white", shading="unlit", alpha_mode=mode, double_sided=True,
+                             texture=hs.Texture(tex, filter="nearest", mipmaps=False, wrap="clamp"))
+        scene.add(card, position=(0.0, 1.2, -6.0))
+        with hs.FrameRenderer(ctx, (W, H)) as r:
+            shadows[mode] = r.render_passes(scene, 0.0, passes="shadow").passes["shadow"]
+    left, right = ground_pixel(-0.4, -6.0), ground_pixel(0.4, -6.0)
+    # The pass is the light multiplier: 1 - strength (0.6) in full shadow, 1 in the light.
+    assert shadows["mask"][left] == pytest.approx(0.4, abs=0.02) and shadows["mask"][right] == 1.0
+    assert shadows["opaque"][left] == pytest.approx(0.4, abs=0.02) and shadows["opaque"][right] == pytest.approx(0.4, abs=0.02)

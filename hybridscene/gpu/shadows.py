@@ -41,6 +41,7 @@ class ShadowPass:
         gl = owner.gl
         ctx = self.ctx = gl.mgl
         self.shadow_program = load_program(gl, "shadow_depth")
+        self._mask: moderngl.Program | None = None
         self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
         self._catchers: dict[tuple[bool, bool], tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._shadow_size = 0
@@ -175,11 +176,28 @@ class ShadowPass:
     def _draw_depth(self, drawables: list[tuple[Node, np.ndarray]], clip_from_world: np.ndarray) -> None:
         import moderngl
 
-        sprog = self.shadow_program
-        sprog["u_light_view_proj"].write(transforms.gl_bytes(clip_from_world))
-        for node, world in drawables:
-            sprog["u_model"].write(transforms.gl_bytes(world))
-            self.owner._vao(node.mesh.geometry, sprog).render(moderngl.TRIANGLES)
+        cutouts = [d for d in drawables if d[0].mesh.material.blend_mode == "mask" and d[0].mesh.material.texture is not None]
+        solid = [d for d in drawables if not any(d is c for c in cutouts)]
+        for prog, group in ((self.shadow_program, solid), (self._mask_program(), cutouts)):
+            if not group:
+                continue
+            prog["u_light_view_proj"].write(transforms.gl_bytes(clip_from_world))
+            for node, world in group:
+                prog["u_model"].write(transforms.gl_bytes(world))
+                mat = node.mesh.material
+                if "u_texture" in prog:  # a cut-out: the texture's alpha decides
+                    self.owner.materials.texture(mat.texture).use(2)
+                    prog["u_texture"].value = 2
+                    prog["u_texcoord"].value = mat.texture.texcoord
+                    prog["u_opacity"].value = float(mat.opacity)
+                    prog["u_alpha_cutoff"].value = float(mat.alpha_cutoff)
+                self.owner._vao(node.mesh.geometry, prog).render(moderngl.TRIANGLES)
+
+    def _mask_program(self) -> moderngl.Program:
+        """The depth program of cut-out (``alpha_mode="mask"``) materials, compiled on first use."""
+        if self._mask is None:
+            self._mask = load_program(self.owner.gl, "shadow_depth", defines={"ALPHA_MASK": 1})
+        return self._mask
 
     def _contact_map_size(self, side: float, radius: float) -> int:
         """A power of two from 64 to `CONTACT_MAX_SIZE` giving about 8 texels per ``radius``
