@@ -31,6 +31,14 @@ def tiny_depth(tmp_path_factory):
     return build_tiny_depth_model(tmp_path_factory.mktemp("models") / "tiny-depth")
 
 
+@pytest.fixture(scope="module")
+def plate_worker(tmp_path_factory):
+    """One background plate worker (a process that imports torch and loads the model: seconds)
+    for the tests of the worker, with a cache of its own."""
+    with hs.PlateWorker(threads=1, cache=PlateCache(tmp_path_factory.mktemp("worker-cache"))) as worker:
+        yield worker
+
+
 def spec(model, **kw):
     return PlateSpec(**{"prompt": PROMPT, "model": str(model), "size": (32, 32), "steps": 2, **kw})
 
@@ -38,6 +46,52 @@ def spec(model, **kw):
 def cli(*args, env=None, timeout=240):
     e = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "hybridscene", *args], capture_output=True, text=True, env=e, timeout=timeout)
+
+
+# `forked` runs the command line in children forked from one process that has imported it once:
+# each run is a process of its own (its exit status, stdout and stderr, its own exit), without the
+# second a fresh interpreter spends importing. For refusals; `cli` where a run reads the
+# environment at import (the Hugging Face cache) or races another.
+FORKER = r"""
+import json, os, sys
+from hybridscene.cli import main
+for line in sys.stdin:
+    env, args, out, err = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.environ.clear()
+        os.environ.update(env)
+        for fd, path in ((1, out), (2, err)):
+            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(f, fd)
+            os.close(f)
+        sys.argv = ["hybridscene", *args]
+        main(args, prog_name="hybridscene")
+        sys.exit(0)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def forked(tmp_path_factory):
+    """``forked(*args, env=)``: as ``cli``, in a process forked from one that imported the command line."""
+    streams = tmp_path_factory.mktemp("forked")
+    proc = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(*args, env=None):
+        out, err = streams / "stdout", streams / "stderr"
+        proc.stdin.write(json.dumps([dict(os.environ, **(env or {})), list(args), str(out), str(err)]) + "\n")
+        proc.stdin.flush()
+        status = proc.stdout.readline()
+        assert status.strip(), "the forking process died"
+        return subprocess.CompletedProcess(args, int(status), out.read_text(), err.read_text())
+
+    yield run
+    proc.stdin.close()  # its loop ends
+    proc.wait(timeout=30)
+    proc.stdout.close()
 
 
 def test_miss_then_hit_is_identical_and_stores_inputs(tiny_sd, isolated_cache):
@@ -197,44 +251,45 @@ def test_nan_output_is_an_error(tiny_sd, tmp_path):
     assert list(PlateCache().entries()) == []
 
 
-def test_async_plate_arrives_while_frames_keep_coming(tiny_sd, gl_context):
+def test_async_plate_arrives_while_frames_keep_coming(tiny_sd, gl_context, plate_worker):
     placeholder = hs.procedural_plate(size=(64, 36), seed=2)
     scene = hs.Scene(placeholder)
-    with hs.PlateWorker(threads=1) as worker:
-        future = worker.submit(spec(tiny_sd, size=(64, 32), steps=4))
-        scene.set_plate(future, crossfade=0.5)
-        frames_while_waiting = 0
-        t0 = time.monotonic()
-        with hs.FrameRenderer(gl_context, (64, 36)) as renderer:
-            t = 0.0
-            while scene.waiting_for_plate:
-                assert time.monotonic() - t0 < 180, "plate never arrived"
-                frame = renderer.render_frame(scene, t)
-                np.testing.assert_array_equal(frame[0, 0], placeholder.image[0, 0])
-                frames_while_waiting += 1
-                t += 1 / 30
-            arrived = scene.plate
-            renderer.render_frame(scene, t + 1.0)  # after the cross-fade
+    future = plate_worker.submit(spec(tiny_sd, size=(64, 32), steps=4))
+    scene.set_plate(future, crossfade=0.5)
+    frames_while_waiting = 0
+    t0 = time.monotonic()
+    with hs.FrameRenderer(gl_context, (64, 36)) as renderer:
+        t = 0.0
+        while scene.waiting_for_plate:
+            assert time.monotonic() - t0 < 180, "plate never arrived"
+            frame = renderer.render_frame(scene, t)
+            np.testing.assert_array_equal(frame[0, 0], placeholder.image[0, 0])
+            frames_while_waiting += 1
+            t += 1 / 30
+            time.sleep(1 / 60)  # a frame rate, as a window's loop keeps, rather than every core for drawing
+        arrived = scene.plate
+        renderer.render_frame(scene, t + 1.0)  # after the cross-fade
     assert frames_while_waiting >= 5
     assert arrived is not placeholder and arrived.source == "diffusers"
     assert future.result().plate is arrived and not future.result().cache_hit
 
 
-def test_worker_rejects_bad_specs_at_once_and_cancels(tiny_sd, tmp_path):
-    with hs.PlateWorker(threads=1) as worker:
-        with pytest.raises(hs.PlateError, match="does not exist"):
-            worker.submit(spec(tmp_path / "missing"))
-        slow = worker.submit(spec(tiny_sd, steps=400))
-        queued = worker.submit(spec(tiny_sd, seed=9))
-        assert queued.cancel() and queued.cancelled()
-        deadline = time.monotonic() + 120
-        while slow._worker._current is not slow:  # wait until it runs
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert slow.cancel()
-        with pytest.raises(hs.Cancelled):
-            slow.result(timeout=120)
-    assert list(PlateCache().entries()) == []
+def test_worker_rejects_bad_specs_at_once_and_cancels(tiny_sd, tmp_path, plate_worker):
+    worker = plate_worker
+    stored = sorted(e.key for e in worker.cache.entries())
+    with pytest.raises(hs.PlateError, match="does not exist"):
+        worker.submit(spec(tmp_path / "missing"))
+    slow = worker.submit(spec(tiny_sd, steps=400))
+    queued = worker.submit(spec(tiny_sd, seed=9))
+    assert queued.cancel() and queued.cancelled()
+    deadline = time.monotonic() + 120
+    while slow._worker._current is not slow:  # wait until it runs
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert slow.cancel()
+    with pytest.raises(hs.Cancelled):
+        slow.result(timeout=120)
+    assert sorted(e.key for e in worker.cache.entries()) == stored  # the cancelled plates cached nothing
 
 
 @pytest.mark.parametrize(
@@ -249,10 +304,10 @@ def test_worker_rejects_bad_specs_at_once_and_cancels(tiny_sd, tmp_path):
         (["--model", "{sd}", "-o", "out.bmpx"], "use .png, .jpg or .webp"),
     ],
 )
-def test_cli_bad_input_one_line_nothing_cached(tiny_sd, tmp_path, isolated_cache, args, message):
+def test_cli_bad_input_one_line_nothing_cached(tiny_sd, tmp_path, isolated_cache, forked, args, message):
     fill = {"missing": str(tmp_path / "missing"), "sd": str(tiny_sd)}
     args = [a.format(**fill) for a in args]
-    r = cli("plate", PROMPT, "--steps", "2", *args, env={"HYBRIDSCENE_CACHE": str(isolated_cache)})
+    r = forked("plate", PROMPT, "--steps", "2", *args, env={"HYBRIDSCENE_CACHE": str(isolated_cache)})
     assert r.returncode == 1
     assert message.format(**fill) in r.stderr
     assert "Traceback" not in r.stderr
@@ -260,8 +315,8 @@ def test_cli_bad_input_one_line_nothing_cached(tiny_sd, tmp_path, isolated_cache
     assert not (isolated_cache / "plates").exists() or not any((isolated_cache / "plates").rglob("plate.json"))
 
 
-def test_cli_empty_prompt(tiny_sd):
-    r = cli("plate", "  ", "--model", str(tiny_sd))
+def test_cli_empty_prompt(tiny_sd, forked):
+    r = forked("plate", "  ", "--model", str(tiny_sd))
     assert r.returncode == 1 and "the prompt is empty" in r.stderr and "Traceback" not in r.stderr
 
 

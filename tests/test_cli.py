@@ -79,6 +79,51 @@ def test_odd_size_for_video_is_rounded_with_a_message(tmp_path):
         assert (c.streams.video[0].width, c.streams.video[0].height) == (100, 60)
 
 
+# Runs `hybridscene ARGS` in a child forked from a process that has imported the command line once:
+# a process of its own (exit status, stdout and stderr apart, its own exit), without the second
+# of start-up that a fresh interpreter spends importing.
+FORKER = r"""
+import json, os, sys
+from hybridscene.cli import main
+for line in sys.stdin:
+    cwd, args, out, err = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        for fd, path in ((1, out), (2, err)):
+            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(f, fd)
+            os.close(f)
+        sys.argv = ["hybridscene", *args]
+        main(args, prog_name="hybridscene")
+        sys.exit(0)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def forked(tmp_path_factory):
+    """``forked(*args, cwd=)``: ``python -m hybridscene ARGS`` in a process forked from one that
+    imported the command line once (for the many quick refusals)."""
+    streams = tmp_path_factory.mktemp("forked")
+    proc = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(*args, cwd):
+        out, err = streams / "stdout", streams / "stderr"
+        proc.stdin.write(json.dumps([str(cwd), list(args), str(out), str(err)]) + "\n")
+        proc.stdin.flush()
+        status = proc.stdout.readline()
+        assert status.strip(), "the forking process died"
+        return subprocess.CompletedProcess(args, int(status), out.read_text(), err.read_text())
+
+    yield run
+    proc.stdin.close()  # its loop ends
+    proc.wait(timeout=30)
+    proc.stdout.close()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -95,11 +140,9 @@ def test_odd_size_for_video_is_rounded_with_a_message(tmp_path):
         (["demo", "--fps", "-3", "-o", "z.mp4"], "fps must be a positive number, got -3.0"),
     ],
 )
-def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
+def test_bad_input_is_one_line_without_traceback(tmp_path, forked, args, message):
     args = [a.replace("{missing}", str(tmp_path.parent / "no-such-model")) for a in args]
-    r = subprocess.run(
-        [sys.executable, "-m", "hybridscene", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
-    )
+    r = forked(*args, cwd=tmp_path)
     assert r.returncode != 0
     assert message in r.stderr
     assert "Traceback" not in r.stderr

@@ -109,6 +109,15 @@ class Window:
                 time.sleep(0.05)
         raise AssertionError("no screenshot appeared")
 
+    def screenshot_when(self, ready, timeout_s: float = 30.0) -> np.ndarray:
+        """Screenshots until ``ready(image)`` (a reload or a repaint has arrived) or ``timeout_s``
+        passed; the last one either way, for the test's own assertion."""
+        deadline = time.monotonic() + timeout_s
+        img = self.screenshot()
+        while not ready(img) and time.monotonic() < deadline:
+            img = self.screenshot()
+        return img
+
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
         self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=30)
@@ -200,8 +209,7 @@ def test_hot_reload_and_a_broken_file_keep_the_window(display, tmp_path):
         assert red(win.screenshot()) > 100
         time.sleep(0.05)
         write_scene(scene_file, "#2020e0")  # saved: the window rebuilds the scene
-        time.sleep(1.5)
-        img = win.screenshot()
+        img = win.screenshot_when(lambda img: blue(img) > 100 and red(img) == 0)
         assert blue(img) > 100 and red(img) == 0
         scene_file.write_text("def build_scene(:\n")  # a syntax error: shown, the window stays
         time.sleep(1.5)
@@ -209,8 +217,7 @@ def test_hot_reload_and_a_broken_file_keep_the_window(display, tmp_path):
         img = win.screenshot()
         assert blue(img) > 100  # the last good scene keeps running
         write_scene(scene_file, "#e02020")  # fixed: back to work
-        time.sleep(1.5)
-        assert red(win.screenshot()) > 100
+        assert red(win.screenshot_when(lambda img: red(img) > 100)) > 100
     finally:
         rc, out, err = win.stop()
     assert rc == 0, err
@@ -224,8 +231,11 @@ def test_repaint_key_cross_fades_to_a_new_plate(display, tmp_path):
     try:
         before = win.screenshot()
         win.key("r")  # seed 1 -> 2: another palette, painted on a worker thread
-        time.sleep(4.0)
-        after = win.screenshot()
+
+        def sky_changed(img):
+            return np.abs(before[:30].mean(axis=(0, 1)) - img[:30].mean(axis=(0, 1))).max() > 10
+
+        after = win.screenshot_when(sky_changed)
     finally:
         rc, _, err = win.stop()
     assert rc == 0, err

@@ -9,8 +9,10 @@ previous output untouched, nothing under the final name unless complete, and no 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,9 +42,88 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
 
 
-def hs(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hybridscene", *args], cwd=cwd, env=_env(), capture_output=True,
-                          text=True, timeout=timeout, **kw)
+# The command line runs in children forked from one process that has imported it (and what a render
+# imports) once: each run is a process of its own (its exit status, stdout and stderr, its own exit
+# and pid), without the seconds a fresh interpreter spends importing. Runs that need a process
+# handle (signals) or limits set before it starts are started as `python -m hybridscene`.
+FORKER = r"""
+import importlib, json, os, signal, sys
+from hybridscene.cli import main
+for name in ("hybridscene.export", "hybridscene.gpu.renderer", "hybridscene.sinks", "scipy.ndimage", "av",
+             "PIL.Image", "moderngl"):
+    try:  # no GL context here: every child makes its own
+        importlib.import_module(name)
+    except ImportError:
+        pass
+for line in sys.stdin:
+    cwd, env, args, out, err = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        for fd, path in ((1, out), (2, err)):
+            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(f, fd)
+            os.close(f)
+        sys.argv = ["hybridscene", *args]
+        main(args, prog_name="hybridscene")
+        sys.exit(0)
+    print(pid, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+class Forker:
+    """``run(args, cwd=, env=, timeout=)`` as `subprocess.run` would give it for ``python -m
+    hybridscene ARGS``, in a child of one process started on first use."""
+
+    def __init__(self, streams: Path) -> None:
+        self.streams, self.proc = streams, None
+
+    def run(self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+        import select
+
+        if self.proc is None:
+            self.proc = subprocess.Popen([sys.executable, "-c", FORKER], env=env, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+        out, err = self.streams / "stdout", self.streams / "stderr"
+        self.proc.stdin.write(json.dumps([str(cwd), env, args, str(out), str(err)]) + "\n")
+        self.proc.stdin.flush()
+        pid = int(self.proc.stdout.readline())
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            self.proc.stdout.readline()
+            raise subprocess.TimeoutExpired(["hybridscene", *args], timeout)
+        status = self.proc.stdout.readline()
+        assert status.strip(), "the forking process died"
+        return subprocess.CompletedProcess(["hybridscene", *args], int(status), out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.stdin.close()  # its loop ends
+            self.proc.wait(timeout=30)
+            self.proc.stdout.close()
+
+
+_FORKER: Forker | None = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forker(tmp_path_factory: pytest.TempPathFactory):
+    global _FORKER
+    _FORKER = Forker(tmp_path_factory.mktemp("forked"))
+    yield _FORKER
+    _FORKER.close()
+    _FORKER = None
+
+
+def hs(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m hybridscene ARGS`` (forked, see `Forker`) without a display."""
+    return _FORKER.run(list(args), cwd=cwd, env=_env(), timeout=timeout)
 
 
 def render(tmp: Path, out: str, *more: str, frames: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -103,11 +184,48 @@ def tmpfs(tmp: Path, request: pytest.FixtureRequest):
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
-def _previous(tmp: Path, out: str) -> Path:
-    """Render a good output first; return its path (the folder for ``DIR/`` and layers)."""
-    r = render(tmp, out, frames=1 if out in ("out.png", "layers") else 2)
-    assert r.returncode == 0, r.stderr
+def _final(tmp: Path, out: str) -> Path:
+    """Where ``render(tmp, out)`` puts its output (the folder for ``DIR/`` and layers)."""
     return tmp / "w" / ("lay" if out == "layers" else out.rstrip("/"))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, forker):
+    """Good outputs rendered through the command line once per kind for the whole module (a render
+    is a new process: seconds of start-up); ``rendered(out)`` is the folder they were made in."""
+    made: dict[str, Path] = {}
+
+    def get(out: str) -> Path:
+        if out not in made:
+            folder = tmp_path_factory.mktemp("previous")
+            (folder / "scene.py").write_text(SCENE)
+            (folder / "w").mkdir()
+            r = render(folder, out, frames=1 if out in ("out.png", "layers") else 2)
+            assert r.returncode == 0, r.stderr
+            made[out] = folder
+        return made[out]
+
+    return get
+
+
+@pytest.fixture
+def previous(tmp: Path, rendered):
+    """``previous(out)`` puts a good output (rendered once per module) where ``render(tmp, out)``
+    writes, as a first render there would; returns its path."""
+
+    def put(out: str) -> Path:
+        source = rendered(out)
+        final, made = _final(tmp, out), _final(source, out)
+        if made.is_dir():
+            shutil.copytree(made, final, symlinks=True)
+        else:
+            shutil.copy2(made, final)
+        if out == "layers":  # the PNG that went with the layers
+            shutil.copy2(source / "ok.png", tmp / "ok.png")
+        assert snapshot(final) == snapshot(made)
+        return final
+
+    return put
 
 
 def _fill(folder: Path) -> None:
@@ -125,9 +243,9 @@ def _fill(folder: Path) -> None:
 @pytest.mark.gl
 @pytest.mark.parametrize("out", OUTPUTS)
 @pytest.mark.parametrize("fault", ["full", "read-only"])
-def test_unwritable_output_is_one_line_and_keeps_the_previous_one(tmp, tmpfs, out, fault):
+def test_unwritable_output_is_one_line_and_keeps_the_previous_one(tmp, tmpfs, previous, out, fault):
     folder = tmpfs("size=2m")
-    final = _previous(tmp, out)
+    final = previous(out)
     before = snapshot(final)
     if fault == "full":
         _fill(folder)
@@ -323,9 +441,9 @@ def test_gif_is_streamed_not_held_in_memory(tmp_path):
 
 @pytest.mark.gl
 @pytest.mark.parametrize("out", ["out.mp4", "out.gif", "seq/"])
-def test_file_size_limit_is_one_line(tmp, out):
+def test_file_size_limit_is_one_line(tmp, previous, out):
     resource = pytest.importorskip("resource")
-    final = _previous(tmp, out)
+    final = previous(out)
     before = snapshot(final)
 
     def limit() -> None:
