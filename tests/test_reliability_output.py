@@ -56,7 +56,7 @@ for name in ("hybridscene.export", "hybridscene.gpu.renderer", "hybridscene.sink
     except ImportError:
         pass
 for line in sys.stdin:
-    cwd, env, args, out, err = json.loads(line)
+    cwd, env, args, out, err, fsize = json.loads(line)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -68,6 +68,9 @@ for line in sys.stdin:
             f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(f, fd)
             os.close(f)
+        if fsize:  # as `ulimit -f` before the command
+            import resource
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         sys.argv = ["hybridscene", *args]
         main(args, prog_name="hybridscene")
         sys.exit(0)
@@ -78,29 +81,40 @@ for line in sys.stdin:
 
 class Forker:
     """``run(args, cwd=, env=, timeout=)`` as `subprocess.run` would give it for ``python -m
-    hybridscene ARGS``, in a child of one process started on first use."""
+    hybridscene ARGS``, in a child of one process started on first use; or ``start`` (the child's
+    pid, for signals) and then ``wait``. ``fsize``: the limit `ulimit -f` would set, in bytes."""
 
     def __init__(self, streams: Path) -> None:
-        self.streams, self.proc = streams, None
+        self.streams, self.proc, self.args = streams, None, None
 
-    def run(self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-        import select
-
+    def start(self, args: list[str], *, cwd: Path, env: dict[str, str], fsize: int = 0) -> int:
         if self.proc is None:
             self.proc = subprocess.Popen([sys.executable, "-c", FORKER], env=env, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True)
+        self.args = ["hybridscene", *args]
         out, err = self.streams / "stdout", self.streams / "stderr"
-        self.proc.stdin.write(json.dumps([str(cwd), env, args, str(out), str(err)]) + "\n")
+        self.proc.stdin.write(json.dumps([str(cwd), env, args, str(out), str(err), fsize]) + "\n")
         self.proc.stdin.flush()
-        pid = int(self.proc.stdout.readline())
+        self.pid = int(self.proc.stdout.readline())
+        return self.pid
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess:
+        import select
+
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         if not ready:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(self.pid, signal.SIGKILL)
             self.proc.stdout.readline()
-            raise subprocess.TimeoutExpired(["hybridscene", *args], timeout)
+            raise subprocess.TimeoutExpired(self.args, timeout)
         status = self.proc.stdout.readline()
         assert status.strip(), "the forking process died"
-        return subprocess.CompletedProcess(["hybridscene", *args], int(status), out.read_text(), err.read_text())
+        out, err = self.streams / "stdout", self.streams / "stderr"
+        return subprocess.CompletedProcess(self.args, int(status), out.read_text(), err.read_text())
+
+    def run(self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
+            fsize: int = 0) -> subprocess.CompletedProcess:
+        self.start(args, cwd=cwd, env=env, fsize=fsize)
+        return self.wait(timeout)
 
     def close(self) -> None:
         if self.proc is not None:
@@ -364,31 +378,30 @@ def test_stale_old_folder_of_an_interrupted_swap_is_put_back(tmp):
 def test_hangup_and_terminate_remove_the_output_in_progress(tmp, signum):
     out = tmp / "w" / "out.mp4"
     out.write_bytes(b"previous")
-    args = [sys.executable, "-m", "hybridscene", "render", str(tmp / "scene.py"), "--frames", "100000", "-o", str(out)]
-    p = subprocess.Popen(args, cwd=tmp, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = _FORKER.start(["render", str(tmp / "scene.py"), "--frames", "100000", "-o", str(out)], cwd=tmp, env=_env())
     deadline = time.monotonic() + 60
     while not temporaries(out.parent) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert temporaries(out.parent), "the render never started"
-    p.send_signal(signum)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 128 + signum, err
-    assert "Traceback" not in err
+    started = bool(temporaries(out.parent))
+    os.kill(pid, signum if started else signal.SIGKILL)
+    r = _FORKER.wait(timeout=60)
+    assert started, "the render never started"
+    assert r.returncode == 128 + signum, r.stderr
+    assert "Traceback" not in r.stderr
     assert out.read_bytes() == b"previous" and temporaries(out.parent) == []
 
 
 @pytest.mark.gl
 def test_killed_render_leaves_a_temporary_the_next_render_removes(tmp):
     out = tmp / "w" / "out.mp4"
-    args = [sys.executable, "-m", "hybridscene", "render", str(tmp / "scene.py"), "--frames", "100000", "-o", str(out)]
-    p = subprocess.Popen(args, cwd=tmp, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = _FORKER.start(["render", str(tmp / "scene.py"), "--frames", "100000", "-o", str(out)], cwd=tmp, env=_env())
     deadline = time.monotonic() + 60
     while not temporaries(out.parent) and time.monotonic() < deadline:
         time.sleep(0.05)
-    p.kill()
-    p.wait(timeout=30)
+    os.kill(pid, signal.SIGKILL)
+    assert _FORKER.wait(timeout=30).returncode == -signal.SIGKILL
     left = temporaries(out.parent)
-    assert left and str(p.pid) in left[0]
+    assert left and str(pid) in left[0]
     assert render(tmp, "out.mp4").returncode == 0
     assert out.exists() and temporaries(out.parent) == []
 
@@ -442,16 +455,11 @@ def test_gif_is_streamed_not_held_in_memory(tmp_path):
 @pytest.mark.gl
 @pytest.mark.parametrize("out", ["out.mp4", "out.gif", "seq/"])
 def test_file_size_limit_is_one_line(tmp, previous, out):
-    resource = pytest.importorskip("resource")
+    pytest.importorskip("resource")
     final = previous(out)
     before = snapshot(final)
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))  # ulimit -f 8
-
     args = ["render", str(tmp / "scene.py"), "--frames", "30", "--size", "256x144", "-q", "-o", f"{tmp / 'w'}/{out}"]
-    r = subprocess.run([sys.executable, "-m", "hybridscene", *args], cwd=tmp, env=_env(), capture_output=True,
-                       text=True, timeout=120, preexec_fn=limit)
+    r = _FORKER.run(args, cwd=tmp, env=_env(), timeout=120, fsize=8192)  # ulimit -f 8
     one_error(r, "file too large", final.name)
     assert snapshot(final) == before and temporaries(final.parent) == []
 
