@@ -20,6 +20,62 @@ def run_cli(*args, env=None, timeout=120):
     )
 
 
+# Runs `hybridscene ARGS` in a child forked from a process that has imported the command line (and
+# what a render imports) once: a process of its own (exit status, stdout and stderr apart, its own
+# exit), without the seconds a fresh interpreter spends importing. `run_cli` (`python -m
+# hybridscene` itself) for the entry point and for the runs that get signals.
+FORKER = r"""
+import importlib, json, os, sys
+from hybridscene.cli import main
+for name in ("hybridscene.export", "hybridscene.gpu.renderer", "hybridscene.sinks", "scipy.ndimage", "av",
+             "PIL.Image", "moderngl"):
+    try:  # no GL context here: every child makes its own
+        importlib.import_module(name)
+    except ImportError:
+        pass
+for line in sys.stdin:
+    cwd, env, args, out, err = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        for fd, path in ((1, out), (2, err)):
+            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(f, fd)
+            os.close(f)
+        sys.argv = ["hybridscene", *args]
+        main(args, prog_name="hybridscene")
+        sys.exit(0)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def forked(tmp_path_factory):
+    """``forked(*args, cwd=, env=)``: ``python -m hybridscene ARGS`` (in ``cwd``, with ``env`` in
+    place of this process's environment) in a process forked from one that imported the command
+    line once."""
+    streams = tmp_path_factory.mktemp("forked")
+    proc = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(*args, cwd=None, env=None):
+        out, err = streams / "stdout", streams / "stderr"
+        env = dict(os.environ) if env is None else env
+        proc.stdin.write(json.dumps([str(cwd or os.getcwd()), env, list(args), str(out), str(err)]) + "\n")
+        proc.stdin.flush()
+        status = proc.stdout.readline()
+        assert status.strip(), "the forking process died"
+        return subprocess.CompletedProcess(args, int(status), out.read_text(), err.read_text())
+
+    yield run
+    proc.stdin.close()  # its loop ends
+    proc.wait(timeout=30)
+    proc.stdout.close()
+
+
 def test_help_and_version():
     r = run_cli("--help")
     assert r.returncode == 0 and "demo" in r.stdout and "info" in r.stdout
@@ -28,8 +84,8 @@ def test_help_and_version():
 
 
 @pytest.mark.gl
-def test_info_reports_gl_torch_and_cache(tmp_path):
-    r = run_cli("info", "--json", env={"HYBRIDSCENE_CACHE": str(tmp_path / "plates")})
+def test_info_reports_gl_torch_and_cache(tmp_path, forked):
+    r = forked("info", "--json", env=dict(os.environ, HYBRIDSCENE_CACHE=str(tmp_path / "plates")))
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["plate_cache"] == str(tmp_path / "plates")
@@ -37,14 +93,14 @@ def test_info_reports_gl_torch_and_cache(tmp_path):
     assert "torch" in data
     if not data["torch"].startswith("not installed"):
         assert data["torch_device"] in ("cpu", "cuda", "mps")
-    text = run_cli("info").stdout
+    text = forked("info").stdout
     assert "gl_renderer" in text and "plate_cache" in text
 
 
 @pytest.mark.gl
-def test_demo_writes_an_mp4(tmp_path):
+def test_demo_writes_an_mp4(tmp_path, forked):
     out = tmp_path / "demo.mp4"
-    r = run_cli("demo", "-o", str(out), "--frames", "3", "--size", "160x90", "--quiet")
+    r = forked("demo", "-o", str(out), "--frames", "3", "--size", "160x90", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stderr and "3 frames" in r.stderr
     m = re.search(r"^wrote .*demo\.mp4: 3 frames, 160x90 at 30 fps in (\d+\.\d) s "
@@ -70,58 +126,13 @@ def test_demo_seconds_and_fps_set_the_frame_count(tmp_path):
 
 
 @pytest.mark.gl
-def test_odd_size_for_video_is_rounded_with_a_message(tmp_path):
+def test_odd_size_for_video_is_rounded_with_a_message(tmp_path, forked):
     out = tmp_path / "odd.mp4"
-    r = run_cli("demo", "-o", str(out), "--frames", "1", "--size", "101x61", "-q")
+    r = forked("demo", "-o", str(out), "--frames", "1", "--size", "101x61", "-q")
     assert r.returncode == 0, r.stderr
     assert "warning: video size 101x61 is not even; rendering 100x60 instead" in r.stderr
     with av.open(str(out)) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (100, 60)
-
-
-# Runs `hybridscene ARGS` in a child forked from a process that has imported the command line once:
-# a process of its own (exit status, stdout and stderr apart, its own exit), without the second
-# of start-up that a fresh interpreter spends importing.
-FORKER = r"""
-import json, os, sys
-from hybridscene.cli import main
-for line in sys.stdin:
-    cwd, args, out, err = json.loads(line)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        for fd, path in ((1, out), (2, err)):
-            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.dup2(f, fd)
-            os.close(f)
-        sys.argv = ["hybridscene", *args]
-        main(args, prog_name="hybridscene")
-        sys.exit(0)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
-
-
-@pytest.fixture(scope="module")
-def forked(tmp_path_factory):
-    """``forked(*args, cwd=)``: ``python -m hybridscene ARGS`` in a process forked from one that
-    imported the command line once (for the many quick refusals)."""
-    streams = tmp_path_factory.mktemp("forked")
-    proc = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def run(*args, cwd):
-        out, err = streams / "stdout", streams / "stderr"
-        proc.stdin.write(json.dumps([str(cwd), list(args), str(out), str(err)]) + "\n")
-        proc.stdin.flush()
-        status = proc.stdout.readline()
-        assert status.strip(), "the forking process died"
-        return subprocess.CompletedProcess(args, int(status), out.read_text(), err.read_text())
-
-    yield run
-    proc.stdin.close()  # its loop ends
-    proc.wait(timeout=30)
-    proc.stdout.close()
 
 
 @pytest.mark.parametrize(
@@ -175,20 +186,14 @@ def test_interrupted_demo_leaves_no_file(tmp_path, how):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_preview_without_a_display_or_with_a_missing_file_says_what_to_do(tmp_path):
-    import os
-    import subprocess
-    import sys
-
+def test_preview_without_a_display_or_with_a_missing_file_says_what_to_do(tmp_path, forked):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     scene = tmp_path / "s.py"
     scene.write_text("import hybridscene as hs\ndef build_scene(size=(64, 36)):\n    return hs.Scene()\n")
-    r = subprocess.run([sys.executable, "-m", "hybridscene", "preview", str(scene), "--seconds", "1"],
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = forked("preview", str(scene), "--seconds", "1", env=env)
     assert r.returncode == 1
     assert r.stderr.startswith("error: no display to open a window on (DISPLAY is not set)") and "xvfb-run" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "hybridscene", "preview", str(tmp_path / "nope.py")],
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = forked("preview", str(tmp_path / "nope.py"), env=env)
     assert r.returncode == 1 and "nope.py' does not exist" in r.stderr
 
 
