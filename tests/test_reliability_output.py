@@ -44,10 +44,10 @@ def _env() -> dict[str, str]:
 
 # The command line runs in children forked from one process that has imported it (and what a render
 # imports) once: each run is a process of its own (its exit status, stdout and stderr, its own exit
-# and pid), without the seconds a fresh interpreter spends importing. Runs that need a process
-# handle (signals) or limits set before it starts are started as `python -m hybridscene`.
+# and pid, for signals), without the seconds a fresh interpreter spends importing. The run whose
+# stdout is /dev/full is started as `python -m hybridscene` itself.
 FORKER = r"""
-import importlib, json, os, signal, sys
+import importlib, json, os, sys
 from hybridscene.cli import main
 for name in ("hybridscene.export", "hybridscene.gpu.renderer", "hybridscene.sinks", "scipy.ndimage", "av",
              "PIL.Image", "moderngl"):
