@@ -58,9 +58,10 @@ def display():
 class Window:
     """A `hybridscene preview` process and the keys to drive it."""
 
-    def __init__(self, display: str, scene_file: Path, shots: Path, *args: str) -> None:
+    def __init__(self, display: str, scene_file: Path, shots: Path, *args: str, wait: bool = True) -> None:
+        """Start the window; with ``wait`` (else call `ready`), until it is up and takes keys."""
         self.env = dict(os.environ, DISPLAY=display)
-        self.shots = shots
+        self.shots, self.scene_file = shots, scene_file
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hybridscene", "preview", str(scene_file), "--size", "320x180", "--stats",
              "--samples", "4", "--screenshots", str(shots), *args],  # 4x MSAA like the export
@@ -69,8 +70,13 @@ class Window:
             # (shells start those with SIGINT ignored, and children inherit that).
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        """Wait until the window is up and its loop takes keys (killed if it never is)."""
         try:
-            out = self._xdotool("search", "--sync", "--onlyvisible", "--name", re.escape(scene_file.name))
+            out = self._xdotool("search", "--sync", "--onlyvisible", "--name", re.escape(self.scene_file.name))
             self.wid = out.split()[0]
             self.screenshot(retry_s=2.0)  # the loop runs and takes keys before a test sends any
         except BaseException:
@@ -83,11 +89,12 @@ class Window:
         assert r.returncode == 0, r.stderr
         return r.stdout
 
-    def key(self, *names: str) -> None:
+    def key(self, *names: str, settle_s: float = 0.3) -> None:
+        """Press keys, then give the window ``settle_s`` to act on them."""
         for name in names:
             self._xdotool("windowfocus", "--sync", self.wid)
             self._xdotool("key", name)  # XTEST, to the focused window, like a keyboard
-        time.sleep(0.3)
+        time.sleep(settle_s)
 
     def screenshot(self, retry_s: float = 15.0) -> np.ndarray:
         """Press S and read the PNG it writes (pressing again if the window was still busy
@@ -96,7 +103,7 @@ class Window:
         rather than waiting 15 s each time."""
         before = set(self.shots.glob("*.png")) if self.shots.exists() else set()
         for _attempt in range(4 if retry_s >= 15 else int(60 / retry_s)):
-            self.key("s")
+            self.key("s", settle_s=0)  # the PNG it writes is waited for below
             deadline = time.monotonic() + retry_s
             while time.monotonic() < deadline:
                 new = (set(self.shots.glob("*.png")) if self.shots.exists() else set()) - before
@@ -244,20 +251,31 @@ def test_repaint_key_cross_fades_to_a_new_plate(display, tmp_path):
 
 
 def test_escape_close_button_and_ctrl_c_exit_cleanly(display, tmp_path):
-    scene_file = tmp_path / "esc.py"
-    write_scene(scene_file, "#e02020")
-    win = Window(display, scene_file, tmp_path / "shots")
-    win.key("Escape")
-    out, err = win.proc.communicate(timeout=30)
-    assert win.proc.returncode == 0, err
+    # Three windows, started together (their start-ups overlap), each closed its own way.
+    wins = []
+    try:
+        for how in ("escape", "close", "ctrl-c"):
+            scene_file = tmp_path / f"{how}.py"
+            write_scene(scene_file, "#e02020")
+            wins.append(Window(display, scene_file, tmp_path / f"shots-{how}", wait=False))
+        for win in wins:
+            win.ready()
+    except BaseException:
+        for win in wins:
+            if win.proc.poll() is None:
+                win.proc.kill()
+                win.proc.communicate()
+        raise
+    escape, close, ctrl_c = wins
+    escape.key("Escape")
+    out, err = escape.proc.communicate(timeout=30)
+    assert escape.proc.returncode == 0, err
     assert "fps=" in out
-    win = Window(display, scene_file, tmp_path / "shots")
-    wm_delete_window(display, int(win.wid))  # what a window manager sends for the close button
-    out, err = win.proc.communicate(timeout=30)
-    assert win.proc.returncode == 0, err
+    wm_delete_window(display, int(close.wid))  # what a window manager sends for the close button
+    out, err = close.proc.communicate(timeout=30)
+    assert close.proc.returncode == 0, err
     assert "fps=" in out
-    win = Window(display, scene_file, tmp_path / "shots")
-    rc, out, err = win.stop(signal.SIGINT)  # Ctrl-C
+    rc, out, err = ctrl_c.stop(signal.SIGINT)  # Ctrl-C
     assert rc == 0 and "Traceback" not in err, err
     assert "fps=" in out
 
