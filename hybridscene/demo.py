@@ -30,13 +30,14 @@ def build_demo_scene(size: tuple[int, int] = (1280, 720), *, seed: int = 1, plat
 
     # 1. A group node that turns the whole carousel; its children orbit with it.
     carousel = scene.add(Node("carousel", position=(0.0, 2.9, -13.0)))
-    scene.add(Mesh.sphere(1.0, color="#ffc93c"), parent=carousel, name="sun-sphere")
+    scene.add(Mesh.sphere(1.0, color="#ffc93c", metallic=1.0, roughness=0.28), parent=carousel, name="sun-sphere")
 
     # 2. Eight shapes on a ring, alternating cubes and spheres.
     shapes: list[Node] = []
     for i, color in enumerate(PALETTE):
         angle = 2.0 * math.pi * i / len(PALETTE)
-        mesh = Mesh.cube(0.85, color=color) if i % 2 == 0 else Mesh.sphere(0.5, color=color)
+        # Matte painted cubes and glossy plastic spheres (physically based, lit by the plate).
+        mesh = Mesh.cube(0.85, color=color, roughness=0.6) if i % 2 == 0 else Mesh.sphere(0.5, color=color, roughness=0.15)
         node = scene.add(
             mesh,
             parent=carousel,
