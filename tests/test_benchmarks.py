@@ -65,3 +65,19 @@ def test_scale_benchmark_reports_workers_overhead_and_estimate():
     for sink in ("none", "mp4", "png, workers write", "png, driver writes"):
         assert data["estimate"]["predicted"][f"sink {sink}"]["machines"]["32"]["speedup"] > 0
     assert data["machine"]["gl_renderer"]
+
+
+def test_materials_benchmark_reports_pbr_against_blinn_phong_and_the_environment_build():
+    data = run("bench_materials.py", "--frames", "1", "--size", "160x90")
+    results = data["results"]
+    assert results["environment build"]["ms"] > 0
+    for count in ("1 mesh", "100 meshes"):
+        for case in ("blinn-phong", "pbr", "pbr, textured"):
+            assert results[f"{count}, {case}"]["fps"] > 0
+
+
+def test_environment_benchmark_reports_the_build_and_the_cached_read():
+    data = run("bench_environment.py", "--size", "160x90", "--repeat", "1")
+    assert data["plate"] == "160x90" and data["environment"] == "256x128"
+    assert data["build_ms_median"] > 0 and data["sidecar_read_ms_median"] > 0 and data["brdf_lut_ms"] > 0
+    assert data["machine"]["cores"] >= 1
