@@ -15,6 +15,7 @@ import hybridscene as hs
 from hybridscene.plate.cache import PlateCache
 from hybridscene.plate.spec import PlateSpec, resolve_spec
 from hybridscene.testing import build_tiny_depth_model, build_tiny_sd_pipeline, build_tiny_sdxl_pipeline
+from forking import forker_fixture
 
 pytestmark = pytest.mark.ai
 
@@ -48,50 +49,21 @@ def cli(*args, env=None, timeout=240):
     return subprocess.run([sys.executable, "-m", "hybridscene", *args], capture_output=True, text=True, env=e, timeout=timeout)
 
 
-# `forked` runs the command line in children forked from one process that has imported it once:
-# each run is a process of its own (its exit status, stdout and stderr, its own exit), without the
-# second a fresh interpreter spends importing. For refusals; `cli` where a run reads the
-# environment at import (the Hugging Face cache) or races another.
-FORKER = r"""
-import json, os, sys
-from hybridscene.cli import main
-for line in sys.stdin:
-    env, args, out, err = json.loads(line)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.environ.clear()
-        os.environ.update(env)
-        for fd, path in ((1, out), (2, err)):
-            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.dup2(f, fd)
-            os.close(f)
-        sys.argv = ["hybridscene", *args]
-        main(args, prog_name="hybridscene")
-        sys.exit(0)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
+# `forked` runs the command line in children forked from one process that has imported it once
+# (`forking.Forker`): each run is a process of its own (its exit status, stdout and stderr, its own
+# exit), without the second a fresh interpreter spends importing. For refusals; `cli` where a run
+# reads the environment at import (the Hugging Face cache) or races another.
+forker = forker_fixture(imports=("hybridscene.cli",))
 
 
-@pytest.fixture(scope="module")
-def forked(tmp_path_factory):
+@pytest.fixture
+def forked(forker):
     """``forked(*args, env=)``: as ``cli``, in a process forked from one that imported the command line."""
-    streams = tmp_path_factory.mktemp("forked")
-    proc = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def run(*args, env=None):
-        out, err = streams / "stdout", streams / "stderr"
-        proc.stdin.write(json.dumps([dict(os.environ, **(env or {})), list(args), str(out), str(err)]) + "\n")
-        proc.stdin.flush()
-        status = proc.stdout.readline()
-        assert status.strip(), "the forking process died"
-        return subprocess.CompletedProcess(args, int(status), out.read_text(), err.read_text())
+        return forker.cli(*args, extra_env=env)
 
-    yield run
-    proc.stdin.close()  # its loop ends
-    proc.wait(timeout=30)
-    proc.stdout.close()
+    return run
 
 
 def test_miss_then_hit_is_identical_and_stores_inputs(tiny_sd, isolated_cache):

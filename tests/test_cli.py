@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from hybridscene.cli import main
+from forking import RENDER_IMPORTS, forker_fixture
 
 
 def run_cli(*args, env=None, timeout=120):
@@ -21,59 +22,18 @@ def run_cli(*args, env=None, timeout=120):
 
 
 # Runs `hybridscene ARGS` in a child forked from a process that has imported the command line (and
-# what a render imports) once: a process of its own (exit status, stdout and stderr apart, its own
-# exit), without the seconds a fresh interpreter spends importing. `run_cli` (`python -m
-# hybridscene` itself) for the entry point and for the runs that get signals.
-FORKER = r"""
-import importlib, json, os, sys
-from hybridscene.cli import main
-for name in ("hybridscene.export", "hybridscene.gpu.renderer", "hybridscene.sinks", "scipy.ndimage", "av",
-             "PIL.Image", "moderngl"):
-    try:  # no GL context here: every child makes its own
-        importlib.import_module(name)
-    except ImportError:
-        pass
-for line in sys.stdin:
-    cwd, env, args, out, err = json.loads(line)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(env)
-        for fd, path in ((1, out), (2, err)):
-            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.dup2(f, fd)
-            os.close(f)
-        sys.argv = ["hybridscene", *args]
-        main(args, prog_name="hybridscene")
-        sys.exit(0)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
+# what a render imports) once (`forking.Forker`): a process of its own (exit status, stdout and
+# stderr apart, its own exit), without the seconds a fresh interpreter spends importing. `run_cli`
+# (`python -m hybridscene` itself) for the entry point and for the runs that get signals.
+forker = forker_fixture(try_imports=RENDER_IMPORTS)
 
 
-@pytest.fixture(scope="module")
-def forked(tmp_path_factory):
+@pytest.fixture
+def forked(forker):
     """``forked(*args, cwd=, env=)``: ``python -m hybridscene ARGS`` (in ``cwd``, with ``env`` in
     place of this process's environment) in a process forked from one that imported the command
     line once."""
-    streams = tmp_path_factory.mktemp("forked")
-    proc = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def run(*args, cwd=None, env=None):
-        out, err = streams / "stdout", streams / "stderr"
-        env = dict(os.environ) if env is None else env
-        proc.stdin.write(json.dumps([str(cwd or os.getcwd()), env, list(args), str(out), str(err)]) + "\n")
-        proc.stdin.flush()
-        status = proc.stdout.readline()
-        assert status.strip(), "the forking process died"
-        return subprocess.CompletedProcess(args, int(status), out.read_text(), err.read_text())
-
-    yield run
-    proc.stdin.close()  # its loop ends
-    proc.wait(timeout=30)
-    proc.stdout.close()
+    return forker.cli
 
 
 def test_help_and_version():

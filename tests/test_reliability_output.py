@@ -9,7 +9,6 @@ previous output untouched, nothing under the final name unless complete, and no 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from forking import RENDER_IMPORTS, Forker
 
 SCENE = """
 import hybridscene as hs
@@ -43,95 +44,17 @@ def _env() -> dict[str, str]:
 
 
 # The command line runs in children forked from one process that has imported it (and what a render
-# imports) once: each run is a process of its own (its exit status, stdout and stderr, its own exit
-# and pid, for signals), without the seconds a fresh interpreter spends importing. The run whose
-# stdout is /dev/full is started as `python -m hybridscene` itself.
-FORKER = r"""
-import importlib, json, os, sys
-from hybridscene.cli import main
-for name in ("hybridscene.export", "hybridscene.gpu.renderer", "hybridscene.sinks", "scipy.ndimage", "av",
-             "PIL.Image", "moderngl"):
-    try:  # no GL context here: every child makes its own
-        importlib.import_module(name)
-    except ImportError:
-        pass
-for line in sys.stdin:
-    cwd, env, args, out, err, fsize = json.loads(line)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(env)
-        for fd, path in ((1, out), (2, err)):
-            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.dup2(f, fd)
-            os.close(f)
-        if fsize:  # as `ulimit -f` before the command
-            import resource
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        sys.argv = ["hybridscene", *args]
-        main(args, prog_name="hybridscene")
-        sys.exit(0)
-    print(pid, flush=True)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
-
-
-class Forker:
-    """``run(args, cwd=, env=, timeout=)`` as `subprocess.run` would give it for ``python -m
-    hybridscene ARGS``, in a child of one process started on first use; or ``start`` (the child's
-    pid, for signals) and then ``wait``. ``fsize``: the limit `ulimit -f` would set, in bytes."""
-
-    def __init__(self, streams: Path) -> None:
-        self.streams, self.proc, self.args = streams, None, None
-
-    def start(self, args: list[str], *, cwd: Path, env: dict[str, str], fsize: int = 0) -> int:
-        if self.proc is None:
-            self.proc = subprocess.Popen([sys.executable, "-c", FORKER], env=env, stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True)
-        self.args = ["hybridscene", *args]
-        out, err = self.streams / "stdout", self.streams / "stderr"
-        self.proc.stdin.write(json.dumps([str(cwd), env, args, str(out), str(err), fsize]) + "\n")
-        self.proc.stdin.flush()
-        self.pid = int(self.proc.stdout.readline())
-        return self.pid
-
-    def wait(self, timeout: float) -> subprocess.CompletedProcess:
-        import select
-
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            os.kill(self.pid, signal.SIGKILL)
-            self.proc.stdout.readline()
-            raise subprocess.TimeoutExpired(self.args, timeout)
-        status = self.proc.stdout.readline()
-        assert status.strip(), "the forking process died"
-        out, err = self.streams / "stdout", self.streams / "stderr"
-        return subprocess.CompletedProcess(self.args, int(status), out.read_text(), err.read_text())
-
-    def run(self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
-            fsize: int = 0) -> subprocess.CompletedProcess:
-        self.start(args, cwd=cwd, env=env, fsize=fsize)
-        return self.wait(timeout)
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.stdin.close()  # its loop ends
-            self.proc.wait(timeout=30)
-            self.proc.stdout.close()
-
-
+# imports) once (`forking.Forker`): each run is a process of its own (its exit status, stdout and
+# stderr, its own exit and pid, for signals), without the seconds a fresh interpreter spends
+# importing. The run whose stdout is /dev/full is started as `python -m hybridscene` itself.
 _FORKER: Forker | None = None
 
 
 @pytest.fixture(scope="module", autouse=True)
 def forker(tmp_path_factory: pytest.TempPathFactory):
     global _FORKER
-    _FORKER = Forker(tmp_path_factory.mktemp("forked"))
-    yield _FORKER
-    _FORKER.close()
+    with Forker(tmp_path_factory.mktemp("forked"), try_imports=RENDER_IMPORTS, env=_env()) as _FORKER:
+        yield _FORKER
     _FORKER = None
 
 
