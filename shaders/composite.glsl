@@ -54,7 +54,8 @@ void main() {
     plate = mix(prev, plate, u_plate_weight);  // linear light
 #endif
 #if defined HAS_REFLECTION
-    plate = over(texelFetch(u_reflection, fg_px, 0), vec4(plate, 1.0)).rgb;
+    // Drawn at a fraction of the frame's size (ReflectionCatcher.resolution): filtered up.
+    plate = over(texture(u_reflection, (vec2(fg_px) + 0.5) / vec2(size)), vec4(plate, 1.0)).rgb;
 #endif
 #if defined HAS_SHADOW
     plate *= 1.0 - texelFetch(u_shadow, fg_px, 0).r;  // linear light

@@ -240,3 +240,13 @@ def test_the_mirror_image_is_lit_by_the_mirrored_environment(ctx):
     image_near = frame[ground_row(Z) + 2, c]        # the mirror image of its underside
     assert top[2] > top[1] + 40
     assert image_near[1] > image_near[2] + 40, (top, image_near)
+
+
+@pytest.mark.gl
+def test_an_object_far_above_the_water_is_not_drawn_mirrored(ctx):
+    """Its image would be faded below 1 % (exp(-depth / falloff)): the pass skips it."""
+    scene = scene_with_sphere(hs.ReflectionCatcher(falloff=1.0))
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        assert r.reflection.render(scene, (W, H)) is not None  # standing on the water
+        scene.root.children[0].position = (0.0, 5.2, Z)         # 4.7 m up: its image is under 1 %
+        assert r.reflection.render(scene, (W, H)) is None

@@ -38,7 +38,7 @@ from ..scene.environment import (
     _check_size,
     equirect_radiance,
 )
-from .programs import load_program
+from .programs import has_uniform, load_program
 from .textures import upload_image
 
 if TYPE_CHECKING:
@@ -256,11 +256,11 @@ class EnvironmentRenderer:
             "u_env_max_lod": env.max_lod,
         }
         for name, value in values.items():
-            if name in prog:
+            if has_uniform(prog, name):
                 prog[name].value = value
-        if "u_env_sh" in prog:
+        if has_uniform(prog, "u_env_sh"):
             prog["u_env_sh"].write(np.ascontiguousarray(env.sh, np.float32).tobytes())
-        if "u_env_rotation" in prog:
+        if has_uniform(prog, "u_env_rotation"):
             prog["u_env_rotation"].write(transforms.gl_bytes(env.rotation))
 
     def release(self) -> None:

@@ -12,7 +12,8 @@ import numpy as np
 from .. import transforms
 from ..scene import Geometry, Material, Scene
 from ..scene.mesh import Texture
-from .programs import load_program
+from .programs import has_uniform, load_program
+from .programs import set_uniform as _set
 from .textures import upload_image
 
 if TYPE_CHECKING:
@@ -93,11 +94,10 @@ class MaterialPrograms:
         mirrored in the water (y flipped), so the environment is looked up mirrored too (the
         mirror image of a sphere's top is lit by the sky, not by the ground)."""
         for _, uniform, unit in TEXTURE_SLOTS.values():
-            if uniform in prog:
-                prog[uniform].value = unit
-        if env is not None and "u_env_sh" in prog:
+            _set(prog, uniform, unit)
+        if env is not None and has_uniform(prog, "u_env_sh"):
             self._env.bind(prog, env[0], intensity=env[1])
-            if mirrored and "u_env_rotation" in prog:
+            if mirrored and has_uniform(prog, "u_env_rotation"):
                 flip = np.asarray(env[0].rotation, np.float64) @ np.diag([1.0, -1.0, 1.0])
                 prog["u_env_rotation"].write(transforms.gl_bytes(flip))
 
@@ -124,7 +124,7 @@ class MaterialPrograms:
             if tex is not None:
                 self.texture(tex, srgb=name in ("texture", "emissive_texture")).use(unit)
                 modes[i] = tex.texcoord | (2 if tex.wrap[0] == "mirror" else 0) | (4 if tex.wrap[1] == "mirror" else 0)
-        if "u_tex_modes" in prog:
+        if has_uniform(prog, "u_tex_modes"):
             uniform = prog["u_tex_modes"]  # the compiler may keep only the slots this variant reads
             uniform.write(np.array(modes[:uniform.array_length], np.int32).tobytes())
     def texture(self, texture: Texture, *, srgb: bool = True) -> moderngl.Texture:
@@ -152,11 +152,6 @@ class MaterialPrograms:
             self._env.release()
             self._env = None
         self._ambient_envs.clear()
-
-
-def _set(prog: moderngl.Program, name: str, value: Any) -> None:
-    if name in prog:
-        prog[name].value = value
 
 
 class _LinearKey:

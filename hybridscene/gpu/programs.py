@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .context import GLContext
 
-__all__ = ["load_program", "shader_dir", "shader_source"]
+__all__ = ["has_uniform", "load_program", "set_uniform", "shader_dir", "shader_source", "write_uniform"]
 
 _STAGES = {
     "vertex_shader": "VERTEX_SHADER",
@@ -158,3 +158,23 @@ def load_program(
         raise ShaderError(f"{files[0]} failed to compile:\n{_map_locations(str(exc), files)}") from None
     cache[key] = program
     return program
+
+
+def has_uniform(prog: moderngl.Program, name: str) -> bool:
+    """Whether ``prog`` has the member ``name`` (a variant may have compiled it out). A dict
+    lookup: ``name in prog`` walks every member of the program, per call."""
+    return prog.get(name, None) is not None
+
+
+def set_uniform(prog: moderngl.Program, name: str, value: Any) -> None:
+    """Set the uniform ``name`` if ``prog`` has it."""
+    member = prog.get(name, None)
+    if member is not None:
+        member.value = value
+
+
+def write_uniform(prog: moderngl.Program, name: str, data: bytes) -> None:
+    """Write raw bytes (a matrix, an array) to the uniform ``name`` if ``prog`` has it."""
+    member = prog.get(name, None)
+    if member is not None:
+        member.write(data)

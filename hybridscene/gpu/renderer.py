@@ -16,7 +16,9 @@ from ..scene.camera import OrthographicCamera
 from ..scene.mesh import Texture
 from ..scene.view import plate_mapping
 from .materials import MaterialPrograms
-from .programs import load_program
+from .programs import has_uniform, load_program
+from .programs import set_uniform as _set
+from .programs import write_uniform as _write
 from .shadows import ShadowPass
 from .targets import ForegroundTarget
 from .textures import upload_depth
@@ -277,7 +279,7 @@ class SceneRenderer:
         _write(prog, "u_view_next", transforms.gl_bytes(view if nxt is None else nxt.view))
         _write(prog, "u_proj_next", transforms.gl_bytes(proj if nxt is None else nxt.proj))
         _set(prog, "u_half_size", (size[0] / 2.0, size[1] / 2.0))
-        motion_columns = "in_motion" in prog
+        motion_columns = has_uniform(prog, "in_motion")
         _set(prog, "u_texture", 2)
         ctx.disable(moderngl.CULL_FACE)
         ctx.depth_mask = ids is not None  # the aux pass keeps the nearest quad's depth and id
@@ -426,6 +428,7 @@ class SceneRenderer:
             assert plate is not None
             self.plate_depth_texture(plate).use(1)
             prog["u_plate_from_ndc"].write(transforms.gl_bytes(plate_mapping(plate, scene.camera, size)))
+        if on:
             prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1
         prog["u_plate_depth_screen"].value = screen
@@ -480,16 +483,5 @@ def _split(scene: Scene) -> tuple[list[tuple[Node, np.ndarray]], list[tuple[Node
         if node.sprite is not None or node.particles is not None:
             billboards.append((node, world))
     return meshes, billboards
-
-
-def _set(prog: moderngl.Program, name: str, value: Any) -> None:
-    """Set a uniform if the program has it (a variant may have compiled it out)."""
-    if name in prog:
-        prog[name].value = value
-
-
-def _write(prog: moderngl.Program, name: str, data: bytes) -> None:
-    if name in prog:
-        prog[name].write(data)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import transforms
 from ..scene import Geometry, Node, Scene
-from .programs import load_program
+from .programs import has_uniform, load_program
 from .targets import ForegroundTarget
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class ShadowPass:
             for node, world in group:
                 prog["u_model"].write(transforms.gl_bytes(world))
                 mat = node.mesh.material
-                if "u_texture" in prog:  # a cut-out: the texture's alpha decides
+                if has_uniform(prog, "u_texture"):  # a cut-out: the texture's alpha decides
                     self.owner.materials.texture(mat.texture).use(2)
                     prog["u_texture"].value = 2
                     prog["u_texcoord"].value = mat.texture.texcoord

@@ -73,6 +73,9 @@ class ReflectionCatcher:
             procedural plates give one), or a ``(H, W)`` array over the plate's image (any
             resolution: it is stretched over the plate), 0..1 (floats) or bool, for plates that
             do not know their water.
+        resolution: the mirror image is drawn at this fraction of the frame's width and height
+            and filtered up (0.25..1): the water blurs it anyway, and on a CPU rasteriser half
+            the resolution is a quarter of the pixels to shade. 1 = as sharp as the frame.
 
     The meshes are mirrored (sprites and particles are not), lit as they are lit above the
     water, and show only where the mask has water and nothing of the plate stands in front of
@@ -83,6 +86,7 @@ class ReflectionCatcher:
     strength: float = 0.7
     falloff: float = 1.5
     mask: Any = None
+    resolution: float = 0.5
 
     def __post_init__(self) -> None:
         self.height = check_finite(self.height, "reflection height")
@@ -92,6 +96,9 @@ class ReflectionCatcher:
         self.falloff = check_finite(self.falloff, "reflection falloff")
         if self.falloff < 0.0:
             raise SceneError(f"reflection falloff must be >= 0 metres, got {self.falloff!r}")
+        self.resolution = check_finite(self.resolution, "reflection resolution")
+        if not 0.25 <= self.resolution <= 1.0:
+            raise SceneError(f"reflection resolution must be in 0.25..1 (a fraction of the frame's size), got {self.resolution!r}")
         if self.mask is not None:
             m = np.asarray(self.mask)
             if m.ndim != 2 or 0 in m.shape or not (m.dtype == bool or np.issubdtype(m.dtype, np.number)):

@@ -11,12 +11,14 @@ uniform sampler2D u_plate_depth;  // R32F: metres, row 0 = image top, inf = sky;
 uniform bool u_occlusion;         // false: no plate depth, or occlusion turned off
 uniform bool u_plate_depth_screen;  // true: u_plate_depth is the rendered surface (parallax)
 uniform mat3 u_plate_from_ndc;    // the compositor's mapping: NDC -> plate image (u w, v w, w)
-uniform vec2 u_target_size;       // foreground target size in pixels
+uniform vec2 u_target_size;       // size in pixels of the target being drawn (which may be smaller
+                                  // than the frame: the reflection catcher's)
 
 // The plate's depth at this pixel, as a view depth of the current camera (see plate_mapping()).
 float plate_depth_here() {
     if (u_plate_depth_screen) {
-        float inverse_depth = texelFetch(u_plate_depth, ivec2(gl_FragCoord.xy), 0).r;
+        vec2 scale = vec2(textureSize(u_plate_depth, 0)) / u_target_size;  // 1 for the foreground
+        float inverse_depth = texelFetch(u_plate_depth, ivec2(gl_FragCoord.xy * scale), 0).r;
         return inverse_depth > 0.0 ? 1.0 / inverse_depth : 1.0 / 0.0;
     }
     vec2 ndc = 2.0 * gl_FragCoord.xy / u_target_size - 1.0;
