@@ -87,7 +87,9 @@ def preview(
         stats: log ``fps=... frames=... frame_ms p50=... p90=... p99=... max=...`` (at INFO) on
             exit; the returned [`PreviewStats`][hybridscene.PreviewStats] has the same figures (``hybridscene preview
             --stats`` prints its ``line()``).
-        seconds: close by itself after this long (for scripts and tests).
+        seconds: close by itself this long after the first frame is shown (for scripts and
+            tests; the first frame's one-time work, such as compiling shaders and building the
+            plate's environment light, does not count).
         backend: the moderngl-window backend: ``pyglet`` (default), ``glfw``, ``pyqt5``,
             ``pyside2``, ``sdl2``, ``pygame2`` (each needs its package).
         vsync: wait for the display's refresh.
@@ -165,6 +167,8 @@ def preview(
             recent = shown[-30:]
             ms_now = 1000.0 * sum(recent) / len(recent)
             fps_now = 1000.0 / ms_now if ms_now > 0 else 0.0
+            if len(shown) == 1:
+                t_start = now  # the first frame is on screen: its one-time work is done
             if seconds is not None and now - t_start >= seconds:
                 break
     except KeyboardInterrupt:
