@@ -169,8 +169,10 @@ void main() {
     vec3 tg = v_tangent.xyz - n * dot(n, v_tangent.xyz);
     if (dot(tg, tg) > 1e-12) {
         tg = normalize(tg);
+        // Seen from behind (double-sided), the whole frame turns over, as in Khronos's viewer:
+        // n is already flipped, so the bitangent follows it; the tangent is flipped too.
         vec3 bt = cross(n, tg) * (v_tangent.w < 0.0 ? -1.0 : 1.0);
-        if (!gl_FrontFacing) bt = -bt;
+        if (!gl_FrontFacing) tg = -tg;
         n = normalize(tg * tn.x + bt * tn.y + n * max(tn.z, 1e-4));
     }
 #endif

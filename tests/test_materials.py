@@ -337,3 +337,20 @@ def test_tangents_follow_the_uvs():
     flipped = hs.Geometry([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 0, 1]] * 3, uvs=[[0, 0], [1, 0], [0, -1]])
     assert np.allclose(flipped.tangents[:, 3], -1.0)
     assert g.interleaved().shape == (3, 18)
+
+
+def test_a_normal_map_seen_from_behind_turns_over_with_its_face(ctx):
+    """A double-sided quad turned away from the camera: its back face shows the front's
+    perturbed normal turned over (Khronos's convention), so a map leaning toward the tangent's +u
+    leans, seen from behind, toward the camera's right, where the sun comes from."""
+    sun = (-0.6, 0.0, -0.8)
+    values = {}
+    for name, rgb in (("none", None), ("right", (218, 128, 218))):
+        mat = hs.Material(color="white", shading="lambert", double_sided=True)
+        if rgb is not None:
+            mat.normal_texture = np.full((4, 4, 3), rgb, np.uint8)
+        scene = scene_of(sun=1.0, sun_dir=sun)
+        scene.add(quad(mat), rotation=hs.quat_from_euler(y=180))
+        values[name] = render(ctx, scene)[CENTER][0]
+    assert abs(values["none"] - linear_to_srgb8(0.8)) <= 1
+    assert values["right"] > values["none"] + 15
