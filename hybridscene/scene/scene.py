@@ -50,6 +50,17 @@ def _where(fn: Any, exc: BaseException) -> str:
     return f"{code.co_filename}:{line}"
 
 
+def _in_range(value: Any, lo: float, hi: float, rule: str) -> float:
+    """``value`` as a float in ``lo..hi`` (finite), else a `SceneError` stating ``rule``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (lo <= v <= hi and v != float("inf")):
+        raise SceneError(f"{rule}, got {value!r}")
+    return v
+
+
 FrameCallback = Callable[[float], None]
 """Called as ``callback(t)`` with the scene time in seconds before each frame is drawn."""
 
@@ -163,13 +174,7 @@ class Scene:
 
     @exposure.setter
     def exposure(self, value: float) -> None:
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            v = float("nan")
-        if not -20.0 <= v <= 20.0:
-            raise SceneError(f"exposure must be a number of stops in -20..20, got {value!r}")
-        self._exposure = v
+        self._exposure = _in_range(value, -20.0, 20.0, "exposure must be a number of stops in -20..20")
 
     @property
     def tonemap(self) -> str:
@@ -200,13 +205,7 @@ class Scene:
 
     @environment_intensity.setter
     def environment_intensity(self, value: float) -> None:
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            v = float("nan")
-        if not 0.0 <= v < float("inf"):
-            raise SceneError(f"environment_intensity must be a finite number >= 0, got {value!r}")
-        self._environment_intensity = v
+        self._environment_intensity = _in_range(value, 0.0, float("inf"), "environment_intensity must be a finite number >= 0")
 
     def environment_source(self) -> Any:
         """What lights the foreground from all around this frame: ``"plate"`` (the current
