@@ -48,7 +48,7 @@ import numpy as np
 
 from ..atomic import atomic_dir, remove, temp_name
 from ..errors import ConfigError, PlateError
-from .plate import META_VERSION, Plate, upgrade_meta
+from .plate import META_VERSION, Plate, PlateCamera, upgrade_meta
 
 __all__ = ["CacheEntry", "PlateCache", "parse_bytes"]
 
@@ -165,6 +165,7 @@ class PlateCache:
                 source=plate_info.get("source", "diffusers"),
                 prompt=plate_info.get("prompt"),
                 seed=plate_info.get("seed"),
+                camera=PlateCamera.from_dict(plate_info["camera"]) if plate_info.get("camera") else None,
                 meta=dict(upgrade_meta(plate_info.get("meta", {}), plate_info.get("meta_version")),
                           cache_key=key, cache_entry=str(path)),
             )
@@ -207,6 +208,7 @@ class PlateCache:
                     "size": list(plate.size),
                     "meta": {k: v for k, v in plate.meta.items() if k not in ("cache_key", "cache_entry")},
                     "meta_version": META_VERSION,
+                    **({"camera": plate.camera.as_dict()} if plate.camera is not None else {}),
                 },
                 "files": checksums,
             }

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import PlateError
 
-__all__ = ["META_VERSION", "Plate", "PlateCamera", "upgrade_meta"]
+__all__ = ["META_VERSION", "PROJECTIONS", "Plate", "PlateCamera", "upgrade_meta"]
 
 META_VERSION = 2
 """Version of the conventions of [`Plate.meta`][hybridscene.Plate.meta], stored beside metadata written to disk (the
@@ -22,11 +22,25 @@ plate cache's ``plate.json``) so older files are read in today's conventions by 
 """
 
 
+PROJECTIONS = ("perspective", "cylindrical", "equirectangular")
+"""How a [`PlateCamera`][hybridscene.PlateCamera] maps view directions to the plate's pixels."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PlateCamera:
-    """The pinhole camera a plate was painted with, so a foreground camera can match it.
+    """The camera a plate was painted with, so a foreground camera can match it.
 
     The camera stands at ``(0, height, 0)``, level, looking down -Z; ground level is ``y = 0``.
+    Its ``projection`` says how a view direction lands on the plate:
+
+    * ``"perspective"`` (a pinhole; the default): ``fov_y`` is the vertical field of view and the
+      horizontal one follows from the plate's aspect.
+    * ``"cylindrical"``: columns are equal steps of azimuth across ``fov_x`` degrees (360: a full
+      turn, the left and right edges meet behind the camera); rows are a pinhole's, ``fov_y``
+      vertically. Depth is the horizontal distance from the camera's vertical axis.
+    * ``"equirectangular"``: columns are equal steps of azimuth across ``fov_x``, rows equal steps
+      of elevation across ``fov_y`` (360 x 180: the whole sphere). Depth is the distance from the
+      camera.
     """
 
     fov_y: float
@@ -35,12 +49,46 @@ class PlateCamera:
     """Camera height above the ground in metres."""
     horizon: float
     """Row of the horizon as a fraction of the image height from the top (0 = top, 1 = bottom)."""
+    projection: str = "perspective"
+    """One of `PROJECTIONS`."""
+    fov_x: float | None = None
+    """Horizontal coverage in degrees for ``"cylindrical"`` and ``"equirectangular"`` plates
+    (360 = a full turn); ``None`` for perspective plates (it follows from the aspect)."""
+
+    def __post_init__(self) -> None:
+        if self.projection not in PROJECTIONS:
+            raise PlateError(f"unknown plate projection {self.projection!r}; use one of {', '.join(PROJECTIONS)}")
+        if self.projection == "perspective":
+            if self.fov_x is not None:
+                raise PlateError("fov_x is for cylindrical and equirectangular plates; a perspective plate's "
+                                 "horizontal field of view follows from its aspect (leave fov_x=None)")
+            limit = 179.0
+        else:
+            if self.fov_x is None or not (isinstance(self.fov_x, (int, float)) and 1.0 <= self.fov_x <= 360.0):
+                raise PlateError(f"a {self.projection} plate needs fov_x, its horizontal coverage in degrees "
+                                 f"(1..360, 360 = a full turn), got {self.fov_x!r}")
+            limit = 180.0 if self.projection == "equirectangular" else 179.0
+        if not (isinstance(self.fov_y, (int, float)) and 1.0 <= self.fov_y <= limit):
+            raise PlateError(f"plate camera fov_y must be between 1 and {limit:g} degrees, got {self.fov_y!r}")
+
+    @property
+    def full_turn(self) -> bool:
+        """True when the plate wraps all the way round (``fov_x == 360``)."""
+        return self.fov_x is not None and self.fov_x >= 360.0
 
     @property
     def lens_shift(self) -> float:
         """Vertical lens shift, in half-heights (see `hybridscene.transforms.perspective`),
         that puts a level camera's horizon at `horizon`."""
         return 1.0 - 2.0 * self.horizon
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able fields (what the plate cache stores); `from_dict` reads them back."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlateCamera:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

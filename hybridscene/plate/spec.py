@@ -24,7 +24,7 @@ from .._validate import check_size
 from .._version import package_version
 from ..errors import ConfigError, PlateError
 
-__all__ = ["SCHEDULERS", "ModelRef", "PlateSpec", "ResolvedSpec", "resolve_model", "resolve_spec", "size_for_aspect"]
+__all__ = ["CONTROLS", "SCHEDULERS", "TILINGS", "ModelRef", "PlateSpec", "ResolvedSpec", "resolve_model", "resolve_spec", "size_for_aspect"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ SCHEDULERS = {
     "lcm": "LCMScheduler",
 }
 """Scheduler names accepted by ``--scheduler`` and [`PlateSpec`][hybridscene.PlateSpec], with their diffusers class."""
+
+CONTROLS = ("depth", "image")
+"""How a layout steers an AI plate ([`PlateSpec.control`][hybridscene.PlateSpec])."""
+TILINGS = ("auto", "multidiffusion", "none")
+"""[`PlateSpec.tiling`][hybridscene.PlateSpec] values."""
 
 _ALIASES = {"dpmpp": "dpm++", "dpm-solver++": "dpm++", "dpmsolver++": "dpm++", "euler_a": "euler-a",
             "euler-ancestral": "euler-a", "dpmpp-karras": "dpm++-karras"}
@@ -73,6 +78,25 @@ class PlateSpec:
         depth_model: a transformers depth-estimation model (hub id or folder) to give the plate depth.
         depth_image: a depth file for the plate instead (``.npy`` metres or 16-bit PNG of mm).
         depth_scale: metres at the median depth, for relative (not metric) depth models.
+        layout: paint over a layout whose geometry is known, so the plate carries its depth,
+            camera and horizon exactly: a [`Layout`][hybridscene.Layout], or the name of a
+            procedural one (``"mountains"`` or ``"mountains:SEED"``), painted at the plate's size.
+        control: how the layout steers the painting: ``"depth"`` (ControlNets given by
+            ``controlnet``, conditioned on the layout's depth) or ``"image"`` (img2img: the
+            layout's colours repainted with ``strength``). Default: ``"depth"`` when
+            ``controlnet`` is given, else ``"image"``.
+        controlnet: one ControlNet (hub id or folder) or several, for ``control="depth"``.
+        control_scale: the ControlNets' conditioning scale, one number or one per ControlNet.
+        strength: img2img strength (0 keeps the layout's colours, 1 repaints them entirely);
+            default 0.75 for ``control="image"``.
+        upscale: enlarge the painted plate by this factor (its depth too, edge-aware).
+        upscaler: ``"lanczos"``, or a diffusers upscaler (hub id or folder):
+            ``StableDiffusionUpscalePipeline`` (x4) or ``StableDiffusionLatentUpscalePipeline`` (x2).
+        wrap: paint a seamless 360 degree panorama: the denoising windows wrap around
+            horizontally, and the plate's left and right edges join.
+        tiling: ``"auto"`` (MultiDiffusion, overlapping windows of the model's native size
+            averaged at every step, when the plate is much wider or taller than the model's
+            native size, or ``wrap``), ``"multidiffusion"`` (always) or ``"none"`` (never).
     """
 
     prompt: str
@@ -91,6 +115,15 @@ class PlateSpec:
     depth_model: str | None = None
     depth_image: str | None = None
     depth_scale: float = 10.0
+    layout: Any = None
+    control: str | None = None
+    controlnet: str | tuple[str, ...] | None = None
+    control_scale: float | tuple[float, ...] = 1.0
+    strength: float | None = None
+    upscale: float | None = None
+    upscaler: str = "lanczos"
+    wrap: bool = False
+    tiling: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -121,6 +154,52 @@ class PlateSpec:
             raise ConfigError("give depth_model or depth_image, not both")
         if not (isinstance(self.depth_scale, (int, float)) and self.depth_scale > 0):
             raise ConfigError(f"depth_scale must be a positive number of metres, got {self.depth_scale!r}")
+        self._check_layout()
+        self._check_upscale()
+        if not isinstance(self.wrap, bool):
+            raise ConfigError(f"wrap must be True or False, got {self.wrap!r}")
+        if self.tiling not in TILINGS:
+            raise ConfigError(f"unknown tiling {self.tiling!r}; use one of {', '.join(TILINGS)}")
+
+    def _check_layout(self) -> None:
+        if isinstance(self.controlnet, str):
+            object.__setattr__(self, "controlnet", (self.controlnet,))
+        elif self.controlnet is not None:
+            object.__setattr__(self, "controlnet", tuple(self.controlnet))
+        if self.controlnet is not None and (not self.controlnet or not all(isinstance(c, str) and c.strip() for c in self.controlnet)):
+            raise ConfigError(f"controlnet must be a hub id or folder of a ControlNet (or several), got {self.controlnet!r}")
+        control = self.control
+        if control is None and (self.layout is not None or self.controlnet):
+            control = "depth" if self.controlnet else "image"
+        if control is not None and control not in CONTROLS:
+            raise ConfigError(f"unknown control {control!r}; use one of {', '.join(CONTROLS)}")
+        object.__setattr__(self, "control", control)
+        if control is not None and self.layout is None:
+            raise ConfigError(f"control={control!r} needs a layout to follow; give layout='mountains' (or a Layout)")
+        if control == "depth" and not self.controlnet:
+            raise ConfigError("control='depth' needs a ControlNet; give controlnet= a depth ControlNet "
+                              "(e.g. 'lllyasviel/sd-controlnet-depth') or use control='image'")
+        if control == "image" and self.controlnet:
+            raise ConfigError("controlnet is for control='depth'; drop it, or set control='depth'")
+        scales = self.control_scale if isinstance(self.control_scale, (tuple, list)) else (self.control_scale,)
+        if not scales or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 10 for v in scales):
+            raise ConfigError(f"control_scale must be a number in 0..10 (or one per ControlNet), got {self.control_scale!r}")
+        if isinstance(self.control_scale, (tuple, list)):
+            if self.controlnet and len(scales) not in (1, len(self.controlnet)):
+                raise ConfigError(f"{len(scales)} control scales for {len(self.controlnet)} ControlNets; give one, or one per ControlNet")
+            object.__setattr__(self, "control_scale", tuple(float(v) for v in scales) if len(scales) > 1 else float(scales[0]))
+        if self.strength is not None:
+            if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 <= self.strength <= 1:
+                raise ConfigError(f"strength must be a number in 0..1 (0 keeps the layout, 1 repaints it), got {self.strength!r}")
+            if self.layout is None:
+                raise ConfigError("strength is for painting over a layout; give layout= too")
+
+    def _check_upscale(self) -> None:
+        if self.upscale is not None:
+            if isinstance(self.upscale, bool) or not isinstance(self.upscale, (int, float)) or not 1 <= self.upscale <= 16:
+                raise ConfigError(f"upscale must be a factor in 1..16 (e.g. 4), got {self.upscale!r}")
+        if not isinstance(self.upscaler, str) or not self.upscaler.strip():
+            raise ConfigError(f"upscaler must be 'lanczos' or a hub id or folder of a diffusers upscaler, got {self.upscaler!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +249,14 @@ class ResolvedSpec:
     """Everything the key was made from, as JSON-able values (stored beside the plate)."""
     vae_identity: str | None = None
     """The replacement autoencoder's identity (``PlateSpec.vae``), or ``None``."""
+    layout: Any = None
+    """The [`Layout`][hybridscene.Layout] painted over, at the plate's size, or ``None``."""
+    controlnet_identities: tuple[str, ...] = ()
+    """The ControlNets' identities (``PlateSpec.controlnet``), in order."""
+    upscaler_identity: str | None = None
+    """``"lanczos"`` or the upscaler model's identity, when ``PlateSpec.upscale`` is set."""
+    tiled: bool = False
+    """True when the plate is painted by MultiDiffusion (``PlateSpec.tiling``, ``wrap``)."""
 
 
 # -- models --------------------------------------------------------------------------------------
