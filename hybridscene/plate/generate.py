@@ -30,6 +30,7 @@ from .spec import PlateSpec, ResolvedSpec, resolve_spec
 
 __all__ = [
     "DEFAULT_CAMERA_HEIGHT",
+    "LAYOUT_OPTIONS",
     "PLATE_OPTIONS",
     "PlateDefaults",
     "PlateResult",
@@ -211,8 +212,12 @@ def record_plates() -> Iterator[list[tuple[PlateCache, str, str, str]]]:
         _USED.reset(token)
 
 
+LAYOUT_OPTIONS = ("layout", "control", "controlnet", "control_scale", "strength", "upscale", "upscaler", "wrap", "tiling")
+"""The [`PlateSpec`][hybridscene.PlateSpec] fields of layouts, upscaling and panoramas, which both `plate_defaults`
+and [`background_plate`][hybridscene.background_plate]'s keyword arguments take."""
+
 PLATE_OPTIONS = ("steps", "guidance", "negative_prompt", "scheduler", "device", "dtype", "revision", "vae",
-                 "depth_model", "depth_image", "depth_scale", "acceleration")
+                 "depth_model", "depth_image", "depth_scale", *LAYOUT_OPTIONS, "acceleration")
 """The options `plate_defaults` (and ``load_scene_file(plate_options=...)``) take: the
 [`PlateSpec`][hybridscene.PlateSpec] fields a scene file's [`background_plate`][hybridscene.background_plate] call does not decide itself
 (it decides prompt, model, seed and size), and ``acceleration``."""
@@ -315,6 +320,7 @@ def background_plate(
     fov_y: float | None = None,
     style: str = "mountains",
     callback: Callable[[int, int], Any] | None = None,
+    **options: Any,
 ) -> Plate:
     """The plate a scene file usually wants: procedural by default, painted by ``model`` (and
     cached) when one is given, at the frame's aspect.
@@ -336,10 +342,22 @@ def background_plate(
         style: the procedural style.
         callback: ``callback(step, total)`` after each denoising step (default: the enclosing
             `plate_defaults`').
+        options: [`PlateSpec`][hybridscene.PlateSpec] fields of `LAYOUT_OPTIONS`, over the enclosing
+            `plate_defaults`': ``layout`` (paint over a layout whose depth and camera the plate
+            keeps: ``background_plate(size, model=M, layout="mountains:7", controlnet=C)``),
+            ``control``, ``controlnet``, ``control_scale``, ``strength``, ``upscale``, ``upscaler``,
+            ``wrap``, ``tiling``. A layout's camera wins over ``fov_y``.
 
     Settings of the AI plate not named here (guidance, scheduler, device, dtype, ...) and the
     acceleration come from the enclosing `plate_defaults` block, if any.
     """
+    unknown = sorted(set(options) - set(LAYOUT_OPTIONS))
+    if unknown:
+        raise ConfigError(f"background_plate() got an unknown option {unknown[0]!r}; use one of {', '.join(LAYOUT_OPTIONS)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    if model is None and options:
+        raise ConfigError(f"{', '.join(sorted(options))} given without a model: procedural plates are painted by code; "
+                          "pass model= (a hub id or diffusers folder) or drop them")
     if model is None:
         from .procedural import procedural_plate
 
@@ -355,12 +373,17 @@ def background_plate(
     fields = dict(defaults.spec) if defaults is not None else {}
     if steps is not None:
         fields["steps"] = steps
-    frame_size = size_for_aspect(resolve_model(model, revision=fields.get("revision")), size)
+    fields.update(options)
+    model_ref = resolve_model(model, revision=fields.get("revision"))
+    if fields.get("wrap"):  # a full turn: four native widths by one native height (about 90 degrees each)
+        frame_size = (4 * model_ref.native_size[0], model_ref.native_size[1])
+    else:
+        frame_size = size_for_aspect(model_ref, size)
     spec = PlateSpec(prompt=prompt, model=model, seed=seed, size=frame_size, **fields)
     if defaults is not None:
         defaults._mark_used()
         callback = callback if callback is not None else defaults.callback
     plate = generate_plate(spec, callback=callback, acceleration=defaults.acceleration if defaults else None).plate
-    if fov_y is not None:
+    if fov_y is not None and spec.layout is None and plate.camera is None:
         plate = dataclasses.replace(plate, camera=PlateCamera(fov_y=fov_y, height=DEFAULT_CAMERA_HEIGHT, horizon=0.5))
     return plate
