@@ -287,7 +287,7 @@ def _river(rng: np.random.Generator, cam: dict[str, float], H: int, u_half: floa
     then heads through the gaps of the farther cards."""
     f, cy, h = cam["f"], cam["cy"], cam["h"]
     z0, gap = layers[0]["z"], layers[0]["gap"]
-    zb = min(h * f / max(H - cy, 1e-6), z0 / 4.0)  # depth at the bottom edge of the frame
+    zb = min(h * f / max(cam["H"] - cy, 1e-6), z0 / 4.0)  # depth at the bottom edge of the frame
     u_start = float(np.clip(gap + rng.uniform(-0.7, 0.7) * u_half, -0.55 * u_half, 0.55 * u_half))
     amp = float(rng.uniform(0.12, 0.3)) * u_half * (1 if rng.random() < 0.5 else -1)
     bends, phase = float(rng.uniform(1.0, 2.2)), float(rng.uniform(0, math.pi))
@@ -401,7 +401,8 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
 
 
 def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: float = 50.0,
-                              camera_height: float = 4.0, horizon: float = 0.45
+                              camera_height: float = 4.0, horizon: float = 0.45,
+                              frame: tuple[int, int, int, int] | None = None
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Paint a mountain-and-river landscape with an exact depth map and its water mask.
 
@@ -412,6 +413,10 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
         fov_y: vertical field of view in degrees, in (1, 179).
         camera_height: camera height above the ground / water in metres, > 0.
         horizon: horizon row as a fraction of the height from the top, in (0, 1).
+        frame: ``(left, top, w, h)`` pixels: paint the world laid out for a ``w x h`` image
+            (``fov_y`` and ``horizon`` are that image's) into a canvas that holds it at
+            ``(left, top)`` with margins around it (overscan; ``left`` must leave equal margins
+            left and right). The frame's pixels are the same world; default: the whole canvas.
 
     Returns:
         ``(image, depth, water, info)``: ``image`` (height, width, 3) uint8 sRGB, row 0 at the top;
@@ -433,6 +438,9 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
     h = _check("camera_height", camera_height, 0.0, math.inf)
     horizon = _check("horizon", horizon, 0.0, 1.0)
     W, H = int(width), int(height)
+    fl, ft, fw, fh = (0, 0, W, H) if frame is None else (int(v) for v in frame)
+    if not (0 <= fl and 0 <= ft and fw > 0 and fh > 0 and fl + fw <= W and ft + fh <= H):
+        raise ValueError(f"frame {frame!r} must be (left, top, w, h) inside the {W}x{H} canvas")
 
     rng = np.random.default_rng(int(seed))
     noise = _Noise(rng)
@@ -449,12 +457,12 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
     sun_rgb = _lin(pal["sun"][0]) * np.float32(pal["sun"][1] * dim)
     cover = float(rng.uniform(*pal["clouds"]))
 
-    f = (H / 2.0) / math.tan(math.radians(fov_y) / 2.0)
-    cx, cy = W / 2.0, horizon * H
+    f = (fh / 2.0) / math.tan(math.radians(fov_y) / 2.0)
+    cx, cy = fl + fw / 2.0, ft + horizon * fh
     pal["f"] = f
-    cam = dict(f=f, cy=cy, h=h, H=float(H))
+    cam = dict(f=f, cy=cy, h=h, H=float(ft + fh))  # H: the frame's bottom edge
     u = ((np.arange(W) + 0.5 - cx) / f).astype(np.float32)  # X / z of each column
-    u_half = cx / f
+    u_half = (fw / 2.0) / f
     gap = float(rng.uniform(-0.45, 0.45)) * min(u_half, 1.2)
     layers = _ridges(rng, noise, u.astype(np.float64), u_half, f, gap)
     river = _river(rng, cam, H, u_half, layers)
@@ -517,7 +525,7 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
     lin = np.where(lin < 0.8, lin, 1.0 - 0.2 * np.exp(-(lin - 0.8) / 0.2))
     lin = np.maximum(lin, 0.0)
     srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.power(lin, 1.0 / 2.4) - 0.055)
-    dither = np.tile(_BAYER, (H // 8 + 1, W // 8 + 1))[:H, :W, None]
+    dither = _BAYER[((np.arange(H) - ft) % 8)[:, None], (np.arange(W) - fl) % 8][..., None]  # frame-aligned
     image = np.clip(np.floor(srgb * 255.0 + 0.5 + dither), 0, 255).astype(np.uint8)
 
     info = {

@@ -3,6 +3,7 @@ configured, and the placeholder while an AI plate is being generated."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from .._validate import check_size
@@ -22,6 +23,7 @@ def procedural_plate(
     fov_y: float = 50.0,
     camera_height: float = 4.0,
     horizon: float = 0.45,
+    overscan: tuple[int, int, int, int] | None = None,
 ) -> Plate:
     """Paint a plate with an exact depth map and a water mask.
 
@@ -33,6 +35,11 @@ def procedural_plate(
         fov_y: vertical field of view in degrees of the painting camera.
         camera_height: metres above the ground / water level.
         horizon: horizon row as a fraction of the height from the top.
+        overscan: ``(left, top, right, bottom)`` pixels to paint beyond each edge of the
+            ``size`` image, of the same world (``left == right``: the camera's axis stays in
+            the middle). The plate is then larger, and its camera's ``fov_y`` and ``horizon``
+            describe the larger image; ``meta["overscan"]`` records the margins and the
+            image they surround (see the scene's ``overscan`` option).
 
     Returns:
         A [`Plate`][hybridscene.Plate] whose ``water`` marks the river (so a scene mirrors
@@ -47,14 +54,23 @@ def procedural_plate(
     width, height = check_size(size)
     from ._landscape import paint_mountains_and_water
 
+    margins = _margins(overscan)
+    left, top, right, bottom = margins
+    canvas = (width + left + right, height + top + bottom)
     t0 = time.perf_counter()
     try:
         image, depth, water, info = paint_mountains_and_water(
-            width, height, seed, fov_y=fov_y, camera_height=camera_height, horizon=horizon
+            *canvas, seed, fov_y=fov_y, camera_height=camera_height, horizon=horizon,
+            frame=(left, top, width, height) if overscan is not None else None,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     info = dict(info, seconds=round(time.perf_counter() - t0, 4))
+    if overscan is not None:  # the camera of the larger image (same focal length and axis)
+        info["overscan"] = {"margins": list(margins), "size": [width, height], "fov_y": fov_y, "horizon": horizon}
+        fov_y = math.degrees(2.0 * math.atan(math.tan(math.radians(fov_y) / 2.0) * canvas[1] / height))
+        horizon = (horizon * height + top) / canvas[1]
+        info.update(fov_y=fov_y, horizon=horizon)
     return Plate(
         image=image,
         depth=depth,
@@ -66,3 +82,18 @@ def procedural_plate(
         meta=info,
     )
 
+
+
+def _margins(overscan: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
+    """``overscan`` checked: four ints >= 0 with ``left == right``."""
+    if overscan is None:
+        return (0, 0, 0, 0)
+    try:
+        margins = tuple(int(v) for v in overscan)
+        ok = len(margins) == 4 and all(v >= 0 and v == m for v, m in zip(margins, overscan))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or margins[0] != margins[2]:
+        raise ConfigError(f"overscan must be (left, top, right, bottom) pixels >= 0 with left == right (the "
+                          f"camera's axis stays in the middle), got {overscan!r}")
+    return margins  # type: ignore[return-value]
