@@ -69,6 +69,10 @@ class PerspectiveCamera(_LookAtCamera):
         far: far clip distance in metres.
         shift: ``(x, y)`` lens shift in half-image units; a level camera with ``shift=(0, s)``
             sees its horizon at ``s`` in normalised device coordinates.
+        zoom: magnification of the whole image about its centre (1 = none), on top of
+            ``fov_y`` and ``shift``: the frame shows the middle ``1 / zoom`` of what it would.
+            A scene's ``overscan="zoom"`` sets it so that a moving camera never sees past its
+            plate.
     """
 
     def __init__(
@@ -81,8 +85,10 @@ class PerspectiveCamera(_LookAtCamera):
         near: float = 0.1,
         far: float = 20000.0,
         shift: tuple[float, float] = (0.0, 0.0),
+        zoom: float = 1.0,
     ) -> None:
         self.fov_y = fov_y
+        self.zoom = zoom
         self._place(position, target, up, near, far)
         self.shift = (check_finite(shift[0], "camera shift x"), check_finite(shift[1], "camera shift y"))
 
@@ -90,10 +96,18 @@ class PerspectiveCamera(_LookAtCamera):
     def from_plate(cls, plate: Plate, **overrides: Any) -> PerspectiveCamera:
         """The camera a plate was painted with (level, at the plate's camera height, looking down
         -Z, horizon where the plate has it), so foreground objects stand on the plate's ground.
-        Plates without a known camera get a level camera at 1.6 m with the horizon centred."""
+        Plates without a known camera get a level camera at 1.6 m with the horizon centred. A
+        cylindrical or equirectangular plate gets a level pinhole camera at its centre, looking
+        down -Z (azimuth 0, the plate's middle column): the plate's ``fov_y`` for a cylindrical
+        plate (its rows are a pinhole's), 60 degrees for an equirectangular one, the horizon at
+        the same fraction of the frame's height as of the plate's."""
         cam = plate.camera
         if cam is None:
             kwargs: dict[str, Any] = dict(fov_y=50.0, position=(0, 1.6, 0), target=(0, 1.6, -1))
+        elif cam.projection != "perspective":
+            fov_y = cam.fov_y if cam.projection == "cylindrical" else 60.0
+            kwargs = dict(fov_y=fov_y, position=(0.0, cam.height, 0.0), target=(0.0, cam.height, -1.0),
+                          shift=(0.0, cam.lens_shift))
         else:
             kwargs = dict(
                 fov_y=cam.fov_y,
@@ -115,9 +129,24 @@ class PerspectiveCamera(_LookAtCamera):
             raise SceneError(f"camera fov_y must be between 1 and 179 degrees, got {value!r}")
         self._fov_y = v
 
+    @property
+    def zoom(self) -> float:
+        """Magnification about the image centre (1 = none); see the class docs."""
+        return self._zoom
+
+    @zoom.setter
+    def zoom(self, value: float) -> None:
+        v = check_finite(value, "camera zoom", positive=True)
+        if not 0.01 <= v <= 100.0:
+            raise SceneError(f"camera zoom must be between 0.01 and 100 (1 = none), got {value!r}")
+        self._zoom = v
+
     def projection_matrix(self, aspect: float) -> np.ndarray:
         """``(4, 4) float32`` clip-from-view for a target of ``aspect`` = width / height."""
-        return transforms.perspective(self._fov_y, aspect, self.near, self.far, self.shift)
+        m = transforms.perspective(self._fov_y, aspect, self.near, self.far, self.shift)
+        if self._zoom != 1.0:
+            m[:2, :3] *= np.float32(self._zoom)  # scales NDC x, y about the centre
+        return m
 
     def __repr__(self) -> str:
         return (
@@ -170,3 +199,4 @@ class OrthographicCamera(_LookAtCamera):
 
     def __repr__(self) -> str:
         return f"OrthographicCamera(height={self.height}, position={self.position.tolist()}, target={self.target.tolist()})"
+
