@@ -5,8 +5,11 @@
 // (llvmpipe) runs both sides of a branch, so an unused cross-fade would cost a second plate
 // lookup on every pixel. Defines: HAS_SHADOW, HAS_PARALLAX, CROSSFADE, HAS_PARALLAX_PREV,
 // HAS_REFLECTION (the foreground mirrored in the plate's water, laid over the plate before the
-// shadows), LINEAR_OUTPUT (no sRGB encoding: float targets for render passes).
+// shadows), LINEAR_OUTPUT (no sRGB encoding: float targets for render passes), PLATE_PROJ and
+// PREV_PROJ (1 cylindrical, 2 equirectangular: the mapping gives a world direction, see
+// include/plate_projection.glsl; undefined for perspective or fitted plates).
 #include "include/colour.glsl"
+#include "include/plate_projection.glsl"
 
 #if defined VERTEX_SHADER
 
@@ -27,6 +30,8 @@ uniform sampler2D u_reflection;  // the reflection catcher: RGBA16F linear premu
                                  //   masked by the water already, same layout as u_foreground
 uniform mat3 u_plate_from_ndc;   // NDC (x, y, 1) -> plate image (u w, v w, w), v = 0 at the top
 uniform mat3 u_prev_from_ndc;
+uniform vec3 u_plate_lens;       // PLATE_PROJ's lens (include/plate_projection.glsl)
+uniform vec3 u_prev_lens;        // PREV_PROJ's
 uniform float u_plate_weight;    // 1 = only u_plate; less while a cross-fade runs
 uniform bool u_top_down;         // true: write row 0 = image top, so a readback needs no flip
 
@@ -41,13 +46,21 @@ void main() {
 
     ivec2 fg_px = ivec2(px.x, fg_row);
     vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
+#if defined PLATE_PROJ
+    vec3 plate = plate_texture_wrapped(u_plate, plate_q(q, PLATE_PROJ, u_plate_lens), u_plate_lens).rgb;
+#else
     vec3 plate = texture(u_plate, q.xy / q.z).rgb;
+#endif
 #if defined HAS_PARALLAX
     plate = over(texelFetch(u_parallax, fg_px, 0), vec4(plate, 1.0)).rgb;
 #endif
 #if defined CROSSFADE
     vec3 qp = u_prev_from_ndc * vec3(ndc, 1.0);
+#if defined PREV_PROJ
+    vec3 prev = plate_texture_wrapped(u_plate_prev, plate_q(qp, PREV_PROJ, u_prev_lens), u_prev_lens).rgb;
+#else
     vec3 prev = texture(u_plate_prev, qp.xy / qp.z).rgb;
+#endif
 #if defined HAS_PARALLAX_PREV
     prev = over(texelFetch(u_parallax_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
 #endif

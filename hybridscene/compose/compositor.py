@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..gpu.programs import load_program
 from ..gpu.textures import upload_image
 from ..plate import Plate
-from ..scene.view import plate_mapping
+from ..scene.view import mapping_lens, plate_mapping
 from .layers import ForegroundLayer, Layer, PlateLayer
 
 if TYPE_CHECKING:
@@ -37,19 +37,21 @@ class Compositor:
 
     def __init__(self, gl: GLContext) -> None:
         self.gl = gl
-        self._variants: dict[tuple[bool, ...], tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self._variants: dict[tuple[bool | int, ...], tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._plates: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
         self._solid: dict[tuple[float, float, float], moderngl.Texture] = {}
         self._empty: moderngl.Texture | None = None
 
     def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool, linear: bool = False,
-                 reflection: bool = False) -> tuple[moderngl.Program, moderngl.VertexArray]:
+                 reflection: bool = False, projection: int = 0,
+                 prev_projection: int = 0) -> tuple[moderngl.Program, moderngl.VertexArray]:
         """The composite program with only the inputs this frame uses compiled in."""
-        key = (shadow, parallax, crossfade, parallax_prev, linear, reflection)
+        key = (shadow, parallax, crossfade, parallax_prev, linear, reflection, projection, prev_projection)
         entry = self._variants.get(key)
         if entry is None:
-            names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV", "LINEAR_OUTPUT", "HAS_REFLECTION")
-            prog = load_program(self.gl, "composite", defines={n: 1 for n, on in zip(names, key) if on})
+            names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV", "LINEAR_OUTPUT", "HAS_REFLECTION",
+                     "PLATE_PROJ", "PREV_PROJ")
+            prog = load_program(self.gl, "composite", defines={n: int(on) for n, on in zip(names, key) if on})
             for name, unit in (("u_plate", 0), ("u_foreground", 1), ("u_plate_prev", 2), ("u_shadow", 3),
                                ("u_parallax", 4), ("u_parallax_prev", 5), ("u_reflection", 6)):
                 if name in prog:
@@ -58,10 +60,13 @@ class Compositor:
         return entry
 
     def plate_texture(self, plate: Plate) -> moderngl.Texture:
-        """The plate's sRGB texture, uploaded on first use."""
+        """The plate's sRGB texture, uploaded on first use (wrapping round horizontally for a
+        plate that covers a full turn)."""
         tex = self._plates.get(plate)
         if tex is None:
             tex = self._plates[plate] = upload_image(self.gl, plate.image)
+            if plate.camera is not None and plate.camera.full_turn:
+                tex.repeat_x = True
         return tex
 
     def plate_layer(self, plate: Plate | None, camera: PerspectiveCamera | OrthographicCamera,
@@ -75,7 +80,9 @@ class Compositor:
                 px = np.round(np.asarray(background) * 255.0).astype(np.uint8).reshape(1, 1, 3)
                 tex = self._solid[background] = upload_image(self.gl, px, mipmaps=False)
             return PlateLayer(tex, _SOLID_MAPPING, opacity=opacity)
-        return PlateLayer(self.plate_texture(plate), plate_mapping(plate, camera, size), opacity=opacity)
+        projection, lens = mapping_lens(plate, camera)
+        return PlateLayer(self.plate_texture(plate), plate_mapping(plate, camera, size), opacity=opacity,
+                          projection=projection, lens=lens)
 
     def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True,
                 linear: bool = False) -> None:
@@ -106,18 +113,21 @@ class Compositor:
         shadow = fg.shadow if fg is not None else None
         reflection = fg.reflection if fg is not None else None
         prog, vao = self._variant(shadow is not None, current.relief is not None, previous is not None,
-                                  previous is not None and previous.relief is not None, linear, reflection is not None)
+                                  previous is not None and previous.relief is not None, linear, reflection is not None,
+                                  current.projection, previous.projection if previous is not None else 0)
         ctx = self.gl.mgl
         target.use()
         ctx.viewport = (0, 0, *target.size)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
-        _choose_filter(current.texture, current.mapping, target.size)
+        _choose_filter(current, target.size)
         current.texture.use(0)
         (fg.color if fg is not None else self.transparent(target.size)).use(1)
         if previous is not None:
-            _choose_filter(previous.texture, previous.mapping, target.size)
+            _choose_filter(previous, target.size)
             previous.texture.use(2)
             prog["u_prev_from_ndc"].write(transforms.gl_bytes(previous.mapping))
+            if previous.projection:
+                prog["u_prev_lens"].value = previous.lens
             prog["u_plate_weight"].value = weight
             if previous.relief is not None:
                 previous.relief.use(5)
@@ -128,6 +138,8 @@ class Compositor:
         if current.relief is not None:
             current.relief.use(4)
         prog["u_plate_from_ndc"].write(transforms.gl_bytes(current.mapping))
+        if current.projection:
+            prog["u_plate_lens"].value = current.lens
         prog["u_top_down"].value = bool(top_down)
         vao.render(moderngl.TRIANGLES, vertices=3)
 
@@ -153,15 +165,18 @@ class Compositor:
         self._variants.clear()
 
 
-def _choose_filter(tex: moderngl.Texture, mapping: np.ndarray, size: tuple[int, int]) -> None:
+def _choose_filter(layer: PlateLayer, size: tuple[int, int]) -> None:
     """Trilinear (mipmapped) sampling only where the plate is shrunk on screen: a magnified or
     1:1 plate gets plain bilinear, which costs half on a software rasteriser and looks the same."""
     import moderngl
 
+    tex = layer.texture
     if tex.size == (1, 1):
         return
     # Plate texels per frame pixel along x and y, at the frame's centre (NDC 0, 0).
-    h = mapping.astype(np.float64)
+    h = layer.mapping.astype(np.float64)
+    if layer.projection:  # the mapping gives directions: the projection's homography at the centre
+        h = _local_homography(h, layer.projection, layer.lens)
     w0 = h[2, 2]
     du_dx = np.hypot(h[0, 0] - h[0, 2] * h[2, 0] / w0, h[1, 0] - h[1, 2] * h[2, 0] / w0) / w0
     dv_dy = np.hypot(h[0, 1] - h[0, 2] * h[2, 1] / w0, h[1, 1] - h[1, 2] * h[2, 1] / w0) / w0
@@ -169,3 +184,21 @@ def _choose_filter(tex: moderngl.Texture, mapping: np.ndarray, size: tuple[int, 
     want = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR) if texels > 1.25 else (moderngl.LINEAR, moderngl.LINEAR)
     if tex.filter != want:
         tex.filter = want
+
+
+def _local_homography(mapping: np.ndarray, projection: int, lens: tuple[float, float, float]) -> np.ndarray:
+    """A homography that agrees to first order, at NDC ``(0, 0)``, with a cylindrical or
+    equirectangular plate's mapping (what `_choose_filter` needs), from finite differences."""
+    inv_x, scale, horizon = lens
+
+    def q(ndc: np.ndarray) -> np.ndarray:
+        x, y, z = mapping @ ndc
+        r = max(float(np.hypot(x, z)), 1e-12)
+        vertical = y / r if projection == 1 else float(np.arctan2(y, r))
+        return np.array([0.5 + np.arctan2(x, -z) * inv_x, horizon - scale * vertical])
+
+    e = 1e-4
+    c = q(np.array([0.0, 0.0, 1.0]))
+    dx = (q(np.array([e, 0.0, 1.0])) - c) / e
+    dy = (q(np.array([0.0, e, 1.0])) - c) / e
+    return np.array([[dx[0], dy[0], c[0]], [dx[1], dy[1], c[1]], [0.0, 0.0, 1.0]])

@@ -28,12 +28,19 @@ class PlateLayer:
     solid background."""
     mapping: np.ndarray
     """``(3, 3) float32``: a frame pixel's NDC ``(x, y, 1)`` -> texture coordinates
-    ``(u w, v w, w)`` (see `hybridscene.scene.view.plate_mapping`)."""
+    ``(u w, v w, w)`` (see `hybridscene.scene.view.plate_mapping`), or, for a cylindrical or
+    equirectangular plate (``projection`` 1 or 2), the world direction of the pixel's ray."""
     relief: moderngl.Texture | None = None
     """Parallax: RGBA16F linear premultiplied, the frame's size, GL row order; or ``None``."""
     opacity: float = 1.0
     """0..1: how much of this layer covers the plate layer below it (a cross-fade, in linear
     light). The bottom plate layer is always opaque."""
+    projection: int = 0
+    """How ``mapping``'s result becomes texture coordinates: 0 it is them already (a perspective
+    plate, or one fitted to the frame), 1 cylindrical, 2 equirectangular (see
+    `hybridscene.scene.view.mapping_lens`)."""
+    lens: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """The projection's lens, as `hybridscene.plate.projection.plate_lens` gives it."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from ..plate import Plate
 from ..scene import Geometry, Node, Scene
 from ..scene.camera import OrthographicCamera
 from ..scene.mesh import Texture
-from ..scene.view import plate_mapping
+from ..scene.view import mapping_lens, plate_mapping
 from .materials import MaterialPrograms
 from .programs import has_uniform, load_program
 from .programs import set_uniform as _set
@@ -405,11 +405,14 @@ class SceneRenderer:
         return scene.occlusion if self._occlusion is None else self._occlusion
 
     def plate_depth_texture(self, plate: Plate) -> moderngl.Texture:
-        """The plate's R32F depth texture (metres, inf = sky), uploaded once per plate."""
+        """The plate's R32F depth texture (metres, inf = sky), uploaded once per plate (wrapping
+        round horizontally for a plate that covers a full turn)."""
         tex = self._depth.get(plate)
         if tex is None:
             assert plate.depth is not None
             tex = self._depth[plate] = upload_depth(self.gl, plate.depth)
+            if plate.camera is not None and plate.camera.full_turn:
+                tex.repeat_x = True
         return tex
 
     def _bind_occlusion(self, prog: moderngl.Program, scene: Scene, size: tuple[int, int], enabled: bool, *,
@@ -428,6 +431,9 @@ class SceneRenderer:
             assert plate is not None
             self.plate_depth_texture(plate).use(1)
             prog["u_plate_from_ndc"].write(transforms.gl_bytes(plate_mapping(plate, scene.camera, size)))
+        projection, lens = mapping_lens(plate, scene.camera) if on and not screen else (0, (0.0, 0.0, 0.0))
+        _set(prog, "u_plate_projection", projection)  # always: programs are shared by every scene
+        _set(prog, "u_plate_lens", lens)
         if on:
             prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1

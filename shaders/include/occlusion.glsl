@@ -6,11 +6,16 @@
 // - with parallax (a camera that moved), the displaced plate surface rendered for this very
 //   view: inverse view depth per target pixel (see parallax.glsl).
 
+#include "include/plate_projection.glsl"
+
 uniform sampler2D u_plate_depth;  // R32F: metres, row 0 = image top, inf = sky; or, on screen,
                                   // 1 / metres in GL row order, 0 = nothing
 uniform bool u_occlusion;         // false: no plate depth, or occlusion turned off
 uniform bool u_plate_depth_screen;  // true: u_plate_depth is the rendered surface (parallax)
-uniform mat3 u_plate_from_ndc;    // the compositor's mapping: NDC -> plate image (u w, v w, w)
+uniform mat3 u_plate_from_ndc;    // the compositor's mapping: NDC -> plate image (u w, v w, w),
+                                  // or a world direction for the projections below
+uniform int u_plate_projection;   // 0 perspective (or fitted), 1 cylindrical, 2 equirectangular
+uniform vec3 u_plate_lens;        // plate_projection.glsl's lens (unused for 0)
 uniform vec2 u_target_size;       // size in pixels of the target being drawn (which may be smaller
                                   // than the frame: the reflection catcher's)
 
@@ -22,7 +27,7 @@ float plate_depth_here() {
         return inverse_depth > 0.0 ? 1.0 / inverse_depth : 1.0 / 0.0;
     }
     vec2 ndc = 2.0 * gl_FragCoord.xy / u_target_size - 1.0;
-    vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
+    vec3 q = plate_q(u_plate_from_ndc * vec3(ndc, 1.0), u_plate_projection, u_plate_lens);
     if (q.z <= 0.0) return 1.0 / 0.0;  // looking away from the plate: nothing there
     return texture(u_plate_depth, q.xy / q.z).r / q.z;
 }
