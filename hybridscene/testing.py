@@ -23,6 +23,8 @@ What there is:
   optionally with a safety checker that flags every image.
 * `build_tiny_sdxl_pipeline` - an SDXL-style pipeline folder (two text encoders, 2.3 MB).
 * `build_tiny_autoencoder` - an ``AutoencoderTiny`` (TAESD architecture) folder (9.8 MB).
+* `build_tiny_controlnet` - a ``ControlNetModel`` folder for the tiny SD or SDXL UNet (depth
+  layouts).
 * `build_tiny_depth_model` - a DPT depth-estimation model folder for ``transformers``
   (0.5 MB).
 * `sd_v1_4_configs` and `build_sd_v1_4_random` - the *full-size* Stable Diffusion
@@ -72,6 +74,7 @@ __all__ = [
     "build_sd_turbo_random",
     "build_sd_v1_4_random",
     "build_tiny_autoencoder",
+    "build_tiny_controlnet",
     "build_tiny_depth_model",
     "build_tiny_sd_pipeline",
     "build_tiny_sdxl_pipeline",
@@ -842,3 +845,197 @@ def build_sd_v1_4_random(
     pipe.save_pretrained(str(out), safe_serialization=True)
     _finish_pipeline_folder(out)
     return out
+
+
+# --------------------------------------------------------------------------- ControlNet (issue 16, part 1: layouts)
+
+
+def build_tiny_controlnet(path: PathLike, *, seed: int = 0, sdxl: bool = False) -> pathlib.Path:
+    """Write a tiny random-weight ``ControlNetModel`` for `build_tiny_sd_pipeline`'s UNet (or,
+    with ``sdxl=True``, `build_tiny_sdxl_pipeline`'s) to ``path``: ``config.json`` and
+    ``diffusion_pytorch_model.safetensors``, as ``controlnet.save_pretrained(path)`` writes them.
+
+    Built like diffusers' ``ControlNetPipelineFastTests.get_dummy_components``: the encoder half
+    is a copy of the tiny UNet's (``ControlNetModel.from_unet``, cross-attention 32, or 80 with
+    SDXL's text-time conditioning), the conditioning embedding has channels (16, 32), so it
+    downsamples the control image by 2 (the tiny VAE's factor), and the zero convolutions that
+    feed the UNet are re-drawn from a normal distribution (std 0.05, bias 0.1) so the control
+    visibly changes the image (a real untrained ControlNet's zeros would change nothing).
+    ~0.3 MB; loads with ``ControlNetModel.from_pretrained(path)`` or ``AutoModel``.
+
+    Returns:
+        The absolute folder path.
+    """
+    import tempfile
+
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    out = _prepare_dir(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        build = build_tiny_sdxl_pipeline if sdxl else build_tiny_sd_pipeline
+        unet = UNet2DConditionModel.from_pretrained(str(build(pathlib.Path(tmp) / "pipe", seed=seed)), subfolder="unet")
+    torch.manual_seed(seed + 7)
+    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+
+    def redraw(module: Any) -> None:
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.normal_(module.weight, std=0.05)
+            torch.nn.init.constant_(module.bias, 0.1)
+
+    with torch.no_grad():
+        net.controlnet_down_blocks.apply(redraw)
+        net.controlnet_mid_block.apply(redraw)
+    net.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+# --------------------------------------------------------------------------- upscalers (issue 16, part 2)
+
+
+def _x4_scheduler_configs() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The x4 upscaler's published schedulers: DDIM with v-prediction, and the DDPM schedule that
+    noises the low-resolution conditioning."""
+    betas = {"beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000,
+             "clip_sample": False, "trained_betas": None}
+    return ({"_class_name": "DDIMScheduler", **betas, "prediction_type": "v_prediction", "set_alpha_to_one": False,
+             "steps_offset": 1},
+            {"_class_name": "DDPMScheduler", **betas, "variance_type": "fixed_small"})
+
+
+def _save_x4(out: pathlib.Path, unet: Any, vae: Any, text_encoder: Any) -> pathlib.Path:
+    from diffusers import DDIMScheduler, DDPMScheduler, StableDiffusionUpscalePipeline
+
+    scheduler, low_res = _x4_scheduler_configs()
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tiny_clip_tokenizer(), unet=unet,
+        low_res_scheduler=DDPMScheduler.from_config(_no_class_name(low_res)),
+        scheduler=DDIMScheduler.from_config(_no_class_name(scheduler)), max_noise_level=350,
+    )
+    pipe.save_pretrained(str(out), safe_serialization=True)
+    _finish_pipeline_folder(out)
+    return out
+
+
+def build_tiny_sd_upscaler(path: PathLike, *, seed: int = 0) -> pathlib.Path:
+    """Write a tiny random-weight ``StableDiffusionUpscalePipeline`` (the x4 upscaler's wiring) to ``path``.
+
+    * ``unet``: ``UNet2DConditionModel`` with 7 input channels (4 latent + the 3 of the noised
+      low-resolution image), 1000 class embeddings (the noise level), blocks (Down,
+      CrossAttnDown) / (CrossAttnUp, Up) of (16, 32) channels, cross-attention 32 wide.
+    * ``vae``: ``AutoencoderKL`` with 3 blocks (8, 8, 16): ``vae_scale_factor`` 4 like the real
+      model's, so the latent has the low-resolution image's size and decodes to 4 times it.
+    * ``text_encoder``/``tokenizer``: as `build_tiny_sd_pipeline`'s.
+    * ``scheduler``: DDIM with v-prediction; ``low_res_scheduler``: DDPM (the published settings);
+      ``max_noise_level`` 350.
+
+    Loads with ``StableDiffusionUpscalePipeline.from_pretrained(path)`` or ``DiffusionPipeline``.
+    A 32x32 image becomes 128x128 in ~0.1 s (2 steps, one thread). Returns the absolute folder.
+    """
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    out = _prepare_dir(path)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=32, in_channels=7, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8, num_class_embeds=1000,
+    )
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        sample_size=128, in_channels=3, out_channels=3, block_out_channels=(8, 8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+        layers_per_block=1, latent_channels=4, norm_num_groups=4, scaling_factor=0.08333,
+    )
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(_tiny_clip_text_config())
+    return _save_x4(out, unet, vae, text_encoder)
+
+
+def build_tiny_latent_upscaler(path: PathLike, *, seed: int = 0) -> pathlib.Path:
+    """Write a tiny random-weight ``StableDiffusionLatentUpscalePipeline`` (x2) to ``path``: the
+    K-diffusion UNet of diffusers' own fast tests (8 input channels, 5 output, Fourier time
+    embedding conditioned on the noise level and the pooled prompt), a 4-block ``AutoencoderKL``
+    (``vae_scale_factor`` 8, so image sizes are multiples of 8), an Euler scheduler predicting
+    the sample, and `build_tiny_sd_pipeline`'s text encoder and tokenizer. Returns the folder."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionLatentUpscalePipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    out = _prepare_dir(path)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        act_fn="gelu", attention_head_dim=8, norm_num_groups=None, block_out_channels=(32, 32, 64, 64),
+        time_cond_proj_dim=128 + 32, conv_in_kernel=1, conv_out_kernel=1, cross_attention_dim=32,
+        down_block_types=("KDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D"),
+        in_channels=8, mid_block_type=None, only_cross_attention=False, out_channels=5,
+        resnet_time_scale_shift="scale_shift", time_embedding_type="fourier", timestep_post_act="gelu",
+        up_block_types=("KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KUpBlock2D"),
+    )
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 16, 16), in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=4, layers_per_block=1,
+    )
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(_tiny_clip_text_config())
+    pipe = StableDiffusionLatentUpscalePipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tiny_clip_tokenizer(), unet=unet,
+        scheduler=EulerDiscreteScheduler(prediction_type="sample"),
+    )
+    pipe.save_pretrained(str(out), safe_serialization=True)
+    _finish_pipeline_folder(out)
+    return out
+
+
+def sd_x4_upscaler_configs() -> dict[str, dict[str, Any]]:
+    """The configurations of ``stabilityai/stable-diffusion-x4-upscaler`` (from its original
+    ``x4-upscaling.yaml``): keys ``"unet"``, ``"vae"``, ``"text_encoder"``, ``"scheduler"``,
+    ``"low_res_scheduler"``. The UNet works at the low-resolution image's size (7 input channels:
+    latent and noised image; 1000 noise-level classes; cross-attention only in its first three
+    levels, 1024 wide); the VAE decodes x4 (3 blocks, 128-512 channels, scaling 0.08333); the
+    text encoder is OpenCLIP ViT-H's text tower (as SD 2's). Sizes: UNet 473 M, VAE 55 M, text
+    encoder 340 M parameters."""
+    scheduler, low_res = _x4_scheduler_configs()
+    return {
+        "unet": {
+            "_class_name": "UNet2DConditionModel", "act_fn": "silu", "attention_head_dim": 8,
+            "block_out_channels": [256, 512, 512, 1024], "center_input_sample": False, "cross_attention_dim": 1024,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 7, "layers_per_block": 2,
+            "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "num_class_embeds": 1000,
+            "only_cross_attention": [True, True, True, False], "out_channels": 4, "sample_size": 128,
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+            "use_linear_projection": True,
+        },
+        "vae": {
+            "_class_name": "AutoencoderKL", "act_fn": "silu", "block_out_channels": [128, 256, 512],
+            "down_block_types": ["DownEncoderBlock2D"] * 3, "in_channels": 3, "latent_channels": 4, "layers_per_block": 2,
+            "norm_num_groups": 32, "out_channels": 3, "sample_size": 256, "scaling_factor": 0.08333,
+            "up_block_types": ["UpDecoderBlock2D"] * 3,
+        },
+        "text_encoder": sd_turbo_configs()["text_encoder"],
+        "scheduler": scheduler,
+        "low_res_scheduler": low_res,
+    }
+
+
+def build_sd_x4_upscaler_random(path: PathLike, *, seed: int = 0) -> pathlib.Path:
+    """Write the FULL-SIZE x4 upscaler architecture (`sd_x4_upscaler_configs`) with random
+    weights to ``path``, for benchmarks (the real model's compute, no download): 868 M
+    parameters, 3.5 GB in float32. The tokenizer is `tiny_clip_tokenizer`. Returns the folder."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    out = _prepare_dir(path)
+    c = sd_x4_upscaler_configs()
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_config(c["unet"])
+    torch.manual_seed(seed)
+    vae = AutoencoderKL.from_config(c["vae"])
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in c["text_encoder"].items() if k != "model_type"}))
+    return _save_x4(out, unet, vae, text_encoder)

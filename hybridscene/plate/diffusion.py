@@ -118,7 +118,9 @@ class DiffusionGenerator:
     def pipeline(self, resolved: ResolvedSpec) -> Any:
         """The loaded pipeline for a resolved spec (loaded once per model, autoencoder, device and
         dtype), with `acceleration` applied."""
-        key = (resolved.model.identity, resolved.vae_identity or "", resolved.device, resolved.dtype)
+        from .control import control_key, pipeline_loader
+
+        key = (resolved.model.identity, resolved.vae_identity or "", resolved.device, resolved.dtype, *control_key(resolved))
         pipe = self._pipes.get(key)
         if pipe is not None:
             return pipe
@@ -126,8 +128,6 @@ class DiffusionGenerator:
         _check_device(resolved.device, resolved.dtype)
         if self.threads:
             torch.set_num_threads(int(self.threads))
-        from diffusers import AutoPipelineForText2Image
-
         model = resolved.model
         source = model.name if model.identity.startswith("hub:") else str(model.folder)
         kwargs: dict[str, Any] = {"dtype": torch_dtype(resolved.dtype)}
@@ -139,7 +139,8 @@ class DiffusionGenerator:
             with _quiet_loading():
                 if resolved.spec.vae:
                     kwargs["vae"] = _load_vae(resolved.spec.vae, kwargs["dtype"])
-                pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+                auto, extra = pipeline_loader(resolved, kwargs["dtype"])  # a layout: ControlNets or img2img
+                pipe = auto.from_pretrained(source, **kwargs, **extra)
         except (OSError, ValueError) as exc:
             raise PlateError(f"cannot load model {model.name!r}: {str(exc).splitlines()[0]}") from None
         if resolved.spec.vae:
@@ -206,6 +207,10 @@ class DiffusionGenerator:
         )
         if spec.negative_prompt:
             call["negative_prompt"] = spec.negative_prompt
+        if resolved.layout is not None:  # a layout's depth condition or colours (control.py)
+            from .control import call_arguments
+
+            call_arguments(resolved, call)
         t1 = time.perf_counter()
         try:
             with _attention_kernel(self.acceleration, resolved):

@@ -102,7 +102,12 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
 
     spec = resolved.spec
     t0 = time.perf_counter()
-    image, info = _generator(threads, acceleration).generate(resolved, callback=callback)
+    from .layout import passes_through, plate_fields
+
+    if passes_through(resolved):  # img2img at strength 0: the layout's colours, exactly; no model runs
+        image, info = np.array(resolved.layout.image), {"pipeline": None, "scheduler": None}
+    else:
+        image, info = _generator(threads, acceleration).generate(resolved, callback=callback)
     if spec.resize_to and spec.resize_to != resolved.size:
         from PIL import Image
 
@@ -120,10 +125,14 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
         timings["depth_s"] = round(time.perf_counter() - t1, 3)
     elif spec.depth_image:
         depth = depth_image if depth_image is not None else _check_depth_image(resolved)
+    # A layout gives the plate its depth, camera and water; a depth model's estimate is a check.
+    layout = plate_fields(resolved, depth) if resolved.layout is not None else {"depth": depth, "meta": {}}
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     plate = Plate(
         image=image,
-        depth=depth,
+        depth=layout["depth"],
+        water=layout.get("water"),
+        camera=layout.get("camera"),
         source="diffusers",
         prompt=spec.prompt,
         seed=spec.seed,
@@ -140,6 +149,7 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
             "generated_size": list(resolved.size),
             **({"vae": spec.vae} if spec.vae else {}),
             **({"acceleration": info["acceleration"]} if "acceleration" in info else {}),
+            **layout["meta"],
         },
     )
     return plate, resolved.inputs, timings

@@ -160,6 +160,9 @@ class PlateSpec:
             raise ConfigError(f"wrap must be True or False, got {self.wrap!r}")
         if self.tiling not in TILINGS:
             raise ConfigError(f"unknown tiling {self.tiling!r}; use one of {', '.join(TILINGS)}")
+        if self.wrap and self.tiling == "none":
+            raise ConfigError("wrap=True paints a 360 degree panorama with wrapping MultiDiffusion windows; "
+                              "drop tiling='none' (--tiling none), or drop wrap")
 
     def _check_layout(self) -> None:
         if isinstance(self.controlnet, str):
@@ -370,7 +373,8 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
     from ..info import guess_torch_device
 
     model = resolve_model(spec.model, revision=spec.revision, cache_dir=cache_dir)
-    size = spec.size or size_for_aspect(model, spec.resize_to)
+    frame = spec.resize_to or getattr(spec.layout, "size", None)  # a Layout's own aspect, when no size is given
+    size = spec.size or size_for_aspect(model, frame)
     m = model.size_multiple
     if size[0] % m or size[1] % m:
         near = (max(m, round(size[0] / m) * m), max(m, round(size[1] / m) * m))
@@ -420,8 +424,15 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
     }
     if vae_identity:  # only when set, so keys made before this option existed stay valid
         inputs["vae"] = vae_identity
+    layout, controlnet_identities = None, ()
+    if spec.layout is not None:  # layout.py: the layout at the plate's final size, ControlNets, strength
+        from .layout import layout_inputs
+
+        layout, controlnet_identities, layout_keys = layout_inputs(spec, model, size, steps, cache_dir=cache_dir)
+        inputs.update(layout_keys)
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
-    return ResolvedSpec(spec, model, size, steps, guidance, device, dtype, depth_identity, key, inputs, vae_identity)
+    return ResolvedSpec(spec, model, size, steps, guidance, device, dtype, depth_identity, key, inputs, vae_identity,
+                        layout=layout, controlnet_identities=controlnet_identities)
 
 
 def size_for_aspect(model: ModelRef, frame: tuple[int, int] | None) -> tuple[int, int]:
