@@ -274,6 +274,15 @@ def test_worker_rejects_bad_specs_at_once_and_cancels(tiny_sd, tmp_path, plate_w
         (["--model", "{sd}", "--scheduler", "fancy"], "unknown scheduler 'fancy'"),
         (["--model", "{sd}", "--device", "cuda"], "sees no CUDA GPU; install a CUDA build of torch or use --device cpu"),
         (["--model", "{sd}", "-o", "out.bmpx"], "use .png, .jpg or .webp"),
+        (["--model", "{sd}", "--upscaler", "lanczos"], "--upscaler given without --upscale FACTOR; add e.g. --upscale 4"),
+        (["--model", "{sd}", "--upscale", "0.5"], "upscale must be a factor in 1..16 (e.g. 4), got 0.5"),
+        (["--model", "{sd}", "--layout-image", "a.png"], "needs both --layout-image and --layout-depth; add --layout-depth DEPTH"),
+        (["--model", "{sd}", "--layout", "mountains", "--layout-depth", "d.npy"], "--layout-image IMG --layout-depth DEPTH, not both"),
+        (["--model", "{sd}", "--controlnet", "{missing}"], "needs a layout to follow; give layout='mountains'"),
+        (["--model", "{sd}", "--layout", "mountains", "--strength", "1.5"], "strength must be a number in 0..1"),
+        (["--model", "{sd}", "--layout", "mountains", "--controlnet", "a", "--control-scale", "1", "--control-scale", "2",
+          "--control-scale", "3"], "3 control scales for 1 ControlNets; give one, or one per ControlNet"),
+        (["--model", "{sd}", "--wrap", "--tiling", "none"], "drop tiling='none' (--tiling none), or drop wrap"),
     ],
 )
 def test_cli_bad_input_one_line_nothing_cached(tiny_sd, tmp_path, isolated_cache, forked, args, message):
