@@ -211,10 +211,15 @@ class DiffusionGenerator:
             from .control import call_arguments
 
             call_arguments(resolved, call)
+        paint = pipe
+        if resolved.tiled:  # MultiDiffusion windows: wide and 360 degree plates (panorama.py)
+            from .panorama import tiled_painter
+
+            paint = tiled_painter(pipe, resolved.inputs["tiling"])
         t1 = time.perf_counter()
         try:
             with _attention_kernel(self.acceleration, resolved):
-                out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
+                out = paint(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
         except torch.OutOfMemoryError:
             if resolved.device.split(":")[0] != "cuda" or getattr(pipe, "_hybridscene_offloaded", False):
                 raise PlateError(f"out of memory generating {width}x{height}; use a smaller size or --dtype float16") from None
@@ -223,7 +228,7 @@ class DiffusionGenerator:
             pipe.enable_model_cpu_offload()
             pipe._hybridscene_offloaded = True
             with _attention_kernel(self.acceleration, resolved):
-                out = pipe(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
+                out = paint(generator=torch.Generator(gen_device).manual_seed(spec.seed), **call)
         except RuntimeError as exc:
             explained = _explain_runtime_error(exc, self.acceleration, resolved)
             if explained is exc:

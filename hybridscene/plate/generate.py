@@ -127,12 +127,17 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
         depth = depth_image if depth_image is not None else _check_depth_image(resolved)
     # A layout gives the plate its depth, camera and water; a depth model's estimate is a check.
     layout = plate_fields(resolved, depth) if resolved.layout is not None else {"depth": depth, "meta": {}}
+    camera = layout.get("camera")
+    if camera is None and resolved.tiled and spec.wrap:  # a 360 degree panorama (panorama.py)
+        from .panorama import panorama_camera
+
+        camera = panorama_camera(image.shape[1], image.shape[0], height_m=DEFAULT_CAMERA_HEIGHT)
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     plate = Plate(
         image=image,
         depth=layout["depth"],
         water=layout.get("water"),
-        camera=layout.get("camera"),
+        camera=camera,
         source="diffusers",
         prompt=spec.prompt,
         seed=spec.seed,
@@ -149,9 +154,16 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
             "generated_size": list(resolved.size),
             **({"vae": spec.vae} if spec.vae else {}),
             **({"acceleration": info["acceleration"]} if "acceleration" in info else {}),
+            **({"tiling": resolved.inputs["tiling"]} if resolved.tiled else {}),
             **layout["meta"],
         },
     )
+    if resolved.upscaler_identity:  # after any layout: the final plate's image, depth and water
+        from .upscale import upscale_resolved
+
+        plate = upscale_resolved(plate, resolved, callback)
+        timings["upscale_s"] = plate.meta["upscale_s"]
+        timings["total_s"] = round(time.perf_counter() - t0, 3)
     return plate, resolved.inputs, timings
 
 

@@ -430,9 +430,29 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
 
         layout, controlnet_identities, layout_keys = layout_inputs(spec, model, size, steps, cache_dir=cache_dir)
         inputs.update(layout_keys)
+    upscaler_identity = None
+    if spec.upscale is not None and spec.upscale != 1:  # upscale.py; keys only when set, so older keys stay valid
+        from .upscale import DEFAULT_OVERLAP, DEFAULT_TILE, check_upscale, check_upscaler
+
+        check_upscale(spec.upscale, spec.resize_to or size)
+        upscaler_identity = "lanczos"
+        if spec.upscaler != "lanczos":
+            upscaler = resolve_model(spec.upscaler, cache_dir=cache_dir)
+            check_upscaler(upscaler.pipeline_class, spec.upscale, spec.upscaler)
+            upscaler_identity = upscaler.identity
+            inputs["upscale_tile"] = [DEFAULT_TILE, DEFAULT_OVERLAP]
+        inputs.update(upscale=spec.upscale, upscaler=upscaler_identity)
+    tiling = None
+    if spec.tiling != "none" or spec.wrap:  # panorama.py: MultiDiffusion; in the key only when tiled
+        from .panorama import tiling_inputs
+
+        tiling = tiling_inputs(spec, model, size)
+        if tiling is not None:
+            inputs["tiling"] = tiling
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
     return ResolvedSpec(spec, model, size, steps, guidance, device, dtype, depth_identity, key, inputs, vae_identity,
-                        layout=layout, controlnet_identities=controlnet_identities)
+                        layout=layout, controlnet_identities=controlnet_identities, upscaler_identity=upscaler_identity,
+                        tiled=tiling is not None)
 
 
 def size_for_aspect(model: ModelRef, frame: tuple[int, int] | None) -> tuple[int, int]:
