@@ -44,6 +44,7 @@ from .colors import tonemap
 from .gpu.context import GLContext, create_context
 from .gpu.environment import EnvironmentRenderer
 from .plate import (
+    Layout,
     Plate,
     PlateCache,
     PlateCamera,
@@ -124,6 +125,7 @@ __all__ = [
     "HybridSceneError",
     "HybridSceneWarning",
     "InstanceInfo",
+    "Layout",
     "Material",
     "Mesh",
     "MeshFileWarning",

@@ -3,6 +3,7 @@
 from .cache import PlateCache
 from .generate import PlateResult, background_plate, generate_plate
 from .image import SUPPORTED_IMAGE_EXTENSIONS, load_plate
+from .layout import Layout
 from .plate import Plate, PlateCamera
 from .procedural import PROCEDURAL_STYLES, procedural_plate
 from .spec import SCHEDULERS, PlateSpec
@@ -12,6 +13,7 @@ __all__ = [
     "PROCEDURAL_STYLES",
     "SCHEDULERS",
     "SUPPORTED_IMAGE_EXTENSIONS",
+    "Layout",
     "Plate",
     "PlateCache",
     "PlateCamera",
