@@ -31,6 +31,7 @@ from .. import transforms
 from ..colors import srgb_to_linear
 from ..errors import SceneError
 from ..plate import Plate, PlateCamera
+from ..plate.projection import plate_lens
 from ..scene.environment import (
     DEFAULT_LEVELS,
     FILE_VERSION,
@@ -132,6 +133,12 @@ class EnvironmentRenderer:
             prog["u_plate"].value = 0
             prog["u_focal"].value = (focal / pw, focal / ph)
             prog["u_horizon"].value = float(cam.horizon)
+            projection, lens = plate_lens(plate) if plate.camera is not None else (0, (0.0, 0.0, 0.0))
+            prog["u_projection"].value = projection
+            prog["u_lens"].value = lens
+            if projection:  # plate pixels per radian across
+                focal = pw * lens[0]
+                plate_tex.repeat_x = cam.full_turn
             prog["u_plate_lod"].value = float(max(0.0, np.log2(focal * 2 * np.pi / w) - 0.5))
             prog["u_sky_mean"].value = tuple(float(c) for c in sky)
             prog["u_ground_mean"].value = tuple(float(c) for c in ground)

@@ -30,7 +30,7 @@ from ..plate import Plate
 from ..plate.projection import plate_from_direction
 from ..scene import Scene
 from ..scene.camera import PerspectiveCamera
-from ..scene.view import plate_mapping
+from ..scene.view import mapping_lens, plate_mapping
 from .programs import load_program
 
 if TYPE_CHECKING:
@@ -62,7 +62,10 @@ def water_mapping(plate: Plate, camera: PerspectiveCamera | OrthographicCamera, 
     A camera standing where the plate was painted from gets the plate's own mapping
     (`hybridscene.scene.view.plate_mapping`), whatever the plane; one that moved gets the
     homography the plane induces. Plates without a camera, and orthographic cameras, get the
-    plate's mapping (the water mask is fitted to the frame like the plate).
+    plate's mapping (the water mask is fitted to the frame like the plate). For a cylindrical or
+    equirectangular plate the result is the direction from the plate's eye to the point (times
+    a positive factor where the ray meets the plane, a negative one where it misses), which the
+    shader maps through the plate's projection (`hybridscene.scene.view.mapping_lens`).
     """
     base = plate_mapping(plate, camera, size).astype(np.float64)
     cam = plate.camera
@@ -76,6 +79,8 @@ def water_mapping(plate: Plate, camera: PerspectiveCamera | OrthographicCamera, 
     # A ray r from the eye meets the plane at eye + (k / r_y) r; seen from the plate's eye that is
     # offset + (k / r_y) r, or, scaled by r_y / k (> 0 in front of the eye), (offset e_y^T / k + I) r.
     through_plane = np.outer(offset, [0.0, 1.0, 0.0]) / k + np.eye(3)
+    if cam.projection != "perspective":
+        return (through_plane @ base).astype(np.float32)
     pfd = plate_from_direction(plate)
     return (pfd @ through_plane @ np.linalg.inv(pfd) @ base).astype(np.float32)
 
@@ -219,6 +224,9 @@ class ReflectionPass:
         prog["u_world_from_clip"].write(transforms.gl_bytes(np.linalg.inv(view_proj).astype(np.float32)))
         water_plate = scene.plate if scene.plate is not None else _Shape(mask.shape)
         prog["u_water_from_ndc"].write(transforms.gl_bytes(water_mapping(water_plate, cam, size, plane)))
+        projection, lens = mapping_lens(scene.plate, cam)
+        prog["u_water_projection"].value = projection
+        prog["u_water_lens"].value = lens
         prog["u_height"].value = plane
         prog["u_strength"].value = float(catcher.strength)
         prog["u_inv_falloff"].value = 1.0 / catcher.falloff if catcher.falloff > 0.0 else 0.0
@@ -264,6 +272,8 @@ class ReflectionPass:
             tex = self._plate_masks.get(plate)
             if tex is None:
                 tex = self._plate_masks[plate] = self._upload(mask)
+                if plate.camera is not None and plate.camera.full_turn:
+                    tex.repeat_x = True
             return tex
         for key, (ref, old) in list(self._user_masks.items()):
             if ref() is None:

@@ -143,11 +143,17 @@ def _check(name: str, value: Any, lo: float, hi: float) -> float:
 def _sky(pal: dict[str, Any], sun: tuple[float, ...], sun_rgb: np.ndarray, u: np.ndarray,
          t: np.ndarray, noise: _Noise | None = None, cover: float = 0.0,
          disc: bool = True) -> np.ndarray:
-    """Sky radiance (N, 3) for view directions ``(u, t, -1)``; clouds when ``noise`` is given;
+    """Sky radiance (N, 3) for view directions ``(u, t, -1)`` (a cylindrical plate's,
+    ``pal["cyl"]``: ``(sin u, t, -cos u)``, ``u`` the azimuth); clouds when ``noise`` is given;
     ``disc=False`` leaves out the sun's disc and halo (for the haze colour)."""
-    n = np.sqrt(u * u + t * t + 1.0)
+    cyl = pal.get("cyl", False)
+    if cyl:
+        n = np.sqrt(t * t + 1.0)
+        mu = (np.sin(u) * sun[0] + t * sun[1] - np.cos(u) * sun[2]) / n
+    else:
+        n = np.sqrt(u * u + t * t + 1.0)
+        mu = (u * sun[0] + t * sun[1] - sun[2]) / n  # cosine of the angle to the sun
     dy = np.clip(t / n, 0.0, 1.0)
-    mu = (u * sun[0] + t * sun[1] - sun[2]) / n  # cosine of the angle to the sun
     g = (dy ** 0.5)[:, None]
     col = pal["horizon_lin"] * (1.0 - g) + pal["zenith_lin"] * g
     col *= (1.0 + 0.35 * np.exp(-dy * 12.0))[:, None]  # brighter band just above the horizon
@@ -160,7 +166,7 @@ def _sky(pal: dict[str, Any], sun: tuple[float, ...], sun_rgb: np.ndarray, u: np
     hc = 1500.0  # cloud deck altitude (m); clouds are a noise field on that plane
     ts = np.maximum(t, 1e-3)
     cz = hc / ts
-    x, y = u * cz / 2500.0, cz / 2500.0
+    x, y = (np.sin(u) * cz / 2500.0, np.cos(u) * cz / 2500.0) if cyl else (u * cz / 2500.0, cz / 2500.0)
     fp = cz * cz / (hc * pal["f"] * 2500.0)  # deck footprint of one pixel (noise units)
     d = noise.fbm2(x, y * 1.5, 6, 0.55, fp, first=8)
     cov = _smooth(0.35 - 0.9 * cover, 0.75 - 0.9 * cover, d) * _smooth(0.004, 0.06, dy)
@@ -171,9 +177,11 @@ def _sky(pal: dict[str, Any], sun: tuple[float, ...], sun_rgb: np.ndarray, u: np
 
 
 def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: float, f: float,
-            gap: float) -> list[dict[str, Any]]:
+            gap: float, turn: int = 0) -> list[dict[str, Any]]:
     """Ridge cards, nearest first. Each profile is an elevation angle A(u) above a 4 m eye
-    (``H = _H_REF + z * A``), built from fBm / ridged noise, with a valley cut at the river gap."""
+    (``H = _H_REF + z * A``), built from fBm / ridged noise, with a valley cut at the river gap.
+    ``turn``: a full turn of ``turn`` columns (``u`` the azimuth, painted a little further,
+    `_wrap`): the profiles are made periodic."""
     # z range (m), kind, base freq (per unit u), low, high, valley floor angle, valley width, gain
     table = [((170, 250), "forest", 1.1, 0.004, 0.075, None, 0.30, 0.45),
              ((520, 800), "forest", 1.5, 0.012, 0.105, None, 0.20, 0.48),
@@ -191,7 +199,8 @@ def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: floa
         ph = rng.uniform(0, 1024, 12)
         n_oct = int(np.clip(math.ceil(math.log2(max(f / (f0 * 1.5), 2.0))), 2, 12))
         fl = -(_H_REF + 1.0) / z if floor is None else floor  # None: cut down to the ground
-        w = np.exp(-(((u - g) / (width * max(u_half, 0.3))) ** 2))
+        off = np.mod(u - g + math.pi, 2.0 * math.pi) - math.pi if turn else u - g  # azimuths wrap
+        w = np.exp(-((off / (width * max(u_half, 0.3))) ** 2))
         s, amp, norm, levels = np.zeros_like(u), 1.0, 0.0, []
         for k in range(n_oct):
             x = u * f0 * 2.0 ** k + ph[k]
@@ -202,7 +211,7 @@ def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: floa
             norm += amp
             amp *= gain
             prof = lo + (hi - lo) * np.clip(0.5 + 0.6 * s / (0.8 * norm if k else 1.0), 0.0, 1.2)
-            prof = prof + 0.25 * (hi - lo) * np.abs(u - g) / max(u_half, 0.3) * (i < 2)
+            prof = prof + 0.25 * (hi - lo) * np.minimum(np.abs(off) / max(u_half, 0.3), 1.5) * (i < 2)
             levels.append(prof * (1.0 - w) + fl * w)
         if kind == "forest":  # tree crowns along the silhouette (world metres on the card)
             top = np.zeros_like(u)
@@ -217,11 +226,33 @@ def _ridges(rng: np.random.Generator, noise: _Noise, u: np.ndarray, u_half: floa
             crown = top * np.clip((_H_REF + z * levels[-1]) / 8.0, 0.0, 1.0)  # none on the floor
             levels.append(levels[-1] + crown / z)
         a = np.stack(levels)
+        if turn:  # periodic: the seam blended away, the gradient taken round the turn
+            a = _wrap(a, turn)
+            base = a[:, :turn]
+            grads = _wrap_extend((np.roll(base, -1, 1) - np.roll(base, 1, 1)) / (2.0 * du), a.shape[1])
+        else:
+            grads = np.gradient(a, du, axis=1) if len(u) > 1 else np.zeros_like(a)
         height = np.maximum(_H_REF + z * a[-1], 0.0)
-        grads = np.gradient(a, du, axis=1) if len(u) > 1 else np.zeros_like(a)
         layers.append(dict(z=z, kind=kind, gap=g, H=height, G=grads.astype(np.float32),
                            lam0=1.0 / f0, n_lv=len(levels) - 1))
     return layers
+
+
+def _wrap(a: np.ndarray, turn: int) -> np.ndarray:
+    """Columns ``turn..`` of ``a`` (``(..., W)``) continue past a full turn of ``turn`` columns;
+    the first ``W - turn`` columns are faded from those continuations into themselves (so the
+    turn's last column meets its first seamlessly), and the continuation then repeats them."""
+    a = np.array(a, dtype=np.float64 if a.dtype == np.float64 else np.float32)
+    extra = a.shape[-1] - turn
+    s = _smooth(0.0, 1.0, (np.arange(extra) + 0.5) / extra).astype(a.dtype)
+    a[..., :extra] = a[..., turn:] + (a[..., :extra] - a[..., turn:]) * s
+    a[..., turn:] = a[..., :extra]
+    return a
+
+
+def _wrap_extend(a: np.ndarray, width: int) -> np.ndarray:
+    """``a`` (``(..., turn)``, periodic) repeated to ``width`` columns."""
+    return np.concatenate([a, a[..., :width - a.shape[-1]]], axis=-1)
 
 
 def _shade_card(L: dict[str, Any], rr: np.ndarray, cc: np.ndarray, cam: dict[str, float],
@@ -402,7 +433,8 @@ def paint_mountains(width: int, height: int, seed: int = 0, *, fov_y: float = 50
 
 def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: float = 50.0,
                               camera_height: float = 4.0, horizon: float = 0.45,
-                              frame: tuple[int, int, int, int] | None = None
+                              frame: tuple[int, int, int, int] | None = None,
+                              fov_x: float | None = None
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Paint a mountain-and-river landscape with an exact depth map and its water mask.
 
@@ -417,6 +449,10 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
             (``fov_y`` and ``horizon`` are that image's) into a canvas that holds it at
             ``(left, top)`` with margins around it (overscan; ``left`` must leave equal margins
             left and right). The frame's pixels are the same world; default: the whole canvas.
+        fov_x: paint a cylindrical plate covering ``fov_x`` degrees of azimuth (0..360; 360: a
+            full turn whose left and right edges join seamlessly) instead of a pinhole's: columns
+            are equal azimuth steps (``u`` below is the azimuth in radians), rows a pinhole's,
+            depth the horizontal distance (cards are cylinders round the camera). No river.
 
     Returns:
         ``(image, depth, water, info)``: ``image`` (height, width, 3) uint8 sRGB, row 0 at the top;
@@ -438,6 +474,10 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
     h = _check("camera_height", camera_height, 0.0, math.inf)
     horizon = _check("horizon", horizon, 0.0, 1.0)
     W, H = int(width), int(height)
+    if fov_x is not None:
+        fov_x = _check("fov_x", fov_x, 0.0, 360.0 + 1e-9)
+        if frame is not None:
+            raise ValueError("overscan (a frame inside the canvas) is for perspective plates, not cylindrical ones")
     fl, ft, fw, fh = (0, 0, W, H) if frame is None else (int(v) for v in frame)
     if not (0 <= fl and 0 <= ft and fw > 0 and fh > 0 and fl + fw <= W and ft + fh <= H):
         raise ValueError(f"frame {frame!r} must be (left, top, w, h) inside the {W}x{H} canvas")
@@ -461,11 +501,22 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
     cx, cy = fl + fw / 2.0, ft + horizon * fh
     pal["f"] = f
     cam = dict(f=f, cy=cy, h=h, H=float(ft + fh))  # H: the frame's bottom edge
-    u = ((np.arange(W) + 0.5 - cx) / f).astype(np.float32)  # X / z of each column
-    u_half = (fw / 2.0) / f
+    turn = W if fov_x is not None and fov_x >= 360.0 else 0
+    if fov_x is None:
+        u = ((np.arange(W) + 0.5 - cx) / f).astype(np.float32)  # X / z of each column
+        u_half, f_u = (fw / 2.0) / f, f
+    else:  # cylindrical: the azimuth of each column; a full turn is painted on past its end (_wrap)
+        pal["cyl"] = True
+        span = math.radians(fov_x)
+        u = (((np.arange(W + (max(8, W // 16) if turn else 0)) + 0.5) / W - 0.5) * span).astype(np.float32)
+        u_half, f_u = min(span / 2.0, 0.8), W / span
+    W_out, W = W, len(u)
     gap = float(rng.uniform(-0.45, 0.45)) * min(u_half, 1.2)
-    layers = _ridges(rng, noise, u.astype(np.float64), u_half, f, gap)
-    river = _river(rng, cam, H, u_half, layers)
+    layers = _ridges(rng, noise, u.astype(np.float64), u_half, f_u, gap, turn)
+    if fov_x is None:
+        river = _river(rng, cam, H, u_half, layers)
+    else:  # no river: its half width is negative everywhere
+        river = dict(centre=np.zeros(H, np.float32), half=np.full(H, -1e3, np.float32), width=np.zeros(H, np.float32))
     sky_rgb = 0.55 * pal["zenith_lin"] + 0.45 * pal["horizon_lin"]  # mean sky radiance
     amb = sky_rgb * (0.9 * pal.get("fill", 1.0))  # sky light on surfaces (+ fill in low light)
     # Haze: the sky a little above the horizon (so fogged ridges stay a bit darker than the sky).
@@ -522,6 +573,10 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
 
     # 4. Tone (soft shoulder), sRGB encode, ordered dither, quantise.
     lin = canvas[off:]
+    if turn:  # the columns painted past the turn fade into its first ones; the rest is the turn
+        lin = np.moveaxis(_wrap(np.moveaxis(lin, 1, -1), turn), -1, 1)[:, :turn]
+    W = W_out
+    depth, water = depth[:, :W], water[:, :W]
     lin = np.where(lin < 0.8, lin, 1.0 - 0.2 * np.exp(-(lin - 0.8) / 0.2))
     lin = np.maximum(lin, 0.0)
     srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.power(lin, 1.0 / 2.4) - 0.055)
@@ -536,6 +591,6 @@ def paint_mountains_and_water(width: int, height: int, seed: int = 0, *, fov_y: 
         "haze_color": [round(float(s), 6) for s in haze.mean(axis=0)],
         "focal_px": f,
         "ridge_depths": [[L["z"], L["z"] + _LEAN * float(L["H"].max())] for L in layers],
-        "river_gap": {"u": gap, "column": cx + f * gap},
+        "river_gap": {"u": gap, "column": cx + f * gap if fov_x is None else (gap / span + 0.5) * W},
     }
     return image, depth, water, info

@@ -24,6 +24,8 @@ def procedural_plate(
     camera_height: float = 4.0,
     horizon: float = 0.45,
     overscan: tuple[int, int, int, int] | None = None,
+    projection: str = "perspective",
+    fov_x: float | None = None,
 ) -> Plate:
     """Paint a plate with an exact depth map and a water mask.
 
@@ -40,6 +42,14 @@ def procedural_plate(
             the middle). The plate is then larger, and its camera's ``fov_y`` and ``horizon``
             describe the larger image; ``meta["overscan"]`` records the margins and the
             image they surround (see the scene's ``overscan`` option).
+        projection: ``"perspective"`` (a pinhole) or ``"cylindrical"``: columns are equal steps
+            of azimuth across ``fov_x`` degrees, rows a pinhole's with ``fov_y``, depth the
+            horizontal distance (see [`PlateCamera`][hybridscene.PlateCamera]). A full turn
+            (``fov_x=360``, e.g. ``size=(2048, 512)``) joins seamlessly at its left and right
+            edges, straight behind the camera. Cylindrical plates have no river (``water`` is
+            all zero).
+        fov_x: the horizontal coverage in degrees of a cylindrical plate (1..360); ``None``
+            for perspective plates.
 
     Returns:
         A [`Plate`][hybridscene.Plate] whose ``water`` marks the river (so a scene mirrors
@@ -54,6 +64,16 @@ def procedural_plate(
     width, height = check_size(size)
     from ._landscape import paint_mountains_and_water
 
+    if projection not in ("perspective", "cylindrical"):
+        raise ConfigError(f"procedural plates are painted 'perspective' or 'cylindrical', got projection={projection!r}")
+    camera = PlateCamera(fov_y=fov_y, height=camera_height, horizon=horizon, projection=projection,
+                         fov_x=fov_x) if projection == "cylindrical" else None
+    if camera is None and fov_x is not None:
+        raise ConfigError(f"fov_x={fov_x!r} is for projection='cylindrical'; a perspective plate's horizontal "
+                          "field of view follows from its size")
+    if camera is not None and overscan is not None:
+        raise ConfigError("overscan is for perspective plates; a cylindrical plate covers fov_x already")
+
     margins = _margins(overscan)
     left, top, right, bottom = margins
     canvas = (width + left + right, height + top + bottom)
@@ -62,6 +82,7 @@ def procedural_plate(
         image, depth, water, info = paint_mountains_and_water(
             *canvas, seed, fov_y=fov_y, camera_height=camera_height, horizon=horizon,
             frame=(left, top, width, height) if overscan is not None else None,
+            fov_x=fov_x if camera is not None else None,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -78,7 +99,7 @@ def procedural_plate(
         source=f"procedural:{style}",
         prompt="Landscape with mountains and a river",
         seed=seed,
-        camera=PlateCamera(fov_y=fov_y, height=camera_height, horizon=horizon),
+        camera=camera or PlateCamera(fov_y=fov_y, height=camera_height, horizon=horizon),
         meta=info,
     )
 
