@@ -205,6 +205,15 @@ def test_img2img_strength_zero_is_the_layouts_colours(models):
     assert painted.meta["pipeline"] == "StableDiffusionImg2ImgPipeline"
     assert np.abs(painted.image.astype(int) - layout.image).mean() > 1
     np.testing.assert_array_equal(painted.depth, layout.depth)
+    # Upscaled plates: the layout is resolved at the final (upscaled) size, and its depth is kept exactly.
+    big = resolve_layout("mountains:3", (128, 96))
+    kept = hs.generate_plate(spec(models["sd"], layout="mountains:3", strength=0.0, upscale=2), cache=False).plate
+    np.testing.assert_array_equal(kept.image, big.image)
+    np.testing.assert_array_equal(kept.depth, big.depth)
+    painted = hs.generate_plate(spec(models["sd"], layout="mountains:3", strength=0.5, upscale=2), cache=False).plate
+    assert painted.size == (128, 96) and painted.meta["upscaled_from"] == [64, 48]
+    np.testing.assert_array_equal(painted.depth, big.depth)
+    np.testing.assert_array_equal(painted.water, big.water)
 
 
 def test_sdxl_with_a_controlnet_and_img2img(models, capture_cond):

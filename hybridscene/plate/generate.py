@@ -102,13 +102,14 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
 
     spec = resolved.spec
     t0 = time.perf_counter()
-    from .layout import passes_through, plate_fields
+    from .layout import final_fields, passes_through, plate_fields
 
-    if passes_through(resolved):  # img2img at strength 0: the layout's colours, exactly; no model runs
+    passthrough = passes_through(resolved)
+    if passthrough:  # img2img at strength 0: the layout's colours at the final size, exactly; no model runs
         image, info = np.array(resolved.layout.image), {"pipeline": None, "scheduler": None}
     else:
         image, info = _generator(threads, acceleration).generate(resolved, callback=callback)
-    if spec.resize_to and spec.resize_to != resolved.size:
+    if spec.resize_to and spec.resize_to != resolved.size and not passthrough:
         from PIL import Image
 
         image = np.asarray(Image.fromarray(image).resize(spec.resize_to, Image.Resampling.LANCZOS))
@@ -126,7 +127,7 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
     elif spec.depth_image:
         depth = depth_image if depth_image is not None else _check_depth_image(resolved)
     # A layout gives the plate its depth, camera and water; a depth model's estimate is a check.
-    layout = plate_fields(resolved, depth) if resolved.layout is not None else {"depth": depth, "meta": {}}
+    layout = plate_fields(resolved, depth, image.shape[1::-1]) if resolved.layout is not None else {"depth": depth, "meta": {}}
     camera = layout.get("camera")
     if camera is None and resolved.tiled and spec.wrap:  # a 360 degree panorama (panorama.py)
         from .panorama import panorama_camera
@@ -158,10 +159,12 @@ def _paint(resolved: ResolvedSpec, callback: Callable[[int, int], Any] | None, t
             **layout["meta"],
         },
     )
-    if resolved.upscaler_identity:  # after any layout: the final plate's image, depth and water
+    if resolved.upscaler_identity and not passthrough:  # after any layout: the final plate's image, depth and water
         from .upscale import upscale_resolved
 
         plate = upscale_resolved(plate, resolved, callback)
+        if resolved.layout is not None:  # the layout's exact depth at the final size, not an upscaled one
+            plate = final_fields(plate, resolved)
         timings["upscale_s"] = plate.meta["upscale_s"]
         timings["total_s"] = round(time.perf_counter() - t0, 3)
     return plate, resolved.inputs, timings

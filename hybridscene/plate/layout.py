@@ -314,6 +314,10 @@ def layout_inputs(spec: Any, model: Any, size: tuple[int, int], steps: int, *,
     if spec.depth_image:
         raise ConfigError("a layout brings its own depth; drop depth_image (depth_model may stay, as a check)")
     final = spec.resize_to or size
+    if spec.upscale is not None and spec.upscale != 1:  # the plate's final size is after upscaling
+        from .upscale import upscaled_size
+
+        final = upscaled_size(final, spec.upscale)
     layout = resolve_layout(spec.layout, final)
     inputs: dict[str, Any] = {"layout": layout.identity, "control": spec.control}
     identities: tuple[str, ...] = ()
@@ -378,12 +382,17 @@ def check_family(net_config: Any, unet_config: Any, name: str, model: str) -> No
             f"{have}{family.get(have, '')} vs {want}{family.get(want, '')}); use a depth ControlNet made for this model's family")
 
 
-def plate_fields(resolved: Any, estimate: np.ndarray | None = None) -> dict[str, Any]:
+def plate_fields(resolved: Any, estimate: np.ndarray | None = None, size: tuple[int, int] | None = None) -> dict[str, Any]:
     """What a plate painted over ``resolved.layout`` takes from it: ``depth``, ``water`` and
-    ``camera``, and ``meta["layout"]`` (source, identity, control, and with a depth model the
-    estimate's `depth_agreement` with the layout: a check of how closely the painting followed)."""
-    layout, spec = resolved.layout, resolved.spec
-    info: dict[str, Any] = {"source": layout.source, "identity": layout.identity, "control": spec.control}
+    ``camera`` (at ``size``, the painted image's, default the layout's: the plate's final size),
+    and ``meta["layout"]`` (source, identity, control, and with a depth model the estimate's
+    `depth_agreement` with the layout: a check of how closely the painting followed).
+
+    An upscaled plate is painted smaller than its final size: it gets the layout at the painted
+    size here, and the layout's own depth and water once upscaled (`final_fields`)."""
+    spec = resolved.spec
+    layout = resolved.layout if size is None or tuple(size) == resolved.layout.size else resolved.layout.resized(size)
+    info: dict[str, Any] = {"source": layout.source, "identity": resolved.layout.identity, "control": spec.control}
     if spec.control == "image":
         info["strength"] = layout_strength(spec)
     else:
@@ -397,3 +406,10 @@ def plate_fields(resolved: Any, estimate: np.ndarray | None = None) -> dict[str,
 def passes_through(resolved: Any) -> bool:
     """True when the plate is the layout's colours unchanged (img2img with strength 0): no model runs."""
     return resolved.layout is not None and resolved.spec.control == "image" and layout_strength(resolved.spec) == 0
+
+
+def final_fields(plate: Plate, resolved: Any) -> Plate:
+    """An upscaled plate painted over a layout, with the layout's exact depth and water at its
+    final size in place of the upscaled ones."""
+    layout = resolved.layout if plate.size == resolved.layout.size else resolved.layout.resized(plate.size)
+    return dataclasses.replace(plate, depth=layout.depth, water=layout.water)
