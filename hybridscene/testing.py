@@ -957,8 +957,8 @@ def build_tiny_sd_upscaler(path: PathLike, *, seed: int = 0) -> pathlib.Path:
 def build_tiny_latent_upscaler(path: PathLike, *, seed: int = 0) -> pathlib.Path:
     """Write a tiny random-weight ``StableDiffusionLatentUpscalePipeline`` (x2) to ``path``: the
     K-diffusion UNet of diffusers' own fast tests (8 input channels, 5 output, Fourier time
-    embedding conditioned on the noise level and the pooled prompt), a 4-block ``AutoencoderKL``
-    (``vae_scale_factor`` 8, so image sizes are multiples of 8), an Euler scheduler predicting
+    embedding conditioned on the noise level and the pooled prompt), a 3-block ``AutoencoderKL``
+    (``vae_scale_factor`` 4; image sides are multiples of 16, at least 32), an Euler scheduler predicting
     the sample, and `build_tiny_sd_pipeline`'s text encoder and tokenizer. Returns the folder."""
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionLatentUpscalePipeline, UNet2DConditionModel
@@ -976,8 +976,8 @@ def build_tiny_latent_upscaler(path: PathLike, *, seed: int = 0) -> pathlib.Path
     )
     torch.manual_seed(seed)
     vae = AutoencoderKL(
-        block_out_channels=(8, 8, 16, 16), in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=4, layers_per_block=1,
+        block_out_channels=(8, 16, 16), in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=4, norm_num_groups=4, layers_per_block=1,
     )
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(_tiny_clip_text_config())
