@@ -90,8 +90,11 @@ class RenderWorker:
 
         install_plates(ray.get(plates[0]))  # a reference in a list: fetched only here, not with every chunk
         check_source(self.source, self.sha256)
+        from ..scene.overscan import cover_camera_path, render_times
+
         scene = self.source.load().scene
         scene.wait_for_plates()
+        cover_camera_path(scene, self.plan.size, render_times(self.plan))  # as the driver's own render would
         self.gl = create_context()
         self.gl.make_current()
         plan = self.plan

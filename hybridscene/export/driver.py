@@ -26,6 +26,7 @@ from ..gpu.context import GLContext, create_context, gl_info
 from ..gpu.readback import ReadbackRing
 from ..gpu.targets import check_frame_size
 from ..scene import Scene
+from ..scene.overscan import cover_camera_path, render_times
 from ..sinks.encoder import EncoderThread
 from .shards import check_part_target, frame_range, parse_frames, parse_shard
 
@@ -143,6 +144,7 @@ def frames(
     indices, _ = frame_range(frames, None, 0 if isinstance(frames, range) else frame_count(frames, seconds, clock.fps))
     size = check_size(size) if size is not None else _default_size(scene)
     scene.wait_for_plates()
+    cover_camera_path(scene, size, [frame_time(i, clock.fps, start) for i in (indices[0], indices[-1])])
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
     try:
         check_frame_size(gl, size, samples=_samples(samples))
@@ -331,8 +333,11 @@ def render(
     if overlap not in (True, False, "auto"):
         raise ConfigError(f"overlap must be True, False or 'auto', got {overlap!r}")
 
-    # 2. Plates still being generated are waited for (an export never depends on timing).
+    # 2. Plates still being generated are waited for (an export never depends on timing); a
+    #    camera path that sees past the plate gets a larger plate or a zoom (the same in every shard).
     scene.wait_for_plates()
+    plate_camera = _plate_camera(scene) if labels is not None else None  # as Ray's plate worker sees it
+    cover_camera_path(scene, plan.size, render_times(plan))
 
     # 3. Open the GPU, then the outputs (temporary files until the end).
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
@@ -341,7 +346,7 @@ def render(
         check_frame_size(gl, plan.size, samples=_samples(samples), layers=plan.wants_passes)
         extra = {"gl": {k: str(v) for k, v in gl_info(gl.mgl).items() if k in ("vendor", "renderer", "version")},
                  **(manifest or {})}
-        with Outputs(plan, output, cls, sink_options, plate_camera=_plate_camera(scene) if labels is not None else None,
+        with Outputs(plan, output, cls, sink_options, plate_camera=plate_camera,
                      manifest=extra, progress=progress) as outputs:
             # 4. Render, write, report.
             overlapped = not plan.wants_passes and (overlap is True or (overlap == "auto" and not gl.software))

@@ -23,6 +23,7 @@ from ..gpu.context import GLContext
 from ..gpu.targets import OutputTarget
 from ..plate import Plate
 from ..scene import Scene
+from ..scene.overscan import cover_camera_path
 from ..sinks.window import WindowSink
 
 __all__ = ["LAYERS", "PreviewApp"]
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 LAYERS = ("composite", "plate", "foreground", "depth", "shadow")
 """What **L** cycles through."""
+
+PREVIEW_SPAN = 10.0
+"""Seconds of a scene moved by ``on_frame`` callbacks that the preview keeps inside the plate
+(`hybridscene.scene.overscan`; keyframed cameras are covered over all their keys)."""
 
 
 def _wrap(message: str, width: int = 90) -> list[str]:
@@ -105,6 +110,15 @@ class PreviewApp:
             keys.F: self.toggle_stats, keys.L: self.next_layer,
         }
         window.window.key_event_func = self.on_key
+        self._covered: Any = None
+        self._cover()
+
+    def _cover(self) -> None:
+        """Keep the camera's path inside the plate (the scene's ``overscan``), once per plate
+        shown: the scene's keyframes and its first `PREVIEW_SPAN` seconds."""
+        if self.scene.plate is not self._covered and not self.scene.waiting_for_plate:
+            cover_camera_path(self.scene, self.size, [0.0, PREVIEW_SPAN])
+            self._covered = self.scene.plate
 
     # -- keys ----------------------------------------------------------------------------------
     def on_key(self, key: Any, action: Any, modifiers: Any) -> None:
@@ -187,6 +201,7 @@ class PreviewApp:
             log.error("%s", exc)
             return
         self.scene = loaded.scene
+        self._cover()
         if self.scene_error is not None:  # paused by the failure: play the fixed scene
             self.scene_error = None
             self.clock.resume()
@@ -266,6 +281,7 @@ class PreviewApp:
 
     def _draw(self, t: float) -> None:
         window = self.window
+        self._cover()  # a plate that arrived (an AI plate after its placeholder)
         # At 1:1, the composite goes straight into the window (no copy).
         if LAYERS[self.layer] == "composite" and window.at_frame_size():
             self.renderer.render_to(self.scene, window.fbo, t=t, top_down=False)

@@ -28,6 +28,10 @@ about 0.8 kept as they are, only highlights rolled off) and ``"none"`` (clipped 
 
 ENVIRONMENTS = ("auto", "plate", "ambient")
 
+OVERSCAN_MODES = ("auto", "zoom", "off")
+"""How a scene keeps a moving camera inside its plate (the ``overscan`` option; see
+`hybridscene.scene.overscan`)."""
+
 log = logging.getLogger(__name__)
 
 def _plate_of(result: Any) -> Plate:
@@ -100,6 +104,12 @@ class Scene:
         environment_intensity: multiplies the plate's environment (1 = as bright as painted).
         reflections: a [`ReflectionCatcher`][hybridscene.ReflectionCatcher], ``True`` for the
             default one, ``False`` for none. Default: on when the plate has a water mask.
+        overscan: how a camera that turns, zooms or moves is kept inside the plate, so that no
+            frame stretches the plate's edge pixels (checked once before a render, and when a
+            preview loads the scene, over the camera's whole path): ``"auto"`` paints a
+            procedural plate again, larger (the same world with margins), and zooms in for
+            other plates; ``"zoom"`` always zooms in, as little as covers every frame;
+            ``"off"`` changes nothing (one of `OVERSCAN_MODES`; see `hybridscene.scene.overscan`).
     """
 
     def __init__(
@@ -118,6 +128,7 @@ class Scene:
         environment: Any = "auto",
         environment_intensity: float = 1.0,
         reflections: ReflectionCatcher | bool | None = None,
+        overscan: str = "auto",
     ) -> None:
         if plate is not None and not isinstance(plate, Plate):
             raise SceneError(f"plate must be a hybridscene.Plate, got {type(plate).__name__}")
@@ -149,6 +160,7 @@ class Scene:
         if reflections is not False and not isinstance(reflections, ReflectionCatcher):
             raise SceneError(f"reflections must be a ReflectionCatcher, True or False, got {reflections!r}")
         self.reflections: ReflectionCatcher | None = reflections or None
+        self.overscan = overscan
         self.root = Node("root")
         self._callbacks: list[FrameCallback] = []
         self._tracks: list[Any] = []
@@ -166,6 +178,17 @@ class Scene:
         if value not in ("auto", True, False) or isinstance(value, (int, float)) and not isinstance(value, bool):
             raise SceneError(f"parallax must be 'auto', True or False, got {value!r}")
         self._parallax = value
+
+    @property
+    def overscan(self) -> str:
+        """``"auto"``, ``"zoom"`` or ``"off"``: see the class docs."""
+        return self._overscan
+
+    @overscan.setter
+    def overscan(self, value: str) -> None:
+        if not isinstance(value, str) or value not in OVERSCAN_MODES:
+            raise SceneError(f"overscan must be one of {', '.join(map(repr, OVERSCAN_MODES))}, got {value!r}")
+        self._overscan = value
 
     @property
     def exposure(self) -> float:
