@@ -155,8 +155,9 @@ def test_key_covers_layout_content_controlnets_scales_and_strength(models):
         resolve_spec(spec(sd, layout="mountains:1", strength=0.5)).key,
         resolve_spec(spec(sd, layout="mountains:1", strength=0.6)).key,
         resolve_spec(spec(sd, layout="mountains:1")).key,  # default strength 0.75
+        resolve_spec(spec(sd, layout="mountains:1", controlnet=cn, strength=0.5)).key,  # ControlNet img2img
     }
-    assert len(keys) == 9
+    assert len(keys) == 10
     assert resolve_spec(spec(sd, layout="mountains:1")).inputs["strength"] == 0.75
 
 
@@ -193,6 +194,20 @@ def test_several_controlnets_with_their_scales_and_the_cache(models, capture_con
         assert plate.camera == layout.camera and plate.meta["layout"]["control_scale"] == [1.0, 0.5]
     info = json.loads((first.entry / "plate.json").read_text())
     assert info["inputs"]["control_scale"] == [1.0, 0.5] and len(info["inputs"]["controlnet"]) == 2
+
+
+def test_controlnet_with_a_strength_is_controlnet_img2img_and_scene_files_ask_in_one_call(models, capture_cond):
+    layout = resolve_layout("mountains:3", SIZE)
+    r = hs.generate_plate(spec(models["sd"], layout="mountains:3", controlnet=str(models["cn"]), strength=0.5), cache=False)
+    assert r.plate.meta["pipeline"] == "StableDiffusionControlNetImg2ImgPipeline"
+    expected = control_image(layout, SIZE).transpose(2, 0, 1).astype(np.float32) / 255.0
+    assert capture_cond and all(np.abs(c.numpy() - expected).max() < 1e-7 for c in capture_cond)
+    assert r.plate.meta["layout"]["strength"] == 0.5 and r.plate.meta["layout"]["control"] == "depth"
+    np.testing.assert_array_equal(r.plate.depth, layout.depth)
+    # background_plate (what a scene file calls): a layout-conditioned plate at the frame's aspect.
+    plate = hs.background_plate((128, 96), model=str(models["sd"]), layout="mountains:2", controlnet=str(models["cn"]), steps=2)
+    np.testing.assert_array_equal(plate.depth, resolve_layout("mountains:2", plate.size).depth)
+    assert plate.camera == resolve_layout("mountains:2", plate.size).camera and plate.meta["layout"]["control"] == "depth"
 
 
 def test_img2img_strength_zero_is_the_layouts_colours(models):

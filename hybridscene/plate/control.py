@@ -7,7 +7,9 @@ inside its functions).
   and passed as ``controlnet=`` to ``AutoPipelineForText2Image.from_pretrained``, which picks the
   family's ControlNet pipeline (SD 1.x/2.x: ``StableDiffusionControlNetPipeline``, SDXL:
   ``StableDiffusionXLControlNetPipeline``; several nets: a ``MultiControlNetModel``). Each gets
-  `control_image` as ``image=``, with ``controlnet_conditioning_scale``.
+  `control_image` as ``image=``, with ``controlnet_conditioning_scale``. With a ``strength``
+  too, both: ``AutoPipelineForImage2Image`` with ``controlnet=`` (the family's ControlNet img2img
+  pipeline), the layout's colours as ``image=`` and its depth as ``control_image=``.
 * ``control="image"``: ``AutoPipelineForImage2Image`` with `init_image` and ``strength``.
 """
 
@@ -29,7 +31,8 @@ def control_key(resolved: Any) -> tuple[str, ...]:
     """What the loaded pipeline depends on besides the model: ``()`` without a layout."""
     if resolved.layout is None:
         return ()
-    return (str(resolved.spec.control), *resolved.controlnet_identities)
+    img2img = resolved.spec.control == "image" or resolved.spec.strength is not None
+    return (str(resolved.spec.control), "img2img" if img2img else "text2img", *resolved.controlnet_identities)
 
 
 def pipeline_loader(resolved: Any, dtype: Any) -> tuple[Any, dict[str, Any]]:
@@ -46,7 +49,8 @@ def pipeline_loader(resolved: Any, dtype: Any) -> tuple[Any, dict[str, Any]]:
     if unet_config is not None:
         for name, net in zip(resolved.spec.controlnet, nets, strict=True):
             check_family(net.config, unet_config, name, resolved.model.name)
-    return AutoPipelineForText2Image, {"controlnet": nets[0] if len(nets) == 1 else nets}
+    auto = AutoPipelineForText2Image if resolved.spec.strength is None else AutoPipelineForImage2Image
+    return auto, {"controlnet": nets[0] if len(nets) == 1 else nets}
 
 
 def _load_controlnet(name: str, identity: str, dtype: Any) -> Any:
@@ -97,9 +101,14 @@ def call_arguments(resolved: Any, call: dict[str, Any]) -> None:
     cond = Image.fromarray(control_image(resolved.layout, size))
     n = len(resolved.controlnet_identities)
     scale = spec.control_scale
+    target = "image"
+    if spec.strength is not None:  # ControlNet img2img: the colours as the start, the depth as the control
+        call["image"] = Image.fromarray(init_image(resolved.layout, size))
+        call["strength"] = layout_strength(spec)
+        target = "control_image"
     if n == 1:
-        call["image"] = cond
+        call[target] = cond
         call["controlnet_conditioning_scale"] = float(scale if not isinstance(scale, tuple) else scale[0])
     else:
-        call["image"] = [cond] * n
+        call[target] = [cond] * n
         call["controlnet_conditioning_scale"] = list(scale) if isinstance(scale, tuple) else [float(scale)] * n

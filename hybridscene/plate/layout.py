@@ -321,13 +321,13 @@ def layout_inputs(spec: Any, model: Any, size: tuple[int, int], steps: int, *,
     layout = resolve_layout(spec.layout, final)
     inputs: dict[str, Any] = {"layout": layout.identity, "control": spec.control}
     identities: tuple[str, ...] = ()
-    if spec.control == "image":
+    if spec.control == "image" or spec.strength is not None:  # img2img (with ControlNets too, for depth)
         strength = layout_strength(spec)
         if 0 < strength and int(steps * strength) < 1:
             raise ConfigError(f"strength {strength:g} with {steps} steps leaves no denoising step (diffusers runs "
                               f"int(steps * strength)); use steps >= {int(np.ceil(1 / strength))} or a higher strength")
         inputs["strength"] = strength
-    else:
+    if spec.control == "depth":
         identities = tuple(_controlnet_identity(name, model, cache_dir) for name in spec.controlnet)
         inputs["controlnet"] = list(identities)
         scale = spec.control_scale
@@ -393,9 +393,9 @@ def plate_fields(resolved: Any, estimate: np.ndarray | None = None, size: tuple[
     spec = resolved.spec
     layout = resolved.layout if size is None or tuple(size) == resolved.layout.size else resolved.layout.resized(size)
     info: dict[str, Any] = {"source": layout.source, "identity": resolved.layout.identity, "control": spec.control}
-    if spec.control == "image":
+    if spec.control == "image" or spec.strength is not None:
         info["strength"] = layout_strength(spec)
-    else:
+    if spec.control == "depth":
         info["controlnet"] = list(spec.controlnet)
         info["control_scale"] = list(spec.control_scale) if isinstance(spec.control_scale, tuple) else spec.control_scale
     if estimate is not None:
@@ -405,7 +405,8 @@ def plate_fields(resolved: Any, estimate: np.ndarray | None = None, size: tuple[
 
 def passes_through(resolved: Any) -> bool:
     """True when the plate is the layout's colours unchanged (img2img with strength 0): no model runs."""
-    return resolved.layout is not None and resolved.spec.control == "image" and layout_strength(resolved.spec) == 0
+    spec = resolved.spec
+    return resolved.layout is not None and (spec.control == "image" or spec.strength is not None) and layout_strength(spec) == 0
 
 
 def final_fields(plate: Plate, resolved: Any) -> Plate:
