@@ -247,7 +247,9 @@ def _border_skirt(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.
     """A strip beyond each image edge, ``extend`` of the image wide, so a camera that moves
     forward or looks past the plate still sees land (the edge texels stretched) rather than
     the backdrop. Its depth continues the edge's inverse-depth slope (exact for the ground and
-    for walls facing the camera), within a factor of 4 of the edge's depth."""
+    for walls facing the camera), within a factor of 4 of the edge's depth. A scene keeps its
+    camera's path off this strip before it renders (a larger plate or a zoom:
+    `hybridscene.scene.overscan`); with ``overscan="off"`` it shows."""
     pw, ph = plate.size
     pieces = []
     # (lattice pixels along the edge, edge pixel, inward pixel, axis): 0 = columns vary.
