@@ -11,8 +11,8 @@ an ancestral scheduler's fresh noise once for the whole latent, at the right var
 per-window draws would shrink it where windows overlap).
 
 With ``wrap=True`` the windows wrap around horizontally (columns taken modulo the width), so the
-painting has no left or right edge; the autoencoder decodes the latent padded with wrapped
-columns on both sides (cropped after), so the decoded edges join too: a seamless 360 degree
+painting has no left or right edge; the autoencoder's convolutions then pad with wrapped columns
+instead of zeros while it decodes, so the decoded edges join too: a seamless 360 degree
 panorama.
 
 With one window (the plate at the model's native size) every step is the plain pipeline's, so
@@ -25,9 +25,10 @@ The steps follow diffusers' ``StableDiffusionPipeline.__call__`` and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -217,8 +218,8 @@ def _paint(pipe: Any, *, prompt: str, width: int, height: int, num_inference_ste
             if isinstance(out, dict) and "latents" in out:
                 latents = out["latents"]
 
-    # 6. Decode (padded with wrapped columns when wrapping), check, post-process.
-    image, nsfw = _decode(pipe, latents, xl=xl, wrap=wrap, pad=max(1, win_w // 4), generator=generator, dtype=dtype)
+    # 6. Decode (round the circle when wrapping), check, post-process.
+    image, nsfw = _decode(pipe, latents, xl=xl, wrap=wrap, generator=generator, dtype=dtype)
     pipe.maybe_free_model_hooks()
     return MultiDiffusionOutput(images=list(image), nsfw_content_detected=nsfw, windows=len(views))
 
@@ -300,9 +301,9 @@ def _cfg_cat(cond: Any, uncond: Any, n: int, cfg: bool, torch: Any) -> Any:
     return torch.cat([uncond.repeat(*reps), cond.repeat(*reps)]) if cfg else cond.repeat(*reps)
 
 
-def _decode(pipe: Any, latents: Any, *, xl: bool, wrap: bool, pad: int, generator: Any, dtype: Any) -> tuple[Any, Any]:
-    """The autoencoder's image of ``latents``, as the plain pipeline decodes it; with ``wrap`` the
-    latent gets ``pad`` wrapped columns on each side first, cropped off the image after."""
+def _decode(pipe: Any, latents: Any, *, xl: bool, wrap: bool, generator: Any, dtype: Any) -> tuple[Any, Any]:
+    """The autoencoder's image of ``latents``, as the plain pipeline decodes it; with ``wrap`` its
+    convolutions pad horizontally with wrapped columns (`_wrapped_convs`)."""
     import torch
 
     vae = pipe.vae
@@ -317,14 +318,9 @@ def _decode(pipe: Any, latents: Any, *, xl: bool, wrap: bool, pad: int, generato
         latents = latents * std / vae.config.scaling_factor + mean
     else:
         latents = latents / vae.config.scaling_factor
-    pad = min(pad, latents.shape[-1]) if wrap else 0
-    if pad:
-        latents = torch.cat([latents[..., -pad:], latents, latents[..., :pad]], dim=-1)
     kwargs = {} if xl else {"generator": generator}
-    image = vae.decode(latents, return_dict=False, **kwargs)[0]
-    if pad:
-        px = pad * int(pipe.vae_scale_factor)
-        image = image[..., px:image.shape[-1] - px]
+    with _wrapped_convs(vae) if wrap else contextlib.nullcontext():
+        image = vae.decode(latents, return_dict=False, **kwargs)[0]
     if upcast:
         vae.to(dtype=torch.float16)
     nsfw = None
@@ -335,3 +331,34 @@ def _decode(pipe: Any, latents: Any, *, xl: bool, wrap: bool, pad: int, generato
     image, nsfw = pipe.run_safety_checker(image, latents.device, dtype)
     denormalize = [True] * image.shape[0] if nsfw is None else [not flagged for flagged in nsfw]
     return pipe.image_processor.postprocess(image, output_type="np", do_denormalize=denormalize), nsfw
+
+
+@contextlib.contextmanager
+def _wrapped_convs(module: Any) -> Iterator[None]:
+    """Inside the block, every 2-D convolution of ``module`` pads left and right with the columns
+    from the other side (circular) instead of zeros; top and bottom keep their zero padding.
+    The autoencoder's other layers (nearest upsampling, group norms, attention without positions)
+    do not care where the image starts, so the decoded panorama is the same all the way round:
+    its last and first columns are neighbours like any other pair."""
+    import torch
+    import torch.nn.functional as F
+
+    changed = []
+
+    def pad_columns(conv: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (F.pad(args[0], (conv._hs_wrap, conv._hs_wrap, 0, 0), mode="circular"), *args[1:])
+
+    try:
+        for conv in module.modules():
+            if isinstance(conv, torch.nn.Conv2d) and conv.padding_mode == "zeros" and not isinstance(conv.padding, str):
+                ph, pw = conv.padding
+                if pw:
+                    conv._hs_wrap = pw
+                    changed.append((conv, conv.padding, conv.register_forward_pre_hook(pad_columns)))
+                    conv.padding = (ph, 0)
+        yield
+    finally:
+        for conv, padding, hook in changed:
+            hook.remove()
+            conv.padding = padding
+            del conv._hs_wrap
