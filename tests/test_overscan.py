@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import hybridscene as hs
 from hybridscene.export.driver import plan_render
@@ -137,7 +138,7 @@ def array_plate() -> hs.Plate:
 
 
 @pytest.mark.gl
-def test_a_plate_that_cannot_be_repainted_is_zoomed_just_enough(ctx, caplog):
+def test_a_plate_that_cannot_be_repainted_is_zoomed_just_enough(ctx, caplog, tmp_path):
     caplog.set_level(logging.INFO, logger="hybridscene.scene.overscan")
     plate = array_plate()
     scene = swaying(plate, "auto")
@@ -150,10 +151,19 @@ def test_a_plate_that_cannot_be_repainted_is_zoomed_just_enough(ctx, caplog):
     assert plate_coverage(plate, cameras, SIZE).covered
     # Just enough: 3 % less zoom leaves some frame uncovered.
     assert not plate_coverage(plate, cameras, SIZE, zoom=0.97).covered
-    for frame in sway_frames(scene, ctx):  # decided already: the export keeps the zoom
-        bands = {s: smeared_band(frame, s) for s in SIDES}
-        assert max(bands.values()) < 6, bands
-    assert scene.camera.zoom == pytest.approx(decision.zoom)
+    # hs.render decides the same before its first frame, in a shard too (here: the sway's right end).
+    caplog.clear()
+    fresh = swaying(plate, "auto")
+    hs.render(fresh, f"{tmp_path}/frames/", frames=2, fps=1.0, size=SIZE, shard=(1, 2), ctx=ctx, samples=1)
+    assert fresh.camera.zoom == decision.zoom and caplog.text.count("zoomed in") == 1
+    (png,) = sorted((tmp_path / "frames").glob("*.png"))
+    frame = np.asarray(Image.open(png).convert("RGB"))
+    bands = {s: smeared_band(frame, s) for s in SIDES}
+    assert max(bands.values()) < 6, bands
+    caplog.clear()
+    (again,) = hs.frames(fresh, frames=range(1, 2), fps=1.0, size=SIZE, ctx=ctx, samples=1)  # already covered
+    assert caplog.text == "" and fresh.camera.zoom == decision.zoom
+    np.testing.assert_array_equal(again, frame)
 
 
 def test_every_shard_and_every_range_inside_the_keys_decides_the_same(plate, tmp_path):
