@@ -57,7 +57,9 @@ from .plate import (
     generate_plate_async,
     load_plate,
     procedural_plate,
+    upscale_plate,
 )
+from .plate.projection import plate_directions, plate_uv
 from .animation import Track
 from .compose import CameraInfo, FrameLayers, FramePasses, FrameRenderer, InstanceInfo, check_passes
 from .export import (
@@ -178,10 +180,13 @@ __all__ = [
     "load_plate",
     "load_scene_file",
     "make_dataset",
+    "plate_directions",
+    "plate_uv",
     "preview",
     "procedural_plate",
     "quat_from_axis_angle",
     "quat_from_euler",
     "render",
     "tonemap",
+    "upscale_plate",
 ]

@@ -199,3 +199,30 @@ def test_perspective_camera_from_a_360_plate_and_no_relief(pano):
     eq = hs.Plate(image=np.zeros((32, 64, 3), np.uint8),
                   camera=hs.PlateCamera(fov_y=180.0, height=1.5, horizon=0.5, projection="equirectangular", fov_x=360.0))
     assert hs.PerspectiveCamera.from_plate(eq).fov_y == pytest.approx(60.0)
+
+
+@pytest.mark.gl
+def test_the_reflection_catcher_mirrors_in_a_360_plates_water(ctx):
+    cam = cyl_camera(fov_y=50.0)
+    u = (np.arange(PW) + 0.5) / PW
+    water = np.zeros((PH, PW), np.float32)
+    water[PH // 2:, np.abs(u - 0.75) < 0.04] = 1.0  # a pond round azimuth 90 degrees, dry elsewhere
+    plate = hs.Plate(image=np.full((PH, PW, 3), 120, np.uint8), camera=cam, water=water)
+    size = (160, 120)
+
+    def frame(azimuth, reflections, moved=False):
+        scene = hs.Scene(plate, shadows=False, reflections=reflections, camera=yawed(plate, azimuth))
+        if moved:  # a camera off the plate's centre: the water moves with the ground
+            scene.camera.position = scene.camera.position + np.array([0.3, 0.4, 0.0])
+            scene.camera.target = scene.camera.target + np.array([0.3, 0.4, 0.0])
+        a = math.radians(azimuth)
+        scene.add(hs.Mesh.sphere(0.5, color="#ff2020", shading="unlit"), position=(10 * math.sin(a), 0.5, -10 * math.cos(a)))
+        return render(ctx, scene, size).astype(int)
+
+    for moved in (False, True):
+        wet, plain = frame(90.0, None, moved), frame(90.0, False, moved)
+        foot = int(np.nonzero(plain[:, 80, 0] - plain[:, 80, 2] > 100)[0].max())  # the sphere's lowest row
+        below = slice(foot + 2, foot + 7)
+        red = wet[below, 78:82, 0] - wet[below, 78:82, 2]
+        assert (red > plain[below, 78:82, 0] - plain[below, 78:82, 2] + 30).all(), moved
+    assert np.array_equal(frame(-90.0, None), frame(-90.0, False))  # on dry ground: no mirror image
