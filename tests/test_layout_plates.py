@@ -130,6 +130,14 @@ def test_bad_layout_specs_fail_before_any_model_loads(models, tmp_path):
         assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="brings its own depth"):
         resolve_spec(spec(sd, layout="mountains", depth_image=str(tmp_path / "d.npy")))
+    with pytest.raises(PlateError, match="'org/no-controlnet' .* is not in the Hugging Face cache"):  # HF_HUB_OFFLINE
+        resolve_spec(spec(sd, layout="mountains", controlnet="org/no-controlnet"))
+    # A ControlNet folder without its weights: one line when it is loaded.
+    (tmp_path / "cn-config-only").mkdir()
+    (tmp_path / "cn-config-only" / "config.json").write_text((models["cn"] / "config.json").read_text())
+    with pytest.raises(PlateError, match="cannot load ControlNet .*cn-config-only") as e:
+        hs.generate_plate(spec(sd, layout="mountains", controlnet=str(tmp_path / "cn-config-only")), cache=False)
+    assert "\n" not in str(e.value)
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -159,6 +167,19 @@ def test_key_covers_layout_content_controlnets_scales_and_strength(models):
     }
     assert len(keys) == 10
     assert resolve_spec(spec(sd, layout="mountains:1")).inputs["strength"] == 0.75
+
+
+def test_named_layouts_are_painted_once_per_cache(models, isolated_cache):
+    from hybridscene.plate.layout import _named
+
+    _named.cache_clear()
+    first = resolve_spec(spec(models["sd"], layout="mountains:4"), cache_dir=isolated_cache)
+    entries = [json.loads(p.read_text()) for p in isolated_cache.glob("plates/*/*/plate.json")]
+    assert [e["inputs"]["kind"] for e in entries] == ["procedural layout"]
+    _named.cache_clear()  # a new process: the painting comes from the cache, with the same identity
+    again = resolve_spec(spec(models["sd"], layout="mountains:4"), cache_dir=isolated_cache)
+    assert again.key == first.key and again.layout.identity == Layout.procedural(seed=4, size=SIZE).identity
+    np.testing.assert_array_equal(again.layout.depth, first.layout.depth)
 
 
 # -- painting -------------------------------------------------------------------------------------

@@ -190,11 +190,32 @@ def _nearest(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _named(style: str, seed: int, size: tuple[int, int]) -> Layout:
-    return Layout.procedural(style, seed, size=size)
+def _named(style: str, seed: int, size: tuple[int, int], cache_dir: Any = None) -> Layout:
+    """A named procedural layout; with ``cache_dir``, its painting is kept in that plate cache
+    (under a key of the name, seed, size and the painter's code), so a plate cache hit in a new
+    process does not paint the layout again (1-4 s at 1280x720) to know its identity."""
+    if cache_dir is None:
+        return Layout.procedural(style, seed, size=size)
+    from pathlib import Path
+
+    from .cache import PlateCache
+    from .procedural import procedural_plate
+
+    painter = hashlib.sha256()
+    for name in ("procedural.py", "_landscape.py"):
+        painter.update((Path(__file__).parent / name).read_bytes())
+    inputs = {"kind": "procedural layout", "style": style, "seed": seed, "size": list(size),
+              "painter": painter.hexdigest(), "numpy": np.__version__}
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
+
+    def paint() -> tuple[Plate, dict[str, Any], dict[str, float]]:
+        return procedural_plate(style, size=size, seed=seed), inputs, {}
+
+    plate, _ = PlateCache(cache_dir).get_or_create(key, paint)
+    return Layout.from_plate(plate, source=f"procedural:{style}:{seed}")
 
 
-def resolve_layout(value: Any, size: tuple[int, int]) -> Layout:
+def resolve_layout(value: Any, size: tuple[int, int], *, cache_dir: Any = None) -> Layout:
     """``PlateSpec.layout`` as a [`Layout`][hybridscene.Layout] of ``size = (width, height)``.
 
     Args:
@@ -202,6 +223,7 @@ def resolve_layout(value: Any, size: tuple[int, int]) -> Layout:
             `Layout` (scaled to ``size``: its aspect must match within `ASPECT_TOLERANCE`), or a
             [`Plate`][hybridscene.Plate] with depth and a camera.
         size: the plate's final size.
+        cache_dir: a plate cache folder to keep the paintings of named layouts in (``None``: none).
 
     Raises:
         ConfigError: an unknown name, a bad seed, a plate without depth, another aspect.
@@ -220,7 +242,7 @@ def resolve_layout(value: Any, size: tuple[int, int]) -> Layout:
                 raise ValueError
         except ValueError:
             raise ConfigError(f"layout {value!r}: the seed after ':' must be a whole number >= 0, e.g. '{style}:3'") from None
-        return _named(style, seed, size)
+        return _named(style, seed, size, None if cache_dir is None else str(cache_dir))
     if isinstance(value, Plate):
         value = Layout.from_plate(value)
     if not isinstance(value, Layout):
@@ -318,7 +340,7 @@ def layout_inputs(spec: Any, model: Any, size: tuple[int, int], steps: int, *,
         from .upscale import upscaled_size
 
         final = upscaled_size(final, spec.upscale)
-    layout = resolve_layout(spec.layout, final)
+    layout = resolve_layout(spec.layout, final, cache_dir=cache_dir)
     inputs: dict[str, Any] = {"layout": layout.identity, "control": spec.control}
     identities: tuple[str, ...] = ()
     if spec.control == "image" or spec.strength is not None:  # img2img (with ControlNets too, for depth)
