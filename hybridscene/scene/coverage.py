@@ -110,10 +110,22 @@ def camera_path(scene: Scene, times: Iterable[float]) -> list[Any]:
 
 
 def _camera_key(cam: Any) -> tuple[Any, ...]:
-    view = np.asarray(cam.view_matrix(), np.float32).tobytes()
+    """What a camera's view depends on (its pose and lens), hashable."""
+    pose = b"".join(np.asarray(v, np.float32).tobytes() for v in (cam.position, cam.target, cam.up))
     if isinstance(cam, PerspectiveCamera):
-        return ("p", view, cam.fov_y, tuple(cam.shift), cam.zoom)
-    return (type(cam).__name__, view, getattr(cam, "height", None))
+        return ("p", pose, cam.fov_y, tuple(cam.shift), cam.zoom, cam.near, cam.far)
+    return (type(cam).__name__, pose, getattr(cam, "height", None))
+
+
+def _world_from_view(cam: PerspectiveCamera) -> np.ndarray:
+    """``(3, 3)`` rotation of a look-at camera (what `transforms.look_at` builds, in float64
+    and without its per-call overhead): columns right, up, backward."""
+    eye = np.asarray(cam.position, np.float64)
+    forward = np.asarray(cam.target, np.float64) - eye
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(cam.up, np.float64))
+    right /= np.linalg.norm(right)
+    return np.stack([right, np.cross(right, forward), -forward], 1)
 
 
 def plate_coverage(plate: Plate, cameras: Sequence[Any], frame_size: tuple[int, int], *,
@@ -175,7 +187,7 @@ def _rays(cam: PerspectiveCamera, size: tuple[int, int], ndc: np.ndarray, zoom: 
     p02, p12 = p[0, 2] * zoom, p[1, 2] * zoom
     # clip x = p00 x + p02 z, w = -z: at z = -1, ndc x = p00 x - p02.
     view_dirs = np.stack([(ndc[:, 0] + p02) / p00, (ndc[:, 1] + p12) / p11, -np.ones(len(ndc))], -1)
-    rot = cam.view_matrix()[:3, :3].astype(np.float64).T  # world-from-view
+    rot = _world_from_view(cam)
     return np.asarray(cam.position, np.float64), view_dirs @ rot.T
 
 

@@ -27,13 +27,14 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HybridSceneError
 from .camera import PerspectiveCamera
-from .coverage import Coverage, camera_path, path_times, plate_coverage
+from .coverage import Coverage, _camera_key, camera_path, path_times, plate_coverage
 
 if TYPE_CHECKING:
     from ..plate import Plate
@@ -53,6 +54,8 @@ _SPARE = 0.02  # extra margin, as a fraction of the plate's size
 
 _lock = threading.Lock()
 _repainted: OrderedDict[tuple[Any, ...], Plate] = OrderedDict()  # a few repainted plates, newest last
+_decisions: weakref.WeakKeyDictionary[Plate, OrderedDict[str, tuple[OverscanDecision, Plate | None]]] = \
+    weakref.WeakKeyDictionary()  # per plate: path key -> decision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,51 +82,61 @@ def cover_camera_path(scene: Scene, size: tuple[int, int], times: Iterable[float
     `hybridscene.scene.coverage.path_times`): may replace ``scene.plate`` with a larger
     repaint or set the camera's ``zoom``. Logs what it did in one line and returns it.
 
-    Calling it again for the same scene is cheap and changes nothing more (the repainted plate
-    or the zoomed camera already covers the path).
+    Decisions are remembered per plate and camera path (a preview that reloads its scene, a
+    second render of the same scene: only the path is sampled again). Calling it again for the
+    same scene changes nothing more (the repainted plate or the zoomed camera covers the path).
     """
     t0 = time.perf_counter()
     plate = scene.plate
-    mode = getattr(scene, "overscan", "auto")
-    nothing = Coverage((0.0, 0.0, 1.0, 1.0), plate.size if plate is not None else (1, 1))
     if plate is None or plate.camera is None:
-        return OverscanDecision("none", nothing)
+        return OverscanDecision("none", Coverage((0.0, 0.0, 1.0, 1.0), plate.size if plate is not None else (1, 1)))
     try:
         cameras = camera_path(scene, path_times(scene, times))
     except HybridSceneError as exc:  # a callback failing at a sampled time: the render reports it at its frame
         log.warning("could not follow the camera path to check that the plate covers it (%s); overscan skipped", exc)
-        return OverscanDecision("none", nothing, seconds=time.perf_counter() - t0)
-    coverage = plate_coverage(plate, cameras, size, parallax=scene.parallax)
-    if coverage.covered:
-        return OverscanDecision("none", coverage, seconds=time.perf_counter() - t0)
-    need = "/".join(map(str, coverage.margins)) if coverage.bounded else "unbounded"
-    if mode == "off":
-        log.info("overscan='off': the camera path sees past the plate (%s px left/top/right/bottom beyond its "
-                 "%dx%d); those frames stretch the plate's edge pixels", need, *plate.size)
-        return OverscanDecision("none", coverage, seconds=time.perf_counter() - t0)
+        return OverscanDecision("none", Coverage((0.0, 0.0, 1.0, 1.0), plate.size), seconds=time.perf_counter() - t0)
+    mode = scene.overscan
+    key = hashlib.sha256(repr((size, mode, scene.parallax, [_camera_key(c) for c in cameras])).encode()).hexdigest()
+    with _lock:
+        known = _decisions.setdefault(plate, OrderedDict())
+        cached = known.get(key)
+    if cached is None:
+        cached = _decide(scene.parallax, mode, plate, cameras, size)
+        with _lock:
+            known[key] = cached
+            while len(known) > 8:
+                known.popitem(last=False)
+    decision, new = cached
+    decision = dataclasses.replace(decision, seconds=time.perf_counter() - t0)
+    _apply(scene, plate, decision, new)
+    return decision
+
+
+def _decide(parallax: Any, mode: str, plate: Plate, cameras: list[Any],
+            size: tuple[int, int]) -> tuple[OverscanDecision, Plate | None]:
+    """What to do (no side effects): the decision, and the repainted plate for ``"repaint"``."""
+    coverage = plate_coverage(plate, cameras, size, parallax=parallax)
+    if coverage.covered or mode == "off":
+        return OverscanDecision("none", coverage), None
     if mode == "auto" and coverage.bounded and _repaintable(plate):
         margins = _margins(coverage)
         if _fits(plate, margins):
             new = _repaint(plate, margins)
-            again = plate_coverage(new, cameras, size, parallax=scene.parallax)
+            again = plate_coverage(new, cameras, size, parallax=parallax)
             if not again.covered:  # the surface beyond the old edges differs from its guess: grow once
-                grown = _margins(again)
-                margins = tuple(m + g for m, g in zip(margins, grown))  # type: ignore[assignment]
-                if _fits(plate, margins):
-                    new = _repaint(plate, margins)
-            scene.plate = new
-            seconds = time.perf_counter() - t0
-            log.info("plate repainted with overscan %s px (left/top/right/bottom; %dx%d -> %dx%d) to cover the "
-                     "camera path (%.0f ms)", "/".join(map(str, margins)), *plate.size, *new.size, seconds * 1e3)
-            return OverscanDecision("repaint", coverage, margins=margins, seconds=seconds)
-    return _zoom(scene, plate, cameras, size, coverage, need, t0)
+                grown = tuple(m + g for m, g in zip(margins, _margins(again)))
+                if _fits(plate, grown):  # type: ignore[arg-type]
+                    margins, new = grown, _repaint(plate, grown)  # type: ignore[assignment]
+            return OverscanDecision("repaint", coverage, margins=margins), new
+    return OverscanDecision(*_zoom_for(parallax, plate, cameras, size, coverage)), None
 
 
-def _zoom(scene: Scene, plate: Plate, cameras: list[Any], size: tuple[int, int], coverage: Coverage, need: str,
-          t0: float) -> OverscanDecision:
-    """The smallest zoom (to 1 %) that covers the path, applied to the scene's cameras."""
+def _zoom_for(parallax: Any, plate: Plate, cameras: list[Any], size: tuple[int, int],
+              coverage: Coverage) -> tuple[str, Coverage, tuple[int, int, int, int], float]:
+    """``("zoom", ..., factor)``: the smallest zoom (to 1 %) that covers the path; ``"uncovered"``
+    when even `MAX_ZOOM` does not."""
     def covered(z: float) -> bool:
-        return plate_coverage(plate, cameras, size, parallax=scene.parallax, zoom=z).covered
+        return plate_coverage(plate, cameras, size, parallax=parallax, zoom=z).covered
 
     # A first guess from how far the frames reach past the plate (about its middle), then bisection.
     u0, v0, u1, v1 = coverage.rect
@@ -131,25 +144,41 @@ def _zoom(scene: Scene, plate: Plate, cameras: list[Any], size: tuple[int, int],
     hi = min(MAX_ZOOM, max(1.01, 1.02 * reach))
     while not covered(hi):
         if hi >= MAX_ZOOM:
-            log.warning("the camera path sees past the plate (%s px beyond its %dx%d) and even a zoom of %g does "
-                        "not cover it (does the camera look away from the plate?); those frames stretch its edge "
-                        "pixels", need, *plate.size, MAX_ZOOM)
-            return OverscanDecision("uncovered", coverage, seconds=time.perf_counter() - t0)
+            return "uncovered", coverage, (0, 0, 0, 0), 1.0
         hi = min(MAX_ZOOM, hi * 1.25)
     lo = 1.0
     while hi - lo > 0.01 * lo:
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if covered(mid) else (mid, hi)
-    factor = math.ceil(hi * 1000.0) / 1000.0
-    for cam in _scene_cameras(scene):
-        cam.zoom = cam.zoom * factor
-    seconds = time.perf_counter() - t0
-    how = ("paint it larger (procedural plates are repainted automatically with overscan='auto'), or paint a "
-           "plate of a wider view (a larger size, or a layout-conditioned plate)")
-    log.warning("the camera path sees past the plate (%s px left/top/right/bottom beyond its %dx%d): zoomed in "
-                "x%.3f to keep every frame covered (%.0f ms); to avoid the zoom, %s", need, *plate.size, factor,
-                seconds * 1e3, how)
-    return OverscanDecision("zoom", coverage, zoom=factor, seconds=seconds)
+    return "zoom", coverage, (0, 0, 0, 0), math.ceil(hi * 1000.0) / 1000.0
+
+
+def _apply(scene: Scene, plate: Plate, decision: OverscanDecision, new: Plate | None) -> None:
+    """Carry out ``decision`` on the scene and log it in one line."""
+    cov = decision.coverage
+    need = "/".join(map(str, cov.margins)) if cov.bounded else "unbounded"
+    ms = decision.seconds * 1e3
+    if decision.action == "none":
+        if not cov.covered:
+            log.info("overscan='off': the camera path sees past the plate (%s px left/top/right/bottom beyond its "
+                     "%dx%d); those frames stretch the plate's edge pixels", need, *plate.size)
+    elif decision.action == "repaint":
+        assert new is not None
+        scene.plate = new
+        log.info("plate repainted with overscan %s px (left/top/right/bottom; %dx%d -> %dx%d) to cover the camera "
+                 "path (%.0f ms)", "/".join(map(str, decision.margins)), *plate.size, *new.size, ms)
+    elif decision.action == "zoom":
+        for cam in _scene_cameras(scene):
+            cam.zoom = cam.zoom * decision.zoom
+        how = ("paint it larger (procedural plates are repainted automatically with overscan='auto'), or paint a "
+               "plate of a wider view (a larger size, or a layout-conditioned plate)")
+        log.warning("the camera path sees past the plate (%s px left/top/right/bottom beyond its %dx%d): zoomed in "
+                    "x%.3f to keep every frame covered (%.0f ms); to avoid the zoom, %s", need, *plate.size,
+                    decision.zoom, ms, how)
+    else:
+        log.warning("the camera path sees past the plate (%s px beyond its %dx%d) and even a zoom of %g does not "
+                    "cover it (does the camera look away from the plate?); those frames stretch its edge pixels",
+                    need, *plate.size, MAX_ZOOM)
 
 
 def _scene_cameras(scene: Scene) -> list[PerspectiveCamera]:
