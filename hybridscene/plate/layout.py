@@ -204,7 +204,7 @@ def _named(style: str, seed: int, size: tuple[int, int], cache_dir: Any = None) 
     painter = hashlib.sha256()
     for name in ("procedural.py", "_landscape.py"):
         painter.update((Path(__file__).parent / name).read_bytes())
-    inputs = {"kind": "procedural layout", "style": style, "seed": seed, "size": list(size),
+    inputs = {"kind": "procedural layout", "prompt": f"(layout {style}:{seed})", "style": style, "seed": seed, "size": list(size),
               "painter": painter.hexdigest(), "numpy": np.__version__}
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
 
