@@ -112,6 +112,12 @@ def test_window_layout():
     assert panorama.window_starts(24, 32, 16, wrap=False) == [0]
 
 
+def test_tall_plates_get_windows_down_the_height(sd_pipe):
+    _set_scheduler(sd_pipe, "EulerDiscreteScheduler")
+    out = paint(sd_pipe, width=64, height=128, num_inference_steps=1)
+    assert out.windows == 3 and out.images[0].shape == (128, 64, 3) and out.images[0].std() > 0.05
+
+
 @pytest.mark.parametrize("wrap, windows", [(True, 6), (False, 5)])
 def test_every_window_is_denoised_at_every_step(sd_pipe, wrap, windows):
     _set_scheduler(sd_pipe, "EulerDiscreteScheduler")

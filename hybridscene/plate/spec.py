@@ -7,7 +7,9 @@ imports torch, so a cache hit costs milliseconds. The key covers everything that
   folder's configs and weights (new weights, new key);
 * the pipeline class, prompt, negative prompt, seed, steps, guidance, scheduler, size, dtype,
   device type and the diffusers version;
-* the depth source, when depth is asked for.
+* the depth source, when depth is asked for;
+* the upscale factor and upscaler (``lanczos``, or the model's identity and tile size), when upscaling;
+* the MultiDiffusion windows (``tiling``: window, stride, wrap), when the plate is painted by them.
 """
 
 from __future__ import annotations
