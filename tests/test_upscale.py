@@ -174,6 +174,7 @@ def test_refusals_are_one_line(tiny_sd, x4, latent_x2):
         (ConfigError, dict(upscale=8, upscaler=str(x4)), "x4"),
         (ConfigError, dict(upscale=2, upscaler=str(tiny_sd)), "not an upscaler"),
         (PlateError, dict(upscale=2, upscaler="/no/such/upscaler"), "does not exist"),
+        (PlateError, dict(upscale=4, upscaler="someone/no-such-upscaler"), "HF_HUB_OFFLINE is set"),
         (ConfigError, dict(upscale=16, resize_to=(2048, 2048)), "16384"),
     ]
     for error, kw, words in cases:
@@ -183,6 +184,10 @@ def test_refusals_are_one_line(tiny_sd, x4, latent_x2):
     with pytest.raises(ConfigError, match="factor"):
         PlateSpec(**base, upscale=0.5)
     image = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(PlateError, match="cannot load upscaler 'someone/no-such-upscaler'"):
+        upscale_image(image, 2, "someone/no-such-upscaler")
+    with pytest.raises(ConfigError, match="above 1"):
+        upscale_image(image, 1)
     for kw in (dict(tile=20), dict(tile=32, overlap=16)):
         with pytest.raises(ConfigError, match="tile|overlap"):
             upscale_image(image, 2, str(x4), **kw)

@@ -7,6 +7,7 @@ from .layout import Layout
 from .plate import Plate, PlateCamera
 from .procedural import PROCEDURAL_STYLES, procedural_plate
 from .spec import SCHEDULERS, PlateSpec
+from .upscale import upscale_plate
 from .worker import PlateFuture, PlateWorker, generate_plate_async
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "generate_plate_async",
     "load_plate",
     "procedural_plate",
+    "upscale_plate",
 ]

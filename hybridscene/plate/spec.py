@@ -377,6 +377,10 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
     model = resolve_model(spec.model, revision=spec.revision, cache_dir=cache_dir)
     frame = spec.resize_to or getattr(spec.layout, "size", None)  # a Layout's own aspect, when no size is given
     size = spec.size or size_for_aspect(model, frame)
+    if spec.size is None and spec.wrap:  # a 360 degree panorama: four native widths round (panorama.py)
+        from .panorama import panorama_size
+
+        size = panorama_size(model)
     m = model.size_multiple
     if size[0] % m or size[1] % m:
         near = (max(m, round(size[0] / m) * m), max(m, round(size[1] / m) * m))
