@@ -189,6 +189,7 @@ def test_tiling_decisions_and_keys(tiny_sd):
     assert not resolve_spec(spec(tiny_sd, size=(104, 64), tiling="none")).tiled
     assert resolve_spec(spec(tiny_sd, tiling="multidiffusion")).tiled
     assert resolve_spec(spec(tiny_sd, size=(128, 32), wrap=True)).inputs["tiling"]["window"] == [64, 32]
+    assert resolve_spec(PlateSpec(prompt=PROMPT, model=str(tiny_sd), wrap=True)).size == (256, 64)  # default
     with pytest.raises(ConfigError, match="drop tiling='none'"):
         resolve_spec(spec(tiny_sd, wrap=True, tiling="none"))
     with pytest.raises(ConfigError, match="multiple of 32 .* got 240; use size 256x64$"):

@@ -36,7 +36,8 @@ import numpy as np
 from ..errors import ConfigError
 from .plate import PlateCamera
 
-__all__ = ["MultiDiffusionOutput", "multidiffusion", "panorama_camera", "tiled_painter", "tiling_inputs", "window_starts"]
+__all__ = ["MultiDiffusionOutput", "multidiffusion", "panorama_camera", "panorama_size", "tiled_painter", "tiling_inputs",
+           "window_starts"]
 
 AUTO_FACTOR = 1.5
 """``tiling="auto"`` paints by MultiDiffusion when the plate is wider or taller than this many
@@ -222,6 +223,12 @@ def _paint(pipe: Any, *, prompt: str, width: int, height: int, num_inference_ste
     image, nsfw = _decode(pipe, latents, xl=xl, wrap=wrap, generator=generator, dtype=dtype)
     pipe.maybe_free_model_hooks()
     return MultiDiffusionOutput(images=list(image), nsfw_content_detected=nsfw, windows=len(views))
+
+
+def panorama_size(model: Any) -> tuple[int, int]:
+    """The default size of a wrapped (360 degree) plate: four native widths round, one native
+    height (2048x512 for SD 1.x, 4096x1024 for SDXL): a vertical field of view of 76 degrees."""
+    return (4 * model.native_size[0], model.native_size[1])
 
 
 def panorama_camera(width: int, height: int, *, height_m: float) -> PlateCamera:
