@@ -55,15 +55,19 @@ def capture_cond(monkeypatch):
 
 # -- the layout -----------------------------------------------------------------------------------
 def test_depth_condition_is_normalised_inverse_depth():
+    # Log-scaled inverse depth: near white, each doubling of distance the same step darker, the
+    # farthest surface at CONDITION_FLOOR (0.1), the sky black.
     sky = depth_condition(np.array([[1.0, 2.0], [4.0, np.inf]], np.float32))
-    np.testing.assert_allclose(sky, [[1.0, 0.5], [0.25, 0.0]], atol=1e-6)  # near white, sky black
-    no_sky = depth_condition(np.array([[1.0, 2.0], [4.0, 4.0]], np.float32))
-    np.testing.assert_allclose(no_sky, [[1.0, 1 / 3], [0.0, 0.0]], atol=1e-6)  # the farthest point is black
+    np.testing.assert_allclose(sky, [[1.0, 0.55], [0.1, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(depth_condition(np.array([[10.0, 20.0], [40.0, 40.0]])), [[1.0, 0.55], [0.1, 0.1]], atol=1e-6)
+    np.testing.assert_array_equal(depth_condition(np.full((2, 2), 5.0)), np.ones((2, 2)))
     layout = resolve_layout("mountains:3", SIZE)
     grey = control_image(layout, SIZE)
     assert grey.shape == (48, 64, 3) and grey.dtype == np.uint8
     assert (grey[..., 0] == grey[..., 2]).all()
     assert grey[np.isinf(layout.depth)].max() == 0 and grey[-1].min() > grey[10].max()  # ground near, ridges far
+    ridges = grey[..., 0][np.isfinite(layout.depth) & (np.arange(48)[:, None] < 0.45 * 48)]
+    assert ridges.min() >= 25  # even the farthest ridge stands out from the sky (an exact inverse depth: ~1/255)
 
 
 def test_layout_constructors_resize_identity_and_pickling(tmp_path):

@@ -28,12 +28,16 @@ from .._validate import check_size
 from ..errors import ConfigError, PlateError
 from .plate import Plate, PlateCamera
 
-__all__ = ["ASPECT_TOLERANCE", "DEFAULT_STRENGTH", "Layout", "control_image", "depth_agreement", "depth_condition",
+__all__ = ["ASPECT_TOLERANCE", "CONDITION_FLOOR", "DEFAULT_STRENGTH", "Layout", "control_image", "depth_agreement", "depth_condition",
            "init_image", "resolve_layout"]
 
 ASPECT_TOLERANCE = 0.02
 """How far (relative) a layout's aspect may differ from the plate's before `resolve_layout`
 refuses it (a difference of up to 8 pixels, one size step of the model, is always accepted)."""
+
+CONDITION_FLOOR = 0.1
+"""`depth_condition`'s value for the farthest surface (the sky is 0), so a far ridge's
+silhouette stands out from the sky as in a depth estimator's output."""
 
 DEFAULT_STRENGTH = 0.75
 """img2img strength (``control="image"``) when ``PlateSpec.strength`` is not given."""
@@ -266,23 +270,34 @@ def _near_size(layout: tuple[int, int], plate: tuple[int, int]) -> str:
 
 # -- what the model is given ----------------------------------------------------------------------
 def depth_condition(depth: np.ndarray) -> np.ndarray:
-    """Depth as depth ControlNets expect it: normalised inverse depth, like the MiDaS / DPT
-    estimates they were trained on (near = 1, white; the farthest point and the sky = 0).
+    """Depth as depth ControlNets expect it: normalised inverse depth on a log scale, near = 1
+    (white), the farthest surface = `CONDITION_FLOOR`, the sky = 0 (black).
+
+    Depth ControlNets were trained on the relative inverse depth of estimators (MiDaS, DPT,
+    Depth Anything), min-max normalised. Those compress the far range: distant mountains come out
+    clearly grey against a black sky. The exact inverse depth of a landscape does not: with the
+    ground 8 m away, a ridge 250 m away is 3% grey and one 12 km away 0.07%, the same 8-bit level
+    as the sky, so the ControlNet would not see the ridges at all. So the inverse depth is
+    normalised on a log scale between the nearest and farthest surfaces (a surface twice as far
+    is always the same step darker), and everything finite stays above the sky.
 
     Args:
         depth: ``(H, W)`` metres, ``inf`` for sky.
 
     Returns:
-        ``(H, W) float32`` in 0..1: ``(1/d - min) / (max - min)`` over the image (the min is 0
-        when there is sky), as the annotators normalise MiDaS output.
+        ``(H, W) float32`` in 0..1: ``1 - (1 - floor) * ln(d / d_min) / ln(d_max / d_min)`` for
+        finite depths (1 everywhere when they are all equal), 0 for the sky.
     """
     depth = np.asarray(depth, np.float64)
-    with np.errstate(divide="ignore"):
-        inv = np.where(np.isfinite(depth), 1.0 / np.maximum(depth, 1e-6), 0.0)
-    lo, hi = float(inv.min()), float(inv.max())
-    if hi <= lo:
-        return (inv > 0).astype(np.float32)
-    return ((inv - lo) / (hi - lo)).astype(np.float32)
+    finite = np.isfinite(depth)
+    out = np.zeros(depth.shape, np.float32)
+    if not finite.any():
+        return out
+    logs = np.log(np.maximum(depth[finite], 1e-6))
+    lo, hi = float(logs.min()), float(logs.max())
+    t = (logs - lo) / (hi - lo) if hi > lo else np.zeros_like(logs)
+    out[finite] = 1.0 - (1.0 - CONDITION_FLOOR) * t
+    return out
 
 
 def control_image(layout: Layout, size: tuple[int, int]) -> np.ndarray:
