@@ -104,6 +104,10 @@ def test_bad_layouts_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="no depth") as e:
         Layout.from_plate(hs.Plate.solid((1, 2, 3), (32, 32)))
     assert "\n" not in str(e.value)
+    flat = hs.Plate(image=np.zeros((8, 8, 3), np.uint8), depth=np.full((8, 8), 5.0, np.float32))
+    with pytest.raises(ConfigError, match="no camera"):
+        Layout.from_plate(flat)
+    assert Layout.from_plate(flat, camera=hs.PlateCamera(fov_y=40.0, height=2.0, horizon=0.5)).camera.fov_y == 40.0
     with pytest.raises(ConfigError, match=r"the layout is 96x64 but the plate is 64x64"):
         resolve_layout(Layout.procedural(size=(96, 64)), (64, 64))
     with pytest.raises(ConfigError, match="unknown layout 'hills'"):

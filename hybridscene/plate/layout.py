@@ -122,17 +122,18 @@ class Layout:
         return cls.from_plate(plate, source=f"procedural:{style}:{seed}")
 
     @classmethod
-    def from_plate(cls, plate: Plate, *, source: str | None = None) -> Layout:
-        """The layout of a plate that has depth and a camera (procedural plates, loaded plates
-        given both)."""
+    def from_plate(cls, plate: Plate, *, camera: PlateCamera | None = None, source: str | None = None) -> Layout:
+        """The layout of a plate that has depth (procedural plates, ``load_plate(img, depth=d)``),
+        seen by ``camera`` (default: the plate's own; required when it has none)."""
         if not isinstance(plate, Plate):
             raise ConfigError(f"Layout.from_plate needs a Plate, got {type(plate).__name__}")
-        if plate.depth is None or plate.camera is None:
-            missing = "depth" if plate.depth is None else "a camera"
+        camera = camera or plate.camera
+        if plate.depth is None or camera is None:
+            missing = "depth" if plate.depth is None else "camera (pass camera=PlateCamera(...))"
             raise ConfigError(f"{plate!r} has no {missing}; a layout needs depth and the camera that sees it "
                               "(procedural plates have both; or use Layout.from_files(image, depth))")
         meta = {k: v for k, v in plate.meta.items() if k in ("variant", "path")}
-        return cls(image=plate.image, depth=plate.depth, camera=plate.camera, water=plate.water,
+        return cls(image=plate.image, depth=plate.depth, camera=camera, water=plate.water,
                    source=source or f"plate:{plate.source}", meta=meta)
 
     @classmethod
