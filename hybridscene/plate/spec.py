@@ -90,7 +90,8 @@ class PlateSpec:
         controlnet: one ControlNet (hub id or folder) or several, for ``control="depth"``.
         control_scale: the ControlNets' conditioning scale, one number or one per ControlNet.
         strength: img2img strength (0 keeps the layout's colours, 1 repaints them entirely);
-            default 0.75 for ``control="image"``.
+            default 0.75 for ``control="image"``. With ``control="depth"`` a strength makes it
+            ControlNet img2img: the layout's colours repainted, following its depth.
         upscale: enlarge the painted plate by this factor (its depth too, edge-aware).
         upscaler: ``"lanczos"``, or a diffusers upscaler (hub id or folder):
             ``StableDiffusionUpscalePipeline`` (x4) or ``StableDiffusionLatentUpscalePipeline`` (x2).
