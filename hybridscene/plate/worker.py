@@ -168,7 +168,9 @@ class PlateWorker:
             if not fut._future.set_running_or_notify_cancel():
                 continue
             self._current = fut
-            self._requests.put((fut._id, dataclasses.asdict(fut.spec)))
+            # The fields as they are (asdict would turn a Layout, itself a dataclass, into a dict).
+            fields = {f.name: getattr(fut.spec, f.name) for f in dataclasses.fields(fut.spec)}
+            self._requests.put((fut._id, fields))
             while True:
                 try:
                     msg = self._results.get(timeout=0.5)
