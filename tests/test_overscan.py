@@ -200,3 +200,33 @@ def test_overscan_is_checked_and_zoom_scales_the_projection():
     np.testing.assert_array_equal(p2[2:], p1[2:])
     with pytest.raises(hs.HybridSceneError, match="zoom"):
         cam.zoom = 0.0
+
+
+def test_the_path_follows_camera_keys_and_callbacks(plate):
+    scene = swaying(plate, "auto")
+    node = scene.add(hs.Node(position=(0, 0, -5)))
+    scene.animate(node, "position", [(0.0, (0, 0, -5)), (30.0, (1, 0, -5))])  # not a camera: not followed
+    keyed = path_times(scene, [0.0, 0.5])
+    assert keyed == path_times(scene, [5.0, 9.0]) and keyed[0] == 0.0 and keyed[-1] == 2.0 and len(keyed) >= 48
+    assert path_times(hs.Scene(plate), [0.0, 4.0]) == [0.0]  # nothing moves the camera: one pose
+    moved = hs.Scene(plate, shadows=False)
+    moved.on_frame(lambda t: setattr(moved.camera, "position", (0.1 * t, 4.0, 0.0)))
+    times = path_times(moved, [0.0, 4.0])  # callbacks may move it any way: the render's span
+    assert times[0] == 0.0 and times[-1] == 4.0
+    cameras = camera_path(moved, times)
+    assert len(cameras) == len(times) and cameras[-1].position[0] == pytest.approx(0.4)
+    assert moved.camera.position[0] == 0.0  # posed back at its own time
+
+
+def test_the_preview_covers_each_plate_it_shows_once(plate, caplog):
+    from types import SimpleNamespace
+
+    from hybridscene.live.app import PreviewApp
+
+    caplog.set_level(logging.INFO, logger="hybridscene.scene.overscan")
+    app = SimpleNamespace(scene=swaying(plate, "auto"), size=SIZE, _covered=None)
+    PreviewApp._cover(app)
+    assert app.scene.plate is not plate and app._covered is app.scene.plate
+    assert caplog.text.count("plate repainted with overscan") == 1
+    PreviewApp._cover(app)  # every frame: nothing more to do
+    assert caplog.text.count("plate repainted") == 1

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .camera import PerspectiveCamera
+from .camera import OrthographicCamera, PerspectiveCamera
 from .view import uses_parallax
 
 if TYPE_CHECKING:
@@ -65,28 +65,28 @@ class Coverage:
 
 
 def path_times(scene: Scene, times: Iterable[float] = (), *, samples: int = 48) -> list[float]:
-    """The times at which `camera_path` samples ``scene``: ``samples`` evenly spaced ones over
-    the span of ``times`` joined with the span of the scene's keyframe tracks and animation
-    players (whose poses outside their keys repeat ones inside), every key time inside, and
-    the ends. A camera moved only by keyframes gives the same span whatever ``times`` are, so
-    every part of a render (a shard, a frame range inside the keys) decides the same way."""
+    """The times at which `camera_path` samples ``scene``: the span of the keyframe tracks that
+    animate a camera (whose poses outside their keys repeat ones inside), joined, when the scene
+    has ``on_frame`` callbacks (which may move the camera any way), with the span of ``times``
+    (the render's frames); evenly spaced samples over it (at least ``samples``, 8 per key, at
+    most 400), every key time, and the ends. A camera moved only by keyframes gives the same
+    times whatever ``times`` are, so every part of a render (a shard, a frame range) decides the
+    same way; a scene with neither gives one time (its camera stands still)."""
     lo, hi = math.inf, -math.inf
     keys: list[float] = []
     for track in getattr(scene, "_tracks", ()):
         t = getattr(track, "times", None)
-        if t is not None and len(t):
+        if t is not None and len(t) and isinstance(getattr(track, "target", None), (PerspectiveCamera, OrthographicCamera)):
             lo, hi = min(lo, float(t[0])), max(hi, float(t[-1]))
             keys += [float(k) for k in t]
-        elif hasattr(track, "duration") and hasattr(track, "start"):
-            speed = abs(float(getattr(track, "speed", 1.0))) or 1.0
-            lo, hi = min(lo, float(track.start)), max(hi, float(track.start) + float(track.duration) / speed)
     given = [float(t) for t in times]
-    if given and (getattr(scene, "_callbacks", None) or not keys):  # callbacks: the render's own span too
+    if given and getattr(scene, "_callbacks", None):
         lo, hi = min(lo, min(given)), max(hi, max(given))
     if not math.isfinite(lo):
         return [float(getattr(scene, "time", 0.0))]
-    out = set(np.linspace(lo, hi, max(2, samples)).tolist()) if hi > lo else {lo}
-    out.update(k for k in keys if lo <= k <= hi)
+    n = int(np.clip(8 * len(keys), samples, 400))
+    out = set(np.linspace(lo, hi, max(2, n)).tolist()) if hi > lo else {lo}
+    out.update(keys)
     return sorted(out)
 
 
