@@ -246,6 +246,16 @@ def test_async_plate_arrives_while_frames_keep_coming(tiny_sd, gl_context, plate
     assert future.result().plate is arrived and not future.result().cache_hit
 
 
+def test_worker_paints_over_a_layout_with_a_controlnet(tiny_sd, tmp_path, plate_worker):
+    from hybridscene.testing import build_tiny_controlnet
+
+    layout = hs.Layout.procedural(seed=6, size=(32, 32))
+    net = build_tiny_controlnet(tmp_path / "cn")
+    result = plate_worker.submit(spec(tiny_sd, layout=layout, controlnet=str(net))).result(timeout=180)
+    np.testing.assert_array_equal(result.plate.depth, layout.depth)  # the layout's array crossed the process
+    assert result.plate.camera == layout.camera and result.plate.meta["layout"]["control"] == "depth"
+
+
 def test_worker_rejects_bad_specs_at_once_and_cancels(tiny_sd, tmp_path, plate_worker):
     worker = plate_worker
     stored = sorted(e.key for e in worker.cache.entries())
