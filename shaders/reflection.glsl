@@ -17,10 +17,9 @@ uniform sampler2D u_depth;         // the mirror image's depth buffer, GL row or
 uniform sampler2D u_water;         // R8 water mask, 0..1, row 0 = plate image top
 uniform mat4 u_world_from_clip;    // inverse of the mirror pass's (oblique) clip-from-world
 uniform mat3 u_water_from_ndc;     // NDC -> water mask (u w, v w, w) where the ray meets the water,
-                                   // or, for a cylindrical or equirectangular plate, the direction
-                                   // from the plate's eye to that point (> 0 times it: a hit)
-uniform int u_water_projection;    // plate_projection.glsl's projection and lens for the mask
-uniform vec3 u_water_lens;
+                                   // or, for a cylindrical or equirectangular plate (PLATE_PROJ,
+                                   // lens u_plate_lens: include/occlusion.glsl), the direction from
+                                   // the plate's eye to that point (> 0 times it: a hit)
 uniform float u_height;            // the water plane, world y
 uniform float u_strength;
 uniform float u_inv_falloff;       // 1 / falloff metres; 0 = no fading
@@ -36,12 +35,16 @@ void main() {
     vec2 ndc = 2.0 * gl_FragCoord.xy / vec2(textureSize(u_depth, 0)) - 1.0;
     vec4 world = u_world_from_clip * vec4(ndc, 2.0 * d - 1.0, 1.0);
     float below = max(u_height - world.y / world.w, 0.0);
+#if defined PLATE_PROJ
+    // A hit: below the plate's eye (the water is below it: p points down to where the ray
+    // meets the water, up where it misses).
     vec3 p = u_water_from_ndc * vec3(ndc, 1.0);
-    // A hit: in front of a perspective plate's camera; below the eye of the others (the water
-    // is below the plate's eye: p points down to where the ray meets it, up where it misses).
-    bool hit = u_water_projection == 0 ? p.z > 0.0 : p.y < 0.0;
-    vec3 q = plate_q(p, u_water_projection, u_water_lens);
-    float water = hit ? texture(u_water, q.xy / q.z).r : 0.0;
+    vec3 q = plate_q(p, PLATE_PROJ, u_plate_lens);
+    float water = p.y < 0.0 ? texture(u_water, q.xy / q.z).r : 0.0;
+#else
+    vec3 q = u_water_from_ndc * vec3(ndc, 1.0);
+    float water = q.z > 0.0 ? texture(u_water, q.xy / q.z).r : 0.0;
+#endif
     if (u_occlusion) {
         // The oblique near plane is the water: NDC z = -1 is where this pixel's ray meets it.
         // Where the plate shows something nearer (a bank, a ridge), the water is hidden.

@@ -226,3 +226,32 @@ def test_the_reflection_catcher_mirrors_in_a_360_plates_water(ctx):
         red = wet[below, 78:82, 0] - wet[below, 78:82, 2]
         assert (red > plain[below, 78:82, 0] - plain[below, 78:82, 2] + 30).all(), moved
     assert np.array_equal(frame(-90.0, None), frame(-90.0, False))  # on dry ground: no mirror image
+
+
+@pytest.mark.gl
+def test_the_shadow_catcher_darkens_a_360_plates_ground_where_the_plate_shows_it(ctx):
+    # Flat ground all round, and a wall 5 m out at azimuths 80..100 degrees (below the horizon).
+    cam = cyl_camera()
+    f = (PH / 2) / math.tan(math.radians(20))
+    rows = np.arange(PH)[:, None] + 0.5
+    depth = np.where(rows > PH / 2, f * cam.height / np.maximum(rows - PH / 2, 1e-6), np.inf) * np.ones((1, PW))
+    azimuth = ((np.arange(PW) + 0.5) / PW - 0.5) * 360
+    depth[:, np.abs(azimuth - 90) < 10] = np.where(rows > PH / 2 - 2, 5.0, np.inf)
+    plate = hs.Plate(image=np.full((PH, PW, 3), 120, np.uint8), camera=cam, depth=depth.astype(np.float32))
+
+    def shadow(az):
+        a = math.radians(az)
+        scene = hs.Scene(plate, camera=yawed(plate, az), sun=hs.DirectionalLight(direction=(0.0, -1.0, 0.0)),
+                         shadows=hs.ShadowCatcher(strength=0.8, softness=0.05, contact=0.0))
+        scene.add(hs.Mesh.cube(1.0, color=(1.0, 0.0, 0.0), shading="unlit"),
+                  position=(12 * math.sin(a), 1.5, -12 * math.cos(a)))  # 12 m out, 1 m above the ground
+        with hs.FrameRenderer(ctx, (W, H)) as r:
+            return r.render_passes(scene, 0.0, passes=("shadow",)).passes["shadow"]
+
+    row = int(H / 2 + f * cam.height / 12.0)  # the ground under the cube, 12 m out, 2 m below the eye
+    open_ground = shadow(-90.0)
+    assert open_ground[row, W // 2 - 2:W // 2 + 2].max() < 0.5
+    assert open_ground[:, :W // 4].min() == 1.0 and open_ground[: H // 2].min() == 1.0  # lit beside it, above
+    assert shadow(90.0).min() == 1.0  # the wall in front hides the ground there, and its shadow
+
+

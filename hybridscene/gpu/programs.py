@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .context import GLContext
 
-__all__ = ["has_uniform", "load_program", "set_uniform", "shader_dir", "shader_source", "write_uniform"]
+__all__ = ["has_uniform", "load_program", "program_variant", "set_uniform", "shader_dir", "shader_source", "write_uniform"]
 
 _STAGES = {
     "vertex_shader": "VERTEX_SHADER",
@@ -156,8 +156,15 @@ def load_program(
         program = gl.mgl.program(**stages)
     except moderngl.Error as exc:
         raise ShaderError(f"{files[0]} failed to compile:\n{_map_locations(str(exc), files)}") from None
+    program.extra = (name, defines, tuple(search_paths))  # for program_variant
     cache[key] = program
     return program
+
+
+def program_variant(gl: GLContext, program: moderngl.Program, defines: dict[str, Any]) -> moderngl.Program:
+    """``program`` (made by `load_program`) compiled with ``defines`` added (cached like any)."""
+    name, own, search_paths = program.extra
+    return load_program(gl, name, defines={**own, **defines}, search_paths=search_paths)
 
 
 def has_uniform(prog: moderngl.Program, name: str) -> bool:

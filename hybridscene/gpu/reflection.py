@@ -126,7 +126,7 @@ class ReflectionPass:
         gl = owner.gl
         self.gl = gl
         self.ctx = gl.mgl
-        self._fade: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
+        self._fade: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}  # by program, made on first use
         self.color: moderngl.Texture | None = None
         """The last reflection: RGBA16F linear premultiplied, already faded and masked by the
         water, the frame's size, GL row order."""
@@ -214,7 +214,7 @@ class ReflectionPass:
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         ctx.enable(moderngl.BLEND)
         ctx.blend_func = _SCALE
-        prog, vao = self._fade_pass()
+        prog, vao = self._fade_pass(scene)
         owner._bind_occlusion(prog, scene, rsize, scene.occlusion)  # the plate's depth: unit 1
         self._depth.use(0)
         mask_texture = self._mask_texture(scene.plate if catcher.mask is None else None, mask)
@@ -224,9 +224,8 @@ class ReflectionPass:
         prog["u_world_from_clip"].write(transforms.gl_bytes(np.linalg.inv(view_proj).astype(np.float32)))
         water_plate = scene.plate if scene.plate is not None else _Shape(mask.shape)
         prog["u_water_from_ndc"].write(transforms.gl_bytes(water_mapping(water_plate, cam, size, plane)))
-        projection, lens = mapping_lens(scene.plate, cam)
-        prog["u_water_projection"].value = projection
-        prog["u_water_lens"].value = lens
+        if "u_plate_lens" in prog:  # a cylindrical or equirectangular plate (the PLATE_PROJ variant)
+            prog["u_plate_lens"].value = mapping_lens(scene.plate, cam)[1]
         prog["u_height"].value = plane
         prog["u_strength"].value = float(catcher.strength)
         prog["u_inv_falloff"].value = 1.0 / catcher.falloff if catcher.falloff > 0.0 else 0.0
@@ -243,11 +242,12 @@ class ReflectionPass:
         ctx.blend_func = _OVER
         return self.color
 
-    def _fade_pass(self) -> tuple[moderngl.Program, moderngl.VertexArray]:
-        if self._fade is None:
-            prog = load_program(self.gl, "reflection")
-            self._fade = (prog, self.ctx.vertex_array(prog, []))
-        return self._fade
+    def _fade_pass(self, scene: Scene) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        prog = self.owner.for_plate(load_program(self.gl, "reflection"), scene)
+        entry = self._fade.get(prog.glo)
+        if entry is None:
+            entry = self._fade[prog.glo] = (prog, self.ctx.vertex_array(prog, []))
+        return entry
 
     def _ensure(self, size: tuple[int, int]) -> None:
         if self.color is not None and self.color.size == size:
@@ -314,9 +314,9 @@ class ReflectionPass:
         for _ref, tex in self._user_masks.values():
             tex.release()
         self._user_masks.clear()
-        if self._fade is not None:
-            self._fade[1].release()
-            self._fade = None
+        for _prog, vao in self._fade.values():
+            vao.release()
+        self._fade.clear()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ..scene.camera import OrthographicCamera
 from ..scene.mesh import Texture
 from ..scene.view import mapping_lens, plate_mapping
 from .materials import MaterialPrograms
-from .programs import has_uniform, load_program
+from .programs import has_uniform, load_program, program_variant
 from .programs import set_uniform as _set
 from .programs import write_uniform as _write
 from .shadows import ShadowPass
@@ -78,7 +78,8 @@ class SceneRenderer:
         self.billboard_program = load_program(gl, "billboard")
         self.billboard_aux_program = load_program(gl, "billboard", defines={"AUX_OUTPUT": 1})
         self.plate_depth_program = load_program(gl, "plate_depth")
-        self._plate_depth_vao = ctx.vertex_array(self.plate_depth_program, [])
+        self._plate_depth_vaos: dict[int, moderngl.VertexArray] = {}  # by program: one per projection
+        self._projected: dict[tuple[int, int], moderngl.Program] = {}
         self._corners = ctx.buffer(np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]], np.float32).tobytes())
         self._instances: weakref.WeakKeyDictionary[
             Any, tuple[moderngl.Buffer, int, dict[int, moderngl.VertexArray]]] = weakref.WeakKeyDictionary()
@@ -88,6 +89,18 @@ class SceneRenderer:
         self._next: NextFrame | None = None  # render_aux's options, for the draws it makes
         self._occlusion: bool | None = None
         self._batches_used = 0
+
+    def for_plate(self, prog: moderngl.Program, scene: Scene) -> moderngl.Program:
+        """``prog``, or its variant for a scene whose plate has a cylindrical or equirectangular
+        projection (``include/occlusion.glsl``'s ``PLATE_PROJ``): a compiled-in variant, so
+        perspective plates cost nothing more."""
+        projection = mapping_lens(scene.plate, scene.camera)[0]
+        if not projection:
+            return prog
+        variant = self._projected.get((prog.glo, projection))
+        if variant is None:
+            variant = self._projected[(prog.glo, projection)] = program_variant(self.gl, prog, {"PLATE_PROJ": projection})
+        return variant
 
     def _buffers(self, geometry: Geometry) -> tuple[moderngl.Buffer, moderngl.Buffer, dict[int, moderngl.VertexArray]]:
         entry = self._geometry.get(geometry)
@@ -145,7 +158,7 @@ class SceneRenderer:
 
         # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
         if billboards:
-            self._draw_billboards(self.billboard_program, scene, billboards, view, proj, target.size)
+            self._draw_billboards(self.for_plate(self.billboard_program, scene), scene, billboards, view, proj, target.size)
 
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         target.bind(target.ALL)
@@ -186,7 +199,8 @@ class SceneRenderer:
             billboards = [d for d in billboards if id(d[0]) in only]
         self._draw_meshes(self.aux_program, scene, drawables, view, proj @ view, (w, h), depth_writes_clear=True, ids=ids)
         if billboards:
-            self._draw_billboards(self.billboard_aux_program, scene, billboards, view, proj, (w, h), ids=ids)
+            self._draw_billboards(self.for_plate(self.billboard_aux_program, scene), scene, billboards, view, proj, (w, h),
+                                  ids=ids)
         ctx.depth_mask = True
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         self._next = self._occlusion = None
@@ -204,8 +218,12 @@ class SceneRenderer:
         fbo.use()
         ctx.viewport = (0, 0, *fbo.size)
         ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        self._bind_occlusion(self.plate_depth_program, scene, fbo.size, True, any_camera=True)
-        self._plate_depth_vao.render(moderngl.TRIANGLES, vertices=3)
+        prog = self.for_plate(self.plate_depth_program, scene)
+        vao = self._plate_depth_vaos.get(prog.glo)
+        if vao is None:
+            vao = self._plate_depth_vaos[prog.glo] = ctx.vertex_array(prog, [])
+        self._bind_occlusion(prog, scene, fbo.size, True, any_camera=True)
+        vao.render(moderngl.TRIANGLES, vertices=3)
 
     def _draw_meshes(
         self, prog: moderngl.Program | None, scene: Scene, drawables: list[tuple[Node, np.ndarray]], view: np.ndarray,
@@ -226,7 +244,7 @@ class SceneRenderer:
             opaque.sort(key=lambda d: self.materials.program(d[0].mesh.material, scene).glo)
         culling = None
         for node, world in opaque:
-            p = prog or self.materials.program(node.mesh.material, scene)
+            p = self.for_plate(prog or self.materials.program(node.mesh.material, scene), scene)
             self._use(p, frame)
             cull = not node.mesh.material.two_sided
             if cull != culling:
@@ -236,7 +254,7 @@ class SceneRenderer:
         if clear:
             ctx.depth_mask = depth_writes_clear
             for node, world in clear:
-                p = prog or self.materials.program(node.mesh.material, scene)
+                p = self.for_plate(prog or self.materials.program(node.mesh.material, scene), scene)
                 self._use(p, frame)
                 cull = not node.mesh.material.two_sided  # blended: see the back of a glass object through its front
                 if cull != culling:
@@ -431,9 +449,8 @@ class SceneRenderer:
             assert plate is not None
             self.plate_depth_texture(plate).use(1)
             prog["u_plate_from_ndc"].write(transforms.gl_bytes(plate_mapping(plate, scene.camera, size)))
-        projection, lens = mapping_lens(plate, scene.camera) if on and not screen else (0, (0.0, 0.0, 0.0))
-        _set(prog, "u_plate_projection", projection)  # always: programs are shared by every scene
-        _set(prog, "u_plate_lens", lens)
+        if on and not screen:
+            _set(prog, "u_plate_lens", mapping_lens(plate, scene.camera)[1])  # PLATE_PROJ variants (for_plate)
         if on:
             prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1
@@ -443,7 +460,9 @@ class SceneRenderer:
     def release(self) -> None:
         self.shadows.release()
         self.materials.release()
-        self._plate_depth_vao.release()
+        for vao in self._plate_depth_vaos.values():
+            vao.release()
+        self._plate_depth_vaos.clear()
         for buf, _, vaos in list(self._instances.values()):
             for vao in vaos.values():
                 vao.release()

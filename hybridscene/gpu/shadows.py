@@ -43,7 +43,7 @@ class ShadowPass:
         self.shadow_program = load_program(gl, "shadow_depth")
         self._mask: moderngl.Program | None = None
         self._catcher_vbo = ctx.buffer(reserve=4 * 3 * 4)
-        self._catchers: dict[tuple[bool, bool], tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self._catchers: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._shadow_size = 0
         self._shadow_fbo_obj: moderngl.Framebuffer | None = None
         self._shadow_depth: moderngl.Texture | None = None
@@ -54,13 +54,13 @@ class ShadowPass:
         self._contact_ao_fbo: moderngl.Framebuffer | None = None
         self._ao_pass: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
 
-    def _catcher(self, sun: bool, contact: bool) -> tuple[moderngl.Program, moderngl.VertexArray]:
-        entry = self._catchers.get((sun, contact))
+    def _catcher(self, sun: bool, contact: bool, scene: Scene) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        defines = {name: 1 for name, on in (("HAS_SUN", sun), ("HAS_CONTACT", contact)) if on}
+        prog = self.owner.for_plate(load_program(self.owner.gl, "shadow_catcher", defines=defines), scene)
+        entry = self._catchers.get(prog.glo)
         if entry is None:
-            defines = {name: 1 for name, on in (("HAS_SUN", sun), ("HAS_CONTACT", contact)) if on}
-            prog = load_program(self.owner.gl, "shadow_catcher", defines=defines)
             vao = self.ctx.vertex_array(prog, [(self._catcher_vbo, "3f", "in_position")])
-            entry = self._catchers[(sun, contact)] = (prog, vao)
+            entry = self._catchers[prog.glo] = (prog, vao)
         return entry
 
     def render(
@@ -151,7 +151,7 @@ class ShadowPass:
         target.bind(target.SHADOW_ONLY)
         ctx.viewport = (0, 0, *target.size)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
-        cprog, vao = self._catcher(sun, contact)
+        cprog, vao = self._catcher(sun, contact, scene)
         self.owner._bind_occlusion(cprog, scene, target.size, True)  # the plate always hides its own ground
         cprog["u_view_proj"].write(transforms.gl_bytes(view_proj))
         cprog["u_view"].write(transforms.gl_bytes(view))

@@ -1,5 +1,7 @@
 // Occlusion by the plate: a foreground fragment farther than the plate's surface at its pixel
-// (a ridge, the ground) is hidden. Needs `v_view_depth` (metres along the view axis) from the
+// (a ridge, the ground) is hidden. Define PLATE_PROJ (1 cylindrical, 2 equirectangular) for a plate
+// of that projection: the mapping then gives directions (include/plate_projection.glsl); a
+// compiled-in variant, not a uniform, as a software rasteriser runs both sides of a branch. Needs `v_view_depth` (metres along the view axis) from the
 // vertex stage. Two sources of the plate's depth:
 // - the plate's own depth map, as seen from the camera the plate was painted with, mapped into
 //   this view by the compositor's homography (a camera that only turns or zooms);
@@ -13,9 +15,8 @@ uniform sampler2D u_plate_depth;  // R32F: metres, row 0 = image top, inf = sky;
 uniform bool u_occlusion;         // false: no plate depth, or occlusion turned off
 uniform bool u_plate_depth_screen;  // true: u_plate_depth is the rendered surface (parallax)
 uniform mat3 u_plate_from_ndc;    // the compositor's mapping: NDC -> plate image (u w, v w, w),
-                                  // or a world direction for the projections below
-uniform int u_plate_projection;   // 0 perspective (or fitted), 1 cylindrical, 2 equirectangular
-uniform vec3 u_plate_lens;        // plate_projection.glsl's lens (unused for 0)
+                                  // or a world direction (PLATE_PROJ)
+uniform vec3 u_plate_lens;        // PLATE_PROJ's lens (include/plate_projection.glsl)
 uniform vec2 u_target_size;       // size in pixels of the target being drawn (which may be smaller
                                   // than the frame: the reflection catcher's)
 
@@ -27,7 +28,11 @@ float plate_depth_here() {
         return inverse_depth > 0.0 ? 1.0 / inverse_depth : 1.0 / 0.0;
     }
     vec2 ndc = 2.0 * gl_FragCoord.xy / u_target_size - 1.0;
-    vec3 q = plate_q(u_plate_from_ndc * vec3(ndc, 1.0), u_plate_projection, u_plate_lens);
+#if defined PLATE_PROJ
+    vec3 q = plate_q(u_plate_from_ndc * vec3(ndc, 1.0), PLATE_PROJ, u_plate_lens);
+#else
+    vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
+#endif
     if (q.z <= 0.0) return 1.0 / 0.0;  // looking away from the plate: nothing there
     return texture(u_plate_depth, q.xy / q.z).r / q.z;
 }
