@@ -277,6 +277,6 @@ def _painter_hash() -> str:
     """A hash of the procedural painter's source, so a changed painter never reads an old repaint."""
     from pathlib import Path
 
-    from ..plate import _landscape
+    from ..plate import _landscape, procedural
 
-    return hashlib.sha256(Path(_landscape.__file__).read_bytes()).hexdigest()[:16]
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (_landscape, procedural))).hexdigest()[:16]
