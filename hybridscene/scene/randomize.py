@@ -221,7 +221,8 @@ class Randomizer:
         return point
 
     def _ground_maps(self, plate: Plate, cam: PerspectiveCamera) -> _GroundMaps:
-        key = (cam.fov_y, *cam.position.tolist(), *cam.target.tolist(), *np.asarray(cam.up).tolist(), *cam.shift)
+        key = (cam.fov_y, *cam.position.tolist(), *cam.target.tolist(), *np.asarray(cam.up).tolist(), *cam.shift,
+               cam.zoom)
         per_plate = self._maps.setdefault(plate, {})
         if key not in per_plate:
             per_plate[key] = _GroundMaps(plate, cam)
@@ -240,9 +241,9 @@ class _GroundMaps:
         assert plate.depth is not None
         w, h = plate.size
         self.eye, self.rot = _pose(cam)
-        t = math.tan(math.radians(cam.fov_y) / 2.0)
+        t = math.tan(math.radians(cam.fov_y) / 2.0) / cam.zoom
         self.scale = (t * w / h, t)
-        self.shift = cam.shift
+        self.shift = (cam.shift[0] * cam.zoom, cam.shift[1] * cam.zoom)
         self.size = (w, h)
         depth = plate.depth.astype(np.float64)
         ys, xs = np.mgrid[0:h, 0:w] + 0.5
