@@ -24,7 +24,7 @@ __all__ = ["PROJECTION_CODES", "cover_rect", "plate_directions", "plate_from_dir
            "unproject"]
 
 PROJECTION_CODES = {"perspective": 0, "cylindrical": 1, "equirectangular": 2}
-"""The shaders' number for each projection (``u_plate_projection``, ``shaders/include/plate_projection.glsl``)."""
+"""The shaders' number for each projection (the ``PLATE_PROJ`` define, ``plate_q`` in ``shaders/include/plate_projection.glsl``)."""
 
 
 def cover_rect(plate_size: tuple[int, int], frame_size: tuple[int, int]) -> tuple[float, float, float, float]:
