@@ -156,15 +156,18 @@ def load_program(
         program = gl.mgl.program(**stages)
     except moderngl.Error as exc:
         raise ShaderError(f"{files[0]} failed to compile:\n{_map_locations(str(exc), files)}") from None
-    program.extra = (name, defines, tuple(search_paths))  # for program_variant
     cache[key] = program
     return program
 
 
 def program_variant(gl: GLContext, program: moderngl.Program, defines: dict[str, Any]) -> moderngl.Program:
-    """``program`` (made by `load_program`) compiled with ``defines`` added (cached like any)."""
-    name, own, search_paths = program.extra
-    return load_program(gl, name, defines={**own, **defines}, search_paths=search_paths)
+    """``program`` (made by `load_program` on ``gl``) compiled with ``defines`` added (cached like
+    any). Looks ``program`` up among the context's programs: cache the result."""
+    key = next((k for k, p in gl.programs.items() if p is program), None)
+    if key is None:
+        raise ShaderError("program_variant needs a program made by load_program on this context")
+    _, name, own, search_paths = key
+    return load_program(gl, name, defines={**dict(own), **defines}, search_paths=search_paths)
 
 
 def has_uniform(prog: moderngl.Program, name: str) -> bool:
