@@ -255,3 +255,22 @@ def test_the_shadow_catcher_darkens_a_360_plates_ground_where_the_plate_shows_it
     assert shadow(90.0).min() == 1.0  # the wall in front hides the ground there, and its shadow
 
 
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("to_360", [True, False])
+def test_a_cross_fade_between_a_perspective_and_a_360_plate(ctx, pano, to_360):
+    flat = hs.procedural_plate(size=(W, H), seed=2, fov_y=40.0, camera_height=4.0, horizon=0.5)
+    first, second = (flat, pano) if to_360 else (pano, flat)
+    scene = hs.Scene(first, camera=yawed(pano, 0.0))
+    with hs.FrameRenderer(ctx, (W, H)) as r:
+        before = r.render_frame(scene, 0.0).astype(float)
+        scene.set_plate(second, crossfade=2.0)
+        r.render_frame(scene, 0.0)  # the fade starts at this frame's time
+        middle = r.render_frame(scene, 1.0).astype(float)
+        after = r.render_frame(scene, 3.0).astype(float)
+    alone = render(ctx, hs.Scene(second, camera=yawed(pano, 0.0))).astype(float)
+    assert np.abs(after - alone).max() <= 1
+    assert np.abs(middle - before).mean() > 3 and np.abs(middle - alone).mean() > 3
+    between = np.abs(middle - before) + np.abs(middle - alone)
+    assert (between <= np.abs(before - alone) + 2).mean() > 0.99  # every pixel between the two plates
