@@ -274,3 +274,26 @@ def test_a_cross_fade_between_a_perspective_and_a_360_plate(ctx, pano, to_360):
     assert np.abs(middle - before).mean() > 3 and np.abs(middle - alone).mean() > 3
     between = np.abs(middle - before) + np.abs(middle - alone)
     assert (between <= np.abs(before - alone) + 2).mean() > 0.99  # every pixel between the two plates
+
+
+@pytest.mark.gl
+def test_an_equirectangular_plate_is_seen_along_each_pixels_ray(ctx):
+    from hybridscene.colors import linear_to_srgb, srgb_to_linear
+
+    # A smooth sphere of colour: red says the azimuth, green the elevation.
+    ew, eh = 256, 128
+    az = ((np.arange(ew) + 0.5) / ew - 0.5) * 2 * math.pi
+    el = (0.5 - (np.arange(eh) + 0.5) / eh) * math.pi
+    lin = np.zeros((eh, ew, 3))
+    lin[..., 0] = 0.5 + 0.4 * np.sin(az)[None, :]
+    lin[..., 1] = 0.5 + 0.4 * np.sin(el)[:, None]
+    lin[..., 2] = 0.3
+    camera = hs.PlateCamera(fov_y=180.0, height=1.5, horizon=0.5, projection="equirectangular", fov_x=360.0)
+    plate = hs.Plate(image=np.round(linear_to_srgb(lin) * 255).astype(np.uint8), camera=camera)
+    cam = hs.PerspectiveCamera.from_plate(plate)
+    for yaw, pitch in ((0.0, 0.0), (120.0, 30.0), (-100.0, -50.0)):
+        a, p = math.radians(yaw), math.radians(pitch)
+        cam.target = cam.position + np.array([math.cos(p) * math.sin(a), math.sin(p), -math.cos(p) * math.cos(a)])
+        frame = render(ctx, hs.Scene(plate, camera=cam), size=(64, 64))
+        centre = srgb_to_linear(frame[31:33, 31:33].reshape(-1, 3).mean(0) / 255.0)
+        assert np.allclose(centre[:2], (0.5 + 0.4 * math.sin(a), 0.5 + 0.4 * math.sin(p)), atol=0.02), (yaw, pitch)
