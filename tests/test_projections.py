@@ -297,3 +297,8 @@ def test_an_equirectangular_plate_is_seen_along_each_pixels_ray(ctx):
         frame = render(ctx, hs.Scene(plate, camera=cam), size=(64, 64))
         centre = srgb_to_linear(frame[31:33, 31:33].reshape(-1, 3).mean(0) / 255.0)
         assert np.allclose(centre[:2], (0.5 + 0.4 * math.sin(a), 0.5 + 0.4 * math.sin(p)), atol=0.02), (yaw, pitch)
+
+
+def test_placing_objects_on_a_360_plates_ground_says_it_is_not_supported(pano):
+    with pytest.raises(hs.SceneError, match="cylindrical plate's ground is not supported"):
+        hs.Randomizer(seed=0).ground_point(pano)

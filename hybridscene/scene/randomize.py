@@ -166,7 +166,8 @@ class Randomizer:
             margin: fraction of the width/height near each border to leave out, 0..0.5.
 
         Raises:
-            SceneError: the plate has no depth, or no pixel qualifies.
+            SceneError: the plate has no depth, or no pixel qualifies, or the plate is a
+                cylindrical or equirectangular one (not supported).
         """
         # 1. validate
         slope_limit = _number(max_slope, "max_slope", 0.0, 90.0)
@@ -239,6 +240,9 @@ class _GroundMaps:
 
     def __init__(self, plate: Plate, cam: PerspectiveCamera) -> None:
         assert plate.depth is not None
+        if plate.camera is not None and plate.camera.projection != "perspective":
+            raise SceneError(f"placing objects on a {plate.camera.projection} plate's ground is not supported; "
+                             "use a perspective plate (the default projection), or place them yourself")
         w, h = plate.size
         self.eye, self.rot = _pose(cam)
         t = math.tan(math.radians(cam.fov_y) / 2.0) / cam.zoom
