@@ -140,6 +140,7 @@ def test_lanczos_through_generate_plate(tiny_sd):
     info = json.loads((up.entry / "plate.json").read_text())
     assert info["inputs"]["upscale"] == 2 and info["inputs"]["upscaler"] == "lanczos"
     assert up.plate.meta["upscaled_from"] == [32, 32] and up.plate.meta["generated_size"] == [32, 32]
+    assert up.plate.meta["upscaled_size"] == [64, 64] and up.plate.meta["upscale_s"] >= 0
     again = hs.generate_plate(PlateSpec(**base, upscale=2))
     assert again.cache_hit and again.plate.size == (64, 64)
 

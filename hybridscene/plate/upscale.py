@@ -421,7 +421,7 @@ def upscale_depth(
     x0, x1, fx = _grid(w, ow)
     out = np.empty((oh, ow), np.float32)
     low_rgb = None if guide_low is None else np.asarray(guide_low, np.float32)[..., :3]
-    rows = max(1, 4_000_000 // max(1, ow))  # bounded memory: ~16 arrays of rows * ow
+    rows = max(1, 1_000_000 // max(1, ow))  # bounded memory: a few dozen floats per output pixel of a chunk
     for r0 in range(0, oh, rows):
         sl = slice(r0, r0 + rows)
         ys, yw = (y0[sl], y1[sl]), (1.0 - fy[sl], fy[sl])
@@ -432,12 +432,12 @@ def upscale_depth(
         with np.errstate(invalid="ignore", over="ignore"):
             smooth = finite & (cand.max(axis=0) <= cand.min(axis=0) * (1.0 + _SMOOTH))
             bilinear = (cand * wts).sum(axis=0)
-        score = wts + 1e-6
+        score = wts + 1e-6  # nearness; without a guide, the nearest wins
         if guide_image is not None and low_rgb is not None:
             hi_rgb = guide_image[sl, :, :3].astype(np.float32)
-            for c, i in enumerate(idx):
+            for c, i in enumerate(idx):  # times colour likeness (nearness decides when no colour is alike)
                 dist2 = ((low_rgb[i] - hi_rgb) ** 2).sum(axis=-1)
-                score[c] = score[c] * np.exp(-dist2 / (2.0 * _COLOR_SIGMA**2))
+                score[c] *= np.exp(-dist2 / (2.0 * _COLOR_SIGMA**2)) + 1e-6
         picked = np.take_along_axis(cand, score.argmax(axis=0)[None], axis=0)[0]
         out[sl] = np.where(smooth, bilinear, picked)
     return out
@@ -457,7 +457,7 @@ def upscale_plate(plate: Plate, factor: float, upscaler: str = "lanczos", **opti
     arguments; the prompt and seed default to the plate's), its depth by `upscale_depth`
     guided by the new image, its water mask bilinearly. The camera is unchanged (its field of view
     and horizon are fractions of the frame). ``meta`` gains ``upscale``, ``upscaler``,
-    ``upscaled_from`` (the size before) and ``upscale_s``."""
+    ``upscaled_from`` (the size before), ``upscaled_size`` and ``upscale_s``."""
     t0 = time.perf_counter()
     options.setdefault("prompt", plate.prompt or "")
     options.setdefault("seed", plate.seed or 0)
@@ -466,7 +466,7 @@ def upscale_plate(plate: Plate, factor: float, upscaler: str = "lanczos", **opti
     depth = None if plate.depth is None else upscale_depth(plate.depth, factor, image, guide_low=plate.image, size=size)
     water = None if plate.water is None else upscale_water(plate.water, factor, size=size)
     meta = {**plate.meta, "upscale": factor, "upscaler": upscaler, "upscaled_from": list(plate.size),
-            "upscale_s": round(time.perf_counter() - t0, 3)}
+            "upscaled_size": list(size), "upscale_s": round(time.perf_counter() - t0, 3)}
     return dataclasses.replace(plate, image=image, depth=depth, water=water, meta=meta)
 
 
