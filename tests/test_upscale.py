@@ -56,7 +56,7 @@ def test_x4_tiled_and_untiled_agree_away_from_seams(x4, low_res):
     # The noise is drawn once for the whole image: tiles differ from the untiled run only through
     # the models' image-wide normalisation, a few levels; another seed differs by ~40.
     assert diff[far].mean() < 6 and np.percentile(diff[far], 99) < 25
-    assert diff.mean() < 6  # seams blended: no band of large differences either
+    assert diff[~far].mean() < 1.5 * diff[far].mean() + 1  # seams blended: no band of larger differences
     assert np.abs(whole.astype(float) - other_seed).mean() > 20
 
 
