@@ -159,6 +159,8 @@ def _progress_bar(quiet: bool, *, unit: str, desc: str) -> Iterator[Callable[[in
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
+        elif total != bar.total or done < bar.n:  # a new stage (the upscaler's steps after the painter's)
+            bar.reset(total=total)
         bar.update(done - bar.n)
 
     try:
