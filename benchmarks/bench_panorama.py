@@ -7,8 +7,9 @@ published configs: the real model's compute, no download).
 
 Times one plain ``pipe(...)`` image at the native 512x512 and one wrapped ``width`` x ``height``
 panorama with the same steps, guidance 7.5 and the default (PNDM) scheduler: seconds for each,
-windows per step, and the panorama's cost per window against the plain image (the UNet does the
-same work per window as per plain image, so it should be near 1; the decode is a larger image).
+windows per step, denoising and decoding apart, and the panorama's denoising per window against
+the plain image's (the UNet does the same work per window as per plain image, so it should be
+near 1; the decode is of a larger image).
 ``--tiny`` runs the tiny random-weight pipeline of the tests instead (64x64 native) for a smoke
 run. Prints one JSON object with the figures and the machine.
 """
@@ -59,28 +60,43 @@ def main() -> None:
     native = pipe.unet.config.sample_size * pipe.vae_scale_factor
     common = {"prompt": "Landscape with mountains and a river", "num_inference_steps": args.steps, "guidance_scale": 7.5}
 
-    def timed(fn):
+    marks: list[float] = []
+
+    def on_step(p, i, t, kwargs):
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
+        marks.append(time.perf_counter())
+        return kwargs
+
+    def timed(fn):
+        """(total seconds, denoising seconds (to the last step's end; the rest is decoding), output)"""
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        marks.clear()
         t0 = time.perf_counter()
         out = fn(torch.Generator(args.device).manual_seed(0))
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        return time.perf_counter() - t0, out
+        return time.perf_counter() - t0, marks[-1] - t0, out
 
-    timed(lambda g: pipe(generator=g, width=native, height=native, output_type="np", **{**common, "num_inference_steps": 1}))
-    plain_s, _ = timed(lambda g: pipe(generator=g, width=native, height=native, output_type="np", **common))
-    pano_s, out = timed(lambda g: multidiffusion(pipe, generator=g, width=args.width, height=args.height, wrap=True, **common))
+    timed(lambda g: pipe(generator=g, width=native, height=native, output_type="np", callback_on_step_end=on_step,
+                         **{**common, "num_inference_steps": 1}))
+    plain_s, plain_denoise, _ = timed(lambda g: pipe(generator=g, width=native, height=native, output_type="np",
+                                                     callback_on_step_end=on_step, **common))
+    pano_s, pano_denoise, out = timed(lambda g: multidiffusion(pipe, generator=g, width=args.width, height=args.height,
+                                                              wrap=True, callback_on_step_end=on_step, **common))
     print(json.dumps({
         "model": "tiny-sd" if args.tiny else "sd-v1-4 (random weights)",
         "dtype": args.dtype,
         "device": args.device,
         "steps": args.steps,
         "timesteps": len(pipe.scheduler.timesteps),
-        "plain": {"size": [native, native], "seconds": round(plain_s, 3)},
+        "plain": {"size": [native, native], "seconds": round(plain_s, 3), "denoise_s": round(plain_denoise, 3),
+                  "decode_s": round(plain_s - plain_denoise, 3)},
         "panorama": {"size": [args.width, args.height], "wrap": True, "windows": out.windows,
-                     "seconds": round(pano_s, 3)},
-        "seconds_per_window_vs_plain": round(pano_s / out.windows / plain_s, 3),
+                     "seconds": round(pano_s, 3), "denoise_s": round(pano_denoise, 3),
+                     "decode_s": round(pano_s - pano_denoise, 3)},
+        "denoise_per_window_vs_plain": round(pano_denoise / out.windows / plain_denoise, 3),
         "machine": machine(torch=True),
     }, indent=2))
 
