@@ -211,3 +211,21 @@ def test_cli_plate_writes_the_upscaled_image_and_depth(tiny_sd, tmp_path):
         assert im.size == (64, 64)
     d = np.load(tmp_path / "out.depth.npy")
     assert d.shape == (64, 64) and (d == 7.0).all()
+
+
+def test_a_full_turn_is_upscaled_round_the_circle():
+    """A 360 degree plate's ends stay joined: upscaled as if its neighbours from the other end were
+    beside it (the middle third of the plate tiled three times), not clamped at its edges."""
+    from hybridscene.plate.upscale import _lanczos
+
+    plate = hs.procedural_plate(size=(512, 96), seed=6, projection="cylindrical", fov_x=360, fov_y=40, horizon=0.4)
+    w, h = plate.size
+    ring = _lanczos(np.tile(plate.image, (1, 3, 1)), (6 * w, 2 * h))[:, 2 * w:4 * w]
+    up = upscale_plate(plate, 2)
+    assert up.size == (2 * w, 2 * h) and up.camera == plate.camera and up.depth.shape == (2 * h, 2 * w)
+    np.testing.assert_array_equal(up.image, ring)
+    clamped = upscale_plate(hs.Plate(image=plate.image), 2).image.astype(int) - ring  # what it would be without
+    assert np.abs(clamped[:, :3]).max() > 2 and np.abs(clamped[:, 8:-8]).max() == 0
+    big = _lanczos(np.tile(plate.image, (1, 3, 1)), (6 * w, 2 * h))
+    depth_ring = upscale_depth(np.tile(plate.depth, (1, 3)), 2, big, guide_low=np.tile(plate.image, (1, 3, 1)))
+    np.testing.assert_array_equal(up.depth, depth_ring[:, 2 * w:4 * w])  # the depth too, across the seam

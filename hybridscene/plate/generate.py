@@ -400,8 +400,10 @@ def background_plate(
         fields["steps"] = steps
     fields.update(options)
     model_ref = resolve_model(model, revision=fields.get("revision"))
-    if fields.get("wrap"):  # a full turn: four native widths by one native height (about 90 degrees each)
-        frame_size = (4 * model_ref.native_size[0], model_ref.native_size[1])
+    if fields.get("wrap"):  # a full turn: four native widths by one native height
+        from .panorama import panorama_size
+
+        frame_size = panorama_size(model_ref)
     else:
         frame_size = size_for_aspect(model_ref, size)
     spec = PlateSpec(prompt=prompt, model=model, seed=seed, size=frame_size, **fields)

@@ -461,13 +461,29 @@ def upscale_plate(plate: Plate, factor: float, upscaler: str = "lanczos", **opti
     t0 = time.perf_counter()
     options.setdefault("prompt", plate.prompt or "")
     options.setdefault("seed", plate.seed or 0)
-    image = upscale_image(plate.image, factor, upscaler, **options)
+    # A full turn (a 360 degree panorama) is upscaled round the circle: with columns from the other
+    # end on each side, cropped off afterwards, so its ends still meet without a seam.
+    pad = min(_WRAP_PAD, plate.size[0]) if plate.camera is not None and plate.camera.full_turn else 0
+    out_w = upscaled_size(plate.size, factor)[0]
+    low = _wrapped(plate.image, pad)
+    image = upscale_image(low, factor, upscaler, **options)
     size = image.shape[1::-1]
-    depth = None if plate.depth is None else upscale_depth(plate.depth, factor, image, guide_low=plate.image, size=size)
-    water = None if plate.water is None else upscale_water(plate.water, factor, size=size)
+    depth = None if plate.depth is None else upscale_depth(_wrapped(plate.depth, pad), factor, image, guide_low=low, size=size)
+    water = None if plate.water is None else upscale_water(_wrapped(plate.water, pad), factor, size=size)
+    if pad:
+        left = round(pad * size[0] / low.shape[1])
+        image, depth, water = (None if a is None else np.ascontiguousarray(a[:, left:left + out_w]) for a in (image, depth, water))
     meta = {**plate.meta, "upscale": factor, "upscaler": upscaler, "upscaled_from": list(plate.size),
             "upscaled_size": list(size), "upscale_s": round(time.perf_counter() - t0, 3)}
     return dataclasses.replace(plate, image=image, depth=depth, water=water, meta=meta)
+
+
+_WRAP_PAD = 32  # low-resolution columns a full-turn plate borrows from its other end while it is upscaled
+
+
+def _wrapped(array: np.ndarray, pad: int) -> np.ndarray:
+    """``array`` with ``pad`` columns from the other end on each side (a full turn's neighbours)."""
+    return np.concatenate([array[:, -pad:], array, array[:, :pad]], axis=1) if pad else array
 
 
 def upscale_resolved(plate: Plate, resolved: Any, callback: Callable[[int, int], Any] | None = None) -> Plate:
