@@ -215,3 +215,22 @@ def test_cancel_stops_a_panorama_and_caches_nothing(tiny_sd, isolated_cache):
         hs.generate_plate(spec(tiny_sd, size=(128, 64), wrap=True), callback=callback)
     assert seen == [(1, 3)]  # PNDM: 2 steps are 3 timesteps
     assert not list(isolated_cache.rglob("plate.json"))
+
+
+def test_a_scene_file_asks_for_a_panorama_in_one_call_and_turns_round_it(tiny_sd, gl_context):
+    """``background_plate(size, model=..., wrap=True)`` (what examples/panorama.py calls with a
+    model) paints a full turn whatever the frame's aspect, keeps its cylindrical camera over
+    ``fov_y``, and a camera that turns a full circle over it sees the first frame again."""
+    from hybridscene.plate.generate import plate_defaults
+
+    with plate_defaults(steps=2):
+        plate = hs.background_plate((320, 180), model=str(tiny_sd), wrap=True, fov_y=40.0)
+    assert plate.size == (256, 64) and plate.camera.projection == "cylindrical" and plate.camera.full_turn
+    scene = hs.Scene(plate)
+    frames = []
+    with hs.FrameRenderer(gl_context, (96, 54)) as renderer:
+        for yaw in (0.0, 2 * np.pi):
+            scene.camera.target = (np.sin(yaw), scene.camera.position[1], -np.cos(yaw))
+            frames.append(renderer.render_frame(scene, 0.0))
+    np.testing.assert_array_equal(frames[0], frames[1])
+    assert frames[0].std() > 1
