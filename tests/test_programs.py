@@ -20,7 +20,7 @@ def test_programs_compile_and_are_cached_per_context(ctx):
 def test_includes_are_expanded_with_line_mapping():
     source, files = shader_source("composite")
     assert "vec3 linear_to_srgb" in source
-    assert [f.name for f in files] == ["composite.glsl", "colour.glsl", "fullscreen_vertex.glsl"]
+    assert [f.name for f in files] == ["composite.glsl", "colour.glsl", "plate_projection.glsl", "fullscreen_vertex.glsl"]
     assert "#line 1 1" in source
 
 

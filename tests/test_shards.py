@@ -28,7 +28,7 @@ pytestmark = pytest.mark.gl
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SIZE = (96, 64)
-SCENE_FILES = ["birds.py", "fireflies.py", "flight.py", "glossy.py", "rain_lanterns.py"]
+SCENE_FILES = ["birds.py", "fireflies.py", "flight.py", "glossy.py", "panorama.py", "rain_lanterns.py"]
 SCRIPTS = ["carousel.py", "numpy_frames.py", "quickstart.py"]  # parse argv and call hs.render / hs.frames
 PART = range(3, 7)  # starts after frame 2 (flight.py once differed from frame 3 on)
 
