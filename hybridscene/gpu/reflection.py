@@ -31,7 +31,7 @@ from ..plate.projection import plate_from_direction
 from ..scene import Scene
 from ..scene.camera import PerspectiveCamera
 from ..scene.view import mapping_lens, plate_mapping
-from .programs import load_program
+from .programs import has_uniform, load_program
 
 if TYPE_CHECKING:
     import moderngl
@@ -224,7 +224,7 @@ class ReflectionPass:
         prog["u_world_from_clip"].write(transforms.gl_bytes(np.linalg.inv(view_proj).astype(np.float32)))
         water_plate = scene.plate if scene.plate is not None else _Shape(mask.shape)
         prog["u_water_from_ndc"].write(transforms.gl_bytes(water_mapping(water_plate, cam, size, plane)))
-        if "u_plate_lens" in prog:  # a cylindrical or equirectangular plate (the PLATE_PROJ variant)
+        if has_uniform(prog, "u_plate_lens"):  # a cylindrical or equirectangular plate (the PLATE_PROJ variant)
             prog["u_plate_lens"].value = mapping_lens(scene.plate, cam)[1]
         prog["u_height"].value = plane
         prog["u_strength"].value = float(catcher.strength)

@@ -201,6 +201,7 @@ class PreviewApp:
             log.error("%s", exc)
             return
         self.scene = loaded.scene
+        self._covered = None  # a new scene (its camera unzoomed), even when it shows the same plate object
         self._cover()
         if self.scene_error is not None:  # paused by the failure: play the fixed scene
             self.scene_error = None

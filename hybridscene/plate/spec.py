@@ -441,7 +441,8 @@ def resolve_spec(spec: PlateSpec, *, cache_dir: Path | None = None) -> ResolvedS
     if spec.upscale is not None and spec.upscale != 1:  # upscale.py; keys only when set, so older keys stay valid
         from .upscale import DEFAULT_OVERLAP, DEFAULT_TILE, check_upscale, check_upscaler
 
-        check_upscale(spec.upscale, spec.resize_to or size)
+        full_turn = spec.wrap or (layout is not None and layout.camera.full_turn)
+        check_upscale(spec.upscale, spec.resize_to or size, full_turn=full_turn)
         upscaler_identity = "lanczos"
         if spec.upscaler != "lanczos":
             upscaler = resolve_model(spec.upscaler, cache_dir=cache_dir)

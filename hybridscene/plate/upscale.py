@@ -26,11 +26,10 @@ This module imports torch and diffusers only inside the functions that run a mod
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -157,13 +156,20 @@ def upscale_image(
     pipe = _pipeline(upscaler, revision, device, dtype)
     native = check_upscaler(type(pipe).__name__, factor, upscaler)
     run = _x4 if native == 4 else _latent_x2
-    out = run(pipe, image, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
-              guidance=guidance, tile=tile, overlap=overlap, callback=callback)
+    import torch
+
+    try:
+        out = run(pipe, image, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+                  guidance=guidance, tile=tile, overlap=overlap, callback=callback)
+    except torch.OutOfMemoryError:
+        raise PlateError(f"out of memory upscaling {image.shape[1]}x{image.shape[0]} with {upscaler!r} in tiles of "
+                         f"{tile}; use smaller tiles (tile=64), dtype float16 on a GPU, or upscaler='lanczos'") from None
     return out if out.shape[1::-1] == size else _lanczos(out, size)
 
 
-def check_upscale(factor: float, size: tuple[int, int]) -> tuple[int, int]:
-    """The size ``(width, height)`` becomes when upscaled by ``factor``, checked.
+def check_upscale(factor: float, size: tuple[int, int], *, full_turn: bool = False) -> tuple[int, int]:
+    """The size ``(width, height)`` becomes when upscaled by ``factor``, checked; ``full_turn``: a
+    360 degree plate, upscaled with `_WRAP_PAD` columns from its other end on each side.
 
     Raises:
         ConfigError: ``factor`` is not in 1..16, or the result is over `MAX_UPSCALED_SIDE`.
@@ -171,6 +177,8 @@ def check_upscale(factor: float, size: tuple[int, int]) -> tuple[int, int]:
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor <= 16:
         raise ConfigError(f"upscale factor must be a number above 1 and at most 16 (e.g. 4), got {factor!r}")
     out = upscaled_size(size, factor)
+    if full_turn:  # what the upscaler works on: the plate with its borrowed columns
+        out = upscaled_size((size[0] + 2 * min(_WRAP_PAD, size[0]), size[1]), factor)
     if max(out) > MAX_UPSCALED_SIDE:
         raise ConfigError(f"upscaling {size[0]}x{size[1]} by {factor:g} gives {out[0]}x{out[1]}, more than "
                           f"{MAX_UPSCALED_SIDE} pixels a side; use a smaller factor or plate")
@@ -184,44 +192,32 @@ def _lanczos(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 # -- model upscalers ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """Hide diffusers' per-component loading bar while an upscaler loads."""
-    from diffusers.utils import logging as dlog
-
-    was = dlog.is_progress_bar_enabled()
-    dlog.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            dlog.enable_progress_bar()
-
-
 def _pipeline(name: str, revision: str | None, device: str, dtype: str) -> Any:
     """The loaded upscaler pipeline, kept per (model, revision, device, dtype)."""
     key = (name, revision or "", device, dtype)
     if key in _PIPES:
         return _PIPES[key]
-    try:
-        import torch
-        from diffusers import DiffusionPipeline
-    except ImportError:
-        raise PlateError("model upscalers need torch and diffusers: pip install 'hybridscene[ai]'") from None
-    torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
-    if torch_dtype is None:
+    if dtype not in ("float32", "float16", "bfloat16"):
         raise ConfigError(f"unknown dtype {dtype!r}; use float32, float16 or bfloat16")
+    from .diffusion import _check_device, _import_torch, _quiet_loading, torch_dtype
+
+    torch = _import_torch()
+    from diffusers import DiffusionPipeline
+
+    _check_device(device, dtype)  # a device this torch cannot use: one line, before loading
     t0 = time.perf_counter()
     try:
         with _quiet_loading():
-            pipe = DiffusionPipeline.from_pretrained(name, revision=revision, dtype=torch_dtype)
-    except Exception as exc:  # missing files, offline hub, a folder of another kind: one line
+            pipe = DiffusionPipeline.from_pretrained(name, revision=revision, dtype=torch_dtype(dtype))
+        check_upscaler(type(pipe).__name__, 1.5, name)
+        pipe = pipe.to(device)
+    except ConfigError:
+        raise
+    except Exception as exc:  # missing files, offline hub, a folder of another kind, no room on the device: one line
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PlateError(f"cannot load upscaler {name!r}: {detail}") from None
-    check_upscaler(type(pipe).__name__, 1.5, name)
-    pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    if torch_dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
+    if dtype == "float16" and getattr(pipe.vae.config, "force_upcast", False):
         pipe.vae.to(torch.float32)  # the x4 decoder overflows in float16 (its config says so)
     log.info("loaded upscaler %s (%s) on %s as %s in %.1f s", name, type(pipe).__name__, device, dtype,
              time.perf_counter() - t0)

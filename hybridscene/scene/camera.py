@@ -200,3 +200,14 @@ class OrthographicCamera(_LookAtCamera):
     def __repr__(self) -> str:
         return f"OrthographicCamera(height={self.height}, position={self.position.tolist()}, target={self.target.tolist()})"
 
+
+def look_at_basis(camera: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Eye ``(3,)`` and world-from-view rotation ``(3, 3)`` (columns: right, up, backward) of a
+    camera's ``position``, ``target`` and ``up``, in float64: the basis `transforms.look_at`
+    builds, without its per-call overhead (for numpy work over many poses)."""
+    eye = np.asarray(camera.position, np.float64)
+    forward = np.asarray(camera.target, np.float64) - eye
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(camera.up, np.float64))
+    right /= np.linalg.norm(right)
+    return eye, np.stack([right, np.cross(right, forward), -forward], 1)

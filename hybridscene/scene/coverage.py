@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .camera import OrthographicCamera, PerspectiveCamera
+from .camera import OrthographicCamera, PerspectiveCamera, look_at_basis
 from .view import uses_parallax
 
 if TYPE_CHECKING:
@@ -117,17 +117,6 @@ def _camera_key(cam: Any) -> tuple[Any, ...]:
     return (type(cam).__name__, pose, getattr(cam, "height", None))
 
 
-def _world_from_view(cam: PerspectiveCamera) -> np.ndarray:
-    """``(3, 3)`` rotation of a look-at camera (what `transforms.look_at` builds, in float64
-    and without its per-call overhead): columns right, up, backward."""
-    eye = np.asarray(cam.position, np.float64)
-    forward = np.asarray(cam.target, np.float64) - eye
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, np.asarray(cam.up, np.float64))
-    right /= np.linalg.norm(right)
-    return np.stack([right, np.cross(right, forward), -forward], 1)
-
-
 def plate_coverage(plate: Plate, cameras: Sequence[Any], frame_size: tuple[int, int], *,
                    parallax: bool | str = "auto", zoom: float = 1.0) -> Coverage:
     """What ``cameras`` (the poses of a path, e.g. from `camera_path`) see of ``plate`` in
@@ -187,7 +176,7 @@ def _rays(cam: PerspectiveCamera, size: tuple[int, int], ndc: np.ndarray, zoom: 
     p02, p12 = p[0, 2] * zoom, p[1, 2] * zoom
     # clip x = p00 x + p02 z, w = -z: at z = -1, ndc x = p00 x - p02.
     view_dirs = np.stack([(ndc[:, 0] + p02) / p00, (ndc[:, 1] + p12) / p11, -np.ones(len(ndc))], -1)
-    rot = _world_from_view(cam)
+    rot = look_at_basis(cam)[1]
     return np.asarray(cam.position, np.float64), view_dirs @ rot.T
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import transforms
 from ..errors import SceneError
-from .camera import PerspectiveCamera
+from .camera import PerspectiveCamera, look_at_basis
 
 if TYPE_CHECKING:
     from ..plate import Plate, PlateCamera
@@ -244,7 +244,7 @@ class _GroundMaps:
             raise SceneError(f"placing objects on a {plate.camera.projection} plate's ground is not supported; "
                              "use a perspective plate (the default projection), or place them yourself")
         w, h = plate.size
-        self.eye, self.rot = _pose(cam)
+        self.eye, self.rot = look_at_basis(cam)
         t = math.tan(math.radians(cam.fov_y) / 2.0) / cam.zoom
         self.scale = (t * w / h, t)
         self.shift = (cam.shift[0] * cam.zoom, cam.shift[1] * cam.zoom)
@@ -305,18 +305,6 @@ def _spot(maps: _GroundMaps, depth: np.ndarray, r: int, c: int, offset: np.ndarr
         if t > 0 and abs(d - centre_d) <= 0.5 * centre_d and (near_far is None or near_far[0] <= d <= near_far[1]):
             return point
     return p
-
-
-def _pose(cam: PerspectiveCamera) -> tuple[np.ndarray, np.ndarray]:
-    """Eye ``(3,)`` and world-from-view rotation ``(3, 3)`` (columns: right, up, back), float64,
-    the same basis as `transforms.look_at`."""
-    eye = np.asarray(cam.position, np.float64)
-    forward = np.asarray(cam.target, np.float64) - eye
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, np.asarray(cam.up, np.float64))
-    right /= np.linalg.norm(right)
-    up = np.cross(right, forward)
-    return eye, np.stack([right, up, -forward], 1)
 
 
 def _perspective(plate: Plate, camera: Any) -> PerspectiveCamera:
