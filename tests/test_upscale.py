@@ -229,3 +229,13 @@ def test_a_full_turn_is_upscaled_round_the_circle():
     big = _lanczos(np.tile(plate.image, (1, 3, 1)), (6 * w, 2 * h))
     depth_ring = upscale_depth(np.tile(plate.depth, (1, 3)), 2, big, guide_low=np.tile(plate.image, (1, 3, 1)))
     np.testing.assert_array_equal(up.depth, depth_ring[:, 2 * w:4 * w])  # the depth too, across the seam
+
+
+def test_limits_are_checked_before_painting_and_devices_before_loading(x4, low_res):
+    from hybridscene.plate.upscale import check_upscale
+
+    assert check_upscale(4, (4096, 1024)) == (16384, 4096)
+    with pytest.raises(ConfigError, match="more than 16384 pixels a side"):  # the columns a full turn borrows count
+        check_upscale(4, (4096, 1024), full_turn=True)
+    with pytest.raises(ConfigError, match="sees no CUDA GPU"):
+        upscale_image(low_res, 4, str(x4), device="cuda")
