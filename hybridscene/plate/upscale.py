@@ -199,7 +199,7 @@ def _pipeline(name: str, revision: str | None, device: str, dtype: str) -> Any:
         return _PIPES[key]
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ConfigError(f"unknown dtype {dtype!r}; use float32, float16 or bfloat16")
-    from .diffusion import _check_device, _import_torch, _quiet_loading, torch_dtype
+    from ._torch import _check_device, _import_torch, _quiet_loading, torch_dtype
 
     torch = _import_torch()
     from diffusers import DiffusionPipeline
