@@ -13,7 +13,7 @@ TORCH_TEST_PIN ?= torch==2.13.0
 DEMO_ARGS ?= -o demo.mp4
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv bench clean xserver docs gallery
+.PHONY: demo test venv bench clean xserver browser docs gallery
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,8 @@ $(VENV)/.runtime: $(VENV)/.created pyproject.toml
 	touch $@
 
 # Test set-up: CPU torch first (so nothing pulls CUDA wheels), then the ai, preview, ray, docs
-# and dev extras; the window tests need an X server and key presses (Debian's xvfb and xdotool).
+# and dev extras; the window tests need an X server and key presses (Debian's xvfb and xdotool),
+# the browser preview tests a headless browser (Debian's chromium).
 $(VENV)/.testenv: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet "$(TORCH_TEST_PIN)"
 	$(PIP) install --quiet -e ".[ai,preview,ray,docs,dev]"
@@ -39,12 +40,19 @@ xserver:
 	    { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q xvfb xdotool >/dev/null; }; } || \
 	  echo "warning: could not install xvfb and xdotool; the preview window tests will be skipped" >&2
 
+# The browser preview tests drive headless Chromium (Debian's chromium) over the DevTools Protocol.
+browser:
+	@command -v chromium >/dev/null || \
+	  { $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; } || \
+	  echo "warning: could not install chromium; the browser preview tests will be skipped" >&2
+
 venv: $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(VENV)/bin/hybridscene demo $(DEMO_ARGS)
 
-test: $(VENV)/.testenv xserver
+test: $(VENV)/.testenv xserver browser
 	$(PY) -m ruff check hybridscene tests benchmarks examples docs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
