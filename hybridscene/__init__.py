@@ -99,7 +99,8 @@ from .scene import (
     load_mesh,
 )
 from .scene.environment import Environment
-from .live import PreviewStats, preview
+from .live import PreviewStats, Server, preview, serve
+from .notebook import Video, show
 from .transforms import quat_from_axis_angle, quat_from_euler
 
 __all__ = [
@@ -155,6 +156,7 @@ __all__ = [
     "SceneError",
     "SceneFile",
     "SceneSource",
+    "Server",
     "Settings",
     "ShaderError",
     "ShadowCatcher",
@@ -166,6 +168,7 @@ __all__ = [
     "Texture",
     "Track",
     "UnsupportedOutputError",
+    "Video",
     "__version__",
     "assemble",
     "background_plate",
@@ -187,6 +190,8 @@ __all__ = [
     "quat_from_axis_angle",
     "quat_from_euler",
     "render",
+    "serve",
+    "show",
     "tonemap",
     "upscale_plate",
 ]

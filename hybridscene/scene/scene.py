@@ -65,6 +65,10 @@ def _in_range(value: Any, lo: float, hi: float, rule: str) -> float:
     return v
 
 
+NOTEBOOK_HOOKS: dict[str, Callable[[Scene], Any]] = {}
+"""Jupyter's renderers for a scene, by format; `hybridscene.notebook` registers ``"png"`` (the
+poster frame) when imported, so this plain-data module imports no GL or export code."""
+
 FrameCallback = Callable[[float], None]
 """Called as ``callback(t)`` with the scene time in seconds before each frame is drawn."""
 
@@ -402,6 +406,12 @@ class Scene:
                 yield from visit(child, world)
 
         yield from visit(self.root, np.eye(4, dtype=np.float32))
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter's picture of the scene: its poster frame at time 0 (see `hybridscene.notebook`),
+        or ``None`` when it cannot be drawn (the notebook shows ``repr`` then)."""
+        draw = NOTEBOOK_HOOKS.get("png")
+        return draw(self) if draw is not None else None
 
     def __repr__(self) -> str:
         n = sum(1 for _ in self.root.walk()) - 1
