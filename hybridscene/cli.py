@@ -380,6 +380,50 @@ def preview(
         click.echo(result.line())
 
 
+@main.command()
+@click.argument("scene_file", metavar="SCENE.py")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback needs a token (one is generated when not given).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 picks a free one).")
+@click.option("--size", callback=_size, default=None, help="Render size WIDTHxHEIGHT [default: the file's SIZE, else 1280x720].")
+@click.option("--fps", type=float, default=None, help="Render rate and frame step [default: the file's FPS, else 30].")
+@click.option("--token", default=None, help="Secret every request must carry (?token=..., or the cookie the page sets).")
+@click.option("--stats", is_flag=True, help="On exit, print fps=... and frame-time percentiles.")
+@click.option("--seconds", type=float, default=None, help="Stop by itself after this long.")
+@click.option("--paused", is_flag=True, help="Start paused on the first frame.")
+@click.option("--samples", type=int, default=None, help="MSAA samples [default: 4 on a GPU, 1 on a CPU rasteriser].")
+@_plate_options(model_help="Paint the plate with this model: passed to build_scene(model=...).",
+                seed_default=None, seed_help="Passed to build_scene(seed=...).")
+@click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
+def serve(
+    scene_file: str, host: str, port: int, size: tuple[int, int] | None, fps: float | None, token: str | None,
+    stats: bool, seconds: float | None, paused: bool, samples: int | None, prompt: str | None,
+    plate_opts: _PlateOptions,
+) -> None:
+    """Serve a scene file live to a web browser (MJPEG); saving the file reloads it.
+
+    Open the printed URL. Keys on the page as in the window: space pause, left/right step a
+    frame, Home or 0 restart, R repaint the plate, S screenshot, L cycle layers, F stats.
+    Localhost only by default; from another machine use `ssh -L 8765:localhost:8765 HOST`.
+    Ctrl-C or SIGTERM stops it.
+    """
+    from .live import serve as run_serve
+    from .plate.generate import plate_defaults
+
+    options = plate_opts.plate_options()
+    _announce_compile(options.get("acceleration"), False)
+
+    def ready(server: Any) -> None:
+        click.echo(f"serving {scene_file} at {server.url}  (Ctrl-C to stop)", err=True)
+
+    with plate_defaults(**options):
+        result = run_serve(scene_file, host=host, port=port, size=size, fps=fps, token=token, stats=stats,
+                           seconds=seconds, paused=paused, samples=samples, seed=plate_opts.seed,
+                           model=plate_opts.model, prompt=prompt, on_ready=ready)
+    if stats:
+        click.echo(result.line())
+
+
 def _step_bar(quiet: bool) -> contextlib.AbstractContextManager[Callable[[int, int], None]]:
     """A ``callback(step, total)`` that drives a progress bar of denoising steps on stderr."""
     return _progress_bar(quiet, unit="step", desc="plate")

@@ -30,8 +30,9 @@ from .._validate import check_finite, check_size
 from ..errors import SceneError
 from ..scene import Scene
 from .app import LAYERS, PreviewApp
+from .server import Server, serve
 
-__all__ = ["LAYERS", "PreviewStats", "preview"]
+__all__ = ["LAYERS", "PreviewStats", "Server", "preview", "serve"]
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from ..scene import Scene
 from ..scene.overscan import cover_camera_path
 from ..sinks.window import WindowSink
 
-__all__ = ["LAYERS", "PreviewApp"]
+__all__ = ["LAYERS", "PreviewApp", "layer_image"]
 
 log = logging.getLogger(__name__)
 
@@ -216,26 +216,7 @@ class PreviewApp:
         return self.clock.time()
 
     def _layer_image(self, t: float) -> np.ndarray:
-        layers = self.renderer.render_layers(self.scene, t)
-        name = LAYERS[self.layer]
-        if name == "plate":
-            return layers.plate
-        if name == "foreground":  # straight RGBA over a grey checkerboard
-            h, w = layers.foreground.shape[:2]
-            yy, xx = np.mgrid[0:h, 0:w]
-            checker = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 96, 160).astype(np.float32)
-            a = layers.foreground[..., 3:4] / 255.0
-            return np.round(layers.foreground[..., :3] * a + checker * (1 - a)).astype(np.uint8)
-        if name == "depth":  # nearest surface, foreground or plate: bright = near (inverse depth)
-            depth = layers.depth if layers.plate_depth is None else np.minimum(layers.depth, layers.plate_depth)
-            finite = np.isfinite(depth)
-            inv = np.zeros(depth.shape, np.float32)
-            inv[finite] = 1.0 / np.maximum(depth[finite], 1e-6)
-            top = float(np.percentile(inv[finite], 99)) if finite.any() else 1.0
-            grey = np.round(np.clip(inv / max(top, 1e-9), 0, 1) ** 0.5 * 255).astype(np.uint8)
-            return np.repeat(grey[..., None], 3, axis=2)
-        shadow = layers.shadow if layers.shadow is not None else np.full(layers.composite.shape[:2], 255, np.uint8)
-        return np.repeat(shadow[..., None], 3, axis=2)
+        return layer_image(self.renderer, self.scene, LAYERS[self.layer], t)
 
     def overlay_lines(self, fps: float, frame_ms: float, t: float) -> tuple[list[str], tuple[int, int, int, int]] | None:
         if self.error is not None:
@@ -313,3 +294,27 @@ def preview_samples(gl: GLContext) -> int:
     if settings.preview_msaa is not None:
         return settings.preview_msaa
     return 1 if gl.software else settings.msaa
+
+
+def layer_image(renderer: FrameRenderer, scene: Scene, name: str, t: float) -> np.ndarray:
+    """The ``(H, W, 3) uint8`` view of one layer of ``LAYERS`` (not ``composite``) at time ``t``:
+    the plate, the foreground over a grey checkerboard, inverse depth, or the shadow."""
+    layers = renderer.render_layers(scene, t)
+    if name == "plate":
+        return layers.plate
+    if name == "foreground":  # straight RGBA over a grey checkerboard
+        h, w = layers.foreground.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w]
+        checker = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 96, 160).astype(np.float32)
+        a = layers.foreground[..., 3:4] / 255.0
+        return np.round(layers.foreground[..., :3] * a + checker * (1 - a)).astype(np.uint8)
+    if name == "depth":  # nearest surface, foreground or plate: bright = near (inverse depth)
+        depth = layers.depth if layers.plate_depth is None else np.minimum(layers.depth, layers.plate_depth)
+        finite = np.isfinite(depth)
+        inv = np.zeros(depth.shape, np.float32)
+        inv[finite] = 1.0 / np.maximum(depth[finite], 1e-6)
+        top = float(np.percentile(inv[finite], 99)) if finite.any() else 1.0
+        grey = np.round(np.clip(inv / max(top, 1e-9), 0, 1) ** 0.5 * 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    shadow = layers.shadow if layers.shadow is not None else np.full(layers.composite.shape[:2], 255, np.uint8)
+    return np.repeat(shadow[..., None], 3, axis=2)

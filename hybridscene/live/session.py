@@ -1,0 +1,340 @@
+"""The render side of `hybridscene serve`: one thread owns the GL context, renders the scene at
+its frame rate with a `RealtimeClock`, applies the controls the web page sends (queued, so GL is
+only ever touched from that thread), reloads a saved scene file, and publishes the newest frame
+into a single slot. Readers wait for a frame newer than the one they last took; nothing is
+queued per reader, so a slow reader only ever misses frames and never slows the renderer."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..clock import RealtimeClock, frame_time
+from ..errors import ConfigError, HybridSceneError
+from ..scene import Scene
+from ..scene.overscan import cover_camera_path
+from .app import LAYERS, PREVIEW_SPAN, _regenerate, layer_image, preview_samples
+
+__all__ = ["Frame", "RenderSession"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """One published frame: ``(H, W, 3) uint8`` RGB, top row first."""
+
+    counter: int
+    image: np.ndarray
+    time: float
+    layer: str
+
+
+class RenderSession:
+    """The scene, its clock and its controls on a render thread of their own (see the module)."""
+
+    def __init__(self, scene: Scene, *, size: tuple[int, int], fps: float, path: Path | None = None,
+                 scene_options: dict[str, Any] | None = None, paused: bool = False,
+                 samples: int | None = None) -> None:
+        self.scene = scene
+        self.size = size
+        self.fps = fps
+        self.path = path
+        self.scene_options = scene_options or {}
+        self.samples = samples
+        self.clock = RealtimeClock()
+        if paused:
+            self.clock.pause()
+        self.layer = 0
+        self.error: str | None = None
+        self.scene_error: str | None = None
+        self.notice: str | None = None
+        self.last_good: float | None = None
+        self.frame_seconds: list[float] = []
+        self._fps_now = 0.0
+        self._ms_now = 0.0
+        self._render_ms = 0.0
+        self._commands: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._mtime = self._file_mtime()
+        self._next_check = 0.0
+        self._covered: Any = None
+        self.next_seed = (scene.plate.seed or 0) if scene.plate is not None else 0
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscene-plate")
+        context = contextvars.copy_context()  # plate_defaults() of the caller hold for reloads too
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="hybridscene-render",
+                                        daemon=True)
+
+    # -- life ----------------------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the render thread and wait until the GL context and renderer exist."""
+        self._thread.start()
+        self._started.wait(timeout)
+        if self._start_error is not None:
+            raise self._start_error
+
+    def close(self) -> None:
+        """Stop rendering and release GL (on the render thread); wakes every waiting reader."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(10.0)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    # -- readers (any thread) ------------------------------------------------------------------
+    def wait_frame(self, after: int, timeout: float = 5.0) -> Frame | None:
+        """The newest frame once its counter is above ``after`` (``None`` on timeout or close)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._stop.is_set():
+                frame = self._frame
+                if frame is not None and frame.counter > after:
+                    return frame
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+        return None
+
+    def latest(self) -> Frame | None:
+        with self._cond:
+            return self._frame
+
+    def state(self) -> dict[str, Any]:
+        frame = self._frame
+        return {"playing": not self.clock.paused, "time": round(self.clock.time(), 4),
+                "frame": int(round(self.clock.time() * self.fps)), "fps": round(self._fps_now, 2),
+                "frame_ms": round(self._ms_now, 2),
+                "render_ms": round(self._render_ms, 2), "layer": LAYERS[self.layer], "layers": list(LAYERS),
+                "error": self.error, "notice": self.notice, "size": list(self.size), "target_fps": self.fps,
+                "counter": frame.counter if frame is not None else 0}
+
+    def command(self, action: str, **args: Any) -> Any:
+        """Run a control on the render thread and return its result (raises `ConfigError` for an
+        unknown action or a bad argument)."""
+        fn = self._action(action, args)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._commands.put((fn, future))
+        with self._cond:
+            self._cond.notify_all()
+        return future.result(timeout=30.0)
+
+    def _action(self, action: str, args: dict[str, Any]) -> Callable[[], Any]:
+        if action == "step":
+            frames = _number(args.get("frames", 1), "frames", int)
+            return lambda: self.step(frames)
+        if action == "seek":
+            t = _number(args.get("t"), "t", float)
+            if t < 0:
+                raise ConfigError(f"seek t must be >= 0 seconds, got {t}")
+            return lambda: self.clock.seek(t)
+        if action == "layer":
+            name = args.get("name")
+            if name not in LAYERS:
+                raise ConfigError(f"unknown layer {name!r}; use one of {', '.join(LAYERS)}")
+            return lambda: setattr(self, "layer", LAYERS.index(name))
+        simple = {"play": self.play, "pause": self.clock.pause, "toggle": self.toggle,
+                  "restart": lambda: self.clock.seek(0.0), "regenerate": self.regenerate,
+                  "next_layer": lambda: setattr(self, "layer", (self.layer + 1) % len(LAYERS))}
+        if action not in simple:
+            raise ConfigError(f"unknown action {action!r}; use one of {', '.join([*simple, 'step', 'seek', 'layer'])}")
+        return simple[action]
+
+    # -- controls (render thread) --------------------------------------------------------------
+    def play(self) -> None:
+        if self.scene_error is not None:  # resuming tries the scene again
+            self.error = self.scene_error = None
+        self.clock.resume()
+
+    def toggle(self) -> None:
+        if self.clock.paused:
+            self.play()
+        else:
+            self.clock.pause()
+
+    def step(self, frames: int) -> None:
+        self.clock.pause()
+        i = round(self.clock.time() * self.fps) + frames  # the export's frame grid
+        self.clock.seek(frame_time(max(0, i), self.fps))
+
+    def regenerate(self) -> str:
+        plate = self.scene.plate
+        if plate is None:
+            self.notice = "no plate to repaint"
+            return self.notice
+        seed = self.next_seed = max(self.next_seed + 1, (plate.seed or 0) + 1)
+        try:
+            future = _regenerate(plate, seed, self.pool)
+        except HybridSceneError as exc:
+            self.notice = str(exc)
+            return self.notice
+        self.scene.set_plate(future, crossfade=1.0)  # polled each frame: never waited for
+        self.notice = f"painting the plate with seed {seed} ..."
+        log.info("repainting the plate with seed %d", seed)
+        return self.notice
+
+    # -- the render thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        from ..compose.frame import FrameRenderer
+        from ..gpu.context import create_context
+
+        try:
+            gl = create_context()
+            renderer = FrameRenderer(gl, self.size, samples=self.samples if self.samples is not None
+                                     else preview_samples(gl))
+            self._cover()
+        except BaseException as exc:  # reported by start()
+            self._start_error = exc
+            self._stop.set()
+            self._started.set()
+            return
+        self._started.set()
+        counter = 0
+        last = time.perf_counter()
+        try:
+            while not self._stop.is_set():
+                self._apply_commands()
+                self._check_reload()
+                t = self.clock.time()
+                began = time.perf_counter()
+                image = self._draw(renderer, t)
+                self._render_ms = 1000.0 * (time.perf_counter() - began)
+                if image is not None and not self._unchanged(image):
+                    counter += 1
+                    with self._cond:
+                        self._frame = Frame(counter, image, self.clock.time(), LAYERS[self.layer])
+                        self._cond.notify_all()
+                if self.notice and self.notice.startswith("painting") and not self.scene.waiting_for_plate:
+                    self.notice = None
+                now = time.perf_counter()
+                wait = 1.0 / self.fps - (now - last)
+                if wait > 0:  # pace, but wake for a control at once
+                    with self._cond:
+                        self._cond.wait_for(lambda: not self._commands.empty() or self._stop.is_set(), wait)
+                    now = time.perf_counter()
+                self.frame_seconds.append(now - last)
+                del self.frame_seconds[:-100_000]
+                last = now
+                recent = self.frame_seconds[-30:]
+                self._ms_now = 1000.0 * sum(recent) / len(recent)
+                self._fps_now = 1000.0 / self._ms_now if self._ms_now > 0 else 0.0
+        finally:
+            self._apply_commands(cancel=True)
+            renderer.release()
+            gl.release()
+
+    def _unchanged(self, image: np.ndarray) -> bool:
+        """Paused on the same picture: nothing new to send (a new reader still gets the last)."""
+        frame = self._frame
+        return (self.clock.paused and frame is not None and frame.layer == LAYERS[self.layer]
+                and frame.image.shape == image.shape and np.array_equal(frame.image, image))
+
+    def _apply_commands(self, cancel: bool = False) -> None:
+        while True:
+            try:
+                fn, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if cancel:
+                future.cancel()
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller
+                future.set_exception(exc)
+
+    def _cover(self) -> None:
+        if self.scene.plate is not self._covered and not self.scene.waiting_for_plate:
+            cover_camera_path(self.scene, self.size, [0.0, PREVIEW_SPAN])
+            self._covered = self.scene.plate
+
+    def _draw(self, renderer: Any, t: float) -> np.ndarray | None:
+        """The chosen layer at ``t``; a failing scene pauses on its last good frame (as the window)."""
+        try:
+            image = self._render(renderer, t)
+            self.last_good = t
+            return image
+        except HybridSceneError as exc:
+            if self.scene_error != str(exc):
+                log.error("%s", exc)
+            self.error = self.scene_error = str(exc)
+        self.clock.pause()
+        if self.last_good is not None and self.last_good != t:
+            self.clock.seek(self.last_good)
+            try:
+                return self._render(renderer, self.last_good)
+            except HybridSceneError:
+                self.last_good = None
+        return None
+
+    def _render(self, renderer: Any, t: float) -> np.ndarray:
+        self._cover()
+        name = LAYERS[self.layer]
+        if name == "composite":
+            return np.asarray(renderer.render_frame(self.scene, t))
+        return np.ascontiguousarray(layer_image(renderer, self.scene, name, t))
+
+    def _file_mtime(self) -> int | None:
+        if self.path is None:
+            return None
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _check_reload(self) -> None:
+        now = time.perf_counter()
+        if self.path is None or now < self._next_check:
+            return
+        self._next_check = now + 0.25
+        mtime = self._file_mtime()
+        if mtime == self._mtime or mtime is None:
+            return
+        self._mtime = mtime
+        from ..scenefile import load_scene_file
+
+        try:
+            loaded = load_scene_file(self.path, size=self.size, **self.scene_options)
+        except HybridSceneError as exc:
+            self.error = str(exc)  # the last good scene keeps running
+            log.error("%s", exc)
+            return
+        self.scene = loaded.scene
+        self._covered = None
+        self._cover()
+        if self.scene_error is not None:
+            self.scene_error = None
+            self.clock.resume()
+        self.error = None
+        self.last_good = None
+        self.notice = f"reloaded {self.path.name}"
+        log.info("reloaded %s", self.path)
+
+
+def _number(value: Any, name: str, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    return number
