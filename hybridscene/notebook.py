@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,11 @@ def show(
         size = poster_size(scene)
     with tempfile.TemporaryDirectory(prefix="hybridscene-show-") as tmp:
         path = Path(tmp) / "clip.mp4"
-        result = render(scene, path, seconds=seconds, frames=frames, fps=fps, size=size, progress=progress,
-                        **render_options)
+        with warnings.catch_warnings():
+            # tqdm.auto without ipywidgets falls back to a text bar, which is fine here: not a warning.
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            result = render(scene, path, seconds=seconds, frames=frames, fps=fps, size=size, progress=progress,
+                            **render_options)
         data = path.read_bytes()
     return Video(data, frames=result.frames, size=result.size, fps=fps)
 

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -49,8 +50,13 @@ def _video_bytes(html: str) -> bytes:
 
 
 def test_poster_size_follows_the_plate():
-    assert poster_size(_scene((1280, 720))) == (640, 360)
-    assert poster_size(_scene((320, 180))) == (320, 180)  # never wider than the plate
+    def with_plate(w, h):
+        return SimpleNamespace(plate=SimpleNamespace(size=(w, h)))
+
+    assert poster_size(with_plate(1280, 720)) == (640, 360)
+    assert poster_size(with_plate(1000, 1000)) == (640, 640)
+    assert poster_size(with_plate(2049, 1001)) == (640, 312)  # even, for H.264's yuv420p
+    assert poster_size(with_plate(320, 180)) == (320, 180)  # never wider than the plate
     assert poster_size(hs.Scene(None)) == (640, 360)
 
 
@@ -134,6 +140,8 @@ def test_example_notebook_runs_and_shows_a_poster_and_a_video(tmp_path, monkeypa
     client.execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    stderr = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stderr")
+    assert "12/12" in stderr and "Warning" not in stderr  # tqdm's bar, without a warning
     pngs = [base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.get("data", {})]
     htmls = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert len(pngs) == 1 and len(htmls) == 1
@@ -142,3 +150,11 @@ def test_example_notebook_runs_and_shows_a_poster_and_a_video(tmp_path, monkeypa
     frames = _decode(_video_bytes(htmls[0]))
     assert len(frames) == 12 and frames[0].shape == (360, 640, 3)  # hs.show(scene, seconds=1, fps=12)
     assert list(tmp_path.glob("*.mp4")) == []  # the user named no file, and none was left
+
+
+def test_show_takes_a_scene_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    clip = hs.show(ROOT / "examples" / "birds.py", frames=2, size=(128, 72), progress=False)
+    assert (clip.frames, clip.size) == (2, (128, 72))
+    assert len(_decode(clip.data)) == 2
+    assert list(tmp_path.iterdir()) == []  # nothing written where the notebook runs
