@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -45,14 +46,18 @@ def poster_frame(scene: Scene, *, t: float = 0.0, width: int = POSTER_WIDTH) -> 
     return next(iter(frames(scene, frames=range(0, 1), start=t, size=poster_size(scene, width))))
 
 
-def poster_png(scene: Scene, *, t: float = 0.0, width: int = POSTER_WIDTH) -> bytes | None:
-    """The poster frame as PNG bytes, or ``None`` (with a logged warning) when it cannot be
-    drawn, e.g. without OpenGL: a notebook then shows the scene's text ``repr`` instead."""
+def poster_png(scene: Scene, *, t: float | None = None, width: int = POSTER_WIDTH) -> bytes | None:
+    """The poster frame (at ``t``, default the scene's ``poster_time``) as PNG bytes, or ``None``
+    (with a logged warning) when it cannot be drawn, e.g. without OpenGL: a notebook then shows
+    the scene's text ``repr`` instead."""
     from PIL import Image
 
     try:
+        t = float(scene.poster_time if t is None else t)
+        if not math.isfinite(t):
+            raise ConfigError(f"poster_time must be a finite number of seconds, got {t!r}")
         frame = poster_frame(scene, t=t, width=width)
-    except (HybridSceneError, OSError, RuntimeError, ImportError) as exc:
+    except (HybridSceneError, OSError, RuntimeError, ImportError, TypeError, ValueError) as exc:
         log.warning("no poster frame for the scene (%s); showing its text instead", str(exc).splitlines()[0])
         return None
     buf = io.BytesIO()

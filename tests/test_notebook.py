@@ -69,6 +69,11 @@ def test_repr_png_is_the_frame_at_time_0(ctx):
     expected = next(hs.frames(scene, frames=1, size=(320, 180), ctx=ctx))
     assert np.abs(img.astype(int) - expected.astype(int)).max() <= 1
     assert img.std() > 10  # a picture, not a flat fill
+    scene.poster_time = 0.5  # the cube has turned 45 degrees
+    later = np.asarray(Image.open(io.BytesIO(scene._repr_png_())).convert("RGB"))
+    expected = next(hs.frames(scene, frames=1, start=0.5, size=(320, 180), ctx=ctx))
+    assert np.abs(later.astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(later.astype(int) - img.astype(int)).max() > 20
 
 
 def test_repr_png_without_gl_falls_back_to_text(monkeypatch, caplog):
@@ -81,6 +86,9 @@ def test_repr_png_without_gl_falls_back_to_text(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="hybridscene.notebook"):
         assert _scene()._repr_png_() is None
     assert "cannot create an OpenGL context" in caplog.text
+    scene = _scene()
+    scene.poster_time = "soon"
+    assert scene._repr_png_() is None
 
 
 def test_show_returns_an_inline_h264_video(tmp_path):

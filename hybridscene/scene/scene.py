@@ -116,6 +116,10 @@ class Scene:
             ``"off"`` changes nothing (one of `OVERSCAN_MODES`; see `hybridscene.scene.overscan`).
     """
 
+    poster_time: float = 0.0
+    """Scene time in seconds of the poster frame a notebook shows for the scene (see
+    `hybridscene.notebook`): ``scene.poster_time = 2.5``."""
+
     def __init__(
         self,
         plate: Plate | None = None,
@@ -408,7 +412,7 @@ class Scene:
         yield from visit(self.root, np.eye(4, dtype=np.float32))
 
     def _repr_png_(self) -> bytes | None:
-        """Jupyter's picture of the scene: its poster frame at time 0 (see `hybridscene.notebook`),
+        """Jupyter's picture of the scene: its frame at `poster_time` (see `hybridscene.notebook`),
         or ``None`` when it cannot be drawn (the notebook shows ``repr`` then)."""
         draw = NOTEBOOK_HOOKS.get("png")
         return draw(self) if draw is not None else None
