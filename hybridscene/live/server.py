@@ -210,10 +210,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 buf = io.BytesIO()
                 Image.fromarray(frame.image).save(buf, format="JPEG", quality=JPEG_QUALITY)
                 data = buf.getvalue()
-                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n"
-                                 f"X-Frame: {frame.counter}\r\nX-Time: {frame.time:.4f}\r\n\r\n".encode())
-                self.wfile.write(data)
-                self.wfile.write(b"\r\n")
+                part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n"
+                        f"X-Frame: {frame.counter}\r\nX-Time: {frame.time:.4f}\r\n\r\n").encode() + data + b"\r\n"
+                self.wfile.write(part)
+                if app.session.clock.paused:
+                    # A browser shows a part only once the next part's headers arrive: paused, no
+                    # next part would come (a step, a seek or a layer would show one change late),
+                    # so the frame goes out twice.
+                    self.wfile.write(part)
                 self.wfile.flush()
         except (OSError, ValueError):  # the client went away (or the server closed its socket)
             pass
