@@ -15,7 +15,6 @@ worker thread or process and handed over as pixels.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -24,39 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .._validate import check_finite, check_size
 from ..errors import SceneError
 from ..scene import Scene
 from .app import LAYERS, PreviewApp
 from .server import Server, serve
+from .stats import PreviewStats, frame_stats
 
 __all__ = ["LAYERS", "PreviewStats", "Server", "preview", "serve"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class PreviewStats:
-    """What a preview measured, from its first frame to its last."""
-
-    frames: int
-    """Frames shown."""
-    seconds: float
-    """Wall-clock seconds from the first frame to the last."""
-    frame_ms: dict[str, float]
-    """Frame-time percentiles in milliseconds: ``p50``, ``p90``, ``p99``, ``max``."""
-
-    @property
-    def fps(self) -> float:
-        """Mean frames per second."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    def line(self) -> str:
-        """``fps=59.8 frames=600 frame_ms p50=16.7 p90=16.9 p99=17.4 max=21.0``"""
-        ms = " ".join(f"{k}={v:.1f}" for k, v in self.frame_ms.items())
-        return f"fps={self.fps:.1f} frames={self.frames} frame_ms {ms}"
 
 
 def preview(
@@ -179,16 +156,7 @@ def preview(
             signal.signal(signal.SIGTERM, previous)
         app.release()
         window.release()
-    result = _stats(shown)
+    result = frame_stats(shown)
     if stats:
         log.info("%s", result.line())
     return result
-
-
-def _stats(frame_seconds: list[float]) -> PreviewStats:
-    if not frame_seconds:
-        return PreviewStats(frames=0, seconds=0.0, frame_ms={"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0})
-    ms = np.asarray(frame_seconds) * 1000.0
-    pct = {f"p{q}": round(float(np.percentile(ms, q)), 2) for q in (50, 90, 99)}
-    pct["max"] = round(float(ms.max()), 2)
-    return PreviewStats(frames=len(ms), seconds=float(sum(frame_seconds)), frame_ms=pct)

@@ -35,6 +35,7 @@ from .._validate import check_finite, check_size
 from ..errors import ConfigError, SceneError
 from ..scene import Scene
 from .session import RenderSession
+from .stats import frame_stats
 
 __all__ = ["Server", "serve"]
 
@@ -272,9 +273,7 @@ class Server:
 
     def stats(self) -> Any:
         """[`PreviewStats`][hybridscene.PreviewStats] of the frames rendered so far."""
-        from . import _stats
-
-        return _stats(list(self.session.frame_seconds[1:]))
+        return frame_stats(list(self.session.frame_seconds[1:]))
 
     def close(self) -> None:
         """Stop serving: close the listening socket and every stream, stop rendering, release GL."""
@@ -342,7 +341,12 @@ def serve(
         seconds: with ``block``, stop by itself after this long.
         paused: start paused at t = 0.
         samples: MSAA samples (as `preview`).
-        seed, model, prompt: passed to a scene file's ``build_scene``.
+        seed: passed to a scene file's ``build_scene(seed=...)``.
+        model: passed as ``build_scene(model=...)``.
+        prompt: passed as ``build_scene(prompt=...)``.
+
+    Returns:
+        [`PreviewStats`][hybridscene.PreviewStats] with ``block``, else the running [`Server`][hybridscene.Server].
         on_ready: called with the `Server` once it listens (the CLI prints its URL).
     """
     from ..scenefile import load_scene_file
