@@ -148,6 +148,21 @@ def test_layer_plate(server, scene_file):
     ref = reference(scene_file, 0.0, "plate")
     assert np.abs(frame.astype(int) - ref.astype(int)).mean() < 4.0
     assert np.abs(frame.astype(int) - reference(scene_file, 0.0).astype(int)).mean() > 1.0  # not the composite
+    # The render passes too: normals (0.5 + 0.5 n) and ids (a colour per node, black for none).
+    from hybridscene.live.session import pass_image
+
+    for name in ("normals", "ids"):
+        assert name in state(server)["layers"]
+        post(server, f"/api/layer?name={name}")
+        time.sleep(0.2)
+        with get(server, "/stream.mjpg") as r:
+            (h, frame), = read_frames(r, 1)
+        scene = load_scene_file(scene_file, size=SIZE).scene
+        with hs.FrameRenderer(hs.create_context(), SIZE, samples=1) as rr:
+            hs.scene.overscan.cover_camera_path(scene, SIZE, [0.0, 10.0])
+            ref = pass_image(rr.render_passes(scene, 0.0, passes=(name,)).passes[name])
+        assert ref.any() and (ref == 0).any()  # the cube, and nothing around it
+        assert np.abs(frame.astype(int) - ref.astype(int)).mean() < 6.0, name
     post(server, "/api/layer?name=composite")
     post(server, "/api/play")
 

@@ -34,7 +34,7 @@ from typing import Any
 from .._validate import check_finite, check_size
 from ..errors import ConfigError, SceneError
 from ..scene import Scene
-from .session import RenderSession
+from .session import Frame, RenderSession
 from .stats import frame_stats
 
 __all__ = ["Server", "serve"]
@@ -191,8 +191,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(200, buf.getvalue(), "image/png", {"Content-Disposition": f'inline; filename="{name}"'})
 
     def _stream(self) -> None:
-        from PIL import Image
-
         app = self.server.app
         self.send_response(200)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -208,9 +206,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if frame is None:
                     continue
                 last = frame.counter
-                buf = io.BytesIO()
-                Image.fromarray(frame.image).save(buf, format="JPEG", quality=JPEG_QUALITY)
-                data = buf.getvalue()
+                data = app.jpeg(frame)
                 part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n"
                         f"X-Frame: {frame.counter}\r\nX-Time: {frame.time:.4f}\r\n\r\n").encode() + data + b"\r\n"
                 self.wfile.write(part)
@@ -240,6 +236,8 @@ class Server:
         self.closing = False
         self._clients: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()
+        self._jpeg: tuple[int, bytes] = (-1, b"")
         try:
             self.httpd = _HTTPServer((host, port), self)
         except OSError as exc:
@@ -262,6 +260,17 @@ class Server:
     def clients(self) -> int:
         """Streams being sent now."""
         return len(self._clients)
+
+    def jpeg(self, frame: Frame) -> bytes:
+        """``frame`` as JPEG, encoded once however many clients send it (by the first that does)."""
+        with self._encode_lock:
+            if self._jpeg[0] != frame.counter:
+                from PIL import Image
+
+                buf = io.BytesIO()
+                Image.fromarray(frame.image).save(buf, format="JPEG", quality=JPEG_QUALITY)
+                self._jpeg = (frame.counter, buf.getvalue())
+            return self._jpeg[1]
 
     def add_client(self, sock: socket.socket) -> None:
         with self._lock:

@@ -25,9 +25,12 @@ from ..scene import Scene
 from ..scene.overscan import cover_camera_path
 from .app import LAYERS, PREVIEW_SPAN, _regenerate, layer_image, preview_samples
 
-__all__ = ["Frame", "RenderSession"]
+__all__ = ["SERVE_LAYERS", "Frame", "RenderSession"]
 
 log = logging.getLogger(__name__)
+
+SERVE_LAYERS = (*LAYERS, "normals", "ids")
+"""The page's layers: the window's, and the ``normals`` and ``ids`` render passes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +127,7 @@ class RenderSession:
         return {"playing": not self.clock.paused, "time": round(self.clock.time(), 4),
                 "frame": int(round(self.clock.time() * self.fps)), "fps": round(self._fps_now, 2),
                 "frame_ms": round(self._ms_now, 2),
-                "render_ms": round(self._render_ms, 2), "layer": LAYERS[self.layer], "layers": list(LAYERS),
+                "render_ms": round(self._render_ms, 2), "layer": SERVE_LAYERS[self.layer], "layers": list(SERVE_LAYERS),
                 "error": self.error, "notice": self.notice, "size": list(self.size), "target_fps": self.fps,
                 "counter": frame.counter if frame is not None else 0}
 
@@ -149,12 +152,12 @@ class RenderSession:
             return lambda: self.clock.seek(t)
         if action == "layer":
             name = args.get("name")
-            if name not in LAYERS:
-                raise ConfigError(f"unknown layer {name!r}; use one of {', '.join(LAYERS)}")
-            return lambda: setattr(self, "layer", LAYERS.index(name))
+            if name not in SERVE_LAYERS:
+                raise ConfigError(f"unknown layer {name!r}; use one of {', '.join(SERVE_LAYERS)}")
+            return lambda: setattr(self, "layer", SERVE_LAYERS.index(name))
         simple = {"play": self.play, "pause": self.clock.pause, "toggle": self.toggle,
                   "restart": lambda: self.clock.seek(0.0), "regenerate": self.regenerate,
-                  "next_layer": lambda: setattr(self, "layer", (self.layer + 1) % len(LAYERS))}
+                  "next_layer": lambda: setattr(self, "layer", (self.layer + 1) % len(SERVE_LAYERS))}
         if action not in simple:
             raise ConfigError(f"unknown action {action!r}; use one of {', '.join([*simple, 'step', 'seek', 'layer'])}")
         return simple[action]
@@ -221,7 +224,7 @@ class RenderSession:
                 if image is not None and not self._unchanged(image):
                     counter += 1
                     with self._cond:
-                        self._frame = Frame(counter, image, self.clock.time(), LAYERS[self.layer])
+                        self._frame = Frame(counter, image, self.clock.time(), SERVE_LAYERS[self.layer])
                         self._cond.notify_all()
                 if self.notice and self.notice.startswith("painting") and not self.scene.waiting_for_plate:
                     self.notice = None
@@ -245,7 +248,7 @@ class RenderSession:
     def _unchanged(self, image: np.ndarray) -> bool:
         """Paused on the same picture: nothing new to send (a new reader still gets the last)."""
         frame = self._frame
-        return (self.clock.paused and frame is not None and frame.layer == LAYERS[self.layer]
+        return (self.clock.paused and frame is not None and frame.layer == SERVE_LAYERS[self.layer]
                 and frame.image.shape == image.shape and np.array_equal(frame.image, image))
 
     def _apply_commands(self, cancel: bool = False) -> None:
@@ -288,9 +291,11 @@ class RenderSession:
 
     def _render(self, renderer: Any, t: float) -> np.ndarray:
         self._cover()
-        name = LAYERS[self.layer]
+        name = SERVE_LAYERS[self.layer]
         if name == "composite":
             return np.asarray(renderer.render_frame(self.scene, t))
+        if name in ("normals", "ids"):
+            return pass_image(renderer.render_passes(self.scene, t, passes=(name,)).passes[name])
         return np.ascontiguousarray(layer_image(renderer, self.scene, name, t))
 
     def _file_mtime(self) -> int | None:
@@ -338,3 +343,14 @@ def _number(value: Any, name: str, kind: type) -> Any:
     if number != number or number in (float("inf"), float("-inf")):
         raise ConfigError(f"{name} must be finite, got {value!r}")
     return number
+
+
+def pass_image(array: np.ndarray) -> np.ndarray:
+    """An ``(H, W, 3) uint8`` view of the ``normals`` pass (``0.5 + 0.5 n``, black where empty)
+    or the ``ids`` pass (a steady colour per node id, black for none)."""
+    if array.ndim == 3:
+        empty = ~np.any(array != 0, axis=2, keepdims=True)
+        return np.where(empty, 0, np.round((0.5 + 0.5 * array) * 255)).clip(0, 255).astype(np.uint8)
+    ids = array.astype(np.uint64)
+    rgb = np.stack([(ids * k) % 200 + 55 for k in (2654435761, 2246822519, 3266489917)], axis=2)
+    return np.where((ids == 0)[..., None], 0, rgb).astype(np.uint8)
