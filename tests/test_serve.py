@@ -311,3 +311,23 @@ def test_cli_sigterm_exits_cleanly(scene_file):
             proc.kill()
     assert proc.returncode == 0
     assert out.startswith("fps=") and "frame_ms p50=" in out
+
+
+def test_regenerate_repaints_without_stalling_the_stream(server):
+    post(server, "/api/play")
+    post(server, "/api/layer?name=plate")
+    time.sleep(0.2)
+    with get(server, "/stream.mjpg") as r:
+        (_, before), = read_frames(r, 1)
+        assert "painting the plate" in post(server, "/api/regenerate")["result"]
+        t0 = time.monotonic()
+        frames = read_frames(r, 10)  # the stream goes on while the plate is painted
+        assert time.monotonic() - t0 < 5
+        deadline = time.monotonic() + 10
+        while state(server)["notice"] and time.monotonic() < deadline:
+            read_frames(r, 1)
+        time.sleep(1.2)  # the 1 s cross-fade
+        (_, after), = read_frames(r, 1)
+    post(server, "/api/layer?name=composite")
+    assert len({int(h["x-frame"]) for h, _ in frames}) == 10
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 5  # a new seed, a new plate
