@@ -13,6 +13,7 @@ most one encoded frame. Bound to localhost by default; any other address needs a
 
 from __future__ import annotations
 
+import concurrent.futures
 import hmac
 import http.server
 import io
@@ -70,6 +71,16 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away is routine (debug); anything else is logged with its traceback."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            log.debug("client %s: %s", client_address, exc)
+        else:
+            log.exception("serving %s", client_address)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -160,9 +171,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if parsed is None:
             return
         path, query = parsed
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(min(length, 65536))
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 1 << 30
+        if length > 65536:  # no action takes a body: do not read a big one, close after replying
+            self.close_connection = True
+        elif length > 0:
+            self.rfile.read(length)
         if not path.startswith("/api/"):
             self._send(404, b"not found\n", "text/plain")
             return
@@ -175,6 +191,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             result = self.server.app.session.command(action, **args)
         except ConfigError as exc:
             self._json(404 if "unknown action" in str(exc) else 400, {"error": str(exc)})
+            return
+        except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
+            self._json(503, {"error": "the server is stopping"})
             return
         self._json(200, {**self.server.app.session.state(), "result": result})
 

@@ -97,6 +97,7 @@ class RenderSession:
             self._cond.notify_all()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(10.0)
+        self._apply_commands(cancel=True)  # any sent after the thread's last look
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -135,6 +136,8 @@ class RenderSession:
         """Run a control on the render thread and return its result (raises `ConfigError` for an
         unknown action or a bad argument)."""
         fn = self._action(action, args)
+        if self._stop.is_set():
+            raise concurrent.futures.CancelledError("the session is closed")
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._commands.put((fn, future))
         with self._cond:
@@ -240,7 +243,13 @@ class RenderSession:
                 recent = self.frame_seconds[-30:]
                 self._ms_now = 1000.0 * sum(recent) / len(recent)
                 self._fps_now = 1000.0 / self._ms_now if self._ms_now > 0 else 0.0
+        except BaseException as exc:  # a bug, not a scene error: stop (serve() returns), say why
+            log.exception("the render thread stopped")
+            self.error = f"the renderer stopped: {exc}"
         finally:
+            self._stop.set()
+            with self._cond:
+                self._cond.notify_all()
             self._apply_commands(cancel=True)
             renderer.release()
             gl.release()
