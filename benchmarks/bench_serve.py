@@ -4,8 +4,9 @@
 
 For each size it starts `hs.serve(scene, size=...)` on a loopback port, reads `GET /stream.mjpg`
 for S seconds with one reader (then with two at once) and counts the JPEG frames each received;
-"fps" is frames over the seconds read, "kb_per_frame" the mean JPEG size. A reader reads as
-fast as it can, so the figure is the server's rate (render, JPEG encode, send), not a browser's.
+"fps" is frames over the seconds read, "kb_per_frame" the mean JPEG size; "render_fps" and
+"render_ms" are the render loop's own rate and time per frame (from `GET /api/state`). A reader
+reads as fast as it can, so "fps" is the server's rate (render, JPEG encode, send), not a browser's.
 Prints one JSON object with the machine.
 """
 
@@ -62,10 +63,14 @@ def measure(server: Any, clients: int, seconds: float, warmup: float) -> dict[st
         t.join()
     fps = [r["frames"] / r["seconds"] for r in results]
     frames = sum(r["frames"] for r in results)
+    with urllib.request.urlopen(url.replace("/stream.mjpg", "/api/state"), timeout=10) as r:
+        state = json.loads(r.read())
     return {
         "clients": clients,
         "fps": [round(f, 1) for f in fps],
         "kb_per_frame": round(sum(r["bytes"] for r in results) / max(frames, 1) / 1024, 1),
+        "render_fps": round(state["fps"], 1),
+        "render_ms": state.get("render_ms"),
     }
 
 

@@ -200,6 +200,14 @@ class Browser:
                 raise TimeoutError(f"timed out waiting for {expression!r} (last value {value!r})")
             time.sleep(interval)
 
+    def key(self, key: str) -> None:
+        """Press and release one key on the page (``" "``, ``"l"``, ``"ArrowRight"``, ``"Home"``)."""
+        codes = {" ": ("Space", 32), "ArrowRight": ("ArrowRight", 39), "ArrowLeft": ("ArrowLeft", 37), "Home": ("Home", 36)}
+        code, vk = codes[key] if key in codes else (f"Key{key.upper()}", ord(key.upper()))
+        text = key if len(key) == 1 else ""
+        self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=code, windowsVirtualKeyCode=vk, text=text)
+        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=code, windowsVirtualKeyCode=vk)
+
     def rect(self, selector: str) -> dict:
         """The page rectangle of an element, as a screenshot clip."""
         r = self.eval(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"

@@ -81,3 +81,11 @@ def test_environment_benchmark_reports_the_build_and_the_cached_read():
     assert data["plate"] == "160x90" and data["environment"] == "256x128"
     assert data["build_ms_median"] > 0 and data["sidecar_read_ms_median"] > 0 and data["brdf_lut_ms"] > 0
     assert data["machine"]["cores"] >= 1
+
+
+def test_serve_benchmark_reads_the_stream():
+    data = run("bench_serve.py", "--seconds", "0.6", "--warmup", "0.3", "--sizes", "160x90", "--clients", "1,2")
+    one, two = data["cases"]
+    assert one["size"] == "160x90" and one["clients"] == 1 and one["fps"][0] > 0 and one["kb_per_frame"] > 0
+    assert two["clients"] == 2 and len(two["fps"]) == 2 and min(two["fps"]) > 0
+    assert data["machine"]["gl_renderer"]

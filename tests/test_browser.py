@@ -27,14 +27,20 @@ if find_chromium() is None:
                 allow_module_level=True)
 
 SCENE = '''
+import math
+
 import hybridscene as hs
 FPS = 30
 
 def build_scene(size=(320, 180), seed=1):
     scene = hs.Scene(hs.procedural_plate(size=size, seed=seed))
     cube = scene.add(hs.Mesh.cube(1.2, color="{colour}", shading="unlit"), position=(0, 1.2, -8))
-    scene.animate(cube, "rotation", [(0, hs.quat_from_euler(y=0)), (2, hs.quat_from_euler(y=90))])
-    scene.animate(cube, "position", [(0, (-1.5, 1.2, -8)), (2, (1.5, 1.2, -8))])
+
+    @scene.on_frame
+    def move(t):  # never still: the picture changes at every time
+        cube.rotation = hs.quat_from_euler(y=45 * t)
+        cube.position = (1.5 * math.sin(1.5 * t), 1.2, -8)
+
     return scene
 '''
 SIZE = (320, 180)
@@ -68,6 +74,14 @@ def api(server, path: str, method: str = "GET") -> dict:
     req = urllib.request.Request(server.url.split("?")[0].rstrip("/") + path, method=method, data=b"" if method == "POST" else None)
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
+
+
+def wait_state(server, ready, timeout: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while not ready(s := api(server, "/api/state")):
+        assert time.monotonic() < deadline, s
+        time.sleep(0.05)
+    return s
 
 
 def view(b: Browser) -> np.ndarray:
@@ -118,13 +132,7 @@ def test_page_shows_the_scene_plays_pauses_and_switches_to_the_plate(browser, se
     assert mean_diff(a, b) > 1.0, "the stream did not move on in a second of play"
     # Pause with the page's button: the frames stop, and they are the offscreen frame of that time.
     browser.eval("document.getElementById('pause').click()")
-    state = None
-    for _ in range(50):
-        state = api(server, "/api/state")
-        if not state["playing"]:
-            break
-        time.sleep(0.1)
-    assert state is not None and not state["playing"], state
+    wait_state(server, lambda s: not s["playing"])
     c = settled(browser, 0.6)
     time.sleep(1.0)
     d = view(browser)
@@ -136,18 +144,28 @@ def test_page_shows_the_scene_plays_pauses_and_switches_to_the_plate(browser, se
     # The layer switcher: the plate alone, no cube.
     browser.eval("(() => { const s = document.getElementById('layer'); s.value = 'plate';"
                  " s.dispatchEvent(new Event('change', {bubbles: true})); })()")
-    for _ in range(50):
-        if api(server, "/api/state")["layer"] == "plate":
-            break
-        time.sleep(0.1)
+    wait_state(server, lambda s: s["layer"] == "plate")
     plate = settled(browser, 0.6)
     assert red(plate) == 0
     assert mean_diff(plate, offscreen(ctx, scene_file, t, "plate")) < 4.0, "the plate layer differs from the plate"
-    # Play again with the button: it moves.
+    # The window's keys: Right steps a frame (paused), L cycles the layer, Space plays and pauses.
+    browser.eval("document.activeElement.blur()")
+    frame = api(server, "/api/state")["frame"]
+    browser.key("ArrowRight")
+    wait_state(server, lambda s: s["frame"] == frame + 1)
+    browser.key("l")
+    wait_state(server, lambda s: s["layer"] == "foreground")
+    browser.key(" ")
+    wait_state(server, lambda s: s["playing"])
+    browser.key(" ")
+    wait_state(server, lambda s: not s["playing"])
+    # Play again with the button, on the composite: it moves.
+    api(server, "/api/layer?name=composite", "POST")
     browser.eval("document.getElementById('play').click()")
     e = settled(browser, 0.6)
     time.sleep(0.8)
-    assert mean_diff(e, view(browser)) > 0.2 or api(server, "/api/state")["time"] > t
+    f = view(browser)
+    assert red(f) > 100 and mean_diff(e, f) > 1.0
 
 
 def test_a_broken_scene_file_shows_its_error_on_the_page_while_the_last_good_scene_runs(browser, served):
