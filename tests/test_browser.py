@@ -20,7 +20,7 @@ from PIL import Image
 import hybridscene as hs
 from hybridscene.scenefile import load_scene_file
 
-pytestmark = [pytest.mark.gl]
+pytestmark = [pytest.mark.gl, pytest.mark.browser]
 
 if find_chromium() is None:
     pytest.skip("the browser tests need headless Chromium: apt-get install chromium (make test does)",
@@ -117,6 +117,11 @@ def offscreen(ctx, scene_file: Path, t: float, layer: str | None = None) -> np.n
         return getattr(r.render_layers(scene, t), layer).astype(int)
 
 
+def changed(a: np.ndarray, b: np.ndarray) -> int:
+    """Pixels that differ by more than JPEG noise."""
+    return int((np.abs(a - b).max(axis=2) > 40).sum())
+
+
 def red(img: np.ndarray) -> int:
     return int(((img[..., 0] > 170) & (img[..., 1] < 90) & (img[..., 2] < 90)).sum())
 
@@ -129,14 +134,14 @@ def test_page_shows_the_scene_plays_pauses_and_switches_to_the_plate(browser, se
     time.sleep(1.0)
     b = view(browser)
     assert a.shape == (SIZE[1], SIZE[0], 3)
-    assert mean_diff(a, b) > 1.0, "the stream did not move on in a second of play"
+    assert changed(a, b) > 50, "the stream did not move on in a second of play"
     # Pause with the page's button: the frames stop, and they are the offscreen frame of that time.
     browser.eval("document.getElementById('pause').click()")
     wait_state(server, lambda s: not s["playing"])
     c = settled(browser, 0.6)
     time.sleep(1.0)
     d = view(browser)
-    assert mean_diff(c, d) < 0.5, "the picture changed while paused"
+    assert changed(c, d) == 0 and mean_diff(c, d) < 0.5, "the picture changed while paused"
     t = api(server, "/api/state")["time"]
     expected = offscreen(ctx, scene_file, t)
     assert mean_diff(c, expected) < 4.0, f"the page differs from the offscreen render at t={t}"
@@ -165,7 +170,7 @@ def test_page_shows_the_scene_plays_pauses_and_switches_to_the_plate(browser, se
     e = settled(browser, 0.6)
     time.sleep(0.8)
     f = view(browser)
-    assert red(f) > 100 and mean_diff(e, f) > 1.0
+    assert red(f) > 100 and changed(e, f) > 50
 
 
 def test_a_broken_scene_file_shows_its_error_on_the_page_while_the_last_good_scene_runs(browser, served):
@@ -178,6 +183,6 @@ def test_a_broken_scene_file_shows_its_error_on_the_page_while_the_last_good_sce
     a = settled(browser, 0.1)
     time.sleep(1.0)
     b = view(browser)
-    assert red(a) > 100 and mean_diff(a, b) > 1.0, "the last good scene stopped"
+    assert red(a) > 100 and changed(a, b) > 50, "the last good scene stopped"
     write_scene(scene_file, SCENE.replace("{colour}", "#e02020"))  # fixed: the error goes away
     browser.wait_for("!document.getElementById('error').textContent.trim()", timeout=10)
