@@ -25,9 +25,8 @@ from typing import Any
 
 
 from .._validate import check_finite, check_size
-from ..errors import SceneError
 from ..scene import Scene
-from .app import LAYERS, PreviewApp
+from .app import LAYERS, PreviewApp, load_source
 from .server import Server, serve
 from .stats import PreviewStats, frame_stats
 
@@ -82,18 +81,11 @@ def preview(
     Returns:
         [`PreviewStats`][hybridscene.PreviewStats] of the frames shown.
     """
-    from ..scenefile import load_scene_file
     from ..sinks.window import WindowSink
 
     # 1. Validate and load (before a window opens).
-    if isinstance(source, Scene):
-        scene, path, file_size, file_fps = source, None, None, None
-    elif isinstance(source, (str, os.PathLike)):
-        loaded = load_scene_file(source, size=check_size(size) if size is not None else None,
-                                 seed=seed, model=model, prompt=prompt)
-        scene, path, file_size, file_fps = loaded.scene, loaded.path, loaded.size, loaded.fps
-    else:
-        raise SceneError(f"preview() takes a Scene or a scene file path, got {type(source).__name__}")
+    scene, path, file_size, file_fps = load_source(source, size=size, seed=seed, model=model, prompt=prompt,
+                                                   caller="preview")
     size = check_size(size) if size is not None else (file_size or (1280, 720))
     cap = check_finite(fps, "fps", positive=True) if fps is not None else None
     step_fps = cap or file_fps or 30.0

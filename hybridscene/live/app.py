@@ -71,6 +71,55 @@ def _regenerate(plate: Plate, seed: int, pool: concurrent.futures.Executor) -> A
     raise SceneError(f"this plate ({plate.source}) has no painter to run again; R works on procedural and AI plates")
 
 
+class SceneFileWatch:
+    """A scene file polled for saves (its modification time, at most every `interval` seconds),
+    for the window's and the server's hot reload."""
+
+    def __init__(self, path: Path | None, interval: float = 0.25) -> None:
+        self.path = path
+        self.interval = interval
+        self._next = 0.0
+        self._mtime = self._stat()
+
+    def _stat(self) -> int | None:
+        if self.path is None:
+            return None
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def changed(self) -> bool:
+        """True once after each save (a file that vanished counts as unchanged)."""
+        now = time.perf_counter()
+        if self.path is None or now < self._next:
+            return False
+        self._next = now + self.interval
+        mtime = self._stat()
+        if mtime == self._mtime or mtime is None:
+            return False
+        self._mtime = mtime
+        return True
+
+
+def load_source(source: Any, *, size: Any, seed: Any, model: Any, prompt: Any,
+                caller: str) -> tuple[Scene, Path | None, tuple[int, int] | None, float | None]:
+    """``(scene, path, the file's size, the file's fps)`` of what `preview` or `serve` was given:
+    a Scene, or a scene file loaded with the options."""
+    import os
+
+    from .._validate import check_size
+    from ..scenefile import load_scene_file
+
+    if isinstance(source, Scene):
+        return source, None, None, None
+    if isinstance(source, (str, os.PathLike)):
+        loaded = load_scene_file(source, size=check_size(size) if size is not None else None,
+                                 seed=seed, model=model, prompt=prompt)
+        return loaded.scene, loaded.path, loaded.size, loaded.fps
+    raise SceneError(f"{caller}() takes a Scene or a scene file path, got {type(source).__name__}")
+
+
 class PreviewApp:
     """The window's content and the state the keys change. Main thread only."""
 
@@ -101,8 +150,7 @@ class PreviewApp:
         self.screenshot_requested = False
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscene-plate")
         self.next_seed = scene.plate.seed or 0 if scene.plate is not None else 0
-        self.mtime = self._mtime()
-        self.next_check = 0.0
+        self.watch = SceneFileWatch(path)
         keys = window.window.keys
         self.actions: dict[Any, Callable[[], None]] = {
             keys.SPACE: self.toggle_pause, keys.LEFT: lambda: self.step(-1), keys.RIGHT: lambda: self.step(1),
@@ -175,23 +223,9 @@ class PreviewApp:
         self.notice = (text, time.perf_counter() + seconds)
 
     # -- hot reload ----------------------------------------------------------------------------
-    def _mtime(self) -> float | None:
-        if self.path is None:
-            return None
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return None
-
     def check_reload(self) -> None:
-        now = time.perf_counter()
-        if self.path is None or now < self.next_check:
+        if not self.watch.changed():
             return
-        self.next_check = now + 0.25
-        mtime = self._mtime()
-        if mtime == self.mtime or mtime is None:
-            return
-        self.mtime = mtime
         from ..scenefile import load_scene_file
 
         try:

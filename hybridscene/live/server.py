@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from .._validate import check_finite, check_size
-from ..errors import ConfigError, SceneError
+from ..errors import ConfigError
 from ..scene import Scene
+from .app import load_source
 from .session import Frame, RenderSession
 from .stats import frame_stats
 
@@ -377,16 +378,9 @@ def serve(
         [`PreviewStats`][hybridscene.PreviewStats] with ``block``, else the running [`Server`][hybridscene.Server].
         on_ready: called with the `Server` once it listens (the CLI prints its URL).
     """
-    from ..scenefile import load_scene_file
 
-    if isinstance(source, Scene):
-        scene, path, file_size, file_fps = source, None, None, None
-    elif isinstance(source, (str, os.PathLike)):
-        loaded = load_scene_file(source, size=check_size(size) if size is not None else None,
-                                 seed=seed, model=model, prompt=prompt)
-        scene, path, file_size, file_fps = loaded.scene, loaded.path, loaded.size, loaded.fps
-    else:
-        raise SceneError(f"serve() takes a Scene or a scene file path, got {type(source).__name__}")
+    scene, path, file_size, file_fps = load_source(source, size=size, seed=seed, model=model, prompt=prompt,
+                                                   caller="serve")
     size = check_size(size) if size is not None else (file_size or (1280, 720))
     rate = check_finite(fps, "fps", positive=True) if fps is not None else (file_fps or 30.0)
     if seconds is not None:

@@ -23,7 +23,7 @@ from ..clock import RealtimeClock, frame_time
 from ..errors import ConfigError, HybridSceneError
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
-from .app import LAYERS, PREVIEW_SPAN, _regenerate, layer_image, preview_samples
+from .app import LAYERS, PREVIEW_SPAN, SceneFileWatch, _regenerate, layer_image, preview_samples
 
 __all__ = ["SERVE_LAYERS", "Frame", "RenderSession"]
 
@@ -73,8 +73,7 @@ class RenderSession:
         self._stop = threading.Event()
         self._started = threading.Event()
         self._start_error: BaseException | None = None
-        self._mtime = self._file_mtime()
-        self._next_check = 0.0
+        self._watch = SceneFileWatch(self.path)
         self._covered: Any = None
         self.next_seed = (scene.plate.seed or 0) if scene.plate is not None else 0
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscene-plate")
@@ -307,23 +306,9 @@ class RenderSession:
             return pass_image(renderer.render_passes(self.scene, t, passes=(name,)).passes[name])
         return np.ascontiguousarray(layer_image(renderer, self.scene, name, t))
 
-    def _file_mtime(self) -> int | None:
-        if self.path is None:
-            return None
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return None
-
     def _check_reload(self) -> None:
-        now = time.perf_counter()
-        if self.path is None or now < self._next_check:
+        if not self._watch.changed():
             return
-        self._next_check = now + 0.25
-        mtime = self._file_mtime()
-        if mtime == self._mtime or mtime is None:
-            return
-        self._mtime = mtime
         from ..scenefile import load_scene_file
 
         try:
