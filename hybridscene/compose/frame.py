@@ -24,6 +24,7 @@ from ..gpu.readback import read_pixels
 from ..gpu.reflection import ReflectionPass
 from ..gpu.renderer import SceneRenderer
 from ..gpu.targets import ForegroundTarget, OutputTarget
+from ..gpu.timing import StageTimer
 from ..scene import Scene
 from ..scene.camera import PerspectiveCamera
 from ..scene.view import uses_parallax
@@ -88,6 +89,8 @@ class FrameRenderer:
         self.size = check_size(size)
         samples = get_settings().msaa if samples is None else check_samples(samples)
         self.scene_renderer = SceneRenderer(gl)
+        self.timer: StageTimer = self.scene_renderer.timer
+        """Per-stage timings of this renderer's frames (`StageTimer`; off by default)."""
         self.reflection = ReflectionPass(self.scene_renderer)
         self.compositor = Compositor(gl)
         self.parallax = ParallaxRenderer(gl, depth_texture=self.scene_renderer.plate_depth_texture)
@@ -115,11 +118,15 @@ class FrameRenderer:
         self.gl.make_current()
         if t is not None:
             scene.update(t)
-        self._plates = self._plate_layers(scene)
+        timer = self.timer
+        with timer.stage("plate"):
+            self._plates = self._plate_layers(scene)
         depth = self._relief.inverse_depth if self._relief is not None else None
         self.scene_renderer.render(scene, self.foreground, plate_depth=depth)
-        self._reflection = self.reflection.render(scene, self.size) if scene.reflections is not None else None
-        self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=top_down)
+        with timer.stage("reflection"):
+            self._reflection = self.reflection.render(scene, self.size) if scene.reflections is not None else None
+        with timer.stage("composite"):
+            self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=top_down)
 
     def _foreground_layer(self) -> ForegroundLayer:
         """This frame's foreground, its shadows and its reflection, as the compositor takes them."""
@@ -152,7 +159,8 @@ class FrameRenderer:
     def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:
         """``(H, W, 3) uint8`` sRGB frame, top row first, at scene time ``t`` seconds."""
         self.render_to(scene, self.output.fbo, t=t, top_down=True)
-        return self.output.read()
+        with self.timer.stage("read-back"):
+            return self.output.read()
 
     def render_passes(self, scene: Scene, t: float | None = None, *, passes: Any = None, dt: float = 1 / 30,
                       labels: bool = False) -> FramePasses:

@@ -22,6 +22,7 @@ from .programs import write_uniform as _write
 from .shadows import ShadowPass
 from .targets import ForegroundTarget
 from .textures import upload_depth
+from .timing import StageTimer
 
 if TYPE_CHECKING:
     import moderngl
@@ -89,6 +90,8 @@ class SceneRenderer:
         self._next: NextFrame | None = None  # render_aux's options, for the draws it makes
         self._occlusion: bool | None = None
         self._batches_used = 0
+        self.timer = StageTimer(gl)
+        """Per-stage timings (off by default; a `FrameRenderer` shares its own)."""
 
     def for_plate(self, prog: moderngl.Program, scene: Scene) -> moderngl.Program:
         """``prog``, or its variant for a scene whose plate has a cylindrical or equirectangular
@@ -139,7 +142,8 @@ class SceneRenderer:
         drawables, billboards = _split(scene)
         # The environment first: building a plate's (once) draws into targets of its own.
         self._frame_env = self.materials.environment(scene) if any(d[0].mesh.material.shading != "unlit" for d in drawables) else None
-        target.clear()
+        with self.timer.stage("clear"):
+            target.clear()
         ctx.viewport = (0, 0, w, h)
         cam = scene.camera
         proj = cam.projection_matrix(w / h)
@@ -154,15 +158,19 @@ class SceneRenderer:
         target.bind(target.COLOR_ONLY)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
         ctx.blend_func = PREMULTIPLIED_OVER
-        self._draw_meshes(None, scene, drawables, view, view_proj, target.size, depth_writes_clear=False)
+        with self.timer.stage("meshes"):
+            self._draw_meshes(None, scene, drawables, view, view_proj, target.size, depth_writes_clear=False)
 
         # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
         if billboards:
-            self._draw_billboards(self.for_plate(self.billboard_program, scene), scene, billboards, view, proj, target.size)
+            with self.timer.stage("sprites and particles"):
+                self._draw_billboards(self.for_plate(self.billboard_program, scene), scene, billboards, view, proj,
+                                      target.size)
 
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         target.bind(target.ALL)
-        target.resolve()
+        with self.timer.stage("resolve"):
+            target.resolve()
 
     def render_aux(self, scene: Scene, fbo: moderngl.Framebuffer, ids: dict[int, int], *,
                    plate_depth: moderngl.Texture | None = None, next_frame: NextFrame | None = None,

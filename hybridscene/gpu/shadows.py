@@ -98,7 +98,8 @@ class ShadowPass:
             fbo.clear(depth=1.0)
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-            self._draw_depth(drawables, light_vp)
+            with self.owner.timer.stage("shadow map"):
+                self._draw_depth(drawables, light_vp)
             # The shadow of the meshes' bounding sphere on the plane (an ellipse stretched by
             # the sun's slant), plus the penumbra.
             hit = center + light_dir * ((center[1] - plane) / -light_dir[1])
@@ -130,7 +131,8 @@ class ShadowPass:
             fbo.clear(depth=1.0)
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-            self._draw_depth([d for d, _ in near_ground], contact_vp)
+            with self.owner.timer.stage("contact map"):
+                self._draw_depth([d for d, _ in near_ground], contact_vp)
             # The occlusion over the map, so the catcher reads it with one lookup per pixel.
             assert self._contact_ao_fbo is not None and self._contact_depth is not None
             self._contact_ao_fbo.use()
@@ -170,7 +172,8 @@ class ShadowPass:
             cprog["u_contact_ao"].value = 2
             cprog["u_contact_view_proj"].write(transforms.gl_bytes(contact_vp))
             cprog["u_contact"].value = float(catcher.contact)
-        vao.render(moderngl.TRIANGLE_STRIP)
+        with self.owner.timer.stage("shadow catcher"):
+            vao.render(moderngl.TRIANGLE_STRIP)
         target.has_shadow = True
 
     def _draw_depth(self, drawables: list[tuple[Node, np.ndarray]], clip_from_world: np.ndarray) -> None:
