@@ -1,0 +1,170 @@
+"""Edge anti-aliasing of a single-sample foreground (``shaders/edge_aa.glsl``): an FXAA 3.11
+"quality" pass over linear premultiplied RGBA, for CPU rasterisers where 4x MSAA's clear and
+resolve cost more than the scene.
+
+The pass reads the foreground's colour (RGBA16F, GL rows) and writes a copy with its edges
+blended, within an optional rectangle. Flat pixels are copied exactly; an edge pixel becomes a
+convex blend of itself and its neighbour across the edge, so premultiplied colours stay valid
+(``rgb <= alpha``) and silhouettes get partial alpha that composites over the plate like
+coverage. It is an approximation of MSAA, not a copy: ``benchmarks/bench_edge_aa.py`` measures
+how far it lands from 4x on each example's edges.
+
+    aa = EdgeAA(gl)
+    texture = aa.run(foreground.color, rect=(x, y, w, h))   # into a target the pass owns
+    aa.apply(foreground.color, my_fbo)                      # or into yours
+    aa.release()
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ConfigError
+from .programs import load_program
+
+if TYPE_CHECKING:
+    import moderngl
+
+    from .context import GLContext
+
+__all__ = ["EdgeAA", "Rect"]
+
+Rect = tuple[int, int, int, int]
+"""``(x, y, width, height)`` in pixels, GL order (``y`` from the bottom row), as ``glScissor``."""
+
+
+class EdgeAA:
+    """The edge anti-aliasing pass; owns its program, sampler and (for `run`) an output target.
+
+    Args:
+        gl: the context.
+        subpix: ``0..1``, how much a pixel that stands out of its 3x3 neighbourhood is smoothed
+            (FXAA's ``subpix``; 0 touches edges only, which keeps texture detail as MSAA does).
+        edge_threshold: contrast an edge needs, relative to the brightest pixel around it.
+        edge_threshold_min: ... and at least this (in the pass's edge luma, ``0..1``).
+        search_steps: 8 (ends of edges up to 12 pixels away) or 12 (24 pixels, slower).
+    """
+
+    def __init__(self, gl: GLContext, *, subpix: float = 0.25, edge_threshold: float = 0.125,
+                 edge_threshold_min: float = 0.0312, search_steps: int = 8) -> None:
+        import moderngl
+
+        if search_steps not in (8, 12):
+            raise ConfigError(f"search_steps={search_steps!r} is not supported; use 8 or 12")
+        for name, value in (("subpix", subpix), ("edge_threshold", edge_threshold),
+                            ("edge_threshold_min", edge_threshold_min)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(f"{name}={value!r} must lie in 0..1")
+        self.gl = gl
+        ctx = gl.mgl
+        self.program = load_program(gl, "edge_aa", defines={"SEARCH_STEPS": int(search_steps)})
+        self.program["u_source"].value = 0
+        self.program["u_subpix"].value = float(subpix)
+        self.program["u_edge_threshold"].value = float(edge_threshold)
+        self.program["u_edge_threshold_min"].value = float(edge_threshold_min)
+        self._vao = ctx.vertex_array(self.program, [])
+        # The pass's own filtering, so the caller's texture keeps its settings.
+        self._sampler = ctx.sampler(filter=(moderngl.LINEAR, moderngl.LINEAR), repeat_x=False, repeat_y=False)
+        self._texture: moderngl.Texture | None = None
+        self._fbo: moderngl.Framebuffer | None = None
+        self._dirty: Rect | None = None  # what the owned target holds outside transparent black
+
+    def apply(self, src: moderngl.Texture, dst: moderngl.Framebuffer, rect: Rect | None = None) -> None:
+        """Anti-alias ``src`` into ``dst`` (the same size), writing only ``rect`` (all of ``dst``
+        when ``None``); ``dst`` keeps its pixels elsewhere.
+
+        Args:
+            src: RGBA linear premultiplied (RGBA16F), any row order (the pass is symmetric);
+                must not be attached to ``dst``. Pixels read: ``rect`` grown by one pixel
+                across edges and up to 12 (24) along them.
+            dst: a framebuffer whose first attachment has ``src``'s size.
+            rect: ``(x, y, width, height)``, GL order. Give the foreground's rectangle grown by
+                one pixel: edge pixels just outside a silhouette get partial coverage.
+        """
+        import moderngl
+
+        if tuple(dst.size) != tuple(src.size):
+            raise ConfigError(f"edge AA target size {dst.size} differs from the source's {src.size}; "
+                              "give a target of the source's size")
+        rect = _clip(rect, src.size)
+        if rect is not None and (rect[2] == 0 or rect[3] == 0):
+            return
+        ctx = self.gl.mgl
+        dst.scissor = rect
+        dst.use()
+        ctx.viewport = (0, 0, *dst.size)
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        src.use(0)
+        self._sampler.use(0)
+        try:
+            self._vao.render(moderngl.TRIANGLES, vertices=3)
+        finally:
+            self._sampler.clear(0)  # a bound sampler would override later textures' filtering
+            dst.scissor = None
+            dst.use()  # applies the cleared scissor
+
+    def run(self, src: moderngl.Texture, rect: Rect | None = None) -> moderngl.Texture:
+        """Anti-alias ``src`` into a texture this pass owns (RGBA16F, ``src``'s size and row
+        order) and return it: ``rect`` anti-aliased, transparent black elsewhere. Only the
+        rectangle written last frame is cleared, so small foregrounds stay cheap.
+        """
+        size = tuple(src.size)
+        if self._texture is None or tuple(self._texture.size) != size:
+            self._release_target()
+            ctx = self.gl.mgl
+            self._texture = ctx.texture(size, 4, dtype="f2")
+            self._texture.repeat_x = self._texture.repeat_y = False
+            self._fbo = ctx.framebuffer([self._texture])
+            self._dirty = (0, 0, *size)  # contents undefined
+        assert self._fbo is not None
+        rect = _clip(rect, size)
+        stale = self._dirty
+        if stale is not None and stale[2] > 0 and stale[3] > 0 and not _contains(rect, stale):
+            self._fbo.scissor = stale
+            self._fbo.use()
+            self._fbo.clear(0.0, 0.0, 0.0, 0.0)
+            self._fbo.scissor = None
+        self.apply(src, self._fbo, rect)
+        self._dirty = rect if rect is not None else (0, 0, *size)
+        return self._texture
+
+    def _release_target(self) -> None:
+        if self._fbo is not None:
+            self.gl.unbind([self._fbo])
+            self._fbo.release()
+        if self._texture is not None:
+            self._texture.release()
+        self._fbo = self._texture = None
+
+    def release(self) -> None:
+        """Free the sampler, the vertex array and the output target (the program is the context's)."""
+        self._release_target()
+        self._vao.release()
+        self._sampler.release()
+
+    def __enter__(self) -> EdgeAA:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _clip(rect: Rect | None, size: tuple[int, int]) -> Rect | None:
+    """``rect`` clipped to a target of ``size``; ``None`` (everything) stays ``None``."""
+    if rect is None:
+        return None
+    x, y, w, h = (int(v) for v in rect)
+    if w < 0 or h < 0:
+        raise ConfigError(f"edge AA rect {rect!r} has a negative size; give (x, y, width, height)")
+    x0, y0 = np.clip((x, y), 0, size)
+    x1, y1 = np.clip((x + w, y + h), (x0, y0), size)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def _contains(outer: Rect | None, inner: Rect) -> bool:
+    if outer is None:
+        return True
+    return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[0] + inner[2] <= outer[0] + outer[2]
+            and inner[1] + inner[3] <= outer[1] + outer[3])

@@ -1,0 +1,145 @@
+#version 330 core
+// Edge anti-aliasing of a single-sample foreground: FXAA 3.11's "quality" algorithm (Timothy
+// Lottes, NVIDIA, 2011), rewritten for linear premultiplied RGBA. An edge pixel is found from
+// the contrast of its 3x3 neighbourhood, the edge's direction from second differences, its ends
+// by walking along it; the pixel is then blended with its neighbour across the edge by the area
+// a straight edge between those ends would cover (MLAA's triangle). Blends are convex sums of
+// premultiplied texels (one bilinear lookup), so rgb <= alpha survives and silhouettes get
+// partial alpha that composites OVER the plate as MSAA coverage would. Flat pixels (no contrast)
+// are copied exactly. Defines: SEARCH_STEPS (8 or 12: how far the walk along an edge reaches,
+// 12 or 24 pixels each way; default 8).
+
+#if defined VERTEX_SHADER
+
+#include "include/fullscreen_vertex.glsl"
+
+#elif defined FRAGMENT_SHADER
+
+uniform sampler2D u_source;           // RGBA16F linear premultiplied, the target's size; bilinear, clamped
+uniform float u_subpix;               // 0..1: how much a one-pixel feature is smoothed (FXAA's subpix)
+uniform float u_edge_threshold;       // contrast needed, relative to the brightest neighbour
+uniform float u_edge_threshold_min;   // ... and at least this much (skips dark noise)
+
+out vec4 f_color;
+
+#if !defined SEARCH_STEPS
+#define SEARCH_STEPS 8
+#endif
+#if SEARCH_STEPS == 12
+const float STEP[12] = float[](1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 2.0, 2.0, 2.0, 2.0, 4.0, 8.0);
+#else
+const float STEP[8] = float[](1.0, 1.5, 2.0, 2.0, 2.0, 2.0, 4.0, 8.0);
+#endif
+
+// What an edge is measured in: half coverage, half perceptual brightness (sqrt of linear luma),
+// so a silhouette is an edge whatever the plate behind it, and so is a seam inside the object.
+float edge_luma(vec4 c) {
+    return 0.5 * (c.a + sqrt(clamp(dot(c.rgb, vec3(0.2126, 0.7152, 0.0722)), 0.0, 1.0)));
+}
+
+float luma_at(ivec2 p, ivec2 hi) {
+    return edge_luma(texelFetch(u_source, clamp(p, ivec2(0), hi), 0));
+}
+
+float luma_lod(vec2 uv) {
+    return edge_luma(textureLod(u_source, uv, 0.0));
+}
+
+void main() {
+    ivec2 size = textureSize(u_source, 0);
+    ivec2 hi = size - 1;
+    ivec2 px = ivec2(gl_FragCoord.xy);
+    vec2 rcp = 1.0 / vec2(size);
+    vec2 posM = (vec2(px) + 0.5) * rcp;
+
+    // 1. Contrast of the cross: flat pixels leave unchanged.
+    vec4 centre = texelFetch(u_source, px, 0);
+    float lumaM = edge_luma(centre);
+    float lumaS = luma_at(px + ivec2(0, 1), hi);
+    float lumaE = luma_at(px + ivec2(1, 0), hi);
+    float lumaN = luma_at(px + ivec2(0, -1), hi);
+    float lumaW = luma_at(px + ivec2(-1, 0), hi);
+    float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
+    float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
+    float range = rangeMax - rangeMin;
+    if (range < max(u_edge_threshold_min, rangeMax * u_edge_threshold)) {
+        f_color = centre;
+        return;
+    }
+
+    // 2. The edge's direction from second differences over the 3x3 block.
+    float lumaNW = luma_at(px + ivec2(-1, -1), hi);
+    float lumaSE = luma_at(px + ivec2(1, 1), hi);
+    float lumaNE = luma_at(px + ivec2(1, -1), hi);
+    float lumaSW = luma_at(px + ivec2(-1, 1), hi);
+    float edgeHorz = abs(lumaNW + lumaSW - 2.0 * lumaW) + 2.0 * abs(lumaN + lumaS - 2.0 * lumaM)
+                   + abs(lumaNE + lumaSE - 2.0 * lumaE);
+    float edgeVert = abs(lumaNW + lumaNE - 2.0 * lumaN) + 2.0 * abs(lumaW + lumaE - 2.0 * lumaM)
+                   + abs(lumaSW + lumaSE - 2.0 * lumaS);
+    bool horzSpan = edgeHorz >= edgeVert;  // a horizontal edge: step across it in y
+
+    // Sub-pixel smoothing: how much the pixel stands out of its 3x3 average.
+    float subpixA = 2.0 * (lumaN + lumaS + lumaW + lumaE) + (lumaNW + lumaSW + lumaNE + lumaSE);
+    float subpixC = clamp(abs(subpixA / 12.0 - lumaM) / range, 0.0, 1.0);
+    float subpixF = (-2.0 * subpixC + 3.0) * subpixC * subpixC;
+    float subpixH = subpixF * subpixF * u_subpix;
+
+    // 3. Which side the edge lies on: the neighbour with the larger gradient.
+    if (!horzSpan) {
+        lumaN = lumaW;
+        lumaS = lumaE;
+    }
+    float lengthSign = horzSpan ? rcp.y : rcp.x;
+    float gradientN = lumaN - lumaM;
+    float gradientS = lumaS - lumaM;
+    bool pairN = abs(gradientN) >= abs(gradientS);
+    float gradient = max(abs(gradientN), abs(gradientS));
+    if (pairN) lengthSign = -lengthSign;
+    float lumaNN = (pairN ? lumaN : lumaS) + lumaM;  // twice the luma on the edge itself
+
+    // 4. Walk along the edge (half a pixel across it, where bilinear lookups average both sides)
+    // until the luma leaves the edge's, both ways.
+    vec2 posB = posM;
+    vec2 offNP = horzSpan ? vec2(rcp.x, 0.0) : vec2(0.0, rcp.y);
+    if (horzSpan) posB.y += 0.5 * lengthSign;
+    else posB.x += 0.5 * lengthSign;
+    vec2 posN = posB - offNP * STEP[0];
+    vec2 posP = posB + offNP * STEP[0];
+    float gradientScaled = 0.25 * gradient;
+    float lumaMM = lumaM - 0.5 * lumaNN;
+    float lumaEndN = luma_lod(posN) - 0.5 * lumaNN;
+    float lumaEndP = luma_lod(posP) - 0.5 * lumaNN;
+    bool doneN = abs(lumaEndN) >= gradientScaled;
+    bool doneP = abs(lumaEndP) >= gradientScaled;
+    for (int i = 1; i < SEARCH_STEPS; ++i) {
+        if (doneN && doneP) break;
+        if (!doneN) {
+            posN -= offNP * STEP[i];
+            lumaEndN = luma_lod(posN) - 0.5 * lumaNN;
+            doneN = abs(lumaEndN) >= gradientScaled;
+        }
+        if (!doneP) {
+            posP += offNP * STEP[i];
+            lumaEndP = luma_lod(posP) - 0.5 * lumaNN;
+            doneP = abs(lumaEndP) >= gradientScaled;
+        }
+    }
+
+    // 5. The area a straight edge between the two ends covers of this pixel's neighbour: 0.5 at
+    // an end of the step, 0 in its middle; only from the end whose luma turns the right way.
+    float dstN = horzSpan ? posM.x - posN.x : posM.y - posN.y;
+    float dstP = horzSpan ? posP.x - posM.x : posP.y - posM.y;
+    bool directionN = dstN < dstP;
+    bool lumaMLTZero = lumaMM < 0.0;
+    bool goodSpan = directionN ? ((lumaEndN < 0.0) != lumaMLTZero) : ((lumaEndP < 0.0) != lumaMLTZero);
+    float pixelOffset = 0.5 - min(dstN, dstP) / (dstN + dstP);
+    float offset = max(goodSpan ? pixelOffset : 0.0, subpixH);
+
+    // 6. One bilinear lookup that far across the edge: a convex blend of premultiplied texels.
+    vec2 pos = posM;
+    if (horzSpan) pos.y += offset * lengthSign;
+    else pos.x += offset * lengthSign;
+    f_color = textureLod(u_source, pos, 0.0);
+}
+
+#endif
