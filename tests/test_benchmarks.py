@@ -89,3 +89,36 @@ def test_serve_benchmark_reads_the_stream():
     assert one["size"] == "160x90" and one["clients"] == 1 and one["fps"][0] > 0 and one["kb_per_frame"] > 0
     assert two["clients"] == 2 and len(two["fps"]) == 2 and min(two["fps"]) > 0
     assert data["machine"]["gl_renderer"]
+
+
+def test_floor_benchmark_reports_the_floor_its_parts_and_each_targets_ratio():
+    data = run("bench_floor.py", "--size", "160x90", "--frames", "3")
+    assert data["size"] == "160x90" and data["frames"] == 3
+    for floor in ("floor", "floor, encoder thread"):
+        result = data["results"][floor]
+        assert result["fps"] > 0 and result["ms_per_frame"] > 0
+        assert set(result["median_ms"]) == {"pass + read-back", "yuv420p conversion", "x264"}
+        assert min(result["median_ms"].values()) > 0
+    assert data["ratios_use"].startswith("floor (one frame at a time)")
+    assert set(data["ratios"]) == {"birds", "glossy", "sway"}
+    for case, target in (("birds", 0.8), ("glossy", 0.5), ("sway", 0.5)):
+        assert data["results"][case]["fps"] > 0
+        ratio = data["ratios"][case]
+        assert ratio["target"] == target and isinstance(ratio["meets"], bool)
+        assert ratio["ratio"] == pytest.approx(data["results"][case]["fps"] / data["results"]["floor"]["fps"], rel=0.01)
+    assert data["machine"]["gl_renderer"]
+
+
+def test_stages_benchmark_reports_every_stage_the_timer_holds():
+    data = run("bench_stages.py", "--size", "160x90", "--frames", "3", "--cases", "glossy,birds,sway")
+    assert data["size"] == "160x90" and data["samples"] >= 1
+    assert list(data["results"]) == ["glossy", "birds", "sway"]
+    for case, result in data["results"].items():
+        assert result["fps"] > 0 and result["samples"] >= 1, case
+        medians, counts = result["median_ms"], result["counts"]
+        assert set(medians) == set(counts) and min(counts.values()) >= 1
+        for stage in ("read-back", "yuv420p conversion", "x264"):  # every frame, whatever the renderer skips
+            assert medians[stage] > 0 and counts[stage] == 3, (case, stage)
+        assert len(medians) > 3 and result["sum_of_medians_ms"] >= max(medians.values())
+    assert any("shadow" in stage for stage in data["results"]["glossy"]["median_ms"])  # the only case with shadows
+    assert data["machine"]["gl_renderer"]
