@@ -1,13 +1,18 @@
 #version 330 core
 // Edge anti-aliasing of a single-sample foreground: FXAA 3.11's "quality" algorithm (Timothy
 // Lottes, NVIDIA, 2011), rewritten for linear premultiplied RGBA. An edge pixel is found from
-// the contrast of its 3x3 neighbourhood, the edge's direction from second differences, its ends
-// by walking along it; the pixel is then blended with its neighbour across the edge by the area
-// a straight edge between those ends would cover (MLAA's triangle). Blends are convex sums of
-// premultiplied texels (one bilinear lookup), so rgb <= alpha survives and silhouettes get
-// partial alpha that composites OVER the plate as MSAA coverage would. Flat pixels (no contrast)
-// are copied exactly. Defines: SEARCH_STEPS (8 or 12: how far the walk along an edge reaches,
-// 12 or 24 pixels each way; default 8).
+// the contrast of its cross of neighbours, the edge's direction from second differences over its
+// 3x3 block, its ends by walking along it; the pixel is then blended with its neighbour across
+// the edge by the area a straight edge between those ends would cover (MLAA's triangle). Blends
+// are convex sums of premultiplied texels (one bilinear lookup), so rgb <= alpha survives and
+// silhouettes get partial alpha that composites OVER the plate as MSAA coverage would.
+//
+// Two passes, because a CPU rasteriser (llvmpipe) runs both sides of a branch: an early exit
+// saves nothing, and the full filter on every pixel cost 8x the compositor. MARK_EDGES copies
+// every pixel exactly and writes depth 0 where the contrast makes an edge, 1 elsewhere; the
+// filter pass then runs depth-tested (GREATER, at depth 0.5), so the rasteriser's early depth
+// test skips every block without an edge. Defines: MARK_EDGES (the first pass), SEARCH_STEPS
+// (8 or 12: how far the walk along an edge reaches, 12 or 24 pixels each way; default 8).
 
 #if defined VERTEX_SHADER
 
@@ -45,14 +50,11 @@ float luma_lod(vec2 uv) {
     return edge_luma(textureLod(u_source, uv, 0.0));
 }
 
-void main() {
-    ivec2 size = textureSize(u_source, 0);
-    ivec2 hi = size - 1;
-    ivec2 px = ivec2(gl_FragCoord.xy);
-    vec2 rcp = 1.0 / vec2(size);
-    vec2 posM = (vec2(px) + 0.5) * rcp;
+#if defined MARK_EDGES
 
-    // 1. Contrast of the cross: flat pixels leave unchanged.
+void main() {
+    ivec2 hi = textureSize(u_source, 0) - 1;
+    ivec2 px = ivec2(gl_FragCoord.xy);
     vec4 centre = texelFetch(u_source, px, 0);
     float lumaM = edge_luma(centre);
     float lumaS = luma_at(px + ivec2(0, 1), hi);
@@ -61,11 +63,28 @@ void main() {
     float lumaW = luma_at(px + ivec2(-1, 0), hi);
     float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
     float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
+    f_color = centre;  // exact: the filter pass overwrites edge pixels only
+    gl_FragDepth = rangeMax - rangeMin < max(u_edge_threshold_min, rangeMax * u_edge_threshold) ? 1.0 : 0.0;
+}
+
+#else
+
+void main() {
+    ivec2 size = textureSize(u_source, 0);
+    ivec2 hi = size - 1;
+    ivec2 px = ivec2(gl_FragCoord.xy);
+    vec2 rcp = 1.0 / vec2(size);
+    vec2 posM = (vec2(px) + 0.5) * rcp;
+
+    // 1. The cross (MARK_EDGES found the contrast it takes to be here).
+    float lumaM = luma_at(px, hi);
+    float lumaS = luma_at(px + ivec2(0, 1), hi);
+    float lumaE = luma_at(px + ivec2(1, 0), hi);
+    float lumaN = luma_at(px + ivec2(0, -1), hi);
+    float lumaW = luma_at(px + ivec2(-1, 0), hi);
+    float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
+    float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
     float range = rangeMax - rangeMin;
-    if (range < max(u_edge_threshold_min, rangeMax * u_edge_threshold)) {
-        f_color = centre;
-        return;
-    }
 
     // 2. The edge's direction from second differences over the 3x3 block.
     float lumaNW = luma_at(px + ivec2(-1, -1), hi);
@@ -80,7 +99,7 @@ void main() {
 
     // Sub-pixel smoothing: how much the pixel stands out of its 3x3 average.
     float subpixA = 2.0 * (lumaN + lumaS + lumaW + lumaE) + (lumaNW + lumaSW + lumaNE + lumaSE);
-    float subpixC = clamp(abs(subpixA / 12.0 - lumaM) / range, 0.0, 1.0);
+    float subpixC = clamp(abs(subpixA / 12.0 - lumaM) / max(range, 1e-6), 0.0, 1.0);
     float subpixF = (-2.0 * subpixC + 3.0) * subpixC * subpixC;
     float subpixH = subpixF * subpixF * u_subpix;
 
@@ -142,4 +161,5 @@ void main() {
     f_color = textureLod(u_source, pos, 0.0);
 }
 
+#endif  // MARK_EDGES
 #endif

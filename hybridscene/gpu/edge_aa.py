@@ -9,6 +9,10 @@ convex blend of itself and its neighbour across the edge, so premultiplied colou
 coverage. It is an approximation of MSAA, not a copy: ``benchmarks/bench_edge_aa.py`` measures
 how far it lands from 4x on each example's edges.
 
+Two draws: the first copies the rectangle and marks its edge pixels in a depth buffer the pass
+owns; the second filters, depth-tested, so a CPU rasteriser shades only blocks with edges (it
+runs both sides of a shader's branches, so the filter's own early exit would save nothing).
+
     aa = EdgeAA(gl)
     texture = aa.run(foreground.color, rect=(x, y, w, h))   # into a target the pass owns
     aa.apply(foreground.color, my_fbo)                      # or into yours
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ConfigError
-from .programs import load_program
+from .programs import load_program, set_uniform
 
 if TYPE_CHECKING:
     import moderngl
@@ -59,17 +63,21 @@ class EdgeAA:
                 raise ConfigError(f"{name}={value!r} must lie in 0..1")
         self.gl = gl
         ctx = gl.mgl
-        self.program = load_program(gl, "edge_aa", defines={"SEARCH_STEPS": int(search_steps)})
-        self.program["u_source"].value = 0
-        self.program["u_subpix"].value = float(subpix)
-        self.program["u_edge_threshold"].value = float(edge_threshold)
-        self.program["u_edge_threshold_min"].value = float(edge_threshold_min)
-        self._vao = ctx.vertex_array(self.program, [])
+        self._mark = load_program(gl, "edge_aa", defines={"MARK_EDGES": 1})
+        self._filter = load_program(gl, "edge_aa", defines={"SEARCH_STEPS": int(search_steps)})
+        for prog in (self._mark, self._filter):
+            set_uniform(prog, "u_source", 0)
+            set_uniform(prog, "u_subpix", float(subpix))
+            set_uniform(prog, "u_edge_threshold", float(edge_threshold))
+            set_uniform(prog, "u_edge_threshold_min", float(edge_threshold_min))
+        self._vaos = [ctx.vertex_array(self._mark, []), ctx.vertex_array(self._filter, [])]
         # The pass's own filtering, so the caller's texture keeps its settings.
         self._sampler = ctx.sampler(filter=(moderngl.LINEAR, moderngl.LINEAR), repeat_x=False, repeat_y=False)
         self._texture: moderngl.Texture | None = None
         self._fbo: moderngl.Framebuffer | None = None
         self._dirty: Rect | None = None  # what the owned target holds outside transparent black
+        self._depth: moderngl.Renderbuffer | None = None  # the edge marks
+        self._masked: tuple[object, moderngl.Framebuffer] | None = None  # (dst's attachment, it + _depth)
 
     def apply(self, src: moderngl.Texture, dst: moderngl.Framebuffer, rect: Rect | None = None) -> None:
         """Anti-alias ``src`` into ``dst`` (the same size), writing only ``rect`` (all of ``dst``
@@ -92,18 +100,54 @@ class EdgeAA:
         if rect is not None and (rect[2] == 0 or rect[3] == 0):
             return
         ctx = self.gl.mgl
-        dst.scissor = rect
-        dst.use()
+        fbo = self._with_depth(dst)
+        fbo.scissor = rect
+        fbo.depth_mask = True
+        fbo.use()
         ctx.viewport = (0, 0, *dst.size)
-        ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
+        ctx.enable(moderngl.DEPTH_TEST)
         src.use(0)
         self._sampler.use(0)
         try:
-            self._vao.render(moderngl.TRIANGLES, vertices=3)
+            # 1. Copy, and mark edges: depth 0 there, 1 elsewhere (written whatever was there).
+            ctx.depth_func = "1"
+            self._vaos[0].render(moderngl.TRIANGLES, vertices=3)
+            # 2. Filter where marked: the triangle lies at depth 0.5, so only marks pass, before shading.
+            ctx.depth_func = ">"
+            fbo.depth_mask = False
+            fbo.use()
+            self._vaos[1].render(moderngl.TRIANGLES, vertices=3)
         finally:
             self._sampler.clear(0)  # a bound sampler would override later textures' filtering
+            ctx.depth_func = "<"  # GL's default, which the renderers rely on
+            ctx.disable(moderngl.DEPTH_TEST)
+            fbo.depth_mask = True
+            fbo.scissor = None
             dst.scissor = None
-            dst.use()  # applies the cleared scissor
+            dst.use()  # the caller's framebuffer, without a scissor
+
+    def _with_depth(self, dst: moderngl.Framebuffer) -> moderngl.Framebuffer:
+        """A framebuffer of ``dst``'s first colour attachment and the pass's depth buffer."""
+        attachment = dst.color_attachments[0]
+        if self._masked is not None and self._masked[0] is attachment:
+            return self._masked[1]
+        ctx = self.gl.mgl
+        self._release_masked()
+        if self._depth is None or tuple(self._depth.size) != tuple(dst.size):
+            if self._depth is not None:
+                self._depth.release()
+            self._depth = ctx.depth_renderbuffer(tuple(dst.size))
+        fbo = ctx.framebuffer([attachment], self._depth)
+        dst.use()  # moderngl binds a new framebuffer; the caller's stays current
+        self._masked = (attachment, fbo)
+        return fbo
+
+    def _release_masked(self) -> None:
+        if self._masked is not None:
+            self.gl.unbind([self._masked[1]])
+            self._masked[1].release()
+            self._masked = None
 
     def run(self, src: moderngl.Texture, rect: Rect | None = None) -> moderngl.Texture:
         """Anti-alias ``src`` into a texture this pass owns (RGBA16F, ``src``'s size and row
@@ -131,6 +175,7 @@ class EdgeAA:
         return self._texture
 
     def _release_target(self) -> None:
+        self._release_masked()  # it may hold the target's texture
         if self._fbo is not None:
             self.gl.unbind([self._fbo])
             self._fbo.release()
@@ -139,9 +184,15 @@ class EdgeAA:
         self._fbo = self._texture = None
 
     def release(self) -> None:
-        """Free the sampler, the vertex array and the output target (the program is the context's)."""
+        """Free the sampler, the vertex arrays, the depth buffer and the output target (the
+        programs are the context's)."""
         self._release_target()
-        self._vao.release()
+        if self._depth is not None:
+            self._depth.release()
+            self._depth = None
+        for vao in self._vaos:
+            vao.release()
+        self._vaos.clear()
         self._sampler.release()
 
     def __enter__(self) -> EdgeAA:
