@@ -5,7 +5,7 @@
 // (llvmpipe) runs both sides of a branch, so an unused cross-fade would cost a second plate
 // lookup on every pixel. Defines: HAS_SHADOW, HAS_PARALLAX, CROSSFADE, HAS_PARALLAX_PREV,
 // HAS_REFLECTION (the foreground mirrored in the plate's water, laid over the plate before the
-// shadows), LINEAR_OUTPUT (no sRGB encoding: float targets for render passes), PLATE_PROJ and
+// shadows), HAS_FOREGROUND (undefined: nothing is drawn over the plate), LINEAR_OUTPUT (no sRGB encoding: float targets for render passes), PLATE_PROJ and
 // PREV_PROJ (1 cylindrical, 2 equirectangular: the mapping gives a world direction, see
 // include/plate_projection.glsl; undefined for perspective or fitted plates).
 #include "include/colour.glsl"
@@ -34,11 +34,12 @@ uniform vec3 u_plate_lens;       // PLATE_PROJ's lens (include/plate_projection.
 uniform vec3 u_prev_lens;        // PREV_PROJ's
 uniform float u_plate_weight;    // 1 = only u_plate; less while a cross-fade runs
 uniform bool u_top_down;         // true: write row 0 = image top, so a readback needs no flip
+uniform ivec2 u_size;            // the target's size in pixels
 
 out vec4 f_color;
 
 void main() {
-    ivec2 size = textureSize(u_foreground, 0);
+    ivec2 size = u_size;
     ivec2 px = ivec2(gl_FragCoord.xy);
     // NDC of this pixel in the frame (y up); top-down targets store the image's top row first.
     vec2 ndc = vec2(2.0 * v_uv.x - 1.0, u_top_down ? 1.0 - 2.0 * v_uv.y : 2.0 * v_uv.y - 1.0);
@@ -73,8 +74,11 @@ void main() {
 #if defined HAS_SHADOW
     plate *= 1.0 - texelFetch(u_shadow, fg_px, 0).r;  // linear light
 #endif
-    vec4 fg = texelFetch(u_foreground, fg_px, 0);
-    vec4 c = over(fg, vec4(plate, 1.0));
+#if defined HAS_FOREGROUND
+    vec4 c = over(texelFetch(u_foreground, fg_px, 0), vec4(plate, 1.0));
+#else
+    vec4 c = vec4(plate, 1.0);
+#endif
 #if defined LINEAR_OUTPUT
     f_color = vec4(c.rgb, 1.0);  // a float target: the composite pass, linear light
 #else

@@ -1,6 +1,7 @@
 #version 330 core
 // Shadow catcher: an invisible ground plane that receives the foreground's shadows. It writes
-// only the shadow amount (0 = lit, 1 = black) to colour attachment 1; the compositor darkens
+// only the shadow amount (0 = lit, 1 = black), into the foreground's single-sample shadow
+// texture (the shadows are soft: samples would all hold the same value); the compositor darkens
 // the plate by it in linear light. Two parts, each compiled in by a define (a software
 // rasteriser runs both sides of a branch):
 // - HAS_SUN: the sun's shadow, soft-edged by percentage-closer filtering over a (2r+1)^2 grid
@@ -53,8 +54,7 @@ uniform float u_bias;
 uniform sampler2D u_contact_ao;    // occlusion 0..1 over the contact map (contact_ao.glsl)
 uniform float u_contact;           // contact shadow strength
 
-layout(location = 0) out vec4 f_color;   // masked off
-layout(location = 1) out float f_shadow;
+layout(location = 0) out float f_shadow;
 
 float sun_shadow() {
     vec3 p = v_light.xyz / v_light.w * 0.5 + 0.5;
@@ -90,7 +90,6 @@ void main() {
     lit *= 1.0 - contact_shadow();
 #endif
     if (lit >= 1.0) discard;
-    f_color = vec4(0.0);
     f_shadow = 1.0 - lit;
 }
 

@@ -13,6 +13,7 @@ import numpy as np
 from .. import transforms
 from ..errors import ConfigError
 from ..gpu.programs import load_program
+from ..gpu.rects import Rect, flip
 from ..gpu.textures import upload_image
 from ..plate import Plate
 from ..scene.view import mapping_lens, plate_mapping
@@ -40,17 +41,16 @@ class Compositor:
         self._variants: dict[tuple[bool | int, ...], tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._plates: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
         self._solid: dict[tuple[float, float, float], moderngl.Texture] = {}
-        self._empty: moderngl.Texture | None = None
 
     def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool, linear: bool = False,
-                 reflection: bool = False, projection: int = 0,
-                 prev_projection: int = 0) -> tuple[moderngl.Program, moderngl.VertexArray]:
+                 reflection: bool = False, projection: int = 0, prev_projection: int = 0,
+                 foreground: bool = True) -> tuple[moderngl.Program, moderngl.VertexArray]:
         """The composite program with only the inputs this frame uses compiled in."""
-        key = (shadow, parallax, crossfade, parallax_prev, linear, reflection, projection, prev_projection)
+        key = (shadow, parallax, crossfade, parallax_prev, linear, reflection, projection, prev_projection, foreground)
         entry = self._variants.get(key)
         if entry is None:
             names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV", "LINEAR_OUTPUT", "HAS_REFLECTION",
-                     "PLATE_PROJ", "PREV_PROJ")
+                     "PLATE_PROJ", "PREV_PROJ", "HAS_FOREGROUND")
             prog = load_program(self.gl, "composite", defines={n: int(on) for n, on in zip(names, key) if on})
             for name, unit in (("u_plate", 0), ("u_foreground", 1), ("u_plate_prev", 2), ("u_shadow", 3),
                                ("u_parallax", 4), ("u_parallax_prev", 5), ("u_reflection", 6)):
@@ -85,7 +85,7 @@ class Compositor:
                           projection=projection, lens=lens)
 
     def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True,
-                linear: bool = False) -> None:
+                linear: bool = False, rects: Sequence[Rect] | None = None) -> None:
         """Write ``layers`` (back to front: one or two `PlateLayer`, then at most one
         `ForegroundLayer`) into ``target``: ``foreground over ((reflection over plate) x (1 -
         shadow))`` in linear light.
@@ -95,6 +95,9 @@ class Compositor:
             top_down: store the image's top row first (offscreen targets, read back without a
                 flip); ``False`` for GL's order (a window).
             linear: write linear light (a float target, for render passes) instead of sRGB.
+            rects: composite only inside these rectangles (GL pixels of the frame, bottom row
+                first, as `hybridscene.gpu.rects` gives them, whatever ``top_down``); ``None``:
+                everywhere. The rest of ``target`` keeps what it holds.
         """
         import moderngl
 
@@ -112,16 +115,22 @@ class Compositor:
         fg = foregrounds[0] if foregrounds else None
         shadow = fg.shadow if fg is not None else None
         reflection = fg.reflection if fg is not None else None
+        if rects is not None and not rects:
+            return
+        color = fg.color if fg is not None else None
         prog, vao = self._variant(shadow is not None, current.relief is not None, previous is not None,
                                   previous is not None and previous.relief is not None, linear, reflection is not None,
-                                  current.projection, previous.projection if previous is not None else 0)
+                                  current.projection, previous.projection if previous is not None else 0,
+                                  color is not None)
         ctx = self.gl.mgl
+        target.scissor = None
         target.use()
         ctx.viewport = (0, 0, *target.size)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
         _choose_filter(current, target.size)
         current.texture.use(0)
-        (fg.color if fg is not None else self.transparent(target.size)).use(1)
+        if color is not None:
+            color.use(1)
         if previous is not None:
             _choose_filter(previous, target.size)
             previous.texture.use(2)
@@ -141,25 +150,24 @@ class Compositor:
         if current.projection:
             prog["u_plate_lens"].value = current.lens
         prog["u_top_down"].value = bool(top_down)
-        vao.render(moderngl.TRIANGLES, vertices=3)
-
-    def transparent(self, size: tuple[int, int]) -> moderngl.Texture:
-        """An empty foreground of ``size`` (RGBA16F, all zero; for frames of plates only), owned
-        by the compositor."""
-        if self._empty is None or self._empty.size != size:
-            if self._empty is not None:
-                self._empty.release()
-            self._empty = self.gl.mgl.texture(size, 4, dtype="f2")
-            self._empty.write(np.zeros((size[1], size[0], 4), np.float16).tobytes())
-        return self._empty
+        if "u_size" in prog:  # compiled out when no per-pixel layer is read
+            prog["u_size"].value = tuple(target.size)
+        if rects is None:
+            vao.render(moderngl.TRIANGLES, vertices=3)
+            return
+        height = target.size[1]
+        for rect in rects:
+            target.scissor = flip(rect, height) if top_down else rect
+            target.use()
+            vao.render(moderngl.TRIANGLES, vertices=3)
+        target.scissor = None
+        target.use()
 
     def release(self) -> None:
-        for tex in [*self._plates.values(), *self._solid.values(), self._empty]:
-            if tex is not None:
-                tex.release()
+        for tex in [*self._plates.values(), *self._solid.values()]:
+            tex.release()
         self._plates.clear()
         self._solid.clear()
-        self._empty = None
         for _prog, vao in self._variants.values():
             vao.release()
         self._variants.clear()

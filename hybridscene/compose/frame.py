@@ -21,6 +21,7 @@ from ..config import check_samples, get_settings
 from ..gpu.context import GLContext
 from ..gpu.parallax import ParallaxRenderer, ReliefView
 from ..gpu.readback import read_pixels
+from ..gpu.rects import Rect, merge
 from ..gpu.reflection import ReflectionPass
 from ..gpu.renderer import SceneRenderer
 from ..gpu.targets import ForegroundTarget, OutputTarget
@@ -103,6 +104,9 @@ class FrameRenderer:
         self._plate_depth: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
         self._linear: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
         self._reflection: moderngl.Texture | None = None  # this frame's reflection catcher, or None
+        self._plate_key: tuple[Any, ...] | None = None  # this frame's plates (None: a relief, new every frame)
+        self._output_key: tuple[Any, ...] | None = None  # the plates `output` was last composited with
+        self._output_drawn: list[Rect] = []  # ... and where that frame drew over them
         self.registry = Registry()
         """Node ids (``ids`` pass) and instance track ids, stable over this renderer's frames."""
 
@@ -122,16 +126,26 @@ class FrameRenderer:
         with timer.stage("plate"):
             self._plates = self._plate_layers(scene)
         depth = self._relief.inverse_depth if self._relief is not None else None
-        self.scene_renderer.render(scene, self.foreground, plate_depth=depth)
+        fg = self.foreground
+        self.scene_renderer.render(scene, fg, plate_depth=depth)
         with timer.stage("reflection"):
             self._reflection = self.reflection.render(scene, self.size) if scene.reflections is not None else None
+        # Into this renderer's own output, when the plates are as they were there last frame,
+        # only where this frame or the last one drew something changes: the rest is the plate.
+        rects = None
+        if fbo is self.output.fbo:
+            drawn = merge([*fg.rects, *fg.shadow_rects, self.reflection.frame_rect if self._reflection else None])
+            key = (self._plate_key, top_down) if self._plate_key is not None else None
+            if key is not None and key == self._output_key:
+                rects = merge([*self._output_drawn, *drawn])
+            self._output_key, self._output_drawn = key, drawn
         with timer.stage("composite"):
-            self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=top_down)
+            self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=top_down, rects=rects)
 
     def _foreground_layer(self) -> ForegroundLayer:
         """This frame's foreground, its shadows and its reflection, as the compositor takes them."""
         fg = self.foreground
-        return ForegroundLayer(fg.color, fg.shadow if fg.has_shadow else None, self._reflection)
+        return ForegroundLayer(fg.color if fg.rects else None, fg.shadow if fg.has_shadow else None, self._reflection)
 
     def _plate_layers(self, scene: Scene) -> list[PlateLayer]:
         """The plates on screen, back to front: the one fading out (when a cross-fade runs),
@@ -142,6 +156,7 @@ class FrameRenderer:
             slots.insert(0, (previous, 1, 1.0))
         layers = []
         self._relief = None
+        key: list[Any] = []  # what the plates' pixels depend on (None: they change every frame)
         for plate, slot, opacity in slots:
             layer = self.compositor.plate_layer(plate, scene.camera, self.size, background=scene.background,
                                                 opacity=opacity)
@@ -150,10 +165,15 @@ class FrameRenderer:
                 layer = dataclasses.replace(layer, texture=view.backdrop, relief=view.color)
                 if slot == 0:
                     self._relief = view
+                key = None  # type: ignore[assignment]
             elif slot == 0 and plate is not None and scene.parallax is not False \
                     and uses_parallax(True, plate, scene.camera):
                 self.parallax.prefetch(plate)  # at rest now, but the camera may move: be ready by then
             layers.append(layer)
+            if key is not None:
+                key.append((plate if plate is not None else scene.background, layer.mapping.tobytes(), opacity,
+                            layer.projection, layer.lens))
+        self._plate_key = tuple(key) if key is not None else None
         return layers
 
     def render_frame(self, scene: Scene, t: float | None = None) -> np.ndarray:
@@ -196,7 +216,7 @@ class FrameRenderer:
                 self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=True, linear=True)
                 out["composite"] = np.ascontiguousarray(read_pixels(tex)[..., :3])
             if "plate" in chosen:  # with the reflection, so the composite is fg over (plate x shadow)
-                mirrored = [ForegroundLayer(self.compositor.transparent(self.size), reflection=self._reflection)] \
+                mirrored = [ForegroundLayer(None, reflection=self._reflection)] \
                     if self._reflection is not None else []
                 self.compositor.compose([*self._plates, *mirrored], fbo, top_down=True, linear=True)
                 out["plate"] = np.ascontiguousarray(read_pixels(tex)[..., :3])

@@ -47,8 +47,9 @@ class PlateLayer:
 class ForegroundLayer:
     """The rasterised foreground, on top of the plates (with its shadows and reflections on them)."""
 
-    color: moderngl.Texture
-    """RGBA16F linear premultiplied, the frame's size, GL row order."""
+    color: moderngl.Texture | None
+    """RGBA16F linear premultiplied, the frame's size, GL row order; ``None`` when nothing is
+    drawn (the plates, with this layer's shadows and reflection)."""
     shadow: moderngl.Texture | None = None
     """R8 shadow amount on the plates (0 = lit), laid out like ``color``; ``None`` without
     shadows."""

@@ -32,6 +32,8 @@ from ..scene import Scene
 from ..scene.camera import PerspectiveCamera
 from ..scene.view import mapping_lens, plate_mapping
 from .programs import has_uniform, load_program
+from .rects import Rect, merge, project_points, world_corners
+from .rects import scale as scale_rect
 
 if TYPE_CHECKING:
     import moderngl
@@ -135,6 +137,10 @@ class ReflectionPass:
         self._fade_fbo: moderngl.Framebuffer | None = None
         self._plate_masks: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
         self._user_masks: dict[int, tuple[weakref.ref[np.ndarray], moderngl.Texture]] = {}
+        self.frame_rect: Rect | None = None
+        """Where the last reflection can show in the frame (GL pixels, `hybridscene.gpu.rects`);
+        ``None`` when `render` drew nothing."""
+        self._drawn: Rect | None = None  # where the target holds an image (None: unknown, all)
 
     def render(self, scene: Scene, size: tuple[int, int]) -> moderngl.Texture | None:
         """Draw the mirror image of ``scene``'s meshes in its water for a frame of ``size``.
@@ -145,6 +151,7 @@ class ReflectionPass:
         import moderngl
 
         # 1. What to mirror, and whether it can show.
+        self.frame_rect = None
         catcher = scene.reflections
         if catcher is None or catcher.strength <= 0.0:
             return None
@@ -161,7 +168,7 @@ class ReflectionPass:
         for node, world in scene.visible_nodes():
             if node.mesh is None or node.mesh.material.opacity <= 0.0:
                 continue
-            box = _corners(node.mesh.geometry.bounds, world)
+            box = world_corners(node.mesh.geometry.bounds, world)
             if box[:, 1].max() <= plane:
                 continue  # wholly under water: its mirror image is clipped away
             if catcher.falloff > 0.0 and box[:, 1].min() - plane > _INVISIBLE * catcher.falloff:
@@ -175,10 +182,12 @@ class ReflectionPass:
         rsize = (max(1, round(w * scale)), max(1, round(h * scale)))  # the mirror image's target
         proj = cam.projection_matrix(w / h).astype(np.float64)
         view = cam.view_matrix().astype(np.float64)
-        mirrored = np.concatenate(corners) @ mirror.T.astype(np.float64)
-        rect = _screen_rect(proj @ view, mirrored, rsize)
+        mirrored = np.concatenate(corners) @ mirror[:3, :3].T.astype(np.float64) + mirror[:3, 3]
+        rect = project_points(proj @ view, mirrored, rsize, margin=1)
         if rect is None:
             return None
+        # Where the compositor must look: the image filtered up to the frame's size.
+        self.frame_rect = scale_rect(rect, w / rsize[0], h / rsize[1], size, margin=3)
 
         # 2. The mirror image, clipped at the water by an oblique near plane (kept: below it).
         plane_view = np.linalg.inv(view).T @ np.array([0.0, -1.0, 0.0, plane])
@@ -190,7 +199,9 @@ class ReflectionPass:
         self._fbo.scissor = None
         self._fbo.use()
         ctx.viewport = (0, 0, *rsize)
-        self._fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        for dirty in merge([self._drawn, rect]) if self._drawn is not None else [None]:
+            self._fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=dirty)  # only what was drawn
+        self._drawn = rect
         ctx.scissor = rect  # the bound framebuffer's (moderngl keeps one per framebuffer)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
         ctx.blend_func = _OVER
@@ -253,6 +264,7 @@ class ReflectionPass:
         if self.color is not None and self.color.size == size:
             return
         self._release_targets()
+        self._drawn = None  # new targets: cleared whole
         import moderngl
 
         ctx = self.ctx
@@ -329,30 +341,3 @@ class _Shape:
     @property
     def size(self) -> tuple[int, int]:
         return int(self.shape[1]), int(self.shape[0])
-
-
-def _corners(bounds: tuple[Any, Any], world: np.ndarray) -> np.ndarray:
-    """The 8 corners of a local bounding box in world space, ``(8, 4)`` homogeneous."""
-    lo, hi = bounds
-    c = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-    return c @ world.T.astype(np.float64)
-
-
-def _screen_rect(view_proj: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """The pixel rectangle ``(x, y, w, h)`` (GL order) covering homogeneous world ``points``;
-    the whole frame when some lie behind the eye; ``None`` when it is off screen."""
-    w, h = size
-    clip = points @ view_proj.T
-    if (clip[:, 3] <= 1e-6).any():
-        return (0, 0, w, h)
-    ndc = clip[:, :2] / clip[:, 3:4]
-    lo = np.clip(ndc.min(axis=0), -1.0, 1.0)
-    hi = np.clip(ndc.max(axis=0), -1.0, 1.0)
-    x0 = int(np.floor((lo[0] + 1.0) / 2.0 * w)) - 1
-    y0 = int(np.floor((lo[1] + 1.0) / 2.0 * h)) - 1
-    x1 = int(np.ceil((hi[0] + 1.0) / 2.0 * w)) + 1
-    y1 = int(np.ceil((hi[1] + 1.0) / 2.0 * h)) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return (x0, y0, x1 - x0, y1 - y0)

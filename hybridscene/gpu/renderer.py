@@ -19,6 +19,7 @@ from .materials import MaterialPrograms
 from .programs import has_uniform, load_program, program_variant
 from .programs import set_uniform as _set
 from .programs import write_uniform as _write
+from .rects import Rect, bounding, project_points, sphere_box, world_corners
 from .shadows import ShadowPass
 from .targets import ForegroundTarget
 from .textures import upload_depth
@@ -90,6 +91,8 @@ class SceneRenderer:
         self._next: NextFrame | None = None  # render_aux's options, for the draws it makes
         self._occlusion: bool | None = None
         self._batches_used = 0
+        self._scissors: dict[tuple[str, int], Rect | None] | None = None  # render(): each thing's rectangle
+        self._target: ForegroundTarget | None = None
         self.timer = StageTimer(gl)
         """Per-stage timings (off by default; a `FrameRenderer` shares its own)."""
 
@@ -142,35 +145,56 @@ class SceneRenderer:
         drawables, billboards = _split(scene)
         # The environment first: building a plate's (once) draws into targets of its own.
         self._frame_env = self.materials.environment(scene) if any(d[0].mesh.material.shading != "unlit" for d in drawables) else None
-        with self.timer.stage("clear"):
-            target.clear()
-        ctx.viewport = (0, 0, w, h)
         cam = scene.camera
         proj = cam.projection_matrix(w / h)
         view = cam.view_matrix()
         view_proj = proj @ view
+        # Where each thing can land on screen: draws are scissored to it and the target clears,
+        # resolves (and the compositor composites) only there; what is off screen is not drawn.
+        particles = {id(n): n.particles.instances(scene.time) for n, _ in billboards if n.particles is not None}
+        self._scissors = _screen_rects(drawables, billboards, particles, view_proj, (w, h))
+        self._target = target
+        with self.timer.stage("clear"):
+            target.begin()
+        ctx.viewport = (0, 0, w, h)
+        try:
+            # 1. Shadows of the meshes on the ground plane (into the target's shadow texture).
+            if scene.shadows is not None and drawables:
+                self.shadows.render(scene, drawables, view, view_proj, target)
 
-        # 1. Shadows of the meshes on the ground plane (shadow amount into attachment 1).
-        if scene.shadows is not None and drawables:
-            self.shadows.render(scene, drawables, view, view_proj, target)
+            # 2. The meshes: opaque ones, then transparent ones back to front without depth writes.
+            target.bind()
+            ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
+            ctx.blend_func = PREMULTIPLIED_OVER
+            with self.timer.stage("meshes"):
+                self._draw_meshes(None, scene, drawables, view, view_proj, target.size, depth_writes_clear=False)
 
-        # 2. The meshes: opaque ones, then transparent ones back to front without depth writes.
-        target.bind(target.COLOR_ONLY)
-        ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
-        ctx.blend_func = PREMULTIPLIED_OVER
-        with self.timer.stage("meshes"):
-            self._draw_meshes(None, scene, drawables, view, view_proj, target.size, depth_writes_clear=False)
-
-        # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
-        if billboards:
-            with self.timer.stage("sprites and particles"):
-                self._draw_billboards(self.for_plate(self.billboard_program, scene), scene, billboards, view, proj,
-                                      target.size)
+            # 3. Sprites and particles: instanced quads, depth-tested, no depth writes.
+            if billboards:
+                with self.timer.stage("sprites and particles"):
+                    self._draw_billboards(self.for_plate(self.billboard_program, scene), scene, billboards, view, proj,
+                                          target.size, particles=particles)
+        finally:
+            self._scissors = None
+            self._target = None
+            target.bind()  # no scissor
 
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
-        target.bind(target.ALL)
         with self.timer.stage("resolve"):
             target.resolve()
+
+    def _scissor(self, key: tuple[str, int], rect: Rect | None = None) -> bool:
+        """Scissor the next draw to the rectangle of ``key`` (or ``rect``), recording it in the
+        target; False when it is off screen (skip the draw). Always True outside `render`."""
+        if self._scissors is None or self._target is None:
+            return True
+        if rect is None:
+            rect = self._scissors.get(key)
+        if rect is None:
+            return False
+        self.ctx.scissor = rect
+        self._target.add_rect(rect)
+        return True
 
     def render_aux(self, scene: Scene, fbo: moderngl.Framebuffer, ids: dict[int, int], *,
                    plate_depth: moderngl.Texture | None = None, next_frame: NextFrame | None = None,
@@ -293,8 +317,10 @@ class SceneRenderer:
 
     def _draw_billboards(
         self, prog: moderngl.Program, scene: Scene, nodes: list[tuple[Node, np.ndarray]], view: np.ndarray, proj: np.ndarray,
-        size: tuple[int, int], ids: dict[int, int] | None = None,
+        size: tuple[int, int], ids: dict[int, int] | None = None, particles: dict[int, Any] | None = None,
     ) -> None:
+        """Sprites back to front, then each emitter; ``particles``: ``id(node)`` -> its
+        ``instances(t)`` when already computed (`render`)."""
         import moderngl
 
         ctx = self.ctx
@@ -316,24 +342,36 @@ class SceneRenderer:
         identity = np.eye(4, dtype=np.float32)
         self._batches_used = 0
         batch: list[list[float]] = []
+        batch_rects: list[Rect] = []
         batch_texture: Texture | None = None
 
         def flush() -> None:
             if batch:
-                self._draw_instances(prog, self._batch_slot(), identity, np.array(batch, np.float32),
-                                     billboard=True, texture=batch_texture, additive=False)
+                rect = bounding(batch_rects)
+                if self._scissors is None or (rect is not None and self._scissor(("sprite", -1), rect)):
+                    self._draw_instances(prog, self._batch_slot(), identity, np.array(batch, np.float32),
+                                         billboard=True, texture=batch_texture, additive=False)
                 batch.clear()
+                batch_rects.clear()
 
         for node, world in sprites:
             sp = node.sprite
+            if self._scissors is not None:
+                rect = self._scissors.get(("sprite", id(node)))
+                if rect is None:
+                    continue  # off screen
             row = [*sp.size, *sp.color[:3], sp.color[3] * sp.opacity, *sp.uv_rect(t)]
             if sp.billboard and ids is None:
                 if batch and sp.texture is not batch_texture:
                     flush()
                 batch_texture = sp.texture
                 batch.append([float(world[0, 3]), float(world[1, 3]), float(world[2, 3]), *row])
+                if self._scissors is not None:
+                    batch_rects.append(rect)
                 continue
             flush()
+            if not self._scissor(("sprite", id(node))):
+                continue
             single = [0.0, 0.0, 0.0, *row] + ([0.0, 0.0, 0.0] if motion_columns else [])
             self._draw_instances(prog, node.sprite, world, np.array([single], np.float32),
                                  billboard=sp.billboard, texture=sp.texture, additive=False, node=node,
@@ -344,8 +382,9 @@ class SceneRenderer:
             em = node.particles
             if em is None:
                 continue
-            pos, size, color, uv = em.instances(t)
-            if len(pos) == 0:
+            pos, size, color, uv = particles[id(node)] if particles is not None and id(node) in particles \
+                else em.instances(t)
+            if len(pos) == 0 or not self._scissor(("particles", id(node))):
                 continue
             move = nxt.motion.get(id(node)) if nxt is not None else None
             if move is None or move.shape != pos.shape:
@@ -412,6 +451,8 @@ class SceneRenderer:
     def _draw(self, prog: moderngl.Program, node: Node, world: np.ndarray, ids: dict[int, int] | None = None) -> None:
         import moderngl
 
+        if not self._scissor(("mesh", id(node))):
+            return  # off screen
         mat = node.mesh.material
         geometry = node.mesh.geometry
         _write(prog, "u_model", transforms.gl_bytes(world))
@@ -505,6 +546,34 @@ def _layout(prog: moderngl.Program, buffer: moderngl.Buffer, fmt: str, names: tu
         else:
             out.append(f"{int(part[:-1]) * 4}x")
     return (buffer, " ".join(out) + ("/i" if per_instance else ""), *kept)
+
+
+def _screen_rects(drawables: list[tuple[Node, np.ndarray]], billboards: list[tuple[Node, np.ndarray]],
+                  particles: dict[int, Any], view_proj: np.ndarray, size: tuple[int, int]) -> dict[tuple[str, int], Rect | None]:
+    """``(kind, id(node))`` -> the pixels it can cover (``None``: off screen), for
+    `SceneRenderer.render`'s scissors; kinds ``"mesh"``, ``"sprite"``, ``"particles"``."""
+    out: dict[tuple[str, int], Rect | None] = {}
+    for node, world in drawables:
+        out[("mesh", id(node))] = project_points(view_proj, world_corners(node.mesh.geometry.bounds, world), size)
+    for node, world in billboards:
+        sp = node.sprite
+        if sp is not None:
+            w, h = (float(v) for v in sp.size)
+            if sp.billboard:  # a camera-facing quad about the node's origin
+                points = sphere_box(world[:3, 3], world[:3, 3], 0.5 * float(np.hypot(w, h)))
+            else:
+                points = world_corners(((-w / 2, -h / 2, 0.0), (w / 2, h / 2, 0.0)), world)
+            out[("sprite", id(node))] = project_points(view_proj, points, size)
+        if node.particles is not None:
+            pos, psize = particles[id(node)][:2]
+            if len(pos) == 0:
+                out[("particles", id(node))] = None
+                continue
+            box = world_corners((pos.min(axis=0), pos.max(axis=0)), world)  # camera-facing quads about each
+            half = 0.5 * float(np.hypot(psize[:, 0], psize[:, 1]).max())
+            out[("particles", id(node))] = project_points(view_proj, sphere_box(box.min(axis=0), box.max(axis=0), half),
+                                                          size)
+    return out
 
 
 def _split(scene: Scene) -> tuple[list[tuple[Node, np.ndarray]], list[tuple[Node, np.ndarray]]]:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import transforms
-from ..scene import Geometry, Node, Scene
+from ..scene import Node, Scene
 from .programs import has_uniform, load_program
+from .rects import project_points, world_corners
 from .targets import ForegroundTarget
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class ShadowPass:
         assert catcher is not None
         ctx = self.ctx
         plane = float(catcher.height)
-        corners = [_world_corners(node.mesh.geometry, world) for node, world in drawables]
+        corners = [world_corners(node.mesh.geometry.bounds, world) for node, world in drawables]
         everything = np.concatenate(corners)
         rects: list[tuple[float, float, float, float]] = []  # (x0, z0, x1, z1) the catcher must cover
 
@@ -104,7 +105,13 @@ class ShadowPass:
             # the sun's slant), plus the penumbra.
             hit = center + light_dir * ((center[1] - plane) / -light_dir[1])
             half = radius / max(abs(float(light_dir[1])), 0.2) + catcher.softness
-            rects.append((hit[0] - half, hit[2] - half, hit[0] + half, hit[2] + half))
+            # ... cut to the footprint of the meshes' boxes cast along the light onto the plane,
+            # grown by the filter's reach (softness and two texels, stretched by the slant).
+            cast = everything[:, [0, 2]] + light_dir[[0, 2]] * ((everything[:, 1:2] - plane) / -light_dir[1])
+            reach = (catcher.softness + 4.0 * radius / catcher.resolution) / max(abs(float(light_dir[1])), 0.02)
+            lo, hi = cast.min(axis=0) - reach, cast.max(axis=0) + reach
+            rects.append((max(hit[0] - half, lo[0]), max(hit[2] - half, lo[1]),
+                          min(hit[0] + half, hi[0]), min(hit[2] + half, hi[1])))
 
         # b. Contact: the meshes within contact_radius of the plane, seen from below it. The
         #    depth range spans plane - r .. plane + r, so geometry resting on (or sunk a little
@@ -149,9 +156,14 @@ class ShadowPass:
         x0, z0 = min(q[0] for q in rects), min(q[1] for q in rects)
         x1, z1 = max(q[2] for q in rects), max(q[3] for q in rects)
         quad = np.array([[x0, plane, z0], [x1, plane, z0], [x0, plane, z1], [x1, plane, z1]], dtype=np.float32)
+        screen = project_points(view_proj, quad, target.size)
+        if x1 <= x0 or z1 <= z0 or screen is None:
+            return  # off screen
         self._catcher_vbo.write(quad.tobytes())
-        target.bind(target.SHADOW_ONLY)
+        target.bind_shadow()
         ctx.viewport = (0, 0, *target.size)
+        ctx.scissor = screen  # the shadow framebuffer's
+        target.add_rect(screen, shadow=True)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         cprog, vao = self._catcher(sun, contact, scene)
         self.owner._bind_occlusion(cprog, scene, target.size, True)  # the plate always hides its own ground
@@ -175,6 +187,7 @@ class ShadowPass:
         with self.owner.timer.stage("shadow catcher"):
             vao.render(moderngl.TRIANGLE_STRIP)
         target.has_shadow = True
+        target.bind_shadow()  # no scissor
 
     def _draw_depth(self, drawables: list[tuple[Node, np.ndarray]], clip_from_world: np.ndarray) -> None:
         import moderngl
@@ -272,10 +285,3 @@ class ShadowPass:
             vao.release()
         self._catchers.clear()
         self._catcher_vbo.release()
-
-
-def _world_corners(geometry: Geometry, world: np.ndarray) -> np.ndarray:
-    """The 8 corners of a geometry's bounding box in world space, ``(8, 3)``."""
-    lo, hi = geometry.bounds
-    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-    return (corners @ world.T.astype(np.float64))[:, :3]

@@ -9,22 +9,19 @@ import numpy as np
 
 from ..errors import GPUError
 from .readback import read_pixels
+from .rects import Rect, merge
 
 if TYPE_CHECKING:
     import moderngl
 
     from .context import GLContext
 
-__all__ = ["ColorMask", "ForegroundTarget", "OutputTarget", "available_memory", "check_frame_size", "frame_bytes",
+__all__ = ["ForegroundTarget", "OutputTarget", "available_memory", "check_frame_size", "frame_bytes",
            "preflight_size", "size_limit"]
 
 PLATE_BYTES_PER_PIXEL = 150
 """Peak memory of painting a plate at the frame size, per pixel (the procedural painter
 measured 140 bytes at 2048x1024): counted by `preflight_size` before a scene is built."""
-
-ColorMask = tuple[tuple[bool, bool, bool, bool], ...]
-"""Per-attachment RGBA write masks of a framebuffer."""
-
 
 def size_limit(gl: GLContext) -> int:
     """The largest frame side this GL implementation renders: the least of
@@ -143,12 +140,16 @@ def preflight_size(size: tuple[int, int], *, samples: int, layers: bool = False)
 
 
 class ForegroundTarget:
-    """Where the foreground is rasterised, with MSAA: attachment 0 is RGBA16F colour (linear,
-    premultiplied), attachment 1 the shadow amount on the plate (R8, 0 = lit), plus depth.
+    """Where the foreground is rasterised: `color` is RGBA16F (linear, premultiplied), drawn
+    with MSAA into renderbuffers and resolved into it; `shadow` is the shadow amount on the
+    plate (R8, 0 = lit), drawn single-sample (the catcher's shadows are soft: a pixel's samples
+    would all hold the same value).
 
-    ``samples > 1`` renders into multisampled renderbuffers and `resolve` averages them into
-    `color` and `shadow` (textures in GL row order), so edge pixels hold partial
-    coverage and shadow edges are smooth.
+    Work follows the foreground (`hybridscene.gpu.rects`): the renderer draws each thing
+    scissored to its rectangle on screen and records the rectangles (`rects`, `shadow_rects`);
+    `begin` clears only what the last frame drew and `resolve` copies only the last frame's and
+    this frame's rectangles. Outside them every attachment holds its cleared value, so a frame
+    with a small foreground costs little, and one with none costs nothing.
     """
 
     def __init__(self, gl: GLContext, size: tuple[int, int], *, samples: int = 4) -> None:
@@ -160,55 +161,76 @@ class ForegroundTarget:
         self.shadow = ctx.texture(size, 1)
         for tex in (self.color, self.shadow):
             tex.repeat_x = tex.repeat_y = False
+        self.shadow_fbo = ctx.framebuffer([self.shadow])
         self._resources: list[moderngl.Texture | moderngl.Renderbuffer | moderngl.Framebuffer] = \
-            [self.color, self.shadow]
+            [self.color, self.shadow, self.shadow_fbo]
+        self._resolve_fbo: moderngl.Framebuffer | None = None
         if self.samples > 1:
             ms_color = ctx.renderbuffer(size, 4, samples=self.samples, dtype="f2")
-            ms_shadow = ctx.renderbuffer(size, 1, samples=self.samples)
             ms_depth = ctx.depth_renderbuffer(size, samples=self.samples)
-            self.draw_fbo = ctx.framebuffer([ms_color, ms_shadow], ms_depth)
-            # Resolving costs per attachment: frames without shadows resolve the colour only.
-            self._resolve_all = ctx.framebuffer([self.color, self.shadow])
-            self._resolve_color = ctx.framebuffer([self.color])
-            self._color_fbo = ctx.framebuffer([ms_color], ms_depth)
-            self._resources += [ms_color, ms_shadow, ms_depth, self.draw_fbo, self._resolve_all,
-                                self._resolve_color, self._color_fbo]
+            self.draw_fbo = ctx.framebuffer([ms_color], ms_depth)
+            self._resolve_fbo = ctx.framebuffer([self.color])
+            self._resources += [ms_color, ms_depth, self.draw_fbo, self._resolve_fbo]
         else:
             depth = ctx.depth_renderbuffer(size)
-            self.draw_fbo = ctx.framebuffer([self.color, self.shadow], depth)
-            self._resolve_all: moderngl.Framebuffer | None = None
-            self._resolve_color: moderngl.Framebuffer | None = None
-            self._color_fbo: moderngl.Framebuffer | None = None
+            self.draw_fbo = ctx.framebuffer([self.color], depth)
             self._resources += [depth, self.draw_fbo]
         self.has_shadow = False
-        """True when this frame drew shadows into attachment 1 (set by the renderer)."""
+        """True when this frame drew shadows into `shadow` (set by the renderer)."""
+        self.rects: list[Rect] = []
+        """Where this frame drew colour (GL pixels; see `hybridscene.gpu.rects`)."""
+        self.shadow_rects: list[Rect] = []
+        """Where this frame drew shadows."""
+        self._dirty: list[Rect] | None = None  # colour not yet cleared (None: all of it)
+        self._shadow_dirty: list[Rect] | None = None
+        self._drawn: list[Rect] | None = None  # colour cleared this frame: resolved again
 
-    ALL: ColorMask = ((True, True, True, True), (True, True, True, True))
-    COLOR_ONLY: ColorMask = ((True, True, True, True), (False, False, False, False))
-    SHADOW_ONLY: ColorMask = ((False, False, False, False), (True, False, False, False))
+    def bind(self) -> None:
+        """Bind the colour framebuffer for drawing (no scissor)."""
+        self.draw_fbo.scissor = None
+        self.draw_fbo.use()
 
-    def bind(self, mask: ColorMask) -> None:
-        """Bind the framebuffer for drawing with a per-attachment colour mask (``ALL``,
-        ``COLOR_ONLY``, ``SHADOW_ONLY``)."""
-        self.draw_fbo.color_mask = mask
-        self.draw_fbo.use()  # moderngl applies a framebuffer's masks when it is bound
+    def bind_shadow(self) -> None:
+        """Bind the shadow framebuffer for drawing (no scissor)."""
+        self.shadow_fbo.scissor = None
+        self.shadow_fbo.use()
 
-    def clear(self) -> None:
-        """Transparent black, no shadow, depth at the far plane."""
-        self.bind(self.ALL)
-        self.draw_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+    def begin(self) -> None:
+        """Start a frame: transparent black, no shadow and depth at the far plane everywhere
+        (clearing only where the last frame drew)."""
+        self._drawn = None if self._dirty is None else list(self._dirty)
+        _clear(self.draw_fbo, self._dirty, depth=True)
+        _clear(self.shadow_fbo, self._shadow_dirty, depth=False)
+        self._dirty, self._shadow_dirty = [], []
+        self.rects, self.shadow_rects = [], []
         self.has_shadow = False
 
+    def clear(self) -> None:
+        """Clear every attachment whole (`begin` clears only what was drawn)."""
+        self._dirty = self._shadow_dirty = None
+        self.begin()
+
+    def add_rect(self, rect: Rect, *, shadow: bool = False) -> None:
+        """Record that this frame draws (colour, or ``shadow``) inside ``rect``."""
+        (self.shadow_rects if shadow else self.rects).append(rect)
+        assert self._dirty is not None and self._shadow_dirty is not None
+        (self._shadow_dirty if shadow else self._dirty).append(rect)
+
     def resolve(self) -> None:
-        """Average the samples into `color` (and `shadow` when the frame has
-        shadows); a no-op without MSAA."""
-        if self._resolve_all is None:
+        """Average the colour samples into `color` where this frame or the last one drew;
+        a no-op without MSAA."""
+        if self._resolve_fbo is None:
             return
-        if self.has_shadow:
-            self.gl.mgl.copy_framebuffer(self._resolve_all, self.draw_fbo)
-        else:
-            assert self._resolve_color is not None and self._color_fbo is not None
-            self.gl.mgl.copy_framebuffer(self._resolve_color, self._color_fbo)
+        fbo = self._resolve_fbo
+        regions = None if self._drawn is None else merge([*self._drawn, *self.rects])
+        if regions is not None and not regions:
+            return
+        for rect in regions if regions is not None else [None]:
+            fbo.scissor = rect
+            fbo.use()
+            self.gl.mgl.copy_framebuffer(fbo, self.draw_fbo)
+        fbo.scissor = None
+        fbo.use()
 
     def read_premultiplied(self) -> np.ndarray:
         """``(H, W, 4) float32`` linear premultiplied RGBA, top row first (for tests and layers)."""
@@ -222,11 +244,21 @@ class ForegroundTarget:
         return read_pixels(self.shadow, gl_rows=True)
 
     def release(self) -> None:
-        self.bind(self.ALL)
-        self.gl.unbind([self.draw_fbo, self._resolve_all, self._resolve_color, self._color_fbo])
+        self.gl.unbind([self.draw_fbo, self.shadow_fbo, self._resolve_fbo])
         for r in reversed(self._resources):
             r.release()
         self._resources.clear()
+
+
+def _clear(fbo: moderngl.Framebuffer, rects: list[Rect] | None, *, depth: bool) -> None:
+    """Clear ``fbo`` inside ``rects`` (``None``: whole) to transparent black and far depth."""
+    fbo.scissor = None
+    fbo.use()
+    for rect in merge(rects) if rects is not None else [None]:
+        if depth:
+            fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=rect)
+        else:
+            fbo.clear(0.0, 0.0, 0.0, 0.0, viewport=rect)
 
 
 class OutputTarget:

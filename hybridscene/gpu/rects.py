@@ -1,0 +1,146 @@
+"""Screen rectangles: where a frame's foreground, shadows and reflection can be, so that a CPU
+rasteriser clears, resolves and composites only there (the rest of the frame is the plate,
+already in the output).
+
+A rectangle is ``(x, y, width, height)`` in pixels, GL's convention (``y`` from the bottom row),
+the form moderngl takes for a scissor or a viewport. Every rectangle here is conservative: it
+covers every pixel the thing can touch (its bounds projected, plus `MARGIN` pixels for MSAA
+samples and rounding), so drawing scissored to it changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["MARGIN", "Rect", "area", "bounding", "covers", "flip", "merge", "project_points", "scale", "sphere_box",
+           "world_corners"]
+
+Rect = tuple[int, int, int, int]
+"""``(x, y, width, height)`` in pixels, ``y`` from the bottom row (GL)."""
+
+MARGIN = 2
+"""Pixels added on every side of a projected rectangle."""
+
+
+def project_points(clip_from_world: np.ndarray, points: np.ndarray, size: tuple[int, int], *,
+                   margin: int = MARGIN) -> Rect | None:
+    """The pixels ``points`` (``(N, 3)`` world) span on screen: the whole frame when any point is
+    at or behind the camera's plane (its projection is unbounded), ``None`` when they are all
+    off screen.
+
+    ``points`` should bound what is drawn (a box's 8 corners, not a sample of its surface).
+    """
+    w, h = size
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    if len(pts) == 0:
+        return None
+    clip = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(clip_from_world, np.float64).T
+    cw = clip[:, 3]
+    if not np.all(cw > 1e-6):
+        return (0, 0, w, h)
+    ndc = clip[:, :3] / cw[:, None]
+    if np.all(ndc[:, 2] > 1.0):
+        return None  # wholly beyond the far plane
+    x0 = (ndc[:, 0].min() + 1.0) * 0.5 * w - margin
+    x1 = (ndc[:, 0].max() + 1.0) * 0.5 * w + margin
+    y0 = (ndc[:, 1].min() + 1.0) * 0.5 * h - margin
+    y1 = (ndc[:, 1].max() + 1.0) * 0.5 * h + margin
+    return _clamp(x0, y0, x1, y1, size)
+
+
+def world_corners(bounds: tuple[np.ndarray, np.ndarray], world: np.ndarray) -> np.ndarray:
+    """``(8, 3) float64``: the corners of the local box ``bounds = (lo, hi)`` in world space."""
+    lo, hi = (np.asarray(b, np.float64) for b in bounds)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    m = np.asarray(world, np.float64)
+    return corners @ m[:3, :3].T + m[:3, 3]
+
+
+def sphere_box(lo: np.ndarray, hi: np.ndarray, radius: float) -> np.ndarray:
+    """``(8, 3)``: the corners of the box ``lo..hi`` grown by ``radius`` on every side (what a
+    camera-facing quad of that half-diagonal around any point of the box can cover)."""
+    lo = np.asarray(lo, np.float64) - radius
+    hi = np.asarray(hi, np.float64) + radius
+    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+
+
+def _clamp(x0: float, y0: float, x1: float, y1: float, size: tuple[int, int]) -> Rect | None:
+    w, h = size
+    ix0, iy0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    ix1, iy1 = min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1)))
+    if ix1 <= ix0 or iy1 <= iy0:
+        return None
+    return (ix0, iy0, ix1 - ix0, iy1 - iy0)
+
+
+def area(rects: Iterable[Rect]) -> int:
+    """Pixels of the rectangles together (each counted once where they overlap)."""
+    rects = list(rects)
+    if not rects:
+        return 0
+    xs = sorted({r[0] for r in rects} | {r[0] + r[2] for r in rects})
+    total = 0
+    for xa, xb in zip(xs, xs[1:]):
+        spans = sorted((r[1], r[1] + r[3]) for r in rects if r[0] <= xa and r[0] + r[2] >= xb)
+        covered, end = 0, -1
+        for ya, yb in spans:
+            if yb <= end:
+                continue
+            covered += yb - max(ya, end)
+            end = yb
+        total += covered * (xb - xa)
+    return total
+
+
+def bounding(rects: Iterable[Rect]) -> Rect | None:
+    """The smallest rectangle holding every one of ``rects`` (``None`` for none)."""
+    rects = list(rects)
+    if not rects:
+        return None
+    x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+    x1, y1 = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def merge(rects: Iterable[Rect | None], *, limit: int = 8, slack: int = 4096) -> list[Rect]:
+    """A few rectangles covering ``rects`` (``None`` entries are skipped): overlapping ones, and
+    pairs whose bounding rectangle costs at most ``slack`` pixels more than the two apart, become
+    one; then the cheapest pairs merge until at most ``limit`` are left (every draw over them is
+    repeated per rectangle)."""
+    out = [r for r in rects if r is not None and r[2] > 0 and r[3] > 0]
+    while len(out) > 1:
+        best, pair = None, None
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                joined = bounding((out[i], out[j]))
+                assert joined is not None
+                cost = joined[2] * joined[3] - area((out[i], out[j]))
+                if best is None or cost < best:
+                    best, pair = cost, (i, j, joined)
+        assert best is not None and pair is not None
+        if best > slack and len(out) <= limit:
+            break
+        i, j, joined = pair
+        out = [r for k, r in enumerate(out) if k not in (i, j)] + [joined]
+    return out
+
+
+def flip(rect: Rect, height: int) -> Rect:
+    """``rect`` in a target stored top row first (the compositor's offscreen output)."""
+    x, y, w, h = rect
+    return (x, height - y - h, w, h)
+
+
+def scale(rect: Rect, factor_x: float, factor_y: float, size: tuple[int, int], *, margin: int = MARGIN) -> Rect | None:
+    """``rect`` of a target ``1 / factor`` the size (a reflection drawn at half size) in the
+    pixels of a target of ``size``, grown by ``margin`` for the filtering between them."""
+    x, y, w, h = rect
+    return _clamp(x * factor_x - margin, y * factor_y - margin, (x + w) * factor_x + margin,
+                  (y + h) * factor_y + margin, size)
+
+
+def covers(rects: Sequence[Rect], size: tuple[int, int]) -> bool:
+    """True when ``rects`` hold the whole frame of ``size``."""
+    return area(rects) >= size[0] * size[1]
