@@ -107,6 +107,10 @@ class FrameRenderer:
         self._plate_key: tuple[Any, ...] | None = None  # this frame's plates (None: a relief, new every frame)
         self._output_key: tuple[Any, ...] | None = None  # the plates `output` was last composited with
         self._output_drawn: list[Rect] = []  # ... and where that frame drew over them
+        self.composited: list[Rect] | None = None
+        """Where the last frame was composited (GL pixels, `hybridscene.gpu.rects`): only where
+        it or the frame before drew something, when the plates did not change; ``None``: the whole
+        frame."""
         self.registry = Registry()
         """Node ids (``ids`` pass) and instance track ids, stable over this renderer's frames."""
 
@@ -139,6 +143,7 @@ class FrameRenderer:
             if key is not None and key == self._output_key:
                 rects = merge([*self._output_drawn, *drawn])
             self._output_key, self._output_drawn = key, drawn
+        self.composited = rects
         with timer.stage("composite"):
             self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=top_down, rects=rects)
 
