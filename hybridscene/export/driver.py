@@ -5,7 +5,6 @@ clock, so the same scene and seed give the same frames."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -23,16 +22,17 @@ from ..compose.frame import FrameRenderer
 from ..compose.passes import check_passes
 from ..errors import Cancelled, ConfigError, SceneError
 from ..gpu.context import GLContext, create_context, gl_info
-from ..gpu.readback import ReadbackRing
 from ..gpu.targets import check_frame_size
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path, render_times
-from ..sinks.encoder import EncoderThread
+from ..sinks.video import Yuv420Frame
 from .shards import check_part_target, frame_range, parse_frames, parse_shard
+from .writers import overlapped_writer, yuv_converter
 
 if TYPE_CHECKING:
     import moderngl
 
+    from ..gpu.yuv import YuvConverter
     from ..scenefile import SceneSource
     from ..sinks import Sink
 
@@ -350,14 +350,15 @@ def render(
                      manifest=extra, progress=progress) as outputs:
             # 4. Render, write, report.
             overlapped = not plan.wants_passes and (overlap is True or (overlap == "auto" and not gl.software))
-            with FrameRenderer(gl, plan.size, samples=samples) as renderer:
+            with FrameRenderer(gl, plan.size, samples=samples) as renderer, \
+                    yuv_converter(gl, renderer, outputs.sink, plan.wants_passes) as yuv:
                 if overlapped:
-                    with _overlapped_writer(gl, renderer, outputs.sink) as write_frame:
+                    with overlapped_writer(gl, renderer, outputs.sink, yuv) as write_frame:
                         for i in plan.indices:
                             write_frame(scene, plan.time(i))
                             outputs.count(i)
                 else:
-                    draw = FrameDrawer(renderer, plan)
+                    draw = FrameDrawer(renderer, plan, yuv=yuv)
                     for i in plan.indices:
                         outputs.write(i, draw(scene, i))
     finally:
@@ -382,13 +383,22 @@ class FrameDrawer:
     writes layers or labels (with the plate's camera for the labels). The same code runs here
     and in Ray's workers, so both give the same frames."""
 
-    def __init__(self, renderer: FrameRenderer, plan: RenderPlan) -> None:
+    def __init__(self, renderer: FrameRenderer, plan: RenderPlan, *, yuv: YuvConverter | None = None) -> None:
         self.renderer = renderer
         self.plan = plan
+        self.yuv = yuv
+        """Converts the displayed frame to yuv420p planes on the GPU (video-only exports), or ``None``."""
         self._plate_cameras: dict[int, Any] = {}  # id(plate) -> (plate, its camera record)
 
     def __call__(self, scene: Scene, i: int) -> Any:
         t = self.plan.time(i)
+        if self.yuv is not None:
+            renderer = self.renderer
+            renderer.render_to(scene, renderer.output.fbo, t=t, top_down=True)
+            with renderer.timer.stage("yuv420p"):
+                self.yuv.convert(renderer.output.texture)
+            with renderer.timer.stage("read-back"):
+                return self.yuv.read()
         if not self.plan.wants_passes:
             return self.renderer.render_frame(scene, t)
         fp = self.renderer.render_passes(scene, t, passes=self.plan.passes, dt=1.0 / self.plan.fps,
@@ -452,8 +462,8 @@ class Outputs:
             self.bar = tqdm(total=len(plan.indices), unit="frame", desc=desc)
 
     def write(self, i: int, item: Any) -> None:
-        """Write frame ``i``: an ``(H, W, 3) uint8`` frame or its `FramePasses`."""
-        if isinstance(item, np.ndarray):
+        """Write frame ``i``: an ``(H, W, 3) uint8`` frame, a `Yuv420Frame` (video only) or its `FramePasses`."""
+        if isinstance(item, (np.ndarray, Yuv420Frame)):
             self.sink.write(item)
         else:
             self.sink.write(item.frame)
@@ -529,9 +539,6 @@ class Outputs:
                             size=self.plan.size, seconds=self.seconds)
 
 
-FrameWriter = Callable[[Scene, float], None]
-
-
 def _layer_sink(folder: Any, layer_format: str, chosen: tuple[str, ...], size: tuple[int, int],
                 fps: float, first: int) -> tuple[Any, tuple[str, ...]]:
     """The sink for ``layers=`` and the passes it writes."""
@@ -560,27 +567,3 @@ def _plate_camera(scene: Scene) -> dict[str, Any] | None:
             "horizon": None if cam is None else cam.horizon, "K": info.K.tolist(),
             "world_from_camera_opengl": info.world_from_camera_gl.tolist(),
             "world_from_camera_opencv": info.world_from_camera_cv.tolist()}
-
-
-@contextlib.contextmanager
-def _overlapped_writer(gl: GLContext, renderer: FrameRenderer, sink: Sink) -> Iterator[FrameWriter]:
-    """GL draws frame i while frame i - 2 is read back through the pixel-buffer ring and
-    earlier ones are encoded on the encoder thread. Leaving normally drains both; an error
-    drops the frames still waiting."""
-    encoder: EncoderThread | None = EncoderThread(sink)
-    with ReadbackRing(gl, renderer.size) as ring:
-        def write(scene: Scene, t: float) -> None:
-            renderer.render_to(scene, renderer.output.fbo, t=t, top_down=True)
-            ready = ring.push(renderer.output.fbo)
-            if ready is not None and encoder is not None:
-                encoder.put(ready)
-
-        try:
-            yield write
-            while (ready := ring.pop()) is not None:
-                encoder.put(ready)
-            encoder.finish()
-            encoder = None
-        finally:
-            if encoder is not None:
-                encoder.stop()

@@ -5,7 +5,8 @@ GPU copy frames out while it renders the next ones."""
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -66,28 +67,35 @@ class ReadbackRing:
     """Frames read back through a ring of GL pixel buffers: frame ``i`` is copied into buffer
     ``i % n`` after it is drawn and fetched ``n - 1`` frames later, so (on a GPU) the copy
     runs while the next frames render instead of stalling the pipeline. Frames come out as
-    ``(H, W, 3) uint8`` from a top-down target."""
+    ``(H, W, 3) uint8`` from a top-down target, or as ``decode(bytes)`` makes them from
+    ``nbytes`` per frame written by `push_with` (the GPU's yuv420p planes: `hybridscene.gpu.yuv`)."""
 
-    def __init__(self, gl: GLContext, size: tuple[int, int], n: int = 3) -> None:
+    def __init__(self, gl: GLContext, size: tuple[int, int], n: int = 3, *, nbytes: int | None = None,
+                 decode: Callable[[bytes], Any] | None = None) -> None:
         self.size = size
-        self.buffers = [gl.mgl.buffer(reserve=size[0] * size[1] * 3) for _ in range(n)]
+        w, h = size
+        self.buffers = [gl.mgl.buffer(reserve=nbytes or w * h * 3) for _ in range(n)]
         self.pending: collections.deque[moderngl.Buffer] = collections.deque()
         self.count = 0
+        self._decode = decode or (lambda data: np.frombuffer(data, np.uint8).reshape(h, w, 3))
 
-    def push(self, fbo: moderngl.Framebuffer) -> np.ndarray | None:
-        """Start reading ``fbo``; returns the oldest frame once the ring is full."""
+    def push(self, fbo: moderngl.Framebuffer) -> Any:
+        """Start reading ``fbo``'s RGB; returns the oldest frame once the ring is full."""
+        return self.push_with(lambda buf: fbo.read_into(buf, components=3, alignment=1))
+
+    def push_with(self, read_into: Callable[[moderngl.Buffer], None]) -> Any:
+        """Start a read-back by ``read_into(buffer)``; returns the oldest frame once the ring is full."""
         buf = self.buffers[self.count % len(self.buffers)]
         self.count += 1
-        fbo.read_into(buf, components=3, alignment=1)
+        read_into(buf)
         self.pending.append(buf)
         return self.pop() if len(self.pending) == len(self.buffers) else None
 
-    def pop(self) -> np.ndarray | None:
+    def pop(self) -> Any:
         """The oldest frame still in the ring, or ``None`` when it is empty."""
         if not self.pending:
             return None
-        w, h = self.size
-        return np.frombuffer(self.pending.popleft().read(), np.uint8).reshape(h, w, 3)
+        return self._decode(self.pending.popleft().read())
 
     def release(self) -> None:
         for buf in self.buffers:

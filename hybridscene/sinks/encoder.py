@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import TYPE_CHECKING
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Cancelled
 
@@ -27,7 +25,7 @@ class EncoderThread:
     def __init__(self, sink: Sink, depth: int = 4) -> None:
         self.sink = sink
         self.error: BaseException | None = None
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._run, name="hybridscene-encoder", daemon=True)
         self._thread.start()
 
@@ -42,7 +40,8 @@ class EncoderThread:
                 except BaseException as exc:  # handed to the GL thread
                     self.error = exc
 
-    def put(self, frame: np.ndarray) -> None:
+    def put(self, frame: Any) -> None:
+        """Queue ``frame`` (what the sink's ``write`` takes: an RGB array, a `Yuv420Frame`)."""
         if self.error is not None:
             raise self.error
         self._queue.put(frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from fractions import Fraction
@@ -14,15 +15,36 @@ from ..atomic import os_error_message
 from ..errors import SinkError
 from .base import FileSink
 
-__all__ = ["VideoSink"]
+__all__ = ["VideoSink", "Yuv420Frame"]
 
 log = logging.getLogger(__name__)
 
 _CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
+@dataclasses.dataclass(frozen=True)
+class Yuv420Frame:
+    """A frame already in yuv420p (BT.709, limited range), e.g. converted on the GPU
+    (`hybridscene.gpu.yuv.YuvConverter`); `VideoSink` encodes it without a colour conversion."""
+
+    y: np.ndarray
+    """``(H, W) uint8`` luma, 16-235, top row first."""
+    u: np.ndarray
+    """``(H / 2, W / 2) uint8`` Cb, 16-240."""
+    v: np.ndarray
+    """``(H / 2, W / 2) uint8`` Cr, 16-240."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the frame."""
+        return self.y.shape  # type: ignore[return-value]
+
+
 class VideoSink(FileSink):
     """H.264 video (MP4, MOV or MKV).
+
+    `write` takes ``(H, W, 3) uint8`` sRGB frames (converted to yuv420p by libswscale) or
+    `Yuv420Frame` planes (encoded as they are).
 
     Args:
         path: output file; the container comes from the extension.
@@ -104,10 +126,29 @@ class VideoSink(FileSink):
             log.warning("video size %dx%d is not even; rendering %dx%d instead", w, h, *even)
         return even
 
-    def _write(self, frame: np.ndarray) -> None:
+    def _check(self, frame: np.ndarray | Yuv420Frame) -> None:  # type: ignore[override]
+        if not isinstance(frame, Yuv420Frame):
+            return super()._check(frame)
+        w, h = self.size
+        shapes = [(p.shape, p.dtype) for p in (frame.y, frame.u, frame.v)]
+        want = [((h, w), np.uint8), ((h // 2, w // 2), np.uint8), ((h // 2, w // 2), np.uint8)]
+        if shapes != want:
+            got = ", ".join(f"{s} {d}" for s, d in shapes)
+            raise SinkError(f"VideoSink expects yuv420p planes ({h}, {w}), ({h // 2}, {w // 2}) x 2 uint8, got {got}")
+
+    def _write(self, frame: np.ndarray | Yuv420Frame) -> None:  # type: ignore[override]
         av = self._av
-        vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-        vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        if isinstance(frame, Yuv420Frame):
+            w, h = self.size
+            vf = av.VideoFrame(w, h, "yuv420p")
+            for plane, src in zip(vf.planes, (frame.y, frame.u, frame.v)):
+                rows, cols = src.shape
+                # PyAV pads rows to its alignment (line_size >= width): copy row by row into the plane.
+                np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols] = src
+            vf.colorspace, vf.color_range = 1, 1  # AVCOL_SPC_BT709, AVCOL_RANGE_MPEG (as reformat tags them)
+        else:
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
         vf.pts = self.frames_written
         for packet in self._stream.encode(vf):
             self._container.mux(packet)
