@@ -93,3 +93,24 @@ def test_merge_covers_every_rectangle_with_few():
     assert rects.area([(0, 0, 10, 10), (5, 5, 10, 10)]) == 175
     assert rects.merge([(0, 0, 10, 10), (2, 2, 3, 3), None]) == [(0, 0, 10, 10)]
     assert rects.flip((1, 2, 3, 4), 10) == (1, 4, 3, 4)
+
+
+@pytest.mark.gl
+def test_the_shadow_map_is_drawn_again_only_when_casters_or_sun_move(ctx):
+    plate = hs.background_plate(SIZE, seed=5)
+    scene = hs.Scene(plate, shadows=hs.ShadowCatcher(strength=0.6, softness=0.3, contact=0.0))
+    ball = scene.add(hs.Mesh.sphere(0.5, color="#dd3322"), position=(0.0, 1.0, -8.0))
+    with hs.FrameRenderer(ctx, SIZE) as r, hs.FrameRenderer(ctx, SIZE) as fresh:
+        r.timer.enabled = True
+        r.render_frame(scene, 0.0)
+        still = r.render_frame(scene, 0.1)  # nothing moved: the map stands
+        assert r.timer.counts()["shadow map"] == 1
+        assert np.array_equal(still, fresh.render_frame(scene, 0.1))
+        ball.position = (0.5, 1.0, -8.0)
+        moved = r.render_frame(scene, 0.2)
+        scene.sun.direction = (0.3, -1.0, -0.2)
+        lit = r.render_frame(scene, 0.3)
+        assert r.timer.counts()["shadow map"] == 3
+        with hs.FrameRenderer(ctx, SIZE) as check:
+            assert np.array_equal(lit, check.render_frame(scene, 0.3))
+        assert not np.array_equal(moved, still)

@@ -54,6 +54,9 @@ class ShadowPass:
         self._contact_ao: moderngl.Texture | None = None
         self._contact_ao_fbo: moderngl.Framebuffer | None = None
         self._ao_pass: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
+        # What the maps hold (drawn again only when it changes: the casters, the sun, the sizes).
+        self._sun_key: tuple[Any, ...] | None = None
+        self._contact_key: tuple[Any, ...] | None = None
 
     def _catcher(self, sun: bool, contact: bool, scene: Scene) -> tuple[moderngl.Program, moderngl.VertexArray]:
         defines = {name: 1 for name, on in (("HAS_SUN", sun), ("HAS_CONTACT", contact)) if on}
@@ -94,13 +97,16 @@ class ShadowPass:
             light_proj = transforms.orthographic(-radius, radius, -radius, radius, radius * 0.5, reach)
             light_vp = light_proj @ light_view
             fbo = self._shadow_fbo(catcher.resolution)
-            fbo.use()
-            ctx.viewport = (0, 0, catcher.resolution, catcher.resolution)
-            fbo.clear(depth=1.0)
-            ctx.enable(moderngl.DEPTH_TEST)
-            ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-            with self.owner.timer.stage("shadow map"):
-                self._draw_depth(drawables, light_vp)
+            key = (catcher.resolution, light_dir.tobytes(), _casters(drawables))
+            if key != self._sun_key:  # else neither the casters nor the sun moved: the map stands
+                fbo.use()
+                ctx.viewport = (0, 0, catcher.resolution, catcher.resolution)
+                fbo.clear(depth=1.0)
+                ctx.enable(moderngl.DEPTH_TEST)
+                ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+                with self.owner.timer.stage("shadow map"):
+                    self._draw_depth(drawables, light_vp)
+                self._sun_key = key
             # The shadow of the meshes' bounding sphere on the plane (an ellipse stretched by
             # the sun's slant), plus the penumbra.
             hit = center + light_dir * ((center[1] - plane) / -light_dir[1])
@@ -133,22 +139,26 @@ class ShadowPass:
             contact_proj = transforms.orthographic(-side / 2, side / 2, -side / 2, side / 2, 0.0, 2.0 * r)
             contact_vp = contact_proj @ contact_view
             fbo = self._contact_fbo(size)
-            fbo.use()
-            ctx.viewport = (0, 0, size, size)
-            fbo.clear(depth=1.0)
-            ctx.enable(moderngl.DEPTH_TEST)
-            ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-            with self.owner.timer.stage("contact map"):
-                self._draw_depth([d for d, _ in near_ground], contact_vp)
-            # The occlusion over the map, so the catcher reads it with one lookup per pixel.
-            assert self._contact_ao_fbo is not None and self._contact_depth is not None
-            self._contact_ao_fbo.use()
-            ctx.disable(moderngl.DEPTH_TEST)
-            aprog, avao = self._contact_ao_pass()
-            self._contact_depth.use(0)
-            aprog["u_contact_map"].value = 0
-            aprog["u_radius"].value = r / side
-            avao.render(moderngl.TRIANGLES, vertices=3)
+            key = (size, r, plane, _casters([d for d, _ in near_ground]))
+            if key != self._contact_key:
+                self._contact_key = None
+                fbo.use()
+                ctx.viewport = (0, 0, size, size)
+                fbo.clear(depth=1.0)
+                ctx.enable(moderngl.DEPTH_TEST)
+                ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+                with self.owner.timer.stage("contact map"):
+                    self._draw_depth([d for d, _ in near_ground], contact_vp)
+                # The occlusion over the map, so the catcher reads it with one lookup per pixel.
+                assert self._contact_ao_fbo is not None and self._contact_depth is not None
+                self._contact_ao_fbo.use()
+                ctx.disable(moderngl.DEPTH_TEST)
+                aprog, avao = self._contact_ao_pass()
+                self._contact_depth.use(0)
+                aprog["u_contact_map"].value = 0
+                aprog["u_radius"].value = r / side
+                avao.render(moderngl.TRIANGLES, vertices=3)
+                self._contact_key = key
         if not rects:
             return
 
@@ -237,6 +247,7 @@ class ShadowPass:
             self._shadow_depth.repeat_x = self._shadow_depth.repeat_y = False
             self._shadow_fbo_obj = self.ctx.framebuffer(depth_attachment=self._shadow_depth)
             self._shadow_size = size
+            self._sun_key = None
         return self._shadow_fbo_obj
 
     def _contact_ao_pass(self) -> tuple[moderngl.Program, moderngl.VertexArray]:
@@ -270,6 +281,7 @@ class ShadowPass:
         self._contact_ao_fbo = self._contact_fbo_obj = None
         self._contact_ao = self._contact_depth = None
         self._contact_size = 0
+        self._contact_key = None
 
     def release(self) -> None:
         if self._shadow_fbo_obj is not None:
@@ -277,6 +289,7 @@ class ShadowPass:
             self._shadow_depth.release()
         self._shadow_fbo_obj = self._shadow_depth = None
         self._shadow_size = 0
+        self._sun_key = None
         self._release_contact()
         if self._ao_pass is not None:
             self._ao_pass[1].release()
@@ -285,3 +298,30 @@ class ShadowPass:
             vao.release()
         self._catchers.clear()
         self._catcher_vbo.release()
+
+
+class _Same:
+    """Holds an object and equals only itself (geometries and textures compare by identity; held,
+    so an identity cannot be reused while a key names it)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _casters(drawables: list[tuple[Node, np.ndarray]]) -> tuple[Any, ...]:
+    """What a depth map of ``drawables`` depends on: each one's geometry, pose and, for cut-outs,
+    the texture and cut-off that shape it."""
+    out = []
+    for node, world in drawables:
+        mat = node.mesh.material
+        cutout = (_Same(mat.texture), float(mat.opacity), float(mat.alpha_cutoff)) if mat.blend_mode == "mask" else None
+        out.append((_Same(node.mesh.geometry), np.asarray(world, np.float32).tobytes(), cutout))
+    return tuple(out)
