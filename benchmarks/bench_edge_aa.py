@@ -7,12 +7,14 @@ how far its frames land from 4x, in 8-bit levels, and what each costs.
 For each case (``examples/<name>.py``'s ``build_scene(size)``, its overscan applied as
 ``hs.render`` applies it), frames at times spread over the first 5.5 s are rendered with
 `FrameRenderer.render_frame` (composited over the plate, read back as sRGB) four ways, interleaved
-frame by frame in a rotating order: ``4x`` MSAA, ``1x``, ``1x+aa`` (the pass over the whole
-frame) and ``1x+aa rect`` (the pass scissored to the foreground's rectangle: the renderer's own
-``ForegroundTarget.rects`` where it has them, else the bounding box of the 1x foreground's
-alpha, grown by 2 pixels). The pass is hooked in from here, without changing the library: after
-``scene_renderer.render`` the foreground's colour goes through `EdgeAA.run` and the compositor
-gets its output instead (``with_edge_aa``).
+frame by frame in a rotating order: ``4x`` MSAA, ``1x``, ``1x+aa`` (the pass scissored to the
+foreground's rectangle: the renderer's own ``ForegroundTarget.rects`` grown by a pixel where it
+has them, else the bounding box of the 1x foreground's alpha grown by 2) and ``1x+aa depth``
+(the same with the foreground's depth, so only geometric edges are filtered). The pass is hooked
+in from here, without changing the library: after ``scene_renderer.render`` the foreground's
+colour goes through `EdgeAA.run` and the compositor gets its output instead (``with_edge_aa``);
+for the depth, the single-sample target's depth renderbuffer is swapped for a texture
+(``depth_texture``).
 
 Differences (per pixel the largest over R, G, B, in levels of the 8-bit sRGB frame):
 
@@ -24,7 +26,9 @@ Differences (per pixel the largest over R, G, B, in levels of the 8-bit sRGB fra
 
 Timings: the timer (`StageTimer`) is on for every way (``ctx.finish()`` around stages, the same
 for all): ``frame_ms`` (median ``render_frame``, read-back included) and per-stage medians
-(``edge aa`` is the pass). Prints one JSON object with the machine.
+(``edge aa`` is the pass); ``pass_ms``: the pass alone on the last frame's foreground, 15 runs
+each over the whole frame, the rectangle, and the rectangle with the depth (the preview's cost
+at 1x). Prints one JSON object with the machine.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ from hybridscene.gpu.edge_aa import EdgeAA
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("glossy", "birds", "flight", "fireflies")
-WAYS = ("4x", "1x", "1x+aa", "1x+aa rect")
+WAYS = ("4x", "1x", "1x+aa", "1x+aa depth")
+REPS = 15
 Rect = tuple[int, int, int, int]
 
 
@@ -77,10 +82,23 @@ def alpha_rect(alpha_top_down: np.ndarray, grow: int = 2) -> Rect | None:
                       int(rows.max() - rows.min() + 1))], (w, h), grow)
 
 
-def with_edge_aa(renderer: hs.FrameRenderer, aa: EdgeAA, rect_for: Any = None) -> None:
+def depth_texture(renderer: hs.FrameRenderer) -> Any:
+    """Give ``renderer``'s single-sample foreground a depth texture (it has a renderbuffer) by
+    swapping its framebuffer: the change the library would make for ``EdgeAA(depth=...)``.
+    Returns the texture and the framebuffer, for the caller to release."""
+    fg = renderer.foreground
+    ctx = renderer.gl.mgl
+    tex = ctx.depth_texture(renderer.size)
+    tex.compare_func = ""
+    fg.draw_fbo = ctx.framebuffer(list(fg.draw_fbo.color_attachments), tex)
+    return tex, fg.draw_fbo
+
+
+def with_edge_aa(renderer: hs.FrameRenderer, aa: EdgeAA, rect_for: Any = None, depth: Any = None) -> None:
     """Hook ``aa`` into ``renderer`` (single-sample) from outside: the foreground's colour is
     anti-aliased after the scene renderer draws it (stage ``edge aa``), and the compositor
-    takes the result. ``rect_for(target)``: the rectangle to work in, or ``None`` for all."""
+    takes the result. ``rect_for(target)``: the rectangle to work in, or ``None`` for all;
+    ``depth``: the foreground's depth texture (`depth_texture`), or ``None``."""
     draw = renderer.scene_renderer.render
     layer = renderer._foreground_layer
     state: dict[str, Any] = {}
@@ -89,7 +107,7 @@ def with_edge_aa(renderer: hs.FrameRenderer, aa: EdgeAA, rect_for: Any = None) -
         draw(scene, target, **kwargs)
         with renderer.timer.stage("edge aa"):
             rect = rect_for(target) if rect_for is not None else None
-            state["color"] = aa.run(target.color, rect=rect) if rect != "empty" else None
+            state["color"] = aa.run(target.color, rect=rect, depth=depth) if rect != "empty" else None
 
     def foreground_layer() -> Any:
         out = layer()
@@ -158,11 +176,11 @@ def run_case(case: str, gl: Any, size: tuple[int, int], frames: int, reference: 
             return bounding(list(drawn), size, 1) or "empty"
         return host_rects[now["t"]] or "empty"
 
-    renderers = {"4x": hs.FrameRenderer(gl, size, samples=4), "1x": hs.FrameRenderer(gl, size, samples=1),
-                 "1x+aa": hs.FrameRenderer(gl, size, samples=1), "1x+aa rect": hs.FrameRenderer(gl, size, samples=1)}
-    passes = {"1x+aa": EdgeAA(gl), "1x+aa rect": EdgeAA(gl)}
-    with_edge_aa(renderers["1x+aa"], passes["1x+aa"])
-    with_edge_aa(renderers["1x+aa rect"], passes["1x+aa rect"], rect_for)
+    renderers = {w: hs.FrameRenderer(gl, size, samples=4 if w == "4x" else 1) for w in WAYS}
+    passes = {"1x+aa": EdgeAA(gl), "1x+aa depth": EdgeAA(gl)}
+    depth = depth_texture(renderers["1x+aa depth"])
+    with_edge_aa(renderers["1x+aa"], passes["1x+aa"], rect_for)
+    with_edge_aa(renderers["1x+aa depth"], passes["1x+aa depth"], rect_for, depth[0])
     rect_source = "ForegroundTarget.rects" if hasattr(renderers["1x"].foreground, "rects") else "1x alpha bbox"
     out: dict[str, Any] = {"samples_4x": renderers["4x"].samples, "times": [round(t, 3) for t in times],
                            "rect_source": rect_source}
@@ -187,6 +205,7 @@ def run_case(case: str, gl: Any, size: tuple[int, int], frames: int, reference: 
         out["stage_ms"] = {w: r.timer.medians() for w, r in renderers.items()}
         for r in renderers.values():
             r.timer.enabled = False
+        out["pass_ms"] = pass_ms(renderers["1x+aa depth"], passes["1x+aa depth"], depth[0], rect_for, scene, times[-1])
         # 3. Differences from 4x.
         acc: dict[str, dict[str, list[np.ndarray]]] = {w: {"edges": [], "all": [], "vs 16x": []} for w in WAYS}
         big = hs.FrameRenderer(gl, (size[0] * 2, size[1] * 2), samples=4) if reference else None
@@ -214,6 +233,32 @@ def run_case(case: str, gl: Any, size: tuple[int, int], frames: int, reference: 
             p.release()
         for r in renderers.values():
             r.release()
+        for resource in depth:
+            resource.release()
+    return out
+
+
+def pass_ms(renderer: hs.FrameRenderer, aa: EdgeAA, depth: Any, rect_for: Any, scene: hs.Scene,
+            t: float) -> dict[str, Any]:
+    """The pass alone on one frame's foreground, ``REPS`` times each way (median ms, with
+    ``ctx.finish()``): the whole frame, the foreground's rectangle, and that with the depth."""
+    ctx = renderer.gl.mgl
+    renderer.render_frame(scene, t)
+    src = renderer.foreground.color
+    rect = rect_for(renderer.foreground)
+    rect = None if rect == "empty" else rect
+    out: dict[str, Any] = {"rect": rect, "rect_share": round(rect[2] * rect[3] / (src.size[0] * src.size[1]), 3)
+                           if rect else 0.0}
+    for name, kwargs in (("whole frame", {"rect": None}), ("rect", {"rect": rect}),
+                         ("rect + depth", {"rect": rect, "depth": depth})):
+        runs = []
+        for _ in range(REPS):
+            ctx.finish()
+            t0 = time.perf_counter()
+            aa.run(src, **kwargs)
+            ctx.finish()
+            runs.append((time.perf_counter() - t0) * 1000.0)
+        out[name] = round(statistics.median(runs), 2)
     return out
 
 

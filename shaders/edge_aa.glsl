@@ -11,8 +11,11 @@
 // saves nothing, and the full filter on every pixel cost 8x the compositor. MARK_EDGES copies
 // every pixel exactly and writes depth 0 where the contrast makes an edge, 1 elsewhere; the
 // filter pass then runs depth-tested (GREATER, at depth 0.5), so the rasteriser's early depth
-// test skips every block without an edge. Defines: MARK_EDGES (the first pass), SEARCH_STEPS
-// (8 or 12: how far the walk along an edge reaches, 12 or 24 pixels each way; default 8).
+// test skips every block without an edge. Defines: MARK_EDGES (the first pass), USE_DEPTH (it
+// marks only geometric edges, found in the foreground's depth: where drawn and empty pixels meet
+// or the depth bends; so sprites, particles and textures, which MSAA does not smooth either, stay
+// as they are), SEARCH_STEPS (8 or 12: how far the walk along an edge reaches, 12 or 24 pixels
+// each way; default 8).
 
 #if defined VERTEX_SHADER
 
@@ -52,6 +55,29 @@ float luma_lod(vec2 uv) {
 
 #if defined MARK_EDGES
 
+#if defined USE_DEPTH
+uniform sampler2D u_depth;  // the foreground's window depth (1 = nothing drawn), laid out like u_source
+uniform float u_crease;     // a bend of the depth, relative to (1 - depth), that counts as an edge
+
+float depth_at(ivec2 p, ivec2 hi) {
+    return texelFetch(u_depth, clamp(p, ivec2(0), hi), 0).r;
+}
+
+// Drawn and empty pixels meet, or the depth's second difference is no plane's (a silhouette over
+// another surface, or a crease between triangles).
+bool geometric_edge(ivec2 px, ivec2 hi) {
+    float m = depth_at(px, hi);
+    float n = depth_at(px + ivec2(0, -1), hi);
+    float s = depth_at(px + ivec2(0, 1), hi);
+    float e = depth_at(px + ivec2(1, 0), hi);
+    float w = depth_at(px + ivec2(-1, 0), hi);
+    bvec4 empty = greaterThanEqual(vec4(n, s, e, w), vec4(1.0));
+    bool mixed = m >= 1.0 ? any(not(empty)) : any(empty);
+    float bend = max(abs(n + s - 2.0 * m), abs(e + w - 2.0 * m));
+    return mixed || (m < 1.0 && bend > u_crease * (1.0 - m));
+}
+#endif
+
 void main() {
     ivec2 hi = textureSize(u_source, 0) - 1;
     ivec2 px = ivec2(gl_FragCoord.xy);
@@ -64,7 +90,11 @@ void main() {
     float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
     float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
     f_color = centre;  // exact: the filter pass overwrites edge pixels only
-    gl_FragDepth = rangeMax - rangeMin < max(u_edge_threshold_min, rangeMax * u_edge_threshold) ? 1.0 : 0.0;
+    bool edge = rangeMax - rangeMin >= max(u_edge_threshold_min, rangeMax * u_edge_threshold);
+#if defined USE_DEPTH
+    edge = edge && geometric_edge(px, hi);
+#endif
+    gl_FragDepth = edge ? 0.0 : 1.0;
 }
 
 #else

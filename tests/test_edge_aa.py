@@ -42,19 +42,24 @@ def read(tex) -> np.ndarray:
     return np.frombuffer(tex.read(), np.float16).reshape(h, w, 4).astype(np.float32)
 
 
-def run_pass(gl, img: np.ndarray, rect=None, fill=None, **options) -> np.ndarray:
+def run_pass(gl, img: np.ndarray, rect=None, fill=None, depth=None, **options) -> np.ndarray:
     src = upload(gl, img)
     dst_tex = gl.mgl.texture(src.size, 4, dtype="f2")
     fbo = gl.mgl.framebuffer([dst_tex])
     fbo.clear(*(fill if fill is not None else (0.0, 0.0, 0.0, 0.0)))
+    depth_tex = None
+    if depth is not None:
+        depth_tex = gl.mgl.depth_texture(src.size, np.asarray(depth, np.float32).tobytes())
+        depth_tex.compare_func = ""
     try:
         with EdgeAA(gl, **options) as aa:
-            aa.apply(src, fbo, rect)
+            aa.apply(src, fbo, rect, depth=depth_tex)
         return read(dst_tex)
     finally:
         gl.unbind([fbo])
-        for r in (fbo, dst_tex, src):
-            r.release()
+        for r in (fbo, dst_tex, src, depth_tex):
+            if r is not None:
+                r.release()
 
 
 def test_flat_pixels_are_copied_exactly(ctx):
@@ -87,6 +92,26 @@ def test_a_hard_silhouette_gets_coverage_like_msaa(ctx):
         for dx in range(-3, 4):
             far &= ~np.roll(np.roll(edge, dy, 0), dx, 1)
     np.testing.assert_array_equal(out[far], one[far])
+
+
+def test_with_depth_only_geometric_edges_move(ctx):
+    """Given the foreground's depth, a mesh's silhouette (drawn over empty) is smoothed and a
+    sprite's texture (no depth written) is left exactly as drawn."""
+    mesh = half_plane([(0.5, 0.5)])
+    depth = np.where(mesh[..., 3] > 0, 0.5, 1.0)
+    img = mesh.copy()
+    checker = (np.add.outer(np.arange(H) // 3, np.arange(W) // 3) % 2).astype(np.float32)
+    sprite = np.zeros((H, W), bool)
+    sprite[46:62, 10:90] = True  # past the line: nothing of the mesh there
+    assert not (mesh[..., 3] > 0)[sprite].any()
+    img[sprite] = np.stack([checker, 0.2 * checker, 1 - checker, np.ones_like(checker)], -1)[sprite]
+    img = img.astype(np.float16).astype(np.float32)
+    out = run_pass(ctx, img, depth=depth)
+    np.testing.assert_array_equal(out[sprite], img[sprite])
+    silhouette = np.abs(half_plane(MSAA4)[..., 3] - mesh[..., 3]) > 0
+    assert ((out[..., 3] > 0.05) & (out[..., 3] < 0.95) & ~sprite).sum() > 0.5 * silhouette.sum()
+    without = run_pass(ctx, img)  # luma alone: the sprite's texture is filtered too
+    assert not np.array_equal(without[sprite], img[sprite])
 
 
 def test_premultiplied_colours_stay_valid(ctx):

@@ -49,10 +49,12 @@ class EdgeAA:
         edge_threshold: contrast an edge needs, relative to the brightest pixel around it.
         edge_threshold_min: ... and at least this (in the pass's edge luma, ``0..1``).
         search_steps: 8 (ends of edges up to 12 pixels away) or 12 (24 pixels, slower).
+        crease: with a ``depth`` texture, how much the depth must bend between neighbours
+            (its second difference relative to ``1 - depth``) to count as a geometric edge.
     """
 
     def __init__(self, gl: GLContext, *, subpix: float = 0.25, edge_threshold: float = 0.125,
-                 edge_threshold_min: float = 0.0312, search_steps: int = 8) -> None:
+                 edge_threshold_min: float = 0.0312, search_steps: int = 8, crease: float = 1e-3) -> None:
         import moderngl
 
         if search_steps not in (8, 12):
@@ -64,22 +66,31 @@ class EdgeAA:
         self.gl = gl
         ctx = gl.mgl
         self._mark = load_program(gl, "edge_aa", defines={"MARK_EDGES": 1})
+        self._mark_depth = load_program(gl, "edge_aa", defines={"MARK_EDGES": 1, "USE_DEPTH": 1})
         self._filter = load_program(gl, "edge_aa", defines={"SEARCH_STEPS": int(search_steps)})
-        for prog in (self._mark, self._filter):
+        for prog in (self._mark, self._mark_depth, self._filter):
             set_uniform(prog, "u_source", 0)
+            set_uniform(prog, "u_depth", 1)
+            set_uniform(prog, "u_crease", float(crease))
             set_uniform(prog, "u_subpix", float(subpix))
             set_uniform(prog, "u_edge_threshold", float(edge_threshold))
             set_uniform(prog, "u_edge_threshold_min", float(edge_threshold_min))
-        self._vaos = [ctx.vertex_array(self._mark, []), ctx.vertex_array(self._filter, [])]
+        self._vaos = [ctx.vertex_array(p, []) for p in (self._mark, self._mark_depth, self._filter)]
         # The pass's own filtering, so the caller's texture keeps its settings.
         self._sampler = ctx.sampler(filter=(moderngl.LINEAR, moderngl.LINEAR), repeat_x=False, repeat_y=False)
+        self._depth_sampler = ctx.sampler(filter=(moderngl.NEAREST, moderngl.NEAREST), repeat_x=False,
+                                          repeat_y=False, compare_func="")  # values, not comparisons
+        # Bound to the pass's texture units afterwards: a texture left bound while it is the bound
+        # framebuffer's attachment (the foreground, next frame) makes Mesa synchronise every draw.
+        self._blank = ctx.texture((1, 1), 4, bytes(4))
         self._texture: moderngl.Texture | None = None
         self._fbo: moderngl.Framebuffer | None = None
         self._dirty: Rect | None = None  # what the owned target holds outside transparent black
         self._depth: moderngl.Renderbuffer | None = None  # the edge marks
         self._masked: tuple[object, moderngl.Framebuffer] | None = None  # (dst's attachment, it + _depth)
 
-    def apply(self, src: moderngl.Texture, dst: moderngl.Framebuffer, rect: Rect | None = None) -> None:
+    def apply(self, src: moderngl.Texture, dst: moderngl.Framebuffer, rect: Rect | None = None, *,
+              depth: moderngl.Texture | None = None) -> None:
         """Anti-alias ``src`` into ``dst`` (the same size), writing only ``rect`` (all of ``dst``
         when ``None``); ``dst`` keeps its pixels elsewhere.
 
@@ -90,12 +101,15 @@ class EdgeAA:
             dst: a framebuffer whose first attachment has ``src``'s size.
             rect: ``(x, y, width, height)``, GL order. Give the foreground's rectangle grown by
                 one pixel: edge pixels just outside a silhouette get partial coverage.
+            depth: the foreground's depth texture (window depth, 1 where nothing was drawn;
+                ``src``'s size and rows): only geometric edges are filtered, so sprites,
+                particles and textures stay exactly as drawn (MSAA does not smooth them either).
         """
         import moderngl
 
-        if tuple(dst.size) != tuple(src.size):
-            raise ConfigError(f"edge AA target size {dst.size} differs from the source's {src.size}; "
-                              "give a target of the source's size")
+        if tuple(dst.size) != tuple(src.size) or (depth is not None and tuple(depth.size) != tuple(src.size)):
+            raise ConfigError(f"edge AA target size {dst.size} (depth {depth.size if depth is not None else '-'}) "
+                              f"differs from the source's {src.size}; give the source's size")
         rect = _clip(rect, src.size)
         if rect is not None and (rect[2] == 0 or rect[3] == 0):
             return
@@ -109,17 +123,24 @@ class EdgeAA:
         ctx.enable(moderngl.DEPTH_TEST)
         src.use(0)
         self._sampler.use(0)
+        if depth is not None:
+            depth.use(1)
+            self._depth_sampler.use(1)
         try:
             # 1. Copy, and mark edges: depth 0 there, 1 elsewhere (written whatever was there).
             ctx.depth_func = "1"
-            self._vaos[0].render(moderngl.TRIANGLES, vertices=3)
+            self._vaos[0 if depth is None else 1].render(moderngl.TRIANGLES, vertices=3)
             # 2. Filter where marked: the triangle lies at depth 0.5, so only marks pass, before shading.
             ctx.depth_func = ">"
             fbo.depth_mask = False
             fbo.use()
-            self._vaos[1].render(moderngl.TRIANGLES, vertices=3)
+            self._vaos[2].render(moderngl.TRIANGLES, vertices=3)
         finally:
             self._sampler.clear(0)  # a bound sampler would override later textures' filtering
+            if depth is not None:
+                self._depth_sampler.clear(1)
+                self._blank.use(1)
+            self._blank.use(0)
             ctx.depth_func = "<"  # GL's default, which the renderers rely on
             ctx.disable(moderngl.DEPTH_TEST)
             fbo.depth_mask = True
@@ -149,10 +170,12 @@ class EdgeAA:
             self._masked[1].release()
             self._masked = None
 
-    def run(self, src: moderngl.Texture, rect: Rect | None = None) -> moderngl.Texture:
+    def run(self, src: moderngl.Texture, rect: Rect | None = None, *,
+            depth: moderngl.Texture | None = None) -> moderngl.Texture:
         """Anti-alias ``src`` into a texture this pass owns (RGBA16F, ``src``'s size and row
-        order) and return it: ``rect`` anti-aliased, transparent black elsewhere. Only the
-        rectangle written last frame is cleared, so small foregrounds stay cheap.
+        order) and return it: ``rect`` anti-aliased, transparent black elsewhere (``rect`` and
+        ``depth`` as for `apply`). Only the rectangle written last frame is cleared, so small
+        foregrounds stay cheap.
         """
         size = tuple(src.size)
         if self._texture is None or tuple(self._texture.size) != size:
@@ -170,7 +193,7 @@ class EdgeAA:
             self._fbo.use()
             self._fbo.clear(0.0, 0.0, 0.0, 0.0)
             self._fbo.scissor = None
-        self.apply(src, self._fbo, rect)
+        self.apply(src, self._fbo, rect, depth=depth)
         self._dirty = rect if rect is not None else (0, 0, *size)
         return self._texture
 
@@ -194,6 +217,8 @@ class EdgeAA:
             vao.release()
         self._vaos.clear()
         self._sampler.release()
+        self._depth_sampler.release()
+        self._blank.release()
 
     def __enter__(self) -> EdgeAA:
         return self
