@@ -39,11 +39,28 @@ def test_incremental_frames_equal_frames_composited_whole(ctx):
                 partial += 1
                 assert rects.area(r.composited) < SIZE[0] * SIZE[1]
             whole.output.fbo.clear(1.0, 0.0, 1.0, 1.0)  # nothing kept: composited whole every time
-            whole._output_key = None
+            whole._kept[whole.output.fbo.glo] = (None, [])
             expected = whole.render_frame(reference, t)
             assert whole.composited is None
             assert np.array_equal(frame, expected), f"t={t}: {np.abs(frame.astype(int) - expected).max()} levels off"
         assert partial == len(times) - 1  # every frame after the first composited only its rectangles
+
+
+@pytest.mark.gl
+def test_a_window_gets_the_kept_frame_copied_in(ctx):
+    """A framebuffer the renderer does not own (a window's, GL row order) gets a frame kept in
+    GL row order, composited only where things changed, then copied: the same pixels."""
+    window = ctx.mgl.framebuffer([ctx.mgl.texture(SIZE, 4)])
+    scene, reference = moving_scene(), moving_scene()
+    with hs.FrameRenderer(ctx, SIZE) as r, hs.FrameRenderer(ctx, SIZE) as whole:
+        for i, t in enumerate((0.0, 0.3, 0.6, 1.5)):
+            window.clear(0.0, 1.0, 0.0, 1.0)  # a swapped back buffer holds anything
+            r.render_to(scene, window, t=t, top_down=False)
+            assert (r.composited is None) == (i == 0)
+            got = np.frombuffer(window.read(components=3, alignment=1), np.uint8).reshape(SIZE[1], SIZE[0], 3)[::-1]
+            assert np.array_equal(got, whole.render_frame(reference, t))
+    window.color_attachments[0].release()
+    window.release()
 
 
 @pytest.mark.gl

@@ -105,8 +105,10 @@ class FrameRenderer:
         self._linear: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
         self._reflection: moderngl.Texture | None = None  # this frame's reflection catcher, or None
         self._plate_key: tuple[Any, ...] | None = None  # this frame's plates (None: a relief, new every frame)
-        self._output_key: tuple[Any, ...] | None = None  # the plates `output` was last composited with
-        self._output_drawn: list[Rect] = []  # ... and where that frame drew over them
+        self._gl_rows: OutputTarget | None = None  # a kept frame in GL row order, for windows
+        # Per kept target (by framebuffer): the plates it was last composited with (None: whole,
+        # unknown) and where that frame drew over them.
+        self._kept: dict[int, tuple[tuple[Any, ...] | None, list[Rect]]] = {self.output.fbo.glo: (None, [])}
         self.composited: list[Rect] | None = None
         """Where the last frame was composited (GL pixels, `hybridscene.gpu.rects`): only where
         it or the frame before drew something, when the plates did not change; ``None``: the whole
@@ -134,18 +136,35 @@ class FrameRenderer:
         self.scene_renderer.render(scene, fg, plate_depth=depth)
         with timer.stage("reflection"):
             self._reflection = self.reflection.render(scene, self.size) if scene.reflections is not None else None
-        # Into this renderer's own output, when the plates are as they were there last frame,
+        # Into a target this renderer keeps, when the plates are as they were there last frame,
         # only where this frame or the last one drew something changes: the rest is the plate.
+        # Another framebuffer of the frame's size (a window) gets such a kept frame copied in.
+        drawn = merge([*fg.rects, *fg.shadow_rects, self.reflection.frame_rect if self._reflection else None])
+        key = (self._plate_key, top_down) if self._plate_key is not None else None
+        target = fbo
+        if fbo is not self.output.fbo and key is not None and tuple(fbo.size) == self.size:
+            target = self._mirror(top_down)
         rects = None
-        if fbo is self.output.fbo:
-            drawn = merge([*fg.rects, *fg.shadow_rects, self.reflection.frame_rect if self._reflection else None])
-            key = (self._plate_key, top_down) if self._plate_key is not None else None
-            if key is not None and key == self._output_key:
-                rects = merge([*self._output_drawn, *drawn])
-            self._output_key, self._output_drawn = key, drawn
+        kept = self._kept.get(target.glo)
+        if kept is not None:
+            if key is not None and key == kept[0]:
+                rects = merge([*kept[1], *drawn])
+            self._kept[target.glo] = (key, drawn)
         self.composited = rects
         with timer.stage("composite"):
-            self.compositor.compose([*self._plates, self._foreground_layer()], fbo, top_down=top_down, rects=rects)
+            self.compositor.compose([*self._plates, self._foreground_layer()], target, top_down=top_down, rects=rects)
+            if target is not fbo:
+                self.gl.mgl.copy_framebuffer(fbo, target)
+
+    def _mirror(self, top_down: bool) -> moderngl.Framebuffer:
+        """A kept frame in ``top_down`` row order for framebuffers this renderer does not own
+        (made on first use; the output itself stores the top row first)."""
+        if top_down:
+            return self.output.fbo
+        if self._gl_rows is None:
+            self._gl_rows = OutputTarget(self.gl, self.size)
+            self._kept[self._gl_rows.fbo.glo] = (None, [])
+        return self._gl_rows.fbo
 
     def _foreground_layer(self) -> ForegroundLayer:
         """This frame's foreground, its shadows and its reflection, as the compositor takes them."""
@@ -344,6 +363,10 @@ class FrameRenderer:
         self._aux = self._plate_depth = self._linear = None
         self._normals = None
         self.output.release()
+        if self._gl_rows is not None:
+            self._gl_rows.release()
+            self._gl_rows = None
+        self._kept.clear()
         self.foreground.release()
         self.parallax.release()
         self.compositor.release()

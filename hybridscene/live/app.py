@@ -20,7 +20,6 @@ from ..compose.frame import FrameRenderer
 from ..config import get_settings
 from ..errors import HybridSceneError, SceneError
 from ..gpu.context import GLContext
-from ..gpu.targets import OutputTarget
 from ..plate import Plate
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
@@ -137,7 +136,6 @@ class PreviewApp:
             samples = preview_samples(gl)
         self.renderer = FrameRenderer(gl, self.size, samples=samples)
         log.info("preview: %dx%d, %dx MSAA", *self.size, self.renderer.samples)
-        self.output = OutputTarget(gl, self.size)
         self.clock = RealtimeClock()
         if paused:
             self.clock.pause()
@@ -305,8 +303,8 @@ class PreviewApp:
             return
         # Otherwise the frame (or a layer) at the render size, offscreen, then letterboxed.
         if LAYERS[self.layer] == "composite":
-            self.renderer.render_to(self.scene, self.output.fbo, t=t, top_down=True)
-            window.show(self.output.texture)
+            self.renderer.render_to(self.scene, self.renderer.output.fbo, t=t, top_down=True)
+            window.show(self.renderer.output.texture)
         else:
             window.show(window.upload(self._layer_image(t)))
 
@@ -318,7 +316,6 @@ class PreviewApp:
 
     def release(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.output.release()
         self.renderer.release()
 
 
