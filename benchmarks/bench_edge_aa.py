@@ -10,7 +10,8 @@ For each case (``examples/<name>.py``'s ``build_scene(size)``, its overscan appl
 frame by frame in a rotating order: ``4x`` MSAA, ``1x``, ``1x+aa`` (the pass scissored to the
 foreground's rectangle: the renderer's own ``ForegroundTarget.rects`` grown by a pixel where it
 has them, else the bounding box of the 1x foreground's alpha grown by 2) and ``1x+aa depth``
-(the same with the foreground's depth, so only geometric edges are filtered). The pass is hooked
+(the same with the foreground's depth, so only geometric edges are filtered) and ``1x+aa4
+depth`` (that with ``samples=4``: coverage counted at 4x's sample points). The pass is hooked
 in from here, without changing the library: after ``scene_renderer.render`` the foreground's
 colour goes through `EdgeAA.run` and the compositor gets its output instead (``with_edge_aa``);
 for the depth, the single-sample target's depth renderbuffer is swapped for a texture
@@ -51,7 +52,7 @@ from hybridscene.gpu.edge_aa import EdgeAA
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("glossy", "birds", "flight", "fireflies")
-WAYS = ("4x", "1x", "1x+aa", "1x+aa depth")
+WAYS = ("4x", "1x", "1x+aa", "1x+aa depth", "1x+aa4 depth")
 REPS = 15
 Rect = tuple[int, int, int, int]
 
@@ -177,10 +178,12 @@ def run_case(case: str, gl: Any, size: tuple[int, int], frames: int, reference: 
         return host_rects[now["t"]] or "empty"
 
     renderers = {w: hs.FrameRenderer(gl, size, samples=4 if w == "4x" else 1) for w in WAYS}
-    passes = {"1x+aa": EdgeAA(gl), "1x+aa depth": EdgeAA(gl)}
+    passes = {"1x+aa": EdgeAA(gl), "1x+aa depth": EdgeAA(gl), "1x+aa4 depth": EdgeAA(gl, samples=4)}
     depth = depth_texture(renderers["1x+aa depth"])
+    depth4 = depth_texture(renderers["1x+aa4 depth"])
     with_edge_aa(renderers["1x+aa"], passes["1x+aa"], rect_for)
     with_edge_aa(renderers["1x+aa depth"], passes["1x+aa depth"], rect_for, depth[0])
+    with_edge_aa(renderers["1x+aa4 depth"], passes["1x+aa4 depth"], rect_for, depth4[0])
     rect_source = "ForegroundTarget.rects" if hasattr(renderers["1x"].foreground, "rects") else "1x alpha bbox"
     out: dict[str, Any] = {"samples_4x": renderers["4x"].samples, "times": [round(t, 3) for t in times],
                            "rect_source": rect_source}
@@ -233,7 +236,7 @@ def run_case(case: str, gl: Any, size: tuple[int, int], frames: int, reference: 
             p.release()
         for r in renderers.values():
             r.release()
-        for resource in depth:
+        for resource in (*depth, *depth4):
             resource.release()
     return out
 

@@ -14,8 +14,9 @@
 // test skips every block without an edge. Defines: MARK_EDGES (the first pass), USE_DEPTH (it
 // marks only geometric edges, found in the foreground's depth: where drawn and empty pixels meet
 // or the depth bends; so sprites, particles and textures, which MSAA does not smooth either, stay
-// as they are), SEARCH_STEPS (8 or 12: how far the walk along an edge reaches, 12 or 24 pixels
-// each way; default 8).
+// as they are), SAMPLES4 (instead of the area under the edge, the share of MSAA's 4 sample points
+// in u_samples it covers: 4x's quarter steps where the reconstructed edge is right), SEARCH_STEPS
+// (8 or 12: how far the walk along an edge reaches, 12 or 24 pixels each way; default 8).
 
 #if defined VERTEX_SHADER
 
@@ -27,6 +28,7 @@ uniform sampler2D u_source;           // RGBA16F linear premultiplied, the targe
 uniform float u_subpix;               // 0..1: how much a one-pixel feature is smoothed (FXAA's subpix)
 uniform float u_edge_threshold;       // contrast needed, relative to the brightest neighbour
 uniform float u_edge_threshold_min;   // ... and at least this much (skips dark noise)
+uniform vec2 u_samples[4];            // SAMPLES4: MSAA's sample points in a pixel, (0, 0) its bottom left
 
 out vec4 f_color;
 
@@ -182,6 +184,27 @@ void main() {
     bool lumaMLTZero = lumaMM < 0.0;
     bool goodSpan = directionN ? ((lumaEndN < 0.0) != lumaMLTZero) : ((lumaEndP < 0.0) != lumaMLTZero);
     float pixelOffset = 0.5 - min(dstN, dstP) / (dstN + dstP);
+#if defined SAMPLES4
+    // 6. The edge as a line across this pixel: `pixelOffset` into it from the side it shares with
+    // the neighbour, at the centre, rising by 1 / span a pixel toward the nearer end. Samples
+    // on the neighbour's side of it take the neighbour's colour, as MSAA's would.
+    float span = (dstN + dstP) / (horzSpan ? rcp.x : rcp.y);
+    float rise = (directionN ? -1.0 : 1.0) / span;
+    float covered = 0.0;
+    for (int i = 0; i < 4; ++i) {
+        vec2 sp = u_samples[i];
+        float along = horzSpan ? sp.x : sp.y;
+        float across = horzSpan ? sp.y : sp.x;
+        float into = lengthSign > 0.0 ? 1.0 - across : across;  // from the shared side
+        covered += into < pixelOffset + rise * (along - 0.5) ? 1.0 : 0.0;
+    }
+    ivec2 step_ = horzSpan ? ivec2(0, lengthSign > 0.0 ? 1 : -1) : ivec2(lengthSign > 0.0 ? 1 : -1, 0);
+    vec4 here = texelFetch(u_source, px, 0);
+    vec4 there = texelFetch(u_source, clamp(px + step_, ivec2(0), hi), 0);
+    f_color = goodSpan ? mix(here, there, 0.25 * covered) : here;
+}
+
+#else
     float offset = max(goodSpan ? pixelOffset : 0.0, subpixH);
 
     // 6. One bilinear lookup that far across the edge: a convex blend of premultiplied texels.
@@ -190,6 +213,7 @@ void main() {
     else pos.x += offset * lengthSign;
     f_color = textureLod(u_source, pos, 0.0);
 }
+#endif  // SAMPLES4
 
 #endif  // MARK_EDGES
 #endif

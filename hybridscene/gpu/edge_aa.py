@@ -26,17 +26,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ConfigError
-from .programs import load_program, set_uniform
+from .programs import load_program, set_uniform, write_uniform
 
 if TYPE_CHECKING:
     import moderngl
 
     from .context import GLContext
 
-__all__ = ["EdgeAA", "Rect"]
+__all__ = ["MSAA4_SAMPLES", "EdgeAA", "Rect"]
 
 Rect = tuple[int, int, int, int]
 """``(x, y, width, height)`` in pixels, GL order (``y`` from the bottom row), as ``glScissor``."""
+
+MSAA4_SAMPLES = ((0.375, 0.125), (0.875, 0.375), (0.125, 0.625), (0.625, 0.875))
+"""4x MSAA's sample points in a pixel, ``(0, 0)`` its bottom-left corner (GL window order): the
+standard pattern, which llvmpipe uses (a resolved 4x half-plane matches it exactly)."""
 
 
 class EdgeAA:
@@ -51,14 +55,19 @@ class EdgeAA:
         search_steps: 8 (ends of edges up to 12 pixels away) or 12 (24 pixels, slower).
         crease: with a ``depth`` texture, how much the depth must bend between neighbours
             (its second difference relative to ``1 - depth``) to count as a geometric edge.
+        samples: ``None``: blend by the area under the reconstructed edge (FXAA); ``4``: by the
+            share of 4x MSAA's sample points it covers (`MSAA4_SAMPLES`), quarter steps like 4x.
     """
 
     def __init__(self, gl: GLContext, *, subpix: float = 0.25, edge_threshold: float = 0.125,
-                 edge_threshold_min: float = 0.0312, search_steps: int = 8, crease: float = 1e-3) -> None:
+                 edge_threshold_min: float = 0.0312, search_steps: int = 8, crease: float = 1e-3,
+                 samples: int | None = None) -> None:
         import moderngl
 
         if search_steps not in (8, 12):
             raise ConfigError(f"search_steps={search_steps!r} is not supported; use 8 or 12")
+        if samples not in (None, 4):
+            raise ConfigError(f"samples={samples!r} is not supported; use None (area) or 4")
         for name, value in (("subpix", subpix), ("edge_threshold", edge_threshold),
                             ("edge_threshold_min", edge_threshold_min)):
             if not 0.0 <= float(value) <= 1.0:
@@ -67,7 +76,9 @@ class EdgeAA:
         ctx = gl.mgl
         self._mark = load_program(gl, "edge_aa", defines={"MARK_EDGES": 1})
         self._mark_depth = load_program(gl, "edge_aa", defines={"MARK_EDGES": 1, "USE_DEPTH": 1})
-        self._filter = load_program(gl, "edge_aa", defines={"SEARCH_STEPS": int(search_steps)})
+        self._filter = load_program(gl, "edge_aa", defines={"SEARCH_STEPS": int(search_steps),
+                                                             **({"SAMPLES4": 1} if samples == 4 else {})})
+        write_uniform(self._filter, "u_samples", np.array(MSAA4_SAMPLES, np.float32).tobytes())
         for prog in (self._mark, self._mark_depth, self._filter):
             set_uniform(prog, "u_source", 0)
             set_uniform(prog, "u_depth", 1)
