@@ -4,13 +4,16 @@
 
 A/B, interleaved frame by frame in one process, on the same `FrameRenderer` and scene:
 
-- ``cpu``: read back RGB (3 bytes/px), then PyAV's ``reformat`` (libswscale) and libx264;
-- ``gpu``: the `YuvConverter` shader pass, read back the planes (1.5 bytes/px), then libx264.
+- ``cpu``: read back RGB (3 bytes/px), then PyAV's ``reformat`` (libswscale), as `VideoSink` does;
+- ``cpu, swscale threads=1``: the same with swscale on one thread;
+- ``gpu``: the `YuvConverter` shader pass, read back the planes (1.5 bytes/px).
 
-Each frame is rendered first (``ctx.finish()``), so the figures are the read-back + conversion +
-encode of one frame, in ms (medians), with the split by step. Then whole exports
-(``hs.render``, ``overlap="auto"``) with ``HYBRIDSCENE_YUV=cpu`` and ``=gpu``, alternated
-``--exports`` times each, in frames/s. Prints one JSON object with the machine.
+Each frame is rendered first (``ctx.finish()``); the figures are the read-back + conversion of
+one frame (the encoder's part is the same either way), wall and CPU (all threads) ms, medians.
+Then whole exports (``hs.render``, ``overlap="auto"``, the encoder's default threads) with
+``HYBRIDSCENE_YUV=cpu`` and ``=gpu``, alternated ``--exports`` times each: frames/s (wall) and
+the process's CPU seconds per frame (all threads: llvmpipe's, x264's, swscale's), the better
+figure on a machine shared with other work. Prints one JSON object with the machine.
 """
 
 from __future__ import annotations
@@ -18,19 +21,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import av
 from _machine import machine
 
 import hybridscene as hs
 from hybridscene.gpu.yuv import YuvConverter, use_gpu_yuv
-from hybridscene.sinks import VideoSink
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process, all threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -43,57 +53,55 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     gl = hs.create_context()
-    ms: dict[str, dict[str, list[float]]] = {"cpu": {}, "gpu": {}}
-
-    def add(mode: str, step: str, t0: float) -> float:
-        t1 = time.perf_counter()
-        ms[mode].setdefault(step, []).append((t1 - t0) * 1000.0)
-        return t1
+    kw = {"format": "yuv420p", "dst_colorspace": "ITU709", "dst_color_range": "MPEG"}
+    wall: dict[str, list[float]] = {"cpu": [], "cpu, swscale threads=1": [], "gpu": []}
+    cpu: dict[str, list[float]] = {m: [] for m in wall}
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         scene = hs.load_scene_file(args.scene, size=size).scene
-        sinks = {m: VideoSink(tmp_path / f"{m}.mp4", size=size, fps=30.0) for m in ms}
         with hs.FrameRenderer(gl, size) as renderer, YuvConverter(gl, size) as yuv:
+            modes = list(wall)
             for i in range(args.frames + 3):  # 3 warm-up frames
-                for mode in ("cpu", "gpu") if i % 2 else ("gpu", "cpu"):
+                for mode in modes[i % 3:] + modes[: i % 3]:  # each mode first in turn
                     renderer.render_to(scene, renderer.output.fbo, t=i / 30.0, top_down=True)
                     gl.mgl.finish()
-                    t0 = t = time.perf_counter()
-                    if mode == "cpu":
-                        frame = renderer.output.read()
-                        t = add(mode, "read-back RGB", t)
-                        sinks[mode].write(frame)  # reformat (swscale) + libx264
-                        add(mode, "swscale + x264", t)
-                    else:
+                    t0, c0 = time.perf_counter(), _cpu_seconds()
+                    if mode == "gpu":
                         yuv.convert(renderer.output.texture)
-                        gl.mgl.finish()
-                        t = add(mode, "yuv420p shader", t)
-                        planes = yuv.read()
-                        t = add(mode, "read-back planes", t)
-                        sinks[mode].write(planes)
-                        add(mode, "x264", t)
-                    add(mode, "total", t0)
-        for sink in sinks.values():
-            sink.close()
-        figures = {m: {k: round(statistics.median(v[3:]), 2) for k, v in steps.items()} for m, steps in ms.items()}
-        print("per frame (ms)", figures, file=sys.stderr)
+                        yuv.read()
+                    else:  # what VideoSink does with an RGB frame (PyAV's reformat: libswscale)
+                        frame = av.VideoFrame.from_ndarray(renderer.output.read(), format="rgb24")
+                        frame.reformat(**kw, **({"threads": 1} if "threads" in mode else {}))
+                    if i >= 3:
+                        wall[mode].append((time.perf_counter() - t0) * 1000.0)
+                        cpu[mode].append((_cpu_seconds() - c0) * 1000.0)
+        figures = {m: {"wall ms": round(statistics.median(wall[m]), 2), "CPU ms": round(statistics.median(cpu[m]), 2)}
+                   for m in wall}
+        print("read-back + conversion per frame", figures, file=sys.stderr)
 
         exports: dict[str, list[float]] = {"cpu": [], "gpu": []}
+        cpu_ms: dict[str, list[float]] = {"cpu": [], "gpu": []}
         for k in range(args.exports):
             for mode in ("cpu", "gpu") if k % 2 == 0 else ("gpu", "cpu"):
                 os.environ["HYBRIDSCENE_YUV"] = mode
                 scene = hs.load_scene_file(args.scene, size=size).scene
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), _cpu_seconds()
                 hs.render(scene, tmp_path / f"export-{mode}.mp4", frames=args.export_frames, size=size, ctx=gl)
                 exports[mode].append(args.export_frames / (time.perf_counter() - t0))
-                print(mode, round(exports[mode][-1], 2), "fps", file=sys.stderr)
+                cpu_ms[mode].append((_cpu_seconds() - c0) * 1000.0 / args.export_frames)
+                print(mode, round(exports[mode][-1], 2), "fps", round(cpu_ms[mode][-1], 1), "CPU ms/frame",
+                      file=sys.stderr)
         os.environ.pop("HYBRIDSCENE_YUV", None)
     auto = "gpu" if use_gpu_yuv(gl, "auto") else "cpu"
     result = {
         "benchmark": "yuv", "scene": Path(args.scene).name, "size": args.size, "frames": args.frames,
-        "per frame after compositing, ms (median, interleaved)": figures,
+        "read-back + yuv420p conversion per frame (median, interleaved)": figures,
         "export fps (hs.render, overlap='auto')": {m: [round(v, 2) for v in f] for m, f in exports.items()},
+        "export CPU ms per frame (all threads)": {m: [round(v, 1) for v in f] for m, f in cpu_ms.items()},
+        "export medians": {m: {"fps": round(statistics.median(exports[m]), 2),
+                               "cpu_ms_per_frame": round(statistics.median(cpu_ms[m]), 1)}
+                           for m in exports if exports[m]},
         "auto picks here": auto, "software renderer": gl.software, "machine": machine(gl=True),
     }
     gl.release()

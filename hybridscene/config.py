@@ -130,8 +130,9 @@ class Settings:
     yuv: str = "auto"
     """Where a video export converts frames to yuv420p (BT.709, limited range): ``"gpu"`` in a
     shader, reading back 1.5 bytes per pixel instead of 3 (`hybridscene.gpu.yuv`); ``"cpu"``
-    with libswscale on the encoder's side; ``"auto"``: ``"gpu"`` on a GPU, ``"cpu"`` on a CPU
-    rasteriser (llvmpipe), where it measured faster. Both agree within one level."""
+    with libswscale in the video sink; ``"auto"``: ``"gpu"`` on a GPU, ``"cpu"`` on a CPU
+    rasteriser (llvmpipe), where it measured as fast or faster. Luma is identical either way,
+    chroma within one level."""
     model: str = "CompVis/stable-diffusion-v1-4"
     """Default text-to-image model for AI plates: the paper's Stable Diffusion v1.4."""
     acceleration: Acceleration = dataclasses.field(default_factory=Acceleration)

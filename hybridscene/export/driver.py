@@ -25,6 +25,7 @@ from ..gpu.context import GLContext, create_context, gl_info
 from ..gpu.targets import check_frame_size
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path, render_times
+from ..sinks.encoder import EncoderThread
 from ..sinks.video import Yuv420Frame
 from .shards import check_part_target, frame_range, parse_frames, parse_shard
 from .writers import overlapped_writer, yuv_converter
@@ -353,7 +354,7 @@ def render(
             with FrameRenderer(gl, plan.size, samples=samples) as renderer, \
                     yuv_converter(gl, renderer, outputs.sink, plan.wants_passes) as yuv:
                 if overlapped:
-                    with overlapped_writer(gl, renderer, outputs.sink, yuv) as write_frame:
+                    with overlapped_writer(gl, renderer, outputs.sink, yuv, encoder=EncoderThread) as write_frame:
                         for i in plan.indices:
                             write_frame(scene, plan.time(i))
                             outputs.count(i)

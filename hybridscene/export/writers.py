@@ -39,12 +39,13 @@ def yuv_converter(gl: GLContext, renderer: FrameRenderer, sink: Any, wants_passe
 
 @contextlib.contextmanager
 def overlapped_writer(gl: GLContext, renderer: FrameRenderer, sink: Sink,
-                      yuv: YuvConverter | None = None) -> Iterator[FrameWriter]:
+                      yuv: YuvConverter | None = None, *,
+                      encoder: type[EncoderThread] = EncoderThread) -> Iterator[FrameWriter]:
     """GL draws frame i while frame i - 2 is read back through the pixel-buffer ring and
-    earlier ones are encoded on the encoder thread. Leaving normally drains both; an error
-    drops the frames still waiting. With ``yuv``, the ring carries the GPU's yuv420p planes
-    (1.5 bytes per pixel) instead of RGB."""
-    encoder: EncoderThread | None = EncoderThread(sink)
+    earlier ones are encoded on the encoder thread (``encoder``'s). Leaving normally drains
+    both; an error drops the frames still waiting. With ``yuv``, the ring carries the GPU's
+    yuv420p planes (1.5 bytes per pixel) instead of RGB."""
+    thread: EncoderThread | None = encoder(sink)
     ring_args: dict[str, Any] = {} if yuv is None else {"nbytes": yuv.nbytes, "decode": yuv.frame}
     with ReadbackRing(gl, renderer.size, **ring_args) as ring:
         def write(scene: Scene, t: float) -> None:
@@ -54,15 +55,15 @@ def overlapped_writer(gl: GLContext, renderer: FrameRenderer, sink: Sink,
             else:
                 yuv.convert(renderer.output.texture)
                 ready = ring.push_with(yuv.read_into)
-            if ready is not None and encoder is not None:
-                encoder.put(ready)
+            if ready is not None and thread is not None:
+                thread.put(ready)
 
         try:
             yield write
             while (ready := ring.pop()) is not None:
-                encoder.put(ready)
-            encoder.finish()
-            encoder = None
+                thread.put(ready)
+            thread.finish()
+            thread = None
         finally:
-            if encoder is not None:
-                encoder.stop()
+            if thread is not None:
+                thread.stop()

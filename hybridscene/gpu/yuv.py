@@ -34,10 +34,11 @@ __all__ = ["YuvConverter", "use_gpu_yuv"]
 
 def use_gpu_yuv(gl: GLContext, setting: str | None = None) -> bool:
     """Whether a video export converts to yuv420p on the GPU: ``setting`` (default the ``yuv``
-    setting, ``HYBRIDSCENE_YUV``) ``"gpu"`` or ``"cpu"``; ``"auto"`` is the GPU on a GPU and
-    the CPU (swscale, on the encoder's side) on a CPU rasteriser such as llvmpipe, where the
-    shader pass costs more than swscale's SIMD conversion it replaces (measured in
-    ``docs/performance.md``)."""
+    setting, ``HYBRIDSCENE_YUV``) ``"gpu"`` or ``"cpu"``; ``"auto"`` is ``"gpu"`` on a GPU and
+    ``"cpu"`` on a CPU rasteriser (llvmpipe). There the shader pass costs as much CPU time as the
+    RGB read-back and libswscale it replaces, or a little more (1280x720, 2 cores, interleaved:
+    8.6 against 7.7 ms a frame for birds.py, 7.5 against 7.3 for glossy.py;
+    ``benchmarks/bench_yuv.py``), and the cores are what an export on llvmpipe runs out of."""
     if setting is None:
         from ..config import get_settings
 
