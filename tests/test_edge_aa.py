@@ -94,6 +94,19 @@ def test_a_hard_silhouette_gets_coverage_like_msaa(ctx):
     np.testing.assert_array_equal(out[far], one[far])
 
 
+def test_samples_4_gives_4x_coverage_on_a_straight_edge(ctx):
+    """samples=4 counts the 4x sample points under the reconstructed edge: quarter steps, and
+    most pixels of a long straight edge exactly as 4x MSAA resolves them."""
+    one = half_plane([(0.5, 0.5)], slope=0.13, intercept=25.7)
+    msaa = half_plane(MSAA4, slope=0.13, intercept=25.7)
+    out = run_pass(ctx, one, samples=4)
+    np.testing.assert_allclose(out[..., 3] * 4, np.round(out[..., 3] * 4), atol=2e-3)
+    edge = (msaa[..., 3] != one[..., 3]) | ((msaa[..., 3] > 0) & (msaa[..., 3] < 1))
+    exact = np.abs(out[..., 3] - msaa[..., 3])[edge] < 1e-3
+    assert exact.mean() > 0.6, exact.mean()
+    assert np.abs(one[..., 3] - msaa[..., 3])[edge].max() == 0.5  # 1x was off by up to half
+
+
 def test_with_depth_only_geometric_edges_move(ctx):
     """Given the foreground's depth, a mesh's silhouette (drawn over empty) is smoothed and a
     sprite's texture (no depth written) is left exactly as drawn."""
@@ -163,3 +176,5 @@ def test_bad_options_are_refused(ctx):
         EdgeAA(ctx, search_steps=5)
     with pytest.raises(ConfigError, match="subpix"):
         EdgeAA(ctx, subpix=2.0)
+    with pytest.raises(ConfigError, match="samples"):
+        EdgeAA(ctx, samples=8)
