@@ -128,7 +128,7 @@ class X264:
         """Convert and encode one ``(H, W, 3) uint8`` top-down frame."""
         t0 = time.perf_counter()
         vf = self._av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)  # as VideoSink
         vf.pts = self.frames
         t1 = time.perf_counter()
         for packet in self.stream.encode(vf):
