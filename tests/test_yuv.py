@@ -1,6 +1,8 @@
 """yuv420p on the GPU (hybridscene.gpu.yuv): planes against libswscale's (PyAV's reformat, the
 conversion the RGB path uses), videos written both ways decoded by PyAV, the ``yuv`` setting."""
 
+import platform
+
 import av
 import numpy as np
 import pytest
@@ -13,6 +15,11 @@ from hybridscene.export import writers
 from hybridscene.gpu.yuv import YuvConverter, use_gpu_yuv
 from hybridscene.sinks import VideoSink
 from hybridscene.sinks.video import Yuv420Frame
+
+
+# The shader follows x86-64 libswscale's SIMD chroma filter bit for bit; elsewhere (its C path,
+# other SIMD) chroma may round one level apart.
+CHROMA_TOLERANCE = 0 if platform.machine().lower() in ("x86_64", "amd64") else 1
 
 
 def swscale_planes(rgb):
@@ -56,7 +63,7 @@ def test_planes_match_swscale(ctx, size):
             assert np.array_equal(got.y, want[0])  # luma: swscale's arithmetic, exactly
             for plane, ref in zip((got.u, got.v), want[1:]):
                 diff = np.abs(plane.astype(int) - ref)
-                assert diff.max() <= 1 and diff.mean() < 0.15  # chroma: swscale's SIMD rounding
+                assert diff.max() <= CHROMA_TOLERANCE and diff.mean() < 0.15
 
 
 def gradient_scene(size=(160, 90)):
@@ -76,7 +83,8 @@ def gradient_scene(size=(160, 90)):
 
 @pytest.mark.gl
 def test_gpu_video_decodes_like_the_rgb_video(tmp_path, ctx, monkeypatch):
-    """Lossless (crf 0) MP4s through both paths decode to the same planes within one level."""
+    """Lossless (crf 0) MP4s through both paths decode to the same planes (chroma within
+    `CHROMA_TOLERANCE`)."""
     videos = {}
     for mode, overlap in (("cpu", False), ("gpu", False), ("gpu", True)):
         monkeypatch.setenv("HYBRIDSCENE_YUV", mode)
@@ -92,7 +100,7 @@ def test_gpu_video_decodes_like_the_rgb_video(tmp_path, ctx, monkeypatch):
     for key in (("gpu", False), ("gpu", True)):
         diff = np.abs(videos[key] - want)
         assert diff[:, :90].max() == 0, key  # luma identical
-        assert diff.max() <= 1 and diff.mean() < 0.05, key
+        assert diff.max() <= CHROMA_TOLERANCE and diff.mean() < 0.05, key
 
 
 def test_video_sink_takes_planes_with_padded_rows(tmp_path):
