@@ -131,8 +131,8 @@ class Settings:
     """Where a video export converts frames to yuv420p (BT.709, limited range): ``"gpu"`` in a
     shader, reading back 1.5 bytes per pixel instead of 3 (`hybridscene.gpu.yuv`); ``"cpu"``
     with libswscale in the video sink; ``"auto"``: ``"gpu"`` on a GPU, ``"cpu"`` on a CPU
-    rasteriser (llvmpipe), where it measured as fast or faster. Luma is identical either way,
-    chroma within one level."""
+    rasteriser (llvmpipe), where it measured as fast or faster. The planes are identical either
+    way (x86-64; chroma within one level on other CPUs)."""
     model: str = "CompVis/stable-diffusion-v1-4"
     """Default text-to-image model for AI plates: the paper's Stable Diffusion v1.4."""
     acceleration: Acceleration = dataclasses.field(default_factory=Acceleration)

@@ -1,7 +1,8 @@
 """The displayed frame as yuv420p planes, converted on the GPU (``shaders/yuv420.glsl``): BT.709,
 limited range, in libswscale's own fixed-point arithmetic, so a video written from these planes
-matches one written from RGB frames (PyAV's ``reformat``): luma identical, chroma within one level.
-Reading back moves 1.5 bytes per pixel instead of 3.
+is the one written from RGB frames (PyAV's ``reformat``): identical planes on x86-64 for heights
+of 8 or more (luma everywhere; chroma follows x86-64 swscale's SIMD filter, so on other CPUs it
+may round one level apart). Reading back moves 1.5 bytes per pixel instead of 3.
 
 Layout: when the width is a multiple of 8, one pass (``FUSED``) over a ``(W / 8, H / 2)`` grid
 writes the even and the odd luma rows (RG32UI, 8 samples a texel) and U and V (R32UI, 4 samples
