@@ -14,26 +14,26 @@ in vec3 in_position;      // world, metres
 
 uniform mat4 u_view_proj; // camera clip-from-world
 uniform mat4 u_view;      // camera view-from-world
+uniform vec3 u_plate_eye;         // the plate camera's position (world)
+uniform mat3 u_plate_from_dir;    // world direction from the plate camera -> (u w, v w, w)
 
-out vec3 v_world;
+out vec3 v_plate;         // (u w, v w, w): linear in the world position, so interpolated exactly
 out float v_view_depth;
 
 void main() {
     vec4 world = vec4(in_position, 1.0);
-    v_world = in_position;
+    v_plate = u_plate_from_dir * (in_position - u_plate_eye);
     v_view_depth = -(u_view * world).z;
     gl_Position = u_view_proj * world;
 }
 
 #elif defined FRAGMENT_SHADER
 
-in vec3 v_world;
+in vec3 v_plate;
 in float v_view_depth;
 
 uniform sampler2D u_plate;        // GL_SRGB8, row 0 = image top (decoded to linear)
 uniform sampler2D u_plate_depth;  // R32F metres, inf = sky, nearest filtering
-uniform vec3 u_plate_eye;         // the plate camera's position (world)
-uniform mat3 u_plate_from_dir;    // world direction from the plate camera -> (u w, v w, w)
 
 layout(location = 0) out vec4 f_color;
 layout(location = 1) out float f_inverse_depth;
@@ -41,8 +41,7 @@ layout(location = 1) out float f_inverse_depth;
 void main() {
     // Where the plate's camera saw this point of the (planar, interpolated) triangle: exact
     // reprojection, so the texture stays put on the surface however the camera moves.
-    vec3 q = u_plate_from_dir * (v_world - u_plate_eye);
-    vec2 uv = q.xy / q.z;
+    vec2 uv = v_plate.xy / v_plate.z;
     float d = texture(u_plate_depth, uv).r;
     if (isinf(d) || v_view_depth <= 0.0) discard;  // sky: the backdrop shows through
     f_color = vec4(texture(u_plate, uv).rgb, 1.0);

@@ -206,9 +206,9 @@ def test_surface_is_prepared_in_the_background_while_the_camera_is_at_rest(ctx, 
     computed_on = []
     real = parallax.relief_geometry
 
-    def recording(plate, max_columns):
+    def recording(plate, **options):  # max_columns, tolerance
         computed_on.append(threading.current_thread().name)
-        return real(plate, max_columns=max_columns)
+        return real(plate, **options)
 
     monkeypatch.setattr(parallax, "relief_geometry", recording)
     plate = layered_plate()

@@ -30,7 +30,20 @@ from ..errors import PlateError
 from .plate import Plate
 from .projection import unproject
 
-__all__ = ["ReliefGeometry", "back_layer", "discontinuities", "relief_geometry", "relief_mesh", "sky_filled"]
+__all__ = ["PLANAR_TOLERANCE", "ReliefGeometry", "back_layer", "discontinuities", "relief_geometry", "relief_mesh",
+           "sky_filled"]
+
+PLANAR_TOLERANCE = 0.01
+"""How far a merged block of the relief may leave the grid it replaces: in pixels of the plate,
+for a camera that has moved by the plate camera's height (``0.01``: a hundredth of a pixel
+there, proportionally less for smaller moves). Applied to inverse depth, where a plane is
+affine across the image, as ``tolerance / (f h)`` (``f`` the focal length in pixels, ``h`` the
+height; the discontinuity threshold is ``3 / (f h)``), and never more than
+`RELATIVE_TOLERANCE` of the inverse depth itself, so the relief's depth (which the
+foreground's occlusion test reads) stays within 0.1 % of the grid's."""
+
+RELATIVE_TOLERANCE = 1e-3
+"""The most a merged block's inverse depth may differ from the grid's, relative (0.1 %)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +66,8 @@ class ReliefGeometry:
     """``(H, W, 3) uint8`` sRGB, the plate with its sky continued behind the land."""
 
 
-def relief_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray]:
+def relief_mesh(plate: Plate, *, max_columns: int = 320,
+                tolerance: float | None = PLANAR_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
     """The plate's displaced surface (the front layer) as triangles.
 
     A grid of vertices every ``ceil(width / max_columns)`` pixels (edges included), each pushed
@@ -64,6 +78,11 @@ def relief_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np
     gap when the camera moves (the back layer, `back_layer`, fills it). Sky vertices next
     to land take the land's depth (the fragment shader trims the silhouette); triangles with a
     sky vertex left are dropped.
+
+    Where the ground is planar (the inverse depth affine across the image within ``tolerance``,
+    see `PLANAR_TOLERANCE`) whole blocks of grid cells are merged into one polygon (a quadtree,
+    `_planar_blocks`), so full resolution is spent only where the depth bends or breaks: a CPU
+    rasteriser pays per triangle far more than per pixel. ``tolerance=None`` keeps every cell.
 
     Returns:
         ``(vertices, indices)``: ``(N, 3) float32`` world positions in metres and
@@ -77,8 +96,9 @@ def relief_mesh(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np
     touched[1:] |= vdisc
     lat_x, lat_y = _lattice(plate.size, max_columns)
     broken = _cells_touching(touched, lat_x, lat_y)
-    verts, tris = _grid(plate, depth, lat_x, lat_y, ~broken, threshold)
-    verts, tris = _merge([(verts, tris), _fine_quads(plate, depth, lat_x, lat_y, broken, threshold),
+    merge = _merge_tolerance(plate, tolerance)
+    verts, tris = _grid(plate, depth, lat_x, lat_y, ~broken, threshold, merge=merge)
+    verts, tris = _merge([(verts, tris), _fine_quads(plate, depth, lat_x, lat_y, broken, threshold, merge),
                           _border_skirt(plate, depth, lat_x, lat_y)])
     return verts.astype(np.float32), np.ascontiguousarray(tris, dtype=np.uint32)
 
@@ -90,7 +110,8 @@ def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
             np.concatenate([t.astype(np.int64) + o for (_, t), o in zip(parts, offsets)]))
 
 
-def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def back_layer(plate: Plate, *, max_columns: int = 320, tolerance: float | None = PLANAR_TOLERANCE
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What lies behind the near side of each depth discontinuity, guessed: a band of pixels
     (a tenth of the plate's width) on the near side takes the colour and depth of the nearest
     pixel of the far side, just clear of the edge (the far side continued under the near one). A moving camera
@@ -99,7 +120,8 @@ def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.
     Returns:
         ``(image, depth, vertices, indices)``: the back layer's ``(H, W, 3) uint8`` colour and
         ``(H, W) float32`` depth (the plate's outside the band), and its mesh (only around the
-        bands; empty when the plate has no discontinuity).
+        bands; empty when the plate has no discontinuity). Planar blocks are merged as in
+        `relief_mesh`.
     """
     from scipy import ndimage
 
@@ -134,7 +156,8 @@ def back_layer(plate: Plate, *, max_columns: int = 320) -> tuple[np.ndarray, np.
     lat_x, lat_y = _lattice(plate.size, max_columns)
     near_band = _cells_touching(band, lat_x, lat_y)
     near_band = ndimage.binary_dilation(near_band, iterations=1)
-    verts, tris = _grid(plate, back_depth.astype(np.float64), lat_x, lat_y, near_band, threshold, smooth=True)
+    verts, tris = _grid(plate, back_depth.astype(np.float64), lat_x, lat_y, near_band, threshold, smooth=True,
+                        merge=_merge_tolerance(plate, tolerance))
     return image, back_depth, verts.astype(np.float32), np.ascontiguousarray(tris, dtype=np.uint32)
 
 
@@ -197,9 +220,10 @@ def _coordinates(index: np.ndarray, n: int) -> np.ndarray:
 
 
 def _grid(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, cells: np.ndarray,
-          threshold: float, *, smooth: bool = False) -> tuple[np.ndarray, np.ndarray]:
+          threshold: float, *, smooth: bool = False, merge: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The coarse grid's vertices and the triangles of ``cells``; ``smooth=True`` also drops
-    cells whose corners jump in depth (the back layer's edges).
+    cells whose corners jump in depth (the back layer's edges); ``merge`` (inverse depth, 1 / m)
+    merges planar blocks of whole-land cells (`_planar_blocks`).
 
     Cells with land and sky corners get their own vertices, the sky ones at the depth of the
     cell's nearest land corner (the fragment shader trims the sky off to the pixel).
@@ -227,6 +251,11 @@ def _grid(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray,
     # Shared lattice vertices for whole-land cells, own vertices for cells touching the sky.
     verts = unproject(plate, xs, ys, np.where(np.isfinite(d), d, 0.0)).reshape(-1, 3)
     idx = np.arange(d.size, dtype=np.uint32).reshape(d.shape)
+    fans = np.zeros((0, 3), np.uint32)
+    if merge is not None:
+        blocks, covered = _planar_blocks(np.where(np.isfinite(d), 1.0 / d, 0.0), xs[0], ys[:, 0], shared, merge)
+        fans = _block_fans(blocks, covered, idx)
+        shared = shared & ~covered
     quads = np.stack([idx[c] for c in corner], -1)[shared]
     oy, ox = np.nonzero(own)
     own_verts = unproject(plate, np.stack([xs[c][own] for c in corner], -1),
@@ -239,7 +268,89 @@ def _grid(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray,
     a, b, c, e = quads[:, 0], quads[:, 1], quads[:, 2], quads[:, 3]
     first = np.where(split_bc, np.stack([a, c, b], -1), np.stack([a, e, b], -1))
     second = np.where(split_bc, np.stack([b, c, e], -1), np.stack([a, c, e], -1))
-    return np.concatenate([verts, own_verts]), np.concatenate([first, second]).astype(np.uint32)
+    return np.concatenate([verts, own_verts]), np.concatenate([first, second, fans]).astype(np.uint32)
+
+
+def _merge_tolerance(plate: Plate, tolerance: float | None) -> float | None:
+    """`PLANAR_TOLERANCE`'s pixels -> inverse depth (1 / m); None (no merging) for a
+    non-perspective plate, whose planes are not affine in inverse depth across the image."""
+    assert plate.camera is not None
+    if tolerance is None or plate.camera.projection != "perspective":
+        return None
+    return tolerance * _threshold(plate) / 3.0
+
+
+def _planar_blocks(disp: np.ndarray, xs: np.ndarray, ys: np.ndarray, cells: np.ndarray,
+                   tolerance: float) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    """A quadtree over the grid's ``cells`` (``(ny, nx)`` bool, the mergeable ones): the largest
+    aligned square blocks (2, 4, ... cells a side) whose cells are all mergeable and whose grid
+    vertices' inverse depths ``disp`` (``(ny + 1, nx + 1)``, at image coordinates ``xs``, ``ys``)
+    lie within ``tolerance`` of the bilinear blend of the block's corners, with the corners
+    themselves within ``tolerance`` of a plane: such a block is planar, so one polygon through
+    its edge vertices (`_block_fans`) draws what its cells did.
+
+    Returns:
+        ``([(row, column, size), ...], covered)``: blocks in cells, and the ``(ny, nx)`` cells
+        they cover.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    ny, nx = cells.shape
+    covered = np.zeros_like(cells)
+    blocks: list[tuple[int, int, int]] = []
+    size = 1
+    while size * 2 <= min(ny, nx):
+        size *= 2
+    while size >= 2:
+        by, bx = ny // size, nx // size
+        ok = cells[:by * size, :bx * size].reshape(by, size, bx, size).all(axis=(1, 3))
+        ok &= ~covered[:by * size, :bx * size].reshape(by, size, bx, size).any(axis=(1, 3))
+        if ok.any():
+            v = sliding_window_view(disp[:by * size + 1, :bx * size + 1], (size + 1, size + 1))[::size, ::size]
+            xw = sliding_window_view(xs[:bx * size + 1], size + 1)[::size]
+            yw = sliding_window_view(ys[:by * size + 1], size + 1)[::size]
+            u = ((xw - xw[:, :1]) / (xw[:, -1:] - xw[:, :1]))[None, :, None, :]
+            w = ((yw - yw[:, :1]) / (yw[:, -1:] - yw[:, :1]))[:, None, :, None]
+            a, b, c, e = (v[..., 0, 0, None, None], v[..., 0, -1, None, None],
+                          v[..., -1, 0, None, None], v[..., -1, -1, None, None])
+            blend = (a * (1 - u) + b * u) * (1 - w) + (c * (1 - u) + e * u) * w
+            ok &= (np.abs(v - blend) <= np.minimum(tolerance, RELATIVE_TOLERANCE * v)).all(axis=(2, 3))
+            ok &= np.abs(a + e - b - c)[..., 0, 0] <= np.minimum(tolerance, RELATIVE_TOLERANCE * a[..., 0, 0])
+            for row, col in zip(*np.nonzero(ok)):
+                blocks.append((int(row) * size, int(col) * size, size))
+                covered[row * size:(row + 1) * size, col * size:(col + 1) * size] = True
+        size //= 2
+    return blocks, covered
+
+
+def _block_fans(blocks: list[tuple[int, int, int]], covered: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Triangles of the merged blocks: a fan from each block's centre vertex around its edge,
+    through every grid vertex on the edge that a neighbour uses (the corners of cells left
+    single and of other blocks), so the grid stays watertight (no T-junction cracks) with the
+    same vertices (``idx``: ``(ny + 1, nx + 1)`` indices) as before. From the centre, not from
+    a corner: a corner's fan would hold zero-area triangles along the corner's own edges, which
+    a rasteriser still draws at float rounding, with wild depths and texture coordinates."""
+    ny, nx = covered.shape
+    used = np.zeros((ny + 1, nx + 1), bool)
+    single = ~covered
+    used[:-1, :-1] |= single
+    used[:-1, 1:] |= single
+    used[1:, :-1] |= single
+    used[1:, 1:] |= single
+    used[[0, -1], :] = True  # the skirt's vertices
+    used[:, [0, -1]] = True
+    for row, col, size in blocks:
+        used[[row, row, row + size, row + size], [col, col + size, col, col + size]] = True
+    fans = []
+    for row, col, size in blocks:
+        top, bottom, left, right = row, row + size, col, col + size
+        ring = [idx[top, left:right + 1][used[top, left:right + 1]],
+                idx[top + 1:bottom + 1, right][used[top + 1:bottom + 1, right]],
+                idx[bottom, left:right][used[bottom, left:right]][::-1],
+                idx[top + 1:bottom, left][used[top + 1:bottom, left]][::-1]]
+        ring = np.concatenate(ring)  # clockwise from the top-left corner
+        fans.append(np.stack([np.full(len(ring), idx[row + size // 2, col + size // 2]), ring, np.roll(ring, -1)], -1))
+    return np.concatenate(fans).astype(np.uint32) if fans else np.zeros((0, 3), np.uint32)
 
 
 def _border_skirt(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, *,
@@ -289,13 +400,18 @@ def _border_skirt(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.
 
 
 def _fine_quads(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, broken: np.ndarray,
-                threshold: float) -> tuple[np.ndarray, np.ndarray]:
+                threshold: float, merge: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One quad per pixel inside the broken cells, each with its own four vertices; corners on
-    the far side of a discontinuity (or sky) are pulled onto the nearest corner's depth."""
+    the far side of a discontinuity (or sky) are pulled onto the nearest corner's depth.
+
+    With ``merge`` (inverse depth, 1 / m), runs of whole-land quads along a row whose top and
+    bottom edges are straight in inverse depth within ``merge`` become one quad each; their
+    edges then pass within ``merge`` of the vertices of the rows above and below (a T-junction,
+    as between the coarse grid and these quads)."""
     pw, ph = plate.size
     cell_x = np.searchsorted(lat_x, np.arange(pw - 1), side="right") - 1
     cell_y = np.searchsorted(lat_y, np.arange(ph - 1), side="right") - 1
-    ys, xs = np.nonzero(broken[np.ix_(cell_y, cell_x)])  # top-left pixel of each quad
+    ys, xs = np.nonzero(broken[np.ix_(cell_y, cell_x)])  # top-left pixel of each quad, row by row
     if len(xs) == 0:
         return np.zeros((0, 3)), np.zeros((0, 3), np.uint32)
     cx = np.stack([xs, xs + 1, xs, xs + 1], -1)
@@ -306,12 +422,56 @@ def _fine_quads(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.nd
     nearest = disp.max(-1, keepdims=True)
     land = nearest[:, 0] > 0
     far = (disp < nearest - threshold) | (disp == 0)
+    if merge is not None:
+        cx, cy, d, land, far = _row_runs(depth, xs, ys, cx, cy, d, land, far, merge)
     with np.errstate(divide="ignore"):
-        d = np.where(far, 1.0 / nearest, d)
+        d = np.where(far, 1.0 / _nearest(d), d)
     verts = unproject(plate, _coordinates(cx, pw), _coordinates(cy, ph), d).reshape(-1, 3)
-    base = (np.arange(len(xs), dtype=np.uint32) * 4)[:, None]
+    base = (np.arange(len(cx), dtype=np.uint32) * 4)[:, None]
     tris = np.concatenate([base + np.array([0, 2, 1], np.uint32), base + np.array([1, 2, 3], np.uint32)], 1)
     return verts, tris[land].reshape(-1, 3)
+
+
+def _nearest(d: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` corner depths -> ``(N, 1)`` inverse depth of each quad's nearest corner."""
+    with np.errstate(divide="ignore"):
+        return np.where(np.isfinite(d), 1.0 / d, 0.0).max(-1, keepdims=True)
+
+
+def _row_runs(depth: np.ndarray, xs: np.ndarray, ys: np.ndarray, cx: np.ndarray, cy: np.ndarray, d: np.ndarray,
+              land: np.ndarray, far: np.ndarray, tolerance: float) -> tuple[np.ndarray, ...]:
+    """`_fine_quads`' quads with each straight run of clean (whole-land, nothing flattened)
+    quads along a row replaced by one quad from the run's first pixel to its last."""
+    with np.errstate(divide="ignore"):
+        disp = np.where(np.isfinite(depth), 1.0 / depth, 0.0)
+    clean = ~far.any(-1)
+    n = len(xs)
+    # Neighbours in a row join when both are clean and the inverse depth does not bend at the
+    # vertex they share (top and bottom edges).
+    nxt = np.minimum(xs[:-1] + 2, depth.shape[1] - 1)
+    join = (ys[1:] == ys[:-1]) & (xs[1:] == xs[:-1] + 1) & clean[1:] & clean[:-1]
+    for row in (ys[:-1], ys[:-1] + 1):
+        bend = disp[row, xs[:-1]] - 2 * disp[row, xs[:-1] + 1] + disp[row, nxt]
+        join &= np.abs(bend) <= np.minimum(tolerance, RELATIVE_TOLERANCE * disp[row, xs[:-1] + 1])
+    run = np.concatenate([[0], np.cumsum(~join)])  # run index of each quad
+    starts = np.flatnonzero(np.concatenate([[True], ~join]))
+    ends = np.append(starts[1:], n) - 1
+    x0, x1 = xs[starts], xs[ends] + 1
+    # Each run's edges must stay within the tolerance of every vertex they pass.
+    off = np.zeros(n, bool)
+    for row in (ys, ys + 1):
+        t = (xs + 1 - x0[run]) / (x1[run] - x0[run])
+        chord = disp[row, x0[run]] * (1 - t) + disp[row, x1[run]] * t
+        vertex = disp[row, xs + 1]
+        off |= np.abs(vertex - chord) > np.minimum(tolerance, RELATIVE_TOLERANCE * vertex)
+    good = ~np.logical_or.reduceat(off, starts) & (ends > starts)
+    single = ~good[run]
+    keep = single | np.isin(np.arange(n), starts[good])
+    rx = np.stack([x0, x1, x0, x1], -1)[run]
+    cx = np.where(single[:, None], cx, rx)[keep]
+    cy, land, far = cy[keep], land[keep], far[keep]
+    d = depth[cy, cx].astype(np.float64)
+    return cx, cy, d, land, far
 
 
 def sky_filled(plate: Plate, *, margin: int = 2) -> np.ndarray:
@@ -336,9 +496,10 @@ def sky_filled(plate: Plate, *, margin: int = 2) -> np.ndarray:
     return np.where((above >= 0)[..., None], filled, image)
 
 
-def relief_geometry(plate: Plate, *, max_columns: int = 320) -> ReliefGeometry:
+def relief_geometry(plate: Plate, *, max_columns: int = 320,
+                    tolerance: float | None = PLANAR_TOLERANCE) -> ReliefGeometry:
     """Everything a relief needs computed on the CPU for a plate (no GL, so a worker thread can
     run it): its back layer, front mesh and sky-filled backdrop."""
-    image, depth, back_vertices, back_indices = back_layer(plate, max_columns=max_columns)
-    vertices, indices = relief_mesh(plate, max_columns=max_columns)
+    image, depth, back_vertices, back_indices = back_layer(plate, max_columns=max_columns, tolerance=tolerance)
+    vertices, indices = relief_mesh(plate, max_columns=max_columns, tolerance=tolerance)
     return ReliefGeometry(vertices, indices, image, depth, back_vertices, back_indices, sky_filled(plate))
