@@ -12,9 +12,11 @@ t = 0, after the scene's overscan is applied as ``hs.render`` applies it (`_scen
 2. the frames with the timer off: ``fps`` and ``ms_per_frame`` of ``render_frame`` (the frame
    drawn and read back as RGB), the frame rate the stages add up to without their fences;
 3. the same frames with ``renderer.timer.enabled = True`` (``ctx.finish()`` around each stage,
-   so a stage's time is its own work, not the driver's queue), each frame then converted to
-   yuv420p and encoded with libx264 as `VideoSink` does, timed here and added to the timer
-   as ``yuv420p conversion`` and ``x264``.
+   so a stage's time is its own work, not the driver's queue), kept;
+4. then those frames converted to yuv420p and encoded with libx264 as `VideoSink` does, timed
+   here and added to the timer as ``yuv420p conversion`` and ``x264`` (after the drawing, so
+   libx264's threads, which keep working after each ``encode()`` call, do not lengthen the
+   next frame's stages).
 
 Reports every stage the timer holds (``medians`` in ms and ``counts``: a stage skipped in some
 frames ran fewer times), whatever stages the renderer has, in the order they first ran. Prints
@@ -61,19 +63,22 @@ def stages(case: str, gl: Any, size: tuple[int, int], frames: int, samples: int 
         timer = renderer.timer
         timer.reset()
         timer.enabled = True
-        x264 = X264(folder / f"{case}.mp4", size)
-        frame_ms = []
+        frame_ms, kept = [], []
         try:
             for t in times:
                 t1 = time.perf_counter()
-                rgb = renderer.render_frame(scene, t)
+                kept.append(renderer.render_frame(scene, t))
                 frame_ms.append((time.perf_counter() - t1) * 1000.0)
+            # 3. Then the frames' conversion and x264, apart (libx264's threads would otherwise
+            #    run behind the next frame's stages and lengthen them).
+            x264 = X264(folder / f"{case}.mp4", size)
+            for rgb in kept:
                 x264.write(rgb)
                 timer.add("yuv420p conversion", x264.convert_s[-1] * 1000.0)
                 timer.add("x264", x264.encode_s[-1] * 1000.0)
+            x264.close()
         finally:
             timer.enabled = False
-            x264.close()
         medians, counts = timer.medians(), timer.counts()
         used = renderer.samples
     frame_ms.sort()
