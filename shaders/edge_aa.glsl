@@ -12,7 +12,7 @@
 // every pixel exactly and writes depth 0 where the contrast makes an edge, 1 elsewhere; the
 // filter pass then runs depth-tested (GREATER, at depth 0.5), so the rasteriser's early depth
 // test skips every block without an edge. Defines: MARK_EDGES (the first pass), USE_DEPTH (it
-// marks only geometric edges, found in the foreground's depth: where drawn and empty pixels meet
+// marks geometric edges instead, found in the foreground's depth: where drawn and empty pixels meet
 // or the depth bends; so sprites, particles and textures, which MSAA does not smooth either, stay
 // as they are), SAMPLES4 (instead of the area under the edge, the share of MSAA's 4 sample points
 // in u_samples it covers: 4x's quarter steps where the reconstructed edge is right), SEARCH_STEPS
@@ -84,6 +84,11 @@ void main() {
     ivec2 hi = textureSize(u_source, 0) - 1;
     ivec2 px = ivec2(gl_FragCoord.xy);
     vec4 centre = texelFetch(u_source, px, 0);
+    f_color = centre;  // exact: the filter pass overwrites edge pixels only
+#if defined USE_DEPTH
+    // Geometry alone (cheaper than colours; the filter drops edges without contrast).
+    bool edge = geometric_edge(px, hi);
+#else
     float lumaM = edge_luma(centre);
     float lumaS = luma_at(px + ivec2(0, 1), hi);
     float lumaE = luma_at(px + ivec2(1, 0), hi);
@@ -91,10 +96,7 @@ void main() {
     float lumaW = luma_at(px + ivec2(-1, 0), hi);
     float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
     float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
-    f_color = centre;  // exact: the filter pass overwrites edge pixels only
     bool edge = rangeMax - rangeMin >= max(u_edge_threshold_min, rangeMax * u_edge_threshold);
-#if defined USE_DEPTH
-    edge = edge && geometric_edge(px, hi);
 #endif
     gl_FragDepth = edge ? 0.0 : 1.0;
 }
@@ -108,7 +110,7 @@ void main() {
     vec2 rcp = 1.0 / vec2(size);
     vec2 posM = (vec2(px) + 0.5) * rcp;
 
-    // 1. The cross (MARK_EDGES found the contrast it takes to be here).
+    // 1. The cross, and its contrast (MARK_EDGES tested it, unless it marked by depth).
     float lumaM = luma_at(px, hi);
     float lumaS = luma_at(px + ivec2(0, 1), hi);
     float lumaE = luma_at(px + ivec2(1, 0), hi);
@@ -117,6 +119,7 @@ void main() {
     float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
     float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
     float range = rangeMax - rangeMin;
+    bool contrast = range >= max(u_edge_threshold_min, rangeMax * u_edge_threshold);
 
     // 2. The edge's direction from second differences over the 3x3 block.
     float lumaNW = luma_at(px + ivec2(-1, -1), hi);
@@ -201,11 +204,11 @@ void main() {
     ivec2 step_ = horzSpan ? ivec2(0, lengthSign > 0.0 ? 1 : -1) : ivec2(lengthSign > 0.0 ? 1 : -1, 0);
     vec4 here = texelFetch(u_source, px, 0);
     vec4 there = texelFetch(u_source, clamp(px + step_, ivec2(0), hi), 0);
-    f_color = goodSpan ? mix(here, there, 0.25 * covered) : here;
+    f_color = goodSpan && contrast ? mix(here, there, 0.25 * covered) : here;
 }
 
 #else
-    float offset = max(goodSpan ? pixelOffset : 0.0, subpixH);
+    float offset = contrast ? max(goodSpan ? pixelOffset : 0.0, subpixH) : 0.0;
 
     // 6. One bilinear lookup that far across the edge: a convex blend of premultiplied texels.
     vec2 pos = posM;
