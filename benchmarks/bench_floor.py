@@ -32,6 +32,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import os
 import queue
 import statistics
 import sys
@@ -85,6 +86,11 @@ void main() {
 }
 #endif
 """
+
+
+def environment() -> dict[str, str]:
+    """The environment variables that change these figures (the library's settings, llvmpipe's threads)."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(("HYBRIDSCENE_", "LP_", "GALLIUM_"))}
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -347,7 +353,7 @@ def main() -> None:
     json.dump({"benchmark": "floor", "size": f"{size[0]}x{size[1]}", "frames": n, "rounds": args.rounds,
                "software_renderer": software,
                "ratios_use": "floor (one frame at a time), the mean of the runs just before and after each export",
-               "results": results, "ratios": out_ratios, "machine": machine(gl=True)}, sys.stdout, indent=2)
+               "results": results, "ratios": out_ratios, "environment": environment(), "machine": machine(gl=True)}, sys.stdout, indent=2)
     print()
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from _machine import machine
 from _scenes import ready
-from bench_floor import X264, build, parse_size
+from bench_floor import X264, build, environment, parse_size
 
 import hybridscene as hs
 from hybridscene.config import get_settings
@@ -111,7 +111,7 @@ def main() -> None:
     json.dump({"benchmark": "stages", "size": f"{size[0]}x{size[1]}", "frames": args.frames,
                "samples": args.samples if args.samples is not None else get_settings().msaa,
                "note": "median ms per stage with ctx.finish() around each; fps with the timer off, read-back included",
-               "results": results, "machine": machine(gl=True)}, sys.stdout, indent=2)
+               "results": results, "environment": environment(), "machine": machine(gl=True)}, sys.stdout, indent=2)
     print()
 
 
