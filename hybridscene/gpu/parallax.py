@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["ParallaxRenderer", "ReliefView"]
 
 _GL_DEPTH_CLAMP = 0x864F
-_BACK_OFFSET = (1.0, 8.0)
-"""glPolygonOffset(factor, units) for the back layer: behind a coplanar front layer."""
+_BACK_OFFSET = (0.0, 1.0)
+"""glPolygonOffset(factor, units) for the back layer: one depth step behind a coplanar front
+layer (a slope factor would also push it behind nearer surfaces on steep triangles)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +210,7 @@ class ParallaxRenderer:
         # behind the front one then fail the (early) depth test instead of being shaded and
         # overwritten (a third of the relief's time on a CPU rasteriser). Where the two layers
         # coincide (around the back layer's bands, the same surface, triangulated differently),
-        # the back one is pushed back a few depth steps, so the front one wins every near tie.
+        # the back one is pushed back one depth step, so the front one wins every near tie.
         for mesh in meshes:
             (mesh.color or plate_texture).use(0)
             mesh.depth.use(1)
