@@ -8,8 +8,8 @@ For each case (``examples/<name>.py``'s ``build_scene(size)``, its overscan appl
 ``hs.render`` applies it), frames at times spread over the first 5.5 s are rendered with
 `FrameRenderer.render_frame` (composited over the plate, read back as sRGB) four ways, interleaved
 frame by frame in a rotating order: ``4x`` MSAA, ``1x``, ``1x+aa`` (the pass scissored to the
-foreground's rectangle: the renderer's own ``ForegroundTarget.rects`` grown by a pixel where it
-has them, else the bounding box of the 1x foreground's alpha grown by 2) and ``1x+aa depth``
+foreground's rectangles: the renderer's own ``ForegroundTarget.rects`` where it has them, else
+the bounding box of the 1x foreground's alpha grown by 2) and ``1x+aa depth``
 (the same with the foreground's depth, so only geometric edges are filtered) and ``1x+aa4
 depth`` (that with ``samples=4``: coverage counted at 4x's sample points). The pass is hooked
 in from here, without changing the library: after ``scene_renderer.render`` the foreground's
@@ -172,10 +172,10 @@ def run_case(case: str, gl: Any, size: tuple[int, int], frames: int, reference: 
             host_rects[t] = alpha_rect(probe.foreground.read_premultiplied()[..., 3])
     now: dict[str, float] = {}
 
-    def rect_for(target: Any) -> Rect | str | None:
+    def rect_for(target: Any) -> list[Rect] | Rect | str | None:
         drawn = getattr(target, "rects", None)
-        if drawn is not None:  # the renderer records where it drew: grown by 1 for the outer edge pixels
-            return bounding(list(drawn), size, 1) or "empty"
+        if drawn is not None:  # where the renderer drew (with a 2-pixel margin: room for the outer edge pixels)
+            return list(drawn) or "empty"
         return host_rects[now["t"]] or "empty"
 
     renderers = {w: hs.FrameRenderer(gl, size, samples=4 if w == "4x" else 1) for w in WAYS}
@@ -246,16 +246,19 @@ def run_case(case: str, gl: Any, size: tuple[int, int], frames: int, reference: 
 def pass_ms(renderer: hs.FrameRenderer, aa: EdgeAA, depth: Any, rect_for: Any, scene: hs.Scene,
             t: float) -> dict[str, Any]:
     """The pass alone on one frame's foreground, ``REPS`` times each way (median ms, with
-    ``ctx.finish()``): the whole frame, the foreground's rectangle, and that with the depth."""
+    ``ctx.finish()``): the whole frame, the foreground's rectangles, and those with the depth."""
     ctx = renderer.gl.mgl
     renderer.render_frame(scene, t)
     src = renderer.foreground.color
     rect = rect_for(renderer.foreground)
     rect = None if rect == "empty" else rect
-    out: dict[str, Any] = {"rect": rect, "rect_share": round(rect[2] * rect[3] / (src.size[0] * src.size[1]), 3)
-                           if rect else 0.0}
-    for name, kwargs in (("whole frame", {"rect": None}), ("rect", {"rect": rect}),
-                         ("rect + depth", {"rect": rect, "depth": depth})):
+    rects = [] if rect is None else [rect] if isinstance(rect[0], int) else list(rect)
+    covered = np.zeros(src.size[::-1], bool)
+    for x, y, w, h in rects:
+        covered[y:y + h, x:x + w] = True
+    out: dict[str, Any] = {"rect_list": rects, "rect_share": round(float(covered.mean()), 3)}
+    for name, kwargs in (("whole frame", {"rect": None}), ("rects", {"rect": rects}),
+                         ("rects + depth", {"rect": rects, "depth": depth})):
         runs = []
         for _ in range(REPS):
             ctx.finish()

@@ -153,6 +153,12 @@ def test_only_the_rect_is_written(ctx):
     inside[10:40, 20:60] = True
     np.testing.assert_array_equal(out[~inside], np.broadcast_to(np.float32(fill), out[~inside].shape))
     np.testing.assert_array_equal(out[inside], full[inside])
+    # Several rectangles (as the renderer records them), overlapping: each written, nothing else.
+    out = run_pass(ctx, img, rect=[(20, 10, 20, 30), (30, 20, 30, 20), (90, 0, 40, 40)], fill=fill)
+    inside = np.zeros((H, W), bool)
+    inside[10:40, 20:40] = inside[20:40, 30:60] = inside[0:40, 90:] = True
+    np.testing.assert_array_equal(out[~inside], np.broadcast_to(np.float32(fill), out[~inside].shape))
+    np.testing.assert_array_equal(out[inside], full[inside])
 
 
 def test_run_clears_what_it_wrote_before(ctx):
@@ -167,6 +173,7 @@ def test_run_clears_what_it_wrote_before(ctx):
             assert (second[:30, :30] == 0).all()
             np.testing.assert_array_equal(second[30:50, 50:70], 0.5)
             assert aa.run(src, rect=(10, 10, 0, 5)) is not None  # empty: nothing drawn, no error
+            assert (read(aa.run(src, rect=[])) == 0).all()  # nothing drawn this frame: all cleared
     finally:
         src.release()
 

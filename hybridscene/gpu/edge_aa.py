@@ -14,13 +14,14 @@ owns; the second filters, depth-tested, so a CPU rasteriser shades only blocks w
 runs both sides of a shader's branches, so the filter's own early exit would save nothing).
 
     aa = EdgeAA(gl)
-    texture = aa.run(foreground.color, rect=(x, y, w, h))   # into a target the pass owns
-    aa.apply(foreground.color, my_fbo)                      # or into yours
+    texture = aa.run(foreground.color, [(x, y, w, h)], depth=depth)   # into a target the pass owns
+    aa.apply(foreground.color, my_fbo)                                # or into yours, all of it
     aa.release()
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,11 +97,11 @@ class EdgeAA:
         self._blank = ctx.texture((1, 1), 4, bytes(4))
         self._texture: moderngl.Texture | None = None
         self._fbo: moderngl.Framebuffer | None = None
-        self._dirty: Rect | None = None  # what the owned target holds outside transparent black
+        self._dirty: list[Rect] = []  # where the owned target may hold more than transparent black
         self._depth: moderngl.Renderbuffer | None = None  # the edge marks
         self._masked: tuple[object, moderngl.Framebuffer] | None = None  # (dst's attachment, it + _depth)
 
-    def apply(self, src: moderngl.Texture, dst: moderngl.Framebuffer, rect: Rect | None = None, *,
+    def apply(self, src: moderngl.Texture, dst: moderngl.Framebuffer, rect: Rect | Sequence[Rect] | None = None, *,
               depth: moderngl.Texture | None = None) -> None:
         """Anti-alias ``src`` into ``dst`` (the same size), writing only ``rect`` (all of ``dst``
         when ``None``); ``dst`` keeps its pixels elsewhere.
@@ -110,8 +111,10 @@ class EdgeAA:
                 must not be attached to ``dst``. Pixels read: ``rect`` grown by one pixel
                 across edges and up to 12 (24) along them.
             dst: a framebuffer whose first attachment has ``src``'s size.
-            rect: ``(x, y, width, height)``, GL order. Give the foreground's rectangle grown by
-                one pixel: edge pixels just outside a silhouette get partial coverage.
+            rect: ``(x, y, width, height)``, GL order, or a list of them (each is drawn; where
+                they overlap the result is the same). Give rectangles that hold what was drawn
+                and one pixel more: edge pixels just outside a silhouette get partial coverage
+                (`hybridscene.gpu.rects` rectangles have that margin).
             depth: the foreground's depth texture (window depth, 1 where nothing was drawn;
                 ``src``'s size and rows): only geometric edges are filtered, so sprites,
                 particles and textures stay exactly as drawn (MSAA does not smooth them either).
@@ -121,14 +124,11 @@ class EdgeAA:
         if tuple(dst.size) != tuple(src.size) or (depth is not None and tuple(depth.size) != tuple(src.size)):
             raise ConfigError(f"edge AA target size {dst.size} (depth {depth.size if depth is not None else '-'}) "
                               f"differs from the source's {src.size}; give the source's size")
-        rect = _clip(rect, src.size)
-        if rect is not None and (rect[2] == 0 or rect[3] == 0):
+        rects = _rects(rect, src.size)
+        if not rects:
             return
         ctx = self.gl.mgl
         fbo = self._with_depth(dst)
-        fbo.scissor = rect
-        fbo.depth_mask = True
-        fbo.use()
         ctx.viewport = (0, 0, *dst.size)
         ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
         ctx.enable(moderngl.DEPTH_TEST)
@@ -138,14 +138,18 @@ class EdgeAA:
             depth.use(1)
             self._depth_sampler.use(1)
         try:
-            # 1. Copy, and mark edges: depth 0 there, 1 elsewhere (written whatever was there).
-            ctx.depth_func = "1"
-            self._vaos[0 if depth is None else 1].render(moderngl.TRIANGLES, vertices=3)
-            # 2. Filter where marked: the triangle lies at depth 0.5, so only marks pass, before shading.
-            ctx.depth_func = ">"
-            fbo.depth_mask = False
-            fbo.use()
-            self._vaos[2].render(moderngl.TRIANGLES, vertices=3)
+            for r in rects:
+                fbo.scissor = r
+                # 1. Copy, and mark edges: depth 0 there, 1 elsewhere (written whatever was there).
+                ctx.depth_func = "1"
+                fbo.depth_mask = True
+                fbo.use()
+                self._vaos[0 if depth is None else 1].render(moderngl.TRIANGLES, vertices=3)
+                # 2. Filter where marked: the triangle lies at depth 0.5, so only marks pass, before shading.
+                ctx.depth_func = ">"
+                fbo.depth_mask = False
+                fbo.use()
+                self._vaos[2].render(moderngl.TRIANGLES, vertices=3)
         finally:
             self._sampler.clear(0)  # a bound sampler would override later textures' filtering
             if depth is not None:
@@ -181,11 +185,11 @@ class EdgeAA:
             self._masked[1].release()
             self._masked = None
 
-    def run(self, src: moderngl.Texture, rect: Rect | None = None, *,
+    def run(self, src: moderngl.Texture, rect: Rect | Sequence[Rect] | None = None, *,
             depth: moderngl.Texture | None = None) -> moderngl.Texture:
         """Anti-alias ``src`` into a texture this pass owns (RGBA16F, ``src``'s size and row
         order) and return it: ``rect`` anti-aliased, transparent black elsewhere (``rect`` and
-        ``depth`` as for `apply`). Only the rectangle written last frame is cleared, so small
+        ``depth`` as for `apply`). Only what was written last time is cleared, so small
         foregrounds stay cheap.
         """
         size = tuple(src.size)
@@ -195,17 +199,18 @@ class EdgeAA:
             self._texture = ctx.texture(size, 4, dtype="f2")
             self._texture.repeat_x = self._texture.repeat_y = False
             self._fbo = ctx.framebuffer([self._texture])
-            self._dirty = (0, 0, *size)  # contents undefined
+            self._dirty = [(0, 0, *size)]  # contents undefined
         assert self._fbo is not None
-        rect = _clip(rect, size)
-        stale = self._dirty
-        if stale is not None and stale[2] > 0 and stale[3] > 0 and not _contains(rect, stale):
-            self._fbo.scissor = stale
+        rects = _rects(rect, size)
+        stale = [r for r in self._dirty if not any(_contains(n, r) for n in rects)]
+        for r in stale:
+            self._fbo.scissor = r
             self._fbo.use()
             self._fbo.clear(0.0, 0.0, 0.0, 0.0)
-            self._fbo.scissor = None
-        self.apply(src, self._fbo, rect, depth=depth)
-        self._dirty = rect if rect is not None else (0, 0, *size)
+        self._fbo.scissor = None
+        if rects:
+            self.apply(src, self._fbo, rects, depth=depth)
+        self._dirty = rects
         return self._texture
 
     def _release_target(self) -> None:
@@ -238,20 +243,28 @@ class EdgeAA:
         self.release()
 
 
-def _clip(rect: Rect | None, size: tuple[int, int]) -> Rect | None:
-    """``rect`` clipped to a target of ``size``; ``None`` (everything) stays ``None``."""
+def _rects(rect: Rect | Sequence[Rect] | None, size: tuple[int, int]) -> list[Rect]:
+    """``rect`` (one, several or ``None`` for the whole target) clipped to a target of ``size``,
+    empty ones dropped."""
     if rect is None:
-        return None
-    x, y, w, h = (int(v) for v in rect)
-    if w < 0 or h < 0:
-        raise ConfigError(f"edge AA rect {rect!r} has a negative size; give (x, y, width, height)")
-    x0, y0 = np.clip((x, y), 0, size)
-    x1, y1 = np.clip((x + w, y + h), (x0, y0), size)
-    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+        return [(0, 0, int(size[0]), int(size[1]))]
+    if len(rect) == 0:
+        return []  # nothing drawn
+    many = list(rect) if len(rect) and not isinstance(rect[0], (int, np.integer)) else [rect]  # type: ignore[arg-type]
+    out = []
+    for r in many:
+        if len(r) != 4:
+            raise ConfigError(f"edge AA rect {r!r} is not (x, y, width, height)")
+        x, y, w, h = (int(v) for v in r)
+        if w < 0 or h < 0:
+            raise ConfigError(f"edge AA rect {r!r} has a negative size; give (x, y, width, height)")
+        x0, y0 = min(max(x, 0), size[0]), min(max(y, 0), size[1])
+        x1, y1 = min(max(x + w, x0), size[0]), min(max(y + h, y0), size[1])
+        if x1 > x0 and y1 > y0:
+            out.append((x0, y0, x1 - x0, y1 - y0))
+    return out
 
 
-def _contains(outer: Rect | None, inner: Rect) -> bool:
-    if outer is None:
-        return True
+def _contains(outer: Rect, inner: Rect) -> bool:
     return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[0] + inner[2] <= outer[0] + outer[2]
             and inner[1] + inner[3] <= outer[1] + outer[3])
