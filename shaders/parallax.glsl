@@ -4,6 +4,8 @@
 // its depth (world positions are built once per plate, on the CPU). Sky texels are discarded
 // per fragment, so ridge silhouettes stay as sharp as the plate's pixels; the compositor shows
 // a sky-filled backdrop where nothing is drawn.
+// ALL_LAND (a define): the variant for triangles that see no sky texel (ReliefGeometry.land),
+// without the per-pixel sky test; clipping keeps their fragments in front of the camera.
 // Output 0: the plate's colour, linear, premultiplied (alpha 1 where the surface is).
 // Output 1: the surface's inverse view depth (1 / metres; 0 = nothing here), read by
 //           include/occlusion.glsl so the foreground is hidden behind the displaced plate.
@@ -42,8 +44,10 @@ void main() {
     // Where the plate's camera saw this point of the (planar, interpolated) triangle: exact
     // reprojection, so the texture stays put on the surface however the camera moves.
     vec2 uv = v_plate.xy / v_plate.z;
+#if !defined ALL_LAND  // triangles near the sky (or past the plate's edges): trim them per pixel
     float d = texture(u_plate_depth, uv).r;
     if (isinf(d) || v_view_depth <= 0.0) discard;  // sky: the backdrop shows through
+#endif
     f_color = vec4(texture(u_plate, uv).rgb, 1.0);
     f_inverse_depth = 1.0 / v_view_depth;
 }

@@ -8,7 +8,7 @@ import pytest
 
 import hybridscene as hs
 from hybridscene.plate.projection import plate_from_direction
-from hybridscene.plate.relief import back_layer, relief_mesh
+from hybridscene.plate.relief import back_layer, relief_geometry, relief_mesh
 
 W, H = 160, 96
 FOV = 60.0
@@ -137,3 +137,32 @@ def test_merged_relief_draws_what_the_full_grid_draws(ctx):
         np.testing.assert_array_equal(np.isinf(da), np.isinf(db))
         land = np.isfinite(da)
         np.testing.assert_allclose(db[land], da[land], rtol=2e-3)
+
+
+def test_land_triangles_come_first_and_see_no_sky():
+    plate = walled_hill()
+    geo = relief_geometry(plate)
+    assert 0 < geo.land < len(geo.indices)
+    px = plate_pixels(plate, geo.vertices)
+    sky = np.isinf(plate.depth)
+    for i, tri in enumerate(geo.indices):
+        lo = np.floor(px[tri].min(axis=0)).astype(int) - 1
+        hi = np.floor(px[tri].max(axis=0)).astype(int) + 1
+        inside = (lo >= 0).all() and hi[0] < W and hi[1] < H
+        sees_sky = not inside or sky[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1].any()
+        assert sees_sky == (i >= geo.land), i
+
+
+@pytest.mark.gl
+def test_land_variant_draws_what_the_sky_tested_shader_draws(ctx):
+    plate = walled_hill()
+    scene = hs.Scene(plate, shadows=False, parallax=True)
+    scene.camera.position = (0.5, HEIGHT + 0.2, -0.5)
+    scene.camera.target = (0.5, HEIGHT + 0.2, -100.0)
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as split, hs.FrameRenderer(ctx, (W, H), samples=1) as tested:
+        a = split.render_layers(scene, 0.0)
+        for mesh in tested.parallax._entry(plate):
+            mesh.land = 0  # every triangle through the shader with the sky test
+        b = tested.render_layers(scene, 0.0)
+    np.testing.assert_array_equal(a.composite, b.composite)
+    np.testing.assert_array_equal(a.plate_depth, b.plate_depth)

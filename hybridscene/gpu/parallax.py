@@ -50,7 +50,10 @@ class ReliefView:
 
 @dataclasses.dataclass
 class _Mesh:
-    vao: moderngl.VertexArray
+    vao: moderngl.VertexArray  # the shader with the sky test
+    land_vao: moderngl.VertexArray  # the ALL_LAND variant, for the first ``land`` triangles
+    land: int
+    count: int  # triangles
     vbo: moderngl.Buffer
     ibo: moderngl.Buffer
     depth: moderngl.Texture
@@ -58,7 +61,8 @@ class _Mesh:
     owns_depth: bool
 
     def release(self) -> None:
-        for obj in (self.vao, self.vbo, self.ibo, self.depth if self.owns_depth else None, self.color):
+        for obj in (self.vao, self.land_vao, self.vbo, self.ibo, self.depth if self.owns_depth else None,
+                    self.color):
             if obj is not None:
                 obj.release()
 
@@ -106,6 +110,8 @@ class ParallaxRenderer:
         self.program = load_program(gl, "parallax")
         self.program["u_plate"].value = 0
         self.program["u_plate_depth"].value = 1
+        self.land_program = load_program(gl, "parallax", defines={"ALL_LAND": 1})
+        self.land_program["u_plate"].value = 0
         self._meshes: weakref.WeakKeyDictionary[Plate, list[_Mesh]] = weakref.WeakKeyDictionary()
         self._backdrops: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
         self._geometry: weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[ReliefGeometry]] = \
@@ -132,15 +138,16 @@ class ParallaxRenderer:
             tex = self._backdrops[plate] = upload_image(self.gl, self.prefetch(plate).result().backdrop)
         return tex
 
-    def _mesh(self, vertices: np.ndarray, indices: np.ndarray, depth: moderngl.Texture,
+    def _mesh(self, vertices: np.ndarray, indices: np.ndarray, land: int, depth: moderngl.Texture,
               color: moderngl.Texture | None, owns_depth: bool) -> _Mesh:
         ctx = self.gl.mgl
         used, indices = np.unique(indices, return_inverse=True)  # only the vertices triangles use
         vertices, indices = vertices[used], indices.reshape(-1, 3).astype(np.uint32)
         vbo = ctx.buffer(vertices.tobytes())
         ibo = ctx.buffer(indices.tobytes())
-        vao = ctx.vertex_array(self.program, [(vbo, "3f", "in_position")], index_buffer=ibo, index_element_size=4)
-        return _Mesh(vao, vbo, ibo, depth, color, owns_depth)
+        vaos = [ctx.vertex_array(prog, [(vbo, "3f", "in_position")], index_buffer=ibo, index_element_size=4)
+                for prog in (self.program, self.land_program)]
+        return _Mesh(*vaos, land, len(indices), vbo, ibo, depth, color, owns_depth)
 
     def _entry(self, plate: Plate) -> list[_Mesh]:
         """The plate's meshes, front layer first."""
@@ -152,10 +159,11 @@ class ParallaxRenderer:
             if len(geo.indices):
                 own = self._shared_depth is None
                 depth = upload_depth(self.gl, plate.depth) if own else self._shared_depth(plate)
-                meshes.append(self._mesh(geo.vertices, geo.indices, depth, None, own))
+                meshes.append(self._mesh(geo.vertices, geo.indices, geo.land, depth, None, own))
             if len(geo.back_indices):
-                meshes.append(self._mesh(geo.back_vertices, geo.back_indices, upload_depth(self.gl, geo.back_depth),
-                                         upload_image(self.gl, geo.back_image), True))
+                meshes.append(self._mesh(geo.back_vertices, geo.back_indices, geo.back_land,
+                                         upload_depth(self.gl, geo.back_depth), upload_image(self.gl, geo.back_image),
+                                         True))
             self._meshes[plate] = meshes
         return meshes
 
@@ -188,12 +196,12 @@ class ParallaxRenderer:
         target = self._target(slot, size)
         w, h = size
         view = camera.view_matrix()
-        prog = self.program
         assert plate.camera is not None
-        prog["u_view"].write(transforms.gl_bytes(view))
-        prog["u_view_proj"].write(transforms.gl_bytes(camera.projection_matrix(w / h) @ view))
-        prog["u_plate_eye"].value = (0.0, float(plate.camera.height), 0.0)
-        prog["u_plate_from_dir"].write(transforms.gl_bytes(plate_from_direction(plate).astype(np.float32)))
+        for prog in (self.program, self.land_program):
+            prog["u_view"].write(transforms.gl_bytes(view))
+            prog["u_view_proj"].write(transforms.gl_bytes(camera.projection_matrix(w / h) @ view))
+            prog["u_plate_eye"].value = (0.0, float(plate.camera.height), 0.0)
+            prog["u_plate_from_dir"].write(transforms.gl_bytes(plate_from_direction(plate).astype(np.float32)))
         target.fbo.use()
         ctx.viewport = (0, 0, w, h)
         target.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
@@ -215,7 +223,10 @@ class ParallaxRenderer:
             (mesh.color or plate_texture).use(0)
             mesh.depth.use(1)
             ctx.polygon_offset = _BACK_OFFSET if mesh.color is not None else (0.0, 0.0)
-            mesh.vao.render(moderngl.TRIANGLES)
+            if mesh.land:  # land first: the variant without the sky test writes depth early
+                mesh.land_vao.render(moderngl.TRIANGLES, vertices=3 * mesh.land)
+            if mesh.count > mesh.land:
+                mesh.vao.render(moderngl.TRIANGLES, vertices=3 * (mesh.count - mesh.land), first=3 * mesh.land)
         ctx.polygon_offset = (0.0, 0.0)
         ctx.disable_direct(_GL_DEPTH_CLAMP)
         ctx.disable(moderngl.DEPTH_TEST)

@@ -28,10 +28,10 @@ import numpy as np
 
 from ..errors import PlateError
 from .plate import Plate
-from .projection import unproject
+from .projection import plate_from_direction, unproject
 
-__all__ = ["PLANAR_TOLERANCE", "ReliefGeometry", "back_layer", "discontinuities", "relief_geometry", "relief_mesh",
-           "sky_filled"]
+__all__ = ["PLANAR_TOLERANCE", "RELATIVE_TOLERANCE", "ReliefGeometry", "back_layer", "discontinuities",
+           "land_first", "relief_geometry", "relief_mesh", "sky_filled"]
 
 PLANAR_TOLERANCE = 0.01
 """How far a merged block of the relief may leave the grid it replaces: in pixels of the plate,
@@ -64,6 +64,11 @@ class ReliefGeometry:
     """``(L, 3) uint32`` triangles of the back layer's mesh."""
     backdrop: np.ndarray
     """``(H, W, 3) uint8`` sRGB, the plate with its sky continued behind the land."""
+    land: int = 0
+    """The first ``land`` triangles of ``indices`` see no sky texel (drawn without the
+    per-pixel sky test, see `land_first`)."""
+    back_land: int = 0
+    """The same for ``back_indices``."""
 
 
 def relief_mesh(plate: Plate, *, max_columns: int = 320,
@@ -502,4 +507,37 @@ def relief_geometry(plate: Plate, *, max_columns: int = 320,
     run it): its back layer, front mesh and sky-filled backdrop."""
     image, depth, back_vertices, back_indices = back_layer(plate, max_columns=max_columns, tolerance=tolerance)
     vertices, indices = relief_mesh(plate, max_columns=max_columns, tolerance=tolerance)
-    return ReliefGeometry(vertices, indices, image, depth, back_vertices, back_indices, sky_filled(plate))
+    assert plate.depth is not None
+    indices, land = land_first(plate, plate.depth, vertices, indices)
+    back_indices, back_land = land_first(plate, depth, back_vertices, back_indices)
+    return ReliefGeometry(vertices, indices, image, depth, back_vertices, back_indices, sky_filled(plate),
+                          land, back_land)
+
+
+def land_first(plate: Plate, depth: np.ndarray, vertices: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, int]:
+    """``indices`` reordered so the triangles whose texels (in ``depth``, ``(H, W)`` metres, a
+    pixel's margin around each triangle's box in the plate's image) are all land come first,
+    and how many they are: those need no per-pixel sky test (`ParallaxRenderer` draws them with
+    a cheaper shader; on a CPU rasteriser a fragment that may be discarded also writes its
+    depth late). Triangles reaching past the image's edges count as sky; so does every
+    triangle of a non-perspective plate."""
+    assert plate.camera is not None
+    if len(indices) == 0 or plate.camera.projection != "perspective":
+        return indices, 0
+    pw, ph = plate.size
+    q = (vertices.astype(np.float64) - (0.0, plate.camera.height, 0.0)) @ plate_from_direction(plate).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        px = q[:, :2] / q[:, 2:] * (pw, ph)
+    corners = px[indices]  # (M, 3, 2)
+    with np.errstate(invalid="ignore"):
+        lo = np.floor(corners.min(axis=1)) - 1
+        hi = np.floor(corners.max(axis=1)) + 1
+        inside = np.isfinite(lo).all(-1) & (lo >= 0).all(-1) & (hi[:, 0] < pw) & (hi[:, 1] < ph)
+    lo = np.where(inside[:, None], lo, 0).astype(np.int64)
+    hi = np.where(inside[:, None], hi, 0).astype(np.int64)
+    area = np.zeros((ph + 1, pw + 1), np.int64)
+    area[1:, 1:] = np.isinf(depth).cumsum(0).cumsum(1)
+    sky = area[hi[:, 1] + 1, hi[:, 0] + 1] - area[lo[:, 1], hi[:, 0] + 1] - area[hi[:, 1] + 1, lo[:, 0]] \
+        + area[lo[:, 1], lo[:, 0]]
+    land = inside & (sky == 0)
+    return np.ascontiguousarray(np.concatenate([indices[land], indices[~land]])), int(land.sum())
