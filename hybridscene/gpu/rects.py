@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["MARGIN", "Rect", "area", "bounding", "covers", "flip", "merge", "project_points", "scale", "sphere_box",
+__all__ = ["MARGIN", "Rect", "area", "bounding", "covers", "flip", "merge", "project_points", "projected_radius", "scale", "sphere_box",
            "world_corners"]
 
 Rect = tuple[int, int, int, int]
@@ -48,6 +48,18 @@ def project_points(clip_from_world: np.ndarray, points: np.ndarray, size: tuple[
     y0 = (ndc[:, 1].min() + 1.0) * 0.5 * h - margin
     y1 = (ndc[:, 1].max() + 1.0) * 0.5 * h + margin
     return _clamp(x0, y0, x1, y1, size)
+
+
+def projected_radius(clip_from_world: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> float:
+    """Half the larger side, in pixels, of what ``points`` span on screen, not clipped to the
+    frame (``inf`` when any is at or behind the camera's plane)."""
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    clip = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(clip_from_world, np.float64).T
+    if not np.all(clip[:, 3] > 1e-6):
+        return float("inf")
+    ndc = clip[:, :2] / clip[:, 3:4]
+    extent = (ndc.max(axis=0) - ndc.min(axis=0)) * 0.5 * np.asarray(size, np.float64)
+    return float(extent.max()) / 2.0
 
 
 def world_corners(bounds: tuple[np.ndarray, np.ndarray], world: np.ndarray) -> np.ndarray:
@@ -105,26 +117,92 @@ def bounding(rects: Iterable[Rect]) -> Rect | None:
 
 
 def merge(rects: Iterable[Rect | None], *, limit: int = 8, slack: int = 4096) -> list[Rect]:
-    """A few rectangles covering ``rects`` (``None`` entries are skipped): overlapping ones, and
-    pairs whose bounding rectangle costs at most ``slack`` pixels more than the two apart, become
-    one; then the cheapest pairs merge until at most ``limit`` are left (every draw over them is
-    repeated per rectangle)."""
+    """A few rectangles covering ``rects`` (``None`` entries are skipped): pairs whose bounding
+    rectangle costs at most ``slack`` pixels more than the two together become one (overlapping
+    ones always do), cheapest first, then the cheapest pairs merge until at most ``limit`` are
+    left (every draw over them is repeated per rectangle). Many rectangles are first gathered
+    into `TILE`-pixel tiles; if that still leaves many, their bounding rectangle is returned."""
     out = [r for r in rects if r is not None and r[2] > 0 and r[3] > 0]
-    while len(out) > 1:
-        best, pair = None, None
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                joined = bounding((out[i], out[j]))
-                assert joined is not None
-                cost = joined[2] * joined[3] - area((out[i], out[j]))
-                if best is None or cost < best:
-                    best, pair = cost, (i, j, joined)
-        assert best is not None and pair is not None
-        if best > slack and len(out) <= limit:
+    if len(out) > _MANY:
+        out = _tiles(out)
+        if len(out) > _MANY:
+            one = bounding(out)
+            return [one] if one is not None else []
+    if len(out) < 2:
+        return out
+    a = np.asarray(out, np.int64)
+    x0, y0, x1, y1 = a[:, 0].copy(), a[:, 1].copy(), a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    alive = np.ones(len(out), bool)
+    never = np.iinfo(np.int64).max
+
+    def costs(i: int) -> np.ndarray:
+        """Pixels the bounding rectangle of ``i`` and each other adds to the two together."""
+        bx = np.maximum(x1[i], x1) - np.minimum(x0[i], x0)
+        by = np.maximum(y1[i], y1) - np.minimum(y0[i], y0)
+        ix = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
+        iy = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
+        c = bx * by - ((x1[i] - x0[i]) * (y1[i] - y0[i]) + (x1 - x0) * (y1 - y0) - ix * iy)
+        c[i] = never
+        c[~alive] = never
+        return c
+
+    cost = np.stack([costs(i) for i in range(len(out))])
+    count = len(out)
+    while count > 1:
+        i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        if cost[i, j] > slack and count <= limit:
             break
-        i, j, joined = pair
-        out = [r for k, r in enumerate(out) if k not in (i, j)] + [joined]
-    return out
+        x0[i], y0[i] = min(x0[i], x0[j]), min(y0[i], y0[j])
+        x1[i], y1[i] = max(x1[i], x1[j]), max(y1[i], y1[j])
+        alive[j] = False
+        count -= 1
+        cost[j, :] = cost[:, j] = never
+        row = costs(i)
+        cost[i, :] = cost[:, i] = row
+    return [(int(x0[k]), int(y0[k]), int(x1[k] - x0[k]), int(y1[k] - y0[k])) for k in np.flatnonzero(alive)]
+
+
+TILE = 32
+"""Pixels a side of the tiles many rectangles are gathered into (`merge`)."""
+
+_MANY = 24
+
+
+def _tiles(rects: list[Rect]) -> list[Rect]:
+    """The tiles ``rects`` touch, as rectangles: runs of tiles along each row, runs with the same
+    columns in consecutive rows joined."""
+    a = np.asarray(rects, np.int64)
+    gx0, gy0 = a[:, 0] // TILE, a[:, 1] // TILE
+    gx1, gy1 = -(-(a[:, 0] + a[:, 2]) // TILE), -(-(a[:, 1] + a[:, 3]) // TILE)
+    grid = np.zeros((int(gy1.max()), int(gx1.max())), bool)
+    for x0, y0, x1, y1 in zip(gx0, gy0, gx1, gy1):
+        grid[y0:y1, x0:x1] = True
+    open_runs: dict[tuple[int, int], list[int]] = {}  # (first column, end column) -> [first row, end row]
+    out: list[Rect] = []
+    for row in range(grid.shape[0] + 1):
+        runs = set()
+        if row < grid.shape[0]:
+            cells = np.flatnonzero(np.diff(np.concatenate([[0], grid[row].astype(np.int8), [0]])))
+            runs = {(int(c0), int(c1)) for c0, c1 in zip(cells[::2], cells[1::2])}
+        for key in list(open_runs):
+            if key in runs:
+                open_runs[key][1] = row + 1
+                runs.discard(key)
+            else:
+                r0, r1 = open_runs.pop(key)
+                out.append((key[0] * TILE, r0 * TILE, (key[1] - key[0]) * TILE, (r1 - r0) * TILE))
+        for key in runs:
+            open_runs[key] = [row, row + 1]
+    box = bounding(rects)  # the tiles, cut to where the rectangles reach (the frame)
+    assert box is not None
+    cut = [_intersect(r, box) for r in out]
+    return [r for r in cut if r is not None]
+
+
+def _intersect(a: Rect, b: Rect) -> Rect | None:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
 def flip(rect: Rect, height: int) -> Rect:

@@ -19,7 +19,7 @@ from .materials import MaterialPrograms
 from .programs import has_uniform, load_program, program_variant
 from .programs import set_uniform as _set
 from .programs import write_uniform as _write
-from .rects import Rect, bounding, project_points, sphere_box, world_corners
+from .rects import Rect, bounding, project_points, projected_radius, sphere_box, world_corners
 from .shadows import ShadowPass
 from .targets import ForegroundTarget
 from .textures import upload_depth
@@ -93,6 +93,7 @@ class SceneRenderer:
         self._batches_used = 0
         self._scissors: dict[tuple[str, int], Rect | None] | None = None  # render(): each thing's rectangle
         self._target: ForegroundTarget | None = None
+        self._lod_view: tuple[np.ndarray, tuple[int, int]] | None = None  # the draws' view, for primitives' tessellation
         self.timer = StageTimer(gl)
         """Per-stage timings (off by default; a `FrameRenderer` shares its own)."""
 
@@ -269,6 +270,7 @@ class SceneRenderer:
         ctx = self.ctx
         self._bound = set()
         frame = (scene, view, view_proj, size)
+        self._lod_view = (view_proj, size)
         opaque = [d for d in drawables if not d[0].mesh.material.transparent]
         clear = [d for d in drawables if d[0].mesh.material.transparent]
         clear.sort(key=lambda d: float((view @ d[1][:, 3])[2]))  # most negative view z = farthest first
@@ -455,6 +457,9 @@ class SceneRenderer:
             return  # off screen
         mat = node.mesh.material
         geometry = node.mesh.geometry
+        if geometry._lod is not None and self._lod_view is not None:  # a primitive: tessellated by its size
+            view_proj, size = self._lod_view
+            geometry = geometry.for_screen(projected_radius(view_proj, world_corners(geometry.bounds, world), size))
         _write(prog, "u_model", transforms.gl_bytes(world))
         _write(prog, "u_model_next", transforms.gl_bytes(self._next_world(node, world)))
         _write(prog, "u_normal_matrix", transforms.gl_bytes(transforms.normal_matrix(world)))

@@ -219,6 +219,10 @@ class ForegroundTarget:
     def resolve(self) -> None:
         """Average the colour samples into `color` where this frame or the last one drew;
         a no-op without MSAA."""
+        # What was drawn, as a few rectangles (kept for the next frame's clear, and the compositor).
+        self.rects = merge(self.rects)
+        self.shadow_rects = merge(self.shadow_rects)
+        self._dirty, self._shadow_dirty = list(self.rects), list(self.shadow_rects)
         if self._resolve_fbo is None:
             return
         fbo = self._resolve_fbo
@@ -254,7 +258,7 @@ def _clear(fbo: moderngl.Framebuffer, rects: list[Rect] | None, *, depth: bool) 
     """Clear ``fbo`` inside ``rects`` (``None``: whole) to transparent black and far depth."""
     fbo.scissor = None
     fbo.use()
-    for rect in merge(rects) if rects is not None else [None]:
+    for rect in rects if rects is not None else [None]:
         if depth:
             fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=rect)
         else:

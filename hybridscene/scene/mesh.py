@@ -4,6 +4,7 @@ the renderer the first time a geometry is drawn."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,26 @@ from ..errors import SceneError
 from .material import SHADING, Material, Texture
 
 __all__ = ["SHADING", "Geometry", "Material", "Mesh", "Texture"]
+
+
+LOD_SEGMENTS = (8, 12, 16, 24, 32, 48, 64, 96, 128)
+"""The segment counts an adaptive primitive is drawn with (`Geometry.for_screen`)."""
+
+LOD_TOLERANCE_PX = 0.25
+"""How far, in pixels, a tessellated outline may fall inside the round one."""
+
+
+def segments_for(radius_px: float, tolerance_px: float | None = None) -> int:
+    """The fewest segments whose polygon stays within ``tolerance_px`` (default
+    `LOD_TOLERANCE_PX`) of a circle ``radius_px`` pixels in radius on screen:
+    ``pi / acos(1 - tolerance / radius)`` (the sagitta of a segment)."""
+    tolerance_px = LOD_TOLERANCE_PX if tolerance_px is None else float(tolerance_px)
+    r = float(radius_px)
+    if not math.isfinite(r):
+        return 1 << 30
+    if r <= tolerance_px:
+        return 3
+    return math.ceil(math.pi / math.acos(1.0 - tolerance_px / r))
 
 
 class Geometry:
@@ -71,6 +92,25 @@ class Geometry:
         self.positions, self.normals, self.indices, self.uvs, self.colors = pos, nrm, idx, uv, col
         self.uvs1 = uv1
         self._tangents = tan
+        self._lod: tuple[Callable[[int], Geometry], int] | None = None  # (builder, segments) of a primitive
+        self._levels: dict[int, Geometry] = {}
+
+    def for_screen(self, radius_px: float) -> Geometry:
+        """This geometry tessellated for a size on screen: a primitive (sphere, cylinder, cone)
+        seen ``radius_px`` pixels in radius gets the fewest segments (of `LOD_SEGMENTS`, at most
+        its own) whose outline stays within `LOD_TOLERANCE_PX` of the round one; anything else,
+        or a primitive made with ``adaptive=False``, is itself."""
+        if self._lod is None:
+            return self
+        build, segments = self._lod
+        need = segments_for(radius_px)
+        level = next((n for n in LOD_SEGMENTS if n >= need), segments)
+        if level >= segments:
+            return self
+        found = self._levels.get(level)
+        if found is None:
+            found = self._levels[level] = build(level)
+        return found
 
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -133,8 +173,14 @@ class Geometry:
         return cls(np.array(pos), np.array(nrm), np.array(idx), uvs=np.array(uv))
 
     @classmethod
-    def sphere(cls, radius: float = 0.5, *, segments: int = 48, rings: int = 24) -> Geometry:
-        """A UV sphere centred on the origin, smooth-shaded."""
+    def sphere(cls, radius: float = 0.5, *, segments: int = 48, rings: int = 24, adaptive: bool = False) -> Geometry:
+        """A UV sphere centred on the origin, smooth-shaded.
+
+        ``adaptive=True``: drawn with fewer segments and rings when small on screen (see
+        `for_screen`): for scenes of many small primitives on a CPU rasteriser, whose vertex
+        stage runs on one thread. The outline stays within `LOD_TOLERANCE_PX` of the full one,
+        but the shading, interpolated over larger triangles, changes a little (measured in
+        ``docs/performance.md``), so it is off by default."""
         if segments < 3 or rings < 2:
             raise SceneError(f"a sphere needs segments >= 3 and rings >= 2, got {segments}, {rings}")
         theta = np.linspace(0.0, math.pi, rings + 1)  # from +Y down to -Y
@@ -151,7 +197,11 @@ class Geometry:
         pos = n * float(radius)
         area = np.linalg.norm(np.cross(pos[idx[:, 1]] - pos[idx[:, 0]], pos[idx[:, 2]] - pos[idx[:, 0]]), axis=1)
         uv = np.stack([p / (2 * math.pi), 1.0 - t / math.pi], axis=-1).reshape(-1, 2)
-        return cls(pos, n, idx[area > 1e-12], uvs=uv)
+        out = cls(pos, n, idx[area > 1e-12], uvs=uv)
+        if adaptive:
+            out._lod = (lambda k: cls.sphere(radius, segments=k, rings=max(2, round(rings * k / segments)),
+                                             adaptive=False), segments)
+        return out
 
     @classmethod
     def plane(cls, width: float = 1.0, depth: float = 1.0) -> Geometry:
@@ -162,17 +212,25 @@ class Geometry:
         return cls(pos, np.tile([0.0, 1.0, 0.0], (4, 1)), [[0, 1, 2], [0, 2, 3]], uvs=uv)
 
     @classmethod
-    def cylinder(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48) -> Geometry:
-        """A capped cylinder along +Y, centred on the origin."""
-        return cls._lathe(float(radius), float(radius), float(height), segments)
+    def cylinder(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48, adaptive: bool = False) -> Geometry:
+        """A capped cylinder along +Y, centred on the origin (``adaptive`` as for `sphere`)."""
+        return cls._lathe(float(radius), float(radius), float(height), segments, adaptive)
 
     @classmethod
-    def cone(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48) -> Geometry:
-        """A cone along +Y (apex up), centred on the origin, with a base cap."""
-        return cls._lathe(float(radius), 0.0, float(height), segments)
+    def cone(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48, adaptive: bool = False) -> Geometry:
+        """A cone along +Y (apex up), centred on the origin, with a base cap (``adaptive`` as
+        for `sphere`)."""
+        return cls._lathe(float(radius), 0.0, float(height), segments, adaptive)
 
     @classmethod
-    def _lathe(cls, r0: float, r1: float, height: float, segments: int) -> Geometry:
+    def _lathe(cls, r0: float, r1: float, height: float, segments: int, adaptive: bool = False) -> Geometry:
+        out = cls._lathe_mesh(r0, r1, height, segments)
+        if adaptive:
+            out._lod = (lambda k: cls._lathe_mesh(r0, r1, height, k), segments)
+        return out
+
+    @classmethod
+    def _lathe_mesh(cls, r0: float, r1: float, height: float, segments: int) -> Geometry:
         if segments < 3:
             raise SceneError(f"segments must be >= 3, got {segments}")
         a = np.linspace(0.0, 2.0 * math.pi, segments + 1)
@@ -275,9 +333,11 @@ class Mesh:
         return cls(Geometry.cube(size), **material_kwargs)
 
     @classmethod
-    def sphere(cls, radius: float = 0.5, *, segments: int = 48, rings: int = 24, **material_kwargs: Any) -> Mesh:
-        """A sphere mesh, e.g. ``Mesh.sphere(0.5, color="gold")``."""
-        return cls(Geometry.sphere(radius, segments=segments, rings=rings), **material_kwargs)
+    def sphere(cls, radius: float = 0.5, *, segments: int = 48, rings: int = 24, adaptive: bool = False,
+               **material_kwargs: Any) -> Mesh:
+        """A sphere mesh, e.g. ``Mesh.sphere(0.5, color="gold")`` (``adaptive``: see
+        `Geometry.for_screen`)."""
+        return cls(Geometry.sphere(radius, segments=segments, rings=rings, adaptive=adaptive), **material_kwargs)
 
     @classmethod
     def plane(cls, width: float = 1.0, depth: float = 1.0, **material_kwargs: Any) -> Mesh:
@@ -285,14 +345,16 @@ class Mesh:
         return cls(Geometry.plane(width, depth), **material_kwargs)
 
     @classmethod
-    def cylinder(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48, **material_kwargs: Any) -> Mesh:
+    def cylinder(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48, adaptive: bool = False,
+                 **material_kwargs: Any) -> Mesh:
         """A capped cylinder along +Y."""
-        return cls(Geometry.cylinder(radius, height, segments=segments), **material_kwargs)
+        return cls(Geometry.cylinder(radius, height, segments=segments, adaptive=adaptive), **material_kwargs)
 
     @classmethod
-    def cone(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48, **material_kwargs: Any) -> Mesh:
+    def cone(cls, radius: float = 0.5, height: float = 1.0, *, segments: int = 48, adaptive: bool = False,
+             **material_kwargs: Any) -> Mesh:
         """A cone along +Y, apex up."""
-        return cls(Geometry.cone(radius, height, segments=segments), **material_kwargs)
+        return cls(Geometry.cone(radius, height, segments=segments, adaptive=adaptive), **material_kwargs)
 
     def __repr__(self) -> str:
         return f"Mesh({self.geometry.triangle_count} triangles, color={self.material.color!r})"
