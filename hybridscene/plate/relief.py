@@ -344,18 +344,25 @@ def _block_fans(blocks: list[tuple[int, int, int]], covered: np.ndarray, idx: np
     used[1:, 1:] |= single
     used[[0, -1], :] = True  # the skirt's vertices
     used[:, [0, -1]] = True
-    for row, col, size in blocks:
-        used[[row, row, row + size, row + size], [col, col + size, col, col + size]] = True
-    fans = []
-    for row, col, size in blocks:
-        top, bottom, left, right = row, row + size, col, col + size
-        ring = [idx[top, left:right + 1][used[top, left:right + 1]],
-                idx[top + 1:bottom + 1, right][used[top + 1:bottom + 1, right]],
-                idx[bottom, left:right][used[bottom, left:right]][::-1],
-                idx[top + 1:bottom, left][used[top + 1:bottom, left]][::-1]]
-        ring = np.concatenate(ring)  # clockwise from the top-left corner
-        fans.append(np.stack([np.full(len(ring), idx[row + size // 2, col + size // 2]), ring, np.roll(ring, -1)], -1))
-    return np.concatenate(fans).astype(np.uint32) if fans else np.zeros((0, 3), np.uint32)
+    table = np.array(blocks, np.int64).reshape(-1, 3)
+    for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):  # every block's corners
+        used[table[:, 0] + dr * table[:, 2], table[:, 1] + dc * table[:, 2]] = True
+    fans = [np.zeros((0, 3), np.uint32)]
+    for size in np.unique(table[:, 2]):
+        r, c = (table[table[:, 2] == size, i][:, None] for i in (0, 1))
+        k = np.arange(size)
+        # The edge clockwise from the top-left corner: top, right, bottom, left, each corner once.
+        rows = np.concatenate([r + 0 * k, r + k, r + size + 0 * k, r + size - k], axis=1)
+        cols = np.concatenate([c + k, c + size + 0 * k, c + size - k, c + 0 * k], axis=1)
+        keep = used[rows, cols]
+        ring = idx[rows, cols][keep]  # block after block, in order
+        block = np.nonzero(keep)[0]
+        first = np.flatnonzero(np.diff(block, prepend=-1))  # where each block's ring starts
+        nxt = np.arange(1, len(ring) + 1)
+        nxt[np.append(first[1:], len(ring)) - 1] = first  # each ring closes on its first vertex
+        centre = idx[r[:, 0] + size // 2, c[:, 0] + size // 2][block]
+        fans.append(np.stack([centre, ring, ring[nxt]], -1))
+    return np.concatenate(fans).astype(np.uint32)
 
 
 def _border_skirt(plate: Plate, depth: np.ndarray, lat_x: np.ndarray, lat_y: np.ndarray, *,
@@ -535,8 +542,8 @@ def land_first(plate: Plate, depth: np.ndarray, vertices: np.ndarray, indices: n
         inside = np.isfinite(lo).all(-1) & (lo >= 0).all(-1) & (hi[:, 0] < pw) & (hi[:, 1] < ph)
     lo = np.where(inside[:, None], lo, 0).astype(np.int64)
     hi = np.where(inside[:, None], hi, 0).astype(np.int64)
-    area = np.zeros((ph + 1, pw + 1), np.int64)
-    area[1:, 1:] = np.isinf(depth).cumsum(0).cumsum(1)
+    area = np.zeros((ph + 1, pw + 1), np.int32)
+    area[1:, 1:] = np.isinf(depth).cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
     sky = area[hi[:, 1] + 1, hi[:, 0] + 1] - area[lo[:, 1], hi[:, 0] + 1] - area[hi[:, 1] + 1, lo[:, 0]] \
         + area[lo[:, 1], lo[:, 0]]
     land = inside & (sky == 0)
