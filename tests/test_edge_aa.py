@@ -178,6 +178,20 @@ def test_run_clears_what_it_wrote_before(ctx):
         src.release()
 
 
+def test_two_passes_with_their_own_options_share_a_context(ctx):
+    """The programs are the context's: each pass sets its own options when it draws."""
+    img = half_plane([(0.5, 0.5)])
+    src = upload(ctx, img)
+    try:
+        with EdgeAA(ctx, edge_threshold_min=1.0) as off, EdgeAA(ctx) as on:  # off: no edge is strong enough
+            soft = read(on.run(src))
+            hard = read(off.run(src))
+        assert not np.array_equal(soft, img)
+        np.testing.assert_array_equal(hard, img)
+    finally:
+        src.release()
+
+
 def test_bad_options_are_refused(ctx):
     with pytest.raises(ConfigError, match="search_steps"):
         EdgeAA(ctx, search_steps=5)

@@ -79,14 +79,10 @@ class EdgeAA:
         self._mark_depth = load_program(gl, "edge_aa", defines={"MARK_EDGES": 1, "USE_DEPTH": 1})
         self._filter = load_program(gl, "edge_aa", defines={"SEARCH_STEPS": int(search_steps),
                                                              **({"SAMPLES4": 1} if samples == 4 else {})})
-        write_uniform(self._filter, "u_samples", np.array(MSAA4_SAMPLES, np.float32).tobytes())
-        for prog in (self._mark, self._mark_depth, self._filter):
-            set_uniform(prog, "u_source", 0)
-            set_uniform(prog, "u_depth", 1)
-            set_uniform(prog, "u_crease", float(crease))
-            set_uniform(prog, "u_subpix", float(subpix))
-            set_uniform(prog, "u_edge_threshold", float(edge_threshold))
-            set_uniform(prog, "u_edge_threshold_min", float(edge_threshold_min))
+        # The programs are the context's, shared by every EdgeAA on it: uniforms are set per draw.
+        self._uniforms = {"u_source": 0, "u_depth": 1, "u_crease": float(crease), "u_subpix": float(subpix),
+                          "u_edge_threshold": float(edge_threshold),
+                          "u_edge_threshold_min": float(edge_threshold_min)}
         self._vaos = [ctx.vertex_array(p, []) for p in (self._mark, self._mark_depth, self._filter)]
         # The pass's own filtering, so the caller's texture keeps its settings.
         self._sampler = ctx.sampler(filter=(moderngl.LINEAR, moderngl.LINEAR), repeat_x=False, repeat_y=False)
@@ -128,6 +124,10 @@ class EdgeAA:
         if not rects:
             return
         ctx = self.gl.mgl
+        for prog in (self._mark_depth if depth is not None else self._mark, self._filter):
+            for name, value in self._uniforms.items():
+                set_uniform(prog, name, value)
+        write_uniform(self._filter, "u_samples", np.array(MSAA4_SAMPLES, np.float32).tobytes())
         fbo = self._with_depth(dst)
         ctx.viewport = (0, 0, *dst.size)
         ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
