@@ -85,10 +85,11 @@ def test_transparent_objects_are_sorted_back_to_front(ctx):
         for pos, color in items[::order]:
             scene.add(hs.Mesh.cube(1.0, color=color, opacity=0.5, shading="unlit"), position=pos)
         frame = render(ctx, scene)
-        # over(red, over(blue, plate)) in linear light, whatever the order they were added in.
+        # over(red, over(blue, plate)) in linear light, whatever the order they were added in; each
+        # cube is two-sided (blended) without depth writes, so its back shows through its front.
         plate = srgb_to_linear(np.array(PLATE_RGB) / 255)
-        behind = 0.5 * np.array([0, 0, 1.0]) + 0.5 * plate
-        expected = linear_to_srgb8(0.5 * np.array([1.0, 0, 0]) + 0.5 * behind)
+        behind = 0.5 * np.array([0, 0, 1.0]) + 0.5 * (0.5 * np.array([0, 0, 1.0]) + 0.5 * plate)
+        expected = linear_to_srgb8(0.5 * np.array([1.0, 0, 0]) + 0.5 * (0.5 * np.array([1.0, 0, 0]) + 0.5 * behind))
         assert np.abs(frame[60, 80] - expected).max() <= 1
 
 

@@ -11,11 +11,12 @@ samples and rounding), so drawing scissored to it changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["MARGIN", "Rect", "area", "bounding", "covers", "flip", "merge", "project_points", "projected_radius", "scale", "sphere_box",
-           "world_corners"]
+__all__ = ["MARGIN", "Rect", "area", "bounding", "covers", "flip", "merge", "project_points", "projected_radius", "scale",
+           "screen_rects", "sphere_box", "world_corners"]
 
 Rect = tuple[int, int, int, int]
 """``(x, y, width, height)`` in pixels, ``y`` from the bottom row (GL)."""
@@ -222,3 +223,33 @@ def scale(rect: Rect, factor_x: float, factor_y: float, size: tuple[int, int], *
 def covers(rects: Sequence[Rect], size: tuple[int, int]) -> bool:
     """True when ``rects`` hold the whole frame of ``size``."""
     return area(rects) >= size[0] * size[1]
+
+
+def screen_rects(drawables: list[tuple[Any, np.ndarray]], billboards: list[tuple[Any, np.ndarray]],
+                 particles: dict[int, Any], view_proj: np.ndarray, size: tuple[int, int]) -> dict[tuple[str, int], Rect | None]:
+    """``(kind, id(node))`` -> the pixels it can cover (``None``: off screen), for
+    `hybridscene.gpu.renderer.SceneRenderer.render`'s scissors: ``drawables`` are
+    ``(node, world)`` of meshes, ``billboards`` of sprites and emitters, ``particles`` each
+    emitter's ``instances(t)`` by ``id(node)``; kinds ``"mesh"``, ``"sprite"``, ``"particles"``."""
+    out: dict[tuple[str, int], Rect | None] = {}
+    for node, world in drawables:
+        out[("mesh", id(node))] = project_points(view_proj, world_corners(node.mesh.geometry.bounds, world), size)
+    for node, world in billboards:
+        sp = node.sprite
+        if sp is not None:
+            w, h = (float(v) for v in sp.size)
+            if sp.billboard:  # a camera-facing quad about the node's origin
+                points = sphere_box(world[:3, 3], world[:3, 3], 0.5 * float(np.hypot(w, h)))
+            else:
+                points = world_corners(((-w / 2, -h / 2, 0.0), (w / 2, h / 2, 0.0)), world)
+            out[("sprite", id(node))] = project_points(view_proj, points, size)
+        if node.particles is not None:
+            pos, psize = particles[id(node)][:2]
+            if len(pos) == 0:
+                out[("particles", id(node))] = None
+                continue
+            box = world_corners((pos.min(axis=0), pos.max(axis=0)), world)  # camera-facing quads about each
+            half = 0.5 * float(np.hypot(psize[:, 0], psize[:, 1]).max())
+            out[("particles", id(node))] = project_points(view_proj, sphere_box(box.min(axis=0), box.max(axis=0), half),
+                                                          size)
+    return out

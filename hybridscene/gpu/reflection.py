@@ -33,6 +33,7 @@ from ..scene.camera import PerspectiveCamera
 from ..scene.view import mapping_lens, plate_mapping
 from .programs import has_uniform, load_program
 from .rects import Rect, merge, project_points, world_corners
+from .renderer import depth_writes
 from .rects import scale as scale_rect
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ class ReflectionPass:
             owner._occlusion = saved
             owner.mirrored = False
             ctx.front_face = "ccw"
-            ctx.depth_mask = True
+            depth_writes(ctx, True)
 
         # 3. Fade with depth below the water, times strength and the water mask (scissored).
         self._fbo.scissor = None

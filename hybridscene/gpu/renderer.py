@@ -19,7 +19,7 @@ from .materials import MaterialPrograms
 from .programs import has_uniform, load_program, program_variant
 from .programs import set_uniform as _set
 from .programs import write_uniform as _write
-from .rects import Rect, bounding, project_points, projected_radius, sphere_box, world_corners
+from .rects import Rect, bounding, projected_radius, screen_rects, world_corners
 from .shadows import ShadowPass
 from .targets import ForegroundTarget
 from .textures import upload_depth
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from .context import GLContext
 
-__all__ = ["ADDITIVE", "PREMULTIPLIED_OVER", "NextFrame", "SceneRenderer"]
+__all__ = ["ADDITIVE", "PREMULTIPLIED_OVER", "NextFrame", "SceneRenderer", "depth_writes"]
 
 PREMULTIPLIED_OVER = (1, 0x0303)
 """Blend function ``(GL_ONE, GL_ONE_MINUS_SRC_ALPHA)``: premultiplied colour *over* what is
@@ -153,7 +153,7 @@ class SceneRenderer:
         # Where each thing can land on screen: draws are scissored to it and the target clears,
         # resolves (and the compositor composites) only there; what is off screen is not drawn.
         particles = {id(n): n.particles.instances(scene.time) for n, _ in billboards if n.particles is not None}
-        self._scissors = _screen_rects(drawables, billboards, particles, view_proj, (w, h))
+        self._scissors = screen_rects(drawables, billboards, particles, view_proj, (w, h))
         self._target = target
         with self.timer.stage("clear"):
             target.begin()
@@ -234,7 +234,7 @@ class SceneRenderer:
         if billboards:
             self._draw_billboards(self.for_plate(self.billboard_aux_program, scene), scene, billboards, view, proj, (w, h),
                                   ids=ids)
-        ctx.depth_mask = True
+        depth_writes(ctx, True)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         self._next = self._occlusion = None
 
@@ -286,7 +286,7 @@ class SceneRenderer:
                 culling = cull
             self._draw(p, node, world, ids)
         if clear:
-            ctx.depth_mask = depth_writes_clear
+            depth_writes(ctx, depth_writes_clear)
             for node, world in clear:
                 p = self.for_plate(prog or self.materials.program(node.mesh.material, scene), scene)
                 self._use(p, frame)
@@ -295,7 +295,7 @@ class SceneRenderer:
                     (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)
                     culling = cull
                 self._draw(p, node, world, ids)
-            ctx.depth_mask = True
+            depth_writes(ctx, True)
         ctx.disable(moderngl.CULL_FACE)
 
     def _use(self, prog: moderngl.Program, frame: tuple[Scene, np.ndarray, np.ndarray, tuple[int, int]]) -> None:
@@ -336,7 +336,7 @@ class SceneRenderer:
         motion_columns = has_uniform(prog, "in_motion")
         _set(prog, "u_texture", 2)
         ctx.disable(moderngl.CULL_FACE)
-        ctx.depth_mask = ids is not None  # the aux pass keeps the nearest quad's depth and id
+        depth_writes(ctx, ids is not None)  # the aux pass keeps the nearest quad's depth and id
         t = scene.time
         # Sprites back to front; runs of camera-facing sprites sharing an image are one draw
         # (their centres in world space), except in the aux pass, where each has its own id.
@@ -405,7 +405,7 @@ class SceneRenderer:
             data[:, 9:13] = (0.0, 0.0, 1.0, 1.0) if uv is None else uv
             self._draw_instances(prog, em, world, data, billboard=True, texture=em.texture, additive=em.additive, node=node,
                                  object_id=ids.get(id(node), 0) if ids else 0)
-        ctx.depth_mask = True
+        depth_writes(ctx, True)
         ctx.blend_func = PREMULTIPLIED_OVER
 
     def _batch_slot(self) -> _BatchSlot:
@@ -553,32 +553,13 @@ def _layout(prog: moderngl.Program, buffer: moderngl.Buffer, fmt: str, names: tu
     return (buffer, " ".join(out) + ("/i" if per_instance else ""), *kept)
 
 
-def _screen_rects(drawables: list[tuple[Node, np.ndarray]], billboards: list[tuple[Node, np.ndarray]],
-                  particles: dict[int, Any], view_proj: np.ndarray, size: tuple[int, int]) -> dict[tuple[str, int], Rect | None]:
-    """``(kind, id(node))`` -> the pixels it can cover (``None``: off screen), for
-    `SceneRenderer.render`'s scissors; kinds ``"mesh"``, ``"sprite"``, ``"particles"``."""
-    out: dict[tuple[str, int], Rect | None] = {}
-    for node, world in drawables:
-        out[("mesh", id(node))] = project_points(view_proj, world_corners(node.mesh.geometry.bounds, world), size)
-    for node, world in billboards:
-        sp = node.sprite
-        if sp is not None:
-            w, h = (float(v) for v in sp.size)
-            if sp.billboard:  # a camera-facing quad about the node's origin
-                points = sphere_box(world[:3, 3], world[:3, 3], 0.5 * float(np.hypot(w, h)))
-            else:
-                points = world_corners(((-w / 2, -h / 2, 0.0), (w / 2, h / 2, 0.0)), world)
-            out[("sprite", id(node))] = project_points(view_proj, points, size)
-        if node.particles is not None:
-            pos, psize = particles[id(node)][:2]
-            if len(pos) == 0:
-                out[("particles", id(node))] = None
-                continue
-            box = world_corners((pos.min(axis=0), pos.max(axis=0)), world)  # camera-facing quads about each
-            half = 0.5 * float(np.hypot(psize[:, 0], psize[:, 1]).max())
-            out[("particles", id(node))] = project_points(view_proj, sphere_box(box.min(axis=0), box.max(axis=0), half),
-                                                          size)
-    return out
+def depth_writes(ctx: moderngl.Context, on: bool) -> None:
+    """Turn depth writes on or off for the bound framebuffer (moderngl keeps the mask per
+    framebuffer and applies it when one is bound; ``Context`` has no ``depth_mask``)."""
+    fbo = ctx.fbo
+    if fbo.depth_mask != on:
+        fbo.depth_mask = on
+        fbo.use()
 
 
 def _split(scene: Scene) -> tuple[list[tuple[Node, np.ndarray]], list[tuple[Node, np.ndarray]]]:
