@@ -82,6 +82,7 @@ class ShadowPass:
         corners = [world_corners(node.mesh.geometry.bounds, world) for node, world in drawables]
         everything = np.concatenate(corners)
         rects: list[tuple[float, float, float, float]] = []  # (x0, z0, x1, z1) the catcher must cover
+        polygons: list[np.ndarray] = []  # ... and, inside that, where a shadow can fall: (N, 2) x, z
 
         # a. The sun: an orthographic light box fitted around the meshes.
         light_dir = np.asarray(scene.sun.direction, np.float64)
@@ -118,6 +119,10 @@ class ShadowPass:
             lo, hi = cast.min(axis=0) - reach, cast.max(axis=0) + reach
             rects.append((max(hit[0] - half, lo[0]), max(hit[2] - half, lo[1]),
                           min(hit[0] + half, hi[0]), min(hit[2] + half, hi[1])))
+            grow = np.array([[-reach, -reach], [reach, -reach], [reach, reach], [-reach, reach]])
+            for c in corners:  # each mesh's own shadow: its box cast on the plane, grown by the reach
+                flat = c[:, [0, 2]] + light_dir[[0, 2]] * ((c[:, 1:2] - plane) / -light_dir[1])
+                polygons.append(_hull((flat[:, None, :] + grow[None]).reshape(-1, 2)))
 
         # b. Contact: the meshes within contact_radius of the plane, seen from below it. The
         #    depth range spans plane - r .. plane + r, so geometry resting on (or sunk a little
@@ -131,6 +136,9 @@ class ShadowPass:
             x0, z0 = pts[:, 0].min() - r, pts[:, 2].min() - r
             x1, z1 = pts[:, 0].max() + r, pts[:, 2].max() + r
             rects.append((x0, z0, x1, z1))
+            for _, c in near_ground:
+                a0, b0, a1, b1 = c[:, 0].min() - r, c[:, 2].min() - r, c[:, 0].max() + r, c[:, 2].max() + r
+                polygons.append(np.array([[a0, b0], [a1, b0], [a1, b1], [a0, b1]]))
             side = max(x1 - x0, z1 - z0)
             cx, cz = (x0 + x1) / 2.0, (z0 + z1) / 2.0
             size = self._contact_map_size(side, r)
@@ -162,14 +170,23 @@ class ShadowPass:
         if not rects:
             return
 
-        # c. The catcher: a square on the plane covering the sun's shadow and the contact area.
+        # c. The catcher: the ground where a shadow can fall (each mesh's cast footprint and
+        #    contact area), inside the square covering the sun's shadow and the contact area.
         x0, z0 = min(q[0] for q in rects), min(q[1] for q in rects)
         x1, z1 = max(q[2] for q in rects), max(q[3] for q in rects)
-        quad = np.array([[x0, plane, z0], [x1, plane, z0], [x0, plane, z1], [x1, plane, z1]], dtype=np.float32)
-        screen = project_points(view_proj, quad, target.size)
-        if x1 <= x0 or z1 <= z0 or screen is None:
+        fans = [_clip(poly, x0, z0, x1, z1) for poly in polygons] if x1 > x0 and z1 > z0 else []
+        triangles = [np.stack([f[0].repeat(len(f) - 2).reshape(2, -1).T, f[1:-1], f[2:]], axis=1)
+                     for f in (np.asarray(f) for f in fans if len(f) >= 3)]
+        if not triangles:
+            return
+        flat = np.concatenate(triangles).reshape(-1, 2)
+        ground = np.stack([flat[:, 0], np.full(len(flat), plane), flat[:, 1]], axis=1).astype(np.float32)
+        screen = project_points(view_proj, ground, target.size)
+        if screen is None:
             return  # off screen
-        self._catcher_vbo.write(quad.tobytes())
+        if self._catcher_vbo.size < ground.nbytes:
+            self._catcher_vbo.orphan(ground.nbytes * 2)
+        self._catcher_vbo.write(ground.tobytes())
         target.bind_shadow()
         ctx.viewport = (0, 0, *target.size)
         ctx.scissor = screen  # the shadow framebuffer's
@@ -195,7 +212,7 @@ class ShadowPass:
             cprog["u_contact_view_proj"].write(transforms.gl_bytes(contact_vp))
             cprog["u_contact"].value = float(catcher.contact)
         with self.owner.timer.stage("shadow catcher"):
-            vao.render(moderngl.TRIANGLE_STRIP)
+            vao.render(moderngl.TRIANGLES, vertices=len(ground))
         target.has_shadow = True
         target.bind_shadow()  # no scissor
 
@@ -325,3 +342,42 @@ def _casters(drawables: list[tuple[Node, np.ndarray]]) -> tuple[Any, ...]:
         cutout = (_Same(mat.texture), float(mat.opacity), float(mat.alpha_cutoff)) if mat.blend_mode == "mask" else None
         out.append((_Same(node.mesh.geometry), np.asarray(world, np.float32).tobytes(), cutout))
     return tuple(out)
+
+
+def _hull(points: np.ndarray) -> np.ndarray:
+    """``(N, 2)``: the convex hull of ``points``, counter-clockwise (Andrew's monotone chain)."""
+    pts = sorted({(float(x), float(y)) for x, y in points})
+    if len(pts) < 3:
+        return np.asarray(pts)
+
+    def half(seq: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        out: list[tuple[float, float]] = []
+        for p in seq:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
+                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
+                out.pop()
+            out.append(p)
+        return out
+
+    lower, upper = half(pts), half(pts[::-1])
+    return np.asarray(lower[:-1] + upper[:-1])
+
+
+def _clip(polygon: np.ndarray, x0: float, z0: float, x1: float, z1: float) -> list[np.ndarray]:
+    """The convex ``polygon`` (``(N, 2)`` x, z) cut to the rectangle ``x0..x1, z0..z1``
+    (Sutherland-Hodgman); its vertices in order."""
+    out = [np.asarray(p, np.float64) for p in polygon]
+    for axis, bound, keep_below in ((0, x0, False), (0, x1, True), (1, z0, False), (1, z1, True)):
+        if not out:
+            break
+        inside = [(p[axis] <= bound) if keep_below else (p[axis] >= bound) for p in out]
+        cut = []
+        for i, p in enumerate(out):
+            q, q_in = out[i - 1], inside[i - 1]
+            if inside[i] != q_in:  # the edge q -> p crosses the bound
+                t = (bound - q[axis]) / (p[axis] - q[axis])
+                cut.append(q + t * (p - q))
+            if inside[i]:
+                cut.append(p)
+        out = cut
+    return out
