@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
+
+import hybridscene as hs
 
 from hybridscene.errors import ConfigError
 from hybridscene.gpu.edge_aa import EdgeAA
@@ -199,3 +202,28 @@ def test_bad_options_are_refused(ctx):
         EdgeAA(ctx, subpix=2.0)
     with pytest.raises(ConfigError, match="samples"):
         EdgeAA(ctx, samples=8)
+
+
+@pytest.mark.gl
+def test_frame_renderer_edge_aa_smooths_mesh_silhouettes_only(ctx):
+    """FrameRenderer(samples=1, edge_aa=True): a cube's slanted silhouette gets partial alpha;
+    what is not an edge is the same frame as without the pass; the foreground pass is what the
+    frame composited."""
+    size = (160, 120)
+
+    def draw(edge_aa):
+        scene = hs.Scene(hs.Plate.solid((40, 90, 160), size), shadows=False,
+                         camera=hs.PerspectiveCamera(fov_y=50.0, position=(0, 0, 5), target=(0, 0, 0)))
+        scene.add(hs.Mesh.cube(1.2, color="#ffffff", shading="unlit"), rotation=hs.quat_from_euler(z=20, y=30))
+        with hs.FrameRenderer(ctx, size, samples=1, edge_aa=edge_aa) as r:
+            fp = r.render_passes(scene, 0.0, passes=("foreground",))
+            return fp.frame.astype(int), fp.passes["foreground"][..., 3]
+
+    hard, alpha_hard = draw(False)
+    soft, alpha_soft = draw(True)
+    assert set(np.unique(alpha_hard)) <= {0.0, 1.0}  # one sample: covered or not
+    partial = (alpha_soft > 0.02) & (alpha_soft < 0.98)
+    assert partial.sum() > 40  # the silhouette, smoothed
+    far = ~ndimage.binary_dilation(alpha_hard != np.roll(alpha_hard, 1, 0), iterations=3) \
+        & ~ndimage.binary_dilation(alpha_hard != np.roll(alpha_hard, 1, 1), iterations=3)
+    assert np.array_equal(hard[far], soft[far])

@@ -19,6 +19,7 @@ import numpy as np
 from .._validate import check_size
 from ..config import check_samples, get_settings
 from ..gpu.context import GLContext
+from ..gpu.edge_aa import EdgeAA
 from ..gpu.parallax import ParallaxRenderer, ReliefView
 from ..gpu.readback import read_pixels
 from ..gpu.rects import Rect, merge
@@ -81,9 +82,14 @@ class FrameRenderer:
         size: ``(width, height)`` of the frames.
         samples: MSAA samples for the foreground; default from settings (4), clamped to the
             driver's maximum.
+        edge_aa: with one sample, smooth the foreground's silhouettes with an edge
+            anti-aliasing pass (`hybridscene.gpu.edge_aa`, FXAA-style, geometric edges only:
+            sprites and particles stay as drawn). It closes about half of one sample's gap to 4x
+            MSAA on mesh edges; the preview takes it from ``HYBRIDSCENE_PREVIEW_EDGE_AA``.
     """
 
-    def __init__(self, ctx: GLContext | moderngl.Context, size: tuple[int, int], *, samples: int | None = None) -> None:
+    def __init__(self, ctx: GLContext | moderngl.Context, size: tuple[int, int], *, samples: int | None = None,
+                 edge_aa: bool = False) -> None:
         gl = self.gl = GLContext.wrap(ctx)
         self._wrapped = gl is not ctx  # a moderngl.Context: this renderer owns the wrapper (not the context)
         gl.make_current()
@@ -97,6 +103,8 @@ class FrameRenderer:
         self.parallax = ParallaxRenderer(gl, depth_texture=self.scene_renderer.plate_depth_texture)
         self.foreground = ForegroundTarget(gl, self.size, samples=samples)
         self.output = OutputTarget(gl, self.size)
+        self.edge_aa: EdgeAA | None = EdgeAA(gl) if edge_aa and self.foreground.samples == 1 else None
+        self._aa_color: moderngl.Texture | None = None  # this frame's anti-aliased foreground
         self._plates: list[PlateLayer] = []
         self._relief: ReliefView | None = None  # the current plate's relief this frame
         self._aux: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
@@ -134,6 +142,10 @@ class FrameRenderer:
         depth = self._relief.inverse_depth if self._relief is not None else None
         fg = self.foreground
         self.scene_renderer.render(scene, fg, plate_depth=depth)
+        self._aa_color = None
+        if self.edge_aa is not None and fg.rects:
+            with timer.stage("edge aa"):
+                self._aa_color = self.edge_aa.run(fg.color, fg.rects, depth=fg.depth)
         with timer.stage("reflection"):
             self._reflection = self.reflection.render(scene, self.size) if scene.reflections is not None else None
         # Into a target this renderer keeps, when the plates are as they were there last frame,
@@ -169,7 +181,8 @@ class FrameRenderer:
     def _foreground_layer(self) -> ForegroundLayer:
         """This frame's foreground, its shadows and its reflection, as the compositor takes them."""
         fg = self.foreground
-        return ForegroundLayer(fg.color if fg.rects else None, fg.shadow if fg.has_shadow else None, self._reflection)
+        color = (self._aa_color if self._aa_color is not None else fg.color) if fg.rects else None
+        return ForegroundLayer(color, fg.shadow if fg.has_shadow else None, self._reflection)
 
     def _plate_layers(self, scene: Scene) -> list[PlateLayer]:
         """The plates on screen, back to front: the one fading out (when a cross-fade runs),
@@ -244,8 +257,9 @@ class FrameRenderer:
                     if self._reflection is not None else []
                 self.compositor.compose([*self._plates, *mirrored], fbo, top_down=True, linear=True)
                 out["plate"] = np.ascontiguousarray(read_pixels(tex)[..., :3])
-        if "foreground" in chosen:
-            out["foreground"] = fg.read_premultiplied()
+        if "foreground" in chosen:  # as composited (anti-aliased, with edge_aa)
+            out["foreground"] = read_pixels(self._aa_color, gl_rows=True).astype(np.float32) \
+                if self._aa_color is not None else fg.read_premultiplied()
         if "shadow" in chosen and fg.has_shadow:
             out["shadow"] = 1.0 - fg.read_shadow().astype(np.float32) / 255.0
         # 2. The plate's depth as the occlusion test saw it (the same shader function).
@@ -363,6 +377,10 @@ class FrameRenderer:
         self._aux = self._plate_depth = self._linear = None
         self._normals = None
         self.output.release()
+        if self.edge_aa is not None:
+            self.edge_aa.release()
+            self.edge_aa = None
+        self._aa_color = None
         if self._gl_rows is not None:
             self._gl_rows.release()
             self._gl_rows = None

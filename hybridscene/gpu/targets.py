@@ -165,6 +165,9 @@ class ForegroundTarget:
         self._resources: list[moderngl.Texture | moderngl.Renderbuffer | moderngl.Framebuffer] = \
             [self.color, self.shadow, self.shadow_fbo]
         self._resolve_fbo: moderngl.Framebuffer | None = None
+        self.depth: moderngl.Texture | None = None
+        """Single-sample targets: the depth as a texture (read by the edge anti-aliasing pass,
+        `hybridscene.gpu.edge_aa`); ``None`` with MSAA."""
         if self.samples > 1:
             ms_color = ctx.renderbuffer(size, 4, samples=self.samples, dtype="f2")
             ms_depth = ctx.depth_renderbuffer(size, samples=self.samples)
@@ -172,9 +175,10 @@ class ForegroundTarget:
             self._resolve_fbo = ctx.framebuffer([self.color])
             self._resources += [ms_color, ms_depth, self.draw_fbo, self._resolve_fbo]
         else:
-            depth = ctx.depth_renderbuffer(size)
-            self.draw_fbo = ctx.framebuffer([self.color], depth)
-            self._resources += [depth, self.draw_fbo]
+            self.depth = ctx.depth_texture(size)
+            self.depth.compare_func = ""  # read as values, not compared
+            self.draw_fbo = ctx.framebuffer([self.color], self.depth)
+            self._resources += [self.depth, self.draw_fbo]
         self.has_shadow = False
         """True when this frame drew shadows into `shadow` (set by the renderer)."""
         self.rects: list[Rect] = []

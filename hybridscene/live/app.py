@@ -134,7 +134,7 @@ class PreviewApp:
         gl = window.gl
         if samples is None:
             samples = preview_samples(gl)
-        self.renderer = FrameRenderer(gl, self.size, samples=samples)
+        self.renderer = FrameRenderer(gl, self.size, samples=samples, edge_aa=get_settings().preview_edge_aa)
         log.info("preview: %dx%d, %dx MSAA", *self.size, self.renderer.samples)
         self.clock = RealtimeClock()
         if paused:

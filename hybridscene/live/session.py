@@ -23,6 +23,7 @@ from ..clock import RealtimeClock, frame_time
 from ..errors import ConfigError, HybridSceneError
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
+from ..config import get_settings
 from .app import LAYERS, PREVIEW_SPAN, SceneFileWatch, _regenerate, layer_image, preview_samples
 
 __all__ = ["SERVE_LAYERS", "Frame", "RenderSession"]
@@ -205,7 +206,7 @@ class RenderSession:
         try:
             gl = create_context()
             renderer = FrameRenderer(gl, self.size, samples=self.samples if self.samples is not None
-                                     else preview_samples(gl))
+                                     else preview_samples(gl), edge_aa=get_settings().preview_edge_aa)
             self._cover()
         except BaseException as exc:  # reported by start()
             self._start_error = exc
