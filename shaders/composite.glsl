@@ -4,8 +4,11 @@
 // Optional inputs are compiled in by defines, not switched by uniforms: a software rasteriser
 // (llvmpipe) runs both sides of a branch, so an unused cross-fade would cost a second plate
 // lookup on every pixel. Defines: HAS_SHADOW, HAS_PARALLAX, CROSSFADE, HAS_PARALLAX_PREV,
-// HAS_REFLECTION (the foreground mirrored in the plate's water, laid over the plate before the
-// shadows), HAS_FOREGROUND (undefined: nothing is drawn over the plate), LINEAR_OUTPUT (no sRGB encoding: float targets for render passes), PLATE_PROJ and
+// RELIEF_OPAQUE and RELIEF_OPAQUE_PREV (the relief holds the backdrop under it already, see
+// shaders/relief_fill.glsl: the plate is not sampled), HAS_REFLECTION (the foreground mirrored
+// in the plate's water, laid over the plate before the shadows), HAS_FOREGROUND (undefined:
+// nothing is drawn over the plate), LINEAR_OUTPUT (no sRGB encoding: float targets for render
+// passes), PLATE_PROJ and
 // PREV_PROJ (1 cylindrical, 2 equirectangular: the mapping gives a world direction, see
 // include/plate_projection.glsl; undefined for perspective or fitted plates).
 #include "include/colour.glsl"
@@ -46,6 +49,9 @@ void main() {
     int fg_row = u_top_down ? size.y - 1 - px.y : px.y;
 
     ivec2 fg_px = ivec2(px.x, fg_row);
+#if defined RELIEF_OPAQUE  // the relief with the backdrop already under it
+    vec3 plate = texelFetch(u_parallax, fg_px, 0).rgb;
+#else
     vec3 q = u_plate_from_ndc * vec3(ndc, 1.0);
 #if defined PLATE_PROJ
     vec3 plate = plate_texture_wrapped(u_plate, plate_q(q, PLATE_PROJ, u_plate_lens), u_plate_lens).rgb;
@@ -55,7 +61,11 @@ void main() {
 #if defined HAS_PARALLAX
     plate = over(texelFetch(u_parallax, fg_px, 0), vec4(plate, 1.0)).rgb;
 #endif
+#endif
 #if defined CROSSFADE
+#if defined RELIEF_OPAQUE_PREV
+    vec3 prev = texelFetch(u_parallax_prev, fg_px, 0).rgb;
+#else
     vec3 qp = u_prev_from_ndc * vec3(ndc, 1.0);
 #if defined PREV_PROJ
     vec3 prev = plate_texture_wrapped(u_plate_prev, plate_q(qp, PREV_PROJ, u_prev_lens), u_prev_lens).rgb;
@@ -64,6 +74,7 @@ void main() {
 #endif
 #if defined HAS_PARALLAX_PREV
     prev = over(texelFetch(u_parallax_prev, fg_px, 0), vec4(prev, 1.0)).rgb;
+#endif
 #endif
     plate = mix(prev, plate, u_plate_weight);  // linear light
 #endif

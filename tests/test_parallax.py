@@ -235,3 +235,28 @@ def test_a_relief_needs_depth_and_a_camera():
         relief_mesh(hs.Plate(image=plate.image, camera=plate.camera))
     with pytest.raises(hs.PlateError, match=r"back_layer needs .* this plate has no camera"):
         back_layer(hs.Plate(image=plate.image, depth=plate.depth))
+
+
+def test_the_sky_is_filled_into_the_relief_so_the_compositor_reads_it_alone(ctx):
+    """The relief's colour holds the backdrop where no triangle is drawn (alpha 1 everywhere),
+    and the frame equals one composited over the backdrop, within one level (the half-float
+    target)."""
+    import dataclasses
+
+    plate = layered_plate()
+    scene = hs.Scene(plate, shadows=False)
+    scene.camera.position = (1.0, HEIGHT + 0.5, 0.0)
+    scene.camera.target = (1.0, HEIGHT + 0.2, -1.0)
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        frame = r.render_frame(scene, 0.0)
+        layer = r._plates[-1]
+        assert layer.opaque and layer.relief is not None
+        alpha = hs.gpu.read_pixels(layer.relief, gl_rows=True)[..., 3]
+        assert np.all(alpha == 1.0)
+        # The same relief drawn without the fill, composited over the backdrop.
+        view = r.parallax.render(plate, r.compositor.plate_texture(plate), scene.camera, (W, H))
+        assert not view.opaque and (hs.gpu.read_pixels(view.color, gl_rows=True)[..., 3] == 0).sum() > 1000  # the sky
+        r.compositor.compose([dataclasses.replace(layer, relief=view.color, opaque=False)], r.output.fbo)
+        plain = r.output.read()
+    assert np.abs(frame.astype(int) - plain.astype(int)).max() <= 1
+    assert (frame != plain).any(axis=2).mean() < 0.05

@@ -44,13 +44,15 @@ class Compositor:
 
     def _variant(self, shadow: bool, parallax: bool, crossfade: bool, parallax_prev: bool, linear: bool = False,
                  reflection: bool = False, projection: int = 0, prev_projection: int = 0,
-                 foreground: bool = True) -> tuple[moderngl.Program, moderngl.VertexArray]:
+                 foreground: bool = True, opaque: bool = False,
+                 opaque_prev: bool = False) -> tuple[moderngl.Program, moderngl.VertexArray]:
         """The composite program with only the inputs this frame uses compiled in."""
-        key = (shadow, parallax, crossfade, parallax_prev, linear, reflection, projection, prev_projection, foreground)
+        key = (shadow, parallax, crossfade, parallax_prev, linear, reflection, projection, prev_projection, foreground,
+               opaque, opaque_prev)
         entry = self._variants.get(key)
         if entry is None:
             names = ("HAS_SHADOW", "HAS_PARALLAX", "CROSSFADE", "HAS_PARALLAX_PREV", "LINEAR_OUTPUT", "HAS_REFLECTION",
-                     "PLATE_PROJ", "PREV_PROJ", "HAS_FOREGROUND")
+                     "PLATE_PROJ", "PREV_PROJ", "HAS_FOREGROUND", "RELIEF_OPAQUE", "RELIEF_OPAQUE_PREV")
             prog = load_program(self.gl, "composite", defines={n: int(on) for n, on in zip(names, key) if on})
             for name, unit in (("u_plate", 0), ("u_foreground", 1), ("u_plate_prev", 2), ("u_shadow", 3),
                                ("u_parallax", 4), ("u_parallax_prev", 5), ("u_reflection", 6)):
@@ -83,6 +85,12 @@ class Compositor:
         projection, lens = mapping_lens(plate, camera)
         return PlateLayer(self.plate_texture(plate), plate_mapping(plate, camera, size), opacity=opacity,
                           projection=projection, lens=lens)
+
+    @staticmethod
+    def fit_filter(layer: PlateLayer, size: tuple[int, int]) -> None:
+        """Set ``layer.texture``'s filter as `compose` does for a frame of ``size`` (trilinear
+        only where the plate is shrunk on screen), for passes that sample it the same way."""
+        _choose_filter(layer, size)
 
     def compose(self, layers: Sequence[Layer], target: moderngl.Framebuffer, *, top_down: bool = True,
                 linear: bool = False, rects: Sequence[Rect] | None = None) -> None:
@@ -121,7 +129,8 @@ class Compositor:
         prog, vao = self._variant(shadow is not None, current.relief is not None, previous is not None,
                                   previous is not None and previous.relief is not None, linear, reflection is not None,
                                   current.projection, previous.projection if previous is not None else 0,
-                                  color is not None)
+                                  color is not None, current.relief is not None and current.opaque,
+                                  previous is not None and previous.relief is not None and previous.opaque)
         ctx = self.gl.mgl
         target.scissor = None
         target.use()
@@ -134,7 +143,8 @@ class Compositor:
         if previous is not None:
             _choose_filter(previous, target.size)
             previous.texture.use(2)
-            prog["u_prev_from_ndc"].write(transforms.gl_bytes(previous.mapping))
+            if "u_prev_from_ndc" in prog:  # not read behind an opaque relief
+                prog["u_prev_from_ndc"].write(transforms.gl_bytes(previous.mapping))
             if previous.projection:
                 prog["u_prev_lens"].value = previous.lens
             prog["u_plate_weight"].value = weight
@@ -146,7 +156,8 @@ class Compositor:
             reflection.use(6)
         if current.relief is not None:
             current.relief.use(4)
-        prog["u_plate_from_ndc"].write(transforms.gl_bytes(current.mapping))
+        if "u_plate_from_ndc" in prog:  # not read behind an opaque relief
+            prog["u_plate_from_ndc"].write(transforms.gl_bytes(current.mapping))
         if current.projection:
             prog["u_plate_lens"].value = current.lens
         prog["u_top_down"].value = bool(top_down)

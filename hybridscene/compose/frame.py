@@ -198,8 +198,12 @@ class FrameRenderer:
             layer = self.compositor.plate_layer(plate, scene.camera, self.size, background=scene.background,
                                                 opacity=opacity)
             if plate is not None and uses_parallax(scene.parallax, plate, scene.camera):
-                view = self.parallax.render(plate, layer.texture, scene.camera, self.size, slot=slot)  # type: ignore[arg-type]
-                layer = dataclasses.replace(layer, texture=view.backdrop, relief=view.color)
+                # The backdrop goes under the relief there (sampled as the compositor would), so the
+                # compositor reads the relief alone.
+                self.compositor.fit_filter(dataclasses.replace(layer, texture=self.parallax.backdrop(plate)), self.size)
+                view = self.parallax.render(plate, layer.texture, scene.camera, self.size, slot=slot,  # type: ignore[arg-type]
+                                            fill=layer.mapping)
+                layer = dataclasses.replace(layer, texture=view.backdrop, relief=view.color, opaque=view.opaque)
                 if slot == 0:
                     self._relief = view
                 key = None  # type: ignore[assignment]

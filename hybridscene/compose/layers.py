@@ -32,6 +32,9 @@ class PlateLayer:
     equirectangular plate (``projection`` 1 or 2), the world direction of the pixel's ray."""
     relief: moderngl.Texture | None = None
     """Parallax: RGBA16F linear premultiplied, the frame's size, GL row order; or ``None``."""
+    opaque: bool = False
+    """``relief`` already holds ``texture`` wherever the relief itself is absent (alpha 1
+    everywhere, `hybridscene.gpu.parallax.ReliefView.opaque`): ``texture`` is not sampled."""
     opacity: float = 1.0
     """0..1: how much of this layer covers the plate layer below it (a cross-fade, in linear
     light). The bottom plate layer is always opaque."""

@@ -46,6 +46,9 @@ class ReliefView:
     """R32F ``1 / metres`` along the view axis; 0 where the relief is absent."""
     backdrop: moderngl.Texture
     """The plate's sky-filled sRGB texture (top-down), shown where the relief is absent."""
+    opaque: bool = False
+    """``color`` already holds the backdrop where the relief is absent (alpha 1 everywhere):
+    `ParallaxRenderer.render` was given ``fill``."""
 
 
 @dataclasses.dataclass
@@ -119,6 +122,7 @@ class ParallaxRenderer:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._targets: list[_Target] = []
         self._size: tuple[int, int] | None = None
+        self._fill: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
 
     def prefetch(self, plate: Plate) -> concurrent.futures.Future[ReliefGeometry]:
         """Start computing ``plate``'s relief on the worker thread (once per plate)."""
@@ -182,12 +186,16 @@ class ParallaxRenderer:
         return self._targets[slot]
 
     def render(self, plate: Plate, plate_texture: moderngl.Texture, camera: PerspectiveCamera,
-               size: tuple[int, int], *, slot: int = 0) -> ReliefView:
+               size: tuple[int, int], *, slot: int = 0, fill: np.ndarray | None = None) -> ReliefView:
         """Draw ``plate``'s relief as ``camera`` sees it at ``size``.
 
         Args:
             plate_texture: the plate's sRGB texture (the compositor's, shared).
             slot: 0 for the current plate, 1 for one fading out (separate targets).
+            fill: the backdrop's ``(3, 3)`` mapping from the frame's NDC (as the compositor's
+                `PlateLayer.mapping`): where no triangle is drawn, the backdrop is written
+                into the colour with its filter as it is set (``shaders/relief_fill.glsl``), so
+                the view is opaque and the compositor need not sample the backdrop.
         """
         import moderngl
 
@@ -229,8 +237,20 @@ class ParallaxRenderer:
                 mesh.vao.render(moderngl.TRIANGLES, vertices=3 * (mesh.count - mesh.land), first=3 * mesh.land)
         ctx.polygon_offset = (0.0, 0.0)
         ctx.disable_direct(_GL_DEPTH_CLAMP)
+        backdrop = self.backdrop(plate)
+        if fill is not None:  # the sky: where the depth buffer still holds the far plane
+            if self._fill is None:
+                prog = load_program(self.gl, "relief_fill")
+                prog["u_backdrop"].value = 0
+                self._fill = (prog, ctx.vertex_array(prog, []))
+            prog, vao = self._fill
+            prog["u_plate_from_ndc"].write(transforms.gl_bytes(np.asarray(fill, np.float32)))
+            backdrop.use(0)
+            ctx.depth_func = "<="
+            vao.render(moderngl.TRIANGLES, vertices=3)
+            ctx.depth_func = "<"
         ctx.disable(moderngl.DEPTH_TEST)
-        return ReliefView(target.color, target.inverse_depth, self.backdrop(plate))
+        return ReliefView(target.color, target.inverse_depth, backdrop, opaque=fill is not None)
 
     def _release_targets(self) -> None:
         self.gl.unbind([t.fbo for t in self._targets])
@@ -253,3 +273,6 @@ class ParallaxRenderer:
         for tex in list(self._backdrops.values()):
             tex.release()
         self._backdrops.clear()
+        if self._fill is not None:
+            self._fill[1].release()
+            self._fill = None
