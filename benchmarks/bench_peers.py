@@ -127,6 +127,16 @@ def setup_venv(venv: Path, peers: list[str]) -> dict[str, str | None]:
     return status
 
 
+def installed(venv: Path) -> dict[str, str | None]:
+    """Versions of the peers' packages in their environment (``None``: not installed)."""
+    names = ["depthflow", "shaderflow", "moderngl", "pyrender", "PyOpenGL", "trimesh", "numpy"]
+    code = ("import json, importlib.metadata as m\n"
+            "def v(d):\n    try:\n        return m.version(d)\n    except m.PackageNotFoundError:\n        return None\n"
+            f"print(json.dumps({{d: v(d) for d in {names!r}}}))")
+    out = subprocess.run([str(venv_python(venv)), "-c", code], capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
 def run_peer(venv: Path, script: str, args: list[str], tmp: Path, timeout: float) -> dict:
     """Runs a peer's script in its environment; its JSON, or ``{"error": ...}``."""
     out_json = tmp / f"{script}.json"
@@ -262,6 +272,7 @@ def main() -> None:
                     "peers_venv": str(venv) if peers else None,
                     "peers": {p: ({"error": e} if e else {}) for p, e in setup.items()}}
     if args.setup_only:
+        report["installed"] = installed(venv) if venv_python(venv).exists() else {}
         json.dump(report, sys.stdout, indent=2)
         print()
         return
