@@ -59,6 +59,10 @@ def test_a_window_gets_the_kept_frame_copied_in(ctx):
             assert (r.composited is None) == (i == 0)
             got = np.frombuffer(window.read(components=3, alignment=1), np.uint8).reshape(SIZE[1], SIZE[0], 3)[::-1]
             assert np.array_equal(got, whole.render_frame(reference, t))
+            # What is drawn next goes into the window (an overlay), never into the kept frame.
+            r.render_to(scene, window, t=t, top_down=False)
+            ctx.mgl.clear(1.0, 0.0, 1.0, 1.0, viewport=(0, 0, 40, 20))
+    ctx.unbind([window])
     window.color_attachments[0].release()
     window.release()
 

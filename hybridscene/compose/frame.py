@@ -167,6 +167,7 @@ class FrameRenderer:
             self.compositor.compose([*self._plates, self._foreground_layer()], target, top_down=top_down, rects=rects)
             if target is not fbo:
                 self.gl.mgl.copy_framebuffer(fbo, target)
+                fbo.use()  # left bound, as after composing into it (a window draws its overlay next)
 
     def _mirror(self, top_down: bool) -> moderngl.Framebuffer:
         """A kept frame in ``top_down`` row order for framebuffers this renderer does not own

@@ -149,6 +149,7 @@ class WindowSink:
 
         ctx = self.gl.mgl
         bw, bh = self.buffer_size
+        self.window.fbo.use()  # over what is in the window, whatever was drawn last
         key = (tuple(lines), colour)
         if key != self._overlay_key:
             self._overlay = self._upload(self._overlay, text_image(lines, colour=colour))
