@@ -107,10 +107,12 @@ def test_merge_covers_every_rectangle_with_few():
     rng = np.random.default_rng(0)
     boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h in
              zip(rng.integers(0, 900, 30), rng.integers(0, 500, 30), rng.integers(1, 80, 30), rng.integers(1, 80, 30))]
-    merged = rects.merge(boxes, limit=8)
-    assert 1 <= len(merged) <= 8
-    for x, y, w, h in boxes:
-        assert any(mx <= x and my <= y and x + w <= mx + mw and y + h <= my + mh for mx, my, mw, mh in merged)
+    many = [(int(x), int(y), 6, 6) for x, y in zip(rng.integers(0, 40, 300) * 32, rng.integers(0, 3, 300) * 200)]
+    for group in (boxes, many):  # a few, merged pairwise; many, gathered into tiles first
+        merged = rects.merge(group, limit=8)
+        assert 1 <= len(merged) <= 8
+        for x, y, w, h in group:
+            assert any(mx <= x and my <= y and x + w <= mx + mw and y + h <= my + mh for mx, my, mw, mh in merged)
     assert rects.area([(0, 0, 10, 10), (5, 5, 10, 10)]) == 175
     assert rects.merge([(0, 0, 10, 10), (2, 2, 3, 3), None]) == [(0, 0, 10, 10)]
     assert rects.flip((1, 2, 3, 4), 10) == (1, 4, 3, 4)
