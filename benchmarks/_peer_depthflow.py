@@ -21,26 +21,15 @@ Writes one JSON object to ``--json``: versions, the GL renderer and the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
 import sys
 import tempfile
 import time
-import traceback
-from importlib import metadata
 from pathlib import Path
 
-
-def versions(*dists: str) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for d in dists:
-        try:
-            out[d] = metadata.version(d)
-        except metadata.PackageNotFoundError:
-            out[d] = None
-    return out
+from _peer_common import report
 
 
 def ffmpeg_on_path(folder: Path) -> str | None:
@@ -69,16 +58,12 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=4.0, help="seconds of one sway")
     parser.add_argument("--no-export", action="store_true")
     args = parser.parse_args()
-    result: dict = {"versions": versions("depthflow", "shaderflow", "moderngl", "glcontext", "turbopipe", "numpy")}
     tmp = Path(tempfile.mkdtemp(prefix="peer-depthflow-"))
     try:
-        run(args, result, tmp)
-    except Exception as exc:  # reported in the JSON: the benchmark goes on without this peer
-        traceback.print_exc()
-        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        report(args, ("depthflow", "shaderflow", "moderngl", "glcontext", "turbopipe", "numpy"),
+               lambda result: run(args, result, tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
 
 
 def run(args: argparse.Namespace, result: dict, tmp: Path) -> None:

@@ -18,23 +18,11 @@ Writes one JSON object to ``--json``: versions, the GL renderer and the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-import traceback
-from importlib import metadata
-from pathlib import Path
 
-
-def versions(*dists: str) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for d in dists:
-        try:
-            out[d] = metadata.version(d)
-        except metadata.PackageNotFoundError:
-            out[d] = None
-    return out
+from _peer_common import report
 
 
 def look_along(direction) -> object:
@@ -105,14 +93,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--warmup", type=int, default=5)
     args = parser.parse_args()
-    result: dict = {"versions": versions("pyrender", "PyOpenGL", "trimesh", "numpy")}
-    try:
-        run(args, result)
-    except Exception as exc:  # reported in the JSON: the benchmark goes on without this peer
-        traceback.print_exc()
-        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    finally:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+    report(args, ("pyrender", "PyOpenGL", "trimesh", "numpy"), lambda result: run(args, result))
 
 
 if __name__ == "__main__":
