@@ -137,3 +137,29 @@ def test_the_shadow_map_is_drawn_again_only_when_casters_or_sun_move(ctx):
         with hs.FrameRenderer(ctx, SIZE) as check:
             assert np.array_equal(lit, check.render_frame(scene, 0.3))
         assert not np.array_equal(moved, still)
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("samples", [1, 4])
+def test_a_frame_that_fails_halfway_leaves_nothing_behind(ctx, monkeypatch, samples):
+    """A frame that raises after the target's begin() (a sprite that cannot be drawn, say):
+    the next frame still equals one composited whole (nothing resolved is stale, depth writes
+    are on again)."""
+    scene, reference = moving_scene(), moving_scene()
+    with hs.FrameRenderer(ctx, SIZE, samples=samples) as r, hs.FrameRenderer(ctx, SIZE, samples=samples) as whole:
+        r.render_frame(scene, 0.0)
+        real = r.scene_renderer._draw_instances
+        calls = {"n": 0}
+
+        def fail_once(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise hs.SceneError("a sprite that cannot be drawn")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(r.scene_renderer, "_draw_instances", fail_once)
+        with pytest.raises(hs.SceneError):
+            r.render_frame(scene, 1.0)  # the ball moved far: its old place must not linger
+        assert r.foreground.draw_fbo.depth_mask
+        frame = r.render_frame(scene, 1.3)
+        assert np.array_equal(frame, whole.render_frame(reference, 1.3))

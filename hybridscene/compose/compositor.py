@@ -123,7 +123,9 @@ class Compositor:
         fg = foregrounds[0] if foregrounds else None
         shadow = fg.shadow if fg is not None else None
         reflection = fg.reflection if fg is not None else None
-        if rects is not None and not rects:
+        if rects is not None and not rects:  # nothing changed: the target keeps its pixels
+            target.scissor = None
+            target.use()
             return
         color = fg.color if fg is not None else None
         prog, vao = self._variant(shadow is not None, current.relief is not None, previous is not None,

@@ -154,7 +154,7 @@ class FrameRenderer:
         drawn = merge([*fg.rects, *fg.shadow_rects, self.reflection.frame_rect if self._reflection else None])
         key = (self._plate_key, top_down) if self._plate_key is not None else None
         target = fbo
-        if fbo is not self.output.fbo and key is not None and tuple(fbo.size) == self.size:
+        if fbo is not self.output.fbo and key is not None and tuple(fbo.size) == self.size and _blittable(fbo):
             target = self._mirror(top_down)
         rects = None
         kept = self._kept.get(target.glo)
@@ -404,3 +404,12 @@ class FrameRenderer:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _blittable(fbo: moderngl.Framebuffer) -> bool:
+    """Whether a kept frame can be copied into ``fbo`` (``glBlitFramebuffer``): a window's
+    default framebuffer, or one 8-bit single-sample colour attachment."""
+    if fbo.glo == 0:
+        return True
+    attachments = fbo.color_attachments
+    return len(attachments) == 1 and getattr(attachments[0], "samples", 0) == 0 and attachments[0].dtype == "f1"

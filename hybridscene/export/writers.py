@@ -30,7 +30,8 @@ def yuv_converter(gl: GLContext, renderer: FrameRenderer, sink: Any, wants_passe
     ``yuv`` setting (`use_gpu_yuv`) converts on the GPU; ``None`` otherwise (RGB frames)."""
     from ..sinks.video import VideoSink
 
-    if wants_passes or not isinstance(sink, VideoSink) or not use_gpu_yuv(gl):
+    # Exactly a VideoSink: a subclass may handle the RGB frames itself.
+    if wants_passes or type(sink) is not VideoSink or not use_gpu_yuv(gl):
         yield None
         return
     with YuvConverter(gl, renderer.size) as yuv:

@@ -215,7 +215,8 @@ class ParallaxRenderer:
         target.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
-        ctx.enable_direct(_GL_DEPTH_CLAMP)  # distant ridges beyond the far plane still draw
+        ctx.enable_direct(_GL_DEPTH_CLAMP)  # the near plane does not cut what lies in front of it (beyond the far
+        # plane, depth clamps to 1, which fails the test against the cleared 1: relief_fill relies on it)
         # Trilinear, set every frame: a relief shrinks parts of the plate, and the compositor
         # changes this texture's filter for flat frames, which must not leak into the next frame
         # (a frame's pixels depend on its index only, not on the frames drawn before it).

@@ -10,12 +10,12 @@ samples and rounding), so drawing scissored to it changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MARGIN", "Rect", "area", "bounding", "covers", "flip", "merge", "project_points", "projected_radius", "scale",
+__all__ = ["MARGIN", "Rect", "area", "bounding", "flip", "merge", "project_points", "projected_radius", "scale",
            "screen_rects", "sphere_box", "world_corners"]
 
 Rect = tuple[int, int, int, int]
@@ -218,11 +218,6 @@ def scale(rect: Rect, factor_x: float, factor_y: float, size: tuple[int, int], *
     x, y, w, h = rect
     return _clamp(x * factor_x - margin, y * factor_y - margin, (x + w) * factor_x + margin,
                   (y + h) * factor_y + margin, size)
-
-
-def covers(rects: Sequence[Rect], size: tuple[int, int]) -> bool:
-    """True when ``rects`` hold the whole frame of ``size``."""
-    return area(rects) >= size[0] * size[1]
 
 
 def screen_rects(drawables: list[tuple[Any, np.ndarray]], billboards: list[tuple[Any, np.ndarray]],

@@ -33,8 +33,8 @@ from ..scene.camera import PerspectiveCamera
 from ..scene.view import mapping_lens, plate_mapping
 from .programs import has_uniform, load_program
 from .rects import Rect, merge, project_points, world_corners
-from .renderer import depth_writes
 from .rects import scale as scale_rect
+from .renderer import depth_writes
 
 if TYPE_CHECKING:
     import moderngl

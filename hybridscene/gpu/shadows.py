@@ -98,7 +98,7 @@ class ShadowPass:
             light_proj = transforms.orthographic(-radius, radius, -radius, radius, radius * 0.5, reach)
             light_vp = light_proj @ light_view
             fbo = self._shadow_fbo(catcher.resolution)
-            key = (catcher.resolution, light_dir.tobytes(), _casters(drawables))
+            key = (catcher.resolution, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))
             if key != self._sun_key:  # else neither the casters nor the sun moved: the map stands
                 fbo.use()
                 ctx.viewport = (0, 0, catcher.resolution, catcher.resolution)
@@ -136,12 +136,14 @@ class ShadowPass:
             x0, z0 = pts[:, 0].min() - r, pts[:, 2].min() - r
             x1, z1 = pts[:, 0].max() + r, pts[:, 2].max() + r
             rects.append((x0, z0, x1, z1))
-            for _, c in near_ground:
-                a0, b0, a1, b1 = c[:, 0].min() - r, c[:, 2].min() - r, c[:, 0].max() + r, c[:, 2].max() + r
-                polygons.append(np.array([[a0, b0], [a1, b0], [a1, b1], [a0, b1]]))
             side = max(x1 - x0, z1 - z0)
             cx, cz = (x0 + x1) / 2.0, (z0 + z1) / 2.0
             size = self._contact_map_size(side, r)
+            reach = r + 2.0 * side / size  # the occlusion's radius, and two texels of its filtering
+            for _, c in near_ground:
+                a0, b0 = c[:, 0].min() - reach, c[:, 2].min() - reach
+                a1, b1 = c[:, 0].max() + reach, c[:, 2].max() + reach
+                polygons.append(np.array([[a0, b0], [a1, b0], [a1, b1], [a0, b1]]))
             # Looking up (+Y) from below the plane, image up = -Z (away from the camera).
             contact_view = transforms.look_at((cx, plane - r, cz), (cx, plane, cz), (0.0, 0.0, -1.0))
             contact_proj = transforms.orthographic(-side / 2, side / 2, -side / 2, side / 2, 0.0, 2.0 * r)

@@ -188,10 +188,12 @@ class ForegroundTarget:
         self._dirty: list[Rect] | None = None  # colour not yet cleared (None: all of it)
         self._shadow_dirty: list[Rect] | None = None
         self._drawn: list[Rect] | None = None  # colour cleared this frame: resolved again
+        self._resolved = True  # the last frame reached resolve()
 
     def bind(self) -> None:
-        """Bind the colour framebuffer for drawing (no scissor)."""
+        """Bind the colour framebuffer for drawing (no scissor, depth writes on)."""
         self.draw_fbo.scissor = None
+        self.draw_fbo.depth_mask = True
         self.draw_fbo.use()
 
     def bind_shadow(self) -> None:
@@ -202,7 +204,9 @@ class ForegroundTarget:
     def begin(self) -> None:
         """Start a frame: transparent black, no shadow and depth at the far plane everywhere
         (clearing only where the last frame drew)."""
-        self._drawn = None if self._dirty is None else list(self._dirty)
+        # A frame that failed after its begin() resolved nothing: resolve everything next.
+        self._drawn = None if self._dirty is None or not self._resolved else list(self._dirty)
+        self._resolved = False
         _clear(self.draw_fbo, self._dirty, depth=True)
         _clear(self.shadow_fbo, self._shadow_dirty, depth=False)
         self._dirty, self._shadow_dirty = [], []
@@ -221,12 +225,13 @@ class ForegroundTarget:
         (self._shadow_dirty if shadow else self._dirty).append(rect)
 
     def resolve(self) -> None:
-        """Average the colour samples into `color` where this frame or the last one drew;
-        a no-op without MSAA."""
-        # What was drawn, as a few rectangles (kept for the next frame's clear, and the compositor).
+        """End the frame: merge what it drew into a few rectangles (kept for the next frame's
+        clear, and for the compositor) and, with MSAA, average the colour samples into `color`
+        where this frame or the last one drew."""
         self.rects = merge(self.rects)
         self.shadow_rects = merge(self.shadow_rects)
         self._dirty, self._shadow_dirty = list(self.rects), list(self.shadow_rects)
+        self._resolved = True
         if self._resolve_fbo is None:
             return
         fbo = self._resolve_fbo
@@ -261,6 +266,7 @@ class ForegroundTarget:
 def _clear(fbo: moderngl.Framebuffer, rects: list[Rect] | None, *, depth: bool) -> None:
     """Clear ``fbo`` inside ``rects`` (``None``: whole) to transparent black and far depth."""
     fbo.scissor = None
+    fbo.depth_mask = True  # a clear obeys the mask
     fbo.use()
     for rect in rects if rects is not None else [None]:
         if depth:

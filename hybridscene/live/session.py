@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..clock import RealtimeClock, frame_time
+from ..config import get_settings
 from ..errors import ConfigError, HybridSceneError
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
-from ..config import get_settings
 from .app import LAYERS, PREVIEW_SPAN, SceneFileWatch, _regenerate, layer_image, preview_samples
 
 __all__ = ["SERVE_LAYERS", "Frame", "RenderSession"]
