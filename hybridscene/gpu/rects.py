@@ -131,36 +131,33 @@ def merge(rects: Iterable[Rect | None], *, limit: int = 8, slack: int = 4096) ->
             return [one] if one is not None else []
     if len(out) < 2:
         return out
-    a = np.asarray(out, np.int64)
-    x0, y0, x1, y1 = a[:, 0].copy(), a[:, 1].copy(), a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    alive = np.ones(len(out), bool)
-    never = np.iinfo(np.int64).max
+    # Greedy, cheapest pair first, with each rectangle's costs to the others kept up to date
+    # (plain Python: a frame has a handful, and numpy's per-call overhead would dominate).
+    boxes: list[list[int] | None] = [[x, y, x + w, y + h] for x, y, w, h in out]
 
-    def costs(i: int) -> np.ndarray:
-        """Pixels the bounding rectangle of ``i`` and each other adds to the two together."""
-        bx = np.maximum(x1[i], x1) - np.minimum(x0[i], x0)
-        by = np.maximum(y1[i], y1) - np.minimum(y0[i], y0)
-        ix = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
-        iy = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
-        c = bx * by - ((x1[i] - x0[i]) * (y1[i] - y0[i]) + (x1 - x0) * (y1 - y0) - ix * iy)
-        c[i] = never
-        c[~alive] = never
-        return c
+    def cost(p: list[int], q: list[int]) -> int:
+        """Pixels the bounding rectangle of ``p`` and ``q`` adds to the two together."""
+        ix = max(0, min(p[2], q[2]) - max(p[0], q[0]))
+        iy = max(0, min(p[3], q[3]) - max(p[1], q[1]))
+        joined = (max(p[2], q[2]) - min(p[0], q[0])) * (max(p[3], q[3]) - min(p[1], q[1]))
+        return joined - ((p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - ix * iy)
 
-    cost = np.stack([costs(i) for i in range(len(out))])
-    count = len(out)
+    pairs = {(i, j): cost(boxes[i], boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes))}
+    count = len(boxes)
     while count > 1:
-        i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        if cost[i, j] > slack and count <= limit:
+        (i, j), best = min(pairs.items(), key=lambda kv: kv[1])
+        if best > slack and count <= limit:
             break
-        x0[i], y0[i] = min(x0[i], x0[j]), min(y0[i], y0[j])
-        x1[i], y1[i] = max(x1[i], x1[j]), max(y1[i], y1[j])
-        alive[j] = False
+        p, q = boxes[i], boxes[j]
+        assert p is not None and q is not None
+        boxes[i] = [min(p[0], q[0]), min(p[1], q[1]), max(p[2], q[2]), max(p[3], q[3])]
+        boxes[j] = None
         count -= 1
-        cost[j, :] = cost[:, j] = never
-        row = costs(i)
-        cost[i, :] = cost[:, i] = row
-    return [(int(x0[k]), int(y0[k]), int(x1[k] - x0[k]), int(y1[k] - y0[k])) for k in np.flatnonzero(alive)]
+        pairs = {k: v for k, v in pairs.items() if j not in k and i not in k}
+        for k, other in enumerate(boxes):
+            if other is not None and k != i:
+                pairs[(min(i, k), max(i, k))] = cost(boxes[i], other)  # type: ignore[arg-type]
+    return [(b[0], b[1], b[2] - b[0], b[3] - b[1]) for b in boxes if b is not None]
 
 
 TILE = 32
@@ -225,19 +222,23 @@ def screen_rects(drawables: list[tuple[Any, np.ndarray]], billboards: list[tuple
     """``(kind, id(node))`` -> the pixels it can cover (``None``: off screen), for
     `hybridscene.gpu.renderer.SceneRenderer.render`'s scissors: ``drawables`` are
     ``(node, world)`` of meshes, ``billboards`` of sprites and emitters, ``particles`` each
-    emitter's ``instances(t)`` by ``id(node)``; kinds ``"mesh"``, ``"sprite"``, ``"particles"``."""
+    emitter's ``instances(t)`` by ``id(node)``; kinds ``"mesh"``, ``"sprite"``, ``"particles"``.
+    Every thing's bounding points (8 each) are projected in one product."""
+    keys: list[tuple[str, int]] = []
+    points: list[np.ndarray] = []
     out: dict[tuple[str, int], Rect | None] = {}
     for node, world in drawables:
-        out[("mesh", id(node))] = project_points(view_proj, world_corners(node.mesh.geometry.bounds, world), size)
+        keys.append(("mesh", id(node)))
+        points.append(world_corners(node.mesh.geometry.bounds, world))
     for node, world in billboards:
         sp = node.sprite
         if sp is not None:
             w, h = (float(v) for v in sp.size)
+            keys.append(("sprite", id(node)))
             if sp.billboard:  # a camera-facing quad about the node's origin
-                points = sphere_box(world[:3, 3], world[:3, 3], 0.5 * float(np.hypot(w, h)))
+                points.append(sphere_box(world[:3, 3], world[:3, 3], 0.5 * float(np.hypot(w, h))))
             else:
-                points = world_corners(((-w / 2, -h / 2, 0.0), (w / 2, h / 2, 0.0)), world)
-            out[("sprite", id(node))] = project_points(view_proj, points, size)
+                points.append(world_corners(((-w / 2, -h / 2, 0.0), (w / 2, h / 2, 0.0)), world))
         if node.particles is not None:
             pos, psize = particles[id(node)][:2]
             if len(pos) == 0:
@@ -245,6 +246,24 @@ def screen_rects(drawables: list[tuple[Any, np.ndarray]], billboards: list[tuple
                 continue
             box = world_corners((pos.min(axis=0), pos.max(axis=0)), world)  # camera-facing quads about each
             half = 0.5 * float(np.hypot(psize[:, 0], psize[:, 1]).max())
-            out[("particles", id(node))] = project_points(view_proj, sphere_box(box.min(axis=0), box.max(axis=0), half),
-                                                          size)
+            keys.append(("particles", id(node)))
+            points.append(sphere_box(box.min(axis=0), box.max(axis=0), half))
+    if not keys:
+        return out
+    w, h = size
+    pts = np.concatenate(points)  # 8 per key
+    clip = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(view_proj, np.float64).T
+    clip = clip.reshape(len(keys), 8, 4)
+    behind = ~np.all(clip[..., 3] > 1e-6, axis=1)
+    ndc = clip[..., :3] / np.where(clip[..., 3:] > 1e-6, clip[..., 3:], 1.0)
+    beyond = np.all(ndc[..., 2] > 1.0, axis=1)
+    lo, hi = ndc[..., :2].min(axis=1), ndc[..., :2].max(axis=1)
+    for k, key in enumerate(keys):
+        if behind[k]:
+            out[key] = (0, 0, w, h)
+        elif beyond[k]:
+            out[key] = None
+        else:
+            out[key] = _clamp((lo[k, 0] + 1.0) * 0.5 * w - MARGIN, (lo[k, 1] + 1.0) * 0.5 * h - MARGIN,
+                              (hi[k, 0] + 1.0) * 0.5 * w + MARGIN, (hi[k, 1] + 1.0) * 0.5 * h + MARGIN, size)
     return out
