@@ -127,12 +127,10 @@ def test_stages_benchmark_reports_every_stage_the_timer_holds():
 
 
 def test_the_optional_paths_benchmarks_run():
-    """bench_foreground_format (an 8-bit foreground against RGBA16F), bench_edge_aa (1x + the
-    edge pass against 4x) and bench_yuv (yuv420p on the GPU or the CPU) at tiny sizes."""
+    """bench_foreground_format (an 8-bit foreground against RGBA16F) and bench_edge_aa (1x + the
+    edge pass against 4x) at tiny sizes (bench_yuv's paths are tests/test_yuv.py's)."""
     fmt = run("bench_foreground_format.py", "--size", "160x90", "--times", "0.5", "--examples", "glossy")
     assert fmt["results"]["glossy"]["max_levels"] >= 0 and fmt["results"]["glossy"]["ms_per_frame"]["rgba8"] > 0
     assert isinstance(fmt["identical_within_a_level"], bool)
     aa = run("bench_edge_aa.py", "--size", "160x90", "--frames", "2", "--cases", "glossy", "--no-reference")
     assert aa["results"]["glossy"]["vs_4x"]["1x+aa"]["edges"]["pixels"] > 0
-    yuv = run("bench_yuv.py", "--frames", "3", "--exports", "1", "--export-frames", "3", "--size", "160x90")
-    assert yuv["machine"]["gl_renderer"]
