@@ -51,6 +51,28 @@ float luma_at(ivec2 p, ivec2 hi) {
     return edge_luma(texelFetch(u_source, clamp(p, ivec2(0), hi), 0));
 }
 
+// The cross around px (centre luma m): its S, E, N, W lumas, their largest value and range.
+struct Cross {
+    float m, s, e, n, w, top, range;
+};
+
+Cross cross_at(ivec2 px, ivec2 hi, float m) {
+    Cross c;
+    c.m = m;
+    c.s = luma_at(px + ivec2(0, 1), hi);
+    c.e = luma_at(px + ivec2(1, 0), hi);
+    c.n = luma_at(px + ivec2(0, -1), hi);
+    c.w = luma_at(px + ivec2(-1, 0), hi);
+    c.top = max(max(max(c.s, c.e), max(c.n, c.w)), m);
+    c.range = c.top - min(min(min(c.s, c.e), min(c.n, c.w)), m);
+    return c;
+}
+
+// Enough contrast across the cross to be an edge (FXAA's thresholds).
+bool contrasted(Cross c) {
+    return c.range >= max(u_edge_threshold_min, c.top * u_edge_threshold);
+}
+
 float luma_lod(vec2 uv) {
     return edge_luma(textureLod(u_source, uv, 0.0));
 }
@@ -89,14 +111,7 @@ void main() {
     // Geometry alone (cheaper than colours; the filter drops edges without contrast).
     bool edge = geometric_edge(px, hi);
 #else
-    float lumaM = edge_luma(centre);
-    float lumaS = luma_at(px + ivec2(0, 1), hi);
-    float lumaE = luma_at(px + ivec2(1, 0), hi);
-    float lumaN = luma_at(px + ivec2(0, -1), hi);
-    float lumaW = luma_at(px + ivec2(-1, 0), hi);
-    float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
-    float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
-    bool edge = rangeMax - rangeMin >= max(u_edge_threshold_min, rangeMax * u_edge_threshold);
+    bool edge = contrasted(cross_at(px, hi, edge_luma(centre)));
 #endif
     gl_FragDepth = edge ? 0.0 : 1.0;
 }
@@ -111,15 +126,10 @@ void main() {
     vec2 posM = (vec2(px) + 0.5) * rcp;
 
     // 1. The cross, and its contrast (MARK_EDGES tested it, unless it marked by depth).
-    float lumaM = luma_at(px, hi);
-    float lumaS = luma_at(px + ivec2(0, 1), hi);
-    float lumaE = luma_at(px + ivec2(1, 0), hi);
-    float lumaN = luma_at(px + ivec2(0, -1), hi);
-    float lumaW = luma_at(px + ivec2(-1, 0), hi);
-    float rangeMax = max(max(max(lumaS, lumaE), max(lumaN, lumaW)), lumaM);
-    float rangeMin = min(min(min(lumaS, lumaE), min(lumaN, lumaW)), lumaM);
-    float range = rangeMax - rangeMin;
-    bool contrast = range >= max(u_edge_threshold_min, rangeMax * u_edge_threshold);
+    Cross cross = cross_at(px, hi, luma_at(px, hi));
+    float lumaM = cross.m, lumaS = cross.s, lumaE = cross.e, lumaN = cross.n, lumaW = cross.w;
+    float range = cross.range;
+    bool contrast = contrasted(cross);
 
     // 2. The edge's direction from second differences over the 3x3 block.
     float lumaNW = luma_at(px + ivec2(-1, -1), hi);

@@ -28,15 +28,15 @@ import numpy as np
 
 from ..errors import ConfigError
 from .programs import load_program, set_uniform, write_uniform
+from .rects import Rect, contains, intersect
 
 if TYPE_CHECKING:
     import moderngl
 
     from .context import GLContext
 
-__all__ = ["MSAA4_SAMPLES", "EdgeAA", "Rect"]
+__all__ = ["MSAA4_SAMPLES", "EdgeAA"]
 
-Rect = tuple[int, int, int, int]
 """``(x, y, width, height)`` in pixels, GL order (``y`` from the bottom row), as ``glScissor``."""
 
 MSAA4_SAMPLES = ((0.375, 0.125), (0.875, 0.375), (0.125, 0.625), (0.625, 0.875))
@@ -202,7 +202,7 @@ class EdgeAA:
             self._dirty = [(0, 0, *size)]  # contents undefined
         assert self._fbo is not None
         rects = _rects(rect, size)
-        stale = [r for r in self._dirty if not any(_contains(n, r) for n in rects)]
+        stale = [r for r in self._dirty if not any(contains(n, r) for n in rects)]
         for r in stale:
             self._fbo.scissor = r
             self._fbo.use()
@@ -258,13 +258,7 @@ def _rects(rect: Rect | Sequence[Rect] | None, size: tuple[int, int]) -> list[Re
         x, y, w, h = (int(v) for v in r)
         if w < 0 or h < 0:
             raise ConfigError(f"edge AA rect {r!r} has a negative size; give (x, y, width, height)")
-        x0, y0 = min(max(x, 0), size[0]), min(max(y, 0), size[1])
-        x1, y1 = min(max(x + w, x0), size[0]), min(max(y + h, y0), size[1])
-        if x1 > x0 and y1 > y0:
-            out.append((x0, y0, x1 - x0, y1 - y0))
+        clipped = intersect((x, y, w, h), (0, 0, int(size[0]), int(size[1])))
+        if clipped is not None:
+            out.append(clipped)
     return out
-
-
-def _contains(outer: Rect, inner: Rect) -> bool:
-    return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[0] + inner[2] <= outer[0] + outer[2]
-            and inner[1] + inner[3] <= outer[1] + outer[3])

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MARGIN", "Rect", "area", "bounding", "flip", "merge", "project_points", "projected_radius", "scale",
+__all__ = ["MARGIN", "Rect", "area", "bounding", "contains", "flip", "intersect", "merge", "project_points", "projected_radius", "scale",
            "screen_rects", "sphere_box", "world_corners"]
 
 Rect = tuple[int, int, int, int]
@@ -193,14 +193,21 @@ def _tiles(rects: list[Rect]) -> list[Rect]:
             open_runs[key] = [row, row + 1]
     box = bounding(rects)  # the tiles, cut to where the rectangles reach (the frame)
     assert box is not None
-    cut = [_intersect(r, box) for r in out]
+    cut = [intersect(r, box) for r in out]
     return [r for r in cut if r is not None]
 
 
-def _intersect(a: Rect, b: Rect) -> Rect | None:
+def intersect(a: Rect, b: Rect) -> Rect | None:
+    """The pixels ``a`` and ``b`` share (``None``: none)."""
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
+
+
+def contains(outer: Rect, inner: Rect) -> bool:
+    """Whether ``inner`` lies wholly inside ``outer``."""
+    return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[0] + inner[2] <= outer[0] + outer[2]
+            and inner[1] + inner[3] <= outer[1] + outer[3])
 
 
 def flip(rect: Rect, height: int) -> Rect:
