@@ -275,23 +275,9 @@ class PreviewApp:
         When the scene fails at ``t`` (an ``on_frame`` callback raises, say), the error goes to
         the overlay, the clock pauses at the last time that drew, and that frame stays on screen
         until the file is fixed and saved (or space resumes, to try again)."""
-        try:
-            self._draw(t)
-            self.last_good = t
-            return
-        except HybridSceneError as exc:
-            if self.scene_error != str(exc):
-                log.error("%s", exc)
-            self.error = self.scene_error = str(exc)
-        self.clock.pause()
-        if self.last_good is not None and self.last_good != t:
-            self.clock.seek(self.last_good)
-            try:
-                self._draw(self.last_good)
-                return
-            except HybridSceneError:
-                self.last_good = None
-        self.window.clear()
+        drawn, _ = last_good_frame(self, self._draw, t)
+        if not drawn:
+            self.window.clear()
 
     def _draw(self, t: float) -> None:
         window = self.window
@@ -317,6 +303,29 @@ class PreviewApp:
     def release(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.renderer.release()
+
+
+def last_good_frame(owner: Any, draw: Callable[[float], Any], t: float) -> tuple[bool, Any]:
+    """``draw(t)``, or, when the scene fails there (a `HybridSceneError`), the error logged once
+    and kept in ``owner.error``, ``owner.clock`` paused and ``draw`` at ``owner.last_good``
+    instead (the window's and the browser session's behaviour). Returns ``(drawn, draw's
+    result)``; ``(False, None)`` when nothing could be drawn."""
+    try:
+        result = draw(t)
+        owner.last_good = t
+        return True, result
+    except HybridSceneError as exc:
+        if owner.scene_error != str(exc):
+            log.error("%s", exc)
+        owner.error = owner.scene_error = str(exc)
+    owner.clock.pause()
+    if owner.last_good is not None and owner.last_good != t:
+        owner.clock.seek(owner.last_good)
+        try:
+            return True, draw(owner.last_good)
+        except HybridSceneError:
+            owner.last_good = None
+    return False, None
 
 
 def preview_samples(gl: GLContext) -> int:

@@ -24,7 +24,7 @@ from ..config import get_settings
 from ..errors import ConfigError, HybridSceneError
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
-from .app import LAYERS, PREVIEW_SPAN, SceneFileWatch, _regenerate, layer_image, preview_samples
+from .app import LAYERS, PREVIEW_SPAN, SceneFileWatch, _regenerate, last_good_frame, layer_image, preview_samples
 
 __all__ = ["SERVE_LAYERS", "Frame", "RenderSession"]
 
@@ -281,22 +281,7 @@ class RenderSession:
 
     def _draw(self, renderer: Any, t: float) -> np.ndarray | None:
         """The chosen layer at ``t``; a failing scene pauses on its last good frame (as the window)."""
-        try:
-            image = self._render(renderer, t)
-            self.last_good = t
-            return image
-        except HybridSceneError as exc:
-            if self.scene_error != str(exc):
-                log.error("%s", exc)
-            self.error = self.scene_error = str(exc)
-        self.clock.pause()
-        if self.last_good is not None and self.last_good != t:
-            self.clock.seek(self.last_good)
-            try:
-                return self._render(renderer, self.last_good)
-            except HybridSceneError:
-                self.last_good = None
-        return None
+        return last_good_frame(self, lambda at: self._render(renderer, at), t)[1]
 
     def _render(self, renderer: Any, t: float) -> np.ndarray:
         self._cover()
