@@ -9,6 +9,10 @@
 // Output 0: the plate's colour, linear, premultiplied (alpha 1 where the surface is).
 // Output 1: the surface's inverse view depth (1 / metres; 0 = nothing here), read by
 //           include/occlusion.glsl so the foreground is hidden behind the displaced plate.
+// DIRECT (a define): a frame with nothing over the plate: the colour alone, sRGB-encoded, into
+// the frame itself (the compositor has nothing to add; u_view_proj flips rows for top-down
+// targets), no inverse depth.
+#include "include/colour.glsl"
 
 #if defined VERTEX_SHADER
 
@@ -38,7 +42,9 @@ uniform sampler2D u_plate;        // GL_SRGB8, row 0 = image top (decoded to lin
 uniform sampler2D u_plate_depth;  // R32F metres, inf = sky, nearest filtering
 
 layout(location = 0) out vec4 f_color;
+#if !defined DIRECT
 layout(location = 1) out float f_inverse_depth;
+#endif
 
 void main() {
     // Where the plate's camera saw this point of the (planar, interpolated) triangle: exact
@@ -48,8 +54,12 @@ void main() {
     float d = texture(u_plate_depth, uv).r;
     if (isinf(d) || v_view_depth <= 0.0) discard;  // sky: the backdrop shows through
 #endif
+#if defined DIRECT
+    f_color = vec4(linear_to_srgb(texture(u_plate, uv).rgb), 1.0);
+#else
     f_color = vec4(texture(u_plate, uv).rgb, 1.0);
     f_inverse_depth = 1.0 / v_view_depth;
+#endif
 }
 
 #endif

@@ -244,9 +244,7 @@ def test_the_sky_is_filled_into_the_relief_so_the_compositor_reads_it_alone(ctx)
     import dataclasses
 
     plate = layered_plate()
-    scene = hs.Scene(plate, shadows=False)
-    scene.camera.position = (1.0, HEIGHT + 0.5, 0.0)
-    scene.camera.target = (1.0, HEIGHT + 0.2, -1.0)
+    scene = moved_scene(plate, behind=True)  # a mesh in the scene: the frame is composited
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
         frame = r.render_frame(scene, 0.0)
         layer = r._plates[-1]
@@ -260,3 +258,43 @@ def test_the_sky_is_filled_into_the_relief_so_the_compositor_reads_it_alone(ctx)
         plain = r.output.read()
     assert np.abs(frame.astype(int) - plain.astype(int)).max() <= 1
     assert (frame != plain).any(axis=2).mean() < 0.05
+
+
+def moved_scene(plate, *, behind=False):
+    """``plate`` seen from 1 m to the right and 0.5 m up; ``behind``: with a cube behind the
+    camera (in the scene, never on screen)."""
+    scene = hs.Scene(plate, shadows=False)
+    scene.camera.position = (1.0, HEIGHT + 0.5, 0.0)
+    scene.camera.target = (1.0, HEIGHT + 0.2, -1.0)
+    if behind:
+        scene.add(hs.Mesh.cube(0.2), position=(1.0, HEIGHT, 5.0))
+    return scene
+
+
+def test_a_relief_with_nothing_over_it_goes_straight_into_the_frame(ctx):
+    """A scene with nothing but its plate: the relief is encoded into the frame itself, no
+    layer and no compositing, and the frame is the composited one within one level (no
+    half-float layer on the way) but for ties at the wall's edges; into a framebuffer of
+    GL rows (a window) it is the same frame, upside down; passes still get the relief's
+    depth."""
+    plate = layered_plate()
+    with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+        composited = r.render_frame(moved_scene(plate, behind=True), 0.0)
+        assert r._plates and r._relief is not None
+        scene = moved_scene(plate)
+        frame = r.render_frame(scene, 0.0)
+        assert r._plates == [] and r._relief is None and r.composited is None  # drawn straight in
+        window = ctx.mgl.framebuffer([ctx.mgl.texture((W, H), 4)])
+        try:
+            r.render_to(scene, window, t=0.0)
+            in_window = hs.gpu.read_pixels(window, gl_rows=True)[..., :3]
+        finally:
+            window.release()
+        passes = r.render_passes(scene, 0.0, passes=("plate", "plate_depth"))
+    diff = np.abs(frame.astype(int) - composited.astype(int)).max(axis=2)
+    assert (diff > 1).sum() <= 2 * H // 10, (diff > 1).sum()
+    assert red_columns(frame).tolist() == red_columns(composited).tolist()  # the wall where it was
+    np.testing.assert_array_equal(in_window, frame)
+    np.testing.assert_array_equal(passes.frame, composited)  # the passes' frame goes through the layers
+    depth = passes.passes["plate_depth"]
+    assert np.isinf(depth[10]).all() and 10.0 < depth[90, red_columns(composited)[2]] < 13.0  # the wall, seen from above

@@ -117,6 +117,7 @@ class FrameRenderer:
         # Per kept target (by framebuffer): the plates it was last composited with (None: whole,
         # unknown) and where that frame drew over them.
         self._kept: dict[int, tuple[tuple[Any, ...] | None, list[Rect]]] = {self.output.fbo.glo: (None, [])}
+        self._keep_layers = False  # render_passes: the frame keeps its relief's layers for the passes
         self.composited: list[Rect] | None = None
         """Where the last frame was composited (GL pixels, `hybridscene.gpu.rects`): only where
         it or the frame before drew something, when the plates did not change; ``None``: the whole
@@ -137,6 +138,8 @@ class FrameRenderer:
         if t is not None:
             scene.update(t)
         timer = self.timer
+        if self._plate_only(scene, fbo, top_down):
+            return
         with timer.stage("plate"):
             self._plates = self._plate_layers(scene)
         depth = self._relief.inverse_depth if self._relief is not None else None
@@ -168,6 +171,35 @@ class FrameRenderer:
             if target is not fbo:
                 self.gl.mgl.copy_framebuffer(fbo, target)
                 fbo.use()  # left bound, as after composing into it (a window draws its overlay next)
+
+    def _plate_only(self, scene: Scene, fbo: moderngl.Framebuffer, top_down: bool) -> bool:
+        """A frame with nothing over a relief (no mesh, sprite or emitter in the scene, no
+        cross-fade) is drawn straight into the frame (`ParallaxRenderer.render_direct`),
+        without the relief's float layer and the compositor. Into a framebuffer this renderer
+        does not own, through the kept frame in its row order and a copy. Returns whether it
+        was (the frame is then done)."""
+        plate = scene.plate
+        if self._keep_layers or plate is None or scene.plate_blend()[1] < 1.0 \
+                or not uses_parallax(scene.parallax, plate, scene.camera):
+            return False
+        if fbo is not self.output.fbo and (tuple(fbo.size) != self.size or not _blittable(fbo)):
+            return False
+        if any(n.mesh is not None or n.sprite is not None or n.particles is not None for n, _ in scene.visible_nodes()):
+            return False
+        output = self.output if fbo is self.output.fbo else None
+        target = self.output.fbo if output is not None else self._mirror(top_down)
+        with self.timer.stage("plate"):
+            layer = self.compositor.plate_layer(plate, scene.camera, self.size, background=scene.background)
+            self.compositor.fit_filter(dataclasses.replace(layer, texture=self.parallax.backdrop(plate)), self.size)
+            self.parallax.render_direct(plate, layer.texture, scene.camera, target.color_attachments[0],  # type: ignore[arg-type]
+                                        layer.mapping, top_down=top_down)
+        self._plates, self._relief, self._plate_key, self._reflection = [], None, None, None
+        self._kept[target.glo] = (None, [])  # composited whole, under no foreground
+        self.composited = None
+        if target is not fbo:
+            self.gl.mgl.copy_framebuffer(fbo, target)
+            fbo.use()
+        return True
 
     def _mirror(self, top_down: bool) -> moderngl.Framebuffer:
         """A kept frame in ``top_down`` row order for framebuffers this renderer does not own
@@ -243,7 +275,11 @@ class FrameRenderer:
         # Flow looks one frame ahead first; the frame's own update then poses the scene at t, so
         # the frame and every pass see it as they would without flow.
         peek = look_ahead(scene, float(t) + dt, self.size) if "flow" in chosen and t is not None else None
-        frame = self.render_frame(scene, t)
+        self._keep_layers = True
+        try:
+            frame = self.render_frame(scene, t)
+        finally:
+            self._keep_layers = False
         if "flow" in chosen and t is None:  # no update to come back with: pose it back here
             peek = look_ahead(scene, scene.time + dt, self.size)
             scene.pose_at(scene.time)

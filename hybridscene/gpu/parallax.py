@@ -53,8 +53,8 @@ class ReliefView:
 
 @dataclasses.dataclass
 class _Mesh:
-    vao: moderngl.VertexArray  # the shader with the sky test
-    land_vao: moderngl.VertexArray  # the ALL_LAND variant, for the first ``land`` triangles
+    vaos: dict[int, moderngl.VertexArray]  # by program: the sky test's, ALL_LAND's (for the first
+    # ``land`` triangles), and their DIRECT variants
     land: int
     count: int  # triangles
     vbo: moderngl.Buffer
@@ -64,7 +64,7 @@ class _Mesh:
     owns_depth: bool
 
     def release(self) -> None:
-        for obj in (self.vao, self.land_vao, self.vbo, self.ibo, self.depth if self.owns_depth else None,
+        for obj in (*self.vaos.values(), self.vbo, self.ibo, self.depth if self.owns_depth else None,
                     self.color):
             if obj is not None:
                 obj.release()
@@ -115,6 +115,11 @@ class ParallaxRenderer:
         self.program["u_plate_depth"].value = 1
         self.land_program = load_program(gl, "parallax", defines={"ALL_LAND": 1})
         self.land_program["u_plate"].value = 0
+        self.direct_program = load_program(gl, "parallax", defines={"DIRECT": 1})
+        self.direct_program["u_plate"].value = 0
+        self.direct_program["u_plate_depth"].value = 1
+        self.direct_land_program = load_program(gl, "parallax", defines={"ALL_LAND": 1, "DIRECT": 1})
+        self.direct_land_program["u_plate"].value = 0
         self._meshes: weakref.WeakKeyDictionary[Plate, list[_Mesh]] = weakref.WeakKeyDictionary()
         self._backdrops: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
         self._geometry: weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[ReliefGeometry]] = \
@@ -122,7 +127,9 @@ class ParallaxRenderer:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._targets: list[_Target] = []
         self._size: tuple[int, int] | None = None
-        self._fill: tuple[moderngl.Program, moderngl.VertexArray] | None = None  # made on first use
+        self._fills: dict[bool, tuple[moderngl.Program, moderngl.VertexArray]] = {}  # made on first use, by DIRECT
+        self._direct: dict[int, moderngl.Framebuffer] = {}  # render_direct's, by output texture
+        self._depth_fbos: dict[int, moderngl.Framebuffer] = {}  # by depth renderbuffer
 
     def prefetch(self, plate: Plate) -> concurrent.futures.Future[ReliefGeometry]:
         """Start computing ``plate``'s relief on the worker thread (once per plate)."""
@@ -149,9 +156,9 @@ class ParallaxRenderer:
         vertices, indices = vertices[used], indices.reshape(-1, 3).astype(np.uint32)
         vbo = ctx.buffer(vertices.tobytes())
         ibo = ctx.buffer(indices.tobytes())
-        vaos = [ctx.vertex_array(prog, [(vbo, "3f", "in_position")], index_buffer=ibo, index_element_size=4)
-                for prog in (self.program, self.land_program)]
-        return _Mesh(*vaos, land, len(indices), vbo, ibo, depth, color, owns_depth)
+        vaos = {prog.glo: ctx.vertex_array(prog, [(vbo, "3f", "in_position")], index_buffer=ibo, index_element_size=4)
+                for prog in (*self._programs(False), *self._programs(True))}
+        return _Mesh(vaos, land, len(indices), vbo, ibo, depth, color, owns_depth)
 
     def _entry(self, plate: Plate) -> list[_Mesh]:
         """The plate's meshes, front layer first."""
@@ -197,22 +204,63 @@ class ParallaxRenderer:
                 into the colour with its filter as it is set (``shaders/relief_fill.glsl``), so
                 the view is opaque and the compositor need not sample the backdrop.
         """
+        target = self._target(slot, size)
+        target.fbo.use()
+        if fill is not None:  # every pixel gets a triangle or the fill: only the depth needs clearing
+            self._depth_only(target).clear(depth=1.0)
+            target.fbo.use()
+        else:
+            target.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self._draw(plate, plate_texture, camera, size, fill, direct=False, top_down=False)
+        return ReliefView(target.color, target.inverse_depth, self.backdrop(plate), opaque=fill is not None)
+
+    def render_direct(self, plate: Plate, plate_texture: moderngl.Texture, camera: PerspectiveCamera,
+                      output: moderngl.Texture, fill: np.ndarray, *, top_down: bool) -> None:
+        """Draw ``plate``'s relief and its sky as the finished frame, sRGB-encoded, straight
+        into ``output`` (an RGBA8 texture of the frame's size; ``top_down``: row 0 = the
+        image's top), for frames with nothing over the plate: what `render` and the
+        compositor would make, without the half-float layer between them (within one level:
+        the colour is no longer rounded to half floats on the way). No inverse depth is made."""
+        size = output.size
+        target = self._target(0, size)
+        fbo = self._direct.get(output.glo)
+        if fbo is None:
+            fbo = self._direct[output.glo] = self.gl.mgl.framebuffer([output], target.depth)
+        self._depth_only(target).clear(depth=1.0)
+        fbo.use()
+        self._draw(plate, plate_texture, camera, size, fill, direct=True, top_down=top_down)
+
+    def _depth_only(self, target: _Target) -> moderngl.Framebuffer:
+        """A framebuffer of ``target``'s depth alone (clearing it leaves the colours as they are)."""
+        fbo = self._depth_fbos.get(target.depth.glo)
+        if fbo is None:
+            fbo = self._depth_fbos[target.depth.glo] = self.gl.mgl.framebuffer(depth_attachment=target.depth)
+        fbo.use()
+        return fbo
+
+    def _draw(self, plate: Plate, plate_texture: moderngl.Texture, camera: PerspectiveCamera,
+              size: tuple[int, int], fill: np.ndarray | None, *, direct: bool, top_down: bool) -> None:
+        """The relief's triangles, then the sky (``fill``), into the bound framebuffer, whose
+        depth is cleared."""
         import moderngl
 
         ctx = self.gl.mgl
         meshes = self._entry(plate)
-        target = self._target(slot, size)
         w, h = size
         view = camera.view_matrix()
         assert plate.camera is not None
-        for prog in (self.program, self.land_program):
-            prog["u_view"].write(transforms.gl_bytes(view))
-            prog["u_view_proj"].write(transforms.gl_bytes(camera.projection_matrix(w / h) @ view))
+        view_proj = camera.projection_matrix(w / h) @ view
+        if top_down:  # row 0 = the image's top: clip y flipped (no culling, so the winding is free)
+            view_proj = np.diag([1.0, -1.0, 1.0, 1.0]) @ view_proj
+        programs = self._programs(direct)
+        for prog in programs:
+            if "u_view" in prog:  # not in DIRECT's ALL_LAND variant, which needs no view depth
+                prog["u_view"].write(transforms.gl_bytes(view))
+            prog["u_view_proj"].write(transforms.gl_bytes(view_proj))
             prog["u_plate_eye"].value = (0.0, float(plate.camera.height), 0.0)
             prog["u_plate_from_dir"].write(transforms.gl_bytes(plate_from_direction(plate).astype(np.float32)))
-        target.fbo.use()
+        sky_test, land = programs
         ctx.viewport = (0, 0, w, h)
-        target.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.BLEND | moderngl.CULL_FACE)
         ctx.enable_direct(_GL_DEPTH_CLAMP)  # the near plane does not cut what lies in front of it (beyond the far
@@ -233,28 +281,42 @@ class ParallaxRenderer:
             mesh.depth.use(1)
             ctx.polygon_offset = _BACK_OFFSET if mesh.color is not None else (0.0, 0.0)
             if mesh.land:  # land first: the variant without the sky test writes depth early
-                mesh.land_vao.render(moderngl.TRIANGLES, vertices=3 * mesh.land)
+                mesh.vaos[land.glo].render(moderngl.TRIANGLES, vertices=3 * mesh.land)
             if mesh.count > mesh.land:
-                mesh.vao.render(moderngl.TRIANGLES, vertices=3 * (mesh.count - mesh.land), first=3 * mesh.land)
+                mesh.vaos[sky_test.glo].render(moderngl.TRIANGLES, vertices=3 * (mesh.count - mesh.land),
+                                               first=3 * mesh.land)
         ctx.polygon_offset = (0.0, 0.0)
         ctx.disable_direct(_GL_DEPTH_CLAMP)
-        backdrop = self.backdrop(plate)
         if fill is not None:  # the sky: where the depth buffer still holds the far plane
-            if self._fill is None:
-                prog = load_program(self.gl, "relief_fill")
-                prog["u_backdrop"].value = 0
-                self._fill = (prog, ctx.vertex_array(prog, []))
-            prog, vao = self._fill
+            prog, vao = self._fill_pass(direct)
             prog["u_plate_from_ndc"].write(transforms.gl_bytes(np.asarray(fill, np.float32)))
-            backdrop.use(0)
+            if direct:
+                prog["u_flip_y"].value = -1.0 if top_down else 1.0
+            self.backdrop(plate).use(0)
             ctx.depth_func = "<="
             vao.render(moderngl.TRIANGLES, vertices=3)
             ctx.depth_func = "<"
         ctx.disable(moderngl.DEPTH_TEST)
-        return ReliefView(target.color, target.inverse_depth, backdrop, opaque=fill is not None)
+
+    def _programs(self, direct: bool) -> tuple[moderngl.Program, moderngl.Program]:
+        """The relief's two programs (with the sky test, and ``ALL_LAND``'s), ``DIRECT`` or not."""
+        return (self.direct_program, self.direct_land_program) if direct else (self.program, self.land_program)
+
+    def _fill_pass(self, direct: bool) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        entry = self._fills.get(direct)
+        if entry is None:
+            prog = load_program(self.gl, "relief_fill", defines={"DIRECT": 1} if direct else None)
+            prog["u_backdrop"].value = 0
+            entry = self._fills[direct] = (prog, self.gl.mgl.vertex_array(prog, []))
+        return entry
 
     def _release_targets(self) -> None:
-        self.gl.unbind([t.fbo for t in self._targets])
+        fbos = [*self._direct.values(), *self._depth_fbos.values()]
+        self.gl.unbind([*fbos, *(t.fbo for t in self._targets)])
+        for fbo in fbos:
+            fbo.release()
+        self._direct.clear()
+        self._depth_fbos.clear()
         for target in self._targets:
             target.release()
         self._targets = []
@@ -274,6 +336,6 @@ class ParallaxRenderer:
         for tex in list(self._backdrops.values()):
             tex.release()
         self._backdrops.clear()
-        if self._fill is not None:
-            self._fill[1].release()
-            self._fill = None
+        for _, vao in self._fills.values():
+            vao.release()
+        self._fills.clear()
