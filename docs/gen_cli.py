@@ -87,6 +87,7 @@ FOOTER = """\
 | `HYBRIDSCENE_MSAA` | foreground MSAA samples (default 4) |
 | `HYBRIDSCENE_PREVIEW_MSAA` | MSAA samples in the preview window (default: as exports on a GPU, 1 on a CPU rasteriser) |
 | `HYBRIDSCENE_PREVIEW_EDGE_AA` | `1`: an edge anti-aliasing pass over the preview's single-sample foreground (default off; about half of 1x's gap to 4x MSAA on mesh edges, 3-20 ms a frame on a CPU rasteriser) |
+| `HYBRIDSCENE_PREVIEW_SCALE` | the preview's render scale: `auto` (default: drawn below full size, down to 0.5 of each side, while frames miss the frame rate; paused frames and screenshots at full size) or a fixed scale in 0.25..1 |
 | `HYBRIDSCENE_YUV` | where video frames become yuv420p: `gpu` (a shader; 1.5 bytes per pixel read back), `cpu` (libswscale) or `auto` (default: `gpu` on a GPU, `cpu` on a CPU rasteriser) |
 | `HYBRIDSCENE_MODEL` | default model for `plate` (default `CompVis/stable-diffusion-v1-4`) |
 | `HYBRIDSCENE_TORCH_COMPILE` | `torch.compile` mode for AI plates: `default`, `reduce-overhead`, `max-autotune` (unset: off) |

@@ -352,13 +352,16 @@ def dataset(
 @click.option("--no-vsync", is_flag=True, help="Do not wait for the display's refresh.")
 @click.option("--screenshots", default=".", show_default=True, help="Folder the S key saves PNGs into.")
 @click.option("--samples", type=int, default=None, help="MSAA samples [default: 4 on a GPU, 1 on a CPU rasteriser].")
+@click.option("--render-scale", default=None, metavar="auto|SCALE",
+              help="auto: draw below full size while frames miss the frame rate (down to 0.5, filtered up); "
+                   "a number in 0.25..1 fixes the scale [default: HYBRIDSCENE_PREVIEW_SCALE, else auto].")
 @_plate_options(model_help="Paint the plate with this model: passed to build_scene(model=...).",
                 seed_default=None, seed_help="Passed to build_scene(seed=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
 def preview(
     scene_file: str, size: tuple[int, int] | None, fps: float | None, stats: bool, seconds: float | None,
-    paused: bool, backend: str, no_vsync: bool, screenshots: str, samples: int | None, prompt: str | None,
-    plate_opts: _PlateOptions,
+    paused: bool, backend: str, no_vsync: bool, screenshots: str, samples: int | None, render_scale: str | None,
+    prompt: str | None, plate_opts: _PlateOptions,
 ) -> None:
     """Show a scene file live in a window; saving the file reloads it.
 
@@ -368,6 +371,10 @@ def preview(
     from .live import preview as run_preview
     from .plate.generate import plate_defaults
 
+    if render_scale is not None:
+        from .config import check_render_scale
+
+        render_scale = check_render_scale(render_scale, "--render-scale")  # type: ignore[assignment]
     options = plate_opts.plate_options()
     _announce_compile(options.get("acceleration"), False)
     # The plate options hold for every load of the file (the first and each reload): the
@@ -375,7 +382,8 @@ def preview(
     with plate_defaults(**options):
         result = run_preview(scene_file, size=size, fps=fps, stats=stats, seconds=seconds, paused=paused,
                              backend=backend, vsync=not no_vsync, screenshots=screenshots, samples=samples,
-                             seed=plate_opts.seed, model=plate_opts.model, prompt=prompt)
+                             seed=plate_opts.seed, model=plate_opts.model, prompt=prompt,
+                             render_scale=render_scale)
     if stats:
         click.echo(result.line())
 

@@ -19,6 +19,9 @@ environment variable         field                   meaning
                                                      rasteriser such as llvmpipe)
 ``HYBRIDSCENE_PREVIEW_EDGE_AA`` ``preview_edge_aa``  ``1``: an edge anti-aliasing pass over the
                                                      preview's single-sample foreground (default off)
+``HYBRIDSCENE_PREVIEW_SCALE`` ``preview_scale``      the preview's render scale: ``auto`` (default:
+                                                     lower it while frames miss the frame rate) or
+                                                     a fixed scale in 0.25..1
 ``HYBRIDSCENE_YUV``          ``yuv``                 where video frames become yuv420p: ``gpu`` (a
                                                      shader, 1.5 bytes per pixel read back), ``cpu``
                                                      (libswscale) or ``auto`` (default: ``gpu`` on a
@@ -44,7 +47,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "YUV_CHOICES", "Acceleration", "Settings", "check_acceleration", "check_samples", "get_settings"]
+__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "YUV_CHOICES", "Acceleration", "Settings", "check_acceleration",
+           "check_render_scale", "check_samples", "get_settings"]
 
 
 def _default_cache_dir() -> Path:
@@ -134,6 +138,11 @@ class Settings:
     (`hybridscene.gpu.edge_aa`: about 3 ms for a small foreground on a CPU rasteriser, up to 20
     for a whole-frame one); off by default: it closes about half of 1x's gap to 4x MSAA on mesh
     edges, not all of it."""
+    preview_scale: float | str = "auto"
+    """The preview's render scale (`hybridscene.live.resolution`): ``"auto"`` draws a frame
+    at a lower scale, filtered up to the window, while frames take longer than the frame rate
+    allows (down to 0.5, back up when there is time again; paused frames and screenshots at
+    full size); a number in 0.25..1 fixes it (1: always full size)."""
     yuv: str = "auto"
     """Where a video export converts frames to yuv420p (BT.709, limited range): ``"gpu"`` in a
     shader, reading back 1.5 bytes per pixel instead of 3 (`hybridscene.gpu.yuv`); ``"cpu"``
@@ -157,6 +166,25 @@ class Settings:
             check_samples(value, name)
         if self.yuv not in YUV_CHOICES:
             raise ConfigError(f"yuv must be one of {', '.join(YUV_CHOICES)}, got {self.yuv!r}")
+        object.__setattr__(self, "preview_scale", check_render_scale(self.preview_scale, "preview_scale"))
+
+
+MIN_RENDER_SCALE = 0.25
+"""The smallest render scale the preview takes."""
+
+
+def check_render_scale(value: object, what: str = "render scale") -> float | str:
+    """``"auto"`` or a render scale in 0.25..1 (a number or its text); a one-line
+    [`ConfigError`][hybridscene.ConfigError] naming ``what`` and the value otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        scale = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        scale = float("nan")
+    if isinstance(value, bool) or not MIN_RENDER_SCALE <= scale <= 1.0:
+        raise ConfigError(f"{what} must be 'auto' or a number in {MIN_RENDER_SCALE}..1, got {value!r}")
+    return scale
 
 
 def check_samples(value: object, what: str = "samples") -> int:
@@ -190,6 +218,8 @@ def get_settings(**overrides: object) -> Settings:
         values["require_gpu"] = _flag("HYBRIDSCENE_REQUIRE_GPU", env["HYBRIDSCENE_REQUIRE_GPU"])
     if env.get("HYBRIDSCENE_PREVIEW_EDGE_AA"):
         values["preview_edge_aa"] = _flag("HYBRIDSCENE_PREVIEW_EDGE_AA", env["HYBRIDSCENE_PREVIEW_EDGE_AA"])
+    if env.get("HYBRIDSCENE_PREVIEW_SCALE"):
+        values["preview_scale"] = check_render_scale(env["HYBRIDSCENE_PREVIEW_SCALE"], "HYBRIDSCENE_PREVIEW_SCALE")
     if env.get("HYBRIDSCENE_YUV"):
         raw = env["HYBRIDSCENE_YUV"]
         if raw.strip().lower() not in YUV_CHOICES:

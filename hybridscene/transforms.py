@@ -201,7 +201,8 @@ def look_at(eye: Vec3, target: Vec3, up: Vec3 = (0.0, 1.0, 0.0)) -> np.ndarray:
     forward = target_a - eye_a
     if np.linalg.norm(forward) == 0.0:
         raise SceneError(f"camera position and target are the same point {eye_a.tolist()}; move one")
-    if np.linalg.norm(np.cross(forward, np.asarray(up, np.float64))) < 1e-9:
+    side = _cross(tuple(forward.tolist()), tuple(float(v) for v in up))  # type: ignore[arg-type]
+    if math.sqrt(side[0] ** 2 + side[1] ** 2 + side[2] ** 2) < 1e-9:
         raise SceneError(
             f"camera looks along its up vector {list(up)}; pass another up, e.g. (0, 0, -1)"
         )
@@ -233,11 +234,20 @@ def normal_matrix(model: np.ndarray) -> np.ndarray:
     a positive factor (shaders normalise), computed as its cofactor matrix so that it exists for
     every matrix: a node scaled to zero on an axis (a keyframe passing through 0) still gets
     normals, and one scaled to zero on every axis gets zero normals (it draws nothing)."""
-    m = model[:3, :3].astype(np.float64)
-    c0, c1, c2 = m[:, 0], m[:, 1], m[:, 2]
-    cof = np.stack([np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)], axis=1)  # det(m) * inv(m).T
-    det = float(np.dot(c0, cof[:, 0]))
-    return (cof * (-1.0 if det < 0 else 1.0)).astype(np.float32)
+    # In Python floats (float64, the very products and differences np.cross takes): numpy's
+    # per-call overhead on 3-vectors was most of this function's time, called per node per frame.
+    (a0, b0, c0), (a1, b1, c1), (a2, b2, c2) = model[:3, :3].tolist()  # columns: (a*, b*, c*)
+    x = _cross((b0, b1, b2), (c0, c1, c2))
+    y = _cross((c0, c1, c2), (a0, a1, a2))
+    z = _cross((a0, a1, a2), (b0, b1, b2))  # det(m) * inv(m).T has the columns x, y, z
+    det = a0 * x[0] + a1 * x[1] + a2 * x[2]
+    sign = -1.0 if det < 0 else 1.0
+    return np.array([[x[i] * sign, y[i] * sign, z[i] * sign] for i in range(3)], np.float32)
+
+
+def _cross(a: tuple[float, float, float], b: tuple[float, float, float]) -> tuple[float, float, float]:
+    """``np.cross(a, b)`` of two 3-vectors of Python floats, in the same operations."""
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
 
 
 def gl_bytes(m: np.ndarray) -> bytes:

@@ -189,7 +189,8 @@ def test_window_shows_the_offscreen_frame_steps_pauses_and_switches_layers(displ
     finally:
         rc, out, err = win.stop()
     assert rc == 0, err
-    assert re.search(r"^fps=\d+\.\d frames=\d+ frame_ms p50=[\d.]+ p90=[\d.]+ p99=[\d.]+ max=[\d.]+$", out, re.M), out
+    assert re.search(r"^fps=\d+\.\d frames=\d+ frame_ms p50=[\d.]+ p90=[\d.]+ p99=[\d.]+ max=[\d.]+ scale=[\d.]+$",
+                     out, re.M), out
 
 
 def test_resizing_letterboxes_without_distortion(display, tmp_path, ctx):
@@ -321,9 +322,10 @@ def test_scene_preview_from_python(display, tmp_path):
         "scene.add(hs.Mesh.cube(1.0, color='tomato'), position=(0, 1, -6))\n"
         "import concurrent.futures\n"
         "scene.set_plate(concurrent.futures.Future(), crossfade=1.0)  # a plate still being painted\n"
-        "stats = hs.preview(scene, seconds=1.0, size=(160, 90))\n"
+        "stats = hs.preview(scene, seconds=1.0, size=(160, 90), render_scale=0.5)\n"
         "print(stats.line())\n"
         "assert stats.frames > 5 and stats.fps > 5, stats  # the window did not wait for the plate\n"
+        "assert stats.render_scale == 0.5, stats\n"
         "assert scene.waiting_for_plate\n"
     )
     r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, DISPLAY=display), capture_output=True,
@@ -385,3 +387,51 @@ def test_a_failing_scene_shows_its_error_and_keeps_the_last_good_frame(display, 
     assert rc == 0, err
     assert "fails.py:" in err and "on_frame callback late() failed at t=" in err and "the late callback broke" in err, err
     assert "Traceback" not in err
+
+
+def test_a_frame_below_full_size_is_filtered_up_and_a_paused_one_is_whole(display, tmp_path, ctx):
+    """Dynamic resolution: while playing at render scale 0.5 the window shows a 160x90 frame
+    filtered up (the same picture, softer), with the shadow map halved too; paused, the same
+    time is drawn at full size and is the offscreen frame."""
+    scene_file = tmp_path / "scaled.py"
+    write_scene(scene_file, "#e02020")
+    code = f"""
+import json
+from pathlib import Path
+import numpy as np
+from hybridscene.live.app import PreviewApp, load_source
+from hybridscene.sinks.window import WindowSink
+scene, path, _, _ = load_source({str(scene_file)!r}, size=(320, 180), seed=None, model=None, prompt=None, caller="t")
+win = WindowSink((320, 180), vsync=False)
+app = PreviewApp(scene, win, fps=30, path=path, scene_options={{}}, screenshots=Path("."), paused=False,
+                 samples=4, render_scale=0.5)
+def shown():
+    return np.frombuffer(win.fbo.read(components=3), np.uint8).reshape(180, 320, 3)[::-1]
+app.draw(1.0)
+np.save("scaled.npy", shown())
+info = dict(scale=app.drawn_scale, size=list(app._scaled.size),
+            shadow_map=app._scaled.scene_renderer.shadows._shadow_size,
+            full_shadow_map=scene.shadows.resolution if scene.shadows is not None else 0)
+app.clock.pause()
+app.draw(1.0)
+np.save("full.npy", shown())
+info["paused_scale"] = app.drawn_scale
+print(json.dumps(info))
+app.release()
+win.release()
+"""
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, DISPLAY=display), capture_output=True,
+                       text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["scale"] == 0.5 and info["size"] == [160, 90] and info["paused_scale"] == 1.0
+    assert info["shadow_map"] == max(256, info["full_shadow_map"] // 2)
+    reference = offscreen(ctx, scene_file, 1.0)
+    full = np.load(tmp_path / "full.npy").astype(int)
+    scaled = np.load(tmp_path / "scaled.npy").astype(int)
+    assert close_to(full, reference)  # paused: the whole frame
+    assert not close_to(scaled, reference, level=0, fraction=0)  # playing: drawn smaller ...
+    assert np.abs(scaled - reference).mean() < 4.0  # ... the same picture, filtered up
+    assert abs(red(scaled) - red(reference)) <= 0.1 * red(reference) and red(reference) > 100  # the cube in place

@@ -142,6 +142,11 @@ class ParallaxRenderer:
                                                                tolerance=self.tolerance)
         return future
 
+    def share_geometry(self, other: ParallaxRenderer) -> None:
+        """Take ``other``'s reliefs as computed (a renderer of another size on the same
+        context: a relief depends on its plate only), so a plate's is computed once for both."""
+        self._geometry = other._geometry
+
     def backdrop(self, plate: Plate) -> moderngl.Texture:
         """The plate's sky-filled sRGB texture (see `hybridscene.plate.relief.sky_filled`)."""
         tex = self._backdrops.get(plate)
@@ -327,7 +332,7 @@ class ParallaxRenderer:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self._geometry.clear()
+        self._geometry = weakref.WeakKeyDictionary()  # (perhaps shared: not cleared)
         self._release_targets()
         for meshes in list(self._meshes.values()):
             for mesh in meshes:

@@ -37,6 +37,11 @@ class ShadowPass:
     CONTACT_MAX_SIZE = 512
     """Largest side of the contact map in texels (it aims at 8 texels per ``contact_radius``)."""
 
+    resolution_scale = 1.0
+    """The sun's shadow map's side is the catcher's ``resolution`` times this (at least 256):
+    a renderer drawing frames below full size (the preview's dynamic resolution) keeps the
+    map's texels per pixel of the frame."""
+
     def __init__(self, owner: Any) -> None:
         self.owner = owner
         gl = owner.gl
@@ -97,11 +102,13 @@ class ShadowPass:
             reach = radius * 3.0 + abs((center[1] - plane) / light_dir[1]) + radius
             light_proj = transforms.orthographic(-radius, radius, -radius, radius, radius * 0.5, reach)
             light_vp = light_proj @ light_view
-            fbo = self._shadow_fbo(catcher.resolution)
-            key = (catcher.resolution, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))
+            resolution = max(256, round(catcher.resolution * self.resolution_scale)) \
+                if self.resolution_scale != 1.0 else catcher.resolution
+            fbo = self._shadow_fbo(resolution)
+            key = (resolution, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))
             if key != self._sun_key:  # else neither the casters nor the sun moved: the map stands
                 fbo.use()
-                ctx.viewport = (0, 0, catcher.resolution, catcher.resolution)
+                ctx.viewport = (0, 0, resolution, resolution)
                 fbo.clear(depth=1.0)
                 ctx.enable(moderngl.DEPTH_TEST)
                 ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
@@ -115,7 +122,7 @@ class ShadowPass:
             # ... cut to the footprint of the meshes' boxes cast along the light onto the plane,
             # grown by the filter's reach (softness and two texels, stretched by the slant).
             cast = everything[:, [0, 2]] + light_dir[[0, 2]] * ((everything[:, 1:2] - plane) / -light_dir[1])
-            reach = (catcher.softness + 4.0 * radius / catcher.resolution) / max(abs(float(light_dir[1])), 0.02)
+            reach = (catcher.softness + 4.0 * radius / resolution) / max(abs(float(light_dir[1])), 0.02)
             lo, hi = cast.min(axis=0) - reach, cast.max(axis=0) + reach
             rects.append((max(hit[0] - half, lo[0]), max(hit[2] - half, lo[1]),
                           min(hit[0] + half, hi[0]), min(hit[2] + half, hi[1])))
@@ -205,7 +212,7 @@ class ShadowPass:
             cprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
             cprog["u_strength"].value = float(catcher.strength)
             # Penumbra in metres -> filter radius in shadow-map texels (the map spans 2 * radius).
-            cprog["u_softness"].value = float(catcher.softness) / 2.0 * catcher.resolution / (2.0 * radius)
+            cprog["u_softness"].value = float(catcher.softness) / 2.0 * resolution / (2.0 * radius)
             cprog["u_bias"].value = 0.0015
         if contact:
             assert self._contact_ao is not None

@@ -25,6 +25,7 @@ from typing import Any
 
 
 from .._validate import check_finite, check_size
+from ..config import check_render_scale
 from ..scene import Scene
 from .app import LAYERS, PreviewApp, load_source
 from .server import Server, serve
@@ -50,6 +51,7 @@ def preview(
     seed: int | None = None,
     model: str | None = None,
     prompt: str | None = None,
+    render_scale: float | str | None = None,
 ) -> PreviewStats:
     """Show a scene live in a window until it is closed (Esc, the close button, Ctrl-C or
     SIGTERM).
@@ -77,6 +79,12 @@ def preview(
         seed: passed to a scene file's ``build_scene(seed=...)`` when it takes it.
         model: passed as ``build_scene(model=...)`` (paint the plate with this model).
         prompt: passed as ``build_scene(prompt=...)``.
+        render_scale: ``"auto"`` (default: ``HYBRIDSCENE_PREVIEW_SCALE``, else ``"auto"``)
+            holds the frame rate (``fps``, else the file's, else 30) by drawing frames at a
+            lower scale, filtered up to the window, while they take too long (down to 0.5 of
+            each side, back up when there is time again; `hybridscene.live.resolution`); a
+            number in 0.25..1 fixes the scale (1: always full size). Paused frames and
+            screenshots are drawn at full size.
 
     Returns:
         [`PreviewStats`][hybridscene.PreviewStats] of the frames shown.
@@ -84,6 +92,8 @@ def preview(
     from ..sinks.window import WindowSink
 
     # 1. Validate and load (before a window opens).
+    if render_scale is not None:
+        render_scale = check_render_scale(render_scale, "render_scale")
     scene, path, file_size, file_fps = load_source(source, size=size, seed=seed, model=model, prompt=prompt,
                                                    caller="preview")
     size = check_size(size) if size is not None else (file_size or (1280, 720))
@@ -91,6 +101,7 @@ def preview(
     step_fps = cap or file_fps or 30.0
     if seconds is not None:
         check_finite(seconds, "seconds", positive=True)
+
     # Plates still being painted are not waited for: the placeholder shows, then they fade in.
 
     # 2. The window (after the scene, so a broken file fails fast); SIGTERM and Ctrl-C close it
@@ -100,7 +111,8 @@ def preview(
     try:
         app = PreviewApp(scene, window, fps=step_fps, path=path,
                          scene_options={"seed": seed, "model": model, "prompt": prompt},
-                         screenshots=Path(screenshots), paused=paused, samples=samples)
+                         screenshots=Path(screenshots), paused=paused, samples=samples,
+                         render_scale=render_scale, target_fps=step_fps)
     except BaseException:
         window.release()
         raise
@@ -114,6 +126,7 @@ def preview(
     t_start = time.perf_counter()
     last = t_start
     shown: list[float] = []
+    scales: list[float] = []
     fps_now, ms_now = 0.0, 0.0
     try:
         # 3. The loop: events (in swap), reload, draw, screenshot, overlay, swap, pace.
@@ -129,10 +142,12 @@ def preview(
                 window.overlay(*over)
             window.swap()
             now = time.perf_counter()
+            app.frame_done((now - last) * 1000.0)  # before the cap's sleep: the frame's own time
             if cap is not None and now - last < 1.0 / cap:
                 time.sleep(1.0 / cap - (now - last))
                 now = time.perf_counter()
             shown.append(now - last)
+            scales.append(app.drawn_scale)
             last = now
             recent = shown[-30:]
             ms_now = 1000.0 * sum(recent) / len(recent)
@@ -148,7 +163,7 @@ def preview(
             signal.signal(signal.SIGTERM, previous)
         app.release()
         window.release()
-    result = frame_stats(shown)
+    result = frame_stats(shown, scales)
     if stats:
         log.info("%s", result.line())
     return result

@@ -24,6 +24,7 @@ from ..plate import Plate
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
 from ..sinks.window import WindowSink
+from .resolution import RenderScale, scaled_size
 
 __all__ = ["LAYERS", "PreviewApp", "layer_image"]
 
@@ -123,7 +124,8 @@ class PreviewApp:
     """The window's content and the state the keys change. Main thread only."""
 
     def __init__(self, scene: Scene, window: WindowSink, *, fps: float, path: Path | None,
-                 scene_options: dict[str, Any], screenshots: Path, paused: bool, samples: int | None) -> None:
+                 scene_options: dict[str, Any], screenshots: Path, paused: bool, samples: int | None,
+                 render_scale: float | str | None = None, target_fps: float = 30.0) -> None:
         self.scene = scene
         self.window = window
         self.size = window.size
@@ -134,8 +136,14 @@ class PreviewApp:
         gl = window.gl
         if samples is None:
             samples = preview_samples(gl)
-        self.renderer = FrameRenderer(gl, self.size, samples=samples, edge_aa=get_settings().preview_edge_aa)
-        log.info("preview: %dx%d, %dx MSAA", *self.size, self.renderer.samples)
+        settings = get_settings()
+        self.renderer = FrameRenderer(gl, self.size, samples=samples, edge_aa=settings.preview_edge_aa)
+        self.resolution = RenderScale(settings.preview_scale if render_scale is None else render_scale,
+                                      target_fps=target_fps)
+        self._scaled: FrameRenderer | None = None  # the frame below full size (dynamic resolution)
+        self.drawn_scale = 1.0  # the scale the last frame was drawn at
+        log.info("preview: %dx%d, %dx MSAA, render scale %s (holding %.0f frames/s)", *self.size,
+                 self.renderer.samples, "auto" if self.resolution.auto else self.resolution.scale, target_fps)
         self.clock = RealtimeClock()
         if paused:
             self.clock.pause()
@@ -257,7 +265,8 @@ class PreviewApp:
             return [head, *_wrap(self.error)], (255, 120, 110, 255)
         lines = []
         if self.show_stats:
-            lines.append(f"{fps:5.1f} frames/s  {frame_ms:5.1f} ms  t={t:6.2f} s  {LAYERS[self.layer]}"
+            scale = f"  scale {self.drawn_scale:.2f}" if self.drawn_scale < 1.0 else ""
+            lines.append(f"{fps:5.1f} frames/s  {frame_ms:5.1f} ms  t={t:6.2f} s  {LAYERS[self.layer]}{scale}"
                          f"{'  paused' if self.clock.paused else ''}")
         if self.notice is not None:
             text, until = self.notice
@@ -279,9 +288,39 @@ class PreviewApp:
         if not drawn:
             self.window.clear()
 
+    def frame_done(self, ms: float) -> None:
+        """The last frame took ``ms`` (drawn and shown): the render scale for the next one."""
+        if not self.clock.paused and self.error is None and LAYERS[self.layer] == "composite":
+            self.resolution.update(ms)
+
+    def _scaled_renderer(self, scale: float) -> FrameRenderer:
+        """The renderer at ``scale`` of the frame's size (made when the scale changes; it shares
+        the full-size renderer's reliefs and the context's programs)."""
+        size = scaled_size(self.size, scale)
+        if self._scaled is None or self._scaled.size != size:
+            if self._scaled is not None:
+                self._scaled.release()
+            self._scaled = FrameRenderer(self.renderer.gl, size, samples=self.renderer.samples,
+                                         edge_aa=self.renderer.edge_aa is not None)
+            self._scaled.parallax.share_geometry(self.renderer.parallax)
+            self._scaled.scene_renderer.shadows.resolution_scale = scale  # the shadow map's texels per pixel
+            log.info("preview: render scale %.2f (%dx%d)", scale, *size)
+        return self._scaled
+
     def _draw(self, t: float) -> None:
         window = self.window
         self._cover()  # a plate that arrived (an AI plate after its placeholder)
+        # Below full size while playing (dynamic resolution), filtered up into the window; a
+        # paused frame, a screenshot and the other layers at full size.
+        scale = self.resolution.scale
+        if scale < 1.0 and not self.clock.paused and not self.screenshot_requested \
+                and LAYERS[self.layer] == "composite":
+            renderer = self._scaled_renderer(scale)
+            renderer.render_to(self.scene, renderer.output.fbo, t=t, top_down=True)
+            window.show(renderer.output.texture)
+            self.drawn_scale = scale
+            return
+        self.drawn_scale = 1.0
         # At 1:1, the composite goes straight into the window (no copy).
         if LAYERS[self.layer] == "composite" and window.at_frame_size():
             self.renderer.render_to(self.scene, window.fbo, t=t, top_down=False)
@@ -302,6 +341,8 @@ class PreviewApp:
 
     def release(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self._scaled is not None:
+            self._scaled.release()
         self.renderer.release()
 
 

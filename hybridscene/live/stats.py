@@ -19,6 +19,9 @@ class PreviewStats:
     """Wall-clock seconds from the first frame to the last."""
     frame_ms: dict[str, float]
     """Frame-time percentiles in milliseconds: ``p50``, ``p90``, ``p99``, ``max``."""
+    render_scale: float = 1.0
+    """The median render scale the frames were drawn at (`hybridscene.live.preview`'s
+    ``render_scale``; 1: full size)."""
 
     @property
     def fps(self) -> float:
@@ -26,15 +29,16 @@ class PreviewStats:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        """``fps=59.8 frames=600 frame_ms p50=16.7 p90=16.9 p99=17.4 max=21.0``"""
+        """``fps=59.8 frames=600 frame_ms p50=16.7 p90=16.9 p99=17.4 max=21.0 scale=1.00``"""
         ms = " ".join(f"{k}={v:.1f}" for k, v in self.frame_ms.items())
-        return f"fps={self.fps:.1f} frames={self.frames} frame_ms {ms}"
+        return f"fps={self.fps:.1f} frames={self.frames} frame_ms {ms} scale={self.render_scale:.2f}"
 
 
-def frame_stats(frame_seconds: list[float]) -> PreviewStats:
+def frame_stats(frame_seconds: list[float], scales: list[float] | None = None) -> PreviewStats:
     if not frame_seconds:
         return PreviewStats(frames=0, seconds=0.0, frame_ms={"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0})
     ms = np.asarray(frame_seconds) * 1000.0
     pct = {f"p{q}": round(float(np.percentile(ms, q)), 2) for q in (50, 90, 99)}
     pct["max"] = round(float(ms.max()), 2)
-    return PreviewStats(frames=len(ms), seconds=float(sum(frame_seconds)), frame_ms=pct)
+    scale = round(float(np.median(scales)), 2) if scales else 1.0
+    return PreviewStats(frames=len(ms), seconds=float(sum(frame_seconds)), frame_ms=pct, render_scale=scale)

@@ -51,10 +51,17 @@ class _LookAtCamera:
 
     def view_matrix(self) -> np.ndarray:
         """``(4, 4) float32`` view-from-world."""
+        # Asked for several times a frame (plates, relief, meshes, shadows): the last one is kept.
+        key = (self._position.tobytes(), self._target.tobytes(), np.asarray(self.up, np.float64).tobytes())
+        cached = getattr(self, "_view", None)
+        if cached is not None and cached[0] == key:
+            return cached[1].copy()
         try:
-            return transforms.look_at(self._position, self._target, self.up)
+            view = transforms.look_at(self._position, self._target, self.up)
         except ValueError as exc:
             raise SceneError(str(exc)) from None
+        self._view = (key, view)
+        return view.copy()
 
 
 class PerspectiveCamera(_LookAtCamera):

@@ -117,8 +117,8 @@ class WindowSink:
         return self._image
 
     def show(self, texture: moderngl.Texture) -> None:
-        """Draw a top-down texture of the frame size letterboxed into the window: scaled,
-        never stretched, black bars around it."""
+        """Draw a top-down texture of the frame (of its size, or drawn below it) letterboxed
+        into the window: scaled to the frame's shape, never stretched, black bars around it."""
         import moderngl
 
         ctx = self.gl.mgl
@@ -131,7 +131,8 @@ class WindowSink:
         scale = min(bw / w, bh / h)
         vw, vh = max(1, round(w * scale)), max(1, round(h * scale))
         ctx.viewport = ((bw - vw) // 2, (bh - vh) // 2, vw, vh)
-        texture.filter = (moderngl.NEAREST, moderngl.NEAREST) if (vw, vh) == (w, h) else (moderngl.LINEAR, moderngl.LINEAR)
+        # 1:1 (the frame's size, or a frame drawn below it, filtered up) is sampled exactly.
+        texture.filter = (moderngl.NEAREST, moderngl.NEAREST) if (vw, vh) == texture.size else (moderngl.LINEAR, moderngl.LINEAR)
         ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         texture.use(0)
         self._vao.render(moderngl.TRIANGLES, vertices=3)
