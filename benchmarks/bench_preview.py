@@ -1,14 +1,19 @@
 """Preview-window frames/s at 1280x720, and the Python work per frame.
 
     python benchmarks/bench_preview.py [--seconds 6] [--size 1280x720] [--cases ...]
+                                       [--render-scales 1,auto]
 
 Cases: the plate with 1,000 sprites (a SpriteSet moved every frame with numpy) and one mesh;
-the same 1,000 sprites as 1,000 nodes; 10,000 particles; and, with `--cases generating`, the
+the same 1,000 sprites as 1,000 nodes; 10,000 particles; ``glossy`` and ``flight`` (the
+examples' scene files, the issue's preview targets); and, with `--cases generating`, the
 first case while an AI plate is painted in the background (full-size SD v1.4 architecture with
 random weights, the generator limited to one thread).
 
-Each case runs `hs.preview(scene, seconds=S, vsync=False)` and reports its frames/s and frame-time
-percentiles. "python_ms" is the CPU time of the scene's Python work per frame, without GL:
+Each case runs `hs.preview(scene, seconds=S, vsync=False)` once per render scale of
+``--render-scales`` (``1``: always full size; ``auto``: the default dynamic resolution, holding
+the scene's frame rate, 30) and reports its frames/s, frame-time percentiles and the median
+render scale the frames were drawn at (results named ``CASE`` at scale 1 and ``CASE scale=auto``
+otherwise). "python_ms" is the CPU time of the scene's Python work per frame, without GL:
 `scene.update(t)` plus building the instance arrays the renderer uploads.
 
 Needs a display: without DISPLAY it starts its own Xvfb (apt-get install xvfb). Prints one JSON
@@ -31,7 +36,11 @@ from _machine import machine
 
 import hybridscene as hs
 
+from hybridscene.scenefile import load_scene_file
+
 SPRITES = 1000
+EXAMPLES = ("glossy", "flight")
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
 def dot(size: int = 32) -> np.ndarray:
@@ -110,7 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--cases", default="sprite-set,sprite-nodes,particles")
+    parser.add_argument("--cases", default="sprite-set,sprite-nodes,particles,glossy,flight")
+    parser.add_argument("--render-scales", default="1,auto", help="render scales to run each case at")
     parser.add_argument("--samples", type=int, default=None, help="MSAA samples [default: the preview's]")
     parser.add_argument("--model", default="/tmp/hybridscene-bench/sd-v1-4-random", help="for the generating case")
     args = parser.parse_args()
@@ -119,11 +129,15 @@ def main() -> None:
     plate = hs.procedural_plate(size=size, seed=1)
     results = {}
     try:
-        for case in args.cases.split(","):
-            if case == "particles":
-                scene = particles(plate)
+        for case, scale in [(c, r) for c in args.cases.split(",") for r in args.render_scales.split(",")]:
+            source: hs.Scene | Path
+            if case in EXAMPLES:
+                source = EXAMPLES_DIR / f"{case}.py"
+                scene = load_scene_file(source, size=size).scene
+            elif case == "particles":
+                scene = source = particles(plate)
             else:
-                scene = lanterns(plate, nodes=case == "sprite-nodes")
+                scene = source = lanterns(plate, nodes=case == "sprite-nodes")
             cpu = python_ms(scene)
             worker = None
             if case == "generating":
@@ -137,20 +151,24 @@ def main() -> None:
                                        steps=25, size=(512, 512))
                 scene.set_plate(future, crossfade=1.0)
                 time.sleep(8.0)  # the worker has loaded the model and is denoising
-            stats = hs.preview(scene, size=size, seconds=args.seconds, vsync=False, samples=args.samples)
-            entry = {"fps": round(stats.fps, 1), "frame_ms": stats.frame_ms, "python_ms": cpu}
+            stats = hs.preview(source, size=size, seconds=args.seconds, vsync=False, samples=args.samples,
+                               render_scale=scale)
+            entry = {"fps": round(stats.fps, 1), "frame_ms": stats.frame_ms, "render_scale": stats.render_scale,
+                     "python_ms": cpu}
             if worker is not None:
                 entry["plate_still_generating_at_end"] = not future.done()
                 if future.done() and future.exception() is not None:
                     entry["plate_error"] = str(future.exception())
                 entry["generator_threads"] = worker.threads
                 worker.close()
-            results[case] = entry
-            print(case, entry, file=sys.stderr)
+            name = case if scale == "1" else f"{case} scale={scale}"
+            results[name] = entry
+            print(name, entry, file=sys.stderr)
     finally:
         if xvfb is not None:
             xvfb.terminate()
-    json.dump({"benchmark": "preview", "size": args.size, "seconds": args.seconds, "results": results,
+    json.dump({"benchmark": "preview", "size": args.size, "seconds": args.seconds,
+               "render_scales": args.render_scales.split(","), "results": results,
                "machine": machine(gl=True)}, sys.stdout, indent=2)
     print()
 

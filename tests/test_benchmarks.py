@@ -134,3 +134,16 @@ def test_the_optional_paths_benchmarks_run():
     assert isinstance(fmt["identical_within_a_level"], bool)
     aa = run("bench_edge_aa.py", "--size", "160x90", "--frames", "2", "--cases", "glossy", "--no-reference")
     assert aa["results"]["glossy"]["vs_4x"]["1x+aa"]["edges"]["pixels"] > 0
+
+
+@pytest.mark.window
+def test_preview_benchmark_runs_an_example_at_full_size_and_with_dynamic_resolution():
+    import shutil
+
+    if shutil.which("Xvfb") is None:
+        pytest.skip("needs Xvfb (make test installs it)")
+    data = run("bench_preview.py", "--cases", "glossy", "--seconds", "0.5", "--size", "160x90",
+               "--render-scales", "1,auto")
+    full, auto = data["results"]["glossy"], data["results"]["glossy scale=auto"]
+    assert full["render_scale"] == 1.0 and full["fps"] > 0 and auto["fps"] > 0
+    assert 0.5 <= auto["render_scale"] <= 1.0 and data["machine"]["gl_renderer"]
