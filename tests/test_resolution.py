@@ -48,7 +48,7 @@ def test_spare_time_steps_back_up_and_a_step_that_does_not_hold_waits_longer():
     assert len(full) >= 3
     gaps = [b - a for a, b in zip(full, full[1:])]
     assert all(later > 1.8 * earlier for earlier, later in zip(gaps, gaps[1:])), gaps
-    assert sum(s == 1.0 for s in scales) < 0.02 * len(scales)  # a few frames at the slow size
+    assert sum(s == 1.0 for s in scales[20:]) < 0.02 * len(scales)  # after the start, a few frames at the slow size
 
 
 def test_a_fixed_scale_never_moves_and_sizes_stay_even():

@@ -117,6 +117,7 @@ def preview(
         window.release()
         raise
     stop = {"signal": False}
+    waits_for_display = vsync and cap is None and app.resolution.auto
 
     def on_signal(signum: int, frame: Any) -> None:
         stop["signal"] = True
@@ -140,9 +141,13 @@ def preview(
             over = app.overlay_lines(fps_now, ms_now, t)
             if over is not None:
                 window.overlay(*over)
+            if waits_for_display:  # the frame's own work, without the wait for the display's refresh
+                window.gl.mgl.finish()
+                app.frame_done((time.perf_counter() - last) * 1000.0)
             window.swap()
             now = time.perf_counter()
-            app.frame_done((now - last) * 1000.0)  # before the cap's sleep: the frame's own time
+            if not waits_for_display:
+                app.frame_done((now - last) * 1000.0)  # the frame's own time (before the cap's sleep)
             if cap is not None and now - last < 1.0 / cap:
                 time.sleep(1.0 / cap - (now - last))
                 now = time.perf_counter()

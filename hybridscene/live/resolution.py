@@ -31,23 +31,25 @@ class RenderScale:
         target_fps: the frame rate to hold; a frame's budget is ``1000 / target_fps`` ms.
         levels: the scales ``auto`` may use, largest first.
 
-    With ``auto``, after a change of scale the first `SETTLE` frames are not judged (a new
-    size's first frames build its targets). Then the scale steps down a level as soon as the
-    mean of the last `WINDOW` frames exceeds `OVER` times the budget (further while the level's
-    pixels say it still would, an optimistic estimate), and up one level when
-    that mean, grown by the next level's pixels (a pessimistic estimate: part of a frame does
+    With ``auto``, the first `SETTLE_FIRST` frames, and after a change of scale the first
+    `SETTLE` frames, are not judged (a new size's first frames build its targets). Then the scale steps down a level as soon as the
+    median of the last `WINDOW` frames exceeds `OVER` times the budget (further while the
+    level's pixels say it still would, an optimistic estimate), and up one level when
+    that median, grown by the next level's pixels (a pessimistic estimate: part of a frame does
     not scale with its pixels), is under `HEADROOM` of the budget after `RISE_FRAMES` frames at
     a level. A step up taken back soon after waits twice as long the next time, so the scale
     does not oscillate."""
 
     SETTLE = 4
     """Frames after a change that are not judged."""
+    SETTLE_FIRST = 10
+    """Frames not judged at the start (the first frames still upload and build what later
+    frames reuse)."""
     WINDOW = 8
-    """Frames averaged."""
-    OVER = 1.1
-    """A mean over this much of the budget steps down (a little over: a frame waiting for the
-    display's refresh lasts the whole budget)."""
-    HEADROOM = 0.8
+    """Frames whose median is judged (a single slow frame is not a trend)."""
+    OVER = 1.0
+    """A median over this much of the budget steps down."""
+    HEADROOM = 0.9
     """A step up needs the estimate at the next level under this much of the budget."""
     RISE_FRAMES = 45
     """Frames at a level before a step up."""
@@ -60,7 +62,7 @@ class RenderScale:
         self.scale = 1.0 if self.auto else float(mode)
         self._index = 0
         self._times: list[float] = []
-        self._since_change = 0
+        self._since_change = self.SETTLE - self.SETTLE_FIRST
         self._rise_after = self.RISE_FRAMES
         self._rose = False  # the last change was a step up
 
@@ -74,19 +76,19 @@ class RenderScale:
         self._times = (self._times + [float(frame_ms)])[-self.WINDOW:]
         if len(self._times) < min(self.WINDOW, 3):
             return self.scale
-        mean = sum(self._times) / len(self._times)
-        if mean > self.OVER * self.budget_ms and self._index + 1 < len(self.levels):
+        typical = sorted(self._times)[len(self._times) // 2]  # the median: one slow frame (a hitch) is not a trend
+        if typical > self.OVER * self.budget_ms and self._index + 1 < len(self.levels):
             if self._rose and self._since_change < 2 * self._rise_after:  # the step up did not hold:
                 self._rise_after *= 2  # wait longer before the next one
             # Down as far as the pixels say at once (an optimistic estimate: one step at least).
             steps = 1
             while self._index + steps + 1 < len(self.levels) and \
-                    mean * (self.levels[self._index + steps] / self.scale) ** 2 > self.budget_ms:
+                    typical * (self.levels[self._index + steps] / self.scale) ** 2 > self.budget_ms:
                 steps += 1
             self._step(steps, rose=False)
         elif self._index > 0 and self._since_change >= self._rise_after:
             grow = (self.levels[self._index - 1] / self.levels[self._index]) ** 2
-            if mean * grow < self.HEADROOM * self.budget_ms:
+            if typical * grow < self.HEADROOM * self.budget_ms:
                 self._step(-1, rose=True)
         return self.scale
 
