@@ -427,7 +427,7 @@ win.release()
 
     info = json.loads(r.stdout.strip().splitlines()[-1])
     assert info["scale"] == 0.5 and info["size"] == [160, 90] and info["paused_scale"] == 1.0
-    assert info["shadow_map"] == max(256, info["full_shadow_map"] // 2)
+    assert info["shadow_map"] == min(info["full_shadow_map"], max(256, info["full_shadow_map"] // 2))
     reference = offscreen(ctx, scene_file, 1.0)
     full = np.load(tmp_path / "full.npy").astype(int)
     scaled = np.load(tmp_path / "scaled.npy").astype(int)

@@ -51,6 +51,19 @@ def test_spare_time_steps_back_up_and_a_step_that_does_not_hold_waits_longer():
     assert sum(s == 1.0 for s in scales[20:]) < 0.02 * len(scales)  # after the start, a few frames at the slow size
 
 
+def test_a_step_up_that_holds_restores_the_first_patience():
+    g = RenderScale("auto", target_fps=30)
+    for _ in range(600):  # full size far dearer than its pixels: each retry waits longer
+        g.update(50.0 if g.scale == 1.0 else 18.0)
+    assert g._rise_after > 2 * RenderScale.RISE_FRAMES
+    feed(g, 10.0, 3000)  # then cheap everywhere: back at full size, and it holds
+    assert g.scale == 1.0 and g._rise_after == RenderScale.RISE_FRAMES
+    feed(g, 45.0, 30)  # a dear moment: down one level...
+    assert g.scale < 1.0
+    scales = feed(g, 10.0, 3 * RenderScale.RISE_FRAMES)  # ...and back up after the first wait, not the long one
+    assert scales[-1] == 1.0 and scales.index(1.0) <= RenderScale.RISE_FRAMES + RenderScale.SETTLE + 2
+
+
 def test_a_fixed_scale_never_moves_and_sizes_stay_even():
     g = RenderScale(0.75)
     assert not g.auto and feed(g, 500.0, 30) == [0.75] * 30

@@ -198,7 +198,7 @@ class FrameRenderer:
         self.composited = None
         if target is not fbo:
             self.gl.mgl.copy_framebuffer(fbo, target)
-            fbo.use()
+        fbo.use()  # (the caller's framebuffer stays bound, as after a composited frame)
         return True
 
     def _mirror(self, top_down: bool) -> moderngl.Framebuffer:

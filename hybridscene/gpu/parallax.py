@@ -125,6 +125,7 @@ class ParallaxRenderer:
         self._geometry: weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[ReliefGeometry]] = \
             weakref.WeakKeyDictionary()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._geometry_owner: ParallaxRenderer | None = None  # whose reliefs (and worker) this one shares
         self._targets: list[_Target] = []
         self._size: tuple[int, int] | None = None
         self._fills: dict[bool, tuple[moderngl.Program, moderngl.VertexArray]] = {}  # made on first use, by DIRECT
@@ -133,6 +134,8 @@ class ParallaxRenderer:
 
     def prefetch(self, plate: Plate) -> concurrent.futures.Future[ReliefGeometry]:
         """Start computing ``plate``'s relief on the worker thread (once per plate)."""
+        if self._geometry_owner is not None:  # its worker computes them, so releasing this one cancels none
+            return self._geometry_owner.prefetch(plate)
         future = self._geometry.get(plate)
         if future is None:
             if self._pool is None:
@@ -145,6 +148,9 @@ class ParallaxRenderer:
     def share_geometry(self, other: ParallaxRenderer) -> None:
         """Take ``other``'s reliefs as computed (a renderer of another size on the same
         context: a relief depends on its plate only), so a plate's is computed once for both."""
+        while other._geometry_owner is not None:
+            other = other._geometry_owner
+        self._geometry_owner = other
         self._geometry = other._geometry
 
     def backdrop(self, plate: Plate) -> moderngl.Texture:
@@ -229,7 +235,10 @@ class ParallaxRenderer:
         size = output.size
         target = self._target(0, size)
         fbo = self._direct.get(output.glo)
-        if fbo is None:
+        if fbo is None or fbo.color_attachments[0] is not output:  # (a released texture's name reused)
+            if fbo is not None:
+                self.gl.unbind([fbo])
+                fbo.release()
             fbo = self._direct[output.glo] = self.gl.mgl.framebuffer([output], target.depth)
         self._depth_only(target).clear(depth=1.0)
         fbo.use()
@@ -333,6 +342,7 @@ class ParallaxRenderer:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._geometry = weakref.WeakKeyDictionary()  # (perhaps shared: not cleared)
+        self._geometry_owner = None
         self._release_targets()
         for meshes in list(self._meshes.values()):
             for mesh in meshes:

@@ -38,7 +38,7 @@ class ShadowPass:
     """Largest side of the contact map in texels (it aims at 8 texels per ``contact_radius``)."""
 
     resolution_scale = 1.0
-    """The sun's shadow map's side is the catcher's ``resolution`` times this (at least 256):
+    """The sun's shadow map's side is the catcher's ``resolution`` times this (at least 256, at most the catcher's):
     a renderer drawing frames below full size (the preview's dynamic resolution) keeps the
     map's texels per pixel of the frame."""
 
@@ -102,7 +102,7 @@ class ShadowPass:
             reach = radius * 3.0 + abs((center[1] - plane) / light_dir[1]) + radius
             light_proj = transforms.orthographic(-radius, radius, -radius, radius, radius * 0.5, reach)
             light_vp = light_proj @ light_view
-            resolution = max(256, round(catcher.resolution * self.resolution_scale)) \
+            resolution = min(catcher.resolution, max(256, round(catcher.resolution * self.resolution_scale))) \
                 if self.resolution_scale != 1.0 else catcher.resolution
             fbo = self._shadow_fbo(resolution)
             key = (resolution, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))

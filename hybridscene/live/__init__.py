@@ -125,7 +125,7 @@ def preview(
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_signal) if main_thread else None
     t_start = time.perf_counter()
-    last = t_start
+    last = work_start = t_start
     shown: list[float] = []
     scales: list[float] = []
     fps_now, ms_now = 0.0, 0.0
@@ -143,9 +143,12 @@ def preview(
                 window.overlay(*over)
             if waits_for_display:  # the frame's own work, without the wait for the display's refresh
                 window.gl.mgl.finish()
-                app.frame_done((time.perf_counter() - last) * 1000.0)
+                app.frame_done((time.perf_counter() - work_start) * 1000.0)
             window.swap()
+            if waits_for_display:  # (a driver may return from the swap at once and wait in the next command)
+                window.gl.mgl.finish()
             now = time.perf_counter()
+            work_start = now
             if not waits_for_display:
                 app.frame_done((now - last) * 1000.0)  # the frame's own time (before the cap's sleep)
             if cap is not None and now - last < 1.0 / cap:

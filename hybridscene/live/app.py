@@ -141,6 +141,7 @@ class PreviewApp:
         self.resolution = RenderScale(settings.preview_scale if render_scale is None else render_scale,
                                       target_fps=target_fps)
         self._scaled: FrameRenderer | None = None  # the frame below full size (dynamic resolution)
+        self._judge = False  # whether the last frame drawn counts for the render scale (see frame_done)
         self.drawn_scale = 1.0  # the scale the last frame was drawn at
         log.info("preview: %dx%d, %dx MSAA, render scale %s (holding %.0f frames/s)", *self.size,
                  self.renderer.samples, "auto" if self.resolution.auto else self.resolution.scale, target_fps)
@@ -290,7 +291,7 @@ class PreviewApp:
 
     def frame_done(self, ms: float) -> None:
         """The last frame took ``ms`` (drawn and shown): the render scale for the next one."""
-        if not self.clock.paused and self.error is None and LAYERS[self.layer] == "composite":
+        if self._judge and self.error is None:  # (a paused frame, a screenshot, a layer: not judged)
             self.resolution.update(ms)
 
     def _scaled_renderer(self, scale: float) -> FrameRenderer:
@@ -313,14 +314,17 @@ class PreviewApp:
         # Below full size while playing (dynamic resolution), filtered up into the window; a
         # paused frame, a screenshot and the other layers at full size.
         scale = self.resolution.scale
-        if scale < 1.0 and not self.clock.paused and not self.screenshot_requested \
-                and LAYERS[self.layer] == "composite":
+        self._judge = not self.clock.paused and not self.screenshot_requested and LAYERS[self.layer] == "composite"
+        if scale < 1.0 and self._judge:
             renderer = self._scaled_renderer(scale)
             renderer.render_to(self.scene, renderer.output.fbo, t=t, top_down=True)
             window.show(renderer.output.texture)
             self.drawn_scale = scale
             return
         self.drawn_scale = 1.0
+        if self._judge and self._scaled is not None:  # back at full size while playing: its targets go
+            self._scaled.release()
+            self._scaled = None
         # At 1:1, the composite goes straight into the window (no copy).
         if LAYERS[self.layer] == "composite" and window.at_frame_size():
             self.renderer.render_to(self.scene, window.fbo, t=t, top_down=False)

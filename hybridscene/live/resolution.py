@@ -71,6 +71,9 @@ class RenderScale:
         if not self.auto:
             return self.scale
         self._since_change += 1
+        if self._rose and self._since_change >= 2 * self._rise_after:  # the step up held: patience as at first
+            self._rose = False
+            self._rise_after = self.RISE_FRAMES
         if self._since_change <= self.SETTLE:
             return self.scale
         self._times = (self._times + [float(frame_ms)])[-self.WINDOW:]

@@ -19,9 +19,9 @@ class PreviewStats:
     """Wall-clock seconds from the first frame to the last."""
     frame_ms: dict[str, float]
     """Frame-time percentiles in milliseconds: ``p50``, ``p90``, ``p99``, ``max``."""
-    render_scale: float = 1.0
+    render_scale: float | None = None
     """The median render scale the frames were drawn at (`hybridscene.live.preview`'s
-    ``render_scale``; 1: full size)."""
+    ``render_scale``; 1: full size); None where the preview has none (`hybridscene serve`)."""
 
     @property
     def fps(self) -> float:
@@ -29,9 +29,11 @@ class PreviewStats:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        """``fps=59.8 frames=600 frame_ms p50=16.7 p90=16.9 p99=17.4 max=21.0 scale=1.00``"""
+        """``fps=59.8 frames=600 frame_ms p50=16.7 p90=16.9 p99=17.4 max=21.0 scale=1.00``
+        (``scale=`` only where the preview has a render scale)."""
         ms = " ".join(f"{k}={v:.1f}" for k, v in self.frame_ms.items())
-        return f"fps={self.fps:.1f} frames={self.frames} frame_ms {ms} scale={self.render_scale:.2f}"
+        line = f"fps={self.fps:.1f} frames={self.frames} frame_ms {ms}"
+        return line if self.render_scale is None else f"{line} scale={self.render_scale:.2f}"
 
 
 def frame_stats(frame_seconds: list[float], scales: list[float] | None = None) -> PreviewStats:
@@ -40,5 +42,5 @@ def frame_stats(frame_seconds: list[float], scales: list[float] | None = None) -
     ms = np.asarray(frame_seconds) * 1000.0
     pct = {f"p{q}": round(float(np.percentile(ms, q)), 2) for q in (50, 90, 99)}
     pct["max"] = round(float(ms.max()), 2)
-    scale = round(float(np.median(scales)), 2) if scales else 1.0
+    scale = round(float(np.median(scales)), 2) if scales else None
     return PreviewStats(frames=len(ms), seconds=float(sum(frame_seconds)), frame_ms=pct, render_scale=scale)
