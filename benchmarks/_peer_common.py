@@ -6,10 +6,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import traceback
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+
+
+def ffmpeg_exe() -> str | None:
+    """An ``ffmpeg`` binary: the one on PATH, else imageio-ffmpeg's (``None``: neither)."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def versions(*dists: str) -> dict[str, str | None]:

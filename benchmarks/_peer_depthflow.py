@@ -29,20 +29,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from _peer_common import report
+from _peer_common import ffmpeg_exe, report
 
 
 def ffmpeg_on_path(folder: Path) -> str | None:
     """ShaderFlow runs ``ffmpeg`` from PATH: put imageio-ffmpeg's binary there when none is."""
-    found = shutil.which("ffmpeg")
-    if found:
+    found = ffmpeg_exe()
+    if found is None or shutil.which("ffmpeg"):
         return found
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        return None
     link = folder / "ffmpeg"
-    link.symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    link.symlink_to(found)
     os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
     return str(link)
 

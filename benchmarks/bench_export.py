@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,22 +25,12 @@ import time
 from pathlib import Path
 
 from _machine import machine
+from _peer_common import ffmpeg_exe
 
 import hybridscene as hs
 from hybridscene.sinks import VideoSink
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def ffmpeg_exe() -> str | None:
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        return None
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def ffmpeg_encode(exe: str, frames: list, size: tuple[int, int], fps: float, out: Path) -> float:

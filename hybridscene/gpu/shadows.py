@@ -107,13 +107,7 @@ class ShadowPass:
             fbo = self._shadow_fbo(resolution)
             key = (resolution, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))
             if key != self._sun_key:  # else neither the casters nor the sun moved: the map stands
-                fbo.use()
-                ctx.viewport = (0, 0, resolution, resolution)
-                fbo.clear(depth=1.0)
-                ctx.enable(moderngl.DEPTH_TEST)
-                ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-                with self.owner.timer.stage("shadow map"):
-                    self._draw_depth(drawables, light_vp)
+                self._depth_map(fbo, resolution, drawables, light_vp, "shadow map")
                 self._sun_key = key
             # The shadow of the meshes' bounding sphere on the plane (an ellipse stretched by
             # the sun's slant), plus the penumbra.
@@ -159,13 +153,7 @@ class ShadowPass:
             key = (size, r, plane, _casters([d for d, _ in near_ground]))
             if key != self._contact_key:
                 self._contact_key = None
-                fbo.use()
-                ctx.viewport = (0, 0, size, size)
-                fbo.clear(depth=1.0)
-                ctx.enable(moderngl.DEPTH_TEST)
-                ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
-                with self.owner.timer.stage("contact map"):
-                    self._draw_depth([d for d, _ in near_ground], contact_vp)
+                self._depth_map(fbo, size, [d for d, _ in near_ground], contact_vp, "contact map")
                 # The occlusion over the map, so the catcher reads it with one lookup per pixel.
                 assert self._contact_ao_fbo is not None and self._contact_depth is not None
                 self._contact_ao_fbo.use()
@@ -224,6 +212,21 @@ class ShadowPass:
             vao.render(moderngl.TRIANGLES, vertices=len(ground))
         target.has_shadow = True
         target.bind_shadow()  # no scissor
+
+    def _depth_map(self, fbo: moderngl.Framebuffer, side: int, drawables: list[tuple[Node, np.ndarray]], view_proj: np.ndarray,
+                   stage: str) -> None:
+        """``drawables``' depth seen through ``view_proj``, into ``fbo`` (square, ``side``
+        texels), cleared first; timed as ``stage``."""
+        import moderngl
+
+        ctx = self.ctx
+        fbo.use()
+        ctx.viewport = (0, 0, side, side)
+        fbo.clear(depth=1.0)
+        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
+        with self.owner.timer.stage(stage):
+            self._draw_depth(drawables, view_proj)
 
     def _draw_depth(self, drawables: list[tuple[Node, np.ndarray]], clip_from_world: np.ndarray) -> None:
         import moderngl
