@@ -215,7 +215,7 @@ def test_surface_is_prepared_in_the_background_while_the_camera_is_at_rest(ctx, 
     scene = hs.Scene(plate, shadows=False)
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
         r.render_frame(scene, 0.0)  # at the plate's camera: drawn flat, surface not used yet
-        future = r.parallax._geometry[plate]
+        future = r.parallax._geometry[1][plate]
         future.result(timeout=30)
         assert computed_on == ["hybridscene-parallax_0"]
         scene.camera.position = (1.0, HEIGHT, 0.0)
@@ -226,7 +226,7 @@ def test_surface_is_prepared_in_the_background_while_the_camera_is_at_rest(ctx, 
     flat = hs.Scene(plate, shadows=False, parallax=False)
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
         r.render_frame(flat, 0.0)
-        assert plate not in r.parallax._geometry  # parallax off: nothing prepared
+        assert plate not in r.parallax._geometry.get(1, {})  # parallax off: nothing prepared
 
 
 def test_a_relief_needs_depth_and_a_camera():
@@ -298,3 +298,48 @@ def test_a_relief_with_nothing_over_it_goes_straight_into_the_frame(ctx):
     np.testing.assert_array_equal(passes.frame, composited)  # the passes' frame goes through the layers
     depth = passes.passes["plate_depth"]
     assert np.isinf(depth[10]).all() and 10.0 < depth[90, red_columns(composited)[2]] < 13.0  # the wall, seen from above
+
+
+def test_a_coarse_relief_draws_frames_below_full_size_with_far_fewer_triangles(ctx):
+    """``lod`` 2 (the preview's frames at 0.6 of full size and below): the relief is built from
+    the plate reduced twice on each side, with a fraction of the triangles, and draws the same
+    picture at half size but for its depth edges, followed to two plate pixels; the renderer
+    draws full detail until the coarse relief is computed, then switches to it."""
+    import concurrent.futures
+
+    from hybridscene.plate.relief import coarse_plate, relief_geometry
+
+    plate = layered_plate()
+    assert coarse_plate(plate, 3) is plate  # 3 divides neither side: full detail
+    mountains = hs.background_plate((320, 180), seed=1)
+    half = coarse_plate(mountains, 2)
+    assert half.size == (160, 90) and half.camera == mountains.camera
+    np.testing.assert_array_equal(half.depth, mountains.depth.reshape(90, 2, 160, 2).min(axis=(1, 3)))  # the nearest
+    mean = mountains.image.reshape(90, 2, 160, 2, 3).mean(axis=(1, 3))
+    assert np.abs(half.image - mean).max() <= 0.5 and np.isinf(half.depth).any()
+    full, coarse = relief_geometry(mountains), relief_geometry(mountains, lod=2)
+    count = lambda g: len(g.indices) + len(g.back_indices)  # noqa: E731
+    assert count(coarse) < 0.45 * count(full), (count(coarse), count(full))
+    np.testing.assert_array_equal(coarse.backdrop, full.backdrop)
+    scene = moved_scene(plate, behind=True)  # (the layered path, whose occlusion depth the relief also writes)
+    frames = {}
+    for lod in (1, 2):
+        with hs.FrameRenderer(ctx, (W // 2, H // 2), samples=1) as r:
+            r.parallax.lod = lod
+            r.parallax.prefetch(plate).result(timeout=30)
+            frames[lod] = r.render_frame(scene, 0.0)
+            assert r.parallax._meshes[plate][0] == lod
+            if lod == 2:  # a renderer switching to lod 2 keeps drawing until the coarse relief is there
+                for mesh in r.parallax._meshes.pop(plate)[1]:
+                    mesh.release()
+                r.parallax.prefetch(plate, 1).result(timeout=30)
+                r.parallax._geometry[2][plate] = pending = concurrent.futures.Future()  # still computing
+                np.testing.assert_array_equal(r.render_frame(scene, 0.0), frames[1])  # full detail meanwhile
+                assert r.parallax._meshes[plate][0] == 1
+                pending.set_result(relief_geometry(plate, lod=2))
+                np.testing.assert_array_equal(r.render_frame(scene, 0.0), frames[2])
+                assert r.parallax._meshes[plate][0] == 2
+    wall = [red_columns(frames[lod], row=45).tolist() for lod in (1, 2)]
+    assert len(wall[0]) > 5 and abs(len(wall[0]) - len(wall[1])) <= 1 and abs(wall[0][0] - wall[1][0]) <= 1
+    diff = np.abs(frames[1].astype(int) - frames[2].astype(int)).max(axis=2)
+    assert (diff > 2).mean() < 0.03, (diff > 2).mean()

@@ -410,7 +410,7 @@ def shown():
 app.draw(1.0)
 np.save("scaled.npy", shown())
 info = dict(scale=app.drawn_scale, size=list(app._scaled.size),
-            shadow_map=app._scaled.scene_renderer.shadows._shadow_size,
+            shadow_map=app._scaled.scene_renderer.shadows._shadow_size, relief_lod=app._scaled.parallax.lod,
             full_shadow_map=scene.shadows.resolution if scene.shadows is not None else 0)
 app.clock.pause()
 app.draw(1.0)
@@ -427,6 +427,7 @@ win.release()
 
     info = json.loads(r.stdout.strip().splitlines()[-1])
     assert info["scale"] == 0.5 and info["size"] == [160, 90] and info["paused_scale"] == 1.0
+    assert info["relief_lod"] == 2  # half size: reliefs at half detail (COARSE_RELIEF_AT)
     assert info["shadow_map"] == min(info["full_shadow_map"], max(256, info["full_shadow_map"] // 2))
     reference = offscreen(ctx, scene_file, 1.0)
     full = np.load(tmp_path / "full.npy").astype(int)

@@ -129,7 +129,7 @@ def test_merged_relief_draws_what_the_full_grid_draws(ctx):
             scene.camera.target = (pos[0], pos[1], pos[2] - 100.0)
             a, b = (r.render_layers(scene, 0.0) for r in (full, merged))
             frames[move] = a, b
-        assert len(merged.parallax._meshes[plate][0].ibo.read()) < len(full.parallax._meshes[plate][0].ibo.read())
+        assert len(merged.parallax._meshes[plate][1][0].ibo.read()) < len(full.parallax._meshes[plate][1][0].ibo.read())
     for move, (a, b) in frames.items():
         diff = np.abs(a.composite.astype(int) - b.composite.astype(int)).max(axis=2)
         assert diff.max() <= 1, (move, diff.max(), np.argwhere(diff > 1)[:5])

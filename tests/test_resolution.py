@@ -11,7 +11,7 @@ import pytest
 
 import hybridscene as hs
 from hybridscene.config import check_render_scale
-from hybridscene.live.resolution import LEVELS, RenderScale, scaled_size
+from hybridscene.live.resolution import COARSE_RELIEF_AT, LEVELS, RenderScale, relief_lod, scaled_size
 
 
 def feed(governor: RenderScale, ms_at_full: float, frames: int, *, fixed: float = 0.0) -> list[float]:
@@ -71,6 +71,7 @@ def test_a_fixed_scale_never_moves_and_sizes_stay_even():
     assert scaled_size((1280, 720), 0.5) == (640, 360)
     assert scaled_size((1280, 720), 0.85) == (1088, 612)
     assert all(w % 2 == 0 and h % 2 == 0 for w, h in (scaled_size((321, 179), s) for s in LEVELS[1:]))
+    assert [relief_lod(s) for s in LEVELS] == [1 if s > COARSE_RELIEF_AT else 2 for s in LEVELS] == [1, 1, 1, 2, 2]
 
 
 @pytest.mark.parametrize("value", ["fast", "0", "1.5", "-0.5", "nan"])

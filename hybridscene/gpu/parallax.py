@@ -104,6 +104,11 @@ class ParallaxRenderer:
             uploaded twice; that provider owns it.
     """
 
+    lod = 1
+    """The reliefs' level of detail (`hybridscene.plate.relief.relief_geometry`'s ``lod``): a
+    renderer drawing frames below full size (the preview's dynamic resolution) sets 2, and
+    draws a plate's full-detail relief until its coarser one is computed."""
+
     def __init__(self, gl: GLContext, *, max_columns: int = 320, tolerance: float | None = PLANAR_TOLERANCE,
                  depth_texture: Callable[[Plate], moderngl.Texture] | None = None) -> None:
         self.gl = gl
@@ -120,10 +125,10 @@ class ParallaxRenderer:
         self.direct_program["u_plate_depth"].value = 1
         self.direct_land_program = load_program(gl, "parallax", defines={"ALL_LAND": 1, "DIRECT": 1})
         self.direct_land_program["u_plate"].value = 0
-        self._meshes: weakref.WeakKeyDictionary[Plate, list[_Mesh]] = weakref.WeakKeyDictionary()
+        self._meshes: weakref.WeakKeyDictionary[Plate, tuple[int, list[_Mesh]]] = weakref.WeakKeyDictionary()  # (lod, meshes)
         self._backdrops: weakref.WeakKeyDictionary[Plate, moderngl.Texture] = weakref.WeakKeyDictionary()
-        self._geometry: weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[ReliefGeometry]] = \
-            weakref.WeakKeyDictionary()
+        self._geometry: dict[int, weakref.WeakKeyDictionary[Plate, concurrent.futures.Future[ReliefGeometry]]] = \
+            {}  # by level of detail
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._geometry_owner: ParallaxRenderer | None = None  # whose reliefs (and worker) this one shares
         self._targets: list[_Target] = []
@@ -132,18 +137,29 @@ class ParallaxRenderer:
         self._direct: dict[int, moderngl.Framebuffer] = {}  # render_direct's, by output texture
         self._depth_fbos: dict[int, moderngl.Framebuffer] = {}  # by depth renderbuffer
 
-    def prefetch(self, plate: Plate) -> concurrent.futures.Future[ReliefGeometry]:
-        """Start computing ``plate``'s relief on the worker thread (once per plate)."""
+    def prefetch(self, plate: Plate, lod: int | None = None) -> concurrent.futures.Future[ReliefGeometry]:
+        """Start computing ``plate``'s relief at ``lod`` (default: `lod`) on the worker thread
+        (once per plate and level)."""
+        lod = self.lod if lod is None else lod
         if self._geometry_owner is not None:  # its worker computes them, so releasing this one cancels none
-            return self._geometry_owner.prefetch(plate)
-        future = self._geometry.get(plate)
+            return self._geometry_owner.prefetch(plate, lod)
+        futures = self._geometry.setdefault(lod, weakref.WeakKeyDictionary())
+        future = futures.get(plate)
         if future is None:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                                    thread_name_prefix="hybridscene-parallax")
-            future = self._geometry[plate] = self._pool.submit(relief_geometry, plate, max_columns=self.max_columns,
-                                                               tolerance=self.tolerance)
+            future = futures[plate] = self._pool.submit(relief_geometry, plate, max_columns=self.max_columns,
+                                                        tolerance=self.tolerance, lod=lod)
         return future
+
+    def _geometry_for(self, plate: Plate) -> tuple[int, ReliefGeometry]:
+        """The plate's relief at `lod` once computed, else at full detail (waited for); with its level."""
+        if self.lod != 1:
+            future = self.prefetch(plate)
+            if future.done():
+                return self.lod, future.result()
+        return 1, self.prefetch(plate, 1).result()
 
     def share_geometry(self, other: ParallaxRenderer) -> None:
         """Take ``other``'s reliefs as computed (a renderer of another size on the same
@@ -157,7 +173,7 @@ class ParallaxRenderer:
         """The plate's sky-filled sRGB texture (see `hybridscene.plate.relief.sky_filled`)."""
         tex = self._backdrops.get(plate)
         if tex is None:
-            tex = self._backdrops[plate] = upload_image(self.gl, self.prefetch(plate).result().backdrop)
+            tex = self._backdrops[plate] = upload_image(self.gl, self._geometry_for(plate)[1].backdrop)  # (every level's)
         return tex
 
     def _mesh(self, vertices: np.ndarray, indices: np.ndarray, land: int, depth: moderngl.Texture,
@@ -172,11 +188,14 @@ class ParallaxRenderer:
         return _Mesh(vaos, land, len(indices), vbo, ibo, depth, color, owns_depth)
 
     def _entry(self, plate: Plate) -> list[_Mesh]:
-        """The plate's meshes, front layer first."""
-        meshes = self._meshes.get(plate)
-        if meshes is None:
+        """The plate's meshes, front layer first (at `lod` once computed)."""
+        entry = self._meshes.get(plate)
+        if entry is None or (entry[0] != self.lod and self.prefetch(plate).done()):
             assert plate.depth is not None
-            geo = self.prefetch(plate).result()
+            if entry is not None:
+                for mesh in entry[1]:
+                    mesh.release()
+            lod, geo = self._geometry_for(plate)
             meshes = []
             if len(geo.indices):
                 own = self._shared_depth is None
@@ -186,8 +205,8 @@ class ParallaxRenderer:
                 meshes.append(self._mesh(geo.back_vertices, geo.back_indices, geo.back_land,
                                          upload_depth(self.gl, geo.back_depth), upload_image(self.gl, geo.back_image),
                                          True))
-            self._meshes[plate] = meshes
-        return meshes
+            entry = self._meshes[plate] = (lod, meshes)
+        return entry[1]
 
     def _target(self, slot: int, size: tuple[int, int]) -> _Target:
         ctx = self.gl.mgl
@@ -341,10 +360,10 @@ class ParallaxRenderer:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self._geometry = weakref.WeakKeyDictionary()  # (perhaps shared: not cleared)
+        self._geometry = {}  # (perhaps shared: not cleared)
         self._geometry_owner = None
         self._release_targets()
-        for meshes in list(self._meshes.values()):
+        for _, meshes in list(self._meshes.values()):
             for mesh in meshes:
                 mesh.release()
         self._meshes.clear()

@@ -24,7 +24,7 @@ from ..plate import Plate
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
 from ..sinks.window import WindowSink
-from .resolution import RenderScale, scaled_size
+from .resolution import RenderScale, relief_lod, scaled_size
 
 __all__ = ["LAYERS", "PreviewApp", "layer_image"]
 
@@ -305,6 +305,7 @@ class PreviewApp:
                                          edge_aa=self.renderer.edge_aa is not None)
             self._scaled.parallax.share_geometry(self.renderer.parallax)
             self._scaled.scene_renderer.shadows.resolution_scale = scale  # the shadow map's texels per pixel
+            self._scaled.parallax.lod = relief_lod(scale)  # (full detail until the coarser relief is computed)
             log.info("preview: render scale %.2f (%dx%d)", scale, *size)
         return self._scaled
 

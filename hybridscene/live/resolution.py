@@ -9,11 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["LEVELS", "RenderScale", "scaled_size"]
+__all__ = ["COARSE_RELIEF_AT", "LEVELS", "RenderScale", "relief_lod", "scaled_size"]
 
 LEVELS: tuple[float, ...] = (1.0, 0.85, 0.7, 0.6, 0.5)
 """The render scales ``auto`` steps through (of the width and of the height: 0.7 draws about
 half the pixels)."""
+
+COARSE_RELIEF_AT = 0.6
+"""At this render scale and below, a relief is drawn at half detail
+(`hybridscene.plate.relief.relief_geometry`'s ``lod`` 2: its edges followed to two plate
+pixels, 1.2 frame pixels or less at this scale), since a CPU rasteriser pays per triangle, not
+per pixel, and fewer pixels alone leave that cost whole."""
+
+
+def relief_lod(scale: float) -> int:
+    """The reliefs' level of detail for frames drawn at ``scale``: 2 at `COARSE_RELIEF_AT` and
+    below, else 1."""
+    return 2 if scale <= COARSE_RELIEF_AT else 1
+
 
 def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
     """``size`` times ``scale``, each side even (video-friendly) and at least 2 pixels; ``size``

@@ -30,7 +30,7 @@ from ..errors import PlateError
 from .plate import Plate
 from .projection import plate_from_direction, unproject
 
-__all__ = ["PLANAR_TOLERANCE", "RELATIVE_TOLERANCE", "ReliefGeometry", "back_layer", "discontinuities",
+__all__ = ["PLANAR_TOLERANCE", "RELATIVE_TOLERANCE", "ReliefGeometry", "back_layer", "coarse_plate", "discontinuities",
            "land_first", "relief_geometry", "relief_mesh", "sky_filled"]
 
 PLANAR_TOLERANCE = 0.01
@@ -509,16 +509,43 @@ def sky_filled(plate: Plate, *, margin: int = 2) -> np.ndarray:
 
 
 def relief_geometry(plate: Plate, *, max_columns: int = 320,
-                    tolerance: float | None = PLANAR_TOLERANCE) -> ReliefGeometry:
+                    tolerance: float | None = PLANAR_TOLERANCE, lod: int = 1) -> ReliefGeometry:
     """Everything a relief needs computed on the CPU for a plate (no GL, so a worker thread can
-    run it): its back layer, front mesh and sky-filled backdrop."""
-    image, depth, back_vertices, back_indices = back_layer(plate, max_columns=max_columns, tolerance=tolerance)
-    vertices, indices = relief_mesh(plate, max_columns=max_columns, tolerance=tolerance)
+    run it): its back layer, front mesh and sky-filled backdrop.
+
+    ``lod`` (level of detail, 1 or more): the meshes are built from the plate reduced ``lod``
+    times on each side (`coarse_plate`), for frames drawn at ``1 / lod`` of the plate's scale
+    or less (the preview's dynamic resolution), where a plate pixel is smaller than a frame
+    pixel: the grid keeps its cells' size on screen, the depth edges are followed to ``lod``
+    plate pixels, and about a quarter of the triangles are left (a CPU rasteriser pays per
+    triangle). Which front triangles need the per-pixel sky test is still decided on the full
+    plate, and the backdrop is the full plate's. A plate whose sides ``lod`` does not divide
+    keeps full detail."""
+    if lod < 1:
+        raise PlateError(f"relief lod must be 1 or more, got {lod!r}")
+    coarse = plate if lod == 1 else coarse_plate(plate, lod)
+    columns = max(2, max_columns * coarse.size[0] // plate.size[0])
+    image, depth, back_vertices, back_indices = back_layer(coarse, max_columns=columns, tolerance=tolerance)
+    vertices, indices = relief_mesh(coarse, max_columns=columns, tolerance=tolerance)
     assert plate.depth is not None
     indices, land = land_first(plate, plate.depth, vertices, indices)
-    back_indices, back_land = land_first(plate, depth, back_vertices, back_indices)
+    back_indices, back_land = land_first(coarse, depth, back_vertices, back_indices)
     return ReliefGeometry(vertices, indices, image, depth, back_vertices, back_indices, sky_filled(plate),
                           land, back_land)
+
+
+def coarse_plate(plate: Plate, factor: int) -> Plate:
+    """``plate`` reduced ``factor`` times on each side (the same camera, so the same world):
+    the image averaged over each ``factor`` x ``factor`` block, the depth the block's nearest
+    (land wins over sky, a thin ridge is kept). ``plate`` itself when ``factor`` is 1 or does
+    not divide both sides."""
+    w, h = plate.size
+    if factor == 1 or w % factor or h % factor or plate.depth is None:
+        return plate
+    blocks = (h // factor, factor, w // factor, factor)
+    image = plate.image.reshape(*blocks[:2], *blocks[2:], 3).mean(axis=(1, 3))
+    depth = plate.depth.reshape(blocks).min(axis=(1, 3))
+    return Plate(np.round(image).astype(np.uint8), depth, source=plate.source, camera=plate.camera)
 
 
 def land_first(plate: Plate, depth: np.ndarray, vertices: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, int]:

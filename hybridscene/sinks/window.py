@@ -125,11 +125,12 @@ class WindowSink:
         bw, bh = self.buffer_size
         win = self.window.fbo
         win.use()
-        ctx.viewport = (0, 0, bw, bh)
-        win.clear(0.0, 0.0, 0.0, 1.0)
         w, h = self.size
         scale = min(bw / w, bh / h)
         vw, vh = max(1, round(w * scale)), max(1, round(h * scale))
+        if (vw, vh) != (bw, bh):  # black bars (where the frame fills the window, it covers every pixel)
+            ctx.viewport = (0, 0, bw, bh)
+            win.clear(0.0, 0.0, 0.0, 1.0)
         ctx.viewport = ((bw - vw) // 2, (bh - vh) // 2, vw, vh)
         # 1:1 (the frame's size, or a frame drawn below it, filtered up) is sampled exactly.
         texture.filter = (moderngl.NEAREST, moderngl.NEAREST) if (vw, vh) == texture.size else (moderngl.LINEAR, moderngl.LINEAR)
