@@ -94,7 +94,7 @@ def test_serve_benchmark_reads_the_stream():
 def test_floor_benchmark_reports_the_floor_its_parts_and_each_targets_ratio():
     data = run("bench_floor.py", "--size", "160x90", "--frames", "3")
     assert data["size"] == "160x90" and data["frames"] == 3
-    for floor in ("floor", "floor, encoder thread"):
+    for floor in ("floor", "floor, encoder thread", "floor, RGBA read-back"):
         result = data["results"][floor]
         assert result["fps"] > 0 and result["ms_per_frame"] > 0
         assert set(result["median_ms"]) == {"pass + read-back", "yuv420p conversion", "x264"}
@@ -108,6 +108,8 @@ def test_floor_benchmark_reports_the_floor_its_parts_and_each_targets_ratio():
         assert fps > 0 and ratio["ratio"] > 0 and len(ratio["runs"]) == 1
         assert ratio["target"] == target and ratio["meets"] == (ratio["ratio"] >= target)
         assert ratio["ratio_to_median_floor"] == pytest.approx(fps / data["results"]["floor"]["fps"], abs=0.001)
+        assert ratio["ratio_to_rgba_floor"] == pytest.approx(fps / data["results"]["floor, RGBA read-back"]["fps"],
+                                                             abs=0.001)
     assert data["machine"]["gl_renderer"]
 
 

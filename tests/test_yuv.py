@@ -158,3 +158,59 @@ def test_auto_converts_on_the_gpu_only_for_a_video_alone(tmp_path, ctx, monkeypa
     monkeypatch.setenv("HYBRIDSCENE_YUV", "cpu")
     hs.render(scene, tmp_path / "e.mp4", frames=1, ctx=ctx)
     assert len(made) == count
+
+
+def test_video_sink_takes_rgba_frames_as_their_rgb(tmp_path):
+    """An RGBA frame's alpha is dropped: the same yuv420p as its RGB (lossless, decoded)."""
+    w, h = 162, 90
+    rgb = test_cases(w, h, seed=4)[1]
+    rgba = np.concatenate([rgb, np.zeros((h, w, 1), np.uint8)], -1)  # any alpha: not used
+    for name, frame in (("rgb", rgb), ("rgba", rgba)):
+        with VideoSink(tmp_path / f"{name}.mkv", size=(w, h), fps=10, crf=0) as sink:
+            sink.write(frame)
+    decoded = {}
+    for name in ("rgb", "rgba"):
+        with av.open(str(tmp_path / f"{name}.mkv")) as c:
+            decoded[name] = [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
+    assert len(decoded["rgba"]) == 1 and np.array_equal(decoded["rgba"][0], decoded["rgb"][0])
+    with VideoSink(tmp_path / "bad.mkv", size=(w, h), fps=10) as sink:
+        sink.write(rgba)
+        with pytest.raises(SinkError, match=r"^VideoSink expects \(90, 162, 3\) or \(90, 162, 4\) uint8 frames, "
+                                            r"got \(90, 162, 2\) uint8$"):
+            sink.write(rgba[..., :2])
+
+
+@pytest.mark.gl
+def test_a_video_alone_converted_on_the_cpu_reads_rgba_and_writes_the_same_video(tmp_path, ctx, monkeypatch):
+    """A video-only export on the CPU path reads the frame back as RGBA (no repacking) and
+    writes the same video as the RGB path (a VideoSink subclass, which gets RGB frames);
+    other outputs still get RGB."""
+    from hybridscene.export import driver
+
+    read = []
+    real = driver.read_pixels
+
+    def spy(*args, **kwargs):
+        read.append(kwargs.get("components"))
+        return real(*args, **kwargs)
+
+    class RgbOnly(VideoSink):
+        def write(self, frame):
+            assert frame.shape[2] == 3
+            super().write(frame)
+
+    monkeypatch.setattr(driver, "read_pixels", spy)
+    monkeypatch.setenv("HYBRIDSCENE_YUV", "cpu")
+    hs.render(gradient_scene(), tmp_path / "rgba.mp4", frames=4, fps=10, ctx=ctx, overlap=False, crf=0)
+    assert read == [4] * 4
+    with RgbOnly(tmp_path / "rgb.mp4", size=(160, 90), fps=10, crf=0) as sink:
+        hs.render(gradient_scene(), sink, frames=4, fps=10, ctx=ctx, overlap=False)
+    assert read == [4] * 4  # the subclass: RGB through render_frame
+    videos = []
+    for name in ("rgba", "rgb"):
+        with av.open(str(tmp_path / f"{name}.mp4")) as c:
+            videos.append(np.stack([f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]))
+    assert videos[0].shape == (4, 135, 160) and videos[0].std() > 10
+    np.testing.assert_array_equal(videos[0], videos[1])
+    hs.render(gradient_scene(), tmp_path / "a.gif", frames=1, fps=10, ctx=ctx)  # a GIF: RGB
+    assert read == [4] * 4

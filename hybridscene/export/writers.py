@@ -18,20 +18,26 @@ if TYPE_CHECKING:
     from ..scene import Scene
     from ..sinks import Sink
 
-__all__ = ["FrameWriter", "overlapped_writer", "yuv_converter"]
+__all__ = ["FrameWriter", "overlapped_writer", "video_only", "yuv_converter"]
 
 FrameWriter = Callable[["Scene", float], None]
 """Draws the scene at time ``t`` and hands the frame on."""
+
+
+def video_only(sink: Any, wants_passes: bool) -> bool:
+    """Whether an export's only consumer of the frame is a `VideoSink`, which takes RGBA
+    frames and yuv420p planes as well as RGB (exactly a VideoSink: a subclass may handle the
+    RGB frames itself)."""
+    from ..sinks.video import VideoSink
+
+    return not wants_passes and type(sink) is VideoSink
 
 
 @contextlib.contextmanager
 def yuv_converter(gl: GLContext, renderer: FrameRenderer, sink: Any, wants_passes: bool) -> Iterator[YuvConverter | None]:
     """A `YuvConverter` when the export's only consumer of the frame is a `VideoSink` and the
     ``yuv`` setting (`use_gpu_yuv`) converts on the GPU; ``None`` otherwise (RGB frames)."""
-    from ..sinks.video import VideoSink
-
-    # Exactly a VideoSink: a subclass may handle the RGB frames itself.
-    if wants_passes or type(sink) is not VideoSink or not use_gpu_yuv(gl):
+    if not video_only(sink, wants_passes) or not use_gpu_yuv(gl):
         yield None
         return
     with YuvConverter(gl, renderer.size) as yuv:

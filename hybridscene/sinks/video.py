@@ -43,8 +43,10 @@ class Yuv420Frame:
 class VideoSink(FileSink):
     """H.264 video (MP4, MOV or MKV).
 
-    `write` takes ``(H, W, 3) uint8`` sRGB frames (converted to yuv420p by libswscale) or
-    `Yuv420Frame` planes (encoded as they are).
+    `write` takes ``(H, W, 3) uint8`` sRGB frames (converted to yuv420p by libswscale),
+    ``(H, W, 4)`` ones, whose alpha is dropped (video has none; the same yuv420p bytes as their
+    RGB, and what a GPU's RGBA8 target reads back without repacking), or `Yuv420Frame` planes
+    (encoded as they are).
 
     Args:
         path: output file; the container comes from the extension.
@@ -128,7 +130,11 @@ class VideoSink(FileSink):
 
     def _check(self, frame: np.ndarray | Yuv420Frame) -> None:  # type: ignore[override]
         if not isinstance(frame, Yuv420Frame):
-            return super()._check(frame)
+            w, h = self.size
+            if frame.shape not in ((h, w, 3), (h, w, 4)) or frame.dtype != np.uint8:
+                raise SinkError(f"VideoSink expects ({h}, {w}, 3) or ({h}, {w}, 4) uint8 frames, "
+                                f"got {frame.shape} {frame.dtype}")
+            return None
         w, h = self.size
         shapes = [(p.shape, p.dtype) for p in (frame.y, frame.u, frame.v)]
         want = [((h, w), np.uint8), ((h // 2, w // 2), np.uint8), ((h // 2, w // 2), np.uint8)]
@@ -147,7 +153,7 @@ class VideoSink(FileSink):
                 np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols] = src
             vf.colorspace, vf.color_range = 1, 1  # AVCOL_SPC_BT709, AVCOL_RANGE_MPEG (as reformat tags them)
         else:
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf = av.VideoFrame.from_ndarray(frame, format="rgba" if frame.shape[2] == 4 else "rgb24")
             # One swscale thread: the same bytes as its default (threads per core), and on a machine
             # whose cores are busy rendering and encoding, 13.9 ms instead of 20.9 ms a 1280x720
             # frame (benchmarks/bench_yuv.py, 2 cores).
