@@ -343,3 +343,44 @@ def test_a_coarse_relief_draws_frames_below_full_size_with_far_fewer_triangles(c
     assert len(wall[0]) > 5 and abs(len(wall[0]) - len(wall[1])) <= 1 and abs(wall[0][0] - wall[1][0]) <= 1
     diff = np.abs(frames[1].astype(int) - frames[2].astype(int)).max(axis=2)
     assert (diff > 2).mean() < 0.03, (diff > 2).mean()
+
+
+def test_the_back_layer_draws_only_what_the_camera_can_uncover(ctx):
+    """Each back-layer triangle knows how far the camera must move before it can show past its
+    depth edge (`BackReveal`); a camera that moves a little draws a fraction of them, and the
+    frame is the one with all of them drawn, wherever the camera goes."""
+    import concurrent.futures
+    import dataclasses
+    import weakref
+
+    from hybridscene.plate.relief import BackReveal, relief_geometry
+
+    plate = layered_plate()
+    geo = relief_geometry(plate)
+    reveal = geo.back_reveal
+    assert isinstance(reveal, BackReveal) and len(reveal.keys) == len(geo.back_indices)
+    land = geo.back_land
+    for group in (reveal.keys[:land], reveal.keys[land:]):
+        assert np.all(np.diff(group) >= 0)  # each group sorted: a frame draws a prefix of each
+    assert reveal.near == pytest.approx(10.0) and reveal.reach(np.zeros(3)) == 0.0
+    assert np.isinf(reveal.reach(np.array([0.0, 0.0, -3.0])))  # past a quarter of the way to the wall: all
+    small, large = (reveal.counts(land, np.array([dx, 0.0, 0.0])) for dx in (0.05, 1.0))
+    assert 0 < sum(small) < sum(large) and sum(small) < 0.6 * len(reveal.keys), (small, large, len(reveal.keys))
+    everything = dataclasses.replace(geo, back_reveal=None)
+    frames = {}
+    for name, g in (("all", everything), ("reveal", geo)):
+        with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
+            done = concurrent.futures.Future()
+            done.set_result(g)
+            r.parallax._geometry[1] = weakref.WeakKeyDictionary({plate: done})
+            for move in ((0.05, 0.0, 0.0), (0.4, 0.1, 0.0), (-1.0, 0.3, 0.0), (0.3, 0.0, -1.0), (0.5, 0.2, -2.4),
+                         (1.5, 0.5, 2.0)):
+                scene = hs.Scene(plate, shadows=False)
+                scene.camera.position = (move[0], HEIGHT + move[1], move[2])
+                scene.camera.target = (move[0], HEIGHT + move[1], move[2] - 100.0)
+                frames[name, move] = r.render_frame(scene, 0.0)
+    for (name, move), frame in frames.items():
+        if name == "reveal":
+            np.testing.assert_array_equal(frame, frames["all", move], err_msg=str(move))
+    uncovered = frames["all", (0.4, 0.1, 0.0)]
+    assert (np.abs(uncovered[90].astype(int) - BLUE).max(axis=1) < 8).sum() > 0  # the far land behind the wall shows

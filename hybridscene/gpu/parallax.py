@@ -17,7 +17,7 @@ import numpy as np
 from .. import transforms
 from ..plate import Plate
 from ..plate.projection import plate_from_direction
-from ..plate.relief import PLANAR_TOLERANCE, ReliefGeometry, relief_geometry
+from ..plate.relief import PLANAR_TOLERANCE, BackReveal, ReliefGeometry, relief_geometry
 from .programs import load_program
 from .textures import upload_depth, upload_image
 
@@ -62,6 +62,7 @@ class _Mesh:
     depth: moderngl.Texture
     color: moderngl.Texture | None  # None: the plate's own texture
     owns_depth: bool
+    reveal: BackReveal | None = None  # the back layer's: draw only the triangles the camera can uncover
 
     def release(self) -> None:
         for obj in (*self.vaos.values(), self.vbo, self.ibo, self.depth if self.owns_depth else None,
@@ -177,7 +178,7 @@ class ParallaxRenderer:
         return tex
 
     def _mesh(self, vertices: np.ndarray, indices: np.ndarray, land: int, depth: moderngl.Texture,
-              color: moderngl.Texture | None, owns_depth: bool) -> _Mesh:
+              color: moderngl.Texture | None, owns_depth: bool, reveal: BackReveal | None = None) -> _Mesh:
         ctx = self.gl.mgl
         used, indices = np.unique(indices, return_inverse=True)  # only the vertices triangles use
         vertices, indices = vertices[used], indices.reshape(-1, 3).astype(np.uint32)
@@ -185,7 +186,7 @@ class ParallaxRenderer:
         ibo = ctx.buffer(indices.tobytes())
         vaos = {prog.glo: ctx.vertex_array(prog, [(vbo, "3f", "in_position")], index_buffer=ibo, index_element_size=4)
                 for prog in (*self._programs(False), *self._programs(True))}
-        return _Mesh(vaos, land, len(indices), vbo, ibo, depth, color, owns_depth)
+        return _Mesh(vaos, land, len(indices), vbo, ibo, depth, color, owns_depth, reveal)
 
     def _entry(self, plate: Plate) -> list[_Mesh]:
         """The plate's meshes, front layer first (at `lod` once computed)."""
@@ -204,7 +205,7 @@ class ParallaxRenderer:
             if len(geo.back_indices):
                 meshes.append(self._mesh(geo.back_vertices, geo.back_indices, geo.back_land,
                                          upload_depth(self.gl, geo.back_depth), upload_image(self.gl, geo.back_image),
-                                         True))
+                                         True, geo.back_reveal))
             entry = self._meshes[plate] = (lod, meshes)
         return entry[1]
 
@@ -309,15 +310,18 @@ class ParallaxRenderer:
         # overwritten (a third of the relief's time on a CPU rasteriser). Where the two layers
         # coincide (around the back layer's bands, the same surface, triangulated differently),
         # the back one is pushed back one depth step, so the front one wins every near tie.
+        # The back layer: only the triangles this camera can uncover (each group sorted by when).
+        offset = np.asarray(camera.position, np.float64) - (0.0, float(plate.camera.height), 0.0)
         for mesh in meshes:
             (mesh.color or plate_texture).use(0)
             mesh.depth.use(1)
             ctx.polygon_offset = _BACK_OFFSET if mesh.color is not None else (0.0, 0.0)
-            if mesh.land:  # land first: the variant without the sky test writes depth early
-                mesh.vaos[land.glo].render(moderngl.TRIANGLES, vertices=3 * mesh.land)
-            if mesh.count > mesh.land:
-                mesh.vaos[sky_test.glo].render(moderngl.TRIANGLES, vertices=3 * (mesh.count - mesh.land),
-                                               first=3 * mesh.land)
+            n_land, n_rest = (mesh.land, mesh.count - mesh.land) if mesh.reveal is None \
+                else mesh.reveal.counts(mesh.land, offset)
+            if n_land:  # land first: the variant without the sky test writes depth early
+                mesh.vaos[land.glo].render(moderngl.TRIANGLES, vertices=3 * n_land)
+            if n_rest:
+                mesh.vaos[sky_test.glo].render(moderngl.TRIANGLES, vertices=3 * n_rest, first=3 * mesh.land)
         ctx.polygon_offset = (0.0, 0.0)
         ctx.disable_direct(_GL_DEPTH_CLAMP)
         if fill is not None:  # the sky: where the depth buffer still holds the far plane
