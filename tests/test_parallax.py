@@ -353,7 +353,8 @@ def test_the_back_layer_draws_only_what_the_camera_can_uncover(ctx):
     import dataclasses
     import weakref
 
-    from hybridscene.plate.relief import BackReveal, relief_geometry
+    from hybridscene.plate.relief import relief_geometry
+    from hybridscene.plate.reveal import BackReveal
 
     plate = layered_plate()
     geo = relief_geometry(plate)

@@ -17,7 +17,8 @@ import numpy as np
 from .. import transforms
 from ..plate import Plate
 from ..plate.projection import plate_from_direction
-from ..plate.relief import PLANAR_TOLERANCE, BackReveal, ReliefGeometry, relief_geometry
+from ..plate.relief import PLANAR_TOLERANCE, ReliefGeometry, relief_geometry
+from ..plate.reveal import BackReveal
 from .programs import load_program
 from .textures import upload_depth, upload_image
 
