@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import PlateError
 from .plate import Plate
 from .projection import plate_from_direction, unproject
-
-if TYPE_CHECKING:
-    from .reveal import BackReveal
+from .reveal import BackReveal, back_reveal, near_edges
 
 __all__ = ["PLANAR_TOLERANCE", "RELATIVE_TOLERANCE", "ReliefGeometry", "back_layer", "coarse_plate", "discontinuities",
            "land_first", "relief_geometry", "relief_mesh", "sky_filled"]
@@ -141,13 +138,7 @@ def back_layer(plate: Plate, *, max_columns: int = 320, tolerance: float | None 
     finite = np.isfinite(depth)
     with np.errstate(divide="ignore"):
         disparity = np.where(finite, 1.0 / depth, 0.0)
-    near_edge = np.zeros(depth.shape, bool)  # the nearer pixel of each discontinuous pair
-    left_near = disparity[:, :-1] > disparity[:, 1:]
-    near_edge[:, :-1] |= hdisc & left_near
-    near_edge[:, 1:] |= hdisc & ~left_near
-    top_near = disparity[:-1] > disparity[1:]
-    near_edge[:-1] |= vdisc & top_near
-    near_edge[1:] |= vdisc & ~top_near
+    near_edge = near_edges(disparity, hdisc, vdisc)  # the nearer pixel of each discontinuous pair
     empty = (np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint32))
     if not near_edge.any():
         return plate.image, plate.depth, *empty
@@ -537,8 +528,6 @@ def relief_geometry(plate: Plate, *, max_columns: int = 320,
     assert plate.depth is not None
     indices, land = land_first(plate, plate.depth, vertices, indices)
     back_indices, back_land = land_first(coarse, depth, back_vertices, back_indices)
-    from .reveal import back_reveal
-
     reveal = back_reveal(coarse, depth, back_vertices, back_indices, _edges(coarse, "back_reveal"))
     if reveal is not None:  # each group by when it can show, so a frame draws a prefix of each
         order = np.concatenate([np.argsort(reveal.keys[:back_land], kind="stable"),

@@ -12,7 +12,21 @@ import numpy as np
 from .plate import Plate
 from .projection import plate_from_direction
 
-__all__ = ["REVEAL_MARGIN", "BackReveal", "back_reveal"]
+__all__ = ["REVEAL_MARGIN", "BackReveal", "back_reveal", "near_edges"]
+
+
+def near_edges(disparity: np.ndarray, hdisc: np.ndarray, vdisc: np.ndarray) -> np.ndarray:
+    """``(H, W) bool``: the nearer pixel (the larger ``disparity``, inverse depth) of each
+    discontinuous pair of neighbours along rows (``hdisc``, ``(H, W - 1)``) and columns
+    (``vdisc``, ``(H - 1, W)``), as `hybridscene.plate.relief.discontinuities` gives them."""
+    edge = np.zeros(disparity.shape, bool)
+    left_near = disparity[:, :-1] > disparity[:, 1:]
+    edge[:, :-1] |= hdisc & left_near
+    edge[:, 1:] |= hdisc & ~left_near
+    top_near = disparity[:-1] > disparity[1:]
+    edge[:-1] |= vdisc & top_near
+    edge[1:] |= vdisc & ~top_near
+    return edge
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,14 +111,7 @@ def back_reveal(plate: Plate, back_depth: np.ndarray, vertices: np.ndarray, indi
     with np.errstate(divide="ignore"):
         disparity = np.where(finite, 1.0 / depth, 0.0)
         back = np.where(np.isfinite(back_depth), 1.0 / back_depth, np.inf)
-    edge = np.zeros(depth.shape, bool)  # the nearer pixel of each discontinuous pair, and land by sky
-    left_near = disparity[:, :-1] > disparity[:, 1:]
-    edge[:, :-1] |= hdisc & left_near
-    edge[:, 1:] |= hdisc & ~left_near
-    top_near = disparity[:-1] > disparity[1:]
-    edge[:-1] |= vdisc & top_near
-    edge[1:] |= vdisc & ~top_near
-    edge &= finite
+    edge = near_edges(disparity, hdisc, vdisc) & finite  # and land by the sky:
     edge |= finite & ~ndimage.binary_erosion(finite, border_value=1)
     # Each edge pixel's jump: from the nearest land to the farthest back layer around it (the
     # back layer copies the far side from a few pixels past the edge, and the edge's own pixels
