@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import PlateError
 from .plate import Plate
-from .projection import plate_from_direction, unproject
-from .reveal import BackReveal, back_reveal, near_edges
+from .projection import unproject
+from .reveal import BackReveal, back_reveal, box_counts, near_edges, triangle_boxes
 
 __all__ = ["PLANAR_TOLERANCE", "RELATIVE_TOLERANCE", "ReliefGeometry", "back_layer", "coarse_plate", "discontinuities",
            "land_first", "relief_geometry", "relief_mesh", "sky_filled"]
@@ -562,20 +562,7 @@ def land_first(plate: Plate, depth: np.ndarray, vertices: np.ndarray, indices: n
     assert plate.camera is not None
     if len(indices) == 0 or plate.camera.projection != "perspective":
         return indices, 0
-    pw, ph = plate.size
-    q = (vertices.astype(np.float64) - (0.0, plate.camera.height, 0.0)) @ plate_from_direction(plate).T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        px = q[:, :2] / q[:, 2:] * (pw, ph)
-    corners = px[indices]  # (M, 3, 2)
-    with np.errstate(invalid="ignore"):
-        lo = np.floor(corners.min(axis=1)) - 1
-        hi = np.floor(corners.max(axis=1)) + 1
-        inside = np.isfinite(lo).all(-1) & (lo >= 0).all(-1) & (hi[:, 0] < pw) & (hi[:, 1] < ph)
-    lo = np.where(inside[:, None], lo, 0).astype(np.int64)
-    hi = np.where(inside[:, None], hi, 0).astype(np.int64)
-    area = np.zeros((ph + 1, pw + 1), np.int32)
-    area[1:, 1:] = np.isinf(depth).cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
-    sky = area[hi[:, 1] + 1, hi[:, 0] + 1] - area[lo[:, 1], hi[:, 0] + 1] - area[hi[:, 1] + 1, lo[:, 0]] \
-        + area[lo[:, 1], lo[:, 0]]
+    lo, hi, inside = triangle_boxes(plate, vertices, indices)
+    sky = box_counts(np.isinf(depth), lo, hi)
     land = inside & (sky == 0)
     return np.ascontiguousarray(np.concatenate([indices[land], indices[~land]])), int(land.sum())

@@ -12,7 +12,35 @@ import numpy as np
 from .plate import Plate
 from .projection import plate_from_direction
 
-__all__ = ["REVEAL_MARGIN", "BackReveal", "back_reveal", "near_edges"]
+__all__ = ["REVEAL_MARGIN", "BackReveal", "back_reveal", "box_counts", "near_edges", "triangle_boxes"]
+
+
+def triangle_boxes(plate: Plate, vertices: np.ndarray, indices: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each triangle's box of plate pixels (world ``vertices`` seen from the plate's camera),
+    one pixel wider on each side: ``(lo, hi, inside)``, ``(M, 2) int64`` inclusive corners
+    ``(x, y)`` (0 where not inside) and ``(M,) bool``, whether the box lies within the image."""
+    assert plate.camera is not None
+    pw, ph = plate.size
+    q = (vertices.astype(np.float64) - (0.0, plate.camera.height, 0.0)) @ plate_from_direction(plate).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        px = q[:, :2] / q[:, 2:] * (pw, ph)
+    corners = px[indices]  # (M, 3, 2)
+    with np.errstate(invalid="ignore"):
+        lo = np.floor(corners.min(axis=1)) - 1
+        hi = np.floor(corners.max(axis=1)) + 1
+        inside = np.isfinite(lo).all(-1) & (lo >= 0).all(-1) & (hi[:, 0] < pw) & (hi[:, 1] < ph)
+    return (np.where(inside[:, None], lo, 0).astype(np.int64), np.where(inside[:, None], hi, 0).astype(np.int64),
+            inside)
+
+
+def box_counts(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """How many pixels of ``mask`` (``(H, W) bool``) lie in each box (``lo``, ``hi``: ``(M, 2)``
+    inclusive ``(x, y)`` corners), from one summed-area table."""
+    area = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int32)
+    area[1:, 1:] = mask.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
+    return area[hi[:, 1] + 1, hi[:, 0] + 1] - area[lo[:, 1], hi[:, 0] + 1] - area[hi[:, 1] + 1, lo[:, 0]] \
+        + area[lo[:, 1], lo[:, 0]]
 
 
 def near_edges(disparity: np.ndarray, hdisc: np.ndarray, vdisc: np.ndarray) -> np.ndarray:
@@ -120,20 +148,20 @@ def back_reveal(plate: Plate, back_depth: np.ndarray, vertices: np.ndarray, indi
     nearest = ndimage.maximum_filter(disparity, size=window)
     farthest = ndimage.minimum_filter(back, size=window)
     jump = np.where(edge, nearest - farthest, 0.0)
-    edges = jump > threshold
-    if not edges.any():
+    strong = jump > threshold
+    if not strong.any():
         return None
     key = np.full(depth.shape, np.inf)
-    groups = np.floor(np.log2(jump[edges] / threshold)).astype(int)  # jumps within a factor of 2
+    groups = np.floor(np.log2(jump[strong] / threshold)).astype(int)  # jumps within a factor of 2
     for g in np.unique(groups):
         members = np.zeros(depth.shape, bool)
-        members[edges] = groups == g
+        members[strong] = groups == g
         dist = ndimage.distance_transform_edt(~members)
         key = np.minimum(key, np.maximum(dist - REVEAL_MARGIN, 0.0) / jump[members].max())
     keys = _bbox_min(plate, key, vertices, indices)
     pw, ph = plate.size
     f = (ph / 2) / math.tan(math.radians(plate.camera.fov_y) / 2)
-    return BackReveal(keys.astype(np.float32), focal=f, diagonal=math.hypot(pw, ph), near=float(depth[edges].min()))
+    return BackReveal(keys.astype(np.float32), focal=f, diagonal=math.hypot(pw, ph), near=float(depth[strong].min()))
 
 
 def _bbox_min(plate: Plate, field: np.ndarray, vertices: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -141,21 +169,13 @@ def _bbox_min(plate: Plate, field: np.ndarray, vertices: np.ndarray, indices: np
     around the triangle (its box and one pixel more; 0 for a triangle past the image's edges):
     exact to a factor of 1.25, from boxes of the field's levels on 4-pixel blocks."""
     pw, ph = plate.size
-    q = (vertices.astype(np.float64) - (0.0, plate.camera.height, 0.0)) @ plate_from_direction(plate).T  # type: ignore[union-attr]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        px = q[:, :2] / q[:, 2:] * (pw, ph)
-    corners = px[indices]
-    with np.errstate(invalid="ignore"):
-        lo = np.floor(corners.min(axis=1)) - 1
-        hi = np.floor(corners.max(axis=1)) + 1
-        inside = np.isfinite(lo).all(-1) & (lo >= 0).all(-1) & (hi[:, 0] < pw) & (hi[:, 1] < ph)
+    lo, hi, inside = triangle_boxes(plate, vertices, indices)
     b = 4  # the field's minimum over 4x4 blocks: the boxes in blocks
     bh, bw = -(-ph // b), -(-pw // b)
     padded = np.full((bh * b, bw * b), np.inf)
     padded[:ph, :pw] = field
     blocks = padded.reshape(bh, b, bw, b).min(axis=(1, 3))
-    lo = np.where(inside[:, None], lo, 0).astype(np.int64) // b
-    hi = np.where(inside[:, None], hi, 0).astype(np.int64) // b
+    lo, hi = lo // b, hi // b
     out = np.full(len(indices), np.inf)
     finite = blocks[np.isfinite(blocks)]
     top = float(finite.max()) if finite.size else 0.0
@@ -164,10 +184,7 @@ def _bbox_min(plate: Plate, field: np.ndarray, vertices: np.ndarray, indices: np
         levels.append(max(1e-3, levels[-1] * 1.25))
     below = 0.0  # a box with no value up to a level has its least value above it
     for level in levels:
-        area = np.zeros((bh + 1, bw + 1), np.int32)
-        area[1:, 1:] = (blocks <= level).cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
-        hit = area[hi[:, 1] + 1, hi[:, 0] + 1] - area[lo[:, 1], hi[:, 0] + 1] - area[hi[:, 1] + 1, lo[:, 0]] \
-            + area[lo[:, 1], lo[:, 0]] > 0
+        hit = box_counts(blocks <= level, lo, hi) > 0
         out = np.where(np.isinf(out) & hit, below, out)
         below = level
     return np.where(inside, out, 0.0)
