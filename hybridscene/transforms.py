@@ -245,6 +245,14 @@ def normal_matrix(model: np.ndarray) -> np.ndarray:
     return np.array([[x[i] * sign, y[i] * sign, z[i] * sign] for i in range(3)], np.float32)
 
 
+def mirrors(model: np.ndarray) -> bool:
+    """Whether ``model`` turns space inside out (its upper 3x3 has a negative determinant: an
+    odd number of negative scale factors), which turns its triangles' winding around (glTF
+    2.0, 3.7.4: such a node's front faces wind clockwise)."""
+    (a0, b0, c0), (a1, b1, c1), (a2, b2, c2) = model[:3, :3].tolist()
+    return a0 * (b1 * c2 - b2 * c1) - b0 * (a1 * c2 - a2 * c1) + c0 * (a1 * b2 - a2 * b1) < 0.0
+
+
 def _cross(a: tuple[float, float, float], b: tuple[float, float, float]) -> tuple[float, float, float]:
     """``np.cross(a, b)`` of two 3-vectors of Python floats, in the same operations."""
     return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])

@@ -35,6 +35,20 @@ def test_cylinder_and_cone_render_where_expected(ctx):
     assert frame[60, 80].tolist() == list(PLATE_RGB)
 
 
+def test_a_mirrored_node_is_drawn_outside_in_not_inside_out(ctx):
+    """A negative scale turns the triangles' winding around (glTF: the node's determinant decides
+    the front faces): a cube mirrored in x draws exactly like the unmirrored cube, lit faces
+    outward, and a cube mirrored twice (x and z) too."""
+    frames = []
+    for scale in ((1.0, 1.0, 1.0), (-1.0, 1.0, 1.0), (-1.0, 1.0, -1.0)):
+        scene = flat_scene()
+        scene.add(hs.Mesh.cube(1.0, color="#ff2010"), position=(0.0, 0.3, 0.0), scale=scale,
+                  rotation=hs.quat_from_euler(x=25, y=30))
+        frames.append(render(ctx, scene))
+    assert (frames[0] != PLATE_RGB).any(axis=-1).sum() > 500
+    assert np.array_equal(frames[1], frames[0]) and np.array_equal(frames[2], frames[0])
+
+
 def test_texture_multiplies_the_base_color_and_rows_are_not_flipped(ctx, tmp_path):
     img = np.zeros((8, 8, 3), np.uint8)
     img[:4] = (255, 0, 0)  # top half red

@@ -158,3 +158,45 @@ def test_a_cutout_material_casts_the_shadow_of_its_cutout(ctx):
     # The pass is the light multiplier: 1 - strength (0.6) in full shadow, 1 in the light.
     assert shadows["mask"][left] == pytest.approx(0.4, abs=0.02) and shadows["mask"][right] == 1.0
     assert shadows["opaque"][left] == pytest.approx(0.4, abs=0.02) and shadows["opaque"][right] == pytest.approx(0.4, abs=0.02)
+
+
+def test_closed_geometry_is_recognised():
+    """`Geometry.closed`: the primitives are closed solids facing out; a card, an inside-out
+    cube, a cube with a hole and a hollow box (its inner shell faces in) are not."""
+    G = hs.Geometry
+    for g in (G.cube(), G.sphere(), G.sphere(segments=7, rings=3), G.cylinder(), G.cone(), G.cylinder(segments=5)):
+        assert g.closed
+    cube = G.cube()
+    assert not G.plane().closed
+    assert not G(cube.positions, cube.normals, cube.indices[:, ::-1]).closed  # inside out
+    assert not G(cube.positions, cube.normals, cube.indices[:-1]).closed  # a hole
+    twice = np.vstack([cube.positions, cube.positions * 0.5])
+    assert not G(twice, None, np.vstack([cube.indices, cube.indices[:, ::-1] + 24])).closed  # hollow
+    assert G(twice, None, np.vstack([cube.indices, cube.indices + 24])).closed  # two shells, both out
+    fin = np.vstack([cube.positions, [[0.5, 0.5, 0.0]], [[0.9, 0.9, 0.0]]])  # a third face on an edge
+    assert not G(fin, None, np.vstack([cube.indices, [[0, 24, 25]]])).closed
+
+
+def test_the_suns_map_skips_the_back_faces_of_closed_meshes_only(ctx, monkeypatch):
+    """With a slanted sun: a turned, mirrored cube sunk into the ground and a sphere (closed)
+    cast the same shadow with their back faces skipped as with every face drawn; a one-sided
+    card facing away from the sun (open) still casts, which it would not if it were culled."""
+    def shadow(closed):
+        if closed is not None:
+            monkeypatch.setattr(hs.Geometry, "closed", property(lambda self: closed))
+        scene = hs.Scene(hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA),
+                         sun=hs.DirectionalLight(direction=(0.5, -1.0, 0.3)), shadows=hs.ShadowCatcher(softness=0.1))
+        scene.add(hs.Mesh.cube(0.8, color="red"), position=(-0.2, 0.1, -6.0), scale=(-1.0, 1.0, 1.0),
+                  rotation=hs.quat_from_euler(x=20, y=30))
+        scene.add(hs.Mesh.sphere(0.4, color="white"), position=(1.2, 0.8, -7.0))
+        card = hs.Mesh.plane(0.8, 0.8, color="blue")  # faces +Y: turned over, it faces the ground
+        scene.add(card, position=(-1.6, 1.0, -5.0), rotation=hs.quat_from_euler(x=180))
+        with hs.FrameRenderer(ctx, (W, H)) as r:
+            return r.render_passes(scene, 0.0, passes="shadow").passes["shadow"]
+
+    culled = shadow(None)
+    drawn = shadow(False)  # nothing counts as closed: every face drawn
+    assert np.array_equal(culled, drawn)
+    under_card = ground_pixel(-1.6 + 0.5, -5.0 + 0.3)  # the sun's ray through the card meets the ground here
+    assert culled[under_card] < 0.6
+    assert shadow(True)[under_card] == 1.0  # the card culled as if it were closed: no shadow

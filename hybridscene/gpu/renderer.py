@@ -277,6 +277,8 @@ class SceneRenderer:
         if prog is None:  # group by program: fewer switches (the order of opaque draws does not matter)
             opaque.sort(key=lambda d: self.materials.program(d[0].mesh.material, scene).glo)
         culling = None
+        front = "cw" if self.mirrored else "ccw"  # the water's reflection turns the winding around
+        winding = ctx.front_face
         for node, world in opaque:
             p = self.for_plate(prog or self.materials.program(node.mesh.material, scene), scene)
             self._use(p, frame)
@@ -284,6 +286,7 @@ class SceneRenderer:
             if cull != culling:
                 (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)
                 culling = cull
+            winding = _wind(ctx, world, front, winding)
             self._draw(p, node, world, ids)
         if clear:
             depth_writes(ctx, depth_writes_clear)
@@ -294,9 +297,11 @@ class SceneRenderer:
                 if cull != culling:
                     (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)
                     culling = cull
+                winding = _wind(ctx, world, front, winding)
                 self._draw(p, node, world, ids)
             depth_writes(ctx, True)
         ctx.disable(moderngl.CULL_FACE)
+        ctx.front_face = front
 
     def _use(self, prog: moderngl.Program, frame: tuple[Scene, np.ndarray, np.ndarray, tuple[int, int]]) -> None:
         """Set the frame's uniforms (camera, lights, environment, occlusion) of ``prog`` once per draw call of `_draw_meshes`."""
@@ -573,3 +578,11 @@ def _split(scene: Scene) -> tuple[list[tuple[Node, np.ndarray]], list[tuple[Node
     return meshes, billboards
 
 
+def _wind(ctx: moderngl.Context, world: np.ndarray, front: str, winding: str) -> str:
+    """Set the front faces' winding for a node drawn with ``world``: ``front``, turned around
+    when ``world`` mirrors (a negative scale), so back faces are culled and ``gl_FrontFacing``
+    holds either way. ``winding`` is the one set now; returns the one set after."""
+    want = ({"ccw": "cw", "cw": "ccw"}[front]) if transforms.mirrors(world) else front
+    if want != winding:
+        ctx.front_face = want
+    return want

@@ -107,7 +107,7 @@ class ShadowPass:
             fbo = self._shadow_fbo(resolution)
             key = (resolution, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))
             if key != self._sun_key:  # else neither the casters nor the sun moved: the map stands
-                self._depth_map(fbo, resolution, drawables, light_vp, "shadow map")
+                self._depth_map(fbo, resolution, drawables, light_vp, "shadow map", cull=True)
                 self._sun_key = key
             # The shadow of the meshes' bounding sphere on the plane (an ellipse stretched by
             # the sun's slant), plus the penumbra.
@@ -214,9 +214,12 @@ class ShadowPass:
         target.bind_shadow()  # no scissor
 
     def _depth_map(self, fbo: moderngl.Framebuffer, side: int, drawables: list[tuple[Node, np.ndarray]], view_proj: np.ndarray,
-                   stage: str) -> None:
+                   stage: str, *, cull: bool = False) -> None:
         """``drawables``' depth seen through ``view_proj``, into ``fbo`` (square, ``side``
-        texels), cleared first; timed as ``stage``."""
+        texels), cleared first; timed as ``stage``. ``cull``: skip the back faces of closed
+        geometry (`Geometry.closed`), whose front faces hide them: the same map for less work.
+        Only where every mesh lies wholly between the near and far planes (the sun's box; not
+        the contact map, whose near plane cuts through meshes sunk into the ground)."""
         import moderngl
 
         ctx = self.ctx
@@ -226,18 +229,28 @@ class ShadowPass:
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
         with self.owner.timer.stage(stage):
-            self._draw_depth(drawables, view_proj)
+            self._draw_depth(drawables, view_proj, cull)
 
-    def _draw_depth(self, drawables: list[tuple[Node, np.ndarray]], clip_from_world: np.ndarray) -> None:
+    def _draw_depth(self, drawables: list[tuple[Node, np.ndarray]], clip_from_world: np.ndarray, cull: bool) -> None:
         import moderngl
 
+        ctx = self.ctx
         cutouts = [d for d in drawables if d[0].mesh.material.blend_mode == "mask" and d[0].mesh.material.texture is not None]
         solid = [d for d in drawables if not any(d is c for c in cutouts)]
+        culling = "none"
         for prog, group in ((self.shadow_program, solid), (self._mask_program(), cutouts)):
             if not group:
                 continue
             prog["u_light_view_proj"].write(transforms.gl_bytes(clip_from_world))
             for node, world in group:
+                # A mirroring transform (negative determinant) turns the winding around.
+                face = ("front" if transforms.mirrors(world) else "back") \
+                    if cull and prog is self.shadow_program and node.mesh.geometry.closed else "none"
+                if face != culling:
+                    (ctx.disable if face == "none" else ctx.enable)(moderngl.CULL_FACE)
+                    if face != "none":
+                        ctx.cull_face = face
+                    culling = face
                 prog["u_model"].write(transforms.gl_bytes(world))
                 mat = node.mesh.material
                 if has_uniform(prog, "u_texture"):  # a cut-out: the texture's alpha decides
@@ -247,6 +260,8 @@ class ShadowPass:
                     prog["u_opacity"].value = float(mat.opacity)
                     prog["u_alpha_cutoff"].value = float(mat.alpha_cutoff)
                 self.owner._vao(node.mesh.geometry, prog).render(moderngl.TRIANGLES)
+        ctx.disable(moderngl.CULL_FACE)
+        ctx.cull_face = "back"
 
     def _mask_program(self) -> moderngl.Program:
         """The depth program of cut-out (``alpha_mode="mask"``) materials, compiled on first use."""

@@ -94,6 +94,7 @@ class Geometry:
         self._tangents = tan
         self._lod: tuple[Callable[[int], Geometry], int] | None = None  # (builder, segments) of a primitive
         self._levels: dict[int, Geometry] = {}
+        self._closed: bool | None = None
 
     def for_screen(self, radius_px: float) -> Geometry:
         """This geometry tessellated for a size on screen: a primitive (sphere, cylinder, cone)
@@ -118,6 +119,18 @@ class Geometry:
         if not hasattr(self, "_bounds"):
             self._bounds = (self.positions.min(axis=0), self.positions.max(axis=0))
         return self._bounds
+
+    @property
+    def closed(self) -> bool:
+        """The triangles bound solids and face out of them: once vertices at the same position
+        (within a millionth of the box's diagonal) are welded and triangles that collapse are
+        dropped, every edge is shared by exactly two triangles running along it in opposite
+        directions, and each connected shell encloses a positive volume. Whatever direction a
+        closed geometry is seen from, its back faces lie behind its front faces, so a depth-only
+        pass may skip them (the sun's shadow map does). Computed once, on first use."""
+        if self._closed is None:
+            self._closed = _closed(self.positions, self.indices)
+        return self._closed
 
     @property
     def vertex_count(self) -> int:
@@ -273,6 +286,34 @@ def _rgba(colors: Any, n: int) -> np.ndarray:
     if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
         raise SceneError("vertex colors must be floats in 0..1 or uint8")
     return np.ascontiguousarray(arr)
+
+
+def _closed(pos: np.ndarray, idx: np.ndarray) -> bool:
+    """`Geometry.closed` of these positions and triangles."""
+    p = pos.astype(np.float64)
+    lo = p.min(axis=0)
+    step = float(np.linalg.norm(p.max(axis=0) - lo)) * 1e-6
+    if step <= 0.0:
+        return False
+    q = np.rint((p - lo) / step).astype(np.int64)  # 0 .. 1e6: 21 bits an axis
+    _, weld = np.unique((q[:, 0] << 42) | (q[:, 1] << 21) | q[:, 2], return_inverse=True)
+    tri = weld.reshape(-1)[idx]
+    keep = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 2] != tri[:, 0])
+    tri = tri[keep]
+    if len(tri) < 4:
+        return False
+    n = int(tri.max()) + 1
+    a, b = tri.reshape(-1), tri[:, [1, 2, 0]].reshape(-1)
+    forward = np.sort(a * n + b)
+    if (forward[1:] == forward[:-1]).any() or not np.array_equal(forward, np.sort(b * n + a)):
+        return False  # an open edge, an edge of three or more faces, or two faces wound against each other
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    shells, label = connected_components(coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n)), directed=False)
+    v0, v1, v2 = (p[idx[keep, k]] - lo for k in range(3))
+    volume = np.bincount(label[tri[:, 0]], np.einsum("ij,ij->i", v0, np.cross(v1, v2)) / 6.0, minlength=shells)
+    return bool((volume > (step * 1e3) ** 3).all())
 
 
 def _vertex_normals(pos: np.ndarray, idx: np.ndarray) -> np.ndarray:
