@@ -2,12 +2,14 @@
 
 Colours in the public API are **sRGB-encoded**, like a colour picker shows them: a CSS-style
 string (``"#ff8800"``, ``"#f80"``, ``"orange"``), three floats in 0..1, or three ints in 0..255.
-They are decoded to linear light on the GPU, by ``shaders/include/colour.glsl``; the numpy
-twins below serve metadata and tests, and must match that file.
+Images are decoded to linear light on the GPU (sRGB textures, ``shaders/include/colour.glsl``);
+a colour set as a uniform is decoded once on the CPU (`linear_rgb`), not per pixel. The numpy
+twins below serve that, metadata and tests, and must match that file.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Union
 
@@ -55,6 +57,14 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """The sRGB decoding function (IEC 61966-2-1) on floats in 0..1."""
     x = np.asarray(x, np.float64)
     return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4))
+
+
+@functools.lru_cache(maxsize=4096)
+def linear_rgb(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    """`srgb_to_linear` of one colour (a material's, a light's), in Python floats and cached:
+    for uniforms set per draw, which the shaders take linear."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb)
+    return (r, g, b)
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:

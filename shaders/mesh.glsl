@@ -77,8 +77,8 @@ in vec4 v_color;
 in vec4 v_tangent;
 in float v_view_depth;
 
-uniform vec3 u_base_color;      // sRGB-encoded
-uniform vec3 u_emissive;        // sRGB-encoded
+uniform vec3 u_base_color;      // linear (decoded on the CPU: hybridscene.colors.linear_rgb)
+uniform vec3 u_emissive;        // linear
 uniform float u_emissive_strength;
 uniform float u_opacity;
 uniform float u_metallic;
@@ -97,10 +97,9 @@ uniform sampler2D u_occlusion_texture;  // linear: r
 uniform sampler2D u_emissive_texture;   // sRGB
 uniform int u_tex_modes[5];     // per texture (base, metallic-roughness, normal, occlusion, emissive):
                                 // bit 0 = uv set 1, bit 1 = mirrored repeat along s, bit 2 = along t
-uniform bool u_use_vertex_color;
 uniform vec3 u_camera_position; // world
 uniform vec3 u_sun_direction;   // world, the way the light travels, unit length
-uniform vec3 u_sun_color;       // sRGB-encoded
+uniform vec3 u_sun_color;       // linear
 uniform float u_sun_intensity;
 uniform float u_exposure;       // 2^EV
 uniform float u_object_id;      // for the AUX_OUTPUT variant (layers)
@@ -140,17 +139,17 @@ void main() {
     f_normal = vec4(gl_FrontFacing ? nv : -nv, 1.0);
     return;
 #else
-    vec3 albedo = srgb_to_linear(u_base_color);
+    vec3 albedo = u_base_color;
     float alpha = u_opacity;
 #if defined BASE_TEXTURE
     vec4 t = texture(u_texture, tex_uv(0));
     albedo *= t.rgb;
     alpha *= t.a;
 #endif
-    if (u_use_vertex_color) {
-        albedo *= srgb_to_linear(v_color.rgb);
-        alpha *= v_color.a;
-    }
+#if defined VERTEX_COLOR
+    albedo *= srgb_to_linear(v_color.rgb);
+    alpha *= v_color.a;
+#endif
 #if defined ALPHA_MASK
     if (alpha < u_alpha_cutoff) discard;
     alpha = 1.0;
@@ -177,7 +176,7 @@ void main() {
     }
 #endif
     vec3 l = -u_sun_direction;
-    vec3 sun = srgb_to_linear(u_sun_color) * u_sun_intensity;
+    vec3 sun = u_sun_color * u_sun_intensity;
     vec3 v = normalize(u_camera_position - v_world);
     float n_dot_l = max(dot(n, l), 0.0);
     float ao = 1.0;
@@ -229,7 +228,7 @@ void main() {
 #endif
 #endif
 #endif
-    vec3 emissive = srgb_to_linear(u_emissive) * u_emissive_strength;
+    vec3 emissive = u_emissive * u_emissive_strength;
 #if defined EMISSIVE_TEXTURE
     emissive *= texture(u_emissive_texture, tex_uv(4)).rgb;
 #endif

@@ -81,6 +81,15 @@ def test_vertex_colors(ctx):
     scene = flat_scene()
     scene.add(hs.Mesh(g, color="#ffffff", shading="unlit"))
     assert render(ctx, scene)[60, 80].tolist() == [255, 0, 0]
+    # Vertex colours multiply the base colour in linear light; a material with vertex_colors=False,
+    # or geometry without colours, draws its base colour alone (each its own program variant).
+    grey = hs.Geometry(g.positions, indices=g.indices, colors=np.full((4, 3), 128, np.uint8))
+    plain = hs.Geometry(g.positions, indices=g.indices)
+    expected = linear_to_srgb8(srgb_to_linear(128 / 255) * srgb_to_linear(200 / 255))
+    for geometry, vertex_colors, want in ((grey, True, expected), (grey, False, 200), (plain, True, 200)):
+        scene = flat_scene()
+        scene.add(hs.Mesh(geometry, color="#c8c8c8", shading="unlit", vertex_colors=vertex_colors))
+        assert np.abs(render(ctx, scene)[60, 80] - want).max() <= 1, (vertex_colors, want)
 
 
 def test_blinn_phong_adds_a_highlight_lambert_does_not(ctx):

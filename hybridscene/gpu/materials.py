@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import transforms
-from ..scene import Geometry, Material, Scene
+from ..colors import linear_rgb
+from ..scene import Material, Mesh, Scene
 from ..scene.mesh import Texture
 from .programs import has_uniform, load_program
 from .programs import set_uniform as _set
@@ -48,16 +49,22 @@ class MaterialPrograms:
         self._env: Any = None  # the EnvironmentRenderer, made when a lit mesh is first drawn
         self._ambient_envs: dict[tuple[float, float, float], Any] = {}
 
-    def program(self, mat: Material, scene: Scene) -> moderngl.Program:
-        """The mesh program variant for a material: only the textures and shading it uses compiled in."""
+    def program(self, mesh: Mesh, scene: Scene) -> moderngl.Program:
+        """The mesh program variant for a mesh: only the textures, shading and vertex colours
+        its material uses compiled in (a software rasteriser runs both sides of a branch on a
+        uniform, so a variant leaves out what it does not use rather than skip it at run time)."""
+        mat = mesh.material
         textures = tuple(getattr(mat, name) is not None for name in TEXTURE_SLOTS)
-        key = (mat.shading, textures, mat.blend_mode == "mask", scene.tonemap)
+        key = (mat.shading, textures, mat.blend_mode == "mask", scene.tonemap,
+               bool(mat.vertex_colors and mesh.geometry.has_colors))
         prog = self._programs.get(key)
         if prog is None:
             defines: dict[str, Any] = {"SHADING": _SHADING_CODE[mat.shading], "TONEMAP": _TONEMAP_CODE[scene.tonemap]}
             defines.update({slot[0]: 1 for slot, on in zip(TEXTURE_SLOTS.values(), textures) if on})
             if key[2]:
                 defines["ALPHA_MASK"] = 1
+            if key[4]:
+                defines["VERTEX_COLOR"] = 1
             prog = self._programs[key] = load_program(self.gl, "mesh", defines=defines)
         return prog
 
@@ -101,10 +108,10 @@ class MaterialPrograms:
                 flip = np.asarray(env[0].rotation, np.float64) @ np.diag([1.0, -1.0, 1.0])
                 prog["u_env_rotation"].write(transforms.gl_bytes(flip))
 
-    def bind(self, prog: moderngl.Program, mat: Material, geometry: Geometry) -> None:
+    def bind(self, prog: moderngl.Program, mat: Material) -> None:
         """``mat``'s uniforms and textures for ``prog`` (a variant from `program`, or the aux pass's)."""
-        _set(prog, "u_base_color", mat.color_rgb)
-        _set(prog, "u_emissive", mat.emissive_rgb)
+        _set(prog, "u_base_color", linear_rgb(mat.color_rgb))
+        _set(prog, "u_emissive", linear_rgb(mat.emissive_rgb))
         _set(prog, "u_emissive_strength", float(mat.emissive_strength))
         _set(prog, "u_opacity", float(mat.opacity))
         _set(prog, "u_metallic", float(mat.metallic))
@@ -115,7 +122,6 @@ class MaterialPrograms:
         _set(prog, "u_occlusion_strength", float(mat.occlusion_strength))
         _set(prog, "u_alpha_cutoff", float(mat.alpha_cutoff))
         _set(prog, "u_alpha_mask", mat.blend_mode == "mask")
-        _set(prog, "u_use_vertex_color", bool(mat.vertex_colors and geometry.has_colors))
         _set(prog, "u_use_texture", mat.texture is not None)
         # Per texture slot: bit 0 = second uv set, bit 1 = mirrored along s, bit 2 = along t.
         modes = [0, 0, 0, 0, 0]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import transforms
+from ..colors import linear_rgb
 from ..plate import Plate
 from ..scene import Geometry, Node, Scene
 from ..scene.camera import OrthographicCamera
@@ -275,12 +276,12 @@ class SceneRenderer:
         clear = [d for d in drawables if d[0].mesh.material.transparent]
         clear.sort(key=lambda d: float((view @ d[1][:, 3])[2]))  # most negative view z = farthest first
         if prog is None:  # group by program: fewer switches (the order of opaque draws does not matter)
-            opaque.sort(key=lambda d: self.materials.program(d[0].mesh.material, scene).glo)
+            opaque.sort(key=lambda d: self.materials.program(d[0].mesh, scene).glo)
         culling = None
         front = "cw" if self.mirrored else "ccw"  # the water's reflection turns the winding around
         winding = ctx.front_face
         for node, world in opaque:
-            p = self.for_plate(prog or self.materials.program(node.mesh.material, scene), scene)
+            p = self.for_plate(prog or self.materials.program(node.mesh, scene), scene)
             self._use(p, frame)
             cull = not node.mesh.material.two_sided
             if cull != culling:
@@ -291,7 +292,7 @@ class SceneRenderer:
         if clear:
             depth_writes(ctx, depth_writes_clear)
             for node, world in clear:
-                p = self.for_plate(prog or self.materials.program(node.mesh.material, scene), scene)
+                p = self.for_plate(prog or self.materials.program(node.mesh, scene), scene)
                 self._use(p, frame)
                 cull = not node.mesh.material.two_sided  # blended: see the back of a glass object through its front
                 if cull != culling:
@@ -317,7 +318,7 @@ class SceneRenderer:
         _set(prog, "u_half_size", (size[0] / 2.0, size[1] / 2.0))
         _set(prog, "u_camera_position", tuple(float(v) for v in cam.position))
         _set(prog, "u_sun_direction", tuple(float(v) for v in scene.sun.direction))
-        _set(prog, "u_sun_color", scene.sun.rgb["color"])
+        _set(prog, "u_sun_color", linear_rgb(scene.sun.rgb["color"]))
         _set(prog, "u_sun_intensity", float(scene.sun.intensity))
         _set(prog, "u_exposure", float(2.0 ** scene.exposure))
         self.materials.bind_frame(prog, self._frame_env, mirrored=self.mirrored)
@@ -468,7 +469,7 @@ class SceneRenderer:
         _write(prog, "u_model", transforms.gl_bytes(world))
         _write(prog, "u_model_next", transforms.gl_bytes(self._next_world(node, world)))
         _write(prog, "u_normal_matrix", transforms.gl_bytes(transforms.normal_matrix(world)))
-        self.materials.bind(prog, mat, geometry)
+        self.materials.bind(prog, mat)
         if ids is not None:
             _set(prog, "u_object_id", float(ids.get(id(node), 0)))
         self._vao(geometry, prog).render(moderngl.TRIANGLES)

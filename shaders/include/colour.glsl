@@ -1,7 +1,8 @@
 // Colour conventions, the one place they live on the GPU.
 //
 // * Lighting and compositing happen in linear light with premultiplied alpha.
-// * Colours arrive from the API sRGB-encoded; decode them with srgb_to_linear().
+// * Colours arrive from the API sRGB-encoded; decode them with srgb_to_linear(), unless the
+//   CPU did (the mesh shader's colour uniforms are linear: hybridscene.colors.linear_rgb).
 // * Images (plates) are sampled from GL_SRGB8 textures, which decode to linear in hardware.
 // * The final frame is encoded once, at the very end, with linear_to_srgb().
 // The numpy twins (for metadata and tests) are in hybridscene/colors.py.
