@@ -400,13 +400,16 @@ def preview(
 @click.option("--seconds", type=float, default=None, help="Stop by itself after this long.")
 @click.option("--paused", is_flag=True, help="Start paused on the first frame.")
 @click.option("--samples", type=int, default=None, help="MSAA samples [default: 4 on a GPU, 1 on a CPU rasteriser].")
+@click.option("--render-scale", default=None, metavar="auto|SCALE",
+              help="auto: while playing, draw below full size when frames miss the frame rate (down to 0.5, "
+                   "shown at full size); a number in 0.25..1 fixes the scale [default: HYBRIDSCENE_PREVIEW_SCALE, else auto].")
 @_plate_options(model_help="Paint the plate with this model: passed to build_scene(model=...).",
                 seed_default=None, seed_help="Passed to build_scene(seed=...).")
 @click.option("--prompt", default=None, help="Prompt for --model: passed to build_scene(prompt=...).")
 def serve(
     scene_file: str, host: str, port: int, size: tuple[int, int] | None, fps: float | None, token: str | None,
-    stats: bool, seconds: float | None, paused: bool, samples: int | None, prompt: str | None,
-    plate_opts: _PlateOptions,
+    stats: bool, seconds: float | None, paused: bool, samples: int | None, render_scale: str | None,
+    prompt: str | None, plate_opts: _PlateOptions,
 ) -> None:
     """Serve a scene file live to a web browser (MJPEG); saving the file reloads it.
 
@@ -418,6 +421,10 @@ def serve(
     from .live import serve as run_serve
     from .plate.generate import plate_defaults
 
+    if render_scale is not None:
+        from .config import check_render_scale
+
+        render_scale = check_render_scale(render_scale, "--render-scale")  # type: ignore[assignment]
     options = plate_opts.plate_options()
     _announce_compile(options.get("acceleration"), False)
 
@@ -426,8 +433,8 @@ def serve(
 
     with plate_defaults(**options):
         result = run_serve(scene_file, host=host, port=port, size=size, fps=fps, token=token, stats=stats,
-                           seconds=seconds, paused=paused, samples=samples, seed=plate_opts.seed,
-                           model=plate_opts.model, prompt=prompt, on_ready=ready)
+                           seconds=seconds, paused=paused, samples=samples, render_scale=render_scale,
+                           seed=plate_opts.seed, model=plate_opts.model, prompt=prompt, on_ready=ready)
     if stats:
         click.echo(result.line())
 

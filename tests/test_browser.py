@@ -63,7 +63,7 @@ def served(tmp_path):
     """A scene file and `hs.serve` of it on a free loopback port."""
     scene_file = tmp_path / "served.py"
     write_scene(scene_file, SCENE.replace("{colour}", "#e02020"))
-    server = hs.serve(str(scene_file), port=0, size=SIZE, block=False)
+    server = hs.serve(str(scene_file), port=0, size=SIZE, block=False, render_scale=1)  # (full-size frames)
     try:
         yield scene_file, server
     finally:
@@ -186,3 +186,19 @@ def test_a_broken_scene_file_shows_its_error_on_the_page_while_the_last_good_sce
     assert red(a) > 100 and changed(a, b) > 50, "the last good scene stopped"
     write_scene(scene_file, SCENE.replace("{colour}", "#e02020"))  # fixed: the error goes away
     browser.wait_for("!document.getElementById('error').textContent.trim()", timeout=10)
+
+
+def test_frames_drawn_below_full_size_are_shown_at_full_size(browser, tmp_path):
+    """With the render scale at 0.5, the stream's frames are 160x90, the page shows them at the
+    scene's 320x180 (the picture where the full-size one would be) and its stats say the scale."""
+    scene_file = tmp_path / "half.py"
+    write_scene(scene_file, SCENE.replace("{colour}", "#e02020"))
+    with hs.serve(str(scene_file), port=0, size=SIZE, block=False, render_scale=0.5) as server:
+        browser.open(server.url)
+        browser.wait_for("document.getElementById('view').naturalWidth === 160", 20)
+        browser.wait_for("document.getElementById('stats').textContent.includes('scale 0.50')", 10)
+        rect = browser.eval("(() => { const r = document.getElementById('view').getBoundingClientRect();"
+                            " return [r.width, r.height]; })()")
+        assert rect == [SIZE[0], SIZE[1]], rect
+        shown = view(browser)
+        assert shown.shape == (SIZE[1], SIZE[0], 3) and red(shown) > 400  # the cube, filtered up

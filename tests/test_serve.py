@@ -49,7 +49,7 @@ def scene_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(scene_file):
-    with hs.serve(scene_file, port=0, block=False) as srv:
+    with hs.serve(scene_file, port=0, block=False, render_scale=1) as srv:  # frames always full size
         yield srv
 
 
@@ -310,7 +310,7 @@ def test_cli_sigterm_exits_cleanly(scene_file):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert out.startswith("fps=") and "frame_ms p50=" in out and "scale=" not in out  # (serve has no render scale)
+    assert out.startswith("fps=") and "frame_ms p50=" in out and out.strip().endswith("scale=1.00")  # a small, quick scene
 
 
 def test_regenerate_repaints_without_stalling_the_stream(server):
@@ -331,3 +331,54 @@ def test_regenerate_repaints_without_stalling_the_stream(server):
     post(server, "/api/layer?name=composite")
     assert len({int(h["x-frame"]) for h, _ in frames}) == 10
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 5  # a new seed, a new plate
+
+
+def test_dynamic_resolution_while_playing_full_size_when_paused_and_in_screenshots(scene_file):
+    """A fixed render scale of 0.5: frames drawn while playing come out at half size (the page
+    shows them at full size), the state and the stats say so; a screenshot of such a frame is
+    the full-size frame at its time; paused frames are full size."""
+    with hs.serve(scene_file, port=0, block=False, render_scale=0.5) as srv:
+        post(srv, "/api/play")
+        with get(srv, "/stream.mjpg") as r:
+            (_, small), = read_frames(r, 1)
+        assert small.shape == (48, 80, 3)
+        s = state(srv)
+        assert s["scale"] == 0.5 and s["render_scale"] == 0.5 and s["size"] == list(SIZE)
+        body, headers = fetch(urllib.request.Request(srv.url + "api/screenshot", method="POST"))
+        png = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+        assert png.shape == (96, 160, 3)
+        assert np.abs(png.astype(int) - reference(scene_file, float(headers["X-Time"])).astype(int)).max() <= 2
+        post(srv, "/api/pause")
+        time.sleep(0.2)
+        with get(srv, "/stream.mjpg") as r:
+            (_, paused), = read_frames(r, 1)
+        assert paused.shape == (96, 160, 3) and state(srv)["scale"] == 1.0
+        stats = srv.stats()
+    assert stats.render_scale == 0.5 and stats.line().endswith("scale=0.50")
+
+
+def test_auto_render_scale_steps_down_when_frames_miss_the_frame_rate(tmp_path):
+    """``auto`` (the default): a scene whose frames take 60 ms cannot hold 30 frames/s, so the
+    frames drawn while playing come out smaller."""
+    path = tmp_path / "slow.py"
+    path.write_text(SCENE.replace("{colour}", "#2020e0").replace(
+        "    return scene", "    scene.on_frame(lambda t: __import__('time').sleep(0.06))\n    return scene"))
+    with hs.serve(path, port=0, block=False, render_scale="auto") as srv:
+        post(srv, "/api/play")
+        deadline = time.monotonic() + 20
+        while state(srv)["scale"] == 1.0:
+            assert time.monotonic() < deadline, state(srv)
+            time.sleep(0.1)
+        assert state(srv)["render_scale"] == "auto"
+        with get(srv, "/stream.mjpg") as r:
+            (_, frame), = read_frames(r, 1)
+        assert frame.shape[0] < 96 and frame.shape[1] < 160
+
+
+def test_a_bad_render_scale_is_refused_in_one_line(scene_file):
+    with pytest.raises(hs.ConfigError, match=r"^render_scale must be 'auto' or a number in 0.25..1, got 'fast'$"):
+        hs.serve(scene_file, port=0, block=False, render_scale="fast")
+    bad = subprocess.run([sys.executable, "-m", "hybridscene", "serve", "x.py", "--render-scale", "2"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert bad.stderr.strip() == "error: --render-scale must be 'auto' or a number in 0.25..1, got '2'"

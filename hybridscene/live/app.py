@@ -24,7 +24,7 @@ from ..plate import Plate
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
 from ..sinks.window import WindowSink
-from .resolution import RenderScale, relief_lod, scaled_size
+from .resolution import RenderScale, scaled_renderer
 
 __all__ = ["LAYERS", "PreviewApp", "layer_image"]
 
@@ -294,21 +294,6 @@ class PreviewApp:
         if self._judge and self.error is None:  # (a paused frame, a screenshot, a layer: not judged)
             self.resolution.update(ms)
 
-    def _scaled_renderer(self, scale: float) -> FrameRenderer:
-        """The renderer at ``scale`` of the frame's size (made when the scale changes; it shares
-        the full-size renderer's reliefs and the context's programs)."""
-        size = scaled_size(self.size, scale)
-        if self._scaled is None or self._scaled.size != size:
-            if self._scaled is not None:
-                self._scaled.release()
-            self._scaled = FrameRenderer(self.renderer.gl, size, samples=self.renderer.samples,
-                                         edge_aa=self.renderer.edge_aa is not None)
-            self._scaled.parallax.share_geometry(self.renderer.parallax)
-            self._scaled.scene_renderer.shadows.resolution_scale = scale  # the shadow map's texels per pixel
-            self._scaled.parallax.lod = relief_lod(scale)  # (full detail until the coarser relief is computed)
-            log.info("preview: render scale %.2f (%dx%d)", scale, *size)
-        return self._scaled
-
     def _draw(self, t: float) -> None:
         window = self.window
         self._cover()  # a plate that arrived (an AI plate after its placeholder)
@@ -317,7 +302,7 @@ class PreviewApp:
         scale = self.resolution.scale
         self._judge = not self.clock.paused and not self.screenshot_requested and LAYERS[self.layer] == "composite"
         if scale < 1.0 and self._judge:
-            renderer = self._scaled_renderer(scale)
+            renderer = self._scaled = scaled_renderer(self.renderer, self._scaled, scale)
             renderer.render_to(self.scene, renderer.output.fbo, t=t, top_down=True)
             window.show(renderer.output.texture)
             self.drawn_scale = scale

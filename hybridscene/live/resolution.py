@@ -7,9 +7,16 @@ screenshot and the other layers are always drawn at full size.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["COARSE_RELIEF_AT", "LEVELS", "RenderScale", "relief_lod", "scaled_size"]
+if TYPE_CHECKING:
+    from ..compose.frame import FrameRenderer
+
+__all__ = ["COARSE_RELIEF_AT", "LEVELS", "RenderScale", "relief_lod", "scaled_renderer", "scaled_size"]
+
+log = logging.getLogger(__name__)
 
 LEVELS: tuple[float, ...] = (1.0, 0.85, 0.7, 0.6, 0.5)
 """The render scales ``auto`` steps through (of the width and of the height: 0.7 draws about
@@ -34,6 +41,27 @@ def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
     if scale >= 1.0:
         return size
     return tuple(max(2, int(round(side * scale / 2.0)) * 2) for side in size)  # type: ignore[return-value]
+
+
+def scaled_renderer(full: FrameRenderer, current: FrameRenderer | None, scale: float) -> FrameRenderer:
+    """The renderer drawing ``full``'s frames at ``scale`` of its size (`scaled_size`):
+    ``current`` when it has that size already, else a new one (``current`` is released). A new
+    one has ``full``'s samples and edge anti-aliasing, shares its reliefs (and the context's
+    programs), keeps the shadow map's texels per pixel, and draws its reliefs at `relief_lod`
+    (at full detail until the coarser relief is computed)."""
+    size = scaled_size(full.size, scale)
+    if current is not None and current.size == size:
+        return current
+    if current is not None:
+        current.release()
+    from ..compose.frame import FrameRenderer
+
+    renderer = FrameRenderer(full.gl, size, samples=full.samples, edge_aa=full.edge_aa is not None)
+    renderer.parallax.share_geometry(full.parallax)
+    renderer.scene_renderer.shadows.resolution_scale = scale
+    renderer.parallax.lod = relief_lod(scale)
+    log.info("render scale %.2f (%dx%d)", scale, *size)
+    return renderer
 
 
 class RenderScale:

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from .._validate import check_finite, check_size
-from ..errors import ConfigError
+from ..config import check_render_scale
+from ..errors import ConfigError, HybridSceneError
 from ..scene import Scene
 from .app import load_source
 from .session import Frame, RenderSession
@@ -205,10 +206,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         from PIL import Image
 
+        image = frame.image
+        if frame.scale < 1.0:  # drawn below full size while playing: the screenshot is full size
+            try:
+                image = self.server.app.session.full_frame(frame.time)
+            except (HybridSceneError, concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
+                pass  # (the scene failed there, or the server is stopping: the frame as shown)
         buf = io.BytesIO()
-        Image.fromarray(frame.image).save(buf, format="PNG")
+        Image.fromarray(image).save(buf, format="PNG")
         name = f"{self.server.app.name}-{frame.counter:06d}.png"
-        self._send(200, buf.getvalue(), "image/png", {"Content-Disposition": f'inline; filename="{name}"'})
+        self._send(200, buf.getvalue(), "image/png", {"Content-Disposition": f'inline; filename="{name}"',
+                                                      "X-Time": f"{frame.time:.4f}"})
 
     def _stream(self) -> None:
         app = self.server.app
@@ -302,7 +310,7 @@ class Server:
 
     def stats(self) -> Any:
         """[`PreviewStats`][hybridscene.PreviewStats] of the frames rendered so far."""
-        return frame_stats(list(self.session.frame_seconds[1:]))
+        return frame_stats(list(self.session.frame_seconds[1:]), list(self.session.frame_scales[1:]))
 
     def close(self) -> None:
         """Stop serving: close the listening socket and every stream, stop rendering, release GL."""
@@ -348,6 +356,7 @@ def serve(
     seconds: float | None = None,
     paused: bool = False,
     samples: int | None = None,
+    render_scale: float | str | None = None,
     seed: int | None = None,
     model: str | None = None,
     prompt: str | None = None,
@@ -370,6 +379,11 @@ def serve(
         seconds: with ``block``, stop by itself after this long.
         paused: start paused at t = 0.
         samples: MSAA samples (as `preview`).
+        render_scale: ``"auto"``: while playing, frames are drawn below full size (down to 0.5,
+            shown at full size on the page) when the renderer cannot hold ``fps``; a number in
+            0.25..1 fixes the scale of the frames drawn while playing. Paused frames, the other
+            layers and screenshots are full size. Default: ``HYBRIDSCENE_PREVIEW_SCALE``, else
+            ``"auto"`` (as `preview`).
         seed: passed to a scene file's ``build_scene(seed=...)``.
         model: passed as ``build_scene(model=...)``.
         prompt: passed as ``build_scene(prompt=...)``.
@@ -385,6 +399,8 @@ def serve(
     rate = check_finite(fps, "fps", positive=True) if fps is not None else (file_fps or 30.0)
     if seconds is not None:
         check_finite(seconds, "seconds", positive=True)
+    if render_scale is not None:
+        render_scale = check_render_scale(render_scale, "render_scale")
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError(f"port must be 0..65535, got {port!r}; try 8765")
     if token is not None and (not token or any(c in token for c in " ;,\"'\r\n")):
@@ -394,7 +410,7 @@ def serve(
         token = secrets.token_urlsafe(24)
     session = RenderSession(scene, size=size, fps=rate, path=path,
                             scene_options={"seed": seed, "model": model, "prompt": prompt},
-                            paused=paused, samples=samples)
+                            paused=paused, samples=samples, render_scale=render_scale)
     session.start()
     try:
         server = Server(session, host=host, port=port, token=token,

@@ -25,6 +25,7 @@ from ..errors import ConfigError, HybridSceneError
 from ..scene import Scene
 from ..scene.overscan import cover_camera_path
 from .app import LAYERS, PREVIEW_SPAN, SceneFileWatch, _regenerate, last_good_frame, layer_image, preview_samples
+from .resolution import RenderScale, scaled_renderer
 
 __all__ = ["SERVE_LAYERS", "Frame", "RenderSession"]
 
@@ -36,20 +37,28 @@ SERVE_LAYERS = (*LAYERS, "normals", "ids")
 
 @dataclasses.dataclass(frozen=True)
 class Frame:
-    """One published frame: ``(H, W, 3) uint8`` RGB, top row first."""
+    """One published frame: ``(H, W, 3) uint8`` RGB, top row first; drawn at ``scale`` of the
+    session's size (below 1 while playing behind the frame rate: dynamic resolution)."""
 
     counter: int
     image: np.ndarray
     time: float
     layer: str
+    scale: float = 1.0
 
 
 class RenderSession:
-    """The scene, its clock and its controls on a render thread of their own (see the module)."""
+    """The scene, its clock and its controls on a render thread of their own (see the module).
+
+    ``render_scale`` (``"auto"``, or a fixed scale in 0.25..1; default: the
+    ``HYBRIDSCENE_PREVIEW_SCALE`` setting, else ``"auto"``): as the window's
+    (`hybridscene.live.resolution`), frames drawn while playing come out below full size when
+    the renderer cannot hold ``fps`` (the page shows them at full size, filtered up); paused
+    frames, the other layers and screenshots are drawn at full size."""
 
     def __init__(self, scene: Scene, *, size: tuple[int, int], fps: float, path: Path | None = None,
                  scene_options: dict[str, Any] | None = None, paused: bool = False,
-                 samples: int | None = None) -> None:
+                 samples: int | None = None, render_scale: float | str | None = None) -> None:
         self.scene = scene
         self.size = size
         self.fps = fps
@@ -65,6 +74,13 @@ class RenderSession:
         self.notice: str | None = None
         self.last_good: float | None = None
         self.frame_seconds: list[float] = []
+        self.frame_scales: list[float] = []  # the scale each of frame_seconds' frames was drawn at
+        self.resolution = RenderScale(get_settings().preview_scale if render_scale is None else render_scale,
+                                      target_fps=fps)
+        self.drawn_scale = 1.0  # the scale of the last frame drawn
+        self._judge = False  # whether the last frame counts for the render scale
+        self._renderer: Any = None  # the full-size FrameRenderer (render thread only)
+        self._scaled: Any = None  # ... and the one below full size, while the scale is below 1
         self._fps_now = 0.0
         self._ms_now = 0.0
         self._render_ms = 0.0
@@ -130,12 +146,20 @@ class RenderSession:
                 "frame_ms": round(self._ms_now, 2),
                 "render_ms": round(self._render_ms, 2), "layer": SERVE_LAYERS[self.layer], "layers": list(SERVE_LAYERS),
                 "error": self.error, "notice": self.notice, "size": list(self.size), "target_fps": self.fps,
+                "scale": frame.scale if frame is not None else 1.0, "render_scale": "auto" if self.resolution.auto else self.resolution.scale,
                 "counter": frame.counter if frame is not None else 0}
 
     def command(self, action: str, **args: Any) -> Any:
         """Run a control on the render thread and return its result (raises `ConfigError` for an
         unknown action or a bad argument)."""
-        fn = self._action(action, args)
+        return self._submit(self._action(action, args))
+
+    def full_frame(self, t: float) -> np.ndarray:
+        """The composite at scene time ``t`` drawn at full size, on the render thread (a
+        screenshot of a frame published below it)."""
+        return self._submit(lambda: np.asarray(self._renderer.render_frame(self.scene, t)))
+
+    def _submit(self, fn: Callable[[], Any]) -> Any:
         if self._stop.is_set():
             raise concurrent.futures.CancelledError("the session is closed")
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -205,8 +229,8 @@ class RenderSession:
 
         try:
             gl = create_context()
-            renderer = FrameRenderer(gl, self.size, samples=self.samples if self.samples is not None
-                                     else preview_samples(gl), edge_aa=get_settings().preview_edge_aa)
+            renderer = self._renderer = FrameRenderer(gl, self.size, samples=self.samples if self.samples is not None
+                                                      else preview_samples(gl), edge_aa=get_settings().preview_edge_aa)
             self._cover()
         except BaseException as exc:  # reported by start()
             self._start_error = exc
@@ -224,10 +248,13 @@ class RenderSession:
                 began = time.perf_counter()
                 image = self._draw(renderer, t)
                 self._render_ms = 1000.0 * (time.perf_counter() - began)
+                if self._judge and self.error is None:  # (a paused frame, a layer: not judged)
+                    self.resolution.update(self._render_ms)
                 if image is not None and not self._unchanged(image):
                     counter += 1
                     with self._cond:
-                        self._frame = Frame(counter, image, self.clock.time(), SERVE_LAYERS[self.layer])
+                        self._frame = Frame(counter, image, self.clock.time(), SERVE_LAYERS[self.layer],
+                                            self.drawn_scale)
                         self._cond.notify_all()
                 if self.notice and self.notice.startswith("painting") and not self.scene.waiting_for_plate:
                     self.notice = None
@@ -238,7 +265,8 @@ class RenderSession:
                         self._cond.wait_for(lambda: not self._commands.empty() or self._stop.is_set(), wait)
                     now = time.perf_counter()
                 self.frame_seconds.append(now - last)
-                del self.frame_seconds[:-100_000]
+                self.frame_scales.append(self.drawn_scale)
+                del self.frame_seconds[:-100_000], self.frame_scales[:-100_000]
                 last = now
                 recent = self.frame_seconds[-30:]
                 self._ms_now = 1000.0 * sum(recent) / len(recent)
@@ -251,6 +279,8 @@ class RenderSession:
             with self._cond:
                 self._cond.notify_all()
             self._apply_commands(cancel=True)
+            if self._scaled is not None:
+                self._scaled.release()
             renderer.release()
             gl.release()
 
@@ -286,6 +316,17 @@ class RenderSession:
     def _render(self, renderer: Any, t: float) -> np.ndarray:
         self._cover()
         name = SERVE_LAYERS[self.layer]
+        # Below full size while playing (dynamic resolution); paused frames and layers at full size.
+        self._judge = not self.clock.paused and name == "composite"
+        scale = self.resolution.scale
+        if self._judge and scale < 1.0:
+            self._scaled = scaled_renderer(renderer, self._scaled, scale)
+            self.drawn_scale = scale
+            return np.asarray(self._scaled.render_frame(self.scene, t))
+        self.drawn_scale = 1.0
+        if self._judge and self._scaled is not None:  # back at full size while playing: its targets go
+            self._scaled.release()
+            self._scaled = None
         if name == "composite":
             return np.asarray(renderer.render_frame(self.scene, t))
         if name in ("normals", "ids"):

@@ -20,8 +20,9 @@ class PreviewStats:
     frame_ms: dict[str, float]
     """Frame-time percentiles in milliseconds: ``p50``, ``p90``, ``p99``, ``max``."""
     render_scale: float | None = None
-    """The median render scale the frames were drawn at (`hybridscene.live.preview`'s
-    ``render_scale``; 1: full size); None where the preview has none (`hybridscene serve`)."""
+    """The median render scale the frames were drawn at (``render_scale`` of
+    `hybridscene.live.preview` and `hybridscene.live.serve`; 1: full size); None where none was
+    recorded."""
 
     @property
     def fps(self) -> float:
