@@ -1,7 +1,7 @@
 """Preview-window frames/s at 1280x720, and the Python work per frame.
 
     python benchmarks/bench_preview.py [--seconds 6] [--size 1280x720] [--cases ...]
-                                       [--render-scales 1,auto]
+                                       [--render-scales 1,auto] [--via window|serve]
 
 Cases: the plate with 1,000 sprites (a SpriteSet moved every frame with numpy) and one mesh;
 the same 1,000 sprites as 1,000 nodes; 10,000 particles; ``glossy`` and ``flight`` (the
@@ -16,8 +16,13 @@ render scale the frames were drawn at (results named ``CASE`` at scale 1 and ``C
 otherwise). "python_ms" is the CPU time of the scene's Python work per frame, without GL:
 `scene.update(t)` plus building the instance arrays the renderer uploads.
 
-Needs a display: without DISPLAY it starts its own Xvfb (apt-get install xvfb). Prints one JSON
-object with the machine.
+``--via serve``: the browser preview instead, `hs.serve(scene, seconds=S, render_scale=...)`
+with one viewer reading its MJPEG stream as fast as frames come (so each frame is JPEG-encoded,
+as for a person watching); frames/s and percentiles are of its render loop (paced at the scene's
+frame rate). No display needed.
+
+Needs a display for the window: without DISPLAY it starts its own Xvfb (apt-get install xvfb).
+Prints one JSON object with the machine.
 """
 
 from __future__ import annotations
@@ -115,6 +120,22 @@ def with_display() -> subprocess.Popen | None:
     return proc
 
 
+def watch(server: hs.Server) -> None:
+    """One viewer reading ``server``'s MJPEG stream until it closes (on a thread of its own)."""
+    import threading
+    import urllib.request
+
+    def read() -> None:
+        try:
+            with urllib.request.urlopen(server.url.split("?")[0] + "stream.mjpg", timeout=30) as r:
+                while r.read(1 << 16):
+                    pass
+        except OSError:
+            pass  # the server closed the stream
+
+    threading.Thread(target=read, daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0)
@@ -123,9 +144,10 @@ def main() -> None:
     parser.add_argument("--render-scales", default="1,auto", help="render scales to run each case at")
     parser.add_argument("--samples", type=int, default=None, help="MSAA samples [default: the preview's]")
     parser.add_argument("--model", default="/tmp/hybridscene-bench/sd-v1-4-random", help="for the generating case")
+    parser.add_argument("--via", choices=("window", "serve"), default="window", help="the window, or hs.serve with one viewer")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
-    xvfb = with_display()
+    xvfb = with_display() if args.via == "window" else None
     plate = hs.procedural_plate(size=size, seed=1)
     results = {}
     try:
@@ -151,8 +173,12 @@ def main() -> None:
                                        steps=25, size=(512, 512))
                 scene.set_plate(future, crossfade=1.0)
                 time.sleep(8.0)  # the worker has loaded the model and is denoising
-            stats = hs.preview(source, size=size, seconds=args.seconds, vsync=False, samples=args.samples,
-                               render_scale=scale)
+            if args.via == "serve":
+                stats = hs.serve(source, port=0, size=size, seconds=args.seconds, samples=args.samples,
+                                 render_scale=scale, on_ready=watch)
+            else:
+                stats = hs.preview(source, size=size, seconds=args.seconds, vsync=False, samples=args.samples,
+                                   render_scale=scale)
             entry = {"fps": round(stats.fps, 1), "frame_ms": stats.frame_ms, "render_scale": stats.render_scale,
                      "python_ms": cpu}
             if worker is not None:
@@ -167,7 +193,7 @@ def main() -> None:
     finally:
         if xvfb is not None:
             xvfb.terminate()
-    json.dump({"benchmark": "preview", "size": args.size, "seconds": args.seconds,
+    json.dump({"benchmark": "preview", "via": args.via, "size": args.size, "seconds": args.seconds,
                "render_scales": args.render_scales.split(","), "results": results,
                "machine": machine(gl=True)}, sys.stdout, indent=2)
     print()

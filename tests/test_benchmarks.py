@@ -149,3 +149,6 @@ def test_preview_benchmark_runs_an_example_at_full_size_and_with_dynamic_resolut
     full, auto = data["results"]["glossy"], data["results"]["glossy scale=auto"]
     assert full["render_scale"] == 1.0 and full["fps"] > 0 and auto["fps"] > 0
     assert 0.5 <= auto["render_scale"] <= 1.0 and data["machine"]["gl_renderer"]
+    served = run("bench_preview.py", "--cases", "glossy", "--seconds", "3", "--size", "160x90",
+                 "--render-scales", "0.5", "--via", "serve")
+    assert served["via"] == "serve" and served["results"]["glossy scale=0.5"]["render_scale"] == 0.5
