@@ -200,3 +200,39 @@ def test_the_suns_map_skips_the_back_faces_of_closed_meshes_only(ctx, monkeypatc
     under_card = ground_pixel(-1.6 + 0.5, -5.0 + 0.3)  # the sun's ray through the card meets the ground here
     assert culled[under_card] < 0.6
     assert shadow(True)[under_card] == 1.0  # the card culled as if it were closed: no shadow
+
+
+def test_the_catcher_covers_each_shadow_with_a_few_fat_triangles_and_cuts_none_off(ctx, monkeypatch):
+    """The catcher's polygon per mesh is a 16-sided outline around its convex hull cast on the
+    ground (grown by the filter's reach): it holds every grown point, and the shadows (a sphere,
+    a turned flat cylinder, a card) are those of the box-shaped polygons it replaced, within a
+    level (the same shadow, interpolated over other triangles)."""
+    from hybridscene.gpu import shadows
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        pts, grow = rng.normal(size=(40, 2)) * rng.random(2) * 4, float(rng.random())
+        poly = shadows._dop(pts, grow)
+        grown = (pts[:, None] + grow * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])[None]).reshape(-1, 2)
+        edge, rel = np.roll(poly, -1, axis=0) - poly, grown[:, None] - poly[None]
+        assert poly.shape == (16, 2) and (edge[None, :, 0] * rel[..., 1] - edge[None, :, 1] * rel[..., 0] >= -1e-9).all()
+    sphere, card = hs.Geometry.sphere(), hs.Geometry.plane()
+    assert 8 < len(shadows._outline_points(sphere)) <= sphere.vertex_count and len(shadows._outline_points(card)) == 8
+
+    def shadow():
+        scene = hs.Scene(hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA),
+                         sun=hs.DirectionalLight(direction=(0.6, -1.0, 0.2)), shadows=hs.ShadowCatcher(softness=0.3))
+        scene.add(hs.Mesh.sphere(0.5, color="white"), position=(-1.2, 0.9, -7.0))
+        scene.add(hs.Mesh.cylinder(0.7, 0.1, color="gold"), position=(0.8, 1.2, -6.0), rotation=hs.quat_from_euler(x=50, y=30))
+        scene.add(hs.Mesh.plane(0.6, 0.6, color="blue", double_sided=True), position=(0.0, 0.5, -5.0))
+        with hs.FrameRenderer(ctx, (W, H)) as r:
+            return r.render_passes(scene, 0.0, passes="shadow").passes["shadow"]
+
+    tight = shadow()
+    boxes = {}
+    monkeypatch.setattr(shadows, "_outline_points", lambda g: boxes.setdefault(id(g), np.array(
+        [[x, y, z] for x in (g.bounds[0][0], g.bounds[1][0]) for y in (g.bounds[0][1], g.bounds[1][1])
+         for z in (g.bounds[0][2], g.bounds[1][2])], np.float64)))
+    loose = shadow()
+    assert (loose < 0.9).sum() > 300  # three shadows on the ground
+    assert np.abs(tight - loose).max() <= 1.5 / 255

@@ -4,12 +4,13 @@ foreground takes away, which the compositor multiplies into the plate in linear 
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import transforms
-from ..scene import Node, Scene
+from ..scene import Geometry, Node, Scene
 from .programs import has_uniform, load_program
 from .rects import project_points, world_corners
 from .targets import ForegroundTarget
@@ -120,10 +121,10 @@ class ShadowPass:
             lo, hi = cast.min(axis=0) - reach, cast.max(axis=0) + reach
             rects.append((max(hit[0] - half, lo[0]), max(hit[2] - half, lo[1]),
                           min(hit[0] + half, hi[0]), min(hit[2] + half, hi[1])))
-            grow = np.array([[-reach, -reach], [reach, -reach], [reach, reach], [-reach, reach]])
-            for c in corners:  # each mesh's own shadow: its box cast on the plane, grown by the reach
-                flat = c[:, [0, 2]] + light_dir[[0, 2]] * ((c[:, 1:2] - plane) / -light_dir[1])
-                polygons.append(_hull((flat[:, None, :] + grow[None]).reshape(-1, 2)))
+            for node, world in drawables:  # each mesh's own shadow: its convex hull cast on the plane, grown by the reach
+                m = np.asarray(world, np.float64)
+                c = _outline_points(node.mesh.geometry) @ m[:3, :3].T + m[:3, 3]
+                polygons.append(_dop(c[:, [0, 2]] + light_dir[[0, 2]] * ((c[:, 1:2] - plane) / -light_dir[1]), reach))
 
         # b. Contact: the meshes within contact_radius of the plane, seen from below it. The
         #    depth range spans plane - r .. plane + r, so geometry resting on (or sunk a little
@@ -371,23 +372,45 @@ def _casters(drawables: list[tuple[Node, np.ndarray]]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _hull(points: np.ndarray) -> np.ndarray:
-    """``(N, 2)``: the convex hull of ``points``, counter-clockwise (Andrew's monotone chain)."""
-    pts = sorted({(float(x), float(y)) for x, y in points})
-    if len(pts) < 3:
-        return np.asarray(pts)
+_OUTLINES: weakref.WeakKeyDictionary[Geometry, np.ndarray] = weakref.WeakKeyDictionary()
 
-    def half(seq: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        out: list[tuple[float, float]] = []
-        for p in seq:
-            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
-                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
-                out.pop()
-            out.append(p)
-        return out
 
-    lower, upper = half(pts), half(pts[::-1])
-    return np.asarray(lower[:-1] + upper[:-1])
+def _outline_points(geometry: Geometry) -> np.ndarray:
+    """``(K, 3) float64`` local points whose convex hull holds ``geometry``: its vertices on its
+    convex hull (a sphere's all, a cube's 8), else its box's corners (flat geometry, where the
+    hull is degenerate). Computed once per geometry. A shadow falls inside their hull cast on the
+    ground, often well inside their box's (a sphere's, a turned ring's)."""
+    points = _OUTLINES.get(geometry)
+    if points is None:
+        lo, hi = (np.asarray(b, np.float64) for b in geometry.bounds)
+        points = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        if geometry.vertex_count >= 4:
+            from scipy.spatial import ConvexHull, QhullError
+
+            try:
+                positions = geometry.positions.astype(np.float64)
+                points = positions[ConvexHull(positions).vertices]
+            except (QhullError, ValueError):
+                pass  # flat or degenerate: the box
+        _OUTLINES[geometry] = points
+    return points
+
+
+_DOP_ANGLES = np.arange(16) * (np.pi / 8.0)
+_DOP_DIRS = np.stack([np.cos(_DOP_ANGLES), np.sin(_DOP_ANGLES)], axis=1)  # outward normals, counter-clockwise
+_DOP_SQUARE = np.abs(_DOP_DIRS).sum(axis=1)  # the support of the square [-1, 1]^2 along each
+
+
+def _dop(points: np.ndarray, grow: float) -> np.ndarray:
+    """``(16, 2)``: a 16-sided polygon (counter-clockwise, some sides perhaps of length 0) that
+    holds ``points`` (``(N, 2)``) grown by the square ``[-grow, grow]^2``: the points' supporting
+    lines in 16 directions, pushed out by the square's. A few fat triangles to cover a shadow
+    (thin ones cost a software rasteriser dearly), never inside the grown hull."""
+    h = (points @ _DOP_DIRS.T).max(axis=0) + grow * _DOP_SQUARE
+    a, b = _DOP_DIRS, np.roll(_DOP_DIRS, -1, axis=0)
+    hb = np.roll(h, -1)
+    det = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # sin(pi / 8): the lines are never parallel
+    return np.stack([(h * b[:, 1] - hb * a[:, 1]) / det, (a[:, 0] * hb - b[:, 0] * h) / det], axis=1)
 
 
 def _clip(polygon: np.ndarray, x0: float, z0: float, x1: float, z1: float) -> list[np.ndarray]:
