@@ -348,12 +348,13 @@ def test_dynamic_resolution_while_playing_full_size_when_paused_and_in_screensho
         png = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
         assert png.shape == (96, 160, 3)
         assert np.abs(png.astype(int) - reference(scene_file, float(headers["X-Time"])).astype(int)).max() <= 2
+        time.sleep(0.5)  # most of the loop's turns so far are playing ones
+        stats = srv.stats()  # (before pausing: the loop's paused turns are full size and count too)
         post(srv, "/api/pause")
         time.sleep(0.2)
         with get(srv, "/stream.mjpg") as r:
             (_, paused), = read_frames(r, 1)
         assert paused.shape == (96, 160, 3) and state(srv)["scale"] == 1.0
-        stats = srv.stats()
     assert stats.render_scale == 0.5 and stats.line().endswith("scale=0.50")
 
 
