@@ -90,6 +90,7 @@ uniform float u_occlusion_strength;
 uniform float u_alpha_cutoff;
 uniform bool u_use_texture;     // the AUX_OUTPUT variant's coverage
 uniform bool u_alpha_mask;      // the AUX_OUTPUT variant's coverage
+uniform bool u_opaque;          // the AUX_OUTPUT variant's coverage: alpha ignored
 uniform sampler2D u_texture;    // base colour, GL_SRGB8(_ALPHA8): decodes to linear; row 0 = image top
 uniform sampler2D u_mr_texture;         // linear: g = roughness, b = metallic
 uniform sampler2D u_normal_texture;     // linear, tangent space
@@ -132,7 +133,7 @@ void main() {
     if (occluded_by_plate(v_view_depth)) discard;
 #if defined AUX_OUTPUT
     // Passes: view depth, object id, flow and normal of the nearest surface with any coverage.
-    float cover = u_opacity * (u_use_texture ? texture(u_texture, tex_uv(0)).a : 1.0);
+    float cover = u_opaque ? 1.0 : u_opacity * (u_use_texture ? texture(u_texture, tex_uv(0)).a : 1.0);
     if (cover <= 0.0 || (u_alpha_mask && cover < u_alpha_cutoff)) discard;
     f_color = vec4(v_view_depth, u_object_id, flow_pixels(v_clip_now, v_clip_next));
     vec3 nv = normalize(mat3(u_view) * v_normal);
@@ -152,6 +153,8 @@ void main() {
 #endif
 #if defined ALPHA_MASK
     if (alpha < u_alpha_cutoff) discard;
+    alpha = 1.0;
+#elif defined OPAQUE  // alpha_mode "opaque" (glTF OPAQUE): alpha is ignored
     alpha = 1.0;
 #endif
     if (alpha <= 0.0) discard;

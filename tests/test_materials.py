@@ -249,6 +249,30 @@ def test_mask_cutouts_are_binary_and_blend_blends(ctx):
             assert (np.diff(row) >= 0).all()
 
 
+def test_opaque_ignores_alpha_in_the_frame_and_in_the_passes(ctx):
+    """alpha_mode "opaque" (glTF OPAQUE): neither the opacity nor the texture's alpha lets the
+    plate through, and the object covers its pixels in the ids pass; "auto" with the same
+    material blends."""
+    from hybridscene.compose.frame import FrameRenderer
+
+    ramp = np.zeros((1, 16, 4), np.uint8)
+    ramp[..., :3] = 255
+    ramp[0, :, 3] = np.linspace(0, 255, 16).astype(np.uint8)
+    rows = {}
+    for mode in ("opaque", "auto"):
+        scene = scene_of()
+        mat = hs.Material(color="white", shading="unlit", alpha_mode=mode, opacity=0.4,
+                          texture=hs.Texture(ramp, filter="nearest", wrap="clamp", mipmaps=False))
+        scene.add(quad(mat))
+        rows[mode] = render(ctx, scene)[CENTER[0], 30:67, 0]
+        with FrameRenderer(ctx, SIZE, samples=1) as r:
+            ids = r.render_passes(scene, 0.0, passes="ids").passes["ids"]
+        covered = ids[CENTER[0], 30:67] == 1
+        assert covered.all() if mode == "opaque" else not covered[0]  # alpha 0 at the ramp's start
+    assert (rows["opaque"] == 255).all(), rows["opaque"]
+    assert rows["auto"][0] == PLATE_RGB[0] and rows["auto"].max() < 255  # blended: 0 .. 0.4 coverage
+
+
 def test_blended_meshes_are_sorted_back_to_front(ctx):
     for order in (1, -1):
         scene = scene_of()

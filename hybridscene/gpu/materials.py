@@ -55,14 +55,14 @@ class MaterialPrograms:
         uniform, so a variant leaves out what it does not use rather than skip it at run time)."""
         mat = mesh.material
         textures = tuple(getattr(mat, name) is not None for name in TEXTURE_SLOTS)
-        key = (mat.shading, textures, mat.blend_mode == "mask", scene.tonemap,
+        key = (mat.shading, textures, mat.blend_mode, scene.tonemap,
                bool(mat.vertex_colors and mesh.geometry.has_colors))
         prog = self._programs.get(key)
         if prog is None:
             defines: dict[str, Any] = {"SHADING": _SHADING_CODE[mat.shading], "TONEMAP": _TONEMAP_CODE[scene.tonemap]}
             defines.update({slot[0]: 1 for slot, on in zip(TEXTURE_SLOTS.values(), textures) if on})
-            if key[2]:
-                defines["ALPHA_MASK"] = 1
+            if key[2] != "blend":
+                defines["ALPHA_MASK" if key[2] == "mask" else "OPAQUE"] = 1
             if key[4]:
                 defines["VERTEX_COLOR"] = 1
             prog = self._programs[key] = load_program(self.gl, "mesh", defines=defines)
@@ -122,6 +122,7 @@ class MaterialPrograms:
         _set(prog, "u_occlusion_strength", float(mat.occlusion_strength))
         _set(prog, "u_alpha_cutoff", float(mat.alpha_cutoff))
         _set(prog, "u_alpha_mask", mat.blend_mode == "mask")
+        _set(prog, "u_opaque", mat.blend_mode == "opaque")
         _set(prog, "u_use_texture", mat.texture is not None)
         # Per texture slot: bit 0 = second uv set, bit 1 = mirrored along s, bit 2 = along t.
         modes = [0, 0, 0, 0, 0]
