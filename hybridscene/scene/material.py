@@ -26,7 +26,9 @@ SHADING = ("pbr", "lambert", "blinn-phong", "unlit")
 ALPHA_MODES = ("auto", "opaque", "mask", "blend")
 """How alpha is used: ``"opaque"`` ignores it, ``"mask"`` cuts out below ``alpha_cutoff`` (no
 blending, no sorting), ``"blend"`` blends back to front; ``"auto"`` blends when the material
-has any transparency (opacity below 1 or a texture with alpha) and is opaque otherwise."""
+has any transparency (opacity below 1 or a texture with alpha) and is opaque otherwise. The
+alpha is opacity x the texture's alpha x the vertex colours' alpha; a mesh whose only
+transparency is in its vertex colours needs ``"blend"`` (or ``"mask"``)."""
 
 WRAPS = ("repeat", "clamp", "mirror")
 FILTERS = ("linear", "nearest")
