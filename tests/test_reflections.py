@@ -250,3 +250,25 @@ def test_an_object_far_above_the_water_is_not_drawn_mirrored(ctx):
         assert r.reflection.render(scene, (W, H)) is not None  # standing on the water
         scene.root.children[0].position = (0.0, 5.2, Z)         # 4.7 m up: its image is under 1 %
         assert r.reflection.render(scene, (W, H)) is None
+
+
+@pytest.mark.gl
+def test_one_sided_faces_are_mirrored_front_side_out(ctx):
+    """A one-sided card standing on the water, facing the camera: its mirror image faces the
+    camera too, so it shows (culled as a back face, it would vanish); a mirrored node (a negative
+    scale) likewise. Drawn from the back, the card and its image both vanish."""
+    def frame(rotation, scale=(1.0, 1.0, 1.0)):
+        plate = hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA, water=river_mask())
+        scene = hs.Scene(plate, shadows=False)
+        scene.add(hs.Mesh.plane(1.0, 1.0, color="#ff2020", shading="unlit", double_sided=False),
+                  position=(0.0, 0.6, Z), rotation=hs.quat_from_euler(x=rotation), scale=scale)
+        return render(ctx, scene)
+
+    c, near = W // 2, ground_row(Z) + 3
+    above = ground_row(Z, 0.6)
+    for scale in ((1.0, 1.0, 1.0), (-1.0, 1.0, 1.0)):
+        facing = frame(90, scale)
+        assert facing[above, c, 0] - facing[above, c, 2] > 100, facing[above, c]  # the card itself
+        assert facing[near, c, 0] - facing[near, c, 2] > 30, facing[near, c]  # and its mirror image
+        away = frame(-90, scale)
+        assert away[above, c].tolist() == list(GREY) and away[near, c].tolist() == list(GREY)

@@ -278,7 +278,7 @@ class SceneRenderer:
         if prog is None:  # group by program: fewer switches (the order of opaque draws does not matter)
             opaque.sort(key=lambda d: self.materials.program(d[0].mesh, scene).glo)
         culling = None
-        front = "cw" if self.mirrored else "ccw"  # the water's reflection turns the winding around
+        front = "ccw"  # a node drawn mirrored (a negative scale, the water's mirror in its world) turns it: _wind
         winding = ctx.front_face
         for node, world in opaque:
             p = self.for_plate(prog or self.materials.program(node.mesh, scene), scene)
