@@ -383,3 +383,33 @@ def test_a_bad_render_scale_is_refused_in_one_line(scene_file):
                          capture_output=True, text=True)
     assert bad.returncode != 0
     assert bad.stderr.strip() == "error: --render-scale must be 'auto' or a number in 0.25..1, got '2'"
+
+
+def test_a_frame_carries_the_time_it_was_drawn_at_however_long_drawing_takes(tmp_path, monkeypatch):
+    """The stream's X-Time and the screenshot's redraw use the frame's time: the scene time it
+    was drawn at, not the clock's time once drawing (here 60 ms of on_frame) is over."""
+    from hybridscene.live import session as live_session
+
+    path = tmp_path / "slow.py"
+    path.write_text(SCENE.replace("{colour}", "#e02020").replace(
+        "    return scene", "    scene.on_frame(lambda t: __import__('time').sleep(0.06))\n    return scene"))
+    drawn: dict[int, float] = {}
+    render = live_session.RenderSession._render
+
+    def spy(self, renderer, t):
+        image = render(self, renderer, t)
+        drawn[id(image)] = t
+        return image
+
+    monkeypatch.setattr(live_session.RenderSession, "_render", spy)
+    session = live_session.RenderSession(load_scene_file(path, size=SIZE).scene, size=SIZE, fps=30.0, path=path,
+                                         render_scale=0.5)
+    session.start()
+    try:
+        session.command("play")
+        frame = session.wait_frame(0, timeout=30)
+        for _ in range(3):  # frames drawn while playing, at half size
+            frame = session.wait_frame(frame.counter, timeout=30)
+        assert frame.scale == 0.5 and frame.time == drawn[id(frame.image)]
+    finally:
+        session.close()

@@ -253,8 +253,8 @@ class RenderSession:
                 if image is not None and not self._unchanged(image):
                     counter += 1
                     with self._cond:
-                        self._frame = Frame(counter, image, self.clock.time(), SERVE_LAYERS[self.layer],
-                                            self.drawn_scale)
+                        drawn_at = t if self.last_good is None else self.last_good  # (the last good time after an error)
+                        self._frame = Frame(counter, image, drawn_at, SERVE_LAYERS[self.layer], self.drawn_scale)
                         self._cond.notify_all()
                 if self.notice and self.notice.startswith("painting") and not self.scene.waiting_for_plate:
                     self.notice = None
