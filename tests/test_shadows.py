@@ -236,3 +236,42 @@ def test_the_catcher_covers_each_shadow_with_a_few_fat_triangles_and_cuts_none_o
     loose = shadow()
     assert (loose < 0.9).sum() > 300  # three shadows on the ground
     assert np.abs(tight - loose).max() <= 1.5 / 255
+
+
+def test_the_suns_map_is_cleared_only_where_the_catcher_reads_it(ctx, monkeypatch):
+    """The sun's map is cleared only under the catcher's parts, seen from the sun and widened by
+    the filter's reach: under a quarter of the map for small casters far apart, yet every texel
+    the catcher reads is one of them. A map whose every texel was left "in shadow" (depth 0)
+    gives the same shadow as a fresh renderer's, with the softest and the sharpest filter, a
+    contact shadow and a slanted sun; and the same as a map cleared whole."""
+    from hybridscene.gpu import shadows
+
+    def scene(softness):
+        s = hs.Scene(hs.Plate(image=np.full((H, W, 3), GREY, np.uint8), camera=CAMERA),
+                     sun=hs.DirectionalLight(direction=(0.6, -1.0, 0.25)), shadows=hs.ShadowCatcher(softness=softness))
+        s.add(hs.Mesh.sphere(0.3, color="white"), position=(-1.6, 1.0, -7.0))
+        s.add(hs.Mesh.cube(0.4, color="red"), position=(1.4, 0.2, -5.0), rotation=hs.quat_from_euler(y=30))  # resting
+        s.add(hs.Mesh.plane(0.5, 0.5, color="blue", double_sided=True), position=(0.2, 1.5, -9.0))
+        return s
+
+    seen = []
+    regions = shadows._map_regions
+    monkeypatch.setattr(shadows, "_map_regions", lambda *a: seen.append(regions(*a)) or seen[-1])
+    for softness in (0.0, 0.1, 0.6):
+        with hs.FrameRenderer(ctx, (W, H)) as r:
+            fresh = r.render_passes(scene(softness), 0.0, passes="shadow").passes["shadow"]
+        assert (fresh > 0.2).sum() > 60  # the three shadows and the contact one
+        side = scene(softness).shadows.resolution
+        cleared = sum(w * h for _, _, w, h in seen[-1]) / side**2
+        assert 0 < cleared < (0.25 if softness <= 0.1 else 1.0), (softness, seen[-1])
+        with hs.FrameRenderer(ctx, (W, H)) as r:
+            r.render_passes(scene(softness), 0.0, passes="shadow")
+            sp = r.scene_renderer.shadows
+            sp._shadow_fbo_obj.clear(depth=0.0)  # every texel "in shadow" ...
+            sp._sun_key = None  # ... and the map drawn again: only its regions are cleared
+            stale = r.render_passes(scene(softness), 0.0, passes="shadow").passes["shadow"]
+        assert np.array_equal(stale, fresh), softness
+    monkeypatch.setattr(shadows, "_map_regions", lambda vp, parts, side, soft: ((0, 0, side, side),))
+    with hs.FrameRenderer(ctx, (W, H)) as r:
+        whole = r.render_passes(scene(0.6), 0.0, passes="shadow").passes["shadow"]
+    assert np.array_equal(whole, fresh)

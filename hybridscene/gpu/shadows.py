@@ -4,6 +4,7 @@ foreground takes away, which the compositor multiplies into the plate in linear 
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ import numpy as np
 from .. import transforms
 from ..scene import Geometry, Node, Scene
 from .programs import has_uniform, load_program
-from .rects import project_points, world_corners
+from .rects import Rect, merge, project_points, world_corners
 from .targets import ForegroundTarget
 
 if TYPE_CHECKING:
@@ -105,11 +106,6 @@ class ShadowPass:
             light_vp = light_proj @ light_view
             resolution = min(catcher.resolution, max(256, round(catcher.resolution * self.resolution_scale))) \
                 if self.resolution_scale != 1.0 else catcher.resolution
-            fbo = self._shadow_fbo(resolution)
-            key = (resolution, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))
-            if key != self._sun_key:  # else neither the casters nor the sun moved: the map stands
-                self._depth_map(fbo, resolution, drawables, light_vp, "shadow map", cull=True)
-                self._sun_key = key
             # The shadow of the meshes' bounding sphere on the plane (an ellipse stretched by
             # the sun's slant), plus the penumbra.
             hit = center + light_dir * ((center[1] - plane) / -light_dir[1])
@@ -173,15 +169,29 @@ class ShadowPass:
         x0, z0 = min(q[0] for q in rects), min(q[1] for q in rects)
         x1, z1 = max(q[2] for q in rects), max(q[3] for q in rects)
         fans = [_clip(poly, x0, z0, x1, z1) for poly in polygons] if x1 > x0 and z1 > z0 else []
-        triangles = [np.stack([f[0].repeat(len(f) - 2).reshape(2, -1).T, f[1:-1], f[2:]], axis=1)
-                     for f in (np.asarray(f) for f in fans if len(f) >= 3)]
-        if not triangles:
+        fans = [np.asarray(f) for f in fans if len(f) >= 3]
+        if not fans:
             return
+        triangles = [np.stack([f[0].repeat(len(f) - 2).reshape(2, -1).T, f[1:-1], f[2:]], axis=1) for f in fans]
         flat = np.concatenate(triangles).reshape(-1, 2)
         ground = np.stack([flat[:, 0], np.full(len(flat), plane), flat[:, 1]], axis=1).astype(np.float32)
         screen = project_points(view_proj, ground, target.size)
         if screen is None:
             return  # off screen
+        softness = float(catcher.softness) / 2.0 * resolution / (2.0 * radius) if sun else 0.0  # PCF radius, texels
+        if sun:
+            # The map is read only under the catcher: the light's view of its parts, widened by
+            # the filter's taps and the bilinear comparison's neighbours. Only those rectangles
+            # are cleared (a whole 2048^2 depth clear takes 2 ms on a CPU rasteriser); every texel
+            # read there holds what a whole map would, and the texels around them are never read.
+            regions = _map_regions(light_vp, [np.c_[f[:, 0], np.full(len(f), plane), f[:, 1]] for f in fans],
+                                   resolution, softness)
+            key = (resolution, regions, np.asarray(light_vp, np.float32).tobytes(), _casters(drawables))
+            if key != self._sun_key:  # else neither the casters nor the sun moved: the map stands
+                self._sun_key = None
+                self._depth_map(self._shadow_fbo(resolution), resolution, drawables, light_vp, "shadow map", cull=True,
+                                regions=regions)
+                self._sun_key = key
         if self._catcher_vbo.size < ground.nbytes:
             self._catcher_vbo.orphan(ground.nbytes * 2)
         self._catcher_vbo.write(ground.tobytes())
@@ -201,7 +211,7 @@ class ShadowPass:
             cprog["u_light_view_proj"].write(transforms.gl_bytes(light_vp))
             cprog["u_strength"].value = float(catcher.strength)
             # Penumbra in metres -> filter radius in shadow-map texels (the map spans 2 * radius).
-            cprog["u_softness"].value = float(catcher.softness) / 2.0 * resolution / (2.0 * radius)
+            cprog["u_softness"].value = softness
             cprog["u_bias"].value = 0.0015
         if contact:
             assert self._contact_ao is not None
@@ -215,18 +225,21 @@ class ShadowPass:
         target.bind_shadow()  # no scissor
 
     def _depth_map(self, fbo: moderngl.Framebuffer, side: int, drawables: list[tuple[Node, np.ndarray]], view_proj: np.ndarray,
-                   stage: str, *, cull: bool = False) -> None:
+                   stage: str, *, cull: bool = False, regions: tuple[Rect, ...] | None = None) -> None:
         """``drawables``' depth seen through ``view_proj``, into ``fbo`` (square, ``side``
         texels), cleared first; timed as ``stage``. ``cull``: skip the back faces of closed
         geometry (`Geometry.closed`), whose front faces hide them: the same map for less work.
         Only where every mesh lies wholly between the near and far planes (the sun's box; not
-        the contact map, whose near plane cuts through meshes sunk into the ground)."""
+        the contact map, whose near plane cuts through meshes sunk into the ground).
+        ``regions``: ``(x, y, width, height)`` rectangles, the only texels cleared (the others
+        keep what they held, depth the meshes drawn over it, and must not be read)."""
         import moderngl
 
         ctx = self.ctx
         fbo.use()
         ctx.viewport = (0, 0, side, side)
-        fbo.clear(depth=1.0)
+        for region in regions if regions is not None else [None]:
+            fbo.clear(depth=1.0, viewport=region)
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
         with self.owner.timer.stage(stage):
@@ -370,6 +383,24 @@ def _casters(drawables: list[tuple[Node, np.ndarray]]) -> tuple[Any, ...]:
         cutout = (_Same(mat.texture), float(mat.opacity), float(mat.alpha_cutoff)) if mat.blend_mode == "mask" else None
         out.append((_Same(node.mesh.geometry), np.asarray(world, np.float32).tobytes(), cutout))
     return tuple(out)
+
+
+def _map_regions(light_vp: np.ndarray, parts: list[np.ndarray], side: int, softness: float) -> tuple[Rect, ...]:
+    """``(x, y, width, height)`` rectangles of a ``side``-square map through ``light_vp`` holding
+    every texel a catcher over ``parts`` (each an ``(N, 3)`` array of world points, one caster's
+    shadow or contact area) can read: the light's (orthographic) view of each, widened by the
+    filter's reach ``softness`` texels and two texels for the bilinear comparison and rounding,
+    inside the map; overlapping and nearby ones merged (`hybridscene.gpu.rects.merge`)."""
+    vp = np.asarray(light_vp, np.float64)
+    grow = math.ceil(softness) + 2
+    rects = []
+    for points in parts:
+        texels = ((np.asarray(points, np.float64) @ vp[:2, :3].T + vp[:2, 3]) * 0.5 + 0.5) * side
+        lo = np.clip(np.floor(texels.min(axis=0)) - grow, 0, side).astype(int)
+        hi = np.clip(np.ceil(texels.max(axis=0)) + grow, 0, side).astype(int)
+        if (hi > lo).all():
+            rects.append((int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1])))
+    return tuple(merge(rects))
 
 
 _OUTLINES: weakref.WeakKeyDictionary[Geometry, np.ndarray] = weakref.WeakKeyDictionary()
