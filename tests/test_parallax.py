@@ -154,11 +154,14 @@ def test_occlusion_follows_the_displaced_surface(ctx):
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:
         rest = r.render_frame(scene, 0.0)
         assert not np.any((rest[..., 1] > 200) & (rest[..., 0] < 80))  # hidden behind the wall
+        assert not r.scene_renderer._projected  # the plate's depth map, through the base programs
         # Step 6 m left: the wall (10 m) slides right by F * 6 / 10 px, the cube (20 m) by half
         # that, so the cube comes out past the wall's left edge, in front of the far land.
         scene.camera.position = (-6.0, HEIGHT, 0.0)
         scene.camera.target = (-6.0, HEIGHT, -1.0)
         moved = r.render_frame(scene, 0.0)
+        # ... now the relief's depth on screen, read by a compiled-in variant (no branch to both)
+        assert {key[1] for key in r.scene_renderer._projected} == {"screen"}
         layers = r.render_layers(scene, 0.0)
     green = (moved[..., 1] > 200) & (moved[..., 0] < 80)
     assert green.sum() > 20

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import transforms
 from ..colors import linear_rgb
+from ..errors import GPUError
 from ..plate import Plate
 from ..scene import Geometry, Node, Scene
 from ..scene.camera import OrthographicCamera
@@ -82,7 +83,8 @@ class SceneRenderer:
         self.billboard_aux_program = load_program(gl, "billboard", defines={"AUX_OUTPUT": 1})
         self.plate_depth_program = load_program(gl, "plate_depth")
         self._plate_depth_vaos: dict[int, moderngl.VertexArray] = {}  # by program: one per projection
-        self._projected: dict[tuple[int, int], moderngl.Program] = {}
+        self._projected: dict[tuple[int, str, int], moderngl.Program] = {}  # for_plate's variants
+        self._screen_variants: dict[int, bool] = {}  # a variant's program name -> it reads the depth on screen
         self._corners = ctx.buffer(np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]], np.float32).tobytes())
         self._instances: weakref.WeakKeyDictionary[
             Any, tuple[moderngl.Buffer, int, dict[int, moderngl.VertexArray]]] = weakref.WeakKeyDictionary()
@@ -99,15 +101,19 @@ class SceneRenderer:
         """Per-stage timings (off by default; a `FrameRenderer` shares its own)."""
 
     def for_plate(self, prog: moderngl.Program, scene: Scene) -> moderngl.Program:
-        """``prog``, or its variant for a scene whose plate has a cylindrical or equirectangular
-        projection (``include/occlusion.glsl``'s ``PLATE_PROJ``): a compiled-in variant, so
-        perspective plates cost nothing more."""
-        projection = mapping_lens(scene.plate, scene.camera)[0]
-        if not projection:
+        """``prog``, or its variant for where this frame's occlusion reads the plate's depth
+        (``include/occlusion.glsl``): the relief drawn for this view (``PLATE_DEPTH_SCREEN``, a
+        frame with parallax), or the depth map of a plate with a cylindrical or equirectangular
+        projection (``PLATE_PROJ``). Compiled-in variants, not uniforms (a software rasteriser
+        runs both sides of a branch), so a perspective plate without parallax costs nothing more."""
+        key = ("screen", 0) if self._screen_depth is not None else ("map", mapping_lens(scene.plate, scene.camera)[0])
+        if key == ("map", 0):
             return prog
-        variant = self._projected.get((prog.glo, projection))
+        variant = self._projected.get((prog.glo, *key))
         if variant is None:
-            variant = self._projected[(prog.glo, projection)] = program_variant(self.gl, prog, {"PLATE_PROJ": projection})
+            defines = {"PLATE_DEPTH_SCREEN": 1} if key[0] == "screen" else {"PLATE_PROJ": key[1]}
+            variant = self._projected[(prog.glo, *key)] = program_variant(self.gl, prog, defines)
+            self._screen_variants[variant.glo] = key[0] == "screen"
         return variant
 
     def _buffers(self, geometry: Geometry) -> tuple[moderngl.Buffer, moderngl.Buffer, dict[int, moderngl.VertexArray]]:
@@ -502,6 +508,9 @@ class SceneRenderer:
         perspective = any_camera or not isinstance(scene.camera, OrthographicCamera)
         on = enabled and perspective and plate is not None and plate.depth is not None
         screen = on and self._screen_depth is not None
+        if on and screen != self._screen_variants.get(prog.glo, False):
+            raise GPUError("internal: a program drawn with the plate's depth " + ("on screen" if screen else "map")
+                           + " was not made by for_plate for it")
         if screen:
             assert self._screen_depth is not None
             self._screen_depth.use(1)
@@ -514,7 +523,6 @@ class SceneRenderer:
         if on:
             prog["u_target_size"].value = (float(size[0]), float(size[1]))
         prog["u_plate_depth"].value = 1
-        prog["u_plate_depth_screen"].value = screen
         prog["u_occlusion"].value = on
 
     def release(self) -> None:
