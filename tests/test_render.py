@@ -261,3 +261,47 @@ def test_a_moderngl_context_is_wrapped_without_taking_it_over(ctx):
     finally:
         mgl.release()
         ctx.make_current()
+
+
+def test_waiting_for_the_gpu_lets_other_python_threads_run(ctx):
+    """`GLContext.wait` waits for the queued drawing without holding the GIL (an encoder thread
+    runs meanwhile), where moderngl's own finish holds it throughout."""
+    import threading
+    import time
+
+    mgl = ctx.mgl
+    fbo = mgl.simple_framebuffer((320, 240))
+    prog = mgl.program(
+        vertex_shader="#version 330\nvoid main() { vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));"
+                      " gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0); }",
+        fragment_shader="#version 330\nout vec4 c; void main() { float a = 0.0;"
+                        " for (int i = 0; i < 3000; i++) a += sin(gl_FragCoord.x * float(i)); c = vec4(a); }")
+    vao = mgl.vertex_array(prog, [])
+    fbo.use()
+    ticks, stop = [], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+
+    def ticks_during(wait):
+        vao.render(vertices=3)
+        t0 = time.perf_counter()
+        wait()
+        t1 = time.perf_counter()
+        return sum(1 for t in list(ticks) if t0 + 0.005 < t < t1 - 0.005), t1 - t0
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    try:
+        time.sleep(0.02)
+        held, held_s = ticks_during(mgl.finish)
+        free, free_s = ticks_during(ctx.wait)
+    finally:
+        stop.set()
+        thread.join()
+        for obj in (vao, prog, fbo):
+            obj.release()
+        ctx.default_framebuffer.use()
+    assert held_s > 0.03 and free_s > 0.03, (held_s, free_s)  # enough drawing to wait for
+    assert free > 1000 and free > 5 * held, (held, free)  # (a few ticks slip in around moderngl's call)

@@ -231,8 +231,9 @@ def test_a_failing_sink_on_the_encoder_thread_stops_the_render(ctx):
 
 
 def test_overlap_auto_is_off_on_a_cpu_rasteriser_and_on_on_a_gpu(ctx, monkeypatch):
-    """On llvmpipe the encoder thread competes with the rasteriser for the same cores (measured
-    0.85-0.97x of one frame at a time), so "auto" overlaps only on a GPU."""
+    """On llvmpipe the ring and a converting encoder thread compete with the rasteriser for the
+    same cores (measured 0.85-0.97x of one frame at a time), so "auto" overlaps them only on a
+    GPU (a video's libx264 alone runs on a thread there: the test after the next ones)."""
     import importlib
 
     render_mod = importlib.import_module("hybridscene.export.driver")  # hs.render is the function
@@ -269,3 +270,68 @@ def test_overlap_auto_is_off_on_a_cpu_rasteriser_and_on_on_a_gpu(ctx, monkeypatc
     with pytest.warns(DeprecationWarning, match=r"render\(pipeline=...\) is now called overlap="):
         hs.render(moving_scene(), Collect(), frames=3, ctx=ctx, pipeline=False)
     assert started == [True] and len(frames) == 9
+
+
+def test_on_a_cpu_rasteriser_a_video_is_converted_here_and_encoded_on_the_encoder_thread(tmp_path, ctx, monkeypatch):
+    """overlap="auto" on llvmpipe: each frame is drawn, read and converted to yuv420p on the GL
+    thread, and only libx264 runs on the encoder thread (the GL thread no longer waits for it);
+    the file is byte for byte the one written one frame at a time."""
+    import threading
+
+    where = {"convert": set(), "encode": set()}
+    convert, write = VideoSink.convert, VideoSink._write
+    monkeypatch.setattr(VideoSink, "convert", lambda self, f: where["convert"].add(threading.current_thread().name)
+                        or convert(self, f))
+    monkeypatch.setattr(VideoSink, "_write", lambda self, f: where["encode"].add(threading.current_thread().name)
+                        or write(self, f))
+    hs.render(moving_scene(), tmp_path / "auto.mp4", frames=8, fps=24, ctx=ctx)
+    assert where == {"convert": {"MainThread"}, "encode": {"hybridscene-encoder"}}
+    where = {"convert": set(), "encode": set()}
+    hs.render(moving_scene(), tmp_path / "serial.mp4", frames=8, fps=24, ctx=ctx, overlap=False)
+    assert where == {"convert": set(), "encode": {"MainThread"}}
+    assert (tmp_path / "auto.mp4").read_bytes() == (tmp_path / "serial.mp4").read_bytes()
+    with av.open(str(tmp_path / "auto.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 8 and not np.array_equal(frames[0], frames[-1])
+
+
+def test_a_failure_on_the_encoder_thread_leaves_no_video(tmp_path, ctx, monkeypatch):
+    """The encoder thread's error (a full disk) stops the render as a SinkError naming the file,
+    and nothing is left under the output's name or beside it."""
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"the previous take")
+    calls = []
+    write = VideoSink._write
+
+    def failing(self, frame):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        write(self, frame)
+
+    monkeypatch.setattr(VideoSink, "_write", failing)
+    with pytest.raises(hs.SinkError, match=r"no space left on device writing .*clip\.mp4; free space"):
+        hs.render(moving_scene(), out, frames=30, fps=24, ctx=ctx)
+    assert out.read_bytes() == b"the previous take" and leftovers(tmp_path) == []
+    assert len(calls) < 30  # stopped, not drawn to the end
+
+
+def test_video_sink_converts_for_another_thread_and_checks_what_it_gets(tmp_path):
+    """`VideoSink.convert` gives the yuv420p frame `write` would encode (the same file either
+    way); a frame of the wrong size or format is refused with the sizes."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (64, 96, 4), np.uint8) for _ in range(3)]
+    a, b = VideoSink(tmp_path / "a.mp4", size=(96, 64), fps=10), VideoSink(tmp_path / "b.mp4", size=(96, 64), fps=10)
+    for f in frames:
+        a.write(f)
+        vf = b.convert(f)
+        assert (vf.width, vf.height, vf.format.name) == (96, 64, "yuv420p")
+        b.write(vf)
+    a.close(), b.close()
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    sink = VideoSink(tmp_path / "c.mp4", size=(96, 64), fps=10)
+    with pytest.raises(hs.SinkError, match=r"expects a 96x64 yuv420p av.VideoFrame .* got 48x32 yuv420p"):
+        sink.write(av.VideoFrame(48, 32, "yuv420p"))
+    with pytest.raises(hs.SinkError, match=r"expects \(64, 96, 3\) or \(64, 96, 4\) uint8 frames"):
+        sink.convert(np.zeros((64, 96), np.uint8))
+    sink.abort()

@@ -29,7 +29,7 @@ from ..scene.overscan import cover_camera_path, render_times
 from ..sinks.encoder import EncoderThread
 from ..sinks.video import Yuv420Frame
 from .shards import check_part_target, frame_range, parse_frames, parse_shard
-from .writers import overlapped_writer, video_only, yuv_converter
+from .writers import encoding_thread, overlapped_writer, video_only, yuv_converter
 
 if TYPE_CHECKING:
     import moderngl
@@ -292,10 +292,11 @@ def render(
         overlap: overlap rendering with read-back and encoding. ``True`` reads frames back
             through a ring of pixel buffers and encodes them on a worker thread while the next
             ones render; ``False`` renders, reads and writes one frame at a time. ``"auto"``
-            (default) overlaps on a GPU and not on a CPU rasteriser (llvmpipe), where the
-            encoder thread competes with the rasteriser's threads for the same cores and
-            measured 0.85-0.97x of one frame at a time on 2 cores. (Called ``pipeline`` before
-            0.2; that name still works, with a ``DeprecationWarning``.)
+            (default) overlaps so on a GPU; on a CPU rasteriser (llvmpipe), where the ring and
+            a converting thread measured 0.85-0.97x of one frame at a time on 2 cores, a video
+            is drawn, read and converted to yuv420p one frame at a time and only libx264 runs on
+            a worker thread (the plate-only sway 1.11-1.17x on 2 cores). (Called ``pipeline``
+            before 0.2; that name still works, with a ``DeprecationWarning``.)
         manifest: fields added to the ``manifest.json`` of folder outputs (see
             `hybridscene.sinks.manifest`; the command line records the scene file there).
         ray: render on a Ray cluster: a [`RayExecutor`][hybridscene.RayExecutor]
@@ -359,6 +360,13 @@ def render(
                         for i in plan.indices:
                             write_frame(scene, plan.time(i))
                             outputs.count(i)
+                elif yuv is None and overlap == "auto" and video_only(outputs.sink, plan.wants_passes):
+                    # A CPU rasteriser: drawn and converted here, libx264 on the encoder thread.
+                    draw = FrameDrawer(renderer, plan, rgba=True, wait=True)
+                    with encoding_thread(outputs.sink, encoder=EncoderThread) as encode:
+                        for i in plan.indices:
+                            encode(outputs.sink.convert(draw(scene, i)))
+                            outputs.count(i)
                 else:
                     draw = FrameDrawer(renderer, plan, yuv=yuv, rgba=yuv is None and video_only(outputs.sink, plan.wants_passes))
                     for i in plan.indices:
@@ -386,7 +394,7 @@ class FrameDrawer:
     and in Ray's workers, so both give the same frames."""
 
     def __init__(self, renderer: FrameRenderer, plan: RenderPlan, *, yuv: YuvConverter | None = None,
-                 rgba: bool = False) -> None:
+                 rgba: bool = False, wait: bool = False) -> None:
         self.renderer = renderer
         self.plan = plan
         self.yuv = yuv
@@ -396,6 +404,9 @@ class FrameDrawer:
         the target is read as it is stored, where RGB is repacked pixel by pixel; at 1280x720
         on llvmpipe 0.13 against 1.5 ms, and libswscale converts RGBA in 3.2 ms against 3.7,
         to the same yuv420p bytes)."""
+        self.wait = wait
+        """Wait for the drawing with the GIL released (`GLContext.wait`) before reading the frame
+        back, so an encoder thread runs meanwhile."""
         self._plate_cameras: dict[int, Any] = {}  # id(plate) -> (plate, its camera record)
 
     def __call__(self, scene: Scene, i: int) -> Any:
@@ -411,6 +422,8 @@ class FrameDrawer:
             renderer = self.renderer
             renderer.render_to(scene, renderer.output.fbo, t=t, top_down=True)
             with renderer.timer.stage("read-back"):
+                if self.wait:
+                    renderer.gl.wait()
                 return read_pixels(renderer.output.fbo, components=4)
         if not self.plan.wants_passes:
             return self.renderer.render_frame(scene, t)

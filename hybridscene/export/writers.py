@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..scene import Scene
     from ..sinks import Sink
 
-__all__ = ["FrameWriter", "overlapped_writer", "video_only", "yuv_converter"]
+__all__ = ["FrameWriter", "encoding_thread", "overlapped_writer", "video_only", "yuv_converter"]
 
 FrameWriter = Callable[["Scene", float], None]
 """Draws the scene at time ``t`` and hands the frame on."""
@@ -42,6 +42,22 @@ def yuv_converter(gl: GLContext, renderer: FrameRenderer, sink: Any, wants_passe
         return
     with YuvConverter(gl, renderer.size) as yuv:
         yield yuv
+
+
+@contextlib.contextmanager
+def encoding_thread(sink: Sink, *, encoder: type[EncoderThread] = EncoderThread) -> Iterator[Callable[[Any], None]]:
+    """``encode(frame)`` hands ``frame`` (what ``sink.write`` takes) to ``encoder``'s thread,
+    which writes it while the caller draws the next one. Leaving normally waits until every
+    frame is written (raising the thread's error, if any); an error drops the frames still
+    waiting."""
+    thread: EncoderThread | None = encoder(sink)
+    try:
+        yield thread.put
+        thread.finish()
+        thread = None
+    finally:
+        if thread is not None:
+            thread.stop()
 
 
 @contextlib.contextmanager

@@ -59,6 +59,7 @@ class GLContext:
         self.programs: dict[Any, moderngl.Program] = {}
         self._default_framebuffer = default_framebuffer
         self.released = False
+        self._finish: Callable[[], None] | None = None
 
     @classmethod
     def wrap(cls, ctx: GLContext | moderngl.Context) -> GLContext:
@@ -104,6 +105,16 @@ class GLContext:
         """
         if self.owned:
             self.mgl.__enter__()
+
+    def wait(self) -> None:
+        """Wait until the GL work queued so far is done (``glFinish``) without holding Python's
+        GIL, so other Python threads (an encoder) run meanwhile: moderngl's calls that wait for
+        the driver (a read-back, a blit) hold it throughout. Called before such a call, it leaves
+        that one nothing to wait for. Through the GL library's own ``glFinish`` (ctypes drops the
+        GIL), sent to the context current on this thread; ``moderngl``'s where none loads."""
+        if self._finish is None:
+            self._finish = _gl_finish() or self.mgl.finish
+        self._finish()
 
     def unbind(self, framebuffers: list[moderngl.Framebuffer | None]) -> None:
         """Bind the default framebuffer if one of ``framebuffers`` is bound, before they are
@@ -205,6 +216,32 @@ def create_context(
         ctx.release()
         raise
     return GLContext(ctx, owned=True)
+
+
+def _gl_finish() -> Callable[[], None] | None:
+    """``glFinish`` of the platform's GL library (GLVND's dispatcher on Linux, which serves EGL
+    and GLX contexts alike), as a ctypes function: the call drops the GIL. ``None`` when no GL
+    library loads (moderngl has no GIL-free wait of its own)."""
+    import ctypes
+    import ctypes.util
+
+    if sys.platform == "darwin":
+        names = ["/System/Library/Frameworks/OpenGL.framework/OpenGL"]
+    elif sys.platform == "win32":
+        names = ["opengl32"]
+    else:
+        names = ["libOpenGL.so.0", "libGL.so.1", ctypes.util.find_library("OpenGL"), ctypes.util.find_library("GL")]
+    for name in names:
+        if not name:
+            continue
+        try:
+            fn = getattr(ctypes, "WinDLL", ctypes.CDLL)(name).glFinish
+        except (OSError, AttributeError):
+            continue
+        fn.restype, fn.argtypes = None, []
+        return fn  # type: ignore[no-any-return]
+    log.debug("no GL library with glFinish found: GLContext.wait holds the GIL")
+    return None
 
 
 def _first_hardware_device(ctx: moderngl.Context, make: Callable[[int], moderngl.Context]) -> moderngl.Context:

@@ -45,8 +45,8 @@ class VideoSink(FileSink):
 
     `write` takes ``(H, W, 3) uint8`` sRGB frames (converted to yuv420p by libswscale),
     ``(H, W, 4)`` ones, whose alpha is dropped (video has none; the same yuv420p bytes as their
-    RGB, and what a GPU's RGBA8 target reads back without repacking), or `Yuv420Frame` planes
-    (encoded as they are).
+    RGB, and what a GPU's RGBA8 target reads back without repacking), `Yuv420Frame` planes
+    (encoded as they are), or what `convert` made of any of them.
 
     Args:
         path: output file; the container comes from the extension.
@@ -129,6 +129,12 @@ class VideoSink(FileSink):
         return even
 
     def _check(self, frame: np.ndarray | Yuv420Frame) -> None:  # type: ignore[override]
+        if isinstance(frame, self._av.VideoFrame):
+            w, h = self.size
+            if (frame.width, frame.height, frame.format.name) != (w, h, "yuv420p"):
+                raise SinkError(f"VideoSink expects a {w}x{h} yuv420p av.VideoFrame (from VideoSink.convert), "
+                                f"got {frame.width}x{frame.height} {frame.format.name}")
+            return None
         if not isinstance(frame, Yuv420Frame):
             w, h = self.size
             if frame.shape not in ((h, w, 3), (h, w, 4)) or frame.dtype != np.uint8:
@@ -142,8 +148,18 @@ class VideoSink(FileSink):
             got = ", ".join(f"{s} {d}" for s, d in shapes)
             raise SinkError(f"VideoSink expects yuv420p planes ({h}, {w}), ({h // 2}, {w // 2}) x 2 uint8, got {got}")
 
-    def _write(self, frame: np.ndarray | Yuv420Frame) -> None:  # type: ignore[override]
+    def convert(self, frame: np.ndarray | Yuv420Frame) -> Any:
+        """The yuv420p ``av.VideoFrame`` that `write` encodes for ``frame`` (an RGB or RGBA
+        array, or `Yuv420Frame` planes), which `write` then takes as it is: for a caller that
+        converts on one thread and encodes on another (the export on a CPU rasteriser converts on
+        the GL thread while libx264 runs on the encoder thread). libswscale drops the GIL."""
+        self._check(frame)
+        return self._convert(frame)
+
+    def _convert(self, frame: Any) -> Any:
         av = self._av
+        if isinstance(frame, av.VideoFrame):
+            return frame
         if isinstance(frame, Yuv420Frame):
             w, h = self.size
             vf = av.VideoFrame(w, h, "yuv420p")
@@ -158,6 +174,10 @@ class VideoSink(FileSink):
             # whose cores are busy rendering and encoding, 13.9 ms instead of 20.9 ms a 1280x720
             # frame (benchmarks/bench_yuv.py, 2 cores).
             vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
+        return vf
+
+    def _write(self, frame: Any) -> None:  # type: ignore[override]
+        vf = self._convert(frame)
         vf.pts = self.frames_written
         for packet in self._stream.encode(vf):
             self._container.mux(packet)
