@@ -295,8 +295,10 @@ def render(
             (default) overlaps so on a GPU; on a CPU rasteriser (llvmpipe), where the ring and
             a converting thread measured 0.85-0.97x of one frame at a time on 2 cores, a video
             is drawn, read and converted to yuv420p one frame at a time and only libx264 runs on
-            a worker thread (the plate-only sway 1.11-1.17x on 2 cores). (Called ``pipeline``
-            before 0.2; that name still works, with a ``DeprecationWarning``.)
+            a worker thread, so the GL thread no longer waits for libx264's frame threads (on 2
+            cores the plate-only sway's ratio to the machine's floor 0.47-0.51 -> 0.53,
+            ``docs/performance.md``). (Called ``pipeline`` before 0.2; that name still works,
+            with a ``DeprecationWarning``.)
         manifest: fields added to the ``manifest.json`` of folder outputs (see
             `hybridscene.sinks.manifest`; the command line records the scene file there).
         ray: render on a Ray cluster: a [`RayExecutor`][hybridscene.RayExecutor]
