@@ -29,10 +29,13 @@ SOI = b"\xff\xd8\xff"  # a JPEG's start; never inside its entropy-coded data (0x
 
 
 def read_stream(url: str, seconds: float, warmup: float, out: dict[str, Any]) -> None:
-    """Read the MJPEG stream: frames and bytes after `warmup` seconds, for `seconds` seconds."""
+    """Read the MJPEG stream: frames and bytes after `warmup` seconds, for `seconds` seconds,
+    counted from the first bytes received (the first frame compiles the shaders, which on a
+    loaded machine can take longer than the warm-up)."""
     frames = nbytes = 0
     tail = b""
     with urllib.request.urlopen(url, timeout=30) as r:
+        tail = r.read1(1 << 16)[-2:]  # waits for the first frame's bytes
         start = time.perf_counter()
         counting_from = start + warmup
         end = counting_from + seconds
