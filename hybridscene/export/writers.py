@@ -68,9 +68,8 @@ def overlapped_writer(gl: GLContext, renderer: FrameRenderer, sink: Sink,
     earlier ones are encoded on the encoder thread (``encoder``'s). Leaving normally drains
     both; an error drops the frames still waiting. With ``yuv``, the ring carries the GPU's
     yuv420p planes (1.5 bytes per pixel) instead of RGB."""
-    thread: EncoderThread | None = encoder(sink)
     ring_args: dict[str, Any] = {} if yuv is None else {"nbytes": yuv.nbytes, "decode": yuv.frame}
-    with ReadbackRing(gl, renderer.size, **ring_args) as ring:
+    with encoding_thread(sink, encoder=encoder) as encode, ReadbackRing(gl, renderer.size, **ring_args) as ring:
         def write(scene: Scene, t: float) -> None:
             renderer.render_to(scene, renderer.output.fbo, t=t, top_down=True)
             if yuv is None:
@@ -78,15 +77,9 @@ def overlapped_writer(gl: GLContext, renderer: FrameRenderer, sink: Sink,
             else:
                 yuv.convert(renderer.output.texture)
                 ready = ring.push_with(yuv.read_into)
-            if ready is not None and thread is not None:
-                thread.put(ready)
+            if ready is not None:
+                encode(ready)
 
-        try:
-            yield write
-            while (ready := ring.pop()) is not None:
-                thread.put(ready)
-            thread.finish()
-            thread = None
-        finally:
-            if thread is not None:
-                thread.stop()
+        yield write
+        while (ready := ring.pop()) is not None:
+            encode(ready)
