@@ -362,7 +362,7 @@ def render(
                         for i in plan.indices:
                             write_frame(scene, plan.time(i))
                             outputs.count(i)
-                elif yuv is None and overlap == "auto" and video_only(outputs.sink, plan.wants_passes):
+                elif overlap == "auto" and gl.software and yuv is None and video_only(outputs.sink, plan.wants_passes):
                     # A CPU rasteriser: drawn and converted here, libx264 on the encoder thread.
                     draw = FrameDrawer(renderer, plan, rgba=True, wait=True)
                     with encoding_thread(outputs.sink, encoder=EncoderThread) as encode:
