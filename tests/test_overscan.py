@@ -230,3 +230,47 @@ def test_the_preview_covers_each_plate_it_shows_once(plate, caplog):
     assert caplog.text.count("plate repainted with overscan") == 1
     PreviewApp._cover(app)  # every frame: nothing more to do
     assert caplog.text.count("plate repainted") == 1
+
+
+@pytest.mark.gl
+def test_a_render_computes_the_relief_only_when_a_frame_draws_one(plate, ctx, monkeypatch, tmp_path):
+    import hybridscene.gpu.parallax as parallax
+
+    computed: list[hs.Plate] = []
+    real = parallax.relief_geometry
+    monkeypatch.setattr(parallax, "relief_geometry", lambda p, **kw: computed.append(p) or real(p, **kw))
+    h = plate.camera.height
+    still = hs.Scene(plate, shadows=False)
+    assert cover_camera_path(still, SIZE, [0.0, 1.0]).relief is False
+    hs.render(still, tmp_path / "still.mp4", frames=3, fps=30, size=SIZE, ctx=ctx, samples=1, progress=False)
+    list(hs.frames(still, frames=2, size=SIZE, ctx=ctx, samples=1))
+    assert computed == []  # the camera never leaves the plate's viewpoint: no relief is drawn, none computed
+    with hs.FrameRenderer(ctx, SIZE, samples=1) as r:  # a preview's: computed ahead, for a camera that may move
+        r.render_frame(still, 0.0)
+        r.parallax.prefetch(plate).result(timeout=60)
+    assert computed == [plate]
+
+    assert cover_camera_path(hs.Scene(plate, shadows=False, parallax=True), SIZE, [0.0, 1.0]).relief is True
+    moving = hs.Scene(plate, shadows=False, overscan="off")
+    moving.on_frame(lambda t: setattr(moving.camera, "position", (0.0 if t < 0.5 else 0.3, h, 0.0)))
+    assert cover_camera_path(moving, SIZE, [0.0, 1.0]).relief is True
+    flat = hs.Scene(plate, shadows=False, parallax=False, overscan="off")
+    flat.on_frame(lambda t: setattr(flat.camera, "position", (0.3 * t, h, 0.0)))
+    assert cover_camera_path(flat, SIZE, [0.0, 1.0]).relief is False
+
+    def broken(t: float) -> None:
+        if t > 0.5:
+            raise RuntimeError("no camera here")
+
+    unknown = hs.Scene(plate, shadows=False)
+    unknown.on_frame(broken)
+    assert cover_camera_path(unknown, SIZE, [0.0, 1.0]).relief is True  # the path cannot be followed: assume it
+
+    # Without the relief ahead, a camera that starts moving gets it when it first needs it: the same frames.
+    frames = {}
+    for ahead in (True, False):
+        with hs.FrameRenderer(ctx, SIZE, samples=1, relief_ahead=ahead) as r:
+            frames[ahead] = [r.render_frame(moving, t) for t in (0.0, 1.0)]
+    for a, b in zip(frames[True], frames[False]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(frames[False][0], frames[False][1])  # the camera did move

@@ -94,12 +94,12 @@ class RenderWorker:
 
         scene = self.source.load().scene
         scene.wait_for_plates()
-        cover_camera_path(scene, self.plan.size, render_times(self.plan))  # as the driver's own render would
+        path = cover_camera_path(scene, self.plan.size, render_times(self.plan))  # as the driver's own render would
         self.gl = create_context()
         self.gl.make_current()
         plan = self.plan
         check_frame_size(self.gl, plan.size, samples=_samples(plan.samples), layers=plan.wants_passes)
-        self.renderer = FrameRenderer(self.gl, plan.size, samples=plan.samples)
+        self.renderer = FrameRenderer(self.gl, plan.size, samples=plan.samples, relief_ahead=path.relief)
         self.draw = FrameDrawer(self.renderer, plan)
         self.scene = scene
 

@@ -86,10 +86,16 @@ class FrameRenderer:
             anti-aliasing pass (`hybridscene.gpu.edge_aa`, FXAA-style, geometric edges only:
             sprites and particles stay as drawn). It closes about half of one sample's gap to 4x
             MSAA on mesh edges; the preview takes it from ``HYBRIDSCENE_PREVIEW_EDGE_AA``.
+        relief_ahead: while the camera stands at the plate's viewpoint (the plate drawn flat),
+            compute the plate's relief on a worker thread all the same, so that a camera that
+            starts moving finds it ready (a preview, a live session). Exports pass False when no
+            frame of their camera path leaves the viewpoint
+            (`hybridscene.scene.overscan.OverscanDecision.relief`): the relief is then never
+            drawn, and computing it costs about a second of CPU for a 1280x720 plate.
     """
 
     def __init__(self, ctx: GLContext | moderngl.Context, size: tuple[int, int], *, samples: int | None = None,
-                 edge_aa: bool = False) -> None:
+                 edge_aa: bool = False, relief_ahead: bool = True) -> None:
         gl = self.gl = GLContext.wrap(ctx)
         self._wrapped = gl is not ctx  # a moderngl.Context: this renderer owns the wrapper (not the context)
         gl.make_current()
@@ -104,6 +110,8 @@ class FrameRenderer:
         self.foreground = ForegroundTarget(gl, self.size, samples=samples)
         self.output = OutputTarget(gl, self.size)
         self.edge_aa: EdgeAA | None = EdgeAA(gl) if edge_aa and self.foreground.samples == 1 else None
+        self.relief_ahead = bool(relief_ahead)
+        """Compute a plate's relief ahead of need while the camera is at its viewpoint (see above)."""
         self._aa_color: moderngl.Texture | None = None  # this frame's anti-aliased foreground
         self._plates: list[PlateLayer] = []
         self._relief: ReliefView | None = None  # the current plate's relief this frame
@@ -240,7 +248,7 @@ class FrameRenderer:
                 if slot == 0:
                     self._relief = view
                 key = None  # type: ignore[assignment]
-            elif slot == 0 and plate is not None and scene.parallax is not False \
+            elif slot == 0 and plate is not None and self.relief_ahead and scene.parallax is not False \
                     and uses_parallax(True, plate, scene.camera):
                 self.parallax.prefetch(plate)  # at rest now, but the camera may move: be ready by then
             layers.append(layer)

@@ -146,11 +146,11 @@ def frames(
     indices, _ = frame_range(frames, None, 0 if isinstance(frames, range) else frame_count(frames, seconds, clock.fps))
     size = check_size(size) if size is not None else _default_size(scene)
     scene.wait_for_plates()
-    cover_camera_path(scene, size, [frame_time(i, clock.fps, start) for i in (indices[0], indices[-1])])
+    path = cover_camera_path(scene, size, [frame_time(i, clock.fps, start) for i in (indices[0], indices[-1])])
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
     try:
         check_frame_size(gl, size, samples=_samples(samples))
-        with FrameRenderer(gl, size, samples=samples) as renderer:
+        with FrameRenderer(gl, size, samples=samples, relief_ahead=path.relief) as renderer:
             for t in clock.times(indices):
                 yield renderer.render_frame(scene, t)
     finally:
@@ -342,7 +342,7 @@ def render(
     #    camera path that sees past the plate gets a larger plate or a zoom (the same in every shard).
     scene.wait_for_plates()
     plate_camera = _plate_camera(scene) if labels is not None else None  # as Ray's plate worker sees it
-    cover_camera_path(scene, plan.size, render_times(plan))
+    path = cover_camera_path(scene, plan.size, render_times(plan))  # .relief: whether a frame draws a relief
 
     # 3. Open the GPU, then the outputs (temporary files until the end).
     gl = create_context() if ctx is None else GLContext.wrap(ctx)
@@ -355,7 +355,7 @@ def render(
                      manifest=extra, progress=progress) as outputs:
             # 4. Render, write, report.
             overlapped = not plan.wants_passes and (overlap is True or (overlap == "auto" and not gl.software))
-            with FrameRenderer(gl, plan.size, samples=samples) as renderer, \
+            with FrameRenderer(gl, plan.size, samples=samples, relief_ahead=path.relief) as renderer, \
                     yuv_converter(gl, renderer, outputs.sink, plan.wants_passes) as yuv:
                 if overlapped:
                     with overlapped_writer(gl, renderer, outputs.sink, yuv, encoder=EncoderThread) as write_frame:

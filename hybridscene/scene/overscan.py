@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import HybridSceneError
 from .camera import PerspectiveCamera
 from .coverage import Coverage, _camera_key, camera_path, path_times, plate_coverage
+from .view import uses_parallax
 
 if TYPE_CHECKING:
     from ..plate import Plate
@@ -74,6 +75,11 @@ class OverscanDecision:
     """``"zoom"``: the factor the camera's zoom was multiplied by."""
     seconds: float = 0.0
     """Time taken (coverage and any repaint)."""
+    relief: bool = True
+    """Whether a frame of the path draws the plate as a relief (the camera leaves the plate's
+    viewpoint, or ``parallax=True``: `hybridscene.scene.view.uses_parallax`); True when the path
+    could not be followed. A render whose path never does computes no relief
+    (`FrameRenderer`'s ``relief_ahead``)."""
 
 
 def cover_camera_path(scene: Scene, size: tuple[int, int], times: Iterable[float] = ()) -> OverscanDecision:
@@ -89,7 +95,8 @@ def cover_camera_path(scene: Scene, size: tuple[int, int], times: Iterable[float
     t0 = time.perf_counter()
     plate = scene.plate
     if plate is None or plate.camera is None:
-        return OverscanDecision("none", Coverage((0.0, 0.0, 1.0, 1.0), plate.size if plate is not None else (1, 1)))
+        return OverscanDecision("none", Coverage((0.0, 0.0, 1.0, 1.0), plate.size if plate is not None else (1, 1)),
+                                relief=False)
     try:
         cameras = camera_path(scene, path_times(scene, times))
     except HybridSceneError as exc:  # a callback failing at a sampled time: the render reports it at its frame
@@ -107,7 +114,8 @@ def cover_camera_path(scene: Scene, size: tuple[int, int], times: Iterable[float
             while len(known) > 8:
                 known.popitem(last=False)
     decision, new = cached
-    decision = dataclasses.replace(decision, seconds=time.perf_counter() - t0)
+    relief = any(uses_parallax(scene.parallax, new or plate, cam) for cam in cameras)
+    decision = dataclasses.replace(decision, seconds=time.perf_counter() - t0, relief=relief)
     _apply(scene, plate, decision, new)
     return decision
 
