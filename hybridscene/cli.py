@@ -522,6 +522,7 @@ def cache() -> None:
 def cache_ls(as_json: bool) -> None:
     """List cached plates, least recently used first."""
     from .plate.cache import PlateCache
+    from .plate.relief_cache import relief_files
 
     store = PlateCache()
     entries = list(store.entries())  # a cache that is not a folder: one error line
@@ -533,7 +534,9 @@ def cache_ls(as_json: bool) -> None:
             size = "x".join(str(v) for v in e.info.get("plate", {}).get("size", [])) or "?"
             click.echo(f"{e.key}  {e.bytes / 1e6:7.2f} MB  {size:>9}  {e.created}  {inputs.get('prompt', '(damaged)')!s:.60}")
     if not as_json:
-        click.echo(f"{len(entries)} plates, {sum(e.bytes for e in entries) / 1e6:.2f} MB in {store.root}", err=True)
+        reliefs = relief_files(store.root)  # each plate's relief, computed once (see hybridscene.plate.relief_cache)
+        click.echo(f"{len(entries)} plates, {sum(e.bytes for e in entries) / 1e6:.2f} MB; {len(reliefs)} reliefs, "
+                   f"{sum(r[1] for r in reliefs) / 1e6:.2f} MB in {store.root}", err=True)
 
 
 @cache.command("verify")
@@ -550,7 +553,7 @@ def cache_verify() -> None:
 @cache.command("prune")
 @click.option("--max-size", required=True, help="Keep at most this much, e.g. 500M or 2G (least recently used go first).")
 def cache_prune(max_size: str) -> None:
-    """Remove least recently used plates until the cache fits in --max-size."""
+    """Remove cached reliefs, then least recently used plates, until the cache fits in --max-size."""
     from .plate.cache import PlateCache, parse_bytes
 
     store = PlateCache()
@@ -562,12 +565,12 @@ def cache_prune(max_size: str) -> None:
 @cache.command("clear")
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def cache_clear(yes: bool) -> None:
-    """Remove every cached plate."""
+    """Remove every cached plate and plate relief."""
     from .plate.cache import PlateCache
 
     store = PlateCache()
     if not yes:
-        click.confirm(f"remove every plate in {store.plates}?", abort=True)
+        click.confirm(f"remove every plate and relief in {store.root}?", abort=True)
     click.echo(f"removed {store.clear()} plates")
     _cache_failures(store, "plates")
 
@@ -583,7 +586,9 @@ def _cache_failures(store: Any, what: str) -> None:
     failed = {k: why for k, why in store.failures.items() if k not in busy}
     if failed:
         reasons = "; ".join(sorted(set(failed.values())))
-        raise PlateError(f"{len(failed)} {what} could not be removed from {store.root} ({reasons})")
+        n = sum(k.endswith(".npz") for k in failed)  # reliefs are noted by file name, plates by key
+        what = f"{what} and {n} reliefs" if n else what
+        raise PlateError(f"{len(failed) - n} {what} could not be removed from {store.root} ({reasons})")
 
 
 main.add_command(assemble)

@@ -236,9 +236,9 @@ def test_the_preview_covers_each_plate_it_shows_once(plate, caplog):
 def test_a_render_computes_the_relief_only_when_a_frame_draws_one(plate, ctx, monkeypatch, tmp_path):
     import hybridscene.gpu.parallax as parallax
 
-    computed: list[hs.Plate] = []
-    real = parallax.relief_geometry
-    monkeypatch.setattr(parallax, "relief_geometry", lambda p, **kw: computed.append(p) or real(p, **kw))
+    computed: list[hs.Plate] = []  # reliefs computed or read from the cache
+    real = parallax.cached_relief
+    monkeypatch.setattr(parallax, "cached_relief", lambda p, **kw: computed.append(p) or real(p, **kw))
     h = plate.camera.height
     still = hs.Scene(plate, shadows=False)
     assert cover_camera_path(still, SIZE, [0.0, 1.0]).relief is False

@@ -204,16 +204,16 @@ def test_surface_is_prepared_in_the_background_while_the_camera_is_at_rest(ctx, 
     first frame at rest, so the frame where the camera starts to move only uploads them."""
     import threading
 
-    from hybridscene.gpu import parallax
+    from hybridscene.plate import relief_cache
 
     computed_on = []
-    real = parallax.relief_geometry
+    real = relief_cache.relief_geometry
 
     def recording(plate, **options):  # max_columns, tolerance
         computed_on.append(threading.current_thread().name)
         return real(plate, **options)
 
-    monkeypatch.setattr(parallax, "relief_geometry", recording)
+    monkeypatch.setattr(relief_cache, "relief_geometry", recording)
     plate = layered_plate()
     scene = hs.Scene(plate, shadows=False)
     with hs.FrameRenderer(ctx, (W, H), samples=1) as r:

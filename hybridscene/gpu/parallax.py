@@ -17,7 +17,8 @@ import numpy as np
 from .. import transforms
 from ..plate import Plate
 from ..plate.projection import plate_from_direction
-from ..plate.relief import PLANAR_TOLERANCE, ReliefGeometry, relief_geometry
+from ..plate.relief import PLANAR_TOLERANCE, ReliefGeometry
+from ..plate.relief_cache import cached_relief
 from ..plate.reveal import BackReveal
 from .programs import load_program
 from .textures import upload_depth, upload_image
@@ -141,7 +142,8 @@ class ParallaxRenderer:
 
     def prefetch(self, plate: Plate, lod: int | None = None) -> concurrent.futures.Future[ReliefGeometry]:
         """Start computing ``plate``'s relief at ``lod`` (default: `lod`) on the worker thread
-        (once per plate and level)."""
+        (once per plate and level), or reading it from the relief cache
+        (`hybridscene.plate.relief_cache`) when an earlier run computed it."""
         lod = self.lod if lod is None else lod
         if self._geometry_owner is not None:  # its worker computes them, so releasing this one cancels none
             return self._geometry_owner.prefetch(plate, lod)
@@ -151,7 +153,7 @@ class ParallaxRenderer:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                                    thread_name_prefix="hybridscene-parallax")
-            future = futures[plate] = self._pool.submit(relief_geometry, plate, max_columns=self.max_columns,
+            future = futures[plate] = self._pool.submit(cached_relief, plate, max_columns=self.max_columns,
                                                         tolerance=self.tolerance, lod=lod)
         return future
 

@@ -10,6 +10,7 @@ Layout under ``$HYBRIDSCENE_CACHE`` (default: the user cache folder)::
         plate.json                inputs, timings, the plate's metadata (with its conventions'
                                   version, ``plate.META_VERSION``), and a SHA-256 per file
     plates/ab/ab12...ef.lock      cross-process lock (filelock) held while generating
+    reliefs/ab/ab12...ef.npz      plates' reliefs, computed once (see relief_cache.py)
     fingerprints.json             remembered hashes of model files (see fingerprint.py)
 
 An entry is written into a temporary folder beside its final name and renamed into place, so a
@@ -49,6 +50,7 @@ import numpy as np
 from ..atomic import atomic_dir, remove, temp_name
 from ..errors import ConfigError, PlateError
 from .plate import META_VERSION, Plate, PlateCamera, upgrade_meta
+from .relief_cache import relief_files, remove_relief
 
 __all__ = ["CacheEntry", "PlateCache", "parse_bytes"]
 
@@ -330,12 +332,22 @@ class PlateCache:
         return good, bad
 
     def prune(self, max_bytes: int) -> list[str]:
-        """Remove least recently used entries until the cache holds at most ``max_bytes``.
+        """Remove least recently used entries until the cache holds at most ``max_bytes``, the
+        plates' reliefs (`hybridscene.plate.relief_cache`, quicker to make again) first.
         Entries in use by another process (their lock is held) are skipped, noted in `failures`."""
         self.failures = {}
         entries = list(self.entries())
         self._sweep_all()
-        total = sum(e.bytes for e in entries)
+        reliefs = relief_files(self.root)
+        total = sum(e.bytes for e in entries) + sum(size for _, size, _ in reliefs)
+        for path, size, _ in reliefs:
+            if total <= max_bytes:
+                break
+            error = remove_relief(path)
+            if error is None:
+                total -= size
+            else:
+                self.failures[path.name] = error
         removed = []
         for e in entries:
             if total <= max_bytes:
@@ -346,15 +358,20 @@ class PlateCache:
         return removed
 
     def clear(self) -> int:
-        """Remove every entry; returns how many were really removed (the others are in
-        `failures`)."""
+        """Remove every entry and every cached relief; returns how many plates were really
+        removed (the others, and reliefs that could not be removed, are in `failures`)."""
         self.failures = {}
         entries = list(self.entries())
         self._sweep_all()
+        for path, _, _ in relief_files(self.root):
+            error = remove_relief(path)
+            if error is not None:
+                self.failures[path.name] = error
         return sum(self._remove_entry(e) for e in entries)
 
     def size(self) -> int:
-        return sum(e.bytes for e in self.entries())
+        """Bytes held: the plates and their cached reliefs."""
+        return sum(e.bytes for e in self.entries()) + sum(size for _, size, _ in relief_files(self.root))
 
     def _remove_entry(self, entry: CacheEntry) -> bool:
         """Remove one entry under its lock (not waiting for it); on failure note why in `failures`."""
