@@ -2,6 +2,7 @@
 measured in one run.
 
     python benchmarks/bench_floor.py [--size 1280x720] [--frames 90] [--cases birds,glossy,sway] [--rounds 1]
+        [--relief cached|cold]
 
 The floor is what no hybrid frame of this size can undercut, written here without the scene
 renderer (raw moderngl on the context `hs.create_context()` makes): per frame, one full-screen
@@ -19,7 +20,11 @@ the encoder's flush and the file's close.
 The targets (the issue's: ``birds.py`` 0.8x the floor, ``glossy.py`` 0.5x, the plate-only
 parallax sway of ``benchmarks/_scenes.py`` 0.5x) are exported with ``hs.render(scene, "x.mp4",
 frames=N, fps=30)`` and the library's defaults, after a 2-frame export that warms the context's
-program cache and the plate. A target's frames/s is ``N / RenderResult.seconds`` (the frames,
+program cache and the plate (and computes the plate's relief when the camera moves: a
+measured export reads it from the relief cache, `hybridscene.plate.relief_cache`, as every run
+after a plate's first does; ``--relief cold`` removes it first, so the export computes it, as a
+plate's very first run does). The benchmark's caches live in a temporary folder
+(``HYBRIDSCENE_CACHE``), so yours is neither read nor written. A target's frames/s is ``N / RenderResult.seconds`` (the frames,
 the encoder's flush and the file's close; the plate and its overscan come before);
 ``fps_steady`` leaves out the first frame (from the progress callback's clock). The load of a
 shared machine drifts, so the floor is measured again after every export, and each export's
@@ -36,6 +41,7 @@ import json
 import math
 import os
 import queue
+import shutil
 import statistics
 import sys
 import tempfile
@@ -279,9 +285,12 @@ def build(case: str, size: tuple[int, int]) -> hs.Scene:
     return module.build_scene(size)
 
 
-def export(case: str, size: tuple[int, int], frames: int, ctx: Any, folder: Path) -> dict[str, Any]:
-    """``hs.render`` of ``case`` into an MP4 with the library's defaults, after a 2-frame warm-up."""
+def export(case: str, size: tuple[int, int], frames: int, ctx: Any, folder: Path, *, cold_relief: bool = False) -> dict[str, Any]:
+    """``hs.render`` of ``case`` into an MP4 with the library's defaults, after a 2-frame warm-up
+    (``cold_relief``: the cached reliefs removed after it)."""
     hs.render(build(case, size), folder / f"{case}-warm.mp4", frames=2, fps=30, size=size, ctx=ctx)
+    if cold_relief:
+        shutil.rmtree(hs.get_settings().cache_dir / "reliefs", ignore_errors=True)
     stamps: list[float] = []
     on_frame: Callable[[hs.Progress], None] = lambda p: stamps.append(time.perf_counter())  # noqa: E731
     result = hs.render(build(case, size), folder / f"{case}.mp4", frames=frames, fps=30, size=size, ctx=ctx,
@@ -299,6 +308,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=90, help="frames per measurement")
     parser.add_argument("--cases", default=",".join(CASES), help=f"targets to export, of {','.join(CASES)}")
     parser.add_argument("--rounds", type=int, default=1, help="times each target is exported (the median ratio counts)")
+    parser.add_argument("--relief", choices=("cached", "cold"), default="cached",
+                        help="a moving camera's plate relief read from the relief cache (every run after a plate's "
+                             "first) or computed during the export (a plate's first run)")
     args = parser.parse_args()
     size = parse_size(args.size)
     n = args.frames
@@ -315,6 +327,7 @@ def main() -> None:
     ratios: dict[str, list[float]] = {case: [] for case in cases}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        os.environ["HYBRIDSCENE_CACHE"] = str(folder / "cache")  # plates and reliefs: not the user's cache
 
         def floor() -> float:
             floors.append(floor_sequential(plate, folder / "floor.mp4", n))
@@ -334,7 +347,7 @@ def main() -> None:
         #    machine drifts): its ratio is to the mean of the floors just before and after it.
         for _ in range(args.rounds):
             for case in cases:
-                exports[case].append(export(case, size, n, gl, folder))
+                exports[case].append(export(case, size, n, gl, folder, cold_relief=args.relief == "cold"))
                 print(case, exports[case][-1], file=sys.stderr)
                 after = floor()
                 ratios[case].append(exports[case][-1]["fps"] / (0.5 * (before + after)))
@@ -359,7 +372,7 @@ def main() -> None:
                             "ratio_to_threaded_floor": round(results[case]["fps"] / threaded.fps, 3),
                             "ratio_to_rgba_floor": round(results[case]["fps"] / rgba.fps, 3)}
     json.dump({"benchmark": "floor", "size": f"{size[0]}x{size[1]}", "frames": n, "rounds": args.rounds,
-               "software_renderer": software,
+               "relief": args.relief, "software_renderer": software,
                "ratios_use": "floor (one frame at a time), the mean of the runs just before and after each export",
                "results": results, "ratios": out_ratios, "environment": environment(), "machine": machine(gl=True)}, sys.stdout, indent=2)
     print()
