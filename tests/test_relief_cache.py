@@ -85,7 +85,7 @@ def test_a_relief_is_computed_once_and_read_back_identical(plate, counted, tmp_p
     assert len(coarse.indices) < len(first.indices)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped byte", "wrong shapes", "not a zip"])
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte", "wrong shapes", "not a zip", "one array"])
 def test_a_damaged_relief_is_removed_and_computed_again(plate, counted, tmp_path, caplog, damage):
     good = cached_relief(plate, root=tmp_path)
     (path, size, _), = relief_files(tmp_path)
@@ -100,6 +100,9 @@ def test_a_damaged_relief_is_removed_and_computed_again(plate, counted, tmp_path
         arrays["backdrop"] = arrays["backdrop"][:-1]
         with open(path, "wb") as f:
             np.savez(f, **arrays)
+    elif damage == "one array":
+        with open(path, "wb") as f:
+            np.save(f, good.vertices)
     else:
         path.write_text("hello")
     caplog.set_level(logging.WARNING, logger="hybridscene.plate.relief_cache")

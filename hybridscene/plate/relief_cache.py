@@ -118,8 +118,12 @@ def _read(path: Path, plate: Plate) -> ReliefGeometry | None:
     """The relief stored at ``path``, checked against ``plate``; ``None`` when absent or damaged
     (then removed)."""
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            data = {name: z[name] for name in z.files}  # each member's CRC-32 is checked as it is read
+        with open(path, "rb") as f:
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with z:
+                data = {name: z[name] for name in z.files}  # each member's CRC-32 is checked as it is read
     except FileNotFoundError:
         return None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
