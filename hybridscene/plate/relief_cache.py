@@ -31,7 +31,7 @@ import zipfile
 from pathlib import Path
 import numpy as np
 
-from ..atomic import atomic_path, remove, temp_name
+from ..atomic import atomic_path, remove
 from ..errors import HybridSceneError, PlateError
 from .plate import Plate
 from .relief import PLANAR_TOLERANCE, ReliefGeometry, relief_geometry
@@ -170,13 +170,7 @@ def _geometry(data: dict[str, np.ndarray], plate: Plate) -> ReliefGeometry:
 
 def _damaged(path: Path, exc: BaseException) -> None:
     log.warning("cached relief %s is damaged (%s); it will be computed again", path.name, exc)
-    trash = temp_name(path, ".trash")
-    try:
-        os.rename(path, trash)
-    except OSError:
-        return None
-    remove(trash)
-    return None
+    remove_relief(path)  # a reader that has it open keeps its bytes; the next one finds none
 
 
 def relief_files(root: str | os.PathLike[str]) -> list[tuple[Path, int, float]]:
