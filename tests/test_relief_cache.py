@@ -193,3 +193,13 @@ def test_the_cli_lists_and_clears_reliefs(plate, tmp_path):
     clear = subprocess.run([*run, "clear", "--yes"], capture_output=True, text=True, env=env, timeout=60)
     assert clear.returncode == 0 and "removed 0 plates" in clear.stdout, clear.stderr
     assert relief_files(tmp_path) == []
+
+
+def test_a_plate_without_depth_or_camera_says_so(plate, tmp_path):
+    with pytest.raises(hs.PlateError, match="no depth"):
+        cached_relief(hs.Plate(image=plate.image, camera=plate.camera), root=tmp_path)
+    with pytest.raises(hs.PlateError, match="no camera"):
+        cached_relief(hs.Plate(image=plate.image, depth=plate.depth), root=tmp_path)
+    with pytest.raises(hs.PlateError, match="a relief needs a plate with depth and a camera"):
+        relief_key(hs.Plate(image=plate.image), max_columns=320, tolerance=0.01, lod=1)
+    assert relief_files(tmp_path) == []

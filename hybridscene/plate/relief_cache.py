@@ -83,6 +83,8 @@ def cached_relief(plate: Plate, *, max_columns: int = 320, tolerance: float | No
         from ..config import get_settings
 
         root = get_settings().cache_dir
+    if plate.depth is None or plate.camera is None:  # no relief: relief_geometry says why
+        return relief_geometry(plate, max_columns=max_columns, tolerance=tolerance, lod=lod)
     key = relief_key(plate, max_columns=max_columns, tolerance=tolerance, lod=lod)
     path = relief_path(root, key)
     geo = _read(path, plate)
