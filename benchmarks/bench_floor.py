@@ -8,7 +8,8 @@ The floor is what no hybrid frame of this size can undercut, written here withou
 renderer (raw moderngl on the context `hs.create_context()` makes): per frame, one full-screen
 pass that samples the plate (an sRGB8 texture, bilinear, through a slightly different mapping
 each frame so nothing can be cached), encodes to sRGB into an RGBA8 target, reads back RGB
-(3 bytes per pixel), converts to yuv420p (BT.709, limited range, PyAV's ``reformat`` as
+(3 bytes per pixel), converts to yuv420p (BT.709, limited range, PyAV's ``reformat`` of the
+read-back's buffer, wrapped without a copy, as
 `hybridscene.sinks.VideoSink` does) and encodes with libx264 (preset veryfast, CRF 20, as the
 sink does) into an MP4 in a temporary folder, one frame at a time (the reference for the
 ratios); once also with the conversion and x264 on a worker thread (as the library's export may
@@ -141,7 +142,7 @@ class X264:
     def write(self, rgb: np.ndarray) -> None:
         """Convert and encode one ``(H, W, 3)`` (or RGBA ``(H, W, 4)``) uint8 top-down frame."""
         t0 = time.perf_counter()
-        vf = self._av.VideoFrame.from_ndarray(rgb, format="rgba" if rgb.shape[2] == 4 else "rgb24")
+        vf = self._av.VideoFrame.from_numpy_buffer(rgb, format="rgba" if rgb.shape[2] == 4 else "rgb24")  # no copy
         vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)  # as VideoSink
         vf.pts = self.frames
         t1 = time.perf_counter()

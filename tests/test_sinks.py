@@ -321,6 +321,33 @@ def test_a_failure_on_the_encoder_thread_leaves_no_video(tmp_path, ctx, monkeypa
     assert len(calls) < 30  # stopped, not drawn to the end
 
 
+@pytest.mark.parametrize("size", [(1280, 720), (98, 64)])
+def test_video_sink_converts_a_frame_in_place_to_the_planes_of_a_copy(tmp_path, size):
+    """A contiguous frame (a read-back, read-only) is converted from its own buffer, not copied
+    into a new AVFrame first; the planes are those of PyAV's copying path, for RGB and RGBA,
+    and a frame whose rows are not contiguous (a flipped view) is copied and converted alike."""
+    w, h = size
+    rng = np.random.default_rng(2)
+    sink = VideoSink(tmp_path / "a.mp4", size=size, fps=10)
+    for channels, fmt in ((4, "rgba"), (3, "rgb24")):
+        data = rng.integers(0, 256, (h, w, channels), np.uint8).tobytes()
+        frame = np.frombuffer(data, np.uint8).reshape(h, w, channels)  # as read_pixels returns it
+        want = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=fmt).reformat(
+            format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        for f in (frame, frame[::-1][::-1], np.ascontiguousarray(frame[::-1])[::-1]):
+            vf = sink.convert(f)
+            assert (vf.colorspace, vf.color_range) == (want.colorspace, want.color_range)
+            np.testing.assert_array_equal(vf.to_ndarray(), want.to_ndarray())  # the planes without row padding
+    wrapped = []
+    real = av.VideoFrame.from_numpy_buffer
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(av.VideoFrame, "from_numpy_buffer", lambda a, **kw: wrapped.append(a) or real(a, **kw))
+        sink.convert(frame)
+        sink.convert(np.ascontiguousarray(frame[::-1])[::-1])
+    assert len(wrapped) == 1 and wrapped[0] is frame
+    sink.abort()
+
+
 def test_video_sink_converts_for_another_thread_and_checks_what_it_gets(tmp_path):
     """`VideoSink.convert` gives the yuv420p frame `write` would encode (the same file either
     way); a frame of the wrong size or format is refused with the sizes."""
