@@ -543,10 +543,13 @@ def cache_ls(as_json: bool) -> None:
 def cache_verify() -> None:
     """Check every entry's checksums; remove damaged ones (they are regenerated when next asked for)."""
     from .plate.cache import PlateCache
+    from .plate.relief_cache import verify_reliefs
 
     store = PlateCache()
     good, bad = store.verify()
     click.echo(f"{len(good)} plates verified, {len(bad)} damaged removed" + (f": {' '.join(bad)}" if bad else ""))
+    whole, broken = verify_reliefs(store.root)  # reliefs: checked on every read too, and computed again if damaged
+    click.echo(f"{whole} reliefs verified, {len(broken)} damaged removed" + (f": {' '.join(broken)}" if broken else ""))
     _cache_failures(store, "damaged plates")
 
 

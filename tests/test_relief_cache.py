@@ -155,13 +155,18 @@ def test_the_plate_cache_counts_prunes_and_clears_reliefs(plate, tmp_path):
     cached_relief(plate, lod=2, root=tmp_path)
     files = relief_files(tmp_path)
     assert len(files) == 2 and store.size() == plates + sum(size for _, size, _ in files)
-    stale = files[0][0].parent / f".{files[0][0].name}.123@host.0badf00d.part"
+    from hybridscene.atomic import _host, _pid_alive
+
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not _pid_alive(pid))
+    stale = files[0][0].parent / f".{files[0][0].name}.{dead}@{_host()}.0badf00d.part"
     stale.write_bytes(b"left by a killed process")
-    old = time.time() - 2 * 3600
-    os.utime(stale, (old, old))
+    live = files[0][0].parent / f".{files[0][0].name}.{os.getpid()}@{_host()}.0badf00d.part"
+    live.write_bytes(b"being written")  # a live writer's: left alone
+    assert len(relief_files(tmp_path)) == 2  # listing removes nothing
     # Pruning to what the plate and the newer relief hold removes the older relief only.
     assert store.prune(plates + files[1][1]) == [] and store.get("0" * 32) is not None
-    assert [p for p, _, _ in relief_files(tmp_path)] == [files[1][0]] and not stale.exists()
+    assert [p for p, _, _ in relief_files(tmp_path)] == [files[1][0]] and not stale.exists() and live.exists()
+    live.unlink()
     assert store.clear() == 1 and relief_files(tmp_path) == [] and store.size() == 0
 
 
@@ -190,6 +195,12 @@ def test_the_cli_lists_and_clears_reliefs(plate, tmp_path):
     run = [sys.executable, "-m", "hybridscene", "cache"]
     ls = subprocess.run([*run, "ls"], capture_output=True, text=True, env=env, timeout=60)
     assert ls.returncode == 0 and f"0 plates, 0.00 MB; 1 reliefs, {size / 1e6:.2f} MB in {tmp_path}" in ls.stderr
+    path = relief_files(tmp_path)[0][0]
+    cached_relief(plate, lod=2, root=tmp_path)
+    os.truncate(path, size // 3)  # damaged: `cache verify` finds it without the plate
+    verify = subprocess.run([*run, "verify"], capture_output=True, text=True, env=env, timeout=60)
+    assert verify.returncode == 0 and f"1 reliefs verified, 1 damaged removed: {path.name}" in verify.stdout
+    assert not path.exists() and len(relief_files(tmp_path)) == 1
     clear = subprocess.run([*run, "clear", "--yes"], capture_output=True, text=True, env=env, timeout=60)
     assert clear.returncode == 0 and "removed 0 plates" in clear.stdout, clear.stderr
     assert relief_files(tmp_path) == []

@@ -50,7 +50,7 @@ import numpy as np
 from ..atomic import atomic_dir, remove, temp_name
 from ..errors import ConfigError, PlateError
 from .plate import META_VERSION, Plate, PlateCamera, upgrade_meta
-from .relief_cache import relief_files, remove_relief
+from .relief_cache import relief_files, remove_relief, sweep_reliefs
 
 __all__ = ["CacheEntry", "PlateCache", "parse_bytes"]
 
@@ -338,6 +338,7 @@ class PlateCache:
         self.failures = {}
         entries = list(self.entries())
         self._sweep_all()
+        sweep_reliefs(self.root)
         reliefs = relief_files(self.root)
         total = sum(e.bytes for e in entries) + sum(size for _, size, _ in reliefs)
         for path, size, _ in reliefs:
@@ -363,6 +364,7 @@ class PlateCache:
         self.failures = {}
         entries = list(self.entries())
         self._sweep_all()
+        sweep_reliefs(self.root)
         for path, _, _ in relief_files(self.root):
             error = remove_relief(path)
             if error is not None:

@@ -14,7 +14,8 @@ relief. A file is written under a temporary name and renamed; one that is damage
 checksum, a truncated file, arrays that do not fit together or not the plate) is removed and
 the relief computed again. A cache that cannot be written still gives reliefs (a warning, once).
 `PlateCache`'s ``size``, ``prune`` and ``clear`` count and remove them too (reliefs first when
-pruning: they are cheaper to make again than a plate).
+pruning: they are cheaper to make again than a plate), ``prune`` and ``clear`` also dead writers'
+temporaries; ``hybridscene cache verify`` reads each whole (`verify_reliefs`).
 """
 
 from __future__ import annotations
@@ -25,24 +26,26 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import zipfile
 from pathlib import Path
 import numpy as np
 
-from ..atomic import atomic_path, remove
+from ..atomic import atomic_path, remove_stale
 from ..errors import HybridSceneError, PlateError
 from .plate import Plate
 from .relief import PLANAR_TOLERANCE, ReliefGeometry, relief_geometry
 from .reveal import BackReveal
 
-__all__ = ["cached_relief", "relief_files", "relief_key", "relief_path", "remove_relief"]
+__all__ = ["cached_relief", "relief_files", "relief_key", "relief_path", "remove_relief", "sweep_reliefs",
+           "verify_reliefs"]
 
 log = logging.getLogger(__name__)
 
 _FORMAT = 1
-_STALE_S = 3600.0  # a temporary file older than this was left by a killed process
+_TEMP = re.compile(r"^\.(?P<name>[0-9a-f]{32}\.npz)\.\d+@")  # atomic.temp_name's, of a relief
 _warned: set[str] = set()  # cache folders already warned about (once each)
 _lock = threading.Lock()
 
@@ -116,9 +119,9 @@ def _arrays(geo: ReliefGeometry) -> dict[str, np.ndarray]:
     return out
 
 
-def _read(path: Path, plate: Plate) -> ReliefGeometry | None:
-    """The relief stored at ``path``, checked against ``plate``; ``None`` when absent or damaged
-    (then removed)."""
+def _read(path: Path, plate: Plate | None) -> ReliefGeometry | None:
+    """The relief stored at ``path``, checked against ``plate`` (when given); ``None`` when
+    absent or damaged (then removed)."""
     try:
         with open(path, "rb") as f:
             z = np.load(f, allow_pickle=False)
@@ -141,11 +144,10 @@ def _read(path: Path, plate: Plate) -> ReliefGeometry | None:
     return geo
 
 
-def _geometry(data: dict[str, np.ndarray], plate: Plate) -> ReliefGeometry:
+def _geometry(data: dict[str, np.ndarray], plate: Plate | None) -> ReliefGeometry:
     """A `ReliefGeometry` from stored arrays; ValueError when they do not fit together or the plate."""
     if int(data["format"]) != _FORMAT:
         raise ValueError(f"format {int(data['format'])}, not {_FORMAT}")
-    w, h = plate.size
     v, i, bv, bi = data["vertices"], data["indices"], data["back_vertices"], data["back_indices"]
     image, depth, backdrop = data["back_image"], data["back_depth"], data["backdrop"]
     land, back_land = int(data["land"]), int(data["back_land"])
@@ -154,7 +156,8 @@ def _geometry(data: dict[str, np.ndarray], plate: Plate) -> ReliefGeometry:
         (i.dtype == bi.dtype == np.uint32 and i.ndim == bi.ndim == 2 and i.shape[1] == bi.shape[1] == 3, "indices"),
         (i.size == 0 or int(i.max()) < len(v), "front indices past the vertices"),
         (bi.size == 0 or int(bi.max()) < len(bv), "back indices past the vertices"),
-        (backdrop.shape == (h, w, 3) and backdrop.dtype == np.uint8, "backdrop not the plate's size"),
+        (backdrop.ndim == 3 and backdrop.shape[2] == 3 and backdrop.dtype == np.uint8, "backdrop"),
+        (plate is None or backdrop.shape[:2] == plate.size[::-1], "backdrop not the plate's size"),
         (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, "back image"),
         (depth.dtype == np.float32 and depth.shape == image.shape[:2], "back depth"),
         (0 <= land <= len(i) and 0 <= back_land <= len(bi), "land counts"),
@@ -176,30 +179,51 @@ def _damaged(path: Path, exc: BaseException) -> None:
 
 
 def relief_files(root: str | os.PathLike[str]) -> list[tuple[Path, int, float]]:
-    """The cached reliefs under ``root``: ``(path, bytes, last used)``, least recently used
-    first. Temporaries a killed process left (over an hour old) are removed on the way."""
+    """The cached reliefs under ``root``: ``(path, bytes, last used)``, least recently used first."""
     found = []
-    try:
-        shards = [p for p in (Path(root) / "reliefs").iterdir() if p.is_dir()]
-    except OSError:
-        return []
-    for shard in shards:
-        try:
-            names = list(shard.iterdir())
-        except OSError:
-            continue
-        for p in names:
+    for p in _names(root):
+        if p.suffix == ".npz" and not p.name.startswith("."):
             try:
                 st = p.stat()
             except OSError:  # removed meanwhile
                 continue
-            if p.name.startswith("."):
-                if time.time() - st.st_mtime > _STALE_S:
-                    remove(p)
-                continue
-            if p.suffix == ".npz":
-                found.append((p, st.st_size, st.st_mtime))
+            found.append((p, st.st_size, st.st_mtime))
     return sorted(found, key=lambda f: f[2])
+
+
+def sweep_reliefs(root: str | os.PathLike[str]) -> None:
+    """Remove the temporaries that writers which died left under ``root`` (`remove_stale`'s rule:
+    this host's, whose process is gone)."""
+    for p in _names(root):
+        m = _TEMP.match(p.name)
+        if m is not None:
+            remove_stale(p.with_name(m["name"]))
+
+
+def verify_reliefs(root: str | os.PathLike[str]) -> tuple[int, list[str]]:
+    """Read every cached relief whole (checksums and shapes, without its plate); remove the
+    damaged ones. Returns how many were whole and the names of those removed."""
+    good, removed = 0, []
+    for path, _, _ in relief_files(root):
+        if _read(path, None) is None:
+            removed.append(path.name)
+        else:
+            good += 1
+    return good, removed
+
+
+def _names(root: str | os.PathLike[str]) -> list[Path]:
+    try:
+        shards = [p for p in (Path(root) / "reliefs").iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    names: list[Path] = []
+    for shard in shards:
+        try:
+            names += shard.iterdir()
+        except OSError:
+            continue
+    return names
 
 
 def remove_relief(path: Path) -> str | None:
